@@ -1,0 +1,168 @@
+# kue -- one plain, strict Makefile.
+#
+#   make                 binaries, libkue.a/.so, example plugins (in $(O))
+#   make test            every test against private redis-servers
+#   make test SANITIZE=address,undefined
+#   make run             supervisor + example plugins + embedded Redis + dashboard
+#   make bench           benchmarks (never part of test)
+#   make deps            install missing Debian packages (as root)
+#   make install         PREFIX=/usr/local DESTDIR=
+#
+# Build products go to $(O) (default build/, build-san/ with SANITIZE).
+
+SANITIZE ?=
+ifeq ($(SANITIZE),)
+O ?= build
+else
+O ?= build-san
+endif
+
+CC      ?= cc
+PREFIX  ?= /usr/local
+DESTDIR ?=
+OPT     ?= -O2
+
+WARN    := -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes \
+           -Wmissing-prototypes -Wno-unused-parameter -Werror
+CFLAGS  ?= $(OPT) -g
+CFLAGS  += -std=c11 -D_GNU_SOURCE -fPIC $(WARN) -Iinclude -Ilib -I$(O)/gen -MMD -MP
+LDFLAGS ?=
+ifneq ($(SANITIZE),)
+CFLAGS  += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=$(SANITIZE)
+endif
+
+LIB_LIBS  := -lhiredis -ljansson -lev -lm
+SUP_LIBS  := -linih -ldl
+WEB_LIBS  := -lmicrohttpd -lpthread
+TEST_LIBS := -lcriterion -linih -ldl -lmicrohttpd -lpthread
+
+# ---- sources ---------------------------------------------------------------
+LIB_SRC  := $(wildcard lib/*.c)
+LUA_SRC  := lib/lua/prelude.lua $(filter-out lib/lua/prelude.lua,$(sort $(wildcard lib/lua/*.lua)))
+SUP_SRC  := $(wildcard supervisor/*.c)
+WRK_SRC  := $(filter-out worker/main.c,$(wildcard worker/*.c))
+WEB_SRC  := $(filter-out web/main.c,$(wildcard web/*.c))
+WEB_ASSETS := $(sort $(wildcard web/assets/*))
+CLI_SRC  := $(wildcard cli/*.c)
+PLG_SRC  := $(wildcard plugins/*.c)
+TCOMMON  := $(wildcard tests/common/*.c)
+TESTS_SRC := $(sort $(wildcard tests/unit/*.c tests/integration/*.c))
+
+obj = $(patsubst %.c,$(O)/obj/%.o,$(1))
+
+LIB_OBJ  := $(call obj,$(LIB_SRC)) $(O)/obj/gen/lua_scripts.o
+SUP_OBJ  := $(call obj,$(SUP_SRC))
+WRK_OBJ  := $(call obj,$(WRK_SRC))
+WEB_OBJ  := $(call obj,$(WEB_SRC)) $(if $(WEB_ASSETS),$(O)/obj/gen/web_assets.o)
+CLI_OBJ  := $(call obj,$(CLI_SRC))
+TCOM_OBJ := $(call obj,$(TCOMMON))
+
+BINS     := $(O)/bin/kue $(O)/bin/kue-supervisor $(O)/bin/kue-worker $(O)/bin/kue-web
+PLUGINS  := $(patsubst plugins/%.c,$(O)/plugins/%.so,$(PLG_SRC))
+TESTS    := $(patsubst tests/%.c,$(O)/tests/%,$(TESTS_SRC))
+
+.PHONY: all test unit integration run bench deps clean install lib plugins check-deps node-deps
+all: $(O)/lib/libkue.a $(O)/lib/libkue.so $(BINS) $(PLUGINS) $(O)/kue.pc
+
+lib: $(O)/lib/libkue.a $(O)/lib/libkue.so
+plugins: $(PLUGINS)
+
+# ---- generated sources -------------------------------------------------------
+$(O)/gen/lua_scripts.c: $(LUA_SRC) scripts/embed.sh
+	@mkdir -p $(dir $@)
+	sh scripts/embed.sh lua $@ $(LUA_SRC)
+
+$(O)/gen/web_assets.c: $(WEB_ASSETS) scripts/embed.sh
+	@mkdir -p $(dir $@)
+	sh scripts/embed.sh assets $@ $(WEB_ASSETS)
+
+$(O)/obj/gen/%.o: $(O)/gen/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(O)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+# ---- libkue -----------------------------------------------------------------
+$(O)/lib/libkue.a: $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(O)/lib/libkue.so: $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) -shared -Wl,-soname,libkue.so.0 -o $@ $^ $(LDFLAGS) $(LIB_LIBS)
+
+$(O)/kue.pc: scripts/kue.pc.in
+	@mkdir -p $(dir $@)
+	sed -e 's|@PREFIX@|$(PREFIX)|g' $< > $@
+
+# ---- programs ---------------------------------------------------------------
+$(O)/bin/kue: $(CLI_OBJ) $(O)/lib/libkue.a
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $(CLI_OBJ) $(O)/lib/libkue.a $(LDFLAGS) $(LIB_LIBS)
+
+$(O)/bin/kue-supervisor: $(SUP_OBJ) $(O)/lib/libkue.a
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $(SUP_OBJ) $(O)/lib/libkue.a $(LDFLAGS) $(SUP_LIBS) $(LIB_LIBS)
+
+$(O)/bin/kue-worker: $(O)/obj/worker/main.o $(WRK_OBJ) $(O)/lib/libkue.a
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $(O)/obj/worker/main.o $(WRK_OBJ) $(O)/lib/libkue.a $(LDFLAGS) -ldl $(LIB_LIBS)
+
+$(O)/bin/kue-web: $(O)/obj/web/main.o $(WEB_OBJ) $(O)/lib/libkue.a
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $(O)/obj/web/main.o $(WEB_OBJ) $(O)/lib/libkue.a $(LDFLAGS) $(WEB_LIBS) $(LIB_LIBS)
+
+# Plugins link against nothing of kue (see include/kue/plugin.h).
+$(O)/plugins/%.so: plugins/%.c include/kue/plugin.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -shared -o $@ $< $(LDFLAGS) -ljansson -lev
+
+# ---- tests ------------------------------------------------------------------
+# Every tests/{unit,integration}/NAME.c is one Criterion binary, linked with
+# the shared harness, libkue, and the worker and web objects (so units of
+# those can be tested without a process).
+$(O)/tests/%: tests/%.c $(TCOM_OBJ) $(WRK_OBJ) $(WEB_OBJ) $(O)/lib/libkue.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/common -o $@ $< $(TCOM_OBJ) $(WRK_OBJ) $(WEB_OBJ) \
+	    $(O)/lib/libkue.a $(LDFLAGS) $(TEST_LIBS) $(LIB_LIBS)
+
+$(O)/obj/tests/%.o: CFLAGS += -Itests/common
+
+check-deps:
+	@sh scripts/deps.sh check
+
+node-deps:
+	@sh scripts/node-deps.sh
+
+# KUE_TEST_FILTER=name runs only tests/*/name.c binaries.
+test: check-deps all $(TESTS) node-deps
+	@KUE_BUILD=$(abspath $(O)) sh scripts/run-tests.sh $(if $(KUE_TEST_FILTER),$(filter %/$(KUE_TEST_FILTER),$(TESTS)),$(TESTS))
+
+run: check-deps all
+	@mkdir -p $(O)/run
+	$(O)/bin/kue-supervisor -c etc/run.ini
+
+bench: check-deps all node-deps
+	@KUE_BUILD=$(abspath $(O)) sh bench/run.sh $(if $(QUICK),--quick)
+
+deps:
+	@sh scripts/deps.sh install
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig \
+	    $(DESTDIR)$(PREFIX)/include/kue $(DESTDIR)$(PREFIX)/lib/kue/plugins
+	install -m 755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 $(O)/lib/libkue.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(O)/lib/libkue.so $(DESTDIR)$(PREFIX)/lib/libkue.so.0
+	ln -sf libkue.so.0 $(DESTDIR)$(PREFIX)/lib/libkue.so
+	install -m 644 include/kue/*.h $(DESTDIR)$(PREFIX)/include/kue/
+	install -m 644 $(O)/kue.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	install -m 755 $(PLUGINS) $(DESTDIR)$(PREFIX)/lib/kue/plugins/
+
+clean:
+	rm -rf build build-san
+
+-include $(shell find $(O)/obj -name '*.d' 2>/dev/null)

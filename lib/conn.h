@@ -1,0 +1,44 @@
+/*
+ * conn.h -- an asynchronous Redis connection on a libev loop (hiredis
+ * 0.14 async API) that reconnects by itself.
+ *
+ * Used by the worker and the master.  The connection AUTHs and SELECTs the
+ * db of its URL before reporting "connected".  While disconnected, commands
+ * are refused (-1): callers keep what they must retry and resend it from
+ * their state callback.  Replies are borrowed until the callback returns;
+ * a NULL reply means the connection dropped before the answer arrived.
+ * Reconnects back off from 100 ms to 5 s.  hiredis 0.14 has no command
+ * timeouts: a connect attempt is bounded by an ev_timer here.
+ */
+#ifndef KUE_CONN_H
+#define KUE_CONN_H
+
+#include <hiredis/hiredis.h>
+#include <hiredis/async.h>
+#include "scripts.h"
+#include "url.h"
+
+struct ev_loop;
+typedef struct kue_conn kue_conn_t;
+
+/* Called with connected = 1 when ready, 0 when the connection is lost. */
+typedef void kue_conn_state_fn(kue_conn_t *c, int connected, void *privdata);
+
+/* name: for logs ("cmd", "blocking", "pubsub").  Starts connecting at once. */
+kue_conn_t *kue_conn_new(struct ev_loop *loop, const kue_url_t *url, const char *name,
+                         kue_conn_state_fn *fn, void *privdata);
+/* Disconnect (pending callbacks get NULL) and free. */
+void kue_conn_free(kue_conn_t *c);
+int kue_conn_ready(const kue_conn_t *c);
+/* Number of commands sent and not yet answered. */
+int kue_conn_pending(const kue_conn_t *c);
+
+int kue_conn_command(kue_conn_t *c, redisCallbackFn *cb, void *privdata, const char *fmt, ...);
+int kue_conn_commandargv(kue_conn_t *c, redisCallbackFn *cb, void *privdata,
+                         int argc, const char **argv, const size_t *lens);
+/* EVALSHA the script; on NOSCRIPT it is re-sent once as EVAL and cb sees
+ * that reply.  cb may be NULL. */
+int kue_conn_script(kue_conn_t *c, kue_script_id id, redisCallbackFn *cb, void *privdata,
+                    int argc, const char **argv, const size_t *lens);
+
+#endif

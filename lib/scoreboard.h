@@ -1,0 +1,94 @@
+/*
+ * scoreboard.h -- the table in shared memory where every worker process
+ * records its state, the jobs it holds and its counters, and which the
+ * master and the web process read (Apache's scoreboard, in spirit).
+ *
+ * The master creates it (a memfd, so it survives exec) before forking and
+ * passes its descriptor to children in the environment variable
+ * KUE_SCOREBOARD_FD.  Each worker writes only its own slot; the master
+ * writes slot ownership (pid, type, generation) before the child runs.
+ * Readers use kue_sb_read_slot(), a seqlock read that retries while a
+ * writer is mid-update, so they never see a torn slot.
+ */
+#ifndef KUE_SCOREBOARD_H
+#define KUE_SCOREBOARD_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#define KUE_SB_MAGIC        0x4b554553u   /* "KUES" */
+#define KUE_SB_VERSION      1u
+#define KUE_SB_MAX_SLOTS    512
+#define KUE_SB_MAX_INFLIGHT 256            /* also the upper bound of concurrency */
+#define KUE_SB_TYPE_LEN     64
+
+enum kue_sb_state {
+    KUE_SB_FREE = 0,     /* unused slot */
+    KUE_SB_STARTING,     /* forked, loading plugin / connecting */
+    KUE_SB_READY,        /* taking jobs */
+    KUE_SB_QUIET,        /* paused: not taking jobs */
+    KUE_SB_DRAINING,     /* finishing in-flight jobs before exit */
+    KUE_SB_EXITED        /* reaped, waiting for respawn */
+};
+
+struct kue_sb_job {
+    int64_t id;
+    int64_t started_ms;      /* wall clock */
+    int64_t deadline_ms;     /* hard timeout (wall clock), 0: none */
+};
+
+struct kue_sb_slot {
+    uint32_t seq;            /* seqlock: odd while being written */
+    uint32_t state;          /* enum kue_sb_state */
+    int32_t pid;
+    uint32_t generation;     /* config generation that started it */
+    char type[KUE_SB_TYPE_LEN];
+    int64_t started_ms;
+    int64_t heartbeat_ms;    /* updated by the worker at least every second */
+    uint64_t jobs_done;
+    uint64_t jobs_failed;
+    uint64_t rss_kb;
+    uint32_t restarts;       /* written by the master */
+    uint32_t concurrency;
+    uint32_t inflight_n;
+    uint32_t redis_up;       /* worker's command connection is up */
+    struct kue_sb_job inflight[KUE_SB_MAX_INFLIGHT];
+};
+
+struct kue_sb_header {
+    uint32_t magic, version;
+    uint32_t nslots;
+    int32_t master_pid;
+    uint32_t draining;       /* master is draining */
+    uint32_t quiet;          /* master is quiet (TSTP) */
+    int64_t master_heartbeat_ms;
+    int64_t started_ms;
+    uint64_t promoted_total;
+    int64_t promotion_lag_ms_last;    /* lag of the last promoted job */
+    uint64_t recovered_total;         /* jobs settled after a worker died / lease expired */
+    uint64_t restarts_total;
+    uint32_t redis_up;
+};
+
+typedef struct kue_scoreboard {
+    struct kue_sb_header *hdr;
+    struct kue_sb_slot *slots;
+    int fd;
+    size_t size;
+} kue_scoreboard_t;
+
+/* Master: create a scoreboard of nslots in a memfd (fd inheritable). 0/-1. */
+int kue_sb_create(kue_scoreboard_t *sb, uint32_t nslots);
+/* Child: map the scoreboard from fd (from KUE_SCOREBOARD_FD when fd < 0). */
+int kue_sb_attach(kue_scoreboard_t *sb, int fd);
+void kue_sb_detach(kue_scoreboard_t *sb);
+
+/* Writer side: bracket every update of one slot. */
+void kue_sb_write_begin(struct kue_sb_slot *s);
+void kue_sb_write_end(struct kue_sb_slot *s);
+/* Reader side: a consistent copy of slot i.  0 ok, -1 bad index. */
+int kue_sb_read_slot(const kue_scoreboard_t *sb, uint32_t i, struct kue_sb_slot *out);
+
+const char *kue_sb_state_name(uint32_t state);
+
+#endif

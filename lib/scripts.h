@@ -1,0 +1,51 @@
+/*
+ * scripts.h -- the Lua scripts that make every job state change one atomic
+ * server-side step, and the calls that run them (EVALSHA, falling back to
+ * EVAL when the server answers NOSCRIPT, which also caches the script).
+ *
+ * The sources live in lib/lua/ (a shared prelude plus one file per script)
+ * and are compiled into the library; their SHA1 is computed at start-up, so
+ * no SCRIPT LOAD round trip is needed.  Every script takes no KEYS and has
+ * ARGV[1] = key prefix; the remaining ARGV are documented in each .lua file
+ * and in docs/ARCHITECTURE.md.  Time inside scripts is the Redis server's
+ * clock (TIME), so every host promotes and expires leases against one clock.
+ */
+#ifndef KUE_SCRIPTS_H
+#define KUE_SCRIPTS_H
+
+#include <stddef.h>
+#include <hiredis/hiredis.h>
+
+typedef enum {
+    KS_ENQUEUE = 0,
+    KS_CLAIM,
+    KS_COMPLETE,
+    KS_FAIL,
+    KS_REQUEUE,
+    KS_PROGRESS,
+    KS_LOG,
+    KS_RENEW,
+    KS_PROMOTE,
+    KS_RECOVER,
+    KS_SETTLE,
+    KS_SET_STATE,
+    KS_SET_PRIORITY,
+    KS_REMOVE,
+    KS__COUNT
+} kue_script_id;
+
+const char *kue_script_name(kue_script_id id);
+const char *kue_script_source(kue_script_id id);   /* full source, prelude included */
+const char *kue_script_sha(kue_script_id id);      /* 40 hex characters */
+
+/* Run a script on a blocking connection: argv holds the ARGV (argv[0] is
+ * the prefix), lens may be NULL for NUL-terminated strings.  Returns the
+ * reply (caller frees with freeReplyObject) or NULL on a connection error. */
+redisReply *kue_script_call(redisContext *c, kue_script_id id, int argc,
+                            const char **argv, const size_t *lens);
+/* Append the call to c's output buffer (pipelining); read the replies with
+ * kue_script_get_reply(), which handles NOSCRIPT by re-running with EVAL. */
+int kue_script_append(redisContext *c, kue_script_id id, int argc,
+                      const char **argv, const size_t *lens);
+
+#endif

@@ -1,0 +1,31 @@
+#!/bin/sh
+# deps.sh check|install -- make sure the Debian packages kue needs are here.
+#   check:   if something is missing, install it when root, else print the
+#            exact apt-get line and fail.
+#   install: the same, always attempting the install.
+set -eu
+PKGS="build-essential pkg-config libhiredis-dev libev-dev libinih-dev libjansson-dev \
+libcriterion-dev libmicrohttpd-dev redis-server nodejs npm openssl"
+missing=""
+for p in $PKGS; do
+  case $p in
+    # node may come from elsewhere than Debian (e.g. a NodeSource or image build)
+    nodejs) command -v node >/dev/null 2>&1 && continue ;;
+    npm) command -v npm >/dev/null 2>&1 && continue ;;
+    build-essential) command -v cc >/dev/null 2>&1 && command -v make >/dev/null 2>&1 && continue ;;
+  esac
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" = 0 ]; then
+  echo "deps: installing:$missing" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  # shellcheck disable=SC2086
+  apt-get install -y -qq --no-install-recommends $missing
+  # the package starts a redis-server on 6379; kue's tests never use it
+  exit 0
+fi
+echo "deps: missing Debian packages:$missing" >&2
+echo "deps: run as root:  apt-get install -y$missing" >&2
+exit 1

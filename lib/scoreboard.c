@@ -1,0 +1,169 @@
+/*
+ * scoreboard.c -- the shared-memory table of worker slots (see
+ * scoreboard.h).
+ *
+ * The table lives in a memfd so that it survives fork + exec: the master
+ * creates and sizes it, children find the descriptor in KUE_SCOREBOARD_FD
+ * and map it.  Pages are only touched when a slot is used, so the full
+ * table costs almost nothing until it is needed.
+ *
+ * Consistency is a per-slot seqlock: a writer makes seq odd, writes, makes
+ * it even again; a reader copies the slot and retries while seq was odd or
+ * changed under it.  Each slot has exactly one writer at a time (the master
+ * before the child starts and after it is reaped, the worker in between),
+ * so writers need no lock among themselves.
+ */
+#include "scoreboard.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sched.h>
+#include <unistd.h>
+
+static size_t sb_size(uint32_t nslots)
+{
+    return sizeof(struct kue_sb_header) + (size_t)nslots * sizeof(struct kue_sb_slot);
+}
+
+static void sb_set(kue_scoreboard_t *sb, void *base, int fd, size_t size)
+{
+    sb->hdr = base;
+    /* The slot array follows the header; struct kue_sb_header's size is a
+     * multiple of 8, which keeps the int64 members aligned. */
+    sb->slots = (struct kue_sb_slot *)((char *)base + sizeof(struct kue_sb_header));
+    sb->fd = fd;
+    sb->size = size;
+}
+
+int kue_sb_create(kue_scoreboard_t *sb, uint32_t nslots)
+{
+    if (nslots == 0 || nslots > KUE_SB_MAX_SLOTS) {
+        errno = EINVAL;
+        return -1;
+    }
+    size_t size = sb_size(nslots);
+    int fd = memfd_create("kue-scoreboard", 0);   /* inheritable on purpose */
+    if (fd < 0)
+        return -1;
+    if (ftruncate(fd, (off_t)size) < 0)
+        goto fail;
+    void *base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (base == MAP_FAILED)
+        goto fail;
+    sb_set(sb, base, fd, size);
+    sb->hdr->magic = KUE_SB_MAGIC;
+    sb->hdr->version = KUE_SB_VERSION;
+    sb->hdr->nslots = nslots;
+    sb->hdr->master_pid = (int32_t)getpid();
+    return 0;
+fail:;
+    int e = errno;
+    close(fd);
+    errno = e;
+    return -1;
+}
+
+int kue_sb_attach(kue_scoreboard_t *sb, int fd)
+{
+    if (fd < 0) {
+        const char *s = getenv("KUE_SCOREBOARD_FD");
+        char *end;
+        if (!s || !*s) {
+            errno = ENOENT;
+            return -1;
+        }
+        long v = strtol(s, &end, 10);
+        if (*end || v < 0 || v > 1 << 20) {
+            errno = EINVAL;
+            return -1;
+        }
+        fd = (int)v;
+    }
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return -1;
+    if ((size_t)st.st_size < sizeof(struct kue_sb_header)) {
+        errno = EINVAL;
+        return -1;
+    }
+    void *base = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (base == MAP_FAILED)
+        return -1;
+    const struct kue_sb_header *h = base;
+    if (h->magic != KUE_SB_MAGIC || h->version != KUE_SB_VERSION ||
+        h->nslots == 0 || h->nslots > KUE_SB_MAX_SLOTS ||
+        sb_size(h->nslots) > (size_t)st.st_size) {
+        munmap(base, (size_t)st.st_size);
+        errno = EINVAL;
+        return -1;
+    }
+    sb_set(sb, base, fd, (size_t)st.st_size);
+    return 0;
+}
+
+/* Unmaps; the descriptor stays open (the owner decides about it). */
+void kue_sb_detach(kue_scoreboard_t *sb)
+{
+    if (sb->hdr)
+        munmap(sb->hdr, sb->size);
+    sb->hdr = NULL;
+    sb->slots = NULL;
+    sb->size = 0;
+}
+
+void kue_sb_write_begin(struct kue_sb_slot *s)
+{
+    uint32_t seq = __atomic_load_n(&s->seq, __ATOMIC_RELAXED);
+    __atomic_store_n(&s->seq, seq | 1u, __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+}
+
+void kue_sb_write_end(struct kue_sb_slot *s)
+{
+    uint32_t seq = __atomic_load_n(&s->seq, __ATOMIC_RELAXED);
+    __atomic_store_n(&s->seq, (seq | 1u) + 1u, __ATOMIC_RELEASE);
+}
+
+int kue_sb_read_slot(const kue_scoreboard_t *sb, uint32_t i, struct kue_sb_slot *out)
+{
+    if (!sb->hdr || i >= sb->hdr->nslots)
+        return -1;
+    const struct kue_sb_slot *s = &sb->slots[i];
+    for (unsigned tries = 0;; tries++) {
+        uint32_t a = __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE);
+        if (!(a & 1u)) {
+            memcpy(out, s, sizeof(*out));
+            __atomic_thread_fence(__ATOMIC_ACQUIRE);
+            uint32_t b = __atomic_load_n(&s->seq, __ATOMIC_RELAXED);
+            if (a == b) {
+                out->seq = a;
+                return 0;
+            }
+        }
+        /* A writer died mid-update (killed between begin and end): after
+         * many tries take the copy as it is rather than spin forever. */
+        if (tries > 100000) {
+            memcpy(out, s, sizeof(*out));
+            return 0;
+        }
+        if (tries > 64)
+            sched_yield();
+    }
+}
+
+const char *kue_sb_state_name(uint32_t state)
+{
+    switch (state) {
+    case KUE_SB_FREE: return "free";
+    case KUE_SB_STARTING: return "starting";
+    case KUE_SB_READY: return "ready";
+    case KUE_SB_QUIET: return "quiet";
+    case KUE_SB_DRAINING: return "draining";
+    case KUE_SB_EXITED: return "exited";
+    }
+    return "unknown";
+}

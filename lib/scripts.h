@@ -43,9 +43,13 @@ const char *kue_script_sha(kue_script_id id);      /* 40 hex characters */
  * reply (caller frees with freeReplyObject) or NULL on a connection error. */
 redisReply *kue_script_call(redisContext *c, kue_script_id id, int argc,
                             const char **argv, const size_t *lens);
-/* Append the call to c's output buffer (pipelining); read the replies with
- * kue_script_get_reply(), which handles NOSCRIPT by re-running with EVAL. */
+/* Append an EVALSHA (or, _eval, an EVAL) call to c's output buffer for
+ * pipelining; read the replies with redisGetReply.  A reply for which
+ * kue_script_is_noscript() is true must be re-run with the _eval form. */
 int kue_script_append(redisContext *c, kue_script_id id, int argc,
                       const char **argv, const size_t *lens);
+int kue_script_append_eval(redisContext *c, kue_script_id id, int argc,
+                           const char **argv, const size_t *lens);
+int kue_script_is_noscript(const redisReply *r);
 
 #endif

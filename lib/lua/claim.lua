@@ -1,0 +1,41 @@
+-- claim: take up to n jobs of a type, lowest score first (priority, then
+-- FIFO by zid), and make them active for one worker process: started_at,
+-- workerId, lease, holder set, "start" event.  Entries whose hash is gone
+-- or whose state is not inactive are dropped from the per-type set (Kue's
+-- index leaks, issues #661/#710) instead of being run.
+-- ARGV: prefix, type, n, host, pid, lease_ms, tokens_taken, slot_1 .. slot_n
+-- Returns an array of {id, field, value, ...} (the whole hash).
+local t, n = ARGV[2], tonumber(ARGV[3])
+local host, pid = ARGV[4], ARGV[5]
+local lease, taken = tonumber(ARGV[6]), tonumber(ARGV[7])
+local now = now_ms()
+local ik = key('jobs:' .. t .. ':inactive')
+local out = {}
+local scanned = 0
+while #out < n and scanned < n + 64 do
+  scanned = scanned + 1
+  local top = redis.call('ZRANGE', ik, 0, 0)
+  if #top == 0 then break end
+  local z = top[1]
+  redis.call('ZREM', ik, z)
+  local id = string.sub(z, (string.find(z, '|', 1, true) or 0) + 1)
+  local j = load(id)
+  if not j then
+    drop(id, t, nil)
+  elseif j.state == 'inactive' and j.type == t then
+    local slot = ARGV[7 + #out + 1]
+    local wid = 'kue:' .. host .. ':' .. pid .. ':' .. t .. ':' .. slot
+    redis.call('HSET', key('job:' .. id), 'started_at', fmt(now), 'workerId', wid)
+    move(id, t, j.prio, 'inactive', 'active', now, nil, j.ttln)
+    redis.call('ZADD', key('leases'), now + lease, id)
+    redis.call('SADD', key('held:' .. host .. ':' .. pid), id)
+    publish(id, 'start', ',' .. jstr(t) .. ',null')
+    local h = redis.call('HGETALL', key('job:' .. id))
+    table.insert(h, 1, id)
+    out[#out + 1] = h
+  end
+end
+for _ = 1, #out - taken do
+  if not redis.call('LPOP', key(t .. ':jobs')) then break end
+end
+return out

@@ -1,0 +1,23 @@
+-- complete: finish an active job held by worker W (kue-wire.md 5.4).
+-- ARGV: prefix, id, W ('' = any holder), duration_ms, result_json ('' = none)
+-- Returns 1, or 0 when the job is not held by W (a late or repeated report:
+-- ignored, never completed twice).
+local id, wid = ARGV[2], ARGV[3]
+local dur, result = tonumber(ARGV[4]) or 0, ARGV[5]
+local j = load(id)
+if not held_by(j, wid) then return 0 end
+local now = now_ms()
+local jk = key('job:' .. id)
+redis.call('HSET', jk, 'duration', fmt(dur), 'progress', '100')
+if result ~= '' then redis.call('HSET', jk, 'result', result) end
+move(id, j.type, j.prio, 'active', 'complete', now)
+release(id, j.workerId)
+local made = tonumber(j.attempts) or 0
+if made < (tonumber(j.max_attempts) or 1) then redis.call('HINCRBY', jk, 'attempts', 1) end
+redis.call('INCRBY', key('stats:work-time'), fmt(dur))
+publish(id, 'complete', ',' .. (result ~= '' and result or 'null') .. ',null')
+if j.removeOnComplete and j.removeOnComplete ~= '' and j.removeOnComplete ~= 'false' then
+  drop(id, j.type, nil)
+  publish(id, 'remove', ',' .. jstr(j.type))
+end
+return 1

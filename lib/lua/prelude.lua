@@ -1,0 +1,166 @@
+-- prelude.lua: shared by every kue script (prepended at build time).
+-- Keys are built from ARGV[1], the prefix, exactly as Kue 0.11 names them.
+-- Every number written to Redis goes through fmt() so it is stored as a
+-- plain decimal string, never in exponent notation.
+local P = ARGV[1]
+local function key(s) return P .. ':' .. s end
+local function fmt(n) return string.format('%d', n) end
+
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- Kue's sorted-set member: digit count (two chars, zero-padded) '|' id.
+local function zid(id)
+  return string.format('%02d|%s', #id, id)
+end
+
+local function publish(id, event, rest)
+  redis.call('PUBLISH', key('events'),
+    '{"id":' .. id .. ',"event":"' .. event .. '","args":["' .. event .. '"' .. (rest or '') .. ']}')
+end
+
+local function jstr(s) return cjson.encode(s) end
+
+local function first_line(s)
+  local nl = string.find(s, '\n', 1, true)
+  if nl then return string.sub(s, 1, nl - 1) end
+  return s
+end
+
+-- Score of a job in the global set of a state (kue-wire.md section 4).
+local function global_score(state, prio, promote_at, ttl, now)
+  if state == 'delayed' then return tonumber(promote_at) or now end
+  if state == 'active' then
+    if ttl and ttl > 0 then return now + ttl end
+    return -math.abs(prio)
+  end
+  return prio
+end
+
+-- Move job id of type t from state `from` (may be false) to `to`: ZREM from
+-- the old global and per-type sets, HSET state, ZADD to both new sets,
+-- and for inactive push a wake-up token and publish "enqueue".
+local function move(id, t, prio, from, to, now, promote_at, ttl)
+  local z = zid(id)
+  if from and from ~= '' then
+    redis.call('ZREM', key('jobs:' .. from), z)
+    redis.call('ZREM', key('jobs:' .. t .. ':' .. from), z)
+  end
+  redis.call('HSET', key('job:' .. id), 'state', to, 'updated_at', fmt(now))
+  redis.call('ZADD', key('jobs:' .. to), global_score(to, prio, promote_at, ttl, now), z)
+  redis.call('ZADD', key('jobs:' .. t .. ':' .. to), prio, z)
+  if to == 'inactive' then
+    redis.call('LPUSH', key(t .. ':jobs'), 1)
+    publish(id, 'enqueue', ',' .. jstr(t))
+  end
+end
+
+-- The holder set of a worker identity kue:<host>:<pid>:<type>:<n>.
+local function held_key(wid)
+  if not wid then return nil end
+  local host, pid = string.match(wid, '^kue:([^:]*):(%d+):')
+  if not host then return nil end
+  return key('held:' .. host .. ':' .. pid)
+end
+
+-- Forget the lease and holder of a job leaving `active`.
+local function release(id, wid)
+  redis.call('ZREM', key('leases'), id)
+  local hk = held_key(wid)
+  if hk then redis.call('SREM', hk, id) end
+end
+
+local JOB_FIELDS = { 'type', 'state', 'priority', 'workerId', 'attempts', 'max_attempts',
+                     'backoff', 'delay', 'ttl', 'promote_at', 'removeOnComplete' }
+-- The fields above as a table (nil when the hash has no type).
+local function load(id)
+  local v = redis.call('HMGET', key('job:' .. id), unpack(JOB_FIELDS))
+  if not v[1] then return nil end
+  local j = {}
+  for i, f in ipairs(JOB_FIELDS) do j[f] = v[i] or nil end
+  j.prio = tonumber(j.priority) or 0
+  j.ttln = tonumber(j.ttl) or 0
+  return j
+end
+
+-- Drop a job and every index entry (Kue's remove plus what removeBadJob
+-- cleans, for the job's type and for all five states).
+local STATES = { 'inactive', 'active', 'complete', 'failed', 'delayed' }
+local function drop(id, t, wid)
+  local z = zid(id)
+  for _, s in ipairs(STATES) do
+    redis.call('ZREM', key('jobs:' .. s), z)
+    if t then redis.call('ZREM', key('jobs:' .. t .. ':' .. s), z) end
+  end
+  redis.call('ZREM', key('jobs'), z)
+  redis.call('DEL', key('job:' .. id), key('job:' .. id .. ':log'))
+  release(id, wid)
+  local ok = key('search:object:' .. id)
+  local codes = redis.call('ZREVRANGEBYSCORE', ok, '+inf', '-inf')
+  for _, c in ipairs(codes) do redis.call('ZREM', key('search:word:' .. c), id) end
+  if #codes > 0 then redis.call('DEL', ok) end
+end
+
+-- Kue's backoff delay for the attempt just failed (kue-wire.md 5.6).
+local function backoff_delay(j, attempts, fn_ms)
+  local base = tonumber(j.delay) or 0
+  local b = j.backoff
+  if b == 'true' then return base end
+  local ok, obj = pcall(cjson.decode, b)
+  if ok and type(obj) == 'table' then
+    local d = tonumber(obj.delay) or base
+    if obj.type == 'exponential' then
+      local v = d / 2 * (2 ^ attempts - 1)
+      local m = tonumber(obj.maxDelay)
+      if m and m - d / 2 < v then v = m - d / 2 end
+      return math.floor(v + 0.5)
+    end
+    return d
+  end
+  -- a JavaScript function stored by Node Kue: the handler's backoff hook
+  -- answered fn_ms (>= 0), else the job's delay field
+  if fn_ms and fn_ms >= 0 then return fn_ms end
+  return base
+end
+
+-- Fail the current attempt of an active job (Kue's failedAttempt): record
+-- the error, count the attempt, then retry now, retry later (backoff) or
+-- fail for good.  Returns {1, outcome, delay}.
+local function fail_job(id, j, err, fn_ms, now, cause)
+  local jk = key('job:' .. id)
+  local msg = first_line(err)
+  redis.call('HSET', jk, 'error', err, 'failed_at', fmt(now), 'updated_at', fmt(now))
+  redis.call('RPUSH', jk .. ':log', msg)
+  publish(id, 'error', ',' .. jstr(err))
+  move(id, j.type, j.prio, j.state, 'failed', now)
+  release(id, j.workerId)
+  if cause == 'ttl' then publish(id, 'ttl exceeded ack') end
+  local made = tonumber(j.attempts) or 0
+  local max = tonumber(j.max_attempts) or 1
+  if made < max then
+    made = redis.call('HINCRBY', jk, 'attempts', 1)
+  end
+  if max - made <= 0 then
+    publish(id, 'failed', ',' .. jstr(msg) .. ',null')
+    return { 1, 'failed', 0 }
+  end
+  if not j.backoff or j.backoff == '' then
+    move(id, j.type, j.prio, 'failed', 'inactive', now)
+    publish(id, 'failed attempt', ',' .. jstr(msg) .. ',' .. fmt(made))
+    return { 1, 'inactive', 0 }
+  end
+  local d = backoff_delay(j, made, fn_ms)
+  if d < 0 then d = 0 end
+  local pa = now + d
+  redis.call('HSET', jk, 'delay', fmt(d), 'promote_at', fmt(pa))
+  move(id, j.type, j.prio, 'failed', 'delayed', now, pa)
+  publish(id, 'failed attempt', ',' .. jstr(msg) .. ',' .. fmt(made))
+  return { 1, 'delayed', d }
+end
+
+-- Is job j held by worker wid ('' accepts any holder)?
+local function held_by(j, wid)
+  return j and j.state == 'active' and (wid == '' or j.workerId == wid)
+end

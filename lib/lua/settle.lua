@@ -1,0 +1,25 @@
+-- settle: the master settles every job a dead worker process held, at once.
+-- ARGV: prefix, host, pid, cause, mode ('fail': failed attempt with the
+--       cause, then the normal retry rules; 'requeue': back to inactive,
+--       attempt not counted)
+-- Returns the number of jobs settled.
+local host, pid, cause, mode = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local hk = key('held:' .. host .. ':' .. pid)
+local prefix = 'kue:' .. host .. ':' .. pid .. ':'
+local now = now_ms()
+local n = 0
+for _, id in ipairs(redis.call('SMEMBERS', hk)) do
+  local j = load(id)
+  if j and j.state == 'active' and j.workerId and
+     string.sub(j.workerId, 1, #prefix) == prefix then
+    if mode == 'requeue' then
+      release(id, j.workerId)
+      move(id, j.type, j.prio, 'active', 'inactive', now)
+    else
+      fail_job(id, j, cause, -1, now, '')
+    end
+    n = n + 1
+  end
+end
+redis.call('DEL', hk)
+return n

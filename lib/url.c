@@ -1,0 +1,146 @@
+/*
+ * url.c -- parse Redis endpoint URLs (see url.h).
+ *
+ *   redis://[[user]:password@]host[:port][/db][?db=N&password=P]
+ *   unix:///path/to/redis.sock[?db=N][&password=P]
+ */
+#include "url.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+static int fail(char *err, size_t errlen, const char *url, const char *why)
+{
+    if (err && errlen) snprintf(err, errlen, "invalid Redis URL \"%s\": %s", url, why);
+    return -1;
+}
+
+/* Percent-decoding for passwords in URLs. */
+static int pct_decode(const char *s, size_t n, char *out, size_t outlen)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (o + 1 >= outlen) return -1;
+        if (s[i] == '%' && i + 2 < n + 0 && isxdigit((unsigned char)s[i + 1]) &&
+            isxdigit((unsigned char)s[i + 2])) {
+            char hex[3] = { s[i + 1], s[i + 2], 0 };
+            out[o++] = (char)strtol(hex, NULL, 16);
+            i += 2;
+        } else {
+            out[o++] = s[i];
+        }
+    }
+    out[o] = '\0';
+    return 0;
+}
+
+static int parse_query(const char *q, kue_url_t *u, char *err, size_t errlen, const char *url)
+{
+    while (q && *q) {
+        const char *amp = strchr(q, '&');
+        size_t n = amp ? (size_t)(amp - q) : strlen(q);
+        if (n > 3 && !strncmp(q, "db=", 3)) {
+            char tmp[16];
+            if (n - 3 >= sizeof tmp) return fail(err, errlen, url, "bad db");
+            memcpy(tmp, q + 3, n - 3);
+            tmp[n - 3] = '\0';
+            long long v;
+            if (kue_parse_int(tmp, 0, 1 << 20, &v) != 0) return fail(err, errlen, url, "bad db");
+            u->db = (int)v;
+        } else if (n > 9 && !strncmp(q, "password=", 9)) {
+            if (pct_decode(q + 9, n - 9, u->password, sizeof u->password) != 0)
+                return fail(err, errlen, url, "password too long");
+        } else if (n > 0) {
+            return fail(err, errlen, url, "unknown query parameter");
+        }
+        q = amp ? amp + 1 : NULL;
+    }
+    return 0;
+}
+
+int kue_url_parse(const char *url, kue_url_t *u, char *err, size_t errlen)
+{
+    memset(u, 0, sizeof *u);
+    u->port = 6379;
+    if (!url || !*url) url = "redis://127.0.0.1:6379/0";
+    if (strlen(url) > 1024) return fail(err, errlen, "...", "too long");
+
+    if (!strncmp(url, "unix://", 7)) {
+        const char *p = url + 7;
+        if (*p != '/') return fail(err, errlen, url, "socket path must be absolute");
+        const char *q = strchr(p, '?');
+        size_t n = q ? (size_t)(q - p) : strlen(p);
+        if (n == 0 || n >= sizeof u->path) return fail(err, errlen, url, "bad socket path");
+        memcpy(u->path, p, n);
+        u->path[n] = '\0';
+        return parse_query(q ? q + 1 : NULL, u, err, errlen, url);
+    }
+    if (strncmp(url, "redis://", 8) != 0)
+        return fail(err, errlen, url, "expected redis://host[:port][/db] or unix:///path.sock");
+
+    const char *p = url + 8;
+    const char *end = p + strcspn(p, "/?");
+    const char *at = memchr(p, '@', (size_t)(end - p));
+    if (at) {
+        const char *colon = memchr(p, ':', (size_t)(at - p));
+        const char *pw = colon ? colon + 1 : p;
+        if (pct_decode(pw, (size_t)(at - pw), u->password, sizeof u->password) != 0)
+            return fail(err, errlen, url, "password too long");
+        p = at + 1;
+    }
+    const char *hostend = end;
+    if (*p == '[') {                      /* [::1]:port */
+        const char *rb = memchr(p, ']', (size_t)(end - p));
+        if (!rb) return fail(err, errlen, url, "unterminated [");
+        if ((size_t)(rb - p - 1) >= sizeof u->host) return fail(err, errlen, url, "host too long");
+        memcpy(u->host, p + 1, (size_t)(rb - p - 1));
+        hostend = rb + 1;
+    } else {
+        const char *colon = memchr(p, ':', (size_t)(end - p));
+        hostend = colon ? colon : end;
+        if ((size_t)(hostend - p) >= sizeof u->host) return fail(err, errlen, url, "host too long");
+        memcpy(u->host, p, (size_t)(hostend - p));
+    }
+    if (!u->host[0]) snprintf(u->host, sizeof u->host, "127.0.0.1");
+    if (hostend < end && *hostend == ':') {
+        char tmp[16];
+        size_t n = (size_t)(end - hostend - 1);
+        if (n == 0 || n >= sizeof tmp) return fail(err, errlen, url, "bad port");
+        memcpy(tmp, hostend + 1, n);
+        tmp[n] = '\0';
+        long long v;
+        if (kue_parse_int(tmp, 1, 65535, &v) != 0) return fail(err, errlen, url, "bad port");
+        u->port = (int)v;
+    } else if (hostend != end) {
+        return fail(err, errlen, url, "bad host");
+    }
+    p = end;
+    if (*p == '/') {
+        p++;
+        size_t n = strcspn(p, "?");
+        if (n > 0) {
+            char tmp[16];
+            if (n >= sizeof tmp) return fail(err, errlen, url, "bad db");
+            memcpy(tmp, p, n);
+            tmp[n] = '\0';
+            long long v;
+            if (kue_parse_int(tmp, 0, 1 << 20, &v) != 0) return fail(err, errlen, url, "bad db");
+            u->db = (int)v;
+        }
+        p += n;
+    }
+    return parse_query(*p == '?' ? p + 1 : NULL, u, err, errlen, url);
+}
+
+void kue_url_format(const kue_url_t *u, char *buf, size_t len)
+{
+    if (u->path[0])
+        snprintf(buf, len, "unix://%s?db=%d", u->path, u->db);
+    else
+        snprintf(buf, len, "redis://%s%s:%d/%d", u->password[0] ? ":***@" : "", u->host,
+                 u->port, u->db);
+}

@@ -40,5 +40,9 @@ int kue_conn_commandargv(kue_conn_t *c, redisCallbackFn *cb, void *privdata,
  * that reply.  cb may be NULL. */
 int kue_conn_script(kue_conn_t *c, kue_script_id id, redisCallbackFn *cb, void *privdata,
                     int argc, const char **argv, const size_t *lens);
+/* SUBSCRIBE to channel: cb is called for the subscribe confirmation and for
+ * every message (a NULL reply when the connection drops).  Subscriptions do
+ * not survive a reconnect: subscribe again from the state callback. */
+int kue_conn_subscribe(kue_conn_t *c, const char *channel, redisCallbackFn *cb, void *privdata);
 
 #endif

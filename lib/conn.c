@@ -1,0 +1,335 @@
+/*
+ * conn.c -- one asynchronous Redis connection on a libev loop, reconnecting
+ * by itself (hiredis 0.14 async API; see conn.h for the contract).
+ *
+ * Life of a connection: CONNECTING (a connect timer bounds it, since
+ * hiredis 0.14 has no connect timeout of its own) -> HANDSHAKE (AUTH,
+ * SELECT) -> READY (the owner's state callback runs with 1) -> on any error
+ * the context is gone, the owner hears 0, and a retry timer with
+ * exponential backoff (100 ms .. 5 s) starts over.
+ *
+ * Ownership: the hiredis context belongs to hiredis once connected (it frees
+ * it itself after a disconnect); ac->data points back to us and is cleared
+ * before we free ourselves, so callbacks that hiredis runs late (NULL
+ * replies of a freed context) never touch freed memory.
+ */
+#include "conn.h"
+
+#include <ev.h>
+#include <hiredis/adapters/libev.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+#define CONN_BACKOFF_MIN_MS 100
+#define CONN_BACKOFF_MAX_MS 5000
+#define CONN_CONNECT_TIMEOUT 5.0
+
+struct kue_conn {
+    struct ev_loop *loop;
+    kue_url_t url;
+    char name[32];
+    char where[320];             /* printable endpoint, for logs */
+    kue_conn_state_fn *fn;
+    void *privdata;
+    redisAsyncContext *ac;       /* NULL while disconnected */
+    int ready;                   /* handshake done */
+    int pending;                 /* our commands without a reply yet */
+    int backoff_ms;
+    int failures;                /* consecutive failed attempts (for log throttling) */
+    ev_timer retry;              /* next connect attempt */
+    ev_timer connect_timeout;
+};
+
+/* A command in flight.  Scripts keep their arguments for the NOSCRIPT
+ * fallback; they live in the same allocation. */
+struct conn_cmd {
+    redisCallbackFn *cb;
+    void *privdata;
+    int script;                  /* -1: plain command; else kue_script_id */
+    int retried;                 /* already re-sent as EVAL */
+    int argc;                    /* script arguments (without EVALSHA sha 0) */
+    const char **argv;
+    size_t *lens;
+};
+
+static void conn_connect(kue_conn_t *c);
+
+static void schedule_retry(kue_conn_t *c)
+{
+    double after = c->backoff_ms / 1000.0;
+    c->backoff_ms *= 2;
+    if (c->backoff_ms > CONN_BACKOFF_MAX_MS) c->backoff_ms = CONN_BACKOFF_MAX_MS;
+    ev_timer_stop(c->loop, &c->retry);
+    ev_timer_set(&c->retry, after, 0.);
+    ev_timer_start(c->loop, &c->retry);
+}
+
+static void lost(kue_conn_t *c, const char *why)
+{
+    int was_ready = c->ready;
+    c->ready = 0;
+    c->ac = NULL;
+    c->pending = 0;
+    ev_timer_stop(c->loop, &c->connect_timeout);
+    if (was_ready)
+        klog_warn("redis %s (%s): connection lost: %s", c->name, c->where, why);
+    else if (c->failures++ % 20 == 0)
+        klog_warn("redis %s (%s): cannot connect: %s", c->name, c->where, why);
+    schedule_retry(c);
+    if (was_ready && c->fn) c->fn(c, 0, c->privdata);
+}
+
+static void on_handshake(redisAsyncContext *ac, void *r, void *privdata)
+{
+    kue_conn_t *c = ac->data;
+    redisReply *reply = r;
+    int last = privdata != NULL;
+    if (!c || !reply) return;               /* dropped; on_disconnect handles it */
+    if (reply->type == REDIS_REPLY_ERROR) {
+        klog_error("redis %s (%s): handshake refused: %s", c->name, c->where, reply->str);
+        redisAsyncDisconnect(ac);
+        return;
+    }
+    if (!last) return;
+    c->ready = 1;
+    c->failures = 0;
+    c->backoff_ms = CONN_BACKOFF_MIN_MS;
+    klog_debug("redis %s (%s): ready", c->name, c->where);
+    if (c->fn) c->fn(c, 1, c->privdata);
+}
+
+static void on_connect(const redisAsyncContext *cac, int status)
+{
+    kue_conn_t *c = cac->data;
+    if (!c) return;
+    ev_timer_stop(c->loop, &c->connect_timeout);
+    if (status != REDIS_OK) {
+        /* hiredis frees the context after this callback. */
+        lost(c, cac->errstr[0] ? cac->errstr : "connect failed");
+        return;
+    }
+    redisAsyncContext *ac = c->ac;
+    static char last_marker;
+    if (c->url.password[0])
+        redisAsyncCommand(ac, on_handshake, NULL, "AUTH %s", c->url.password);
+    redisAsyncCommand(ac, on_handshake, &last_marker, "SELECT %d", c->url.db);
+}
+
+static void on_disconnect(const redisAsyncContext *cac, int status)
+{
+    kue_conn_t *c = cac->data;
+    if (!c) return;
+    lost(c, status == REDIS_OK ? "closed" : (cac->errstr[0] ? cac->errstr : "error"));
+}
+
+static void on_connect_timeout(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    kue_conn_t *c = w->data;
+    if (!c->ac) return;
+    redisAsyncContext *ac = c->ac;
+    /* Not connected yet, so hiredis will not call on_disconnect. */
+    ac->data = NULL;
+    redisAsyncFree(ac);
+    c->ac = NULL;
+    lost(c, "connect timed out");
+}
+
+static void on_retry(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    conn_connect(w->data);
+}
+
+static void conn_connect(kue_conn_t *c)
+{
+    redisAsyncContext *ac = c->url.path[0] ? redisAsyncConnectUnix(c->url.path)
+                                           : redisAsyncConnect(c->url.host, c->url.port);
+    if (!ac) {
+        lost(c, "out of memory");
+        return;
+    }
+    if (ac->err) {
+        char why[128];
+        snprintf(why, sizeof why, "%s", ac->errstr);
+        redisAsyncFree(ac);
+        lost(c, why);
+        return;
+    }
+    ac->data = c;
+    c->ac = ac;
+    redisLibevAttach(c->loop, ac);
+    redisAsyncSetConnectCallback(ac, on_connect);
+    redisAsyncSetDisconnectCallback(ac, on_disconnect);
+    ev_timer_set(&c->connect_timeout, CONN_CONNECT_TIMEOUT, 0.);
+    ev_timer_start(c->loop, &c->connect_timeout);
+}
+
+kue_conn_t *kue_conn_new(struct ev_loop *loop, const kue_url_t *url, const char *name,
+                         kue_conn_state_fn *fn, void *privdata)
+{
+    kue_conn_t *c = calloc(1, sizeof *c);
+    if (!c) return NULL;
+    c->loop = loop;
+    c->url = *url;
+    snprintf(c->name, sizeof c->name, "%s", name ? name : "conn");
+    kue_url_format(url, c->where, sizeof c->where);
+    c->fn = fn;
+    c->privdata = privdata;
+    c->backoff_ms = CONN_BACKOFF_MIN_MS;
+    ev_timer_init(&c->retry, on_retry, 0., 0.);
+    c->retry.data = c;
+    ev_timer_init(&c->connect_timeout, on_connect_timeout, 0., 0.);
+    c->connect_timeout.data = c;
+    conn_connect(c);
+    return c;
+}
+
+void kue_conn_free(kue_conn_t *c)
+{
+    if (!c) return;
+    ev_timer_stop(c->loop, &c->retry);
+    ev_timer_stop(c->loop, &c->connect_timeout);
+    if (c->ac) {
+        redisAsyncContext *ac = c->ac;
+        ac->data = NULL;        /* pending callbacks run with NULL, without us */
+        c->ac = NULL;
+        redisAsyncFree(ac);
+    }
+    free(c);
+}
+
+int kue_conn_ready(const kue_conn_t *c)
+{
+    return c && c->ready && c->ac;
+}
+
+int kue_conn_pending(const kue_conn_t *c)
+{
+    return c ? c->pending : 0;
+}
+
+static int usable(const kue_conn_t *c)
+{
+    return c->ready && c->ac &&
+           !(c->ac->c.flags & (REDIS_DISCONNECTING | REDIS_FREEING));
+}
+
+static int send_script(kue_conn_t *c, struct conn_cmd *cmd, int as_eval);
+
+static void on_reply(redisAsyncContext *ac, void *r, void *privdata)
+{
+    struct conn_cmd *cmd = privdata;
+    kue_conn_t *c = ac->data;
+    redisReply *reply = r;
+    if (c && c->pending > 0) c->pending--;
+    if (reply && cmd->script >= 0 && !cmd->retried && reply->type == REDIS_REPLY_ERROR &&
+        strncmp(reply->str, "NOSCRIPT", 8) == 0 && c && usable(c)) {
+        cmd->retried = 1;
+        if (send_script(c, cmd, 1) == 0) return;    /* cmd lives on */
+    }
+    if (cmd->cb) cmd->cb(ac, reply, cmd->privdata);
+    free(cmd);
+}
+
+int kue_conn_command(kue_conn_t *c, redisCallbackFn *cb, void *privdata, const char *fmt, ...)
+{
+    if (!usable(c)) return -1;
+    struct conn_cmd *cmd = calloc(1, sizeof *cmd);
+    if (!cmd) return -1;
+    cmd->cb = cb;
+    cmd->privdata = privdata;
+    cmd->script = -1;
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = redisvAsyncCommand(c->ac, on_reply, cmd, fmt, ap);
+    va_end(ap);
+    if (rc != REDIS_OK) {
+        free(cmd);
+        return -1;
+    }
+    c->pending++;
+    return 0;
+}
+
+int kue_conn_commandargv(kue_conn_t *c, redisCallbackFn *cb, void *privdata,
+                         int argc, const char **argv, const size_t *lens)
+{
+    if (!usable(c)) return -1;
+    struct conn_cmd *cmd = calloc(1, sizeof *cmd);
+    if (!cmd) return -1;
+    cmd->cb = cb;
+    cmd->privdata = privdata;
+    cmd->script = -1;
+    if (redisAsyncCommandArgv(c->ac, on_reply, cmd, argc, argv, lens) != REDIS_OK) {
+        free(cmd);
+        return -1;
+    }
+    c->pending++;
+    return 0;
+}
+
+#define SCRIPT_MAX_ARGS 1024
+
+static int send_script(kue_conn_t *c, struct conn_cmd *cmd, int as_eval)
+{
+    const char *av[SCRIPT_MAX_ARGS + 3];
+    size_t lv[SCRIPT_MAX_ARGS + 3];
+    const char *body = as_eval ? kue_script_source(cmd->script) : kue_script_sha(cmd->script);
+    av[0] = as_eval ? "EVAL" : "EVALSHA";
+    lv[0] = strlen(av[0]);
+    av[1] = body;
+    lv[1] = strlen(body);
+    av[2] = "0";
+    lv[2] = 1;
+    for (int i = 0; i < cmd->argc; i++) {
+        av[i + 3] = cmd->argv[i];
+        lv[i + 3] = cmd->lens[i];
+    }
+    if (redisAsyncCommandArgv(c->ac, on_reply, cmd, cmd->argc + 3, av, lv) != REDIS_OK)
+        return -1;
+    c->pending++;
+    return 0;
+}
+
+int kue_conn_script(kue_conn_t *c, kue_script_id id, redisCallbackFn *cb, void *privdata,
+                    int argc, const char **argv, const size_t *lens)
+{
+    if (!usable(c) || argc < 0 || argc > SCRIPT_MAX_ARGS) return -1;
+    size_t total = 0;
+    for (int i = 0; i < argc; i++) total += lens ? lens[i] : strlen(argv[i]);
+    /* One block: the struct, the pointer and length arrays, the bytes. */
+    size_t hdr = sizeof(struct conn_cmd) + (size_t)argc * (sizeof(char *) + sizeof(size_t));
+    struct conn_cmd *cmd = malloc(hdr + total + (size_t)argc);
+    if (!cmd) return -1;
+    memset(cmd, 0, sizeof *cmd);
+    cmd->cb = cb;
+    cmd->privdata = privdata;
+    cmd->script = (int)id;
+    cmd->argc = argc;
+    cmd->argv = (const char **)(cmd + 1);
+    cmd->lens = (size_t *)(cmd->argv + argc);
+    char *p = (char *)(cmd->lens + argc);
+    for (int i = 0; i < argc; i++) {
+        size_t l = lens ? lens[i] : strlen(argv[i]);
+        memcpy(p, argv[i], l);
+        p[l] = '\0';
+        cmd->argv[i] = p;
+        cmd->lens[i] = l;
+        p += l + 1;
+    }
+    if (send_script(c, cmd, 0) != 0) {
+        free(cmd);
+        return -1;
+    }
+    return 0;
+}
+
+int kue_conn_subscribe(kue_conn_t *c, const char *channel, redisCallbackFn *cb, void *privdata)
+{
+    if (!usable(c)) return -1;
+    /* hiredis calls cb for every message, so it is not wrapped. */
+    return redisAsyncCommand(c->ac, cb, privdata, "SUBSCRIBE %s", channel) == REDIS_OK ? 0 : -1;
+}

@@ -122,12 +122,21 @@ $(O)/plugins/%.so: plugins/%.c include/kue/plugin.h
 
 # ---- tests ------------------------------------------------------------------
 # Every tests/{unit,integration}/NAME.c is one Criterion binary, linked with
-# the shared harness, libkue, and the worker and web objects (so units of
-# those can be tested without a process).
-$(O)/tests/%: tests/%.c $(TCOM_OBJ) $(WRK_OBJ) $(WEB_OBJ) $(O)/lib/libkue.a
+# the shared harness, libkue, and archives of the worker and web objects (so
+# units of those can be tested without a process; only what a test uses is
+# pulled in).
+$(O)/lib/libkue-worker.a: $(WRK_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests/common -o $@ $< $(TCOM_OBJ) $(WRK_OBJ) $(WEB_OBJ) \
-	    $(O)/lib/libkue.a $(LDFLAGS) $(TEST_LIBS) $(LIB_LIBS)
+	rm -f $@ && ar rcs $@ $^
+
+$(O)/lib/libkue-web.a: $(WEB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(O)/tests/%: tests/%.c $(TCOM_OBJ) $(O)/lib/libkue-worker.a $(O)/lib/libkue-web.a $(O)/lib/libkue.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/common -o $@ $< $(TCOM_OBJ) $(O)/lib/libkue-worker.a \
+	    $(O)/lib/libkue-web.a $(O)/lib/libkue.a $(LDFLAGS) $(TEST_LIBS) $(LIB_LIBS)
 
 $(O)/obj/tests/%.o: CFLAGS += -Itests/common
 
@@ -165,4 +174,4 @@ install: all
 clean:
 	rm -rf build build-san
 
--include $(shell find $(O)/obj -name '*.d' 2>/dev/null)
+-include $(shell find $(O)/obj $(O)/tests $(O)/plugins -name '*.d' 2>/dev/null)

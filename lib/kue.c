@@ -1,0 +1,926 @@
+/*
+ * kue.c -- the producer API (include/kue/kue.h): blocking connection,
+ * the job model, saving through the enqueue script, reading jobs back in
+ * Kue's shapes, and the administrative state changes.
+ *
+ * Every write goes through one Lua script (lib/lua), so a job is never
+ * half-written; reads are plain commands.  A dropped connection is
+ * re-established once per call before the call gives up.
+ */
+#include <kue/kue.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/time.h>
+
+#include <hiredis/hiredis.h>
+
+#include "buf.h"
+#include "kue_internal.h"
+#include "scripts.h"
+#include "url.h"
+#include "util.h"
+
+#define KUE_CONNECT_TIMEOUT_MS 2000
+#define KUE_COMMAND_TIMEOUT_MS 10000
+#define KUE_MAX_SEARCH_KEYS 64
+
+struct kue {
+    redisContext *c;
+    kue_url_t url;
+    char prefix[128];
+    char err[512];
+    int search;
+};
+
+struct kue_field { char *name; char *value; };
+
+struct kue_job {
+    int64_t id;                 /* 0: not saved */
+    char *type;
+    char *data;
+    int priority;
+    int max_attempts;
+    int64_t delay_ms, run_at_ms, ttl_ms;
+    char *backoff;
+    int remove_on_complete;
+    char **search_keys;
+    size_t nsearch_keys;
+    /* loaded jobs: every hash field */
+    struct kue_field *fields;
+    size_t nfields;
+};
+
+/* ---- errors and names ---------------------------------------------------- */
+
+static int set_err(kue_t *k, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int set_err(kue_t *k, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(k->err, sizeof k->err, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+const char *kue_errstr(const kue_t *k) { return k ? k->err : "no connection"; }
+const char *kue_prefix(const kue_t *k) { return k->prefix; }
+void kue_set_search(kue_t *k, int enabled) { k->search = enabled != 0; }
+
+static const char *const state_names[KUE_STATE__COUNT] = {
+    "inactive", "active", "complete", "failed", "delayed"
+};
+
+const char *kue_state_name(kue_state_t s)
+{
+    return (unsigned)s < KUE_STATE__COUNT ? state_names[s] : "unknown";
+}
+
+kue_state_t kue_state_parse(const char *name)
+{
+    for (int i = 0; name && i < KUE_STATE__COUNT; i++)
+        if (!strcmp(name, state_names[i])) return (kue_state_t)i;
+    return KUE_STATE_UNKNOWN;
+}
+
+static const struct { const char *name; int value; } prio_names[] = {
+    { "low", KUE_PRIORITY_LOW }, { "normal", KUE_PRIORITY_NORMAL },
+    { "medium", KUE_PRIORITY_MEDIUM }, { "high", KUE_PRIORITY_HIGH },
+    { "critical", KUE_PRIORITY_CRITICAL },
+};
+
+int kue_priority_parse(const char *s, int *out)
+{
+    if (!s) return -1;
+    for (size_t i = 0; i < sizeof prio_names / sizeof prio_names[0]; i++)
+        if (!strcasecmp(s, prio_names[i].name)) { *out = prio_names[i].value; return 0; }
+    long long v;
+    if (kue_parse_int(s, -1000000000LL, 1000000000LL, &v) != 0) return -1;
+    *out = (int)v;
+    return 0;
+}
+
+const char *kue_priority_name(int prio)
+{
+    for (size_t i = 0; i < sizeof prio_names / sizeof prio_names[0]; i++)
+        if (prio_names[i].value == prio) return prio_names[i].name;
+    return NULL;
+}
+
+/* ---- connection ---------------------------------------------------------- */
+
+static redisReply *raw_command(kue_t *k, const char *fmt, ...);
+
+static int do_connect(kue_t *k)
+{
+    struct timeval tv = { KUE_CONNECT_TIMEOUT_MS / 1000, (KUE_CONNECT_TIMEOUT_MS % 1000) * 1000 };
+    if (k->c) { redisFree(k->c); k->c = NULL; }
+    redisContext *c = k->url.path[0] ? redisConnectUnixWithTimeout(k->url.path, tv)
+                                     : redisConnectWithTimeout(k->url.host, k->url.port, tv);
+    char where[400];
+    kue_url_format(&k->url, where, sizeof where);
+    if (!c) return set_err(k, "cannot connect to Redis at %s: out of memory", where);
+    if (c->err) {
+        set_err(k, "cannot connect to Redis at %s: %s", where, c->errstr);
+        redisFree(c);
+        return -1;
+    }
+    struct timeval ct = { KUE_COMMAND_TIMEOUT_MS / 1000, 0 };
+    redisSetTimeout(c, ct);
+    k->c = c;
+    if (k->url.password[0]) {
+        redisReply *r = redisCommand(c, "AUTH %s", k->url.password);
+        int ok = r && r->type != REDIS_REPLY_ERROR;
+        if (!ok) {
+            set_err(k, "Redis at %s refused the password: %s", where,
+                    r ? r->str : c->errstr);
+            if (r) freeReplyObject(r);
+            redisFree(c);
+            k->c = NULL;
+            return -1;
+        }
+        freeReplyObject(r);
+    }
+    redisReply *r = redisCommand(c, "SELECT %d", k->url.db);
+    int ok = r && r->type != REDIS_REPLY_ERROR;
+    if (!ok) {
+        set_err(k, "Redis at %s: SELECT %d failed: %s", where, k->url.db,
+                r ? r->str : c->errstr);
+        if (r) freeReplyObject(r);
+        redisFree(c);
+        k->c = NULL;
+        return -1;
+    }
+    freeReplyObject(r);
+    return 0;
+}
+
+kue_t *kue_connect(const char *url, const char *prefix, char *err, size_t errlen)
+{
+    kue_t *k = calloc(1, sizeof *k);
+    if (!k) return NULL;
+    if (!prefix || !*prefix) prefix = "q";
+    if (strlen(prefix) >= sizeof k->prefix || strpbrk(prefix, " \t\r\n")) {
+        if (err) snprintf(err, errlen, "invalid prefix \"%.64s\"", prefix);
+        free(k);
+        return NULL;
+    }
+    snprintf(k->prefix, sizeof k->prefix, "%s", prefix);
+    if (kue_url_parse(url, &k->url, err, errlen) != 0 || do_connect(k) != 0) {
+        if (err && k->err[0]) snprintf(err, errlen, "%s", k->err);
+        free(k);
+        return NULL;
+    }
+    return k;
+}
+
+void kue_free(kue_t *k)
+{
+    if (!k) return;
+    if (k->c) redisFree(k->c);
+    free(k);
+}
+
+/* Make sure a usable connection exists (reconnect once if it dropped). */
+static int ensure(kue_t *k)
+{
+    if (k->c && !k->c->err) return 0;
+    return do_connect(k);
+}
+
+static redisReply *check_reply(kue_t *k, redisReply *r)
+{
+    if (!r) {
+        set_err(k, "Redis connection lost: %s", k->c ? k->c->errstr : "not connected");
+        return NULL;
+    }
+    if (r->type == REDIS_REPLY_ERROR) {
+        set_err(k, "%s", r->str);
+        freeReplyObject(r);
+        return NULL;
+    }
+    return r;
+}
+
+static redisReply *raw_command(kue_t *k, const char *fmt, ...)
+{
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (ensure(k) != 0) return NULL;
+        va_list ap;
+        va_start(ap, fmt);
+        redisReply *r = redisvCommand(k->c, fmt, ap);
+        va_end(ap);
+        if (r || attempt == 1) return check_reply(k, r);
+        /* connection dropped: retry once on a fresh one */
+        redisFree(k->c);
+        k->c = NULL;
+    }
+    return NULL;
+}
+
+/* Run a script; replies of type error become kue_errstr().  Caller frees. */
+static redisReply *script(kue_t *k, kue_script_id id, int argc, const char **argv,
+                          const size_t *lens)
+{
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (ensure(k) != 0) return NULL;
+        redisReply *r = kue_script_call(k->c, id, argc, argv, lens);
+        if (r || attempt == 1) return check_reply(k, r);
+        redisFree(k->c);
+        k->c = NULL;
+    }
+    return NULL;
+}
+
+/* ---- building jobs ------------------------------------------------------- */
+
+static char *xstrdup(const char *s)
+{
+    char *d = strdup(s ? s : "");
+    if (!d) abort();
+    return d;
+}
+
+kue_job_t *kue_job_new(const char *type, const char *data_json)
+{
+    kue_job_t *j = calloc(1, sizeof *j);
+    if (!j) return NULL;
+    j->type = xstrdup(type);
+    j->data = xstrdup(data_json ? data_json : "{}");
+    j->max_attempts = 1;
+    return j;
+}
+
+void kue_job_free(kue_job_t *j)
+{
+    if (!j) return;
+    free(j->type);
+    free(j->data);
+    free(j->backoff);
+    for (size_t i = 0; i < j->nsearch_keys; i++) free(j->search_keys[i]);
+    free(j->search_keys);
+    for (size_t i = 0; i < j->nfields; i++) {
+        free(j->fields[i].name);
+        free(j->fields[i].value);
+    }
+    free(j->fields);
+    free(j);
+}
+
+void kue_job_set_priority(kue_job_t *j, int prio) { j->priority = prio; }
+
+int kue_job_set_priority_name(kue_job_t *j, const char *name)
+{
+    return kue_priority_parse(name, &j->priority);
+}
+
+int kue_job_set_attempts(kue_job_t *j, int n)
+{
+    if (n < 1) return -1;
+    j->max_attempts = n;
+    return 0;
+}
+
+void kue_job_set_delay(kue_job_t *j, int64_t delay_ms)
+{
+    j->delay_ms = delay_ms > 0 ? delay_ms : 0;
+    j->run_at_ms = 0;
+}
+
+void kue_job_set_run_at(kue_job_t *j, int64_t epoch_ms)
+{
+    j->run_at_ms = epoch_ms > 0 ? epoch_ms : 0;
+    j->delay_ms = 0;
+}
+
+void kue_job_set_ttl(kue_job_t *j, int64_t ttl_ms) { j->ttl_ms = ttl_ms > 0 ? ttl_ms : 0; }
+
+int kue_backoff_valid(const char *s)
+{
+    if (!s) return 0;
+    if (!strcmp(s, "true")) return 1;
+    json_error_t e;
+    json_t *v = json_loads(s, 0, &e);
+    if (!v) return 0;
+    int ok = json_is_object(v);
+    json_t *t = json_object_get(v, "type");
+    if (ok && t && !(json_is_string(t) && (!strcmp(json_string_value(t), "fixed") ||
+                                          !strcmp(json_string_value(t), "exponential"))))
+        ok = 0;
+    json_t *d = json_object_get(v, "delay");
+    if (ok && d && !json_is_number(d)) ok = 0;
+    json_t *m = json_object_get(v, "maxDelay");
+    if (ok && m && !json_is_number(m)) ok = 0;
+    json_decref(v);
+    return ok;
+}
+
+int kue_job_set_backoff(kue_job_t *j, const char *backoff_json)
+{
+    if (!kue_backoff_valid(backoff_json)) return -1;
+    char *c = kue_json_compact(backoff_json, strlen(backoff_json));
+    if (!c) return -1;
+    free(j->backoff);
+    j->backoff = c;
+    return 0;
+}
+
+void kue_job_set_remove_on_complete(kue_job_t *j, int yes) { j->remove_on_complete = yes != 0; }
+
+int kue_job_set_search_keys(kue_job_t *j, const char *const *keys, size_t n)
+{
+    if (n > KUE_MAX_SEARCH_KEYS) return -1;
+    for (size_t i = 0; i < j->nsearch_keys; i++) free(j->search_keys[i]);
+    free(j->search_keys);
+    j->search_keys = n ? calloc(n, sizeof *j->search_keys) : NULL;
+    if (n && !j->search_keys) abort();
+    for (size_t i = 0; i < n; i++) j->search_keys[i] = xstrdup(keys[i]);
+    j->nsearch_keys = n;
+    return 0;
+}
+
+/* ---- saving -------------------------------------------------------------- */
+
+/* Arguments of one enqueue call, owning their storage. */
+struct enq_args {
+    const char *argv[12 + 2 * KUE_SEARCH_MAX_TERMS];
+    size_t lens[12 + 2 * KUE_SEARCH_MAX_TERMS];
+    struct kue_search_pair *terms;
+    int argc;
+    char *data;
+    char prio[16], maxa[16], delay[24], ttl[24], runat[24], nsearch[16];
+    size_t nterms;
+    char (*counts)[24];
+};
+
+static void enq_free(struct enq_args *a)
+{
+    free(a->data);
+    free(a->terms);
+    free(a->counts);
+}
+
+static int enq_build(kue_t *k, const kue_job_t *j, struct enq_args *a)
+{
+    memset(a, 0, sizeof *a);
+    size_t tl = strlen(j->type);
+    if (tl == 0) return set_err(k, "job type is empty");
+    if (tl > KUE_MAX_TYPE_LEN) return set_err(k, "job type longer than %d bytes", KUE_MAX_TYPE_LEN);
+    for (size_t i = 0; i < tl; i++)
+        if ((unsigned char)j->type[i] < 0x20)
+            return set_err(k, "job type contains a control character");
+    size_t dl = strlen(j->data);
+    if (dl > KUE_MAX_DATA_LEN)
+        return set_err(k, "job data is %zu bytes, more than the limit of %u", dl, KUE_MAX_DATA_LEN);
+    json_error_t e;
+    json_t *v = json_loadb(j->data, dl, JSON_DECODE_ANY, &e);
+    if (!v) return set_err(k, "job data is not valid JSON: %s at line %d column %d",
+                           e.text, e.line, e.column);
+    json_decref(v);
+    a->data = kue_json_compact(j->data, dl);
+    if (!a->data) return set_err(k, "job data is not valid JSON");
+
+    if (k->search) {
+        if (kue_search_index_terms(a->data, (const char *const *)j->search_keys,
+                                   j->nsearch_keys, &a->terms, &a->nterms) != 0)
+            a->nterms = 0;
+        if (a->nterms > KUE_SEARCH_MAX_TERMS) a->nterms = KUE_SEARCH_MAX_TERMS;
+        if (a->nterms) {
+            a->counts = calloc(a->nterms, sizeof *a->counts);
+            if (!a->counts) abort();
+        }
+    }
+
+    snprintf(a->prio, sizeof a->prio, "%d", j->priority);
+    snprintf(a->maxa, sizeof a->maxa, "%d", j->max_attempts);
+    snprintf(a->delay, sizeof a->delay, "%lld", (long long)j->delay_ms);
+    snprintf(a->ttl, sizeof a->ttl, "%lld", (long long)j->ttl_ms);
+    snprintf(a->runat, sizeof a->runat, "%lld", (long long)j->run_at_ms);
+    snprintf(a->nsearch, sizeof a->nsearch, "%zu", a->nterms);
+    const char *v0[] = { k->prefix, j->type, a->data, a->prio, a->maxa, a->delay, a->ttl,
+                         j->backoff ? j->backoff : "", j->remove_on_complete ? "true" : "",
+                         a->runat, a->nsearch };
+    for (size_t i = 0; i < sizeof v0 / sizeof v0[0]; i++) {
+        a->argv[a->argc] = v0[i];
+        a->lens[a->argc++] = strlen(v0[i]);
+    }
+    for (size_t i = 0; i < a->nterms; i++) {
+        snprintf(a->counts[i], sizeof a->counts[i], "%ld", a->terms[i].count);
+        a->argv[a->argc] = a->terms[i].code;
+        a->lens[a->argc++] = strlen(a->terms[i].code);
+        a->argv[a->argc] = a->counts[i];
+        a->lens[a->argc++] = strlen(a->counts[i]);
+    }
+    return 0;
+}
+
+int64_t kue_job_save(kue_t *k, kue_job_t *j)
+{
+    if (j->id > 0) return set_err(k, "job %lld is already saved", (long long)j->id);
+    struct enq_args a;
+    if (enq_build(k, j, &a) != 0) { enq_free(&a); return -1; }
+    redisReply *r = script(k, KS_ENQUEUE, a.argc, a.argv, a.lens);
+    enq_free(&a);
+    if (!r) return -1;
+    int64_t id = r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+    freeReplyObject(r);
+    if (id <= 0) return set_err(k, "unexpected reply from the enqueue script");
+    j->id = id;
+    return id;
+}
+
+size_t kue_job_save_bulk(kue_t *k, kue_job_t *const *jobs, size_t n, int64_t *ids)
+{
+    size_t saved = 0;
+    int first_err = 1;
+    char firstmsg[512] = "";
+    if (ensure(k) != 0) {
+        for (size_t i = 0; i < n; i++) ids[i] = -1;
+        return 0;
+    }
+    /* Pipeline in chunks so the output buffer stays bounded. */
+    const size_t chunk = 512;
+    for (size_t base = 0; base < n; base += chunk) {
+        size_t m = n - base < chunk ? n - base : chunk;
+        int sent[512];
+        for (size_t i = 0; i < m; i++) {
+            struct enq_args a;
+            ids[base + i] = -1;
+            sent[i] = 0;
+            if (enq_build(k, jobs[base + i], &a) == 0 &&
+                kue_script_append(k->c, KS_ENQUEUE, a.argc, a.argv, a.lens) == 0)
+                sent[i] = 1;
+            else if (first_err) { first_err = 0; snprintf(firstmsg, sizeof firstmsg, "%s", k->err); }
+            enq_free(&a);
+        }
+        int retry[512];
+        size_t nretry = 0;
+        for (size_t i = 0; i < m; i++) {
+            if (!sent[i]) continue;
+            redisReply *r = NULL;
+            if (redisGetReply(k->c, (void **)&r) != REDIS_OK || !r) {
+                set_err(k, "Redis connection lost: %s", k->c->errstr);
+                if (first_err) { first_err = 0; snprintf(firstmsg, sizeof firstmsg, "%s", k->err); }
+                redisFree(k->c);
+                k->c = NULL;
+                snprintf(k->err, sizeof k->err, "%s", firstmsg);
+                return saved;
+            }
+            if (kue_script_is_noscript(r)) retry[nretry++] = (int)i;
+            else if (r->type == REDIS_REPLY_INTEGER) {
+                ids[base + i] = r->integer;
+                jobs[base + i]->id = r->integer;
+                saved++;
+            } else if (first_err) {
+                first_err = 0;
+                snprintf(firstmsg, sizeof firstmsg, "%s",
+                         r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+            }
+            freeReplyObject(r);
+        }
+        for (size_t x = 0; x < nretry; x++) {
+            size_t i = (size_t)retry[x];
+            struct enq_args a;
+            if (enq_build(k, jobs[base + i], &a) == 0) {
+                redisReply *r = script(k, KS_ENQUEUE, a.argc, a.argv, a.lens);
+                if (r && r->type == REDIS_REPLY_INTEGER) {
+                    ids[base + i] = r->integer;
+                    jobs[base + i]->id = r->integer;
+                    saved++;
+                }
+                if (r) freeReplyObject(r);
+            }
+            enq_free(&a);
+        }
+    }
+    snprintf(k->err, sizeof k->err, "%s", firstmsg);
+    return saved;
+}
+
+/* ---- reading ------------------------------------------------------------- */
+
+static void job_set_field(kue_job_t *j, const char *name, size_t nl, const char *val, size_t vl)
+{
+    struct kue_field *f = realloc(j->fields, (j->nfields + 1) * sizeof *f);
+    if (!f) abort();
+    j->fields = f;
+    f[j->nfields].name = strndup(name, nl);
+    f[j->nfields].value = strndup(val, vl);
+    if (!f[j->nfields].name || !f[j->nfields].value) abort();
+    j->nfields++;
+}
+
+const char *kue_job_field(const kue_job_t *j, const char *name)
+{
+    for (size_t i = 0; i < j->nfields; i++)
+        if (!strcmp(j->fields[i].name, name)) return j->fields[i].value;
+    return NULL;
+}
+
+static int field_int(const kue_job_t *j, const char *name, int dflt)
+{
+    const char *v = kue_job_field(j, name);
+    if (!v || !*v) return dflt;
+    char *end;
+    double d = strtod(v, &end);
+    if (end == v) return dflt;
+    return (int)d;
+}
+
+kue_job_t *kue_job_from_hash(int64_t id, const char *const *kv, const size_t *lens, size_t n)
+{
+    kue_job_t *j = calloc(1, sizeof *j);
+    if (!j) abort();
+    j->id = id;
+    for (size_t i = 0; i + 1 < n; i += 2)
+        job_set_field(j, kv[i], lens[i], kv[i + 1], lens[i + 1]);
+    j->type = xstrdup(kue_job_field(j, "type"));
+    j->data = xstrdup(kue_job_field(j, "data") ? kue_job_field(j, "data") : "{}");
+    j->priority = field_int(j, "priority", 0);
+    j->max_attempts = field_int(j, "max_attempts", 1);
+    return j;
+}
+
+kue_job_t *kue_job_from_reply(int64_t id, const redisReply *r, size_t first)
+{
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < first) return NULL;
+    size_t n = r->elements - first;
+    const char **kv = calloc(n + 1, sizeof *kv);
+    size_t *lens = calloc(n + 1, sizeof *lens);
+    if (!kv || !lens) abort();
+    for (size_t i = 0; i < n; i++) {
+        const redisReply *e = r->element[first + i];
+        kv[i] = e->type == REDIS_REPLY_STRING ? e->str : "";
+        lens[i] = e->type == REDIS_REPLY_STRING ? e->len : 0;
+    }
+    kue_job_t *j = kue_job_from_hash(id, kv, lens, n);
+    free(kv);
+    free(lens);
+    return j;
+}
+
+static kue_job_t *job_from_hgetall(kue_t *k, int64_t id, redisReply *r)
+{
+    if (r->type != REDIS_REPLY_ARRAY || r->elements == 0) {
+        set_err(k, "job \"%lld\" doesnt exist", (long long)id);
+        return NULL;
+    }
+    kue_job_t *j = kue_job_from_reply(id, r, 0);
+    if (!kue_job_field(j, "type")) {
+        set_err(k, "job \"%lld\" is invalid", (long long)id);
+        kue_job_free(j);
+        return NULL;
+    }
+    return j;
+}
+
+kue_job_t *kue_job_get(kue_t *k, int64_t id)
+{
+    redisReply *r = raw_command(k, "HGETALL %s:job:%lld", k->prefix, (long long)id);
+    if (!r) return NULL;
+    kue_job_t *j = job_from_hgetall(k, id, r);
+    freeReplyObject(r);
+    return j;
+}
+
+int kue_jobs_get(kue_t *k, const int64_t *ids, size_t n, kue_job_t **out)
+{
+    if (ensure(k) != 0) return -1;
+    for (size_t i = 0; i < n; i++)
+        redisAppendCommand(k->c, "HGETALL %s:job:%lld", k->prefix, (long long)ids[i]);
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        redisReply *r = NULL;
+        out[i] = NULL;
+        if (redisGetReply(k->c, (void **)&r) != REDIS_OK || !r) {
+            set_err(k, "Redis connection lost: %s", k->c->errstr);
+            for (size_t x = 0; x < i; x++) { kue_job_free(out[x]); out[x] = NULL; }
+            redisFree(k->c);
+            k->c = NULL;
+            return -1;
+        }
+        if (r->type == REDIS_REPLY_ARRAY) out[i] = job_from_hgetall(k, ids[i], r);
+        freeReplyObject(r);
+    }
+    return rc;
+}
+
+int64_t kue_job_id(const kue_job_t *j) { return j->id; }
+const char *kue_job_type(const kue_job_t *j) { return j->type; }
+const char *kue_job_data(const kue_job_t *j) { return j->data; }
+int kue_job_priority(const kue_job_t *j) { return j->priority; }
+const char *kue_job_state(const kue_job_t *j) { return kue_job_field(j, "state"); }
+int kue_job_attempts_made(const kue_job_t *j) { return field_int(j, "attempts", 0); }
+int kue_job_attempts_max(const kue_job_t *j) { return j->max_attempts > 0 ? j->max_attempts : 1; }
+
+/* Append "key":<raw JSON or null> for a JSON-valued hash field. */
+static int put_json_field(kue_buf_t *b, const char *name, const char *v, int *first)
+{
+    if (!v) return 0;
+    if (!kue_json_valid(v, strlen(v))) return -1;
+    kue_buf_printf(b, "%s\"%s\":", *first ? "" : ",", name);
+    kue_buf_puts(b, v);
+    *first = 0;
+    return 0;
+}
+
+static void put_str_field(kue_buf_t *b, const char *name, const char *v, int *first)
+{
+    if (!v) return;
+    kue_buf_printf(b, "%s\"%s\":", *first ? "" : ",", name);
+    kue_buf_json_str(b, v, strlen(v));
+    *first = 0;
+}
+
+char *kue_job_to_json(const kue_job_t *j, int string_id)
+{
+    kue_buf_t b = { 0 };
+    int first = 0;
+    kue_buf_puts(&b, "{");
+    if (string_id) kue_buf_printf(&b, "\"id\":\"%lld\"", (long long)j->id);
+    else kue_buf_printf(&b, "\"id\":%lld", (long long)j->id);
+    put_str_field(&b, "type", kue_job_field(j, "type"), &first);
+    const char *data = kue_job_field(j, "data");
+    if (put_json_field(&b, "data", data, &first) != 0 ||
+        put_json_field(&b, "result", kue_job_field(j, "result"), &first) != 0)
+        goto bad;
+    const char *prio = kue_job_field(j, "priority");
+    char *end = NULL;
+    double pd = prio ? strtod(prio, &end) : 0;
+    if (prio && end != prio && !*end) kue_buf_printf(&b, ",\"priority\":%.15g", pd);
+    else kue_buf_puts(&b, ",\"priority\":null");
+    const char *progress = kue_job_field(j, "progress");
+    if (progress) put_str_field(&b, "progress", progress, &first);
+    else kue_buf_puts(&b, ",\"progress\":0");
+    if (put_json_field(&b, "progress_data", kue_job_field(j, "progress_data"), &first) != 0)
+        goto bad;
+    static const char *const strs[] = { "state", "error", "created_at", "promote_at",
+                                        "updated_at", "failed_at", "started_at", "duration",
+                                        "delay", "workerId", "ttl" };
+    for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
+        put_str_field(&b, strs[i], kue_job_field(j, strs[i]), &first);
+    int made = field_int(j, "attempts", 0);
+    int max = field_int(j, "max_attempts", 1);
+    if (max == 0 && !kue_job_field(j, "max_attempts")) max = 1;
+    int remaining = made > 0 ? max - made : max;
+    kue_buf_printf(&b, ",\"attempts\":{\"made\":%d,\"remaining\":%d,\"max\":%d}}", made,
+                   remaining, max);
+    return kue_buf_take(&b);
+bad:
+    kue_buf_free(&b);
+    return NULL;
+}
+
+/* ---- ranges, counts ------------------------------------------------------ */
+
+static void state_key(kue_t *k, const char *type, const char *state, char *buf, size_t len)
+{
+    if (type && *type && state && *state) snprintf(buf, len, "%s:jobs:%s:%s", k->prefix, type, state);
+    else if (state && *state) snprintf(buf, len, "%s:jobs:%s", k->prefix, state);
+    else snprintf(buf, len, "%s:jobs", k->prefix);
+}
+
+static int cmp_id_asc(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int cmp_id_desc(const void *a, const void *b) { return cmp_id_asc(b, a); }
+
+int kue_range(kue_t *k, const char *type, const char *state, long from, long to, int desc,
+              int64_t **ids, size_t *n)
+{
+    *ids = NULL;
+    *n = 0;
+    char key[512];
+    if (type && strlen(type) > KUE_MAX_TYPE_LEN) return set_err(k, "type too long");
+    if (state && strlen(state) > 64) return set_err(k, "state too long");
+    state_key(k, type, state, key, sizeof key);
+    redisReply *r = raw_command(k, "ZRANGE %s %ld %ld", key, from, to);
+    if (!r) return -1;
+    if (r->type != REDIS_REPLY_ARRAY) { freeReplyObject(r); return set_err(k, "unexpected reply"); }
+    int64_t *v = calloc(r->elements + 1, sizeof *v);
+    if (!v) abort();
+    size_t m = 0;
+    for (size_t i = 0; i < r->elements; i++) {
+        int64_t id = r->element[i]->type == REDIS_REPLY_STRING ? kue_zid_id(r->element[i]->str) : -1;
+        if (id >= 0) v[m++] = id;
+    }
+    freeReplyObject(r);
+    qsort(v, m, sizeof *v, desc ? cmp_id_desc : cmp_id_asc);
+    *ids = v;
+    *n = m;
+    return 0;
+}
+
+long long kue_count(kue_t *k, const char *type, const char *state)
+{
+    char key[512];
+    if ((type && strlen(type) > KUE_MAX_TYPE_LEN) || (state && strlen(state) > 64))
+        return set_err(k, "name too long");
+    state_key(k, type, state, key, sizeof key);
+    redisReply *r = raw_command(k, "ZCARD %s", key);
+    if (!r) return -1;
+    long long v = r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
+    freeReplyObject(r);
+    return v;
+}
+
+int kue_stats(kue_t *k, kue_stats_t *out)
+{
+    if (ensure(k) != 0) return -1;
+    const char *p = k->prefix;
+    redisAppendCommand(k->c, "ZCARD %s:jobs:inactive", p);
+    redisAppendCommand(k->c, "ZCARD %s:jobs:active", p);
+    redisAppendCommand(k->c, "ZCARD %s:jobs:complete", p);
+    redisAppendCommand(k->c, "ZCARD %s:jobs:failed", p);
+    redisAppendCommand(k->c, "ZCARD %s:jobs:delayed", p);
+    redisAppendCommand(k->c, "GET %s:stats:work-time", p);
+    long long v[6];
+    int rc = 0;
+    for (int i = 0; i < 6; i++) {
+        redisReply *r = NULL;
+        if (redisGetReply(k->c, (void **)&r) != REDIS_OK || !r) {
+            set_err(k, "Redis connection lost: %s", k->c->errstr);
+            redisFree(k->c);
+            k->c = NULL;
+            return -1;
+        }
+        if (r->type == REDIS_REPLY_INTEGER) v[i] = r->integer;
+        else if (r->type == REDIS_REPLY_STRING) v[i] = strtoll(r->str, NULL, 10);
+        else if (r->type == REDIS_REPLY_NIL) v[i] = -1;
+        else { v[i] = 0; rc = set_err(k, "%s", r->type == REDIS_REPLY_ERROR ? r->str : "bad reply"); }
+        freeReplyObject(r);
+    }
+    out->inactive = v[0]; out->active = v[1]; out->complete = v[2];
+    out->failed = v[3]; out->delayed = v[4]; out->work_time_ms = v[5];
+    return rc;
+}
+
+static int string_array(kue_t *k, redisReply *r, char ***out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    if (r->type != REDIS_REPLY_ARRAY) { freeReplyObject(r); return set_err(k, "unexpected reply"); }
+    char **v = calloc(r->elements + 1, sizeof *v);
+    if (!v) abort();
+    for (size_t i = 0; i < r->elements; i++) {
+        const redisReply *e = r->element[i];
+        v[i] = strndup(e->type == REDIS_REPLY_STRING ? e->str : "",
+                       e->type == REDIS_REPLY_STRING ? e->len : 0);
+        if (!v[i]) abort();
+    }
+    *n = r->elements;
+    *out = v;
+    freeReplyObject(r);
+    return 0;
+}
+
+int kue_types(kue_t *k, char ***types, size_t *n)
+{
+    redisReply *r = raw_command(k, "SMEMBERS %s:job:types", k->prefix);
+    if (!r) return -1;
+    return string_array(k, r, types, n);
+}
+
+int kue_job_log(kue_t *k, int64_t id, char ***lines, size_t *n)
+{
+    redisReply *r = raw_command(k, "LRANGE %s:job:%lld:log 0 -1", k->prefix, (long long)id);
+    if (!r) return -1;
+    return string_array(k, r, lines, n);
+}
+
+void kue_strings_free(char **v, size_t n)
+{
+    if (!v) return;
+    for (size_t i = 0; i < n; i++) free(v[i]);
+    free(v);
+}
+
+/* ---- changing jobs ------------------------------------------------------- */
+
+static int simple_script(kue_t *k, kue_script_id s, int argc, const char **argv)
+{
+    redisReply *r = script(k, s, argc, argv, NULL);
+    if (!r) return -1;
+    freeReplyObject(r);
+    return 0;
+}
+
+int kue_job_remove(kue_t *k, int64_t id)
+{
+    char ids[24];
+    snprintf(ids, sizeof ids, "%lld", (long long)id);
+    const char *argv[] = { k->prefix, ids };
+    return simple_script(k, KS_REMOVE, 2, argv);
+}
+
+int kue_job_set_state(kue_t *k, int64_t id, const char *state)
+{
+    if (kue_state_parse(state) == KUE_STATE_UNKNOWN)
+        return set_err(k, "invalid state \"%.32s\" (inactive, active, complete, failed or delayed)",
+                       state ? state : "");
+    char ids[24];
+    snprintf(ids, sizeof ids, "%lld", (long long)id);
+    const char *argv[] = { k->prefix, ids, state };
+    return simple_script(k, KS_SET_STATE, 3, argv);
+}
+
+int kue_job_update_priority(kue_t *k, int64_t id, int prio)
+{
+    char ids[24], ps[16];
+    snprintf(ids, sizeof ids, "%lld", (long long)id);
+    snprintf(ps, sizeof ps, "%d", prio);
+    const char *argv[] = { k->prefix, ids, ps };
+    return simple_script(k, KS_SET_PRIORITY, 3, argv);
+}
+
+int kue_job_add_log(kue_t *k, int64_t id, const char *line)
+{
+    if (strlen(line) > KUE_MAX_LOG_LEN) return set_err(k, "log line too long");
+    char ids[24];
+    snprintf(ids, sizeof ids, "%lld", (long long)id);
+    const char *argv[] = { k->prefix, ids, line };
+    redisReply *r = script(k, KS_LOG, 3, argv, NULL);
+    if (!r) return -1;
+    int ok = r->type == REDIS_REPLY_INTEGER && r->integer == 1;
+    freeReplyObject(r);
+    return ok ? 0 : set_err(k, "job \"%lld\" doesnt exist", (long long)id);
+}
+
+int kue_promote(kue_t *k, long limit, long *promoted, int64_t *next_due_ms)
+{
+    char lim[24];
+    snprintf(lim, sizeof lim, "%ld", limit > 0 ? limit : 1000);
+    const char *argv[] = { k->prefix, lim };
+    redisReply *r = script(k, KS_PROMOTE, 2, argv, NULL);
+    if (!r) return -1;
+    int ok = r->type == REDIS_REPLY_ARRAY && r->elements >= 2;
+    if (ok) {
+        if (promoted) *promoted = (long)r->element[0]->integer;
+        if (next_due_ms) *next_due_ms = r->element[1]->integer;
+    }
+    freeReplyObject(r);
+    return ok ? 0 : set_err(k, "unexpected reply from the promote script");
+}
+
+/* ---- events -------------------------------------------------------------- */
+
+int kue_event_parse(const char *msg, size_t len, int64_t *id, char *event, size_t evlen)
+{
+    json_error_t e;
+    json_t *v = json_loadb(msg, len, 0, &e);
+    if (!v) return -1;
+    json_t *jid = json_object_get(v, "id");
+    json_t *jev = json_object_get(v, "event");
+    int rc = 0;
+    if (json_is_integer(jid)) *id = json_integer_value(jid);
+    else if (json_is_real(jid)) *id = (int64_t)json_real_value(jid);
+    else if (json_is_string(jid)) *id = strtoll(json_string_value(jid), NULL, 10);
+    else rc = -1;
+    if (json_is_string(jev)) snprintf(event, evlen, "%s", json_string_value(jev));
+    else rc = -1;
+    json_decref(v);
+    return rc;
+}
+
+int kue_watch(kue_t *k, kue_event_fn *fn, void *privdata)
+{
+    kue_t sub = *k;
+    sub.c = NULL;
+    if (do_connect(&sub) != 0) { snprintf(k->err, sizeof k->err, "%s", sub.err); return -1; }
+    struct timeval none = { 0, 0 };
+    redisSetTimeout(sub.c, none);
+    redisReply *r = redisCommand(sub.c, "SUBSCRIBE %s:events", k->prefix);
+    if (!r) { set_err(k, "subscribe failed: %s", sub.c->errstr); redisFree(sub.c); return -1; }
+    freeReplyObject(r);
+    int rc = -1;
+    for (;;) {
+        r = NULL;
+        if (redisGetReply(sub.c, (void **)&r) != REDIS_OK || !r) {
+            set_err(k, "Redis connection lost: %s", sub.c->errstr);
+            break;
+        }
+        if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
+            r->element[2]->type == REDIS_REPLY_STRING) {
+            int64_t id = 0;
+            char ev[64] = "";
+            if (kue_event_parse(r->element[2]->str, r->element[2]->len, &id, ev, sizeof ev) == 0 &&
+                fn(id, ev, r->element[2]->str, privdata)) {
+                freeReplyObject(r);
+                rc = 0;
+                break;
+            }
+        }
+        freeReplyObject(r);
+    }
+    redisFree(sub.c);
+    return rc;
+}

@@ -1,0 +1,34 @@
+/*
+ * kue_internal.h -- libkue functions shared by kue's own programs (worker,
+ * supervisor, web, CLI) but not part of the public producer API.
+ */
+#ifndef KUE_INTERNAL_H
+#define KUE_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <hiredis/hiredis.h>
+#include <kue/kue.h>
+
+/* A job from a flat [field, value, ...] array of reply r, starting at
+ * element `first` (claim replies carry the id first).  Caller frees. */
+kue_job_t *kue_job_from_reply(int64_t id, const redisReply *r, size_t first);
+kue_job_t *kue_job_from_hash(int64_t id, const char *const *kv, const size_t *lens, size_t n);
+/* Load n jobs in one pipelined round trip; out[i] is NULL for a missing or
+ * invalid job.  0, or -1 on a connection error. */
+int kue_jobs_get(kue_t *k, const int64_t *ids, size_t n, kue_job_t **out);
+/* Parse a P:events message: id (number or string) and event name. */
+int kue_event_parse(const char *msg, size_t len, int64_t *id, char *event, size_t evlen);
+/* Non-zero if s is a backoff Kue understands: "true" or a JSON object with
+ * an optional type fixed|exponential and numeric delay/maxDelay. */
+int kue_backoff_valid(const char *s);
+
+/* Search terms of one job, as the enqueue script takes them. */
+#define KUE_SEARCH_MAX_TERMS 2048
+struct kue_search_pair { char code[64]; long count; };
+/* Index terms for job data (compact JSON) and optional searchKeys, as Kue's
+ * reds index computes them.  *terms is malloc'ed (caller frees). */
+int kue_search_index_terms(const char *data, const char *const *keys, size_t nkeys,
+                           struct kue_search_pair **terms, size_t *n);
+
+#endif

@@ -1,0 +1,119 @@
+/*
+ * worker_int.h -- structures shared by worker.c (the loop) and host.c (the
+ * services behind plugin handles).  Private to worker/.
+ */
+#ifndef KUE_WORKER_INT_H
+#define KUE_WORKER_INT_H
+
+#include <ev.h>
+#include <jansson.h>
+
+#include "conn.h"
+#include "pluginload.h"
+#include "scoreboard.h"
+#include "worker.h"
+
+#define KW_JOB_MAGIC 0x6b75656aU      /* "kuej" */
+#define KW_RETIRED_RING 1024          /* finished handles kept to catch late done() */
+
+enum kw_job_state {
+    KJ_RUNNING = 1,     /* in a slot, handler working */
+    KJ_TAKEN,           /* failed by the worker (TTL); the handler still holds it */
+    KJ_FINISHED         /* done() seen; kept a while so a repeated done() is caught */
+};
+
+struct kw_worker;
+
+/* One job handed to the plugin.  The handle is the first member, so the
+ * kue_handle_t * a plugin holds is the job.  Lifetime: from claim until the
+ * handler calls done() (or until exit, if a taken-away handler never does),
+ * then while KW_RETIRED_RING more jobs finish (the retired ring), so that a
+ * repeated done() finds a FINISHED job instead of freed memory. */
+struct kw_job {
+    kue_handle_t h;
+    uint32_t magic;
+    int state;                  /* enum kw_job_state */
+    struct kw_worker *w;
+    int64_t id;
+    char idstr[24];
+    char wid[KUE_MAX_TYPE_LEN + 320];  /* workerId kue:host:pid:type:slot */
+    int slot;                   /* 1-based while it holds a slot, else 0 */
+    char *type, *data, *backoff;
+    json_t *json;
+    int priority, attempts, max_attempts;
+    int64_t created_at, ttl_ms, delay_ms;
+    int64_t started_mono, started_wall;
+    ev_timer ttl_timer;
+};
+
+/* A script call that must reach Redis (complete, fail) or should (progress,
+ * log): kept until its reply arrives, re-sent after a reconnect. */
+enum kw_report_kind { KR_COMPLETE, KR_FAIL, KR_PROGRESS, KR_LOG, KR_REQUEUE };
+
+struct kw_report {
+    struct kw_report *prev, *next;
+    struct kw_worker *w;
+    int kind;                   /* enum kw_report_kind */
+    kue_script_id sid;
+    int64_t job_id;
+    int sent;                   /* on the current connection, awaiting its reply */
+    int argc;
+    const char **argv;
+    size_t *lens;               /* argv and lens live in this allocation */
+};
+
+struct kw_plugin_ctx {
+    kue_plugin_ctx_t pub;       /* first: the kue_plugin_ctx_t * a plugin holds */
+    struct kw_worker *w;
+    void *userdata;
+};
+
+struct kw_worker {
+    const kw_config_t *cfg;
+    struct ev_loop *loop;
+    kue_url_t url;
+    kue_pl_t plugin;
+    struct kw_plugin_ctx ctx;
+    char host[256];
+    int pid;
+    char events_channel[160];
+
+    kue_conn_t *cmd, *blk, *sub;
+
+    struct kw_job *slots[KUE_SB_MAX_INFLIGHT + 1];   /* 1-based; RUNNING jobs */
+    int inflight;
+    int claim_slots[KUE_SB_MAX_INFLIGHT];            /* slots offered to the pending claim */
+    int claim_n;
+    struct kw_job *retired[KW_RETIRED_RING];
+    unsigned retired_pos;
+
+    struct kw_report *out_head, *out_tail;
+    size_t out_n;
+
+    int claim_pending, blpop_pending, tokens_in_hand;
+    int want_blpop;             /* the last claim found the queue empty */
+    int kick;                   /* run fetch() before the loop blocks */
+    int paused, quiet, draining;
+    long long started_jobs;
+    uint64_t done_ok, done_failed;
+    int exit_code;
+    int in_process;             /* inside plugin->process() */
+
+    ev_prepare prepare;
+    ev_timer renew_timer, heartbeat_timer, pause_timer, blk_retry;
+    ev_signal sig_term, sig_int, sig_quit, sig_tstp, sig_cont, sig_hup, sig_pipe;
+
+    kue_scoreboard_t sb;
+    struct kue_sb_slot *sbs;    /* our slot, or NULL */
+};
+
+extern const struct kue_host_api kw_host_api;
+
+/* worker.c services for host.c */
+void kw_job_finish(struct kw_job *j, const char *error, const char *result_json);
+void kw_report_progress(struct kw_job *j, long pct, const char *data_json);
+void kw_report_log(struct kw_job *j, const char *line, size_t len);
+void kw_pause(struct kw_worker *w, int64_t timeout_ms);
+void kw_resume(struct kw_worker *w);
+
+#endif

@@ -1,0 +1,290 @@
+/*
+ * api.c -- Kue's JSON routes (kue-wire.md section 7) on one kue_t.
+ *
+ * Kue answers almost every error with HTTP 200 and {"error": "..."}; we do
+ * the same for application errors ("job \"5\" doesnt exist").  When Redis
+ * itself is unreachable the answer is 503 with a JSON error instead, and the
+ * caller reconnects for the next request.
+ */
+#include "web.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* Provided by libkue once search lands; weak so the web process links
+ * without it (the route then answers an empty list). */
+int kue_search(kue_t *k, const char *query, char ***ids, size_t *n) __attribute__((weak));
+
+int web_is_app_error(const char *err)
+{
+    if (!err || !*err) return 0;
+    if (strncmp(err, "job ", 4) == 0) return 1;
+    static const char *const app[] = {
+        "doesnt exist", "is invalid", "invalid", "too long", "too large", "ERR ",
+        "WRONGTYPE", "must ", "Must ", "unknown", NULL
+    };
+    for (int i = 0; app[i]; i++)
+        if (strstr(err, app[i])) return 1;
+    return 0;
+}
+
+/* A call on k failed: answer with Kue's convention (200 {"error"}) or 503. */
+static void fail(kue_t *k, web_resp_t *resp, int *redis_failed, int app_status)
+{
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", kue_errstr(k));
+    if (!msg[0]) snprintf(msg, sizeof msg, "unknown error");
+    if (!web_is_app_error(msg)) {
+        kue_stats_t st;
+        if (kue_stats(k, &st) < 0) {
+            *redis_failed = 1;
+            char m2[640];
+            snprintf(m2, sizeof m2, "redis unavailable: %s", msg);
+            web_resp_error(resp, 503, m2);
+            return;
+        }
+    }
+    web_resp_error(resp, app_status, msg);
+}
+
+static void doesnt_exist(web_resp_t *resp, const char *raw)
+{
+    web_buf_t m;
+    web_buf_init(&m);
+    web_buf_printf(&m, "job \"%s\" doesnt exist", raw ? raw : "");
+    web_resp_error(resp, 200, m.p ? m.p : "job doesnt exist");
+    web_buf_free(&m);
+}
+
+static void message(web_resp_t *resp, const char *a, const char *mid, const char *b)
+{
+    web_buf_t m;
+    web_buf_init(&m);
+    web_buf_puts(&m, a);
+    if (mid) web_buf_puts(&m, mid);
+    if (b) web_buf_puts(&m, b);
+    web_buf_reset(&resp->body);
+    web_resp_json(resp, 200);
+    web_buf_puts(&resp->body, "{\"message\":");
+    web_buf_json_str(&resp->body, m.p ? m.p : "");
+    web_buf_puts(&resp->body, "}");
+    web_buf_free(&m);
+}
+
+static void strings_json(web_buf_t *b, char **v, size_t n)
+{
+    web_buf_puts(b, "[");
+    for (size_t i = 0; i < n; i++) {
+        if (i) web_buf_puts(b, ",");
+        web_buf_json_str(b, v[i]);
+    }
+    web_buf_puts(b, "]");
+}
+
+static void do_stats(kue_t *k, web_resp_t *resp, int *rf)
+{
+    kue_stats_t s;
+    if (kue_stats(k, &s) < 0) { fail(k, resp, rf, 200); return; }
+    web_buf_t *b = &resp->body;
+    web_buf_printf(b, "{\"inactiveCount\":%lld,\"completeCount\":%lld,\"activeCount\":%lld,"
+                      "\"failedCount\":%lld,\"delayedCount\":%lld,\"workTime\":",
+                   s.inactive, s.complete, s.active, s.failed, s.delayed);
+    if (s.work_time_ms < 0) web_buf_puts(b, "null");
+    else web_buf_printf(b, "%lld", s.work_time_ms);
+    web_buf_puts(b, "}");
+}
+
+static void do_range(kue_t *k, const web_route_t *r, web_resp_t *resp, int *rf)
+{
+    long long from, to;
+    if (web_js_parse_int(r->from, &from) < 0 || web_js_parse_int(r->to, &to) < 0 ||
+        from < LONG_MIN || from > LONG_MAX || to < LONG_MIN || to > LONG_MAX) {
+        web_resp_error(resp, 200, "ERR value is not an integer or out of range");
+        return;
+    }
+    int desc = r->order && strcmp(r->order, "desc") == 0;
+    int64_t *ids = NULL;
+    size_t n = 0;
+    if (kue_range(k, r->type, r->state, (long)from, (long)to, desc, &ids, &n) < 0) {
+        fail(k, resp, rf, 200);
+        return;
+    }
+    web_buf_t *b = &resp->body;
+    web_buf_puts(b, "[");
+    int first = 1;
+    for (size_t i = 0; i < n; i++) {
+        kue_job_t *job = kue_job_get(k, ids[i]);
+        if (!job) {
+            /* removed meanwhile: Kue skips it; a connection error fails the page */
+            if (!web_is_app_error(kue_errstr(k))) {
+                free(ids);
+                web_buf_reset(b);
+                fail(k, resp, rf, 200);
+                return;
+            }
+            continue;
+        }
+        char *js = kue_job_to_json(job, 0);
+        if (js) {
+            if (!first) web_buf_puts(b, ",");
+            first = 0;
+            web_buf_puts(b, js);
+            free(js);
+        }
+        kue_job_free(job);
+    }
+    web_buf_puts(b, "]");
+    free(ids);
+}
+
+static void do_job(kue_t *k, const web_route_t *r, web_resp_t *resp, int *rf)
+{
+    int64_t id;
+    if (web_parse_id(r->job_id, &id) < 0) { doesnt_exist(resp, r->job_id); return; }
+    kue_job_t *job = kue_job_get(k, id);
+    if (!job) { fail(k, resp, rf, 200); return; }
+    char *js = kue_job_to_json(job, 1);
+    kue_job_free(job);
+    if (!js) { web_resp_error(resp, 500, "out of memory"); return; }
+    web_buf_puts(&resp->body, js);
+    free(js);
+}
+
+static void do_log(kue_t *k, const web_route_t *r, web_resp_t *resp, int *rf)
+{
+    int64_t id;
+    if (web_parse_id(r->job_id, &id) < 0) { web_buf_puts(&resp->body, "[]"); return; }
+    char **lines = NULL;
+    size_t n = 0;
+    if (kue_job_log(k, id, &lines, &n) < 0) { fail(k, resp, rf, 200); return; }
+    strings_json(&resp->body, lines, n);
+    kue_strings_free(lines, n);
+}
+
+static void do_types(kue_t *k, web_resp_t *resp, int *rf)
+{
+    char **v = NULL;
+    size_t n = 0;
+    if (kue_types(k, &v, &n) < 0) { fail(k, resp, rf, 200); return; }
+    strings_json(&resp->body, v, n);
+    kue_strings_free(v, n);
+}
+
+static void do_search(const web_ctx_t *ctx, kue_t *k, const web_req_t *req, web_resp_t *resp,
+                      int *rf)
+{
+    if (!kue_search) { web_buf_puts(&resp->body, "[]"); return; }
+    char **v = NULL;
+    size_t n = 0;
+    const char *q = req->query_q ? req->query_q : "undefined";
+    if (kue_search(k, q, &v, &n) < 0) { fail(k, resp, rf, 200); return; }
+    strings_json(&resp->body, v, n);
+    kue_strings_free(v, n);
+}
+
+static void do_set_state(kue_t *k, const web_route_t *r, const char *state, web_resp_t *resp,
+                         int *rf, int restart)
+{
+    int64_t id;
+    if (web_parse_id(r->job_id, &id) < 0) { doesnt_exist(resp, r->job_id); return; }
+    if (kue_job_set_state(k, id, state) < 0) { fail(k, resp, rf, 200); return; }
+    if (restart) message(resp, "job ", r->job_id, " inactive");
+    else message(resp, "updated state", NULL, NULL);
+}
+
+static void do_priority(kue_t *k, const web_route_t *r, web_resp_t *resp, int *rf)
+{
+    long long p;
+    if (web_js_parse_int(r->value, &p) < 0 || p < INT_MIN || p > INT_MAX) {
+        web_resp_error(resp, 200, "invalid priority");
+        return;
+    }
+    int64_t id;
+    if (web_parse_id(r->job_id, &id) < 0) { doesnt_exist(resp, r->job_id); return; }
+    if (kue_job_update_priority(k, id, (int)p) < 0) { fail(k, resp, rf, 200); return; }
+    message(resp, "updated priority", NULL, NULL);
+}
+
+static void do_delete(kue_t *k, const web_route_t *r, web_resp_t *resp, int *rf)
+{
+    int64_t id;
+    if (web_parse_id(r->job_id, &id) < 0) { doesnt_exist(resp, r->job_id); return; }
+    if (kue_job_remove(k, id) < 0) { fail(k, resp, rf, 200); return; }
+    message(resp, "job ", r->job_id, " removed");
+}
+
+static void do_type_state_stats(kue_t *k, const web_route_t *r, web_resp_t *resp, int *rf)
+{
+    long long c = kue_count(k, r->type, r->state);
+    if (c < 0) { fail(k, resp, rf, 200); return; }
+    web_buf_printf(&resp->body, "{\"count\":%lld}", c);
+}
+
+static void do_config(const web_ctx_t *ctx, web_resp_t *resp)
+{
+    web_buf_t *b = &resp->body;
+    web_buf_puts(b, "{\"title\":");
+    web_buf_json_str(b, ctx->title ? ctx->title : "Kue");
+    web_buf_puts(b, ",\"prefix\":");
+    web_buf_json_str(b, ctx->prefix ? ctx->prefix : "q");
+    web_buf_printf(b, ",\"search\":%s,\"version\":", kue_search && ctx->search ? "true" : "false");
+    web_buf_json_str(b, KUE_VERSION);
+    web_buf_printf(b, ",\"scoreboard\":%s}", ctx->sb ? "true" : "false");
+}
+
+static int needs_redis(web_route_id id)
+{
+    switch (id) {
+    case WEB_R_HEALTHZ: case WEB_R_READYZ: case WEB_R_WORKERS: case WEB_R_THROUGHPUT:
+    case WEB_R_CONFIG: case WEB_R_METRICS:
+        return 0;
+    default:
+        return 1;
+    }
+}
+
+void web_api_handle(const web_ctx_t *ctx, kue_t *k, const web_req_t *req, web_resp_t *resp,
+                    int *redis_failed)
+{
+    const web_route_t *r = req->route;
+    *redis_failed = 0;
+    web_resp_json(resp, 200);
+    if (!k && needs_redis(r->id)) {
+        web_resp_error(resp, 503, "redis unavailable");
+        *redis_failed = 1;
+        return;
+    }
+    switch (r->id) {
+    case WEB_R_STATS: do_stats(k, resp, redis_failed); break;
+    case WEB_R_SEARCH: do_search(ctx, k, req, resp, redis_failed); break;
+    case WEB_R_RANGE: case WEB_R_RANGE_TYPE_STATE: case WEB_R_RANGE_STATE:
+        do_range(k, r, resp, redis_failed);
+        break;
+    case WEB_R_TYPE_STATE_STATS: do_type_state_stats(k, r, resp, redis_failed); break;
+    case WEB_R_TYPES: do_types(k, resp, redis_failed); break;
+    case WEB_R_JOB: do_job(k, r, resp, redis_failed); break;
+    case WEB_R_JOB_LOG: do_log(k, r, resp, redis_failed); break;
+    case WEB_R_JOB_STATE: do_set_state(k, r, r->value, resp, redis_failed, 0); break;
+    case WEB_R_JOB_PRIORITY: do_priority(k, r, resp, redis_failed); break;
+    case WEB_R_JOB_DELETE: do_delete(k, r, resp, redis_failed); break;
+    case WEB_R_INACTIVE: do_set_state(k, r, "inactive", resp, redis_failed, 1); break;
+    case WEB_R_JOB_CREATE:
+        web_post_jobs(k, req->content_type, req->body, req->body_len, resp, redis_failed);
+        break;
+    case WEB_R_METRICS: web_metrics(ctx, k, resp); break;
+    case WEB_R_HEALTHZ: web_healthz(ctx, resp); break;
+    case WEB_R_READYZ: web_readyz(ctx, k, resp); break;
+    case WEB_R_WORKERS: web_workers_json(ctx, resp); break;
+    case WEB_R_THROUGHPUT:
+        if (ctx->events) web_events_throughput(ctx->events, &resp->body);
+        else web_buf_puts(&resp->body, "{\"interval_s\":1,\"types\":{}}");
+        break;
+    case WEB_R_CONFIG: do_config(ctx, resp); break;
+    default:
+        web_resp_error(resp, 404, "not found");
+        break;
+    }
+}

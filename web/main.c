@@ -1,0 +1,157 @@
+/*
+ * main.c -- kue-web: Kue's JSON API, the dashboard, /metrics, /healthz,
+ * /readyz, /events and /workers over one Redis.
+ *
+ *   kue-web --redis URL --prefix P --listen HOST:PORT [--title T]
+ *           [--auth user:pass] [--tls-cert F --tls-key F] [--search yes|no]
+ *           [--threads N] [--max-body SIZE] [--max-connections N]
+ *           [--timeout DURATION] [--log-level L] [--log-format text|json]
+ *
+ * The password may also come from the environment (KUE_WEB_AUTH), which
+ * keeps it out of the process list.  With KUE_SCOREBOARD_FD set (by the
+ * supervisor) worker processes and health come from the scoreboard.
+ * TERM/INT stop the server cleanly.
+ */
+#include "web.h"
+#include "server.h"
+#include "log.h"
+#include "scoreboard.h"
+#include "util.h"
+
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: kue-web --redis URL --prefix P --listen HOST:PORT [--title T]\n"
+            "               [--auth user:pass] [--tls-cert F --tls-key F] [--search yes|no]\n"
+            "               [--threads N] [--max-body SIZE] [--max-connections N]\n"
+            "               [--timeout DURATION] [--log-level L] [--log-format text|json]\n");
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        { "redis", required_argument, NULL, 'r' },
+        { "prefix", required_argument, NULL, 'p' },
+        { "listen", required_argument, NULL, 'l' },
+        { "title", required_argument, NULL, 't' },
+        { "auth", required_argument, NULL, 'a' },
+        { "tls-cert", required_argument, NULL, 'c' },
+        { "tls-key", required_argument, NULL, 'k' },
+        { "search", required_argument, NULL, 's' },
+        { "threads", required_argument, NULL, 'T' },
+        { "max-body", required_argument, NULL, 'B' },
+        { "max-connections", required_argument, NULL, 'C' },
+        { "timeout", required_argument, NULL, 'O' },
+        { "log-level", required_argument, NULL, 'L' },
+        { "log-format", required_argument, NULL, 'F' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+    web_ctx_t ctx = { .redis_url = NULL, .prefix = "q", .title = "Kue" };
+    web_server_opts_t o = { .listen = "127.0.0.1:3000" };
+    int level = KLOG_INFO, json = 0;
+    int opt;
+    while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        long long v;
+        int64_t ms;
+        uint64_t bytes;
+        switch (opt) {
+        case 'r': ctx.redis_url = optarg; break;
+        case 'p': ctx.prefix = optarg; break;
+        case 'l': o.listen = optarg; break;
+        case 't': ctx.title = optarg; break;
+        case 'a': o.auth = optarg; break;
+        case 'c': o.tls_cert = optarg; break;
+        case 'k': o.tls_key = optarg; break;
+        case 's':
+            if (kue_parse_bool(optarg, &ctx.search) < 0) { usage(stderr); return 2; }
+            break;
+        case 'T':
+            if (kue_parse_int(optarg, 1, 64, &v) < 0) { usage(stderr); return 2; }
+            o.threads = (unsigned)v;
+            break;
+        case 'B':
+            if (kue_parse_size(optarg, &bytes) < 0 || bytes == 0 || bytes > KUE_MAX_DATA_LEN * 4ull) {
+                usage(stderr);
+                return 2;
+            }
+            o.max_body = (size_t)bytes;
+            break;
+        case 'C':
+            if (kue_parse_int(optarg, 1, 100000, &v) < 0) { usage(stderr); return 2; }
+            o.max_connections = (unsigned)v;
+            break;
+        case 'O':
+            if (kue_parse_duration(optarg, &ms) < 0 || ms < 1000) { usage(stderr); return 2; }
+            o.timeout_s = (unsigned)(ms / 1000);
+            break;
+        case 'L':
+            if ((level = klog_level_parse(optarg)) < 0) { usage(stderr); return 2; }
+            break;
+        case 'F':
+            if (strcmp(optarg, "json") == 0) json = 1;
+            else if (strcmp(optarg, "text") == 0) json = 0;
+            else { usage(stderr); return 2; }
+            break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind != argc) { usage(stderr); return 2; }
+    klog_init("web", level, json);
+    if (!o.auth) {
+        const char *env = getenv("KUE_WEB_AUTH");
+        if (env && *env) o.auth = env;
+    }
+    if (o.auth && !strchr(o.auth, ':')) {
+        klog_error("--auth wants user:password");
+        return 2;
+    }
+
+    static kue_scoreboard_t sb;
+    if (getenv("KUE_SCOREBOARD_FD")) {
+        if (kue_sb_attach(&sb, -1) == 0) ctx.sb = &sb;
+        else klog_warn("KUE_SCOREBOARD_FD is set but the scoreboard could not be attached");
+    }
+
+    /* Signals are taken synchronously by this thread; every thread started
+     * from here on inherits the blocked mask. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    ctx.events = web_events_start(ctx.redis_url, ctx.prefix);
+    if (!ctx.events) klog_warn("events relay not started (out of memory)");
+
+    char err[512];
+    web_server_t *srv = web_server_start(&ctx, &o, err, sizeof err);
+    if (!srv) {
+        klog_error("%s", err);
+        return 1;
+    }
+    klog_info("listening on %s://%s (port %d)%s", o.tls_cert ? "https" : "http", o.listen,
+              web_server_port(srv), o.auth ? ", basic auth on" : "");
+
+    for (;;) {
+        int sig = 0;
+        if (sigwait(&set, &sig) != 0) continue;
+        if (sig == SIGHUP) continue;
+        klog_info("signal %d: stopping", sig);
+        break;
+    }
+    web_events_stop(ctx.events);
+    web_server_stop(srv);
+    if (ctx.sb) kue_sb_detach(&sb);
+    klog_info("stopped");
+    return 0;
+}

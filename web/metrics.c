@@ -1,0 +1,271 @@
+/*
+ * metrics.c -- GET /metrics (Prometheus text), /workers (the scoreboard as
+ * JSON), /healthz and /readyz.
+ *
+ * Queue depths come from Redis on each scrape (ZCARDs, one per type and
+ * state); worker processes, restarts and promotion figures from the
+ * supervisor's scoreboard when the process was given one.
+ */
+#include "web.h"
+#include "scoreboard.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define HEARTBEAT_STALE_MS 10000
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static const char *const states[] = { "inactive", "active", "complete", "failed", "delayed" };
+
+static void label(web_buf_t *b, const char *k, const char *v)
+{
+    web_buf_puts(b, k);
+    web_buf_puts(b, "=");
+    web_buf_json_str(b, v);
+}
+
+/* Per-type worker aggregates from the scoreboard. */
+struct wagg {
+    char type[KUE_SB_TYPE_LEN];
+    uint64_t done, failed, restarts, inflight, rss_kb;
+    int by_state[8];
+};
+
+static int collect(const kue_scoreboard_t *sb, struct wagg *agg, int max, int *by_state)
+{
+    int n = 0;
+    for (uint32_t i = 0; i < sb->hdr->nslots; i++) {
+        struct kue_sb_slot s;
+        if (kue_sb_read_slot(sb, i, &s) < 0 || s.state == KUE_SB_FREE) continue;
+        if (s.state < 8) by_state[s.state]++;
+        s.type[KUE_SB_TYPE_LEN - 1] = '\0';
+        struct wagg *a = NULL;
+        for (int j = 0; j < n; j++)
+            if (strcmp(agg[j].type, s.type) == 0) { a = &agg[j]; break; }
+        if (!a) {
+            if (n >= max) continue;
+            a = &agg[n++];
+            memset(a, 0, sizeof *a);
+            snprintf(a->type, sizeof a->type, "%s", s.type);
+        }
+        a->done += s.jobs_done;
+        a->failed += s.jobs_failed;
+        a->restarts += s.restarts;
+        a->inflight += s.inflight_n;
+        a->rss_kb += s.rss_kb;
+        if (s.state < 8) a->by_state[s.state]++;
+    }
+    return n;
+}
+
+void web_metrics(const web_ctx_t *ctx, kue_t *k, web_resp_t *resp)
+{
+    web_buf_t *b = &resp->body;
+    resp->ctype = WEB_CT_PROM;
+    resp->status = 200;
+    int64_t now = now_ms();
+    kue_stats_t st;
+    int up = k && kue_stats(k, &st) == 0;
+
+    web_buf_puts(b, "# HELP kue_redis_up Whether Redis answered this scrape.\n"
+                    "# TYPE kue_redis_up gauge\n");
+    web_buf_printf(b, "kue_redis_up %d\n", up);
+    if (up) {
+        web_buf_puts(b, "# HELP kue_jobs Jobs by state (all types).\n# TYPE kue_jobs gauge\n");
+        long long v[5] = { st.inactive, st.active, st.complete, st.failed, st.delayed };
+        for (int i = 0; i < 5; i++)
+            web_buf_printf(b, "kue_jobs{state=\"%s\"} %lld\n", states[i], v[i]);
+        web_buf_puts(b, "# HELP kue_work_time_seconds_total Total run time of completed jobs (Kue's workTime).\n"
+                        "# TYPE kue_work_time_seconds_total counter\n");
+        web_buf_printf(b, "kue_work_time_seconds_total %.3f\n",
+                       st.work_time_ms < 0 ? 0.0 : st.work_time_ms / 1000.0);
+        char **types = NULL;
+        size_t nt = 0;
+        if (kue_types(k, &types, &nt) == 0) {
+            web_buf_puts(b, "# HELP kue_jobs_by_type Jobs by type and state.\n"
+                            "# TYPE kue_jobs_by_type gauge\n");
+            for (size_t t = 0; t < nt && t < 1000; t++)
+                for (int i = 0; i < 5; i++) {
+                    long long c = kue_count(k, types[t], states[i]);
+                    if (c < 0) continue;
+                    web_buf_puts(b, "kue_jobs_by_type{");
+                    label(b, "type", types[t]);
+                    web_buf_printf(b, ",state=\"%s\"} %lld\n", states[i], c);
+                }
+            kue_strings_free(types, nt);
+        }
+        /* promotion lag: how overdue the earliest delayed job is */
+        double lag = 0;
+        int64_t *ids = NULL;
+        size_t n = 0;
+        if (st.delayed > 0 && kue_range(k, NULL, "delayed", 0, 0, 0, &ids, &n) == 0 && n > 0) {
+            kue_job_t *job = kue_job_get(k, ids[0]);
+            const char *pa = job ? kue_job_field(job, "promote_at") : NULL;
+            if (pa) {
+                double due = atof(pa);
+                if (due < (double)now) lag = ((double)now - due) / 1000.0;
+            }
+            kue_job_free(job);
+        }
+        free(ids);
+        web_buf_puts(b, "# HELP kue_promotion_lag_seconds How overdue the earliest delayed job is.\n"
+                        "# TYPE kue_promotion_lag_seconds gauge\n");
+        web_buf_printf(b, "kue_promotion_lag_seconds %.3f\n", lag);
+    }
+
+    if (ctx->events) {
+        web_buf_puts(b, "# HELP kue_events_up Whether this web process is subscribed to the events channel.\n"
+                        "# TYPE kue_events_up gauge\n");
+        web_buf_printf(b, "kue_events_up %d\n", web_events_up(ctx->events));
+        web_events_metrics(ctx->events, b);
+    }
+
+    kue_scoreboard_t *sb = ctx->sb;
+    if (sb && sb->hdr) {
+        struct kue_sb_header h = *sb->hdr;
+        web_buf_puts(b, "# HELP kue_supervisor_heartbeat_age_seconds Age of the master's last heartbeat.\n"
+                        "# TYPE kue_supervisor_heartbeat_age_seconds gauge\n");
+        web_buf_printf(b, "kue_supervisor_heartbeat_age_seconds %.3f\n",
+                       (now - h.master_heartbeat_ms) / 1000.0);
+        web_buf_printf(b, "# TYPE kue_supervisor_draining gauge\nkue_supervisor_draining %u\n",
+                       h.draining);
+        web_buf_printf(b, "# TYPE kue_promoted_total counter\nkue_promoted_total %llu\n",
+                       (unsigned long long)h.promoted_total);
+        web_buf_printf(b, "# HELP kue_promotion_lag_last_seconds Lag of the last promoted job.\n"
+                          "# TYPE kue_promotion_lag_last_seconds gauge\n"
+                          "kue_promotion_lag_last_seconds %.3f\n",
+                       h.promotion_lag_ms_last / 1000.0);
+        web_buf_printf(b, "# HELP kue_recovered_total Jobs settled after a worker died or a lease expired.\n"
+                          "# TYPE kue_recovered_total counter\nkue_recovered_total %llu\n",
+                       (unsigned long long)h.recovered_total);
+        web_buf_printf(b, "# TYPE kue_worker_restarts_total counter\nkue_worker_restarts_total %llu\n",
+                       (unsigned long long)h.restarts_total);
+
+        struct wagg agg[64];
+        int by_state[8] = { 0 };
+        int na = collect(sb, agg, 64, by_state);
+        web_buf_puts(b, "# HELP kue_worker_processes Worker processes by state.\n"
+                        "# TYPE kue_worker_processes gauge\n");
+        for (uint32_t s = KUE_SB_STARTING; s <= KUE_SB_EXITED; s++)
+            web_buf_printf(b, "kue_worker_processes{state=\"%s\"} %d\n", kue_sb_state_name(s),
+                           by_state[s]);
+        static const struct { const char *name, *type, *help; } fam[] = {
+            { "kue_jobs_processed_total", "counter", "Jobs completed by live worker processes." },
+            { "kue_jobs_failed_total", "counter", "Job attempts failed in live worker processes." },
+            { "kue_worker_restarts_by_type_total", "counter", "Worker process restarts by job type." },
+            { "kue_worker_inflight_jobs", "gauge", "Jobs being run." },
+            { "kue_worker_rss_bytes", "gauge", "Resident memory of worker processes." },
+        };
+        for (int f = 0; f < 5; f++) {
+            web_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", fam[f].name, fam[f].help,
+                           fam[f].name, fam[f].type);
+            for (int i = 0; i < na; i++) {
+                uint64_t v = f == 0 ? agg[i].done : f == 1 ? agg[i].failed :
+                             f == 2 ? agg[i].restarts : f == 3 ? agg[i].inflight :
+                             agg[i].rss_kb * 1024;
+                web_buf_printf(b, "%s{", fam[f].name);
+                label(b, "type", agg[i].type);
+                web_buf_printf(b, "} %llu\n", (unsigned long long)v);
+            }
+        }
+    }
+}
+
+void web_workers_json(const web_ctx_t *ctx, web_resp_t *resp)
+{
+    web_buf_t *b = &resp->body;
+    kue_scoreboard_t *sb = ctx->sb;
+    int64_t now = now_ms();
+    if (!sb || !sb->hdr) {
+        web_buf_printf(b, "{\"scoreboard\":false,\"now\":%lld,\"workers\":[]}", (long long)now);
+        return;
+    }
+    struct kue_sb_header h = *sb->hdr;
+    web_buf_printf(b, "{\"scoreboard\":true,\"now\":%lld,\"master\":{\"pid\":%d,"
+                      "\"heartbeat_ms\":%lld,\"started_ms\":%lld,\"draining\":%s,\"quiet\":%s,"
+                      "\"redis_up\":%s,\"promoted_total\":%llu,\"promotion_lag_ms_last\":%lld,"
+                      "\"recovered_total\":%llu,\"restarts_total\":%llu},\"workers\":[",
+                   (long long)now, h.master_pid, (long long)h.master_heartbeat_ms,
+                   (long long)h.started_ms, h.draining ? "true" : "false",
+                   h.quiet ? "true" : "false", h.redis_up ? "true" : "false",
+                   (unsigned long long)h.promoted_total, (long long)h.promotion_lag_ms_last,
+                   (unsigned long long)h.recovered_total, (unsigned long long)h.restarts_total);
+    int first = 1;
+    struct kue_sb_slot *s = malloc(sizeof *s);
+    if (!s) { web_buf_puts(b, "]}"); return; }
+    for (uint32_t i = 0; i < h.nslots && i < KUE_SB_MAX_SLOTS; i++) {
+        if (kue_sb_read_slot(sb, i, s) < 0 || s->state == KUE_SB_FREE) continue;
+        s->type[KUE_SB_TYPE_LEN - 1] = '\0';
+        if (!first) web_buf_puts(b, ",");
+        first = 0;
+        web_buf_printf(b, "{\"slot\":%u,\"pid\":%d,\"type\":", i, s->pid);
+        web_buf_json_str(b, s->type);
+        web_buf_printf(b, ",\"state\":\"%s\",\"generation\":%u,\"started_ms\":%lld,"
+                          "\"heartbeat_ms\":%lld,\"heartbeat_age_ms\":%lld,\"jobs_done\":%llu,"
+                          "\"jobs_failed\":%llu,\"rss_kb\":%llu,\"restarts\":%u,"
+                          "\"concurrency\":%u,\"redis_up\":%s,\"inflight\":[",
+                       kue_sb_state_name(s->state), s->generation, (long long)s->started_ms,
+                       (long long)s->heartbeat_ms, (long long)(now - s->heartbeat_ms),
+                       (unsigned long long)s->jobs_done, (unsigned long long)s->jobs_failed,
+                       (unsigned long long)s->rss_kb, s->restarts, s->concurrency,
+                       s->redis_up ? "true" : "false");
+        uint32_t nin = s->inflight_n < KUE_SB_MAX_INFLIGHT ? s->inflight_n : KUE_SB_MAX_INFLIGHT;
+        for (uint32_t j = 0; j < nin; j++)
+            web_buf_printf(b, "%s{\"id\":%lld,\"started_ms\":%lld,\"age_ms\":%lld,"
+                              "\"deadline_ms\":%lld}",
+                           j ? "," : "", (long long)s->inflight[j].id,
+                           (long long)s->inflight[j].started_ms,
+                           (long long)(now - s->inflight[j].started_ms),
+                           (long long)s->inflight[j].deadline_ms);
+        web_buf_puts(b, "]}");
+    }
+    free(s);
+    web_buf_puts(b, "]}");
+}
+
+void web_healthz(const web_ctx_t *ctx, web_resp_t *resp)
+{
+    kue_scoreboard_t *sb = ctx->sb;
+    if (sb && sb->hdr) {
+        int64_t age = now_ms() - sb->hdr->master_heartbeat_ms;
+        if (age > HEARTBEAT_STALE_MS) {
+            resp->status = 503;
+            web_buf_printf(&resp->body, "{\"status\":\"stale\",\"master_heartbeat_age_ms\":%lld}",
+                           (long long)age);
+            return;
+        }
+        web_buf_printf(&resp->body, "{\"status\":\"ok\",\"master_heartbeat_age_ms\":%lld}",
+                       (long long)age);
+        return;
+    }
+    web_buf_puts(&resp->body, "{\"status\":\"ok\"}");
+}
+
+void web_readyz(const web_ctx_t *ctx, kue_t *k, web_resp_t *resp)
+{
+    kue_stats_t st;
+    int redis = k && kue_stats(k, &st) == 0;
+    int workers_ready = -1, draining = 0;
+    kue_scoreboard_t *sb = ctx->sb;
+    if (sb && sb->hdr) {
+        draining = sb->hdr->draining != 0;
+        int by_state[8] = { 0 };
+        struct wagg agg[64];
+        int na = collect(sb, agg, 64, by_state);
+        workers_ready = na == 0 ? 1 : by_state[KUE_SB_READY] > 0;
+    }
+    int ok = redis && workers_ready != 0 && !draining;
+    resp->status = ok ? 200 : 503;
+    web_buf_printf(&resp->body, "{\"ready\":%s,\"redis\":%s,\"workers\":%s,\"draining\":%s}",
+                   ok ? "true" : "false", redis ? "true" : "false",
+                   workers_ready < 0 ? "null" : workers_ready ? "true" : "false",
+                   draining ? "true" : "false");
+}

@@ -1,0 +1,223 @@
+/*
+ * web.h -- the kue-web process: Kue's JSON API, the dashboard, metrics,
+ * health checks and server-sent events.
+ *
+ * Layers (each in its own file, all but server.c testable without a socket):
+ *   buf.c      growable byte buffer and JSON string escaping
+ *   route.c    pure request routing (Express-compatible path matching)
+ *   jsonout.c  JSON re-encoding the way JavaScript's JSON.stringify does
+ *   api.c      Kue's JSON routes on one kue_t
+ *   post.c     POST /job (single and bulk) parsing and saving
+ *   events.c   the P:events relay (one subscriber, fan-out to SSE clients)
+ *   metrics.c  /metrics, /workers, /healthz, /readyz from Redis + scoreboard
+ *   server.c   libmicrohttpd glue: threads, limits, auth, TLS
+ * Non-static symbols are prefixed web_.
+ */
+#ifndef KUE_WEB_H
+#define KUE_WEB_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdarg.h>
+
+#include "kue/kue.h"
+
+/* ---- buffer ---------------------------------------------------------------- */
+
+typedef struct web_buf {
+    char *p;
+    size_t len, cap;
+    int oom;                 /* an allocation failed; contents truncated */
+} web_buf_t;
+
+void web_buf_init(web_buf_t *b);
+void web_buf_free(web_buf_t *b);
+void web_buf_reset(web_buf_t *b);
+void web_buf_put(web_buf_t *b, const char *s, size_t n);
+void web_buf_puts(web_buf_t *b, const char *s);
+void web_buf_printf(web_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* s as a JSON string literal (with quotes), escaped as JSON.stringify does. */
+void web_buf_json_str(web_buf_t *b, const char *s);
+void web_buf_json_strn(web_buf_t *b, const char *s, size_t n);
+/* Detach the NUL-terminated contents (caller frees); the buffer is reset. */
+char *web_buf_take(web_buf_t *b);
+
+/* ---- routing --------------------------------------------------------------- */
+
+typedef enum {
+    WEB_R_NONE = 0,          /* 404 */
+    WEB_R_BAD_PATH,          /* undecodable %-escape: 400 */
+    /* Kue's JSON API, in Kue's declaration order */
+    WEB_R_STATS,             /* GET /stats */
+    WEB_R_SEARCH,            /* GET /job/search?q= */
+    WEB_R_RANGE,             /* GET /jobs/:from..:to/:order? */
+    WEB_R_RANGE_TYPE_STATE,  /* GET /jobs/:type/:state/:from..:to/:order? */
+    WEB_R_TYPE_STATE_STATS,  /* GET /jobs/:type/:state/stats */
+    WEB_R_RANGE_STATE,       /* GET /jobs/:state/:from..:to/:order? */
+    WEB_R_TYPES,             /* GET /job/types */
+    WEB_R_JOB,               /* GET /job/:id */
+    WEB_R_JOB_LOG,           /* GET /job/:id/log */
+    WEB_R_JOB_STATE,         /* PUT /job/:id/state/:state */
+    WEB_R_JOB_PRIORITY,      /* PUT /job/:id/priority/:priority */
+    WEB_R_JOB_DELETE,        /* DELETE /job/:id */
+    WEB_R_JOB_CREATE,        /* POST /job */
+    WEB_R_INACTIVE,          /* GET /inactive/:id */
+    /* dashboard */
+    WEB_R_UI,                /* GET / and /<state> */
+    WEB_R_ASSET,             /* GET /assets/:name */
+    /* beyond Kue */
+    WEB_R_METRICS,           /* GET /metrics */
+    WEB_R_HEALTHZ,           /* GET /healthz */
+    WEB_R_READYZ,            /* GET /readyz */
+    WEB_R_EVENTS,            /* GET /events */
+    WEB_R_WORKERS,           /* GET /workers */
+    WEB_R_THROUGHPUT,        /* GET /throughput */
+    WEB_R_CONFIG,            /* GET /config (title, search, version) */
+    WEB_R__COUNT
+} web_route_id;
+
+#define WEB_MAX_SEGS 8
+#define WEB_PATH_MAX 4096
+
+typedef struct web_route {
+    web_route_id id;
+    int is_write;            /* PUT/POST/DELETE */
+    /* decoded parameters (NULL when absent); point into store[] */
+    const char *type, *state, *from, *to, *order, *job_id, *value, *asset;
+    char store[WEB_PATH_MAX + WEB_MAX_SEGS * 2];
+} web_route_t;
+
+/* Match method + raw (still %-encoded, query-less) path.  Returns r->id. */
+web_route_id web_route_match(const char *method, const char *raw_path, web_route_t *r);
+const char *web_route_name(web_route_id id);
+
+/* %-decode n bytes of s into out (size >= n+1).  plus_space: '+' -> ' '
+ * (query strings).  Returns the decoded length or -1 on a bad escape. */
+long web_url_decode(const char *s, size_t n, char *out, int plus_space);
+
+/* JavaScript parseInt(s, 10): 0 and *out, or -1 when the result is NaN. */
+int web_js_parse_int(const char *s, long long *out);
+/* A job id from a URL: whole-string positive decimal.  0 ok / -1. */
+int web_parse_id(const char *s, int64_t *out);
+
+/* ---- JSON ------------------------------------------------------------------ */
+
+struct json_t;
+/* Encode a jansson value the way JSON.stringify does (compact, shortest
+ * round-trip numbers, object key order kept). */
+void web_json_dump(web_buf_t *b, const struct json_t *v);
+
+/* ---- responses ------------------------------------------------------------- */
+
+typedef struct web_resp {
+    int status;
+    const char *ctype;       /* static string */
+    web_buf_t body;
+    const char *static_body; /* if set, served instead of body (not freed) */
+    size_t static_len;
+    const char *extra_header, *extra_value;  /* one optional header */
+} web_resp_t;
+
+void web_resp_init(web_resp_t *r);
+void web_resp_free(web_resp_t *r);
+void web_resp_json(web_resp_t *r, int status);            /* sets ctype/status */
+/* {"error":msg} with status */
+void web_resp_error(web_resp_t *r, int status, const char *msg);
+
+#define WEB_CT_JSON "application/json; charset=utf-8"
+#define WEB_CT_TEXT "text/plain; charset=utf-8"
+#define WEB_CT_HTML "text/html; charset=utf-8"
+#define WEB_CT_PROM "text/plain; version=0.0.4; charset=utf-8"
+
+/* ---- request context -------------------------------------------------------- */
+
+struct kue_scoreboard;
+
+typedef struct web_ctx {
+    const char *redis_url;
+    const char *prefix;
+    const char *title;
+    int search;
+    struct kue_scoreboard *sb;   /* NULL without KUE_SCOREBOARD_FD */
+    struct web_events *events;   /* NULL: no relay (tests of api.c) */
+} web_ctx_t;
+
+typedef struct web_req {
+    const char *method;
+    const web_route_t *route;
+    const char *query_q;         /* decoded ?q= (search) */
+    const char *content_type;
+    const char *body;
+    size_t body_len;
+} web_req_t;
+
+/* Run one JSON API / metrics route on connection k (may be NULL when Redis
+ * could not be reached: the route then answers 503 unless it does not need
+ * Redis).  Sets *redis_failed when a Redis error (not an application error)
+ * happened, so the caller can drop and reconnect k. */
+void web_api_handle(const web_ctx_t *ctx, kue_t *k, const web_req_t *req,
+                    web_resp_t *resp, int *redis_failed);
+
+/* POST /job: body is the raw request body. */
+void web_post_jobs(kue_t *k, const char *content_type, const char *body, size_t len,
+                   web_resp_t *resp, int *redis_failed);
+
+/* Is this kue_errstr() text a connection-level failure (not "job ... doesnt exist")? */
+int web_is_app_error(const char *err);
+
+/* ---- metrics, workers, health ----------------------------------------------- */
+
+void web_metrics(const web_ctx_t *ctx, kue_t *k, web_resp_t *resp);
+void web_workers_json(const web_ctx_t *ctx, web_resp_t *resp);
+void web_healthz(const web_ctx_t *ctx, web_resp_t *resp);
+void web_readyz(const web_ctx_t *ctx, kue_t *k, web_resp_t *resp);
+
+/* ---- dashboard assets -------------------------------------------------------- */
+
+/* An embedded asset by file name; NULL if none.  *ctype receives its type. */
+const char *web_asset(const char *name, size_t *len, const char **ctype);
+
+/* ---- events relay -------------------------------------------------------------- */
+
+typedef struct web_events web_events_t;
+
+/* Start the subscriber thread (reconnects by itself). */
+web_events_t *web_events_start(const char *redis_url, const char *prefix);
+void web_events_stop(web_events_t *ev);
+/* Subscriber connected? */
+int web_events_up(web_events_t *ev);
+/* Events seen since start, by name (complete, failed, ...). */
+uint64_t web_events_count(web_events_t *ev, const char *event);
+/* Throughput JSON: {"interval_s":N,"now":ms,"types":{"T":{"complete":[..],"failed":[..]}}} */
+void web_events_throughput(web_events_t *ev, web_buf_t *out);
+
+/* Prometheus lines: event counters and the sampled duration/wait histograms. */
+void web_events_metrics(web_events_t *ev, web_buf_t *out);
+
+/* A relayed event; ring-buffered. */
+typedef struct web_event {
+    uint64_t seq;
+    int64_t id;
+    char event[32];
+    char type[KUE_MAX_TYPE_LEN + 1];   /* "" when unknown */
+    char *json;
+} web_event_t;
+
+/* SSE client cursor API (used by server.c).  filter_type/filter_id: "" / 0
+ * for none.  last_seq: Last-Event-ID or 0 (start from now). */
+typedef struct web_sse web_sse_t;
+web_sse_t *web_sse_open(web_events_t *ev, const char *filter_type, int64_t filter_id,
+                        uint64_t last_event_id, int has_last_id);
+/* Copy pending SSE text into buf (at most max bytes).  Returns bytes written,
+ * 0 when nothing is pending (the caller then waits via web_sse_park). */
+size_t web_sse_read(web_sse_t *c, char *buf, size_t max);
+/* Park: under the hub lock, if nothing is pending call park_fn(arg) (which
+ * suspends the connection) and remember it; the hub later calls
+ * wake_fn(arg) once when data arrives or a keep-alive is due.
+ * Returns 1 if parked, 0 if data is pending (read again). */
+int web_sse_park(web_sse_t *c, void (*park_fn)(void *), void (*wake_fn)(void *), void *arg);
+void web_sse_close(web_sse_t *c);
+/* Wake every parked client (at shutdown). */
+void web_events_wake_all(web_events_t *ev);
+
+#endif

@@ -1,0 +1,862 @@
+/*
+ * config.c -- table-driven INI parsing and validation (see config.h).
+ *
+ * inih does the lexing; it is fed through a line reader of ours, which
+ * counts lines (this inih build has no line numbers in its callback) and
+ * sees section headers itself, so that a section with no keys ([web],
+ * [type echo]) still counts.  Every key of every section is one row of
+ * keys[]: its kind, text default, bounds, whether a HUP may change it, and
+ * the line printed into the annotated example.  Defaults go through the
+ * same setter as file values, so a default can never be out of bounds.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <ini.h>
+#include <limits.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "pluginload.h"
+#include "url.h"
+#include "util.h"
+
+enum ck { CK_STR, CK_PATH, CK_DUR, CK_SIZE, CK_BOOL, CK_INT, CK_ENUM, CK_HANDLER };
+
+#define G(m) offsetof(struct sup_config, m), sizeof(((struct sup_config *)0)->m)
+#define T(m) offsetof(struct sup_type, m), sizeof(((struct sup_type *)0)->m)
+#define MS_MAX (7LL * 24 * 3600 * 1000)
+
+struct cfg_key {
+    const char *section;    /* "type" stands for every [type NAME] */
+    const char *name;
+    enum ck kind;
+    const char *def;        /* text default; NULL: unset/empty */
+    long long min, max;     /* INT: value; DUR: ms; SIZE: bytes */
+    const char *choices;    /* ENUM: "a|b|c" */
+    size_t off, size;
+    int reload;             /* may change on HUP */
+    const char *doc;
+};
+
+static const struct cfg_key keys[] = {
+    { "supervisor", "plugins", CK_PATH, "./plugins", 0, 0, NULL, G(plugins), 1,
+      "directory of handler .so files, watched for changes" },
+    { "supervisor", "shutdown_timeout", CK_DUR, "25s", 0, MS_MAX, NULL, G(shutdown_timeout_ms), 1,
+      "drain deadline after SIGTERM; then jobs still running are put back" },
+    { "supervisor", "run_dir", CK_PATH, "./run", 0, 0, NULL, G(run_dir), 0,
+      "pidfile, embedded Redis socket and data" },
+    { "supervisor", "log_format", CK_ENUM, "text", 0, 0, "text|json", G(log_format), 1,
+      "text | json (one object per line, on stderr)" },
+    { "supervisor", "log_level", CK_ENUM, "info", 0, 0, "debug|info|warn|error", G(log_level), 1,
+      "debug | info | warn | error" },
+    { "supervisor", "log_file", CK_PATH, NULL, 0, 0, NULL, G(log_file), 0,
+      "append logs to this file (reopened on SIGUSR1); empty: stderr" },
+    { "supervisor", "user", CK_STR, NULL, 0, 0, NULL, G(user), 0,
+      "when started as root: workers and web run as this user" },
+    { "supervisor", "group", CK_STR, NULL, 0, 0, NULL, G(group), 0,
+      "... and group (default: the user's primary group)" },
+    { "supervisor", "heartbeat_timeout", CK_DUR, "30s", 0, MS_MAX, NULL, G(heartbeat_timeout_ms), 1,
+      "a worker whose heartbeat is older is hung: killed and replaced (0: off)" },
+    { "supervisor", "respawn_delay", CK_DUR, "1s", 10, 3600000, NULL, G(respawn_delay_ms), 1,
+      "first respawn backoff after a crash; doubles per crash" },
+    { "supervisor", "respawn_max_delay", CK_DUR, "60s", 10, 3600000, NULL, G(respawn_max_delay_ms), 1,
+      "upper bound of the respawn backoff" },
+    { "supervisor", "lease", CK_DUR, "30s", 1000, MS_MAX, NULL, G(lease_ms), 1,
+      "lease of a claimed job; renewed by its worker, recovered when it expires" },
+    { "supervisor", "recovery_interval", CK_DUR, "5s", 100, 3600000, NULL, G(recovery_interval_ms), 1,
+      "how often expired leases (jobs of dead hosts) are recovered" },
+
+    { "redis", "url", CK_STR, "redis://127.0.0.1:6379/0", 0, 0, NULL, G(redis_url), 0,
+      "redis://[:password@]host[:port][/db], unix:///path.sock?db=N, or embedded" },
+    { "redis", "prefix", CK_STR, "q", 0, 0, NULL, G(prefix), 0,
+      "key prefix (Kue's prefix option)" },
+    { "redis", "server", CK_STR, "redis-server", 0, 0, NULL, G(redis_server), 0,
+      "redis-server binary for url = embedded (searched in PATH)" },
+
+    { "promotion", "interval", CK_DUR, "1s", 10, 3600000, NULL, G(promotion_interval_ms), 1,
+      "upper bound on how late a due delayed job is promoted" },
+    { "promotion", "limit", CK_INT, "1000", 1, 1000000, NULL, G(promotion_limit), 1,
+      "delayed jobs promoted per round" },
+
+    { "search", "enabled", CK_BOOL, "no", 0, 0, NULL, G(search), 1,
+      "Kue-compatible full-text index of job data" },
+
+    { "web", "listen", CK_STR, "127.0.0.1:3000", 0, 0, NULL, G(web_listen), 1,
+      "HOST:PORT of the dashboard and JSON API; no [web] section: no web process" },
+    { "web", "title", CK_STR, "Kue", 0, 0, NULL, G(web_title), 1, "dashboard title" },
+    { "web", "auth", CK_STR, NULL, 0, 0, NULL, G(web_auth), 1, "user:password for HTTP basic auth" },
+    { "web", "tls_cert", CK_PATH, NULL, 0, 0, NULL, G(web_tls_cert), 1, "PEM certificate (with tls_key)" },
+    { "web", "tls_key", CK_PATH, NULL, 0, 0, NULL, G(web_tls_key), 1, "PEM private key" },
+
+    { "type", "handler", CK_HANDLER, NULL, 0, 0, NULL, T(handler), 1,
+      "plugin file in the plugins directory (or absolute); default: <type>.so" },
+    { "type", "processes", CK_INT, "1", 0, SUP_MAX_PROCESSES, NULL, T(processes), 1,
+      "worker processes for this type (0: none)" },
+    { "type", "concurrency", CK_INT, "1", 1, KUE_SB_MAX_INFLIGHT, NULL, T(concurrency), 1,
+      "jobs in flight per process" },
+    { "type", "timeout", CK_DUR, "0", 0, MS_MAX, NULL, T(timeout_ms), 1,
+      "hard per-job limit: the process is killed, the attempt fails (0: the job's ttl)" },
+    { "type", "max_jobs", CK_INT, "0", 0, 1000000000, NULL, T(max_jobs), 1,
+      "recycle a process after this many jobs (0: never)" },
+    { "type", "max_jobs_jitter", CK_INT, "10", 0, 100, NULL, T(max_jobs_jitter), 1,
+      "percent of max_jobs added at random, so processes do not recycle together" },
+    { "type", "max_rss", CK_SIZE, "0", 0, 1LL << 40, NULL, T(max_rss), 1,
+      "recycle a process above this resident size (0: off)" },
+};
+#define NKEYS (sizeof(keys) / sizeof(keys[0]))
+
+static const char *const sections[] = { "supervisor", "redis", "promotion", "search", "web" };
+#define NSECTIONS (sizeof(sections) / sizeof(sections[0]))
+
+struct parse {
+    struct sup_config *cfg;
+    const char *name;          /* file name for messages */
+    char *err;
+    size_t errlen;
+    int failed;
+    int line;
+    /* current section: global name or a type */
+    char sect[128];
+    int sect_known;            /* 0: unknown section (already reported) */
+    struct sup_type *type;     /* current [type NAME], or NULL */
+    int gline[NKEYS];          /* line each global key was set on */
+    int tline[SUP_MAX_TYPES][NKEYS];
+    int sect_line[NSECTIONS];
+    /* reader input */
+    FILE *fp;
+    const char *str;
+};
+
+static int perr(struct parse *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int perr(struct parse *p, const char *fmt, ...)
+{
+    if (p->failed)
+        return 0;
+    p->failed = 1;
+    int n = snprintf(p->err, p->errlen, "%s:%d: ", p->name, p->line);
+    if (n < 0 || (size_t)n >= p->errlen)
+        return 0;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(p->err + n, p->errlen - (size_t)n, fmt, ap);
+    va_end(ap);
+    return 0;
+}
+
+/* An error about a key at a given line (0: the key was left at its
+ * default, so there is no line to name). */
+static int kerr(struct parse *p, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int kerr(struct parse *p, int line, const char *fmt, ...)
+{
+    if (p->failed)
+        return -1;
+    p->failed = 1;
+    int n = line > 0 ? snprintf(p->err, p->errlen, "%s:%d: ", p->name, line)
+                     : snprintf(p->err, p->errlen, "%s: ", p->name);
+    if (n < 0 || (size_t)n >= p->errlen)
+        return -1;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(p->err + n, p->errlen - (size_t)n, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static int join_path(char *out, size_t len, const char *dir, const char *rel)
+{
+    int n = rel[0] == '/' ? snprintf(out, len, "%s", rel)
+                          : snprintf(out, len, "%s/%s", dir, rel);
+    return n < 0 || (size_t)n >= len ? -1 : 0;
+}
+
+static int choice_ok(const char *choices, const char *v)
+{
+    size_t vl = strlen(v);
+    const char *c = choices;
+    while (*c) {
+        const char *bar = strchr(c, '|');
+        size_t l = bar ? (size_t)(bar - c) : strlen(c);
+        if (l == vl && !strncmp(c, v, l))
+            return 1;
+        if (!bar)
+            break;
+        c = bar + 1;
+    }
+    return 0;
+}
+
+/* Store value v of key k into base (sup_config or sup_type).  0 ok, -1
+ * with the reason in why. */
+static int set_value(const struct cfg_key *k, void *base, const char *v, const char *dir,
+                     char *why, size_t wl)
+{
+    char *dst = (char *)base + k->off;
+    switch (k->kind) {
+    case CK_STR:
+    case CK_HANDLER:
+        if (strlen(v) >= k->size) {
+            snprintf(why, wl, "value too long (at most %zu characters)", k->size - 1);
+            return -1;
+        }
+        memcpy(dst, v, strlen(v) + 1);
+        return 0;
+    case CK_PATH:
+        if (!*v) {
+            dst[0] = '\0';
+            return 0;
+        }
+        if (join_path(dst, k->size, dir, v) < 0) {
+            snprintf(why, wl, "path too long");
+            return -1;
+        }
+        return 0;
+    case CK_DUR: {
+        int64_t ms;
+        if (kue_parse_duration(v, &ms) < 0) {
+            snprintf(why, wl, "\"%s\" is not a duration (e.g. 250ms, 30s, 5m, 1h)", v);
+            return -1;
+        }
+        if (ms < k->min || ms > k->max) {
+            snprintf(why, wl, "%s is out of range (%lldms to %lldms)", v, k->min, k->max);
+            return -1;
+        }
+        memcpy(dst, &ms, sizeof(ms));
+        return 0;
+    }
+    case CK_SIZE: {
+        uint64_t b;
+        if (kue_parse_size(v, &b) < 0) {
+            snprintf(why, wl, "\"%s\" is not a size (e.g. 512K, 256M, 2G)", v);
+            return -1;
+        }
+        if (b > (uint64_t)k->max) {
+            snprintf(why, wl, "%s is too large", v);
+            return -1;
+        }
+        memcpy(dst, &b, sizeof(b));
+        return 0;
+    }
+    case CK_BOOL: {
+        int b;
+        if (kue_parse_bool(v, &b) < 0) {
+            snprintf(why, wl, "\"%s\" is not a boolean (yes/no, true/false, on/off, 1/0)", v);
+            return -1;
+        }
+        memcpy(dst, &b, sizeof(b));
+        return 0;
+    }
+    case CK_INT: {
+        long long n;
+        if (kue_parse_int(v, k->min, k->max, &n) < 0) {
+            snprintf(why, wl, "\"%s\" is not an integer from %lld to %lld", v, k->min, k->max);
+            return -1;
+        }
+        memcpy(dst, &n, sizeof(n));
+        return 0;
+    }
+    case CK_ENUM:
+        if (!choice_ok(k->choices, v) || strlen(v) >= k->size) {
+            snprintf(why, wl, "\"%s\" is not one of %s", v, k->choices);
+            return -1;
+        }
+        memcpy(dst, v, strlen(v) + 1);
+        return 0;
+    }
+    return -1;
+}
+
+static void apply_defaults(const char *section, void *base, const char *dir)
+{
+    char why[256];
+    for (size_t i = 0; i < NKEYS; i++) {
+        if (strcmp(keys[i].section, section) != 0)
+            continue;
+        if (keys[i].def) {
+            if (set_value(&keys[i], base, keys[i].def, dir, why, sizeof(why)) < 0)
+                abort();   /* a bad default is a bug in keys[] */
+        } else {
+            memset((char *)base + keys[i].off, 0, keys[i].size);
+        }
+    }
+}
+
+static const char *trim(char *s)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
+    size_t n = strlen(s);
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' || s[n - 1] == '\n'))
+        s[--n] = '\0';
+    return s;
+}
+
+/* A section header line: register the section (errors for unknown or
+ * duplicate ones).  inih sees the same line and passes the section to the
+ * key handler, but we rely on our own record. */
+static void section_start(struct parse *p, char *inner)
+{
+    const char *name = trim(inner);
+    struct sup_config *cfg = p->cfg;
+    kue_strlcpy(p->sect, name, sizeof(p->sect));
+    p->type = NULL;
+    p->sect_known = 0;
+    if (!strncmp(name, "type", 4) && (name[4] == '\0' || name[4] == ' ' || name[4] == '\t')) {
+        const char *tn = name + 4;
+        while (*tn == ' ' || *tn == '\t')
+            tn++;
+        if (!*tn) {
+            perr(p, "[type]: a type section needs a name: [type NAME]");
+            return;
+        }
+        if (strlen(tn) >= KUE_SB_TYPE_LEN) {
+            perr(p, "[%s]: type name longer than %d characters", name, KUE_SB_TYPE_LEN - 1);
+            return;
+        }
+        for (const char *c = tn; *c; c++)
+            if ((unsigned char)*c < 0x20 || *c == '#') {
+                perr(p, "[%s]: type name contains a control character or '#'", name);
+                return;
+            }
+        for (int i = 0; i < cfg->ntypes; i++)
+            if (!strcmp(cfg->types[i].name, tn)) {
+                perr(p, "[%s]: duplicate section (first at line %d)", name, cfg->types[i].line);
+                return;
+            }
+        if (cfg->ntypes >= SUP_MAX_TYPES) {
+            perr(p, "[%s]: too many types (at most %d)", name, SUP_MAX_TYPES);
+            return;
+        }
+        struct sup_type *t = &cfg->types[cfg->ntypes++];
+        memset(t, 0, sizeof(*t));
+        apply_defaults("type", t, cfg->dir);
+        kue_strlcpy(t->name, tn, sizeof(t->name));
+        t->line = p->line;
+        p->type = t;
+        p->sect_known = 1;
+        return;
+    }
+    for (size_t i = 0; i < NSECTIONS; i++)
+        if (!strcmp(sections[i], name)) {
+            if (p->sect_line[i]) {
+                perr(p, "[%s]: duplicate section (first at line %d)", name, p->sect_line[i]);
+                return;
+            }
+            p->sect_line[i] = p->line;
+            if (!strcmp(name, "web"))
+                cfg->web = 1;
+            p->sect_known = 1;
+            return;
+        }
+    perr(p, "[%s]: unknown section (known: supervisor, redis, promotion, search, web, type NAME)",
+         name);
+}
+
+/* inih line reader: counts lines and spots section headers. */
+static char *reader(char *buf, int num, void *stream)
+{
+    struct parse *p = stream;
+    if (p->failed)
+        return NULL;
+    char *r;
+    if (p->fp) {
+        r = fgets(buf, num, p->fp);
+    } else {
+        if (!*p->str)
+            return NULL;
+        const char *nl = strchr(p->str, '\n');
+        size_t n = nl ? (size_t)(nl - p->str) + 1 : strlen(p->str);
+        if (n > (size_t)num - 1)
+            n = (size_t)num - 1;
+        memcpy(buf, p->str, n);
+        buf[n] = '\0';
+        p->str += n;
+        r = buf;
+    }
+    if (!r)
+        return NULL;
+    p->line++;
+    size_t n = strlen(buf);
+    if (n == (size_t)num - 1 && buf[n - 1] != '\n' && !(p->fp && feof(p->fp)) &&
+        !(!p->fp && !*p->str)) {
+        perr(p, "line too long (at most %d characters)", num - 2);
+        return NULL;
+    }
+    char tmp[4096];
+    kue_strlcpy(tmp, buf, sizeof(tmp));
+    char *s = tmp;
+    while (*s == ' ' || *s == '\t')
+        s++;
+    if (*s == '[') {
+        char *end = strchr(s, ']');
+        if (!end) {
+            perr(p, "syntax error: '[' without ']'");
+            return NULL;
+        }
+        *end = '\0';
+        section_start(p, s + 1);
+        if (p->failed)
+            return NULL;
+    }
+    return r;
+}
+
+static int handler(void *user, const char *section, const char *name, const char *value)
+{
+    struct parse *p = user;
+    struct sup_config *cfg = p->cfg;
+    (void)section;
+    if (p->failed)
+        return 0;
+    if (!p->sect[0] && !p->sect_known)
+        return perr(p, "%s: key outside of any section", name);
+    if (!p->sect_known)
+        return 0;
+    const char *ksect = p->type ? "type" : p->sect;
+    const struct cfg_key *k = NULL;
+    size_t ki = 0;
+    for (; ki < NKEYS; ki++)
+        if (!strcmp(keys[ki].section, ksect) && !strcmp(keys[ki].name, name)) {
+            k = &keys[ki];
+            break;
+        }
+    if (!k)
+        return perr(p, "[%s] %s: unknown key", p->sect, name);
+    int *seen = p->type ? &p->tline[p->type - cfg->types][ki] : &p->gline[ki];
+    if (*seen)
+        return perr(p, "[%s] %s: set twice (first at line %d)", p->sect, name, *seen);
+    *seen = p->line;
+    if (!*value && k->kind != CK_STR && k->kind != CK_PATH)
+        return perr(p, "[%s] %s: empty value", p->sect, name);
+    char why[512];
+    if (set_value(k, p->type ? (void *)p->type : (void *)cfg, value, cfg->dir, why, sizeof(why)) < 0)
+        return perr(p, "[%s] %s: %s", p->sect, name, why);
+    if (p->type && k->kind == CK_HANDLER)
+        p->type->handler_line = p->line;
+    if (!p->type && !strcmp(name, "plugins"))
+        cfg->plugins_line = p->line;
+    return 1;
+}
+
+static int global_line(const struct parse *p, const char *section, const char *name)
+{
+    for (size_t i = 0; i < NKEYS; i++)
+        if (!strcmp(keys[i].section, section) && !strcmp(keys[i].name, name))
+            return p->gline[i];
+    return 0;
+}
+
+static int check_listen(const char *s, char *why, size_t wl)
+{
+    const char *colon = strrchr(s, ':');
+    if (!colon || colon == s) {
+        snprintf(why, wl, "\"%s\" is not HOST:PORT", s);
+        return -1;
+    }
+    long long port;
+    if (kue_parse_int(colon + 1, 1, 65535, &port) < 0) {
+        snprintf(why, wl, "\"%s\": port must be 1 to 65535", s);
+        return -1;
+    }
+    return 0;
+}
+
+/* Search PATH for an executable; 0 and the path in out, or -1. */
+static int find_exe(const char *name, char *out, size_t len)
+{
+    if (strchr(name, '/')) {
+        if (access(name, X_OK) < 0)
+            return -1;
+        kue_strlcpy(out, name, len);
+        return 0;
+    }
+    const char *path = getenv("PATH");
+    if (!path || !*path)
+        path = "/usr/local/bin:/usr/bin:/bin";
+    while (*path) {
+        const char *c = strchr(path, ':');
+        size_t l = c ? (size_t)(c - path) : strlen(path);
+        char cand[SUP_PATH_LEN];
+        if (l && (size_t)snprintf(cand, sizeof(cand), "%.*s/%s", (int)l, path, name) < sizeof(cand) &&
+            access(cand, X_OK) == 0) {
+            kue_strlcpy(out, cand, len);
+            return 0;
+        }
+        if (!c)
+            break;
+        path = c + 1;
+    }
+    return -1;
+}
+
+static int validate(struct parse *p)
+{
+    struct sup_config *cfg = p->cfg;
+    char why[512];
+
+    /* environment overrides (containers) */
+    const char *e;
+    int env_url = 0, env_prefix = 0, env_listen = 0;
+    if ((e = getenv("KUE_REDIS_URL")) && *e) {
+        if (strlen(e) >= sizeof(cfg->redis_url))
+            return kerr(p, 0, "environment KUE_REDIS_URL: value too long");
+        kue_strlcpy(cfg->redis_url, e, sizeof(cfg->redis_url));
+        env_url = 1;
+    }
+    if ((e = getenv("KUE_PREFIX")) && *e) {
+        if (strlen(e) >= sizeof(cfg->prefix))
+            return kerr(p, 0, "environment KUE_PREFIX: value too long");
+        kue_strlcpy(cfg->prefix, e, sizeof(cfg->prefix));
+        env_prefix = 1;
+    }
+    if ((e = getenv("KUE_WEB_LISTEN")) && *e) {
+        if (strlen(e) >= sizeof(cfg->web_listen))
+            return kerr(p, 0, "environment KUE_WEB_LISTEN: value too long");
+        kue_strlcpy(cfg->web_listen, e, sizeof(cfg->web_listen));
+        cfg->web = 1;
+        env_listen = 1;
+    }
+
+    /* [redis] */
+    int line = global_line(p, "redis", "url");
+    if (!strcmp(cfg->redis_url, "embedded")) {
+        cfg->embedded = 1;
+        char exe[SUP_PATH_LEN];
+        if (find_exe(cfg->redis_server, exe, sizeof(exe)) < 0)
+            return kerr(p, global_line(p, "redis", "server"),
+                        "[redis] server: \"%s\" not found or not executable (needed for url = embedded)",
+                        cfg->redis_server);
+        kue_strlcpy(cfg->redis_server, exe, sizeof(cfg->redis_server));
+    } else {
+        kue_url_t u;
+        if (kue_url_parse(cfg->redis_url, &u, why, sizeof(why)) < 0)
+            return env_url ? kerr(p, 0, "environment KUE_REDIS_URL: %s", why)
+                           : kerr(p, line, "[redis] url: %s", why);
+    }
+    line = global_line(p, "redis", "prefix");
+    if (!cfg->prefix[0] || strpbrk(cfg->prefix, " \t\r\n"))
+        return env_prefix ? kerr(p, 0, "environment KUE_PREFIX: must be non-empty, without spaces")
+                          : kerr(p, line, "[redis] prefix: must be non-empty, without spaces");
+
+    /* [supervisor] */
+    if (!cfg->run_dir[0])
+        return kerr(p, global_line(p, "supervisor", "run_dir"), "[supervisor] run_dir: must not be empty");
+    if (cfg->respawn_delay_ms > cfg->respawn_max_delay_ms)
+        return kerr(p, global_line(p, "supervisor", "respawn_max_delay"),
+                    "[supervisor] respawn_max_delay: smaller than respawn_delay");
+    if (cfg->user[0] && !getpwnam(cfg->user))
+        return kerr(p, global_line(p, "supervisor", "user"), "[supervisor] user: no such user \"%s\"",
+                    cfg->user);
+    if (cfg->group[0] && !getgrnam(cfg->group))
+        return kerr(p, global_line(p, "supervisor", "group"), "[supervisor] group: no such group \"%s\"",
+                    cfg->group);
+    if (cfg->group[0] && !cfg->user[0])
+        return kerr(p, global_line(p, "supervisor", "group"), "[supervisor] group: needs user as well");
+
+    /* plugins directory: present, a directory, not writable by others */
+    line = cfg->plugins_line;
+    struct stat st;
+    if (cfg->ntypes > 0) {
+        if (stat(cfg->plugins, &st) < 0)
+            return kerr(p, line, "[supervisor] plugins: %s: %s", cfg->plugins, strerror(errno));
+        if (!S_ISDIR(st.st_mode))
+            return kerr(p, line, "[supervisor] plugins: %s: not a directory", cfg->plugins);
+        if (st.st_mode & (S_IWGRP | S_IWOTH))
+            return kerr(p, line,
+                        "[supervisor] plugins: %s is writable by group or others (whoever can write "
+                        "it can run code in the workers; chmod go-w)", cfg->plugins);
+        if (st.st_uid != 0 && st.st_uid != geteuid())
+            return kerr(p, line, "[supervisor] plugins: %s is owned by uid %u, not by root or uid %u",
+                        cfg->plugins, (unsigned)st.st_uid, (unsigned)geteuid());
+    }
+
+    /* types */
+    long long total = 0;
+    for (int i = 0; i < cfg->ntypes; i++) {
+        struct sup_type *t = &cfg->types[i];
+        if (!t->handler_line)
+            t->handler_line = t->line;
+        char rel[SUP_PATH_LEN];
+        if (t->handler[0])
+            kue_strlcpy(rel, t->handler, sizeof(rel));
+        else
+            snprintf(rel, sizeof(rel), "%s.so", t->name);
+        if (join_path(t->handler, sizeof(t->handler), cfg->plugins, rel) < 0)
+            return kerr(p, t->handler_line, "[type %s] handler: path too long", t->name);
+        if (stat(t->handler, &st) < 0)
+            return kerr(p, t->handler_line, "[type %s] handler: %s: %s", t->name, t->handler,
+                        strerror(errno));
+        if (!S_ISREG(st.st_mode))
+            return kerr(p, t->handler_line, "[type %s] handler: %s: not a regular file", t->name,
+                        t->handler);
+        total += t->processes;
+    }
+    if (total > SUP_MAX_PROCESSES)
+        return kerr(p, 0, "%lld worker processes in all types; at most %d", total, SUP_MAX_PROCESSES);
+
+    /* [web] */
+    if (cfg->web) {
+        if (check_listen(cfg->web_listen, why, sizeof(why)) < 0)
+            return env_listen ? kerr(p, 0, "environment KUE_WEB_LISTEN: %s", why)
+                              : kerr(p, global_line(p, "web", "listen"), "[web] listen: %s", why);
+        if (cfg->web_auth[0] && !strchr(cfg->web_auth, ':'))
+            return kerr(p, global_line(p, "web", "auth"), "[web] auth: must be user:password");
+        if (!cfg->web_tls_cert[0] != !cfg->web_tls_key[0])
+            return kerr(p, global_line(p, "web", cfg->web_tls_cert[0] ? "tls_cert" : "tls_key"),
+                        "[web] %s: tls_cert and tls_key go together",
+                        cfg->web_tls_cert[0] ? "tls_cert" : "tls_key");
+        if (cfg->web_tls_cert[0] && access(cfg->web_tls_cert, R_OK) < 0)
+            return kerr(p, global_line(p, "web", "tls_cert"), "[web] tls_cert: %s: %s",
+                        cfg->web_tls_cert, strerror(errno));
+        if (cfg->web_tls_key[0] && access(cfg->web_tls_key, R_OK) < 0)
+            return kerr(p, global_line(p, "web", "tls_key"), "[web] tls_key: %s: %s",
+                        cfg->web_tls_key, strerror(errno));
+    }
+    return 0;
+}
+
+static int load(struct sup_config *cfg, struct parse *p)
+{
+    apply_defaults("supervisor", cfg, cfg->dir);
+    apply_defaults("redis", cfg, cfg->dir);
+    apply_defaults("promotion", cfg, cfg->dir);
+    apply_defaults("search", cfg, cfg->dir);
+    apply_defaults("web", cfg, cfg->dir);
+    cfg->web = 0;
+
+    ini_allow_multiline = false;
+    ini_stop_on_first_error = true;
+    ini_allow_no_value = false;
+    int rc = ini_parse_stream(reader, p, handler, p);
+    if (p->failed)
+        return -1;
+    if (rc > 0) {
+        p->line = rc;
+        perr(p, "syntax error (expected [section] or key = value)");
+        return -1;
+    }
+    if (rc < 0) {
+        snprintf(p->err, p->errlen, "%s: cannot parse (out of memory)", p->name);
+        return -1;
+    }
+    return validate(p);
+}
+
+int sup_config_load_string(struct sup_config *cfg, const char *text, const char *name,
+                           const char *dir, char *err, size_t errlen)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    struct parse *p = calloc(1, sizeof(*p));
+    if (!p) {
+        snprintf(err, errlen, "%s: out of memory", name);
+        return -1;
+    }
+    kue_strlcpy(cfg->file, name, sizeof(cfg->file));
+    kue_strlcpy(cfg->dir, dir, sizeof(cfg->dir));
+    p->cfg = cfg;
+    p->name = name;
+    p->err = err;
+    p->errlen = errlen;
+    p->str = text;
+    int rc = load(cfg, p);
+    free(p);
+    return rc;
+}
+
+int sup_config_load(struct sup_config *cfg, const char *path, char *err, size_t errlen)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    kue_strlcpy(cfg->file, path, sizeof(cfg->file));
+    /* the directory of the file, absolute: relative paths hang off it */
+    char tmp[SUP_PATH_LEN];
+    kue_strlcpy(tmp, path, sizeof(tmp));
+    char *slash = strrchr(tmp, '/');
+    if (slash == tmp)
+        tmp[1] = '\0';
+    else if (slash)
+        *slash = '\0';
+    else
+        strcpy(tmp, ".");
+    if (!realpath(tmp, cfg->dir)) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    FILE *fp = fopen(path, "re");
+    if (!fp) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    struct parse *p = calloc(1, sizeof(*p));
+    if (!p) {
+        fclose(fp);
+        snprintf(err, errlen, "%s: out of memory", path);
+        return -1;
+    }
+    p->cfg = cfg;
+    p->name = path;
+    p->err = err;
+    p->errlen = errlen;
+    p->fp = fp;
+    int rc = load(cfg, p);
+    fclose(fp);
+    free(p);
+    return rc;
+}
+
+int sup_plugin_check(const char *path, const char *type, char *err, size_t errlen)
+{
+    int pfd[2];
+    if (pipe2(pfd, O_CLOEXEC) < 0) {
+        snprintf(err, errlen, "pipe: %s", strerror(errno));
+        return -1;
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        snprintf(err, errlen, "fork: %s", strerror(errno));
+        close(pfd[0]);
+        close(pfd[1]);
+        return -1;
+    }
+    if (pid == 0) {
+        /* the child only loads and reports; it never returns */
+        char msg[1024] = "";
+        int rc = 1;
+        kue_pl_t *pl = calloc(1, sizeof(*pl));
+        close(pfd[0]);
+        if (pl && kue_pl_check_perms(path, msg, sizeof(msg)) == 0 &&
+            kue_pl_open(path, pl, msg, sizeof(msg)) == 0) {
+            rc = kue_pl_check_type(pl, type, msg, sizeof(msg)) == 0 ? 0 : 1;
+            kue_pl_close(pl);
+        }
+        if (rc && !msg[0])
+            snprintf(msg, sizeof(msg), "cannot load %s", path);
+        if (rc && write(pfd[1], msg, strlen(msg)) < 0)
+            _exit(1);
+        _exit(rc);
+    }
+    close(pfd[1]);
+    char msg[1024];
+    size_t got = 0;
+    int64_t deadline = kue_mono_ms() + 10000;
+    for (;;) {
+        int64_t left = deadline - kue_mono_ms();
+        if (left <= 0)
+            break;
+        struct pollfd pf = { .fd = pfd[0], .events = POLLIN };
+        int n = poll(&pf, 1, (int)left);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        ssize_t r = read(pfd[0], msg + got, sizeof(msg) - 1 - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+        if (got == sizeof(msg) - 1)
+            break;
+    }
+    msg[got] = '\0';
+    close(pfd[0]);
+    int status = 0;
+    pid_t w;
+    int64_t wdeadline = kue_mono_ms() + 2000;
+    while ((w = waitpid(pid, &status, WNOHANG)) == 0 && kue_mono_ms() < wdeadline)
+        usleep(2000);
+    if (w == 0) {
+        kill(pid, SIGKILL);
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+        snprintf(err, errlen, "%s: loading took longer than 10 s", path);
+        return -1;
+    }
+    if (w == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        return 0;
+    if (got)
+        kue_strlcpy(err, msg, errlen);
+    else if (w == pid && WIFSIGNALED(status))
+        snprintf(err, errlen, "%s: loading it crashed (signal %d)", path, WTERMSIG(status));
+    else
+        snprintf(err, errlen, "%s: cannot load", path);
+    return -1;
+}
+
+int sup_config_check_plugins(const struct sup_config *cfg, char *err, size_t errlen)
+{
+    for (int i = 0; i < cfg->ntypes; i++) {
+        const struct sup_type *t = &cfg->types[i];
+        char why[1024];
+        if (sup_plugin_check(t->handler, t->name, why, sizeof(why)) < 0) {
+            snprintf(err, errlen, "%s:%d: [type %s] handler: %s", cfg->file, t->handler_line,
+                     t->name, why);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+const struct sup_type *sup_config_type(const struct sup_config *cfg, const char *name)
+{
+    for (int i = 0; i < cfg->ntypes; i++)
+        if (!strcmp(cfg->types[i].name, name))
+            return &cfg->types[i];
+    return NULL;
+}
+
+int sup_type_changed(const struct sup_type *a, const struct sup_type *b)
+{
+    /* processes is not a reason to replace the running ones: the count
+     * is adjusted by starting or stopping processes */
+    return strcmp(a->handler, b->handler) || a->concurrency != b->concurrency ||
+           a->timeout_ms != b->timeout_ms || a->max_jobs != b->max_jobs;
+}
+
+void sup_config_fixed_changes(const struct sup_config *a, const struct sup_config *b,
+                              char *buf, size_t len)
+{
+    size_t n = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < NKEYS; i++) {
+        if (keys[i].reload || !strcmp(keys[i].section, "type"))
+            continue;
+        if (memcmp((const char *)a + keys[i].off, (const char *)b + keys[i].off, keys[i].size)) {
+            int w = snprintf(buf + n, len - n, "%s[%s] %s", n ? ", " : "", keys[i].section,
+                             keys[i].name);
+            if (w < 0 || (size_t)w >= len - n)
+                return;
+            n += (size_t)w;
+        }
+    }
+}
+
+void sup_config_keep_fixed(struct sup_config *nc, const struct sup_config *old)
+{
+    for (size_t i = 0; i < NKEYS; i++)
+        if (!keys[i].reload && strcmp(keys[i].section, "type"))
+            memcpy((char *)nc + keys[i].off, (const char *)old + keys[i].off, keys[i].size);
+    nc->embedded = old->embedded;
+}
+
+void sup_config_print_defaults(void)
+{
+    const char *last = "";
+    for (size_t i = 0; i < NKEYS; i++) {
+        const struct cfg_key *k = &keys[i];
+        if (strcmp(k->section, last)) {
+            printf("%s[%s]\n", i ? "\n" : "", strcmp(k->section, "type") ? k->section : "type NAME");
+            last = k->section;
+        }
+        printf("; %s\n%s%s = %s\n", k->doc, k->def ? "" : "; ", k->name, k->def ? k->def : "");
+    }
+}

@@ -1,0 +1,123 @@
+/*
+ * config.h -- the supervisor's configuration: one table of keys drives
+ * parsing, defaults, bounds, reloadability and the annotated example.
+ *
+ * sup_config_load() reads an INI file (inih) into a struct sup_config and
+ * validates everything that can be checked without forking a worker:
+ * unknown sections and keys, values, bounds, paths, the plugins directory
+ * permissions, the Redis URL and the web address.  Errors name the place:
+ *
+ *     workers.ini:12: [type email] processes: "many" is not an integer
+ *
+ * Relative paths are resolved against the directory of the config file;
+ * a type's handler is a file name in the plugins directory (or an absolute
+ * path).  Environment overrides (KUE_REDIS_URL, KUE_PREFIX, KUE_WEB_LISTEN)
+ * are applied by sup_config_load() after the file.
+ */
+#ifndef KUE_SUP_CONFIG_H
+#define KUE_SUP_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "scoreboard.h"
+
+#define SUP_MAX_TYPES     64
+#define SUP_PATH_LEN      1024
+#define SUP_MAX_PROCESSES 256   /* all types together; half the scoreboard */
+
+struct sup_type {
+    char name[KUE_SB_TYPE_LEN];
+    char handler[SUP_PATH_LEN];     /* absolute, resolved */
+    long long processes;
+    long long concurrency;
+    int64_t timeout_ms;             /* 0: the job's ttl only */
+    long long max_jobs;             /* 0: never recycle by count */
+    long long max_jobs_jitter;      /* percent */
+    uint64_t max_rss;               /* bytes, 0: off */
+    int line;                       /* line of the [type NAME] header */
+    int handler_line;               /* line of handler=, or the header's */
+};
+
+struct sup_config {
+    char file[SUP_PATH_LEN];        /* as given */
+    char dir[SUP_PATH_LEN];         /* its directory (absolute) */
+
+    /* [supervisor] */
+    char plugins[SUP_PATH_LEN];
+    int plugins_line;
+    int64_t shutdown_timeout_ms;
+    char run_dir[SUP_PATH_LEN];
+    char log_format[8];
+    char log_level[8];
+    char log_file[SUP_PATH_LEN];    /* empty: stderr as inherited */
+    char user[64];
+    char group[64];
+    int64_t heartbeat_timeout_ms;   /* 0: off */
+    int64_t respawn_delay_ms;       /* first backoff step */
+    int64_t respawn_max_delay_ms;
+    int64_t lease_ms;
+    int64_t recovery_interval_ms;
+
+    /* [redis] */
+    char redis_url[512];
+    char prefix[64];
+    char redis_server[SUP_PATH_LEN];  /* binary for url = embedded */
+    int embedded;
+
+    /* [promotion] */
+    int64_t promotion_interval_ms;
+    long long promotion_limit;
+
+    /* [search] */
+    int search;
+
+    /* [web] */
+    int web;                        /* section present (or KUE_WEB_LISTEN) */
+    char web_listen[128];
+    char web_title[128];
+    char web_auth[256];
+    char web_tls_cert[SUP_PATH_LEN];
+    char web_tls_key[SUP_PATH_LEN];
+
+    int ntypes;
+    struct sup_type types[SUP_MAX_TYPES];
+};
+
+/* Load and validate path into *cfg (which the caller allocates; it is
+ * fully overwritten).  0 ok; -1 with "file:line: [section] key: why" in
+ * err.  Does not load plugins: see sup_config_check_plugins(). */
+int sup_config_load(struct sup_config *cfg, const char *path, char *err, size_t errlen);
+
+/* The same from a string (tests); dir resolves relative paths and name is
+ * used in messages. */
+int sup_config_load_string(struct sup_config *cfg, const char *text, const char *name,
+                           const char *dir, char *err, size_t errlen);
+
+/* Load each type's plugin once (in a short-lived child process, so that
+ * nothing of a plugin stays in the master) and check its ABI.  0 ok; -1
+ * with "file:line: [type T] handler: why" in err. */
+int sup_config_check_plugins(const struct sup_config *cfg, char *err, size_t errlen);
+
+/* Check one plugin file in a child process (also used by the plugin
+ * watcher).  0 ok, -1 with a message in err. */
+int sup_plugin_check(const char *path, const char *type, char *err, size_t errlen);
+
+const struct sup_type *sup_config_type(const struct sup_config *cfg, const char *name);
+/* Non-zero when the running settings of type a differ from b (a worker of
+ * the old settings must be replaced). */
+int sup_type_changed(const struct sup_type *a, const struct sup_type *b);
+/* Names of keys that differ between a and b but cannot change on reload
+ * (written to buf, comma-separated; empty when none). */
+void sup_config_fixed_changes(const struct sup_config *a, const struct sup_config *b,
+                              char *buf, size_t len);
+
+/* Copy the values of keys that cannot change at run time from old into
+ * nc (a reload keeps them until a restart). */
+void sup_config_keep_fixed(struct sup_config *nc, const struct sup_config *old);
+
+/* Print the annotated default configuration (every key with its default
+ * and description) to stdout: what etc/workers.ini is generated from. */
+void sup_config_print_defaults(void);
+
+#endif

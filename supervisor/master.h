@@ -1,0 +1,123 @@
+/*
+ * master.h -- the supervisor's state, shared by its files (private).
+ *
+ *   master.c  the loop: signals, reaping, the tick (respawn, timeouts,
+ *             heartbeats, recycling), drain, reload
+ *   spawn.c   fork + child init + exec of workers, web, redis-server
+ *   rds.c     the master's Redis work: promotion, lease recovery, settling
+ *             the jobs of dead workers (async, queued while disconnected)
+ *   watch.c   inotify on the plugins directory
+ */
+#ifndef KUE_SUP_MASTER_H
+#define KUE_SUP_MASTER_H
+
+#include <ev.h>
+#include <limits.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "config.h"
+#include "conn.h"
+#include "proc.h"
+#include "scoreboard.h"
+#include "url.h"
+
+/* Exit codes of the master (DESIGN.md §4). */
+#define SUP_EXIT_OK      0
+#define SUP_EXIT_FAIL    1
+#define SUP_EXIT_CONFIG  2
+#define SUP_EXIT_FORCED  3
+
+struct sup_fileid {
+    dev_t dev;
+    ino_t ino;
+    int64_t mtime_ns;
+    off_t size;
+};
+
+struct sup_rq;   /* a queued Redis script call (rds.c) */
+
+struct master {
+    struct ev_loop *loop;
+    struct sup_config *cfg;
+    uint32_t gen;
+    struct sup_table tab;
+    kue_scoreboard_t sb;
+    char self_dir[PATH_MAX - 64];
+    char worker_bin[PATH_MAX];
+    char web_bin[PATH_MAX];
+    char hostname[256];
+    pid_t mypid;
+
+    /* per type of cfg->types[] */
+    int want[SUP_MAX_TYPES];
+    struct sup_fileid hid[SUP_MAX_TYPES];       /* plugin file the workers run */
+    struct sup_fileid hid_bad[SUP_MAX_TYPES];   /* last file found broken */
+    int plugin_dirty[SUP_MAX_TYPES];
+
+    /* Redis */
+    char url_text[600];          /* what children get */
+    kue_url_t url;
+    kue_conn_t *conn;
+    struct sup_rq *rq_head, *rq_tail;
+    int rq_len;
+    int rq_inflight;
+    int promo_inflight, recover_inflight;
+    ev_timer promo_timer, recover_timer;
+
+    /* special children: table indexes, -1 none */
+    int web_idx, redis_idx;
+    char redis_sock[128];
+
+    /* lifecycle */
+    int draining;                /* TERM/INT/QUIT seen */
+    int forced;                  /* deadline passed / second signal / QUIT */
+    int64_t drain_started, drain_deadline, flush_deadline, redis_stop_at;
+    int stopping_redis;
+    int quiet;
+    int exit_code;
+    uint64_t requeued;           /* jobs put back at the deadline */
+    int inflight_at_kill;
+    int64_t last_rss_check;
+
+    ev_signal sig[16];
+    int nsig;
+    ev_timer tick;
+    ev_timer plugin_timer;
+    ev_io inotify_w;
+    int inotify_fd;
+    int pidfile_fd;
+};
+
+extern struct master *sup_master;
+
+/* master.c */
+void sup_log_exit(struct master *m, int idx, int status);
+const char *sup_proc_name(const struct sup_proc *p, char *buf, size_t len);
+void sup_stop_proc(struct master *m, int idx, int sig, const char *why);
+
+/* spawn.c */
+int sup_spawn_worker(struct master *m, int idx, const struct sup_type *t);
+int sup_spawn_web(struct master *m, int idx);
+int sup_spawn_redis(struct master *m, int idx);
+int sup_redis_start_wait(struct master *m, char *err, size_t errlen);
+int sup_find_siblings(struct master *m, char *err, size_t errlen);
+
+/* rds.c */
+int sup_rds_start(struct master *m, char *err, size_t errlen);
+void sup_rds_stop(struct master *m);
+void sup_rds_settle(struct master *m, pid_t pid, const char *cause, int requeue);
+void sup_rds_fail_job(struct master *m, int64_t id, const char *error);
+/* Non-zero while queued or sent calls await an answer. */
+int sup_rds_busy(const struct master *m);
+void sup_rds_timers(struct master *m, int on);
+
+/* watch.c */
+int sup_watch_start(struct master *m);
+void sup_watch_stop(struct master *m);
+void sup_watch_restart(struct master *m);
+int sup_fileid_get(const char *path, struct sup_fileid *id);
+int sup_fileid_eq(const struct sup_fileid *a, const struct sup_fileid *b);
+void sup_check_plugins_changed(struct master *m);
+
+#endif

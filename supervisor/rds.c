@@ -1,0 +1,318 @@
+/*
+ * rds.c -- the master's Redis work, all asynchronous (lib/conn.h) so the
+ * loop never waits for Redis:
+ *
+ *  - promotion: `promote` returns the earliest due time still delayed; the
+ *    next round is armed for it, never later than a quarter of
+ *    [promotion] interval (new delayed jobs are only seen by polling), and
+ *    at once while a round hit the limit;
+ *  - recovery: `recover` every [supervisor] recovery_interval settles jobs
+ *    whose lease expired (their host died with its supervisor);
+ *  - settling: `settle` for every dead worker, `fail` for a job killed by
+ *    its hard timeout.  These must not be lost, so they wait in a FIFO while
+ *    the connection is down and are sent in order once it is up.
+ */
+#include "master.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "scripts.h"
+#include "util.h"
+
+#define RQ_MAX     4096
+#define RQ_ARGS    6
+
+struct sup_rq {
+    struct sup_rq *next;
+    kue_script_id script;
+    int argc;
+    char *argv[RQ_ARGS];
+    int requeue;             /* settle with mode requeue */
+    char what[64];           /* for logs: "worker 1234" */
+};
+
+static void rq_free(struct sup_rq *q)
+{
+    for (int i = 0; i < q->argc; i++)
+        free(q->argv[i]);
+    free(q);
+}
+
+static void rq_flush(struct master *m);
+
+static void rq_reply(redisAsyncContext *ac, void *r, void *priv)
+{
+    struct master *m = sup_master;
+    struct sup_rq *q = priv;
+    redisReply *reply = r;
+    (void)ac;
+    m->rq_inflight--;
+    if (!reply) {
+        /* connection dropped before the answer: the call may or may not
+         * have run; settle and fail are idempotent, so send it again */
+        q->next = m->rq_head;
+        m->rq_head = q;
+        if (!m->rq_tail)
+            m->rq_tail = q;
+        m->rq_len++;
+        return;
+    }
+    if (reply->type == REDIS_REPLY_ERROR) {
+        klog_error("%s for %s: %s", kue_script_name(q->script), q->what, reply->str);
+    } else if (q->script == KS_SETTLE && reply->type == REDIS_REPLY_INTEGER) {
+        if (reply->integer > 0) {
+            klog_info("%s: %s %lld job(s) (%s)", q->what, q->requeue ? "put back" : "settled",
+                      reply->integer, q->argv[3]);
+            if (m->sb.hdr)
+                m->sb.hdr->recovered_total += (uint64_t)reply->integer;
+            if (q->requeue)
+                m->requeued += (uint64_t)reply->integer;
+        }
+    }
+    rq_free(q);
+    rq_flush(m);
+}
+
+static void rq_flush(struct master *m)
+{
+    while (m->rq_head && m->conn && kue_conn_ready(m->conn)) {
+        struct sup_rq *q = m->rq_head;
+        if (kue_conn_script(m->conn, q->script, rq_reply, q, q->argc, (const char **)q->argv,
+                            NULL) < 0)
+            return;
+        m->rq_head = q->next;
+        if (!m->rq_head)
+            m->rq_tail = NULL;
+        m->rq_len--;
+        m->rq_inflight++;
+    }
+}
+
+static void rq_push(struct master *m, kue_script_id script, int requeue, const char *what,
+                    int argc, const char *const *argv)
+{
+    if (m->rq_len >= RQ_MAX) {
+        klog_error("Redis unreachable and %d calls queued: dropping %s for %s (its jobs will be "
+                   "recovered when their lease expires)", RQ_MAX, kue_script_name(script), what);
+        return;
+    }
+    struct sup_rq *q = calloc(1, sizeof(*q));
+    if (!q)
+        abort();
+    q->script = script;
+    q->requeue = requeue;
+    kue_strlcpy(q->what, what, sizeof(q->what));
+    q->argc = argc;
+    for (int i = 0; i < argc; i++)
+        if (!(q->argv[i] = strdup(argv[i])))
+            abort();
+    if (m->rq_tail)
+        m->rq_tail->next = q;
+    else
+        m->rq_head = q;
+    m->rq_tail = q;
+    m->rq_len++;
+    rq_flush(m);
+}
+
+void sup_rds_settle(struct master *m, pid_t pid, const char *cause, int requeue)
+{
+    char spid[24], what[64];
+    snprintf(spid, sizeof(spid), "%d", (int)pid);
+    snprintf(what, sizeof(what), "worker %d", (int)pid);
+    const char *argv[] = { m->cfg->prefix, m->hostname, spid, cause, requeue ? "requeue" : "fail" };
+    rq_push(m, KS_SETTLE, requeue, what, 5, argv);
+}
+
+void sup_rds_fail_job(struct master *m, int64_t id, const char *error)
+{
+    char sid[24], what[64];
+    snprintf(sid, sizeof(sid), "%lld", (long long)id);
+    snprintf(what, sizeof(what), "job %lld", (long long)id);
+    const char *argv[] = { m->cfg->prefix, sid, "", error, "-1", "" };
+    rq_push(m, KS_FAIL, 0, what, 6, argv);
+}
+
+int sup_rds_busy(const struct master *m)
+{
+    return m->rq_head != NULL || m->rq_inflight > 0;
+}
+
+/* ---- promotion -------------------------------------------------------- */
+
+static int64_t promo_poll_ms(const struct master *m)
+{
+    int64_t p = m->cfg->promotion_interval_ms / 4;
+    return p < 10 ? 10 : p;
+}
+
+static void promo_arm(struct master *m, int64_t ms)
+{
+    if (ms < 1)
+        ms = 1;
+    ev_timer_stop(m->loop, &m->promo_timer);
+    ev_timer_set(&m->promo_timer, (double)ms / 1000.0, 0.);
+    ev_timer_start(m->loop, &m->promo_timer);
+}
+
+static void promo_reply(redisAsyncContext *ac, void *r, void *priv)
+{
+    struct master *m = sup_master;
+    redisReply *reply = r;
+    (void)ac;
+    (void)priv;
+    m->promo_inflight = 0;
+    if (m->draining)
+        return;
+    int64_t next = promo_poll_ms(m);
+    if (!reply) {
+        promo_arm(m, next);
+        return;
+    }
+    if (reply->type == REDIS_REPLY_ERROR) {
+        klog_error("promote: %s", reply->str);
+        promo_arm(m, m->cfg->promotion_interval_ms);
+        return;
+    }
+    if (reply->type == REDIS_REPLY_ARRAY && reply->elements >= 3) {
+        long long n = reply->element[0]->integer;
+        long long due = reply->element[1]->integer;
+        long long locked = reply->element[2]->integer;
+        if (n > 0 && m->sb.hdr) {
+            m->sb.hdr->promoted_total += (uint64_t)n;
+            if (reply->elements >= 4)
+                m->sb.hdr->promotion_lag_ms_last = reply->element[3]->integer;
+            klog_debug("promoted %lld delayed job(s)", n);
+        }
+        if (n >= m->cfg->promotion_limit && !locked) {
+            next = 1;
+        } else if (due >= 0 && !locked) {
+            /* due is the Redis clock; +2 ms so the round lands after it */
+            int64_t d = due - kue_now_ms() + 2;
+            if (d < next)
+                next = d;
+        }
+    }
+    promo_arm(m, next);
+}
+
+static void promo_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct master *m = w->data;
+    (void)loop;
+    (void)revents;
+    if (m->draining || m->promo_inflight)
+        return;
+    if (!m->conn || !kue_conn_ready(m->conn)) {
+        promo_arm(m, promo_poll_ms(m));
+        return;
+    }
+    char limit[24];
+    snprintf(limit, sizeof(limit), "%lld", m->cfg->promotion_limit);
+    const char *argv[] = { m->cfg->prefix, limit };
+    if (kue_conn_script(m->conn, KS_PROMOTE, promo_reply, NULL, 2, argv, NULL) == 0)
+        m->promo_inflight = 1;
+    else
+        promo_arm(m, promo_poll_ms(m));
+}
+
+/* ---- recovery --------------------------------------------------------- */
+
+static void recover_reply(redisAsyncContext *ac, void *r, void *priv)
+{
+    struct master *m = sup_master;
+    redisReply *reply = r;
+    (void)ac;
+    (void)priv;
+    m->recover_inflight = 0;
+    if (!reply)
+        return;
+    if (reply->type == REDIS_REPLY_ERROR)
+        klog_error("recover: %s", reply->str);
+    else if (reply->type == REDIS_REPLY_INTEGER && reply->integer > 0) {
+        klog_warn("recovered %lld job(s) whose lease expired", reply->integer);
+        if (m->sb.hdr)
+            m->sb.hdr->recovered_total += (uint64_t)reply->integer;
+    }
+}
+
+static void recover_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct master *m = w->data;
+    (void)loop;
+    (void)revents;
+    if (m->draining || m->recover_inflight || !m->conn || !kue_conn_ready(m->conn))
+        return;
+    char limit[24];
+    snprintf(limit, sizeof(limit), "%lld", m->cfg->promotion_limit);
+    const char *argv[] = { m->cfg->prefix, limit };
+    if (kue_conn_script(m->conn, KS_RECOVER, recover_reply, NULL, 2, argv, NULL) == 0)
+        m->recover_inflight = 1;
+}
+
+void sup_rds_timers(struct master *m, int on)
+{
+    ev_timer_stop(m->loop, &m->promo_timer);
+    ev_timer_stop(m->loop, &m->recover_timer);
+    if (!on)
+        return;
+    promo_arm(m, 1);
+    double r = (double)m->cfg->recovery_interval_ms / 1000.0;
+    ev_timer_set(&m->recover_timer, r, r);
+    ev_timer_start(m->loop, &m->recover_timer);
+}
+
+static void conn_state(kue_conn_t *c, int connected, void *priv)
+{
+    struct master *m = priv;
+    (void)c;
+    if (m->sb.hdr)
+        m->sb.hdr->redis_up = (uint32_t)connected;
+    if (connected) {
+        klog_info("connected to Redis");
+        rq_flush(m);
+        if (!m->draining)
+            promo_arm(m, 1);
+    } else {
+        m->promo_inflight = 0;
+        m->recover_inflight = 0;
+        klog_warn("lost the connection to Redis; reconnecting");
+    }
+}
+
+int sup_rds_start(struct master *m, char *err, size_t errlen)
+{
+    if (kue_url_parse(m->url_text, &m->url, err, errlen) < 0)
+        return -1;
+    ev_init(&m->promo_timer, promo_cb);
+    m->promo_timer.data = m;
+    ev_init(&m->recover_timer, recover_cb);
+    m->recover_timer.data = m;
+    m->conn = kue_conn_new(m->loop, &m->url, "master", conn_state, m);
+    if (!m->conn) {
+        snprintf(err, errlen, "cannot create the Redis connection");
+        return -1;
+    }
+    sup_rds_timers(m, 1);
+    return 0;
+}
+
+void sup_rds_stop(struct master *m)
+{
+    sup_rds_timers(m, 0);
+    if (m->conn)
+        kue_conn_free(m->conn);
+    m->conn = NULL;
+    /* pending callbacks got NULL replies and re-queued their calls */
+    while (m->rq_head) {
+        struct sup_rq *q = m->rq_head;
+        m->rq_head = q->next;
+        rq_free(q);
+    }
+    m->rq_tail = NULL;
+    m->rq_len = 0;
+}

@@ -1,0 +1,76 @@
+/*
+ * Kue's ttl: a job running longer than its ttl fails its attempt with
+ * "TTL exceeded" and the worker takes the next job (Kue #636 had workers
+ * stall here); the handler's late kue_done() is ignored with a warning.  A
+ * Kue process's "ttl exceeded" event for a job we hold fails it the same
+ * way and is answered with "ttl exceeded ack".
+ */
+#include "worker_common.h"
+
+#include <sys/time.h>
+
+TestSuite(worker_ttl, .init = wt_setup, .fini = wt_teardown, .timeout = 60);
+
+Test(worker_ttl, own_ttl_fails_the_attempt_and_goes_on)
+{
+    int64_t slow = wt_enqueue_opts("sleep", "{\"ms\":800}", 0, 1, NULL, 200);
+    int64_t next = wt_enqueue("sleep", "{\"ms\":10}");
+    const char *log = wt_log("ttl");
+    pid_t w = wt_worker("sleep", "sleep", 1, log, NULL);
+    wt_wait_state(slow, "failed", 5000);
+    char b[256];
+    cr_assert_str_eq(wt_field(slow, "error", b, sizeof b), "TTL exceeded");
+    cr_assert_str_eq(wt_field(slow, "ttl", b, sizeof b), "200");
+    wt_wait_state(next, "complete", 5000);
+    kt_sleep_ms(1000);          /* the slow handler calls kue_done() at 800 ms */
+    cr_assert_str_eq(wt_field(slow, "state", b, sizeof b), "failed");
+    kill(w, SIGTERM);
+    cr_assert_eq(wt_exit_code(w, 5000), 0);
+    cr_assert(wt_log_has(log, "kue_done() after the worker took the job away"));
+}
+
+struct ack { redisContext *sub; int64_t id; int seen; };
+
+static int got_ack(void *arg)
+{
+    struct ack *a = arg;
+    redisReply *r = NULL;
+    if (redisGetReply(a->sub, (void **)&r) != REDIS_OK || !r) {
+        a->sub->err = 0;            /* read timeout: keep polling */
+        return 0;
+    }
+    char want[128];
+    snprintf(want, sizeof want, "{\"id\":%lld,\"event\":\"ttl exceeded ack\"", (long long)a->id);
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 && r->element[2]->type == REDIS_REPLY_STRING &&
+        strstr(r->element[2]->str, want))
+        a->seen = 1;
+    freeReplyObject(r);
+    return a->seen;
+}
+
+Test(worker_ttl, kue_ttl_exceeded_event_is_acked)
+{
+    int64_t id = wt_enqueue("sleep", "{\"ms\":3000}");
+    pid_t w = wt_worker("sleep", "sleep", 1, wt_log("kuettl"), NULL);
+    wt_wait_state(id, "active", 5000);
+    kt_sleep_ms(200);           /* the worker's subscription is up */
+
+    struct ack a = { kt_redis_connect(&wt_redis), id, 0 };
+    redisReply *r = kt_cmd(a.sub, "SUBSCRIBE q:events");
+    freeReplyObject(r);
+    struct timeval tv = { 0, 100000 };
+    redisSetTimeout(a.sub, tv);
+
+    char msg[128];
+    snprintf(msg, sizeof msg, "{\"id\":%lld,\"event\":\"ttl exceeded\",\"args\":[\"ttl exceeded\"]}",
+             (long long)id);
+    r = kt_cmd(wt_rc, "PUBLISH q:events %s", msg);
+    freeReplyObject(r);
+    cr_assert(kt_wait_until(got_ack, &a, 3000), "no ttl exceeded ack");
+    wt_wait_state(id, "failed", 3000);
+    char b[64];
+    cr_assert_str_eq(wt_field(id, "error", b, sizeof b), "TTL exceeded");
+    redisFree(a.sub);
+    kill(w, SIGQUIT);
+    wt_exit_code(w, 5000);
+}

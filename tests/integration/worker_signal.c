@@ -1,0 +1,70 @@
+/*
+ * Signals: SIGTERM drains (no new jobs, in-flight jobs finish, exit 0, the
+ * jobs not started stay queued with their tokens); SIGTSTP makes the worker
+ * quiet and SIGCONT resumes it; a handler can pause its type (Kue's
+ * ctx.pause) and resume it.
+ */
+#include "worker_common.h"
+
+TestSuite(worker_signal, .init = wt_setup, .fini = wt_teardown, .timeout = 60);
+
+Test(worker_signal, term_drains_in_flight_jobs)
+{
+    int64_t ids[6];
+    for (int i = 0; i < 6; i++) ids[i] = wt_enqueue("sleep", "{\"ms\":600}");
+    const char *log = wt_log("term");
+    pid_t w = wt_worker("sleep", "sleep", 3, log, NULL);
+    wt_wait_zcard("q:jobs:sleep:active", 3, 5000);
+    kill(w, SIGTERM);
+    cr_assert_eq(wt_exit_code(w, 5000), 0);
+    char s[32];
+    for (int i = 0; i < 3; i++)
+        cr_assert_str_eq(wt_field(ids[i], "state", s, sizeof s), "complete", "job %d", i);
+    for (int i = 3; i < 6; i++)
+        cr_assert_str_eq(wt_field(ids[i], "state", s, sizeof s), "inactive", "job %d", i);
+    cr_assert_eq(kt_int(wt_rc, "LLEN q:sleep:jobs"), 3, "the queued jobs lost their tokens");
+    cr_assert_eq(kt_int(wt_rc, "ZCARD q:jobs:active"), 0);
+    cr_assert(wt_log_has(log, "drained"));
+}
+
+Test(worker_signal, tstp_quiet_cont_resume)
+{
+    pid_t w = wt_worker("echo", "echo", 1, wt_log("tstp"), NULL);
+    int64_t first = wt_enqueue("echo", "{}");
+    wt_wait_state(first, "complete", 5000);
+    kill(w, SIGTSTP);
+    kt_sleep_ms(300);
+    int64_t id = wt_enqueue("echo", "{}");
+    kt_sleep_ms(2500);          /* longer than one BLPOP timeout */
+    char s[32];
+    cr_assert_str_eq(wt_field(id, "state", s, sizeof s), "inactive");
+    kill(w, SIGCONT);
+    wt_wait_state(id, "complete", 5000);
+    kill(w, SIGTERM);
+    cr_assert_eq(wt_exit_code(w, 5000), 0);
+}
+
+/* data.pause: pause the type for that many ms (0: until data.resume). */
+static const char *pause_src =
+    "#include <jansson.h>\n#include <kue/plugin.h>\n"
+    "static void process(kue_handle_t *job) {\n"
+    "    json_t *p = json_object_get(kue_job_json(job), \"pause\");\n"
+    "    if (json_is_integer(p)) kue_pause(kue_job_ctx(job), json_integer_value(p));\n"
+    "    kue_done(job, NULL, NULL);\n"
+    "}\n"
+    "KUE_PLUGIN(.process = process);\n";
+
+Test(worker_signal, handler_pause_with_timeout)
+{
+    const char *so = wt_build_plugin("pauser", pause_src);
+    pid_t w = wt_worker("pauser", so, 1, wt_log("pause"), NULL);
+    int64_t p = wt_enqueue("pauser", "{\"pause\":1500}");
+    wt_wait_state(p, "complete", 5000);
+    int64_t id = wt_enqueue("pauser", "{}");
+    kt_sleep_ms(600);
+    char s[32];
+    cr_assert_str_eq(wt_field(id, "state", s, sizeof s), "inactive", "ran while paused");
+    wt_wait_state(id, "complete", 5000);        /* resumed by the timeout */
+    kill(w, SIGTERM);
+    cr_assert_eq(wt_exit_code(w, 5000), 0);
+}

@@ -1,0 +1,717 @@
+/* kue dashboard: state tabs with live counts, infinite list by range, live
+ * updates from /events, job detail and actions, workers, throughput. */
+'use strict';
+(function () {
+  const STATES = ['inactive', 'active', 'failed', 'complete', 'delayed'];
+  const PRIOS = { low: 10, normal: 0, medium: -5, high: -10, critical: -15 };
+  const PAGE = 50;
+  const base = location.pathname.replace(/[^/]*$/, '');
+  const $ = (id) => document.getElementById(id);
+
+  const st = {
+    state: 'inactive', type: '', order: 'asc', search: '',
+    loaded: 0,            // ranks loaded so far
+    total: 0,             // jobs in the current set
+    loading: false, done: false, gen: 0,
+    rows: new Map(),      // id -> {li, job}
+    selected: new Set(),
+    config: { search: false, title: 'Kue' },
+    searchIds: null,      // ids from server search (search mode)
+    detailId: null,
+    view: 'jobs',
+  };
+
+  /* ---- helpers ---------------------------------------------------------- */
+  function el(tag, attrs, ...kids) {
+    const e = document.createElement(tag);
+    if (attrs) for (const k in attrs) {
+      const v = attrs[k];
+      if (v == null || v === false) continue;
+      if (k === 'class') e.className = v;
+      else if (k === 'text') e.textContent = v;
+      else if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
+      else e.setAttribute(k, v === true ? '' : v);
+    }
+    for (const c of kids) if (c != null) e.append(c);
+    return e;
+  }
+  async function api(path, opts) {
+    const res = await fetch(base + path, Object.assign({ headers: { Accept: 'application/json' } }, opts));
+    if (res.status === 204) return null;
+    let body = null;
+    try { body = await res.json(); } catch (e) { /* not JSON */ }
+    if (!res.ok && !(body && body.error)) throw new Error('HTTP ' + res.status);
+    if (body && !Array.isArray(body) && body.error) throw new Error(body.error);
+    return body;
+  }
+  let bannerTimer = 0;
+  function banner(msg, info) {
+    const b = $('banner');
+    b.textContent = msg;
+    b.className = 'banner' + (info ? ' info' : '');
+    b.hidden = false;
+    clearTimeout(bannerTimer);
+    bannerTimer = setTimeout(() => { b.hidden = true; }, 4000);
+  }
+  function rel(ms) {
+    if (!ms) return '';
+    const d = Date.now() - Number(ms);
+    const a = Math.abs(d), fut = d < 0;
+    let s;
+    if (a < 1000) return fut ? 'in a moment' : 'just now';
+    if (a < 60e3) s = Math.round(a / 1e3) + ' s';
+    else if (a < 3600e3) s = Math.round(a / 60e3) + ' min';
+    else if (a < 86400e3) s = Math.round(a / 3600e3) + ' h';
+    else s = Math.round(a / 86400e3) + ' d';
+    return fut ? 'in ' + s : s + ' ago';
+  }
+  function dur(ms) {
+    ms = Number(ms);
+    if (!isFinite(ms)) return '';
+    if (ms < 1000) return ms + ' ms';
+    if (ms < 60e3) return (ms / 1e3).toFixed(1) + ' s';
+    if (ms < 3600e3) return Math.floor(ms / 60e3) + ' min ' + Math.round((ms % 60e3) / 1e3) + ' s';
+    return (ms / 3600e3).toFixed(1) + ' h';
+  }
+  function prioName(p) {
+    for (const k in PRIOS) if (PRIOS[k] === p) return k;
+    return String(p);
+  }
+  function timeEl(ms, prefix) {
+    if (!ms) return null;
+    const t = el('time', { datetime: new Date(Number(ms)).toISOString(), 'data-ts': ms, 'data-prefix': prefix || '', title: new Date(Number(ms)).toLocaleString() });
+    t.textContent = (prefix || '') + rel(ms);
+    return t;
+  }
+  function titleOf(job) {
+    const d = job.data;
+    if (d && typeof d === 'object' && d.title != null) return String(d.title);
+    return 'untitled';
+  }
+  function firstLine(s) { return String(s || '').split('\n')[0]; }
+  function js(v) { return typeof v === 'string' ? v : JSON.stringify(v, null, 2); }
+
+  /* ---- counts ------------------------------------------------------------- */
+  let countsTimer = 0, countsBusy = false;
+  function scheduleCounts(delay) {
+    if (countsTimer) return;
+    countsTimer = setTimeout(() => { countsTimer = 0; refreshCounts(); }, delay == null ? 400 : delay);
+  }
+  async function refreshCounts() {
+    if (countsBusy) { scheduleCounts(); return; }
+    countsBusy = true;
+    try {
+      let counts;
+      if (st.type) {
+        const t = encodeURIComponent(st.type);
+        const r = await Promise.all(STATES.map((s) => api('jobs/' + t + '/' + s + '/stats')));
+        counts = {};
+        STATES.forEach((s, i) => { counts[s] = r[i].count; });
+      } else {
+        const s = await api('stats');
+        counts = { inactive: s.inactiveCount, active: s.activeCount, failed: s.failedCount, complete: s.completeCount, delayed: s.delayedCount };
+        $('work-time').textContent = s.workTime == null ? '–' : dur(s.workTime);
+      }
+      for (const s of STATES) {
+        const c = document.querySelector('[data-count="' + s + '"]');
+        c.textContent = Number(counts[s]).toLocaleString();
+      }
+      const before = st.total;
+      st.total = counts[st.state];
+      if (st.total !== before) updateListStatus();
+      setLive(true);
+    } catch (e) {
+      setLive(false, e.message);
+    } finally { countsBusy = false; }
+  }
+
+  /* ---- job list ------------------------------------------------------------ */
+  function rangePath(from, to) {
+    const t = st.type ? encodeURIComponent(st.type) + '/' : '';
+    return 'jobs/' + t + st.state + '/' + from + '..' + to + '/' + st.order;
+  }
+  function updateListStatus() {
+    const s = $('list-status');
+    if (st.searchIds) { s.textContent = st.rows.size + ' matching job(s)'; return; }
+    if (st.loading) s.textContent = 'Loading…';
+    else if (!st.rows.size) s.textContent = 'No ' + tabLabel(st.state).toLowerCase() + ' jobs' + (st.type ? ' of type ' + st.type : '') + '.';
+    else s.textContent = 'Showing ' + st.rows.size.toLocaleString() + ' of ' + Number(st.total || st.rows.size).toLocaleString();
+  }
+  function tabLabel(s) { return s === 'inactive' ? 'Queued' : s[0].toUpperCase() + s.slice(1); }
+
+  function resetList() {
+    st.gen++;
+    st.loaded = 0; st.done = false; st.loading = false;
+    st.rows.clear(); st.selected.clear();
+    $('jobs').replaceChildren();
+    $('select-all').checked = false;
+    updateBulk();
+  }
+  async function loadMore() {
+    if (st.loading || st.done || st.searchIds || st.view !== 'jobs') return;
+    st.loading = true;
+    updateListStatus();
+    const gen = st.gen;
+    // "oldest first" walks ranks from the start; "newest first" from the end.
+    let from, to;
+    if (st.order === 'asc') { from = st.loaded; to = st.loaded + PAGE - 1; }
+    else { from = -(st.loaded + PAGE); to = -(st.loaded + 1); }
+    try {
+      const jobs = await api(rangePath(from, to));
+      if (gen !== st.gen) return;
+      st.loaded += PAGE;
+      if (!jobs || jobs.length < PAGE) st.done = true;
+      for (const j of jobs || []) if (!st.rows.has(String(j.id))) addRow(j, false);
+    } catch (e) {
+      banner(e.message);
+      st.done = true;
+    } finally {
+      if (gen === st.gen) { st.loading = false; updateListStatus(); }
+    }
+    // keep filling while the sentinel is still on screen
+    if (gen === st.gen && !st.done && sentinelVisible()) loadMore();
+  }
+  function sentinelVisible() {
+    const r = $('sentinel').getBoundingClientRect();
+    return r.top < window.innerHeight + 400;
+  }
+
+  function rowFor(job) {
+    const id = String(job.id);
+    const li = el('li', { class: 'job', 'data-id': id, 'data-state': job.state });
+    const cb = el('input', { type: 'checkbox', 'aria-label': 'Select job ' + id });
+    cb.checked = st.selected.has(id);
+    cb.addEventListener('change', () => { cb.checked ? st.selected.add(id) : st.selected.delete(id); updateBulk(); });
+    const meta = el('span', { class: 'meta' },
+      el('span', { class: 'type', text: job.type }),
+      el('span', { class: 'prio-' + prioName(job.priority), text: prioName(job.priority) }));
+    const when = job.state === 'complete' ? timeEl(job.updated_at, 'completed ')
+      : job.state === 'failed' ? timeEl(job.failed_at || job.updated_at, 'failed ')
+      : job.state === 'active' ? timeEl(job.started_at || job.updated_at, 'started ')
+      : job.state === 'delayed' ? timeEl(job.promote_at, 'runs ')
+      : timeEl(job.created_at, 'created ');
+    if (when) meta.append(when);
+    if (job.attempts && job.attempts.made > 0) meta.append(el('span', { text: 'attempt ' + job.attempts.made + '/' + job.attempts.max }));
+    if (job.state === 'complete' && job.duration) meta.append(el('span', { text: dur(job.duration) }));
+    const open = el('button', { type: 'button', class: 'open', 'aria-label': 'Job ' + id + ': ' + titleOf(job) + ', details' },
+      el('span', { class: 'title', text: titleOf(job) }), meta);
+    open.addEventListener('click', () => openDetail(id));
+    const acts = el('span', { class: 'acts' });
+    if (job.state !== 'inactive' && job.state !== 'active')
+      acts.append(el('button', { type: 'button', title: 'Retry (move to queued)', 'aria-label': 'Retry job ' + id, text: '↻', onclick: () => retry(id) }));
+    acts.append(el('button', { type: 'button', class: 'danger', title: 'Remove', 'aria-label': 'Remove job ' + id, text: '✕', onclick: () => removeJob(id) }));
+    li.append(cb, el('span', { class: 'id', text: '#' + id }), el('div', { class: 'main' }, open), acts);
+    if (job.state === 'active') {
+      const bar = el('div', { class: 'progress', role: 'progressbar', 'aria-label': 'Progress of job ' + id, 'aria-valuemin': '0', 'aria-valuemax': '100' }, el('span'));
+      setProgress(bar, job.progress);
+      li.append(bar);
+    }
+    if (job.state === 'failed' && job.error) li.append(el('div', { class: 'err', title: firstLine(job.error), text: firstLine(job.error) }));
+    return li;
+  }
+  function setProgress(bar, p) {
+    const n = Math.max(0, Math.min(100, Number(p) || 0));
+    bar.setAttribute('aria-valuenow', String(n));
+    bar.firstChild.style.width = n + '%';
+  }
+  function addRow(job, top) {
+    const li = rowFor(job);
+    st.rows.set(String(job.id), { li, job });
+    const list = $('jobs');
+    if (top) { list.prepend(li); li.classList.add('flash'); } else list.append(li);
+  }
+  function replaceRow(job) {
+    const r = st.rows.get(String(job.id));
+    if (!r) return;
+    const li = rowFor(job);
+    r.li.replaceWith(li);
+    r.li = li; r.job = job;
+  }
+  function dropRow(id) {
+    const r = st.rows.get(id);
+    if (!r) return;
+    r.li.remove();
+    st.rows.delete(id);
+    st.selected.delete(id);
+    if (st.loaded > 0) st.loaded--;   // ranks shift down by one
+    updateBulk();
+  }
+
+  /* ---- live updates ---------------------------------------------------------- */
+  const pending = new Set();
+  let flushTimer = 0;
+  // events that move a job into a state
+  const ENTERS = { enqueue: 'inactive', start: 'active', complete: 'complete', failed: 'failed', 'failed attempt': null, promotion: 'inactive' };
+  function onEvent(msg) {
+    const id = String(msg.id);
+    const ev = msg.event;
+    scheduleCounts();
+    if (ev === 'progress') {
+      const r = st.rows.get(id);
+      const bar = r && r.li.querySelector('.progress');
+      if (bar) setProgress(bar, msg.args[1]);
+      if (st.detailId === id) scheduleDetail();
+      return;
+    }
+    if (ev === 'remove') { dropRow(id); if (st.detailId === id) detailGone(); return; }
+    if (st.detailId === id) scheduleDetail();
+    if (st.rows.has(id) || (ev in ENTERS && !st.searchIds)) { pending.add(id); scheduleFlush(); }
+  }
+  function scheduleFlush() {
+    if (flushTimer) return;
+    flushTimer = setTimeout(flush, 300);
+  }
+  async function flush() {
+    flushTimer = 0;
+    const ids = Array.from(pending).slice(0, 40);
+    ids.forEach((i) => pending.delete(i));
+    if (pending.size) {
+      // a burst: keep only loaded rows pending, the counts say the rest
+      for (const i of Array.from(pending)) if (!st.rows.has(i)) pending.delete(i);
+      if (pending.size) scheduleFlush();
+    }
+    const gen = st.gen;
+    const jobs = await Promise.all(ids.map((i) => api('job/' + i).catch(() => null)));
+    if (gen !== st.gen) return;
+    ids.forEach((id, k) => {
+      const job = jobs[k];
+      const have = st.rows.has(id);
+      if (!job) { if (have) dropRow(id); return; }
+      const fits = job.state === st.state && (!st.type || job.type === st.type);
+      if (have && !fits) dropRow(id);
+      else if (have) replaceRow(job);
+      else if (fits && (st.order === 'desc' || st.done)) {
+        addRow(job, st.order === 'desc');
+        st.loaded++;
+      }
+    });
+    updateListStatus();
+  }
+  let es = null;
+  function connectEvents() {
+    if (es) es.close();
+    es = new EventSource(base + 'events');
+    es.onopen = () => setLive(true);
+    es.onerror = () => setLive(false);
+    es.onmessage = (e) => {
+      let m;
+      try { m = JSON.parse(e.data); } catch (err) { return; }
+      if (m && m.event) onEvent(m);
+    };
+  }
+  function setLive(on, why) {
+    const l = $('live');
+    l.className = 'live ' + (on ? 'on' : 'off');
+    l.textContent = on ? 'live' : 'offline' + (why ? ': ' + why : '');
+  }
+
+  /* ---- actions ------------------------------------------------------------------- */
+  async function retry(id) {
+    try { await api('inactive/' + id); banner('Job ' + id + ' queued again', true); pending.add(id); scheduleFlush(); scheduleCounts(0); }
+    catch (e) { banner(e.message); }
+  }
+  async function removeJob(id, quiet) {
+    try { await api('job/' + id, { method: 'DELETE' }); dropRow(id); if (!quiet) { banner('Job ' + id + ' removed', true); scheduleCounts(0); } }
+    catch (e) { banner(e.message); }
+  }
+  async function pool(ids, fn) {
+    let i = 0;
+    const worker = async () => { while (i < ids.length) await fn(ids[i++]); };
+    await Promise.all([worker(), worker(), worker(), worker(), worker(), worker()]);
+  }
+  function updateBulk() {
+    const n = st.selected.size;
+    $('selected-count').textContent = n + ' selected';
+    $('bulk-retry').disabled = !n;
+    $('bulk-remove').disabled = !n;
+  }
+  async function bulk(kind, ids) {
+    if (!ids.length) return;
+    if (kind === 'remove' && !confirm('Remove ' + ids.length + ' job(s)?')) return;
+    await pool(ids, (id) => kind === 'remove' ? removeJob(id, true) : api('inactive/' + id).then(() => { pending.add(id); }).catch((e) => banner(e.message)));
+    st.selected.clear(); $('select-all').checked = false; updateBulk();
+    scheduleFlush(); scheduleCounts(0);
+    banner((kind === 'remove' ? 'Removed ' : 'Queued again ') + ids.length + ' job(s)', true);
+  }
+  // Every job of the current state (and type filter), fetched by range in
+  // batches: the action moves each one out of the set, so start at 0 again.
+  async function bulkAll(kind) {
+    const label = tabLabel(st.state).toLowerCase() + (st.type ? ' ' + st.type : '');
+    if (!confirm((kind === 'remove' ? 'Remove' : 'Retry') + ' all ' + Number(st.total).toLocaleString() + ' ' + label + ' job(s)?')) return;
+    if (kind === 'retry' && st.state === 'inactive') return;
+    let total = 0, rounds = 0;
+    const t = st.type ? encodeURIComponent(st.type) + '/' : '';
+    for (;;) {
+      const jobs = await api('jobs/' + t + st.state + '/0..499/asc').catch((e) => { banner(e.message); return []; });
+      if (!jobs.length || ++rounds > 1000) break;
+      const ids = jobs.map((j) => String(j.id));
+      await pool(ids, (id) => kind === 'remove' ? api('job/' + id, { method: 'DELETE' }).catch(() => null) : api('inactive/' + id).catch(() => null));
+      total += ids.length;
+      $('list-status').textContent = (kind === 'remove' ? 'Removed ' : 'Queued again ') + total + '…';
+    }
+    banner((kind === 'remove' ? 'Removed ' : 'Queued again ') + total + ' job(s)', true);
+    reload();
+  }
+
+  /* ---- detail -------------------------------------------------------------------- */
+  let detailTimer = 0, logTimer = 0, countdownTimer = 0;
+  function scheduleDetail() {
+    if (detailTimer) return;
+    detailTimer = setTimeout(() => { detailTimer = 0; if (st.detailId) renderDetail(st.detailId); }, 250);
+  }
+  function detailGone() {
+    $('detail-body').prepend(el('p', { class: 'error', text: 'This job was removed.' }));
+  }
+  async function openDetail(id) {
+    st.detailId = id;
+    $('detail-title').textContent = 'Job #' + id;
+    $('detail-body').replaceChildren(el('p', { class: 'muted', text: 'Loading…' }));
+    const d = $('detail');
+    if (!d.open) d.showModal();
+    await renderDetail(id);
+    clearInterval(logTimer);
+    logTimer = setInterval(() => { if (st.detailId) refreshLog(st.detailId); }, 2000);
+  }
+  function closeDetail() {
+    st.detailId = null;
+    clearInterval(logTimer); clearInterval(countdownTimer);
+  }
+  async function refreshLog(id) {
+    const ul = document.getElementById('detail-log');
+    if (!ul) return;
+    try {
+      const lines = await api('job/' + id + '/log');
+      if (String(st.detailId) !== String(id)) return;
+      if (ul.childElementCount === lines.length) return;
+      const atEnd = ul.scrollTop + ul.clientHeight >= ul.scrollHeight - 4;
+      ul.replaceChildren(...lines.map((l) => el('li', { text: l })));
+      if (!lines.length) ul.append(el('li', { class: 'muted', text: 'No log lines.' }));
+      if (atEnd) ul.scrollTop = ul.scrollHeight;
+    } catch (e) { /* next tick */ }
+  }
+  async function renderDetail(id) {
+    let job;
+    try { job = await api('job/' + id); }
+    catch (e) { $('detail-body').replaceChildren(el('p', { class: 'error', text: e.message })); return; }
+    if (String(st.detailId) !== String(id)) return;
+    const body = $('detail-body');
+    const kv = el('dl', { class: 'kv' });
+    const row = (k, v) => { if (v == null || v === '') return; kv.append(el('dt', { text: k }), el('dd', null, v)); };
+
+    const stateSel = el('select', { 'aria-label': 'State' });
+    for (const s of STATES) stateSel.append(el('option', { value: s, text: s, selected: s === job.state }));
+    if (!STATES.includes(job.state)) stateSel.append(el('option', { value: job.state, text: job.state, selected: true }));
+    stateSel.addEventListener('change', async () => {
+      try { await api('job/' + id + '/state/' + encodeURIComponent(stateSel.value), { method: 'PUT' }); banner('State changed to ' + stateSel.value, true); pending.add(String(id)); scheduleFlush(); scheduleCounts(0); }
+      catch (e) { banner(e.message); }
+    });
+    const prioSel = el('select', { 'aria-label': 'Priority' });
+    let named = false;
+    for (const k in PRIOS) { const sel = PRIOS[k] === job.priority; named = named || sel; prioSel.append(el('option', { value: String(PRIOS[k]), text: k + ' (' + PRIOS[k] + ')', selected: sel })); }
+    if (!named) prioSel.append(el('option', { value: String(job.priority), text: String(job.priority), selected: true }));
+    prioSel.addEventListener('change', async () => {
+      try { await api('job/' + id + '/priority/' + prioSel.value, { method: 'PUT' }); banner('Priority changed', true); pending.add(String(id)); scheduleFlush(); }
+      catch (e) { banner(e.message); }
+    });
+
+    row('Type', el('span', { class: 'type', text: job.type }));
+    row('State', stateSel);
+    row('Priority', prioSel);
+    if (job.state === 'active' || Number(job.progress) > 0) {
+      const bar = el('div', { class: 'progress', role: 'progressbar', 'aria-label': 'Progress', 'aria-valuemin': '0', 'aria-valuemax': '100' }, el('span'));
+      setProgress(bar, job.progress);
+      row('Progress', el('span', null, job.progress + '%', bar));
+    }
+    const a = job.attempts || {};
+    row('Attempts', (a.made || 0) + ' made of ' + (a.max || 1) + ' (' + (a.remaining != null ? a.remaining : '?') + ' remaining)');
+    row('Created', timeEl(job.created_at));
+    row('Updated', timeEl(job.updated_at));
+    if (job.started_at) row('Started', timeEl(job.started_at));
+    if (job.failed_at) row('Failed', timeEl(job.failed_at));
+    if (job.duration) row('Duration', dur(job.duration));
+    if (job.state === 'active' && job.started_at) row('Running for', dur(Date.now() - Number(job.started_at)));
+    if (job.ttl) row('TTL', dur(job.ttl));
+    if (job.delay) row('Delay', dur(job.delay));
+    let countdown = null;
+    if (job.state === 'delayed' && job.promote_at) {
+      countdown = el('span', { 'aria-live': 'off' });
+      row('Runs', countdown);
+    }
+    if (job.workerId) row('Worker', el('code', { text: job.workerId }));
+    if (job.progress_data != null) row('Progress data', el('pre', { text: js(job.progress_data) }));
+
+    const data = el('dl', { class: 'kv' });
+    if (job.data && typeof job.data === 'object' && !Array.isArray(job.data)) {
+      const keys = Object.keys(job.data).sort();
+      for (const k of keys) {
+        const v = job.data[k];
+        data.append(el('dt', { text: k }), el('dd', null, typeof v === 'object' && v !== null ? el('pre', { text: JSON.stringify(v, null, 2) }) : el('code', { text: String(v) })));
+      }
+      if (!keys.length) data.append(el('dt', { text: '(empty)' }), el('dd'));
+    } else {
+      data.append(el('dt', { text: 'value' }), el('dd', null, el('pre', { text: js(job.data) })));
+    }
+
+    const actions = el('div', { class: 'detail-actions' });
+    if (job.state !== 'inactive' && job.state !== 'active')
+      actions.append(el('button', { type: 'button', class: 'primary', text: 'Retry', onclick: async () => { await retry(id); renderDetail(id); } }));
+    actions.append(el('button', { type: 'button', class: 'danger', text: 'Remove', onclick: async () => { if (confirm('Remove job ' + id + '?')) { await removeJob(String(id)); $('detail').close(); } } }));
+
+    const parts = [actions, kv, el('section', null, el('h3', { text: 'Data' }), data)];
+    if (job.result !== undefined) parts.push(el('section', null, el('h3', { text: 'Result' }), el('pre', { text: js(job.result) })));
+    if (job.error) parts.push(el('section', null, el('h3', { text: 'Error' }), el('pre', { class: 'error-text', text: job.error })));
+    const logList = el('ol', { class: 'log', id: 'detail-log', 'aria-label': 'Log lines' });
+    parts.push(el('section', null, el('h3', { text: 'Log' }), logList));
+    body.replaceChildren(...parts);
+    refreshLog(id);
+    clearInterval(countdownTimer);
+    if (countdown) {
+      const tick = () => {
+        const left = Number(job.promote_at) - Date.now();
+        countdown.textContent = left > 0 ? 'in ' + dur(Math.ceil(left / 1000) * 1000) : 'due now';
+      };
+      tick();
+      countdownTimer = setInterval(tick, 1000);
+    }
+  }
+
+  /* ---- create -------------------------------------------------------------------- */
+  async function createJob(ev) {
+    ev.preventDefault();
+    const f = ev.target, err = $('create-error');
+    err.textContent = '';
+    let data;
+    try { data = JSON.parse(f.data.value || '{}'); }
+    catch (e) { err.textContent = 'Data is not valid JSON: ' + e.message; f.data.focus(); return; }
+    const options = { priority: f.priority.value };
+    if (Number(f.attempts.value) > 1) options.attempts = Number(f.attempts.value);
+    if (Number(f.delay.value) > 0) options.delay = Number(f.delay.value);
+    if (Number(f.ttl.value) > 0) options.ttl = Number(f.ttl.value);
+    if (f.backoff.value === 'true') options.backoff = true;
+    else if (f.backoff.value) options.backoff = { type: f.backoff.value, delay: Number(f.backoffDelay.value) || 0 };
+    if (f.removeOnComplete.checked) options.removeOnComplete = true;
+    try {
+      const r = await api('job', { method: 'POST', headers: { 'Content-Type': 'application/json', Accept: 'application/json' }, body: JSON.stringify({ type: f.type.value.trim(), data, options }) });
+      $('create').close();
+      banner('Created job ' + r.id, true);
+      loadTypes();
+      scheduleCounts(0);
+    } catch (e) { err.textContent = e.message; }
+  }
+
+  /* ---- types, search ----------------------------------------------------------------- */
+  async function loadTypes() {
+    try {
+      const types = (await api('job/types')).sort();
+      const sel = $('type-filter'), dl = $('type-list');
+      const cur = st.type;
+      sel.replaceChildren(el('option', { value: '', text: 'all types' }), ...types.map((t) => el('option', { value: t, text: t, selected: t === cur })));
+      dl.replaceChildren(...types.map((t) => el('option', { value: t })));
+    } catch (e) { /* shown by counts */ }
+  }
+  let searchTimer = 0;
+  function onSearch() {
+    clearTimeout(searchTimer);
+    searchTimer = setTimeout(runSearch, 250);
+  }
+  async function runSearch() {
+    const q = $('search').value.trim();
+    st.search = q;
+    const note = $('search-note');
+    if (q.length < 2) {
+      note.hidden = true;
+      if (st.searchIds) { st.searchIds = null; reload(); }
+      else filterLoaded('');
+      return;
+    }
+    if (!st.config.search) {
+      // no server index: filter what is loaded
+      note.hidden = false;
+      note.textContent = 'Search index is off: filtering the loaded jobs.';
+      filterLoaded(q.toLowerCase());
+      return;
+    }
+    try {
+      const ids = await api('job/search?q=' + encodeURIComponent(q));
+      st.searchIds = ids;
+      resetList();
+      st.done = true;
+      note.hidden = false;
+      note.textContent = ids.length + ' job(s) match “' + q + '” (all states).';
+      const jobs = await Promise.all(ids.slice(0, 200).map((i) => api('job/' + i).catch(() => null)));
+      for (const j of jobs) if (j) addRow(j, false);
+      updateListStatus();
+    } catch (e) { banner(e.message); }
+  }
+  function filterLoaded(q) {
+    for (const [id, r] of st.rows) {
+      const hay = (id + ' ' + r.job.type + ' ' + JSON.stringify(r.job.data) + ' ' + (r.job.error || '')).toLowerCase();
+      r.li.hidden = !!q && !hay.includes(q);
+    }
+  }
+
+  /* ---- workers and chart ------------------------------------------------------------------ */
+  async function refreshWorkers() {
+    if (st.view !== 'workers') return;
+    try {
+      const w = await api('workers');
+      const tb = $('workers');
+      if (!w.scoreboard) {
+        $('master-info').textContent = 'This web process runs without a supervisor scoreboard: no worker processes to show.';
+        tb.replaceChildren();
+        return;
+      }
+      const m = w.master;
+      $('master-info').textContent = 'Supervisor pid ' + m.pid + ', heartbeat ' + rel(m.heartbeat_ms) + (m.draining ? ', draining' : '') + (m.quiet ? ', quiet' : '') +
+        ', ' + m.promoted_total + ' promoted, ' + m.recovered_total + ' recovered, ' + m.restarts_total + ' restarts';
+      tb.replaceChildren(...w.workers.map((x) => el('tr', null,
+        el('td', { text: String(x.pid) }), el('td', null, el('span', { class: 'type', text: x.type })),
+        el('td', { class: 'st-' + x.state, text: x.state }),
+        el('td', { class: 'inflight', text: x.inflight.length ? x.inflight.map((j) => '#' + j.id + ' ' + dur(j.age_ms)).join(', ') : '–' }),
+        el('td', { text: String(x.jobs_done) }), el('td', { text: String(x.jobs_failed) }),
+        el('td', { text: (x.rss_kb / 1024).toFixed(1) + ' MiB' }), el('td', { text: dur(x.heartbeat_age_ms) + ' ago' }),
+        el('td', { text: String(x.restarts) }))));
+      if (!w.workers.length) tb.append(el('tr', null, el('td', { colspan: '9', class: 'muted', text: 'No worker processes.' })));
+    } catch (e) { banner(e.message); }
+  }
+  const COLORS = ['#2f6fde', '#1f8a4c', '#c62f2f', '#b36b00', '#7b4fd6', '#0f8b8d', '#d14f9a', '#6b7a1f'];
+  async function refreshChart() {
+    let tp;
+    try { tp = await api('throughput'); } catch (e) { return; }
+    const svg = $('chart'), legend = $('chart-legend');
+    const NS = 'http://www.w3.org/2000/svg';
+    const bins = 60, per = Math.max(1, Math.floor(tp.window_s / bins));
+    const series = Object.keys(tp.types).sort().map((name, i) => {
+      const c = tp.types[name].complete, out = [];
+      for (let b = 0; b < bins; b++) {
+        let s = 0;
+        for (let k = b * per; k < (b + 1) * per && k < c.length; k++) s += c[k];
+        out.push(s / per);
+      }
+      return { name, color: COLORS[i % COLORS.length], pts: out };
+    });
+    const max = Math.max(1, ...series.flatMap((s) => s.pts));
+    svg.replaceChildren();
+    for (const s of series) {
+      const p = document.createElementNS(NS, 'polyline');
+      p.setAttribute('fill', 'none');
+      p.setAttribute('stroke', s.color);
+      p.setAttribute('stroke-width', '2');
+      p.setAttribute('vector-effect', 'non-scaling-stroke');
+      p.setAttribute('points', s.pts.map((v, i) => (i * 300 / (bins - 1)).toFixed(1) + ',' + (98 - v / max * 94).toFixed(1)).join(' '));
+      svg.append(p);
+    }
+    legend.replaceChildren(...series.map((s) => {
+      const i = el('i'); i.style.background = s.color;
+      const last = s.pts.slice(-6).reduce((x, y) => x + y, 0) / 6;
+      return el('li', null, i, s.name + ' ' + last.toFixed(1) + '/s');
+    }));
+    svg.setAttribute('aria-label', 'Completed jobs per second by type; peak ' + max.toFixed(1) + '/s' +
+      (series.length ? '' : '; no completions seen yet'));
+  }
+
+  /* ---- navigation -------------------------------------------------------------------------- */
+  function selectTab(state, push) {
+    if (!STATES.includes(state)) state = 'inactive';
+    st.state = state;
+    for (const a of document.querySelectorAll('#tabs a')) {
+      const on = a.dataset.state === state;
+      a.setAttribute('aria-selected', on ? 'true' : 'false');
+      a.tabIndex = on ? 0 : -1;
+    }
+    $('all-retry').hidden = state === 'inactive' || state === 'active';
+    $('bulk-retry').hidden = state === 'inactive';
+    document.title = tabLabel(state) + ' · ' + st.config.title;
+    if (push) history.pushState({ state }, '', base + state + location.search);
+    showView('jobs');
+    reload();
+  }
+  function reload() {
+    resetList();
+    st.searchIds = null;
+    $('search-note').hidden = true;
+    scheduleCounts(0);
+    loadMore();
+  }
+  function showView(v) {
+    st.view = v;
+    $('jobs-view').hidden = v !== 'jobs';
+    $('workers-view').hidden = v !== 'workers';
+    $('view-jobs').setAttribute('aria-pressed', String(v === 'jobs'));
+    $('view-workers').setAttribute('aria-pressed', String(v === 'workers'));
+    if (v === 'workers') refreshWorkers();
+  }
+  function tick() {
+    for (const t of document.querySelectorAll('time[data-ts]')) t.textContent = t.dataset.prefix + rel(t.dataset.ts);
+  }
+
+  async function init() {
+    try {
+      st.config = Object.assign(st.config, await api('config'));
+      $('title').textContent = st.config.title;
+    } catch (e) { /* defaults */ }
+    const seg = location.pathname.slice(base.length);
+    const params = new URLSearchParams(location.search);
+    st.type = params.get('type') || '';
+    st.order = params.get('order') === 'desc' ? 'desc' : 'asc';
+    $('sort').value = st.order;
+
+    $('tabs').addEventListener('click', (e) => {
+      const a = e.target.closest('a[data-state]');
+      if (!a) return;
+      e.preventDefault();
+      selectTab(a.dataset.state, true);
+    });
+    $('tabs').addEventListener('keydown', (e) => {
+      const i = STATES.indexOf(st.state);
+      let n = -1;
+      if (e.key === 'ArrowDown' || e.key === 'ArrowRight') n = (i + 1) % STATES.length;
+      if (e.key === 'ArrowUp' || e.key === 'ArrowLeft') n = (i + STATES.length - 1) % STATES.length;
+      if (n < 0) return;
+      e.preventDefault();
+      selectTab(STATES[n], true);
+      $('tab-' + STATES[n]).focus();
+    });
+    window.addEventListener('popstate', () => selectTab(location.pathname.slice(base.length) || 'inactive', false));
+    const setParam = () => {
+      const p = new URLSearchParams();
+      if (st.type) p.set('type', st.type);
+      if (st.order === 'desc') p.set('order', 'desc');
+      const q = p.toString();
+      history.replaceState(history.state, '', base + st.state + (q ? '?' + q : ''));
+    };
+    $('type-filter').addEventListener('change', (e) => { st.type = e.target.value; setParam(); reload(); });
+    $('sort').addEventListener('change', (e) => { st.order = e.target.value; setParam(); reload(); });
+    $('toolbar').addEventListener('submit', (e) => { e.preventDefault(); runSearch(); });
+    $('search').addEventListener('input', onSearch);
+    $('select-all').addEventListener('change', (e) => {
+      for (const [id, r] of st.rows) {
+        if (r.li.hidden) continue;
+        const cb = r.li.querySelector('input[type=checkbox]');
+        cb.checked = e.target.checked;
+        e.target.checked ? st.selected.add(id) : st.selected.delete(id);
+      }
+      updateBulk();
+    });
+    $('bulk-retry').addEventListener('click', () => bulk('retry', Array.from(st.selected)));
+    $('bulk-remove').addEventListener('click', () => bulk('remove', Array.from(st.selected)));
+    $('all-retry').addEventListener('click', () => bulkAll('retry'));
+    $('all-remove').addEventListener('click', () => bulkAll('remove'));
+    $('view-jobs').addEventListener('click', () => showView('jobs'));
+    $('view-workers').addEventListener('click', () => showView('workers'));
+    $('new-job').addEventListener('click', () => { $('create-error').textContent = ''; $('create').showModal(); });
+    $('create-form').addEventListener('submit', createJob);
+    $('detail').addEventListener('close', closeDetail);
+
+    new IntersectionObserver((entries) => { if (entries.some((e) => e.isIntersecting)) loadMore(); }, { rootMargin: '400px' }).observe($('sentinel'));
+    await loadTypes();
+    selectTab(STATES.includes(seg) ? seg : 'inactive', false);
+    connectEvents();
+    setInterval(tick, 5000);
+    setInterval(refreshWorkers, 2000);
+    refreshChart();
+    setInterval(refreshChart, 5000);
+    setInterval(() => scheduleCounts(0), 10000);   // a safety net; events drive the rest
+  }
+  document.addEventListener('DOMContentLoaded', init);
+})();

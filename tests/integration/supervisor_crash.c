@@ -1,0 +1,94 @@
+/*
+ * supervisor_crash.c -- a worker killed mid-job: the job is settled at once
+ * with the real cause, retried and completed, and the worker respawned; a
+ * crash-looping type backs off while another keeps processing; a hard
+ * timeout kills a worker whose job ran too long.
+ */
+#include "supervisor_common.h"
+
+static struct sup_t S;
+
+TestSuite(supervisor_crash, .fini = sup_fini, .timeout = 60);
+
+Test(supervisor_crash, kill9_settles_and_retries)
+{
+    static const char *const plugins[] = { "sleep", NULL };
+    sup_setup(&S, plugins, "[type sleep]\nprocesses = 1\nconcurrency = 1\n");
+    sup_start(&S);
+    cr_assert(sup_wait_children(S.pid, "kue-supervisor: worker sleep#1", 1, 5000));
+    pid_t w[4];
+    cr_assert_eq(sup_children(S.pid, "kue-supervisor: worker sleep#1", w, 4), 1);
+    int64_t id = sup_job(&S, "sleep", "{\"ms\":800}", 2, 0);
+    cr_assert(sup_wait_state(&S, id, "active", 3000));
+    int64_t t0 = kt_now_ms();
+    kill(w[0], SIGKILL);
+    /* settled at once: no longer active well before any lease expiry */
+    struct sup_state_arg a = { &S, id, "active" };
+    int still = 1;
+    while (kt_now_ms() - t0 < 2000 && (still = sup_state_is(&a)))
+        kt_sleep_ms(10);
+    cr_assert(!still, "job left active after its worker died");
+    cr_log_info("job settled %lld ms after kill -9", (long long)(kt_now_ms() - t0));
+    char err[512];
+    sup_field(&S, id, "error", err, sizeof(err));
+    char want[64];
+    snprintf(want, sizeof(want), "worker %d killed by signal 9", (int)w[0]);
+    cr_assert(strstr(err, want), "error \"%s\" lacks \"%s\"", err, want);
+    cr_assert(sup_wait_state(&S, id, "complete", 6000), "retried and completed");
+    char buf[32];
+    cr_assert_str_eq(sup_field(&S, id, "attempts", buf, sizeof(buf)), "2");
+    pid_t w2[4];
+    cr_assert_eq(sup_children(S.pid, "kue-supervisor: worker sleep#1", w2, 4), 1, "respawned");
+    cr_assert_neq(w2[0], w[0]);
+    cr_assert_eq(sup_stop(&S, SIGTERM, 10000), 0);
+    S.pid = 0;
+}
+
+Test(supervisor_crash, crash_loop_backs_off_others_keep_going)
+{
+    static const char *const plugins[] = { "crash", "echo", NULL };
+    sup_setup(&S, plugins, "[type crash]\nprocesses = 1\n[type echo]\nprocesses = 1\nconcurrency = 5\n");
+    sup_start(&S);
+    cr_assert(sup_wait_children(S.pid, "kue-supervisor: worker ", 2, 5000));
+    for (int i = 0; i < 20; i++)
+        sup_job(&S, "crash", "{\"signal\":11}", 1, 0);
+    int64_t t0 = kt_now_ms();
+    int n = 0;
+    while (kt_now_ms() - t0 < 3500) {
+        sup_job(&S, "echo", "{}", 1, 0);
+        n++;
+        kt_sleep_ms(20);
+    }
+    cr_assert(sup_wait_count(&S, "echo", "complete", n, 3000), "echo kept processing");
+    /* backoff 200ms, 400, 800, 1600 ...: in ~3.5 s at most ~5 crashes */
+    long long failed = kue_count(S.k, "crash", "failed");
+    cr_assert(failed >= 2 && failed <= 6, "crashes: %lld", failed);
+    cr_assert(sup_log_has(S.log, "is crash-looping"));
+    cr_assert_eq(sup_stop(&S, SIGTERM, 10000), 0);
+    S.pid = 0;
+}
+
+Test(supervisor_crash, hard_timeout_kills_hung_handler)
+{
+    static const char *const none[] = { NULL };
+    sup_setup(&S, none, "[type hang]\nprocesses = 1\ntimeout = 700ms\n");
+    sup_build_plugin(&S, "hang",
+                     "#include <unistd.h>\n#include <kue/plugin.h>\n"
+                     "static void process(kue_handle_t *j) { (void)j; for (;;) pause(); }\n"
+                     "KUE_PLUGIN(.process = process);\n");
+    sup_start(&S);
+    cr_assert(sup_wait_children(S.pid, "kue-supervisor: worker hang#1", 1, 5000));
+    pid_t w[4];
+    sup_children(S.pid, "kue-supervisor: worker hang#1", w, 4);
+    int64_t id = sup_job(&S, "hang", "{}", 1, 0);
+    cr_assert(sup_wait_state(&S, id, "failed", 4000), "timed-out job failed");
+    char err[256];
+    sup_field(&S, id, "error", err, sizeof(err));
+    cr_assert(strstr(err, "timeout"), "error: %s", err);
+    cr_assert(sup_wait_children(S.pid, "kue-supervisor: worker hang#1", 1, 3000));
+    pid_t w2[4];
+    sup_children(S.pid, "kue-supervisor: worker hang#1", w2, 4);
+    cr_assert_neq(w[0], w2[0], "worker replaced");
+    cr_assert_eq(sup_stop(&S, SIGTERM, 10000), 0);
+    S.pid = 0;
+}

@@ -700,6 +700,13 @@ static void on_cmd_state(kue_conn_t *c, int up, void *privdata)
 {
     struct kw_worker *w = privdata;
     if (up) {
+        /* Load our scripts before anything else on this connection: an
+         * EVALSHA answered NOSCRIPT is re-sent as EVAL after later commands
+         * ran, which would reorder a complete after the next claim. */
+        static const kue_script_id used[] = { KS_CLAIM, KS_COMPLETE, KS_FAIL, KS_PROGRESS,
+                                              KS_LOG, KS_RENEW };
+        for (size_t i = 0; i < sizeof used / sizeof used[0]; i++)
+            kue_conn_command(c, NULL, NULL, "SCRIPT LOAD %s", kue_script_source(used[i]));
         if (w->out_n) klog_info("redis back: re-sending %zu reports", w->out_n);
         outbox_flush(w);
         on_renew(w->loop, &w->renew_timer, 0);

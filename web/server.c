@@ -511,7 +511,7 @@ web_server_t *web_server_start(web_ctx_t *ctx, const web_server_opts_t *o, char 
     opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_LIMIT, (intptr_t)s->o.max_connections, NULL };
     opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)s->o.timeout_s, NULL };
     opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-                                         (intptr_t)(s->o.max_header * 2 + 32 * 1024), NULL };
+                                         (intptr_t)(s->o.max_header * 2 + 128 * 1024), NULL };
     opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, NULL };
     opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)no_unescape, NULL };
     if (s->cert) {

@@ -93,12 +93,14 @@ static inline wt_resp_t wt_request(int port, const char *method, const char *pat
     wt_resp_t r = { 0 };
     int fd = wt_connect(port);
     cr_assert(fd >= 0, "connect to kue-web on %d: %s", port, strerror(errno));
-    char head[8192];
-    int hl = snprintf(head, sizeof head,
+    size_t hcap = 1024 + strlen(method) + strlen(path) + (extra_headers ? strlen(extra_headers) : 0);
+    char *head = malloc(hcap);
+    int hl = snprintf(head, hcap,
                       "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n%s"
                       "Content-Length: %zu\r\n\r\n",
                       method, path, extra_headers ? extra_headers : "", body ? body_len : 0);
     wt_send_all(fd, head, (size_t)hl);
+    free(head);
     if (body) wt_send_all(fd, body, body_len);
     size_t cap = 65536, len = 0;
     char *buf = malloc(cap);

@@ -281,6 +281,9 @@ void kw_job_finish(struct kw_job *j, const char *error, const char *result_json)
     if (j->state == KJ_TAKEN) {
         klog_warn("job %lld: kue_done() after the worker took the job away (TTL exceeded); "
                   "ignored", (long long)j->id);
+        if (j->taken_prev) j->taken_prev->taken_next = j->taken_next;
+        else w->taken = j->taken_next;
+        if (j->taken_next) j->taken_next->taken_prev = j->taken_prev;
         retire(w, j);
         return;
     }
@@ -325,6 +328,10 @@ static void take_away(struct kw_job *j, const char *error, const char *cause)
     report_fail(w, j, error, cause);
     release_slot(w, j);
     j->state = KJ_TAKEN;
+    j->taken_prev = NULL;
+    j->taken_next = w->taken;
+    if (w->taken) w->taken->taken_prev = j;
+    w->taken = j;
     check_drained(w);
 }
 
@@ -874,6 +881,12 @@ out_loop:
     for (int s = 1; s <= KUE_SB_MAX_INFLIGHT; s++)
         if (w->slots[s]) { job_free_fields(w->slots[s]); free(w->slots[s]); }
     for (int i = 0; i < KW_RETIRED_RING; i++) free(w->retired[i]);
+    while (w->taken) {
+        struct kw_job *j = w->taken;
+        w->taken = j->taken_next;
+        job_free_fields(j);
+        free(j);
+    }
     while (w->out_head) {
         struct kw_report *r = w->out_head;
         if (r->kind == KR_COMPLETE || r->kind == KR_FAIL)

@@ -44,6 +44,7 @@ struct kw_job {
     int64_t created_at, ttl_ms, delay_ms;
     int64_t started_mono, started_wall;
     ev_timer ttl_timer;
+    struct kw_job *taken_prev, *taken_next;   /* w->taken, while KJ_TAKEN */
 };
 
 /* A script call that must reach Redis (complete, fail) or should (progress,
@@ -82,6 +83,7 @@ struct kw_worker {
 
     struct kw_job *slots[KUE_SB_MAX_INFLIGHT + 1];   /* 1-based; RUNNING jobs */
     int inflight;
+    struct kw_job *taken;       /* taken away, handler not done yet (freed at exit) */
     int claim_slots[KUE_SB_MAX_INFLIGHT];            /* slots offered to the pending claim */
     int claim_n;
     struct kw_job *retired[KW_RETIRED_RING];

@@ -223,6 +223,20 @@ SU int sup_stop(struct sup_t *s, int sig, int timeout_ms)
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
+/* Replace the first occurrence of from with to in file path. */
+SU void sup_replace(const char *path, const char *from, const char *to)
+{
+    char *t = kt_read_file(path);
+    cr_assert(t);
+    char *p = strstr(t, from);
+    cr_assert(p, "%s not in %s", from, path);
+    char *n = malloc(strlen(t) + strlen(to) + 1);
+    sprintf(n, "%.*s%s%s", (int)(p - t), t, to, p + strlen(from));
+    kt_write_file(path, n);
+    free(n);
+    free(t);
+}
+
 /* Build a plugin from C source into the private plugins dir. */
 SU void sup_build_plugin(struct sup_t *s, const char *name, const char *src)
 {

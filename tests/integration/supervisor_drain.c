@@ -35,11 +35,7 @@ Test(supervisor_drain, deadline_puts_jobs_back_exit_3)
 {
     sup_setup(&S, plugins, "[type sleep]\nprocesses = 1\nconcurrency = 2\n");
     /* shutdown_timeout = 5s in the common part: override */
-    char *t = kt_read_file(S.ini);
-    char *p = strstr(t, "shutdown_timeout = 5s");
-    memcpy(p, "shutdown_timeout = 1s", strlen("shutdown_timeout = 1s"));
-    kt_write_file(S.ini, t);
-    free(t);
+    sup_replace(S.ini, "shutdown_timeout = 5s", "shutdown_timeout = 1s");
     sup_start(&S);
     cr_assert(sup_wait_children(S.pid, "kue-supervisor: worker sleep#", 1, 5000));
     int64_t a = sup_job(&S, "sleep", "{\"ms\":30000}", 3, 0);

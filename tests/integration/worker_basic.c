@@ -3,9 +3,10 @@
  * asynchronous (sleep, slideshow) handlers, and what lands in Redis as
  * Kue 0.11 writes it: state, result, progress, progress_data, duration,
  * workerId, attempts, log lines, indexes; invalid job data; done() called
- * twice.
+ * twice; the worker's scoreboard slot.
  */
 #include "worker_common.h"
+#include "scoreboard.h"
 
 TestSuite(worker_basic, .init = wt_setup, .fini = wt_teardown, .timeout = 60);
 
@@ -140,4 +141,49 @@ Test(worker_basic, done_twice_is_ignored_with_a_warning)
     kill(w, SIGTERM);
     cr_assert_eq(wt_exit_code(w, 5000), 0);
     cr_assert(wt_log_has(log, "kue_done() called again; ignored"));
+}
+
+struct sbw { kue_scoreboard_t *sb; int64_t id; };
+
+static int sb_shows_job(void *arg)
+{
+    struct sbw *s = arg;
+    struct kue_sb_slot slot;
+    if (kue_sb_read_slot(s->sb, 2, &slot) != 0) return 0;
+    return slot.inflight_n == 1 && slot.inflight[0].id == s->id && slot.state == KUE_SB_READY &&
+           slot.redis_up == 1;
+}
+
+static int sb_shows_done(void *arg)
+{
+    struct sbw *s = arg;
+    struct kue_sb_slot slot;
+    if (kue_sb_read_slot(s->sb, 2, &slot) != 0) return 0;
+    return slot.inflight_n == 0 && slot.jobs_done == 1;
+}
+
+Test(worker_basic, scoreboard_slot)
+{
+    kue_scoreboard_t sb;
+    cr_assert_eq(kue_sb_create(&sb, 4), 0);
+    char fdenv[64];
+    snprintf(fdenv, sizeof fdenv, "KUE_SCOREBOARD_FD=%d", sb.fd);
+    char *env[] = { fdenv, NULL };
+    static char bin[1024];
+    kt_bin("kue-worker", bin, sizeof bin);
+    char *argv[] = { bin, "--redis", wt_redis.url, "--type", "sleep", "--plugin",
+                     (char *)wt_plugin("sleep"), "--slot", "2", "--timeout", "30s", NULL };
+    int64_t id = wt_enqueue("sleep", "{\"ms\":1500}");
+    pid_t w = kt_spawn_env(argv, env, wt_log("sb"));
+    struct sbw s = { &sb, id };
+    cr_assert(kt_wait_until(sb_shows_job, &s, 5000), "slot 2 does not show job %lld",
+              (long long)id);
+    struct kue_sb_slot slot;
+    kue_sb_read_slot(&sb, 2, &slot);
+    cr_assert_eq(slot.inflight[0].deadline_ms - slot.inflight[0].started_ms, 30000);
+    cr_assert_lt(kt_now_ms() - slot.heartbeat_ms, 3000);
+    cr_assert(kt_wait_until(sb_shows_done, &s, 5000), "slot 2 does not count the job done");
+    kill(w, SIGTERM);
+    cr_assert_eq(wt_exit_code(w, 5000), 0);
+    kue_sb_detach(&sb);
 }

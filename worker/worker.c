@@ -703,6 +703,63 @@ static void on_heartbeat(struct ev_loop *loop, ev_timer *t, int revents)
     kick(w);        /* a safety net: never stall with free slots */
 }
 
+/* ---- jobs Redis says we hold but we do not know (a claim whose reply was
+ * lost with the connection): put back in the queue after a reconnect, so
+ * they do not wait for their lease to expire. ------------------------------ */
+
+struct orphan {
+    struct kw_worker *w;
+    int64_t id;
+    char idstr[24];
+};
+
+static int held_locally(const struct kw_worker *w, int64_t id)
+{
+    for (int s = 1; s <= w->cfg->concurrency; s++)
+        if (w->slots[s] && w->slots[s]->id == id) return 1;
+    for (const struct kw_job *j = w->taken; j; j = j->taken_next)
+        if (j->id == id) return 1;
+    return 0;
+}
+
+static void on_orphan_owner(redisAsyncContext *ac, void *rep, void *privdata)
+{
+    struct orphan *o = privdata;
+    struct kw_worker *w = o->w;
+    redisReply *r = rep;
+    char mine[KUE_MAX_TYPE_LEN + 320];
+    int n = snprintf(mine, sizeof mine, "kue:%s:%d:%s:", w->host, w->pid, w->cfg->type);
+    if (r && r->type == REDIS_REPLY_STRING && n > 0 && strncmp(r->str, mine, (size_t)n) == 0 &&
+        !held_locally(w, o->id)) {
+        klog_warn("job %lld: Redis says this worker holds it, but its claim reply was lost "
+                  "with the connection; putting it back in the queue", (long long)o->id);
+        const char *av[] = { o->idstr, r->str };
+        report(w, KR_REQUEUE, KS_REQUEUE, o->id, 2, av, NULL);
+    }
+    free(o);
+}
+
+static void on_held(redisAsyncContext *ac, void *rep, void *privdata)
+{
+    struct kw_worker *w = privdata;
+    redisReply *r = rep;
+    if (!r || r->type != REDIS_REPLY_ARRAY) return;
+    for (size_t i = 0; i < r->elements; i++) {
+        if (r->element[i]->type != REDIS_REPLY_STRING) continue;
+        int64_t id = num(r->element[i]->str, -1);
+        if (id <= 0 || held_locally(w, id)) continue;
+        struct orphan *o = calloc(1, sizeof *o);
+        if (!o) continue;
+        o->w = w;
+        o->id = id;
+        snprintf(o->idstr, sizeof o->idstr, "%lld", (long long)id);
+        char key[200];
+        snprintf(key, sizeof key, "%s:job:%s", w->cfg->prefix, o->idstr);
+        const char *av[] = { "HGET", key, "workerId" };
+        if (kue_conn_commandargv(w->cmd, on_orphan_owner, o, 3, av, NULL) != 0) free(o);
+    }
+}
+
 static void on_cmd_state(kue_conn_t *c, int up, void *privdata)
 {
     struct kw_worker *w = privdata;
@@ -716,6 +773,12 @@ static void on_cmd_state(kue_conn_t *c, int up, void *privdata)
             kue_conn_command(c, NULL, NULL, "SCRIPT LOAD %s", kue_script_source(used[i]));
         if (w->out_n) klog_info("redis back: re-sending %zu reports", w->out_n);
         outbox_flush(w);
+        /* After the flush on the same connection, so reports of jobs that
+         * finished while Redis was away are already applied. */
+        char held[600];
+        snprintf(held, sizeof held, "%s:held:%s:%d", w->cfg->prefix, w->host, w->pid);
+        const char *av[] = { "SMEMBERS", held };
+        kue_conn_commandargv(c, on_held, w, 2, av, NULL);
         on_renew(w->loop, &w->renew_timer, 0);
         kick(w);
     } else {

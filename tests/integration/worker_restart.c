@@ -5,6 +5,7 @@
  * active or leased.
  */
 #include "worker_common.h"
+#include "scripts.h"
 
 TestSuite(worker_restart, .init = wt_setup, .fini = wt_teardown, .timeout = 90);
 
@@ -42,4 +43,37 @@ Test(worker_restart, redis_restart_loses_nothing)
     cr_assert_eq(wt_exit_code(w, 10000), 0);
     cr_assert(wt_log_has(log, "connection lost"));
     cr_assert(wt_log_has(log, "re-sending"));
+}
+
+/* A claim that ran in Redis but whose reply was lost with the connection:
+ * after reconnecting the worker finds the job in its holder set, puts it
+ * back in the queue (attempt not counted) and runs it. */
+Test(worker_restart, lost_claim_reply_is_requeued)
+{
+    const char *log = wt_log("orphan");
+    pid_t w = wt_worker("echo", "echo", 1, log, NULL);
+    kt_sleep_ms(300);
+    kill(w, SIGTSTP);                   /* quiet: the worker will not claim it itself */
+    kt_sleep_ms(300);
+    int64_t id = wt_enqueue("echo", "{\"orphan\":1}");
+
+    char host[256], pid[16];
+    gethostname(host, sizeof host);
+    snprintf(pid, sizeof pid, "%d", (int)w);
+    const char *argv[] = { "q", "echo", "1", host, pid, "30000", "0", "1" };
+    redisReply *r = kue_script_call(wt_rc, KS_CLAIM, 8, argv, NULL);
+    cr_assert(r && r->type == REDIS_REPLY_ARRAY && r->elements == 1, "claim by hand failed");
+    freeReplyObject(r);
+    wt_wait_state(id, "active", 1000);
+
+    r = kt_cmd(wt_rc, "CLIENT KILL TYPE normal");       /* drop the worker's connections */
+    freeReplyObject(r);
+    wt_wait_state(id, "inactive", 5000);
+    kill(w, SIGCONT);
+    wt_wait_state(id, "complete", 5000);
+    char b[64];
+    cr_assert_str_eq(wt_field(id, "attempts", b, sizeof b), "1");
+    kill(w, SIGTERM);
+    cr_assert_eq(wt_exit_code(w, 5000), 0);
+    cr_assert(wt_log_has(log, "claim reply was lost"));
 }

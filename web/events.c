@@ -88,6 +88,10 @@ struct web_events {
     int lookups_this_sec;
 };
 
+/* The hub of this process: it lives until exit when its subscriber thread
+ * cannot be joined (see web_events_free). */
+static web_events_t *the_hub;
+
 static int64_t now_ms(void)
 {
     struct timespec ts;
@@ -335,9 +339,14 @@ web_events_t *web_events_start(const char *redis_url, const char *prefix)
     pthread_mutex_init(&ev->mu, NULL);
     pthread_cond_init(&ev->tick_cv, NULL);
     if (pthread_create(&ev->watcher, NULL, watcher_main, ev) != 0) goto fail;
+    the_hub = ev;
     if (pthread_create(&ev->ticker, NULL, ticker_main, ev) != 0) {
+        /* cannot run without keep-alives (stop joins the ticker) */
+        pthread_mutex_lock(&ev->mu);
+        ev->stop = 1;
+        pthread_mutex_unlock(&ev->mu);
         pthread_detach(ev->watcher);
-        return ev;      /* relay works without keep-alives */
+        return NULL;
     }
     return ev;
 fail:
@@ -355,11 +364,33 @@ void web_events_stop(web_events_t *ev)
     pthread_mutex_lock(&ev->mu);
     ev->stop = 1;
     pthread_cond_broadcast(&ev->tick_cv);
+    wake_parked(ev, 1);
     pthread_mutex_unlock(&ev->mu);
     pthread_join(ev->ticker, NULL);
-    /* The watcher is blocked reading its subscription until the next
-     * message; it sees the stop flag then.  The process is exiting. */
-    pthread_detach(ev->watcher);
+}
+
+void web_events_free(web_events_t *ev)
+{
+    if (!ev) return;
+    /* The watcher may be blocked reading its subscription until the next
+     * message.  Join it if it has stopped; otherwise leave it (and the hub)
+     * to the exiting process. */
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += 300 * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) { ts.tv_sec++; ts.tv_nsec -= 1000000000L; }
+    if (pthread_timedjoin_np(ev->watcher, NULL, &ts) != 0) {
+        pthread_detach(ev->watcher);
+        return;
+    }
+    if (ev->lookup) kue_free(ev->lookup);
+    for (int i = 0; i < RING; i++) free(ev->ring[i].json);
+    free(ev->tcache);
+    free(ev->tp);
+    free(ev->url);
+    free(ev->prefix);
+    if (the_hub == ev) the_hub = NULL;
+    free(ev);
 }
 
 int web_events_up(web_events_t *ev)

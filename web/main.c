@@ -151,6 +151,7 @@ int main(int argc, char **argv)
     }
     web_events_stop(ctx.events);
     web_server_stop(srv);
+    web_events_free(ctx.events);
     if (ctx.sb) kue_sb_detach(&sb);
     klog_info("stopped");
     return 0;

@@ -17,6 +17,7 @@
 #include <microhttpd.h>
 #include <netdb.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,7 +56,11 @@ static int64_t mono_ms(void)
 
 /* ---- per-thread Redis connection ------------------------------------------------ */
 
-struct tkue { kue_t *k; int64_t retry_at; };
+struct tkue { kue_t *k; int64_t retry_at; unsigned seen_ok; };
+
+/* Bumped by any thread that connects: the others then retry at once
+ * instead of waiting out their back-off. */
+static _Atomic unsigned connect_ok_gen;
 
 static void tkue_free(void *p)
 {
@@ -72,14 +77,17 @@ static kue_t *thread_kue(web_server_t *s)
         if (!t) return NULL;
         pthread_setspecific(s->kue_key, t);
     }
-    if (!t->k && mono_ms() >= t->retry_at) {
+    unsigned gen = atomic_load(&connect_ok_gen);
+    if (!t->k && (mono_ms() >= t->retry_at || gen != t->seen_ok)) {
         char err[256];
         t->k = kue_connect(s->ctx->redis_url, s->ctx->prefix, err, sizeof err);
         if (!t->k) {
             klog_warn("redis connect failed: %s", err);
             t->retry_at = mono_ms() + 250;
+            t->seen_ok = atomic_load(&connect_ok_gen);
         } else {
             kue_set_search(t->k, s->ctx->search);
+            t->seen_ok = atomic_fetch_add(&connect_ok_gen, 1) + 1;
         }
     }
     return t->k;

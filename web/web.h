@@ -183,7 +183,10 @@ typedef struct web_events web_events_t;
 
 /* Start the subscriber thread (reconnects by itself). */
 web_events_t *web_events_start(const char *redis_url, const char *prefix);
+/* Stop: end every SSE stream and the keep-alive ticker. */
 void web_events_stop(web_events_t *ev);
+/* Free after the HTTP server is stopped (no SSE client left). */
+void web_events_free(web_events_t *ev);
 /* Subscriber connected? */
 int web_events_up(web_events_t *ev);
 /* Events seen since start, by name (complete, failed, ...). */

@@ -92,3 +92,57 @@ Test(supervisor_crash, hard_timeout_kills_hung_handler)
     cr_assert_eq(sup_stop(&S, SIGTERM, 10000), 0);
     S.pid = 0;
 }
+
+Test(supervisor_crash, stale_heartbeat_means_hung)
+{
+    static const char *const plugins[] = { "crash", NULL };
+    sup_setup(&S, plugins, "[type crash]\nprocesses = 1\n");
+    sup_replace(S.ini, "log_level = debug", "log_level = debug\nheartbeat_timeout = 1s");
+    sup_start(&S);
+    cr_assert(sup_wait_children(S.pid, "kue-supervisor: worker crash#1", 1, 5000));
+    pid_t w[4];
+    sup_children(S.pid, "kue-supervisor: worker crash#1", w, 4);
+    kt_sleep_ms(300);
+    /* SIGSTOP: the process stays, its loop (and heartbeat) stops */
+    int64_t id = sup_job(&S, "crash", "{\"signal\":19}", 1, 0);
+    cr_assert(sup_wait_state(&S, id, "failed", 5000), "job of the hung worker settled");
+    char err[256];
+    sup_field(&S, id, "error", err, sizeof(err));
+    cr_assert(strstr(err, "hung"), "error: %s", err);
+    cr_assert(sup_log_has(S.log, "hung: no heartbeat"));
+    pid_t w2[4];
+    cr_assert(sup_wait_children(S.pid, "kue-supervisor: worker crash#1", 1, 3000));
+    sup_children(S.pid, "kue-supervisor: worker crash#1", w2, 4);
+    cr_assert_neq(w[0], w2[0]);
+    cr_assert_eq(sup_stop(&S, SIGTERM, 10000), 0);
+    S.pid = 0;
+}
+
+Test(supervisor_crash, max_jobs_recycles_new_one_first)
+{
+    static const char *const plugins[] = { "echo", NULL };
+    sup_setup(&S, plugins, "[type echo]\nprocesses = 1\nmax_jobs = 5\nmax_jobs_jitter = 0\n");
+    sup_start(&S);
+    cr_assert(sup_wait_children(S.pid, "kue-supervisor: worker echo#", 1, 5000));
+    pid_t w[4];
+    sup_children(S.pid, "kue-supervisor: worker echo#", w, 4);
+    int64_t ids[12];
+    for (int i = 0; i < 12; i++)
+        ids[i] = sup_job(&S, "echo", "{}", 1, 0);
+    for (int i = 0; i < 12; i++)
+        cr_assert(sup_wait_state(&S, ids[i], "complete", 5000));
+    pid_t w2[4] = { w[0] };
+    int64_t t0 = kt_now_ms();
+    while (kt_now_ms() - t0 < 3000) {
+        int n = sup_children(S.pid, "kue-supervisor: worker echo#", w2, 4);
+        cr_assert_leq(n, 2, "one extra process at most");
+        if (n == 1 && w2[0] != w[0])
+            break;
+        kt_sleep_ms(10);
+    }
+    cr_assert_neq(w[0], w2[0], "recycled");
+    cr_assert(sup_log_has(S.log, "(max_jobs): replacing it"));
+    cr_assert_eq(kue_count(S.k, "echo", "failed"), 0);
+    cr_assert_eq(sup_stop(&S, SIGTERM, 10000), 0);
+    S.pid = 0;
+}

@@ -130,3 +130,22 @@ Test(supervisor_reload, plugin_replacement_rolls_workers)
     cr_assert_eq(sup_stop(&S, SIGTERM, 10000), 0);
     S.pid = 0;
 }
+
+Test(supervisor_reload, tstp_quiet_cont_resume)
+{
+    sup_setup(&S, plugins, "[type echo]\nprocesses = 1\n");
+    sup_start(&S);
+    cr_assert(sup_wait_children(S.pid, "kue-supervisor: worker echo#", 1, 5000));
+    int64_t a = sup_job(&S, "echo", "{}", 1, 0);
+    cr_assert(sup_wait_state(&S, a, "complete", 3000));
+    kill(S.pid, SIGTSTP);
+    kt_sleep_ms(300);
+    int64_t b = sup_job(&S, "echo", "{}", 1, 0);
+    kt_sleep_ms(700);
+    char buf[32];
+    cr_assert_str_eq(sup_field(&S, b, "state", buf, sizeof(buf)), "inactive", "quiet: not taken");
+    kill(S.pid, SIGCONT);
+    cr_assert(sup_wait_state(&S, b, "complete", 3000), "resumed");
+    cr_assert_eq(sup_stop(&S, SIGTERM, 10000), 0);
+    S.pid = 0;
+}

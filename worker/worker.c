@@ -480,6 +480,7 @@ static void on_claim(redisAsyncContext *ac, void *rep, void *privdata)
         klog_error("claim script failed: %s", reply->str);
         w->want_blpop = 1;              /* the BLPOP timeout paces the retries */
         kick(w);
+        check_drained(w);
         return;
     }
     size_t n = reply->type == REDIS_REPLY_ARRAY ? reply->elements : 0;
@@ -487,6 +488,7 @@ static void on_claim(redisAsyncContext *ac, void *rep, void *privdata)
     kick(w);
     for (size_t i = 0; i < n && i < (size_t)w->claim_n; i++)
         start_job(w, w->claim_slots[i], reply->element[i]);
+    check_drained(w);           /* a drain may have waited for this reply */
 }
 
 static void on_blpop(redisAsyncContext *ac, void *rep, void *privdata)
@@ -700,7 +702,8 @@ static void on_heartbeat(struct ev_loop *loop, ev_timer *t, int revents)
         kue_sb_write_end(w->sbs);
     }
     sb_sync(w);
-    kick(w);        /* a safety net: never stall with free slots */
+    kick(w);        /* safety nets: never stall with free slots, or in a drain */
+    check_drained(w);
 }
 
 /* ---- jobs Redis says we hold but we do not know (a claim whose reply was

@@ -68,3 +68,16 @@ Test(worker_signal, handler_pause_with_timeout)
     kill(w, SIGTERM);
     cr_assert_eq(wt_exit_code(w, 5000), 0);
 }
+
+Test(worker_signal, max_jobs_recycles)
+{
+    int64_t ids[5];
+    for (int i = 0; i < 5; i++) ids[i] = wt_enqueue("echo", "{}");
+    pid_t w = wt_worker("echo", "echo", 2, wt_log("maxjobs"), "--max-jobs", "3", NULL);
+    cr_assert_eq(wt_exit_code(w, 5000), 0);
+    cr_assert_eq(kt_int(wt_rc, "ZCARD q:jobs:echo:complete"), 3);
+    cr_assert_eq(kt_int(wt_rc, "ZCARD q:jobs:echo:inactive"), 2);
+    cr_assert_eq(kt_int(wt_rc, "LLEN q:echo:jobs"), 2, "tokens of the queued jobs");
+    char s[32];
+    cr_assert_str_eq(wt_field(ids[4], "state", s, sizeof s), "inactive");
+}

@@ -53,11 +53,11 @@ SU void sup_plugins(struct sup_t *s, const char *const *names)
 }
 
 /* Set up redis + dir; body is the part of the config after [redis]. */
-SU void sup_setup(struct sup_t *s, const char *const *plugins, const char *body)
+SU void sup_setup_flags(struct sup_t *s, const char *const *plugins, const char *body, int flags)
 {
     memset(s, 0, sizeof(*s));
     sup_current = s;
-    kt_redis_start(&s->redis, 0);
+    kt_redis_start(&s->redis, flags);
     snprintf(s->dir, sizeof(s->dir), "%s/sup%d", kt_tmpdir(), rand() % 100000);
     mkdir(s->dir, 0755);
     sup_plugins(s, plugins);
@@ -74,6 +74,11 @@ SU void sup_setup(struct sup_t *s, const char *const *plugins, const char *body)
     char err[256];
     s->k = kue_connect(s->redis.url, "q", err, sizeof(err));
     cr_assert(s->k, "kue_connect: %s", err);
+}
+
+SU void sup_setup(struct sup_t *s, const char *const *plugins, const char *body)
+{
+    sup_setup_flags(s, plugins, body, 0);
 }
 
 SU pid_t sup_start_cfg(const char *ini, const char *log)

@@ -168,3 +168,45 @@ Test(supervisor_promote, pid1_reaps_orphans)
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %d", st);
     S.pid = 0;
 }
+
+Test(supervisor_promote, node_kue_delayed_job)
+{
+    if (!kt_node_available())
+        cr_skip_test("node or the kue package not available");
+    static const char *const plugins[] = { "echo", NULL };
+    sup_setup_flags(&S, plugins, "[type echo]\nprocesses = 1\n", KT_TCP);
+    sup_start(&S);
+    cr_assert(sup_wait_children(S.pid, "kue-supervisor: worker echo#", 1, 5000));
+    /* Node Kue only creates the job (it promotes nothing: no process()) */
+    char js[700], out[700], mods[700], envp[800];
+    snprintf(js, sizeof(js), "%s/delayed.js", S.dir);
+    snprintf(out, sizeof(out), "%s/node.out", S.dir);
+    kt_write_file(js,
+        "var kue = require('kue');\n"
+        "var q = kue.createQueue({ prefix: 'q', redis: { port: +process.argv[2], host: '127.0.0.1' } });\n"
+        "var t0 = Date.now();\n"
+        "var timer = setTimeout(function () { console.log('timeout'); process.exit(1); }, 10000);\n"
+        "var job = q.create('echo', { from: 'node' }).delay(700).save(function (err) {\n"
+        "  if (err) { console.log('error ' + err); process.exit(1); } });\n"
+        "job.on('complete', function () {\n"
+        "  clearTimeout(timer); console.log('complete after ' + (Date.now() - t0));\n"
+        "  q.shutdown(200, function () { process.exit(0); }); });\n");
+    snprintf(mods, sizeof(mods), "%s/tests/node/node_modules", kt_srcdir());
+    snprintf(envp, sizeof(envp), "NODE_PATH=%s", mods);
+    char port[16];
+    snprintf(port, sizeof(port), "%d", S.redis.port);
+    char *argv[] = { "node", js, port, NULL };
+    char *env[] = { envp, NULL };
+    pid_t n = kt_spawn_env(argv, env, out);
+    int st;
+    cr_assert_eq(kt_wait(n, 15000, &st), 0);
+    char *o = kt_read_file(out);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "node: %s", o ? o : "");
+    int after = 0;
+    cr_assert(o && sscanf(strstr(o, "complete after") ? strstr(o, "complete after") : "", "complete after %d", &after) == 1, "%s", o);
+    cr_log_info("Node Kue delayed job (700 ms) completed after %d ms", after);
+    cr_assert(after >= 650 && after < 2000, "completed after %d ms", after);
+    free(o);
+    cr_assert_eq(sup_stop(&S, SIGTERM, 10000), 0);
+    S.pid = 0;
+}

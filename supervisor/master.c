@@ -271,6 +271,11 @@ static void check_worker(struct master *m, int idx, int64_t now_wall, int check_
     char name[128];
     sup_proc_name(p, name, sizeof(name));
 
+    /* quiet (TSTP) reaches workers started after it once they can take
+     * the signal, i.e. once they report being ready */
+    if (m->quiet && s.state == KUE_SB_READY && p->state == SS_RUNNING)
+        kill(p->pid, SIGTSTP);
+
     /* hard timeout: 500 ms of grace for the worker's own bookkeeping */
     uint32_t n = s.inflight_n < KUE_SB_MAX_INFLIGHT ? s.inflight_n : KUE_SB_MAX_INFLIGHT;
     int64_t later_deadline = 0;
@@ -494,6 +499,20 @@ static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
     escalate(m, now);
     if (m->draining)
         drain_step(m, now);
+
+    /* one summary line a minute, never one per job */
+    if (!m->last_summary)
+        m->last_summary = now;
+    if (now - m->last_summary >= 60000 && m->sb.hdr) {
+        uint64_t pr = m->sb.hdr->promoted_total, rc = m->sb.hdr->recovered_total;
+        if (pr != m->last_promoted || rc != m->last_recovered)
+            klog_info("last minute: promoted %llu delayed job(s), settled/recovered %llu",
+                      (unsigned long long)(pr - m->last_promoted),
+                      (unsigned long long)(rc - m->last_recovered));
+        m->last_promoted = pr;
+        m->last_recovered = rc;
+        m->last_summary = now;
+    }
 }
 
 /* ---- signals --------------------------------------------------------------- */

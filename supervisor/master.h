@@ -79,6 +79,8 @@ struct master {
     uint64_t requeued;           /* jobs put back at the deadline */
     int inflight_at_kill;
     int64_t last_rss_check;
+    int64_t last_summary;
+    uint64_t last_promoted, last_recovered;
 
     ev_signal sig[16];
     int nsig;

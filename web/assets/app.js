@@ -41,7 +41,9 @@
     let body = null;
     try { body = await res.json(); } catch (e) { /* not JSON */ }
     if (!res.ok && !(body && body.error)) throw new Error('HTTP ' + res.status);
-    if (body && !Array.isArray(body) && body.error) throw new Error(body.error);
+    // Kue's error convention: a body that is just {"error": ...} (a job has
+    // an "error" field too, next to its id)
+    if (body && !Array.isArray(body) && body.error && !('id' in body)) throw new Error(body.error);
     return body;
   }
   let bannerTimer = 0;

@@ -12,6 +12,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <jansson.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -163,6 +164,13 @@ static int do_connect(kue_t *k)
 
 kue_t *kue_connect(const char *url, const char *prefix, char *err, size_t errlen)
 {
+    /* A write to a connection the server closed must be an error, not a
+     * process-killing SIGPIPE; leave a disposition the program chose. */
+    struct sigaction sa;
+    if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL) {
+        sa.sa_handler = SIG_IGN;
+        sigaction(SIGPIPE, &sa, NULL);
+    }
     kue_t *k = calloc(1, sizeof *k);
     if (!k) return NULL;
     if (!prefix || !*prefix) prefix = "q";

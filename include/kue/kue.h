@@ -9,6 +9,8 @@
  * Conventions
  *  - Functions returning int return 0 on success and -1 on error; the error
  *    text is then available from kue_errstr().  Constructors return NULL.
+ *  - kue_connect() sets SIGPIPE to SIG_IGN when it is at its default, so a
+ *    connection the server closed is an error, not a dead process.
  *  - A kue_t is one blocking connection.  It is not thread-safe: use one per
  *    thread.  Calls reconnect transparently once after a dropped connection.
  *  - Strings returned by accessors of a kue_job_t are borrowed: they live as

@@ -1,0 +1,577 @@
+/*
+ * The job store against a private redis-server: what each operation leaves
+ * in Redis (keys, fields, scores, tokens, events), checked command by
+ * command against kue-wire.md.
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <kue/kue.h>
+#include "harness.h"
+#include "kue_internal.h"
+#include "scripts.h"
+
+static kt_redis_t R;
+static redisContext *C;
+static kue_t *K;
+
+static void setup(void)
+{
+    kt_redis_start(&R, 0);
+    C = kt_redis_connect(&R);
+    char err[256];
+    K = kue_connect(R.url, "q", err, sizeof err);
+    cr_assert_not_null(K, "%s", err);
+}
+
+static void teardown(void)
+{
+    if (K) kue_free(K);
+    if (C) redisFree(C);
+    K = NULL; C = NULL;
+    kt_cleanup();
+}
+
+TestSuite(store, .init = setup, .fini = teardown, .timeout = 30);
+
+static int64_t enqueue(const char *type, const char *data, int prio, int attempts)
+{
+    kue_job_t *j = kue_job_new(type, data);
+    kue_job_set_priority(j, prio);
+    cr_assert_eq(kue_job_set_attempts(j, attempts), 0);
+    int64_t id = kue_job_save(K, j);
+    cr_assert_gt(id, 0, "save: %s", kue_errstr(K));
+    kue_job_free(j);
+    return id;
+}
+
+static char *hget(int64_t id, const char *field, char *buf, size_t len)
+{
+    return kt_str(C, buf, len, "HGET q:job:%lld %s", (long long)id, field);
+}
+
+static double zscore(const char *key, const char *member)
+{
+    redisReply *r = kt_cmd(C, "ZSCORE %s %s", key, member);
+    cr_assert_eq(r->type, REDIS_REPLY_STRING, "%s has no member %s", key, member);
+    double d = strtod(r->str, NULL);
+    freeReplyObject(r);
+    return d;
+}
+
+/* Claim n jobs of type as worker host "h" pid 1. Caller frees. */
+static redisReply *claim(const char *type, int n)
+{
+    char ns[8];
+    snprintf(ns, sizeof ns, "%d", n);
+    const char *argv[32] = { "q", type, ns, "h", "1", "30000", "0" };
+    int argc = 7;
+    static char slots[16][8];
+    for (int i = 0; i < n && i < 16; i++) {
+        snprintf(slots[i], sizeof slots[i], "%d", i + 1);
+        argv[argc++] = slots[i];
+    }
+    redisReply *r = kue_script_call(C, KS_CLAIM, argc, argv, NULL);
+    cr_assert_not_null(r);
+    cr_assert_eq(r->type, REDIS_REPLY_ARRAY, "claim: %s", r->type == REDIS_REPLY_ERROR ? r->str : "?");
+    return r;
+}
+
+static long long run_script(kue_script_id s, int argc, const char **argv)
+{
+    redisReply *r = kue_script_call(C, s, argc, argv, NULL);
+    cr_assert_not_null(r);
+    cr_assert_neq(r->type, REDIS_REPLY_ERROR, "%s: %s", kue_script_name(s), r->str);
+    long long v = r->type == REDIS_REPLY_INTEGER ? r->integer
+                : r->type == REDIS_REPLY_ARRAY ? r->element[0]->integer : 0;
+    freeReplyObject(r);
+    return v;
+}
+
+Test(store, enqueue_writes_what_kue_writes)
+{
+    redisContext *sub = kt_redis_connect(&R);
+    freeReplyObject(kt_cmd(sub, "SUBSCRIBE q:events"));
+    int64_t id = enqueue("email", "{ \"title\": \"héllo ✓\", \"to\": \"a@b.c\" }", KUE_PRIORITY_HIGH, 3);
+    cr_assert_eq(id, 1);
+    char b[256];
+    cr_assert_str_eq(hget(id, "type", b, sizeof b), "email");
+    cr_assert_str_eq(hget(id, "data", b, sizeof b), "{\"title\":\"héllo ✓\",\"to\":\"a@b.c\"}");
+    cr_assert_str_eq(hget(id, "priority", b, sizeof b), "-10");
+    cr_assert_str_eq(hget(id, "max_attempts", b, sizeof b), "3");
+    cr_assert_str_eq(hget(id, "state", b, sizeof b), "inactive");
+    char created[32], promote[32];
+    hget(id, "created_at", created, sizeof created);
+    hget(id, "promote_at", promote, sizeof promote);
+    cr_assert_str_eq(created, promote);
+    cr_assert_gt(strtoll(created, NULL, 10), 1700000000000LL);
+    cr_assert_null(hget(id, "attempts", b, sizeof b));
+    cr_assert_null(hget(id, "delay", b, sizeof b));
+    cr_assert_eq(kt_int(C, "HLEN q:job:1"), 8);
+    cr_assert_eq(zscore("q:jobs", "01|1"), -10);
+    cr_assert_eq(zscore("q:jobs:inactive", "01|1"), -10);
+    cr_assert_eq(zscore("q:jobs:email:inactive", "01|1"), -10);
+    cr_assert_eq(kt_int(C, "LLEN q:email:jobs"), 1);
+    cr_assert_eq(kt_int(C, "SISMEMBER q:job:types email"), 1);
+    cr_assert_eq(kt_int(C, "GET q:ids"), 1);
+
+    redisReply *m = NULL;
+    cr_assert_eq(redisGetReply(sub, (void **)&m), REDIS_OK);
+    cr_assert_str_eq(m->element[2]->str, "{\"id\":1,\"event\":\"enqueue\",\"args\":[\"enqueue\",\"email\"]}");
+    freeReplyObject(m);
+    redisFree(sub);
+}
+
+Test(store, delayed_job_scores_and_no_token)
+{
+    kue_job_t *j = kue_job_new("video", "{}");
+    kue_job_set_delay(j, 60000);
+    int64_t id = kue_job_save(K, j);
+    kue_job_free(j);
+    char b[64], c[64];
+    cr_assert_str_eq(hget(id, "state", b, sizeof b), "delayed");
+    cr_assert_str_eq(hget(id, "delay", b, sizeof b), "60000");
+    long long created = strtoll(hget(id, "created_at", b, sizeof b), NULL, 10);
+    long long promote = strtoll(hget(id, "promote_at", c, sizeof c), NULL, 10);
+    cr_assert_eq(promote - created, 60000);
+    cr_assert_eq(zscore("q:jobs:delayed", "01|1"), (double)promote);
+    cr_assert_eq(zscore("q:jobs:video:delayed", "01|1"), 0);
+    cr_assert_eq(kt_int(C, "EXISTS q:video:jobs"), 0);
+
+    /* Not due: promotion moves nothing and reports the due time. */
+    long n = -1;
+    int64_t next = 0;
+    cr_assert_eq(kue_promote(K, 1000, &n, &next), 0);
+    cr_assert_eq(n, 0);
+    cr_assert_eq(next, promote);
+    /* Due now. */
+    freeReplyObject(kt_cmd(C, "ZADD q:jobs:delayed %lld 01|1", (long long)created - 1));
+    cr_assert_eq(kue_promote(K, 1000, &n, &next), 0);
+    cr_assert_eq(n, 1);
+    cr_assert_eq(next, -1);
+    cr_assert_str_eq(hget(id, "state", b, sizeof b), "inactive");
+    cr_assert_eq(kt_int(C, "LLEN q:video:jobs"), 1);
+    cr_assert_eq(kt_int(C, "ZCARD q:jobs:video:delayed"), 0);
+    /* Idempotent: a second pass finds nothing. */
+    cr_assert_eq(kue_promote(K, 1000, &n, &next), 0);
+    cr_assert_eq(n, 0);
+}
+
+Test(store, promotion_waits_for_kue_lock)
+{
+    kue_job_t *j = kue_job_new("video", "{}");
+    kue_job_set_run_at(j, 1000);     /* long past: due at once */
+    int64_t id = kue_job_save(K, j);
+    kue_job_free(j);
+    char b[32];
+    cr_assert_str_eq(hget(id, "state", b, sizeof b), "inactive");   /* run_at in the past */
+
+    j = kue_job_new("video", "{}");
+    kue_job_set_delay(j, 1);
+    id = kue_job_save(K, j);
+    kue_job_free(j);
+    kt_sleep_ms(5);
+    freeReplyObject(kt_cmd(C, "SET promotion:lock abc PX 5000"));
+    long n = -1;
+    cr_assert_eq(kue_promote(K, 1000, &n, NULL), 0);
+    cr_assert_eq(n, 0, "promoted while a Kue process held promotion:lock");
+    freeReplyObject(kt_cmd(C, "DEL promotion:lock"));
+    cr_assert_eq(kue_promote(K, 1000, &n, NULL), 0);
+    cr_assert_eq(n, 1);
+}
+
+Test(store, claim_priority_then_fifo)
+{
+    enqueue("t", "{}", KUE_PRIORITY_LOW, 1);        /* 1 */
+    enqueue("t", "{}", KUE_PRIORITY_NORMAL, 1);     /* 2 */
+    enqueue("t", "{}", KUE_PRIORITY_CRITICAL, 1);   /* 3 */
+    enqueue("t", "{}", KUE_PRIORITY_NORMAL, 1);     /* 4 */
+    for (int i = 5; i <= 11; i++) enqueue("t", "{}", KUE_PRIORITY_NORMAL, 1);
+    redisReply *r = claim("t", 4);
+    cr_assert_eq(r->elements, 4);
+    const char *want[] = { "3", "2", "4", "5" };
+    for (int i = 0; i < 4; i++)
+        cr_assert_str_eq(r->element[i]->element[0]->str, want[i]);
+    freeReplyObject(r);
+    char b[64];
+    cr_assert_str_eq(hget(3, "state", b, sizeof b), "active");
+    cr_assert_str_eq(hget(3, "workerId", b, sizeof b), "kue:h:1:t:1");
+    cr_assert_str_eq(hget(2, "workerId", b, sizeof b), "kue:h:1:t:2");
+    cr_assert_eq(zscore("q:jobs:active", "01|3"), -15);
+    cr_assert_eq(zscore("q:jobs:t:active", "01|3"), -15);
+    cr_assert_eq(kt_int(C, "ZCARD q:jobs:inactive"), 7);
+    cr_assert_eq(kt_int(C, "SCARD q:held:h:1"), 4);
+    cr_assert_eq(kt_int(C, "ZCARD q:leases"), 4);
+    /* 11 tokens pushed, 4 claimed (tokens_taken 0): 7 left, one per job. */
+    cr_assert_eq(kt_int(C, "LLEN q:t:jobs"), 7);
+    /* ids 10 and 11 sort after 9 (zid), not before 2 */
+    r = claim("t", 10);
+    cr_assert_eq(r->elements, 7);
+    cr_assert_str_eq(r->element[4]->element[0]->str, "10");
+    cr_assert_str_eq(r->element[5]->element[0]->str, "11");
+    cr_assert_str_eq(r->element[0]->element[0]->str, "6");
+    cr_assert_str_eq(r->element[6]->element[0]->str, "1");
+    freeReplyObject(r);
+    cr_assert_eq(kt_int(C, "LLEN q:t:jobs"), 0);
+}
+
+Test(store, claim_skips_stale_entries)
+{
+    int64_t id = enqueue("t", "{}", 0, 1);
+    /* A leaked per-type entry whose hash is gone (Kue #661) */
+    freeReplyObject(kt_cmd(C, "ZADD q:jobs:t:inactive -20 02|99"));
+    redisReply *r = claim("t", 5);
+    cr_assert_eq(r->elements, 1);
+    cr_assert_eq(strtoll(r->element[0]->element[0]->str, NULL, 10), id);
+    freeReplyObject(r);
+    cr_assert_eq(kt_int(C, "ZCARD q:jobs:t:inactive"), 0);
+}
+
+Test(store, complete_once_only)
+{
+    int64_t id = enqueue("t", "{}", 0, 2);
+    freeReplyObject(claim("t", 1));
+    const char *argv[] = { "q", "1", "kue:h:1:t:1", "12", "{\"ok\":true}" };
+    const char *wrong[] = { "q", "1", "kue:h:2:t:1", "12", "" };
+    cr_assert_eq(run_script(KS_COMPLETE, 5, wrong), 0, "completed by a worker that did not hold it");
+    cr_assert_eq(run_script(KS_COMPLETE, 5, argv), 1);
+    cr_assert_eq(run_script(KS_COMPLETE, 5, argv), 0, "completed twice");
+    char b[64];
+    cr_assert_str_eq(hget(id, "state", b, sizeof b), "complete");
+    cr_assert_str_eq(hget(id, "result", b, sizeof b), "{\"ok\":true}");
+    cr_assert_str_eq(hget(id, "progress", b, sizeof b), "100");
+    cr_assert_str_eq(hget(id, "duration", b, sizeof b), "12");
+    cr_assert_str_eq(hget(id, "attempts", b, sizeof b), "1");
+    cr_assert_eq(kt_int(C, "GET q:stats:work-time"), 12);
+    cr_assert_eq(zscore("q:jobs:complete", "01|1"), 0);
+    cr_assert_eq(kt_int(C, "ZCARD q:jobs:active"), 0);
+    cr_assert_eq(kt_int(C, "ZCARD q:leases"), 0);
+    cr_assert_eq(kt_int(C, "EXISTS q:held:h:1"), 0);
+}
+
+Test(store, remove_on_complete)
+{
+    kue_job_t *j = kue_job_new("t", "{}");
+    kue_job_set_remove_on_complete(j, 1);
+    int64_t id = kue_job_save(K, j);
+    kue_job_free(j);
+    freeReplyObject(claim("t", 1));
+    const char *argv[] = { "q", "1", "kue:h:1:t:1", "3", "" };
+    cr_assert_eq(run_script(KS_COMPLETE, 5, argv), 1);
+    cr_assert_eq(kt_int(C, "EXISTS q:job:%lld", (long long)id), 0);
+    cr_assert_eq(kt_int(C, "ZCARD q:jobs"), 0);
+    cr_assert_eq(kt_int(C, "ZCARD q:jobs:complete"), 0);
+}
+
+static redisReply *fail(int64_t id, const char *err)
+{
+    char ids[16];
+    snprintf(ids, sizeof ids, "%lld", (long long)id);
+    const char *argv[] = { "q", ids, "", err, "-1", "" };
+    redisReply *r = kue_script_call(C, KS_FAIL, 6, argv, NULL);
+    cr_assert(r && r->type == REDIS_REPLY_ARRAY);
+    return r;
+}
+
+Test(store, fail_retry_then_final)
+{
+    int64_t id = enqueue("t", "{}", 0, 2);
+    freeReplyObject(claim("t", 1));
+    redisReply *r = fail(id, "boom\n  at line 2");
+    cr_assert_eq(r->element[0]->integer, 1);
+    cr_assert_str_eq(r->element[1]->str, "inactive");
+    freeReplyObject(r);
+    char b[64];
+    cr_assert_str_eq(hget(id, "state", b, sizeof b), "inactive");
+    cr_assert_str_eq(hget(id, "attempts", b, sizeof b), "1");
+    cr_assert_str_eq(hget(id, "error", b, sizeof b), "boom\n  at line 2");
+    cr_assert_not_null(hget(id, "failed_at", b, sizeof b));
+    cr_assert_str_eq(kt_str(C, b, sizeof b, "LINDEX q:job:1:log 0"), "boom");
+    cr_assert_eq(kt_int(C, "LLEN q:t:jobs"), 1);
+    freeReplyObject(claim("t", 1));
+    r = fail(id, "again");
+    cr_assert_str_eq(r->element[1]->str, "failed");
+    freeReplyObject(r);
+    cr_assert_str_eq(hget(id, "state", b, sizeof b), "failed");
+    cr_assert_str_eq(hget(id, "attempts", b, sizeof b), "2");
+    cr_assert_eq(kt_int(C, "ZCARD q:jobs:t:failed"), 1);
+    cr_assert_eq(kt_int(C, "ZCARD q:jobs:inactive"), 0);
+    /* a failure report for a job not active is ignored */
+    r = fail(id, "late");
+    cr_assert_eq(r->element[0]->integer, 0);
+    freeReplyObject(r);
+}
+
+static void backoff_case(const char *backoff, int64_t delay_field, const long long *want, int n)
+{
+    kue_job_t *j = kue_job_new("b", "{}");
+    kue_job_set_attempts(j, n + 1);
+    cr_assert_eq(kue_job_set_backoff(j, backoff), 0);
+    int64_t id = kue_job_save(K, j);
+    kue_job_free(j);
+    if (delay_field)
+        freeReplyObject(kt_cmd(C, "HSET q:job:%lld delay %lld", (long long)id, (long long)delay_field));
+    for (int i = 0; i < n; i++) {
+        if (i > 0) {   /* make it due and promote */
+            freeReplyObject(kt_cmd(C, "ZADD q:jobs:delayed 1 %s", "01|1"));
+            long p;
+            cr_assert_eq(kue_promote(K, 10, &p, NULL), 0);
+            cr_assert_eq(p, 1);
+        }
+        freeReplyObject(claim("b", 1));
+        redisReply *r = fail(id, "x");
+        cr_assert_str_eq(r->element[1]->str, "delayed", "attempt %d: %s", i + 1, r->element[1]->str);
+        cr_assert_eq(r->element[2]->integer, want[i], "attempt %d: delay %lld, want %lld", i + 1,
+                     r->element[2]->integer, want[i]);
+        freeReplyObject(r);
+        char b[64], c[64];
+        cr_assert_eq(strtoll(hget(id, "delay", b, sizeof b), NULL, 10), want[i]);
+        long long fa = strtoll(hget(id, "failed_at", b, sizeof b), NULL, 10);
+        cr_assert_eq(strtoll(hget(id, "promote_at", c, sizeof c), NULL, 10), fa + want[i]);
+        cr_assert_eq(zscore("q:jobs:delayed", "01|1"), (double)(fa + want[i]));
+    }
+}
+
+Test(store, backoff_exponential_matches_kue)
+{
+    const long long want[] = { 100, 300, 700, 1500 };
+    backoff_case("{\"type\":\"exponential\",\"delay\":200}", 0, want, 4);
+}
+
+Test(store, backoff_exponential_capped)
+{
+    /* cap is maxDelay - delay/2 = 500 - 100 */
+    const long long want[] = { 100, 300, 400, 400 };
+    backoff_case("{\"type\":\"exponential\",\"delay\":200,\"maxDelay\":500}", 0, want, 4);
+}
+
+Test(store, backoff_fixed_and_true)
+{
+    const long long want[] = { 1000, 1000 };
+    backoff_case("{\"type\":\"fixed\",\"delay\":1000}", 0, want, 2);
+}
+
+Test(store, backoff_true_uses_delay_field)
+{
+    const long long want[] = { 250, 250 };
+    backoff_case("true", 250, want, 2);
+}
+
+Test(store, backoff_js_function_falls_back)
+{
+    int64_t id = enqueue("b", "{}", 0, 3);
+    freeReplyObject(kt_cmd(C, "HSET q:job:%lld backoff %s", (long long)id,
+                           "function(attempts, delay){ return delay * 3; }"));
+    freeReplyObject(kt_cmd(C, "HSET q:job:%lld delay 40", (long long)id));
+    freeReplyObject(claim("b", 1));
+    /* without a handler hook: the delay field */
+    redisReply *r = fail(id, "x");
+    cr_assert_str_eq(r->element[1]->str, "delayed");
+    cr_assert_eq(r->element[2]->integer, 40);
+    freeReplyObject(r);
+    /* with the hook's answer */
+    freeReplyObject(kt_cmd(C, "ZADD q:jobs:delayed 1 01|1"));
+    long p;
+    kue_promote(K, 10, &p, NULL);
+    freeReplyObject(claim("b", 1));
+    const char *argv[] = { "q", "1", "", "x", "777", "" };
+    r = kue_script_call(C, KS_FAIL, 6, argv, NULL);
+    cr_assert_eq(r->element[2]->integer, 777);
+    freeReplyObject(r);
+}
+
+Test(store, requeue_and_settle)
+{
+    enqueue("t", "{}", 0, 3);
+    enqueue("t", "{}", 0, 1);
+    freeReplyObject(claim("t", 2));
+    const char *rq[] = { "q", "1", "" };
+    cr_assert_eq(run_script(KS_REQUEUE, 3, rq), 1);
+    char b[64];
+    cr_assert_str_eq(hget(1, "state", b, sizeof b), "inactive");
+    cr_assert_null(hget(1, "attempts", b, sizeof b), "requeue counted an attempt");
+    const char *st[] = { "q", "h", "1", "worker 1 killed by signal 9", "fail" };
+    cr_assert_eq(run_script(KS_SETTLE, 5, st), 1);
+    cr_assert_str_eq(hget(2, "state", b, sizeof b), "failed");
+    cr_assert_str_eq(hget(2, "error", b, sizeof b), "worker 1 killed by signal 9");
+    cr_assert_eq(kt_int(C, "EXISTS q:held:h:1"), 0);
+}
+
+Test(store, expired_lease_recovered)
+{
+    enqueue("t", "{}", 0, 2);
+    freeReplyObject(claim("t", 1));
+    const char *rc[] = { "q", "100" };
+    cr_assert_eq(run_script(KS_RECOVER, 2, rc), 0, "recovered a live lease");
+    freeReplyObject(kt_cmd(C, "ZADD q:leases 1 1"));
+    cr_assert_eq(run_script(KS_RECOVER, 2, rc), 1);
+    char b[64];
+    cr_assert_str_eq(hget(1, "state", b, sizeof b), "inactive");
+    cr_assert_str_eq(hget(1, "error", b, sizeof b), "lease expired");
+    cr_assert_str_eq(hget(1, "attempts", b, sizeof b), "1");
+}
+
+Test(store, progress_and_log)
+{
+    kue_job_t *j = kue_job_new("t", "{}");
+    kue_job_set_ttl(j, 5000);
+    int64_t id = kue_job_save(K, j);
+    kue_job_free(j);
+    freeReplyObject(claim("t", 1));
+    double before = zscore("q:jobs:active", "01|1");
+    cr_assert_gt(before, 100000);
+    kt_sleep_ms(20);
+    const char *pa[] = { "q", "1", "kue:h:1:t:1", "50", "{\"step\":\"half\"}" };
+    cr_assert_eq(run_script(KS_PROGRESS, 5, pa), 1);
+    char b[64];
+    cr_assert_str_eq(hget(id, "progress", b, sizeof b), "50");
+    cr_assert_str_eq(hget(id, "progress_data", b, sizeof b), "{\"step\":\"half\"}");
+    cr_assert_gt(zscore("q:jobs:active", "01|1"), before, "progress did not refresh the ttl deadline");
+    cr_assert_eq(kue_job_add_log(K, id, "hello 1"), 0);
+    char **lines; size_t n;
+    cr_assert_eq(kue_job_log(K, id, &lines, &n), 0);
+    cr_assert_eq(n, 1);
+    cr_assert_str_eq(lines[0], "hello 1");
+    kue_strings_free(lines, n);
+    /* logging to a removed job does not recreate it (Kue #559) */
+    cr_assert_eq(kue_job_remove(K, id), 0);
+    cr_assert_eq(kue_job_add_log(K, id, "late"), -1);
+    cr_assert_eq(kt_int(C, "EXISTS q:job:1"), 0);
+    cr_assert_eq(kt_int(C, "EXISTS q:job:1:log"), 0);
+}
+
+Test(store, remove_set_state_priority)
+{
+    int64_t id = enqueue("t", "{}", 0, 1);
+    cr_assert_eq(kue_job_update_priority(K, id, -15), 0);
+    cr_assert_eq(zscore("q:jobs", "01|1"), -15);
+    cr_assert_eq(zscore("q:jobs:inactive", "01|1"), -15);
+    cr_assert_eq(zscore("q:jobs:t:inactive", "01|1"), -15);
+    cr_assert_eq(kue_job_set_state(K, id, "failed"), 0);
+    cr_assert_eq(kt_int(C, "ZCARD q:jobs:inactive"), 0);
+    cr_assert_eq(kt_int(C, "ZCARD q:jobs:t:inactive"), 0);
+    cr_assert_eq(zscore("q:jobs:failed", "01|1"), -15);
+    cr_assert_eq(kue_job_set_state(K, id, "bogus"), -1);
+    cr_assert(strstr(kue_errstr(K), "invalid state"));
+    cr_assert_eq(kue_job_set_state(K, 999, "inactive"), -1);
+    cr_assert_str_eq(kue_errstr(K), "job \"999\" doesnt exist");
+    cr_assert_eq(kue_job_set_state(K, id, "inactive"), 0);
+    cr_assert_eq(kt_int(C, "LLEN q:t:jobs"), 2);
+    cr_assert_eq(kue_job_remove(K, id), 0);
+    redisReply *r = kt_cmd(C, "KEYS q:jobs*");
+    cr_assert_eq(r->elements, 0, "index entries left after remove");
+    freeReplyObject(r);
+    cr_assert_eq(kue_job_remove(K, id), -1);
+    cr_assert_str_eq(kue_errstr(K), "job \"1\" doesnt exist");
+}
+
+Test(store, job_json_shape)
+{
+    int64_t id = enqueue("email", "{\"title\":\"x\"}", -10, 3);
+    kue_job_t *j = kue_job_get(K, id);
+    cr_assert_not_null(j, "%s", kue_errstr(K));
+    char *s = kue_job_to_json(j, 1);
+    cr_assert(!strncmp(s, "{\"id\":\"1\",\"type\":\"email\",\"data\":{\"title\":\"x\"},\"priority\":-10,"
+                          "\"progress\":0,\"state\":\"inactive\",\"created_at\":\"", 103), "%s", s);
+    cr_assert(strstr(s, ",\"attempts\":{\"made\":0,\"remaining\":3,\"max\":3}}"), "%s", s);
+    cr_assert(!strstr(s, "\"error\""));
+    free(s);
+    s = kue_job_to_json(j, 0);
+    cr_assert(!strncmp(s, "{\"id\":1,", 8));
+    free(s);
+    kue_job_free(j);
+    cr_assert_null(kue_job_get(K, 42));
+    cr_assert_str_eq(kue_errstr(K), "job \"42\" doesnt exist");
+}
+
+Test(store, range_sorted_by_id_and_stats)
+{
+    for (int i = 0; i < 12; i++) enqueue(i % 2 ? "a" : "b", "{}", i == 11 ? -15 : 0, 1);
+    int64_t *ids; size_t n;
+    cr_assert_eq(kue_range(K, NULL, NULL, 0, 3, 0, &ids, &n), 0);
+    cr_assert_eq(n, 4);
+    /* rank picks 12 (critical) first, then the page is sorted by id */
+    cr_assert_eq(ids[0], 1); cr_assert_eq(ids[1], 2); cr_assert_eq(ids[2], 3); cr_assert_eq(ids[3], 12);
+    free(ids);
+    cr_assert_eq(kue_range(K, "a", "inactive", 0, -1, 1, &ids, &n), 0);
+    cr_assert_eq(n, 6);
+    cr_assert_eq(ids[0], 12);
+    free(ids);
+    kue_stats_t st;
+    cr_assert_eq(kue_stats(K, &st), 0);
+    cr_assert_eq(st.inactive, 12);
+    cr_assert_eq(st.work_time_ms, -1);
+    cr_assert_eq(kue_count(K, "b", "inactive"), 6);
+    char **types; size_t nt;
+    cr_assert_eq(kue_types(K, &types, &nt), 0);
+    cr_assert_eq(nt, 2);
+    kue_strings_free(types, nt);
+}
+
+Test(store, bad_input_writes_nothing)
+{
+    kue_job_t *j = kue_job_new("t", "{not json");
+    cr_assert_eq(kue_job_save(K, j), -1);
+    cr_assert(strstr(kue_errstr(K), "not valid JSON"), "%s", kue_errstr(K));
+    kue_job_free(j);
+    j = kue_job_new("", "{}");
+    cr_assert_eq(kue_job_save(K, j), -1);
+    kue_job_free(j);
+    j = kue_job_new("t", "{}");
+    cr_assert_eq(kue_job_set_priority_name(j, "urgent"), -1);
+    cr_assert_eq(kue_job_set_attempts(j, 0), -1);
+    cr_assert_eq(kue_job_set_backoff(j, "{\"type\":\"linear\"}"), -1);
+    kue_job_free(j);
+    cr_assert_eq(kt_int(C, "DBSIZE"), 0, "bad input left keys behind");
+}
+
+Test(store, bulk_save_one_round_trip)
+{
+    kue_job_t *jobs[300];
+    int64_t ids[300];
+    for (int i = 0; i < 300; i++) jobs[i] = kue_job_new("bulk", i == 7 ? "{oops" : "{\"i\":1}");
+    freeReplyObject(kt_cmd(C, "SCRIPT FLUSH"));   /* exercise the NOSCRIPT path */
+    size_t saved = kue_job_save_bulk(K, jobs, 300, ids);
+    cr_assert_eq(saved, 299);
+    cr_assert_eq(ids[7], -1);
+    cr_assert_gt(ids[299], 0);
+    cr_assert_eq(kt_int(C, "ZCARD q:jobs:bulk:inactive"), 299);
+    cr_assert_eq(kt_int(C, "LLEN q:bulk:jobs"), 299);
+    for (int i = 0; i < 300; i++) kue_job_free(jobs[i]);
+}
+
+Test(store, unreachable_and_wrong_password)
+{
+    char err[256];
+    kue_t *k = kue_connect("redis://127.0.0.1:1/0", NULL, err, sizeof err);
+    cr_assert_null(k);
+    cr_assert(strstr(err, "cannot connect to Redis at redis://127.0.0.1:1/0"), "%s", err);
+    freeReplyObject(kt_cmd(C, "CONFIG SET requirepass sekret"));
+    char url[512];
+    snprintf(url, sizeof url, "%s?password=wrong", R.url);
+    k = kue_connect(url, NULL, err, sizeof err);
+    cr_assert_null(k);
+    cr_assert(strstr(err, "refused the password"), "%s", err);
+    snprintf(url, sizeof url, "%s?password=sekret&db=3", R.url);
+    k = kue_connect(url, "other", err, sizeof err);
+    cr_assert_not_null(k, "%s", err);
+    kue_job_t *j = kue_job_new("t", "{}");
+    cr_assert_gt(kue_job_save(k, j), 0);
+    kue_job_free(j);
+    kue_free(k);
+    freeReplyObject(kt_cmd(C, "AUTH sekret"));
+    freeReplyObject(kt_cmd(C, "SELECT 3"));
+    cr_assert_eq(kt_int(C, "EXISTS other:job:1"), 1);
+}
+
+Test(store, reconnects_after_redis_restart)
+{
+    enqueue("t", "{}", 0, 1);
+    kt_redis_restart(&R, 0);
+    redisFree(C);
+    C = kt_redis_connect(&R);
+    int64_t id = enqueue("t", "{}", 0, 1);
+    cr_assert_eq(id, 1, "fresh server without persistence starts ids again");
+}

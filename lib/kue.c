@@ -25,6 +25,7 @@
 #include "buf.h"
 #include "kue_internal.h"
 #include "scripts.h"
+#include "search.h"
 #include "url.h"
 #include "util.h"
 
@@ -359,7 +360,7 @@ int kue_job_set_search_keys(kue_job_t *j, const char *const *keys, size_t n)
 struct enq_args {
     const char *argv[12 + 2 * KUE_SEARCH_MAX_TERMS];
     size_t lens[12 + 2 * KUE_SEARCH_MAX_TERMS];
-    struct kue_search_pair *terms;
+    kue_search_term_t *terms;
     int argc;
     char *data;
     char prio[16], maxa[16], delay[24], ttl[24], runat[24], nsearch[16];
@@ -395,9 +396,16 @@ static int enq_build(kue_t *k, const kue_job_t *j, struct enq_args *a)
     if (!a->data) return set_err(k, "job data is not valid JSON");
 
     if (k->search) {
-        if (kue_search_index_terms(a->data, (const char *const *)j->search_keys,
-                                   j->nsearch_keys, &a->terms, &a->nterms) != 0)
+        /* Kue indexes the whole data, or the value at each searchKeys path. */
+        json_t *keys = NULL;
+        if (j->nsearch_keys) {
+            keys = json_array();
+            for (size_t i = 0; i < j->nsearch_keys; i++)
+                json_array_append_new(keys, json_string(j->search_keys[i]));
+        }
+        if (kue_search_job_terms(a->data, strlen(a->data), keys, &a->terms, &a->nterms) != 0)
             a->nterms = 0;
+        json_decref(keys);
         if (a->nterms > KUE_SEARCH_MAX_TERMS) a->nterms = KUE_SEARCH_MAX_TERMS;
         if (a->nterms) {
             a->counts = calloc(a->nterms, sizeof *a->counts);

@@ -23,12 +23,7 @@ int kue_event_parse(const char *msg, size_t len, int64_t *id, char *event, size_
  * an optional type fixed|exponential and numeric delay/maxDelay. */
 int kue_backoff_valid(const char *s);
 
-/* Search terms of one job, as the enqueue script takes them. */
+/* At most this many search terms are indexed for one job (ARGV bound). */
 #define KUE_SEARCH_MAX_TERMS 2048
-struct kue_search_pair { char code[64]; long count; };
-/* Index terms for job data (compact JSON) and optional searchKeys, as Kue's
- * reds index computes them.  *terms is malloc'ed (caller frees). */
-int kue_search_index_terms(const char *data, const char *const *keys, size_t nkeys,
-                           struct kue_search_pair **terms, size_t *n);
 
 #endif

@@ -575,3 +575,25 @@ Test(store, reconnects_after_redis_restart)
     int64_t id = enqueue("t", "{}", 0, 1);
     cr_assert_eq(id, 1, "fresh server without persistence starts ids again");
 }
+
+Test(store, search_index_written_and_removed)
+{
+    kue_set_search(K, 1);
+    int64_t id = enqueue("video", "{\"title\":\"convert avi video\",\"user\":\"tj\"}", 0, 1);
+    /* kue-wire.md 2.3: TTL KNFRT AF FT USR TJ */
+    const char *codes[] = { "TTL", "KNFRT", "AF", "FT", "USR", "TJ" };
+    for (size_t i = 0; i < 6; i++)
+        cr_assert_eq(kt_int(C, "ZSCORE q:search:word:%s %lld", codes[i], (long long)id), 1,
+                     "code %s not indexed", codes[i]);
+    cr_assert_eq(kt_int(C, "ZCARD q:search:object:%lld", (long long)id), 6);
+    cr_assert_eq(kue_job_remove(K, id), 0);
+    redisReply *r = kt_cmd(C, "KEYS q:search:*");
+    cr_assert_eq(r->elements, 0, "search entries left after remove");
+    freeReplyObject(r);
+    /* search off: nothing indexed */
+    kue_set_search(K, 0);
+    enqueue("video", "{\"title\":\"convert\"}", 0, 1);
+    r = kt_cmd(C, "KEYS q:search:*");
+    cr_assert_eq(r->elements, 0);
+    freeReplyObject(r);
+}

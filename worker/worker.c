@@ -76,7 +76,15 @@ static void sb_sync(struct kw_worker *w)
         if (!j) continue;
         s->inflight[n].id = j->id;
         s->inflight[n].started_ms = j->started_wall;
-        s->inflight[n].deadline_ms = w->cfg->timeout_ms ? j->started_wall + w->cfg->timeout_ms : 0;
+        /* The master kills the process past this deadline: the [type]
+         * timeout, or the job's own ttl plus a grace second (the ttl timer
+         * here fails the job first unless a handler blocks the loop). */
+        int64_t dl = w->cfg->timeout_ms ? j->started_wall + w->cfg->timeout_ms : 0;
+        if (j->ttl_ms > 0) {
+            int64_t tdl = j->started_wall + j->ttl_ms + 1000;
+            if (!dl || tdl < dl) dl = tdl;
+        }
+        s->inflight[n].deadline_ms = dl;
         n++;
     }
     s->inflight_n = n;

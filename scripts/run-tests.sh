@@ -1,14 +1,25 @@
 #!/bin/sh
-# run-tests.sh TEST... -- run each Criterion test binary, print a summary
-# line, fail if any failed.  KUE_BUILD is the build directory.
+# run-tests.sh TEST... -- run each Criterion test binary (KUE_BUILD is the
+# build directory), then print the totals over all of them and fail if
+# any test failed or a binary did not finish.
 set -u
-pass=0; fail=0; failed=""
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+bad=""
 for t in "$@"; do
   name=${t#"$KUE_BUILD"/tests/}
   echo "== $name"
-  if "$t" --jobs 2 --timeout 120; then pass=$((pass+1)); else fail=$((fail+1)); failed="$failed $name"; fi
+  out=$(mktemp)
+  "$t" --jobs 2 >"$out" 2>&1
+  rc=$?
+  cat "$out"; cat "$out" >>"$log"; rm -f "$out"
+  [ "$rc" = 0 ] || bad="$bad $name"
 done
+# Criterion prints: [====] Synthesis: Tested: N | Passing: N | Failing: N | Crashing: N
+totals=$(sed -n 's/.*Synthesis: Tested: \([0-9]*\) | Passing: \([0-9]*\) | Failing: \([0-9]*\) | Crashing: \([0-9]*\).*/\1 \2 \3 \4/p' "$log" |
+  awk '{t+=$1; p+=$2; f+=$3+$4} END {printf "%d %d %d", t, p, f}')
+set -- $totals
 echo
-echo "test binaries: $pass passed, $fail failed"
-[ -n "$failed" ] && echo "failed:$failed"
-[ "$fail" = 0 ]
+echo "tests: $2 passed, $3 failed"
+if [ -n "$bad" ]; then echo "failing binaries:$bad"; exit 1; fi
+[ "$3" = 0 ]

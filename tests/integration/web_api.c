@@ -350,6 +350,37 @@ Test(web_api, events_are_relayed_as_sse)
     cr_expect(!strstr(sse_buf, "[\"enqueue\",\"email\"]"), "type filter leaked: %s", sse_buf);
     close(sse_fd);
 
+    /* one job's events; a reconnect with Last-Event-ID replays what it missed */
+    int64_t one = add_job("email", NULL, 0);
+    char path[64];
+    snprintf(path, sizeof path, "/events?id=%lld", (long long)one);
+    sse_open(path);
+    cr_assert_eq(kue_job_add_log(K, one, "x"), 0);
+    cr_assert_eq(kue_job_set_state(K, one, "failed"), 0);
+    cr_assert_eq(kue_job_set_state(K, one, "inactive"), 0);
+    snprintf(needle, sizeof needle, "{\"id\":%lld,\"event\":\"enqueue\"", (long long)one);
+    cr_expect(kt_wait_until(sse_has, needle, 5000), "%s", sse_buf);
+    int64_t other = add_job("email", NULL, 0);
+    kt_sleep_ms(200);
+    char oth[64];
+    snprintf(oth, sizeof oth, "{\"id\":%lld,", (long long)other);
+    cr_expect(!sse_has(oth), "id filter leaked job %lld: %s", (long long)other, sse_buf);
+    close(sse_fd);
+    const char *idl = strstr(sse_buf, "id: ");
+    cr_assert_not_null(idl, "%s", sse_buf);
+    long long seq = atoll(idl + 4);
+    sse_len = 0;
+    sse_buf[0] = '\0';
+    sse_fd = wt_connect(W.port);
+    char req[256];
+    int rn = snprintf(req, sizeof req, "GET /events HTTP/1.1\r\nHost: x\r\nLast-Event-ID: %lld\r\n\r\n",
+                      seq - 1);
+    wt_send_all(sse_fd, req, (size_t)rn);
+    char seqs[32];
+    snprintf(seqs, sizeof seqs, "id: %lld\n", seq);
+    cr_expect(kt_wait_until(sse_has, seqs, 5000), "replay from Last-Event-ID: %s", sse_buf);
+    close(sse_fd);
+
     /* a progress event from a Kue producer with a string id passes through */
     sse_open("/events");
     redisReply *rr = kt_cmd(C, "PUBLISH q:events %s",

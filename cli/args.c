@@ -1,0 +1,198 @@
+/*
+ * args.c -- the `kue` command's plumbing: messages and exit codes, the
+ * lazy Redis connection, the option parser shared by every command, and
+ * the parsers of ids, numbers, priorities and states.
+ *
+ * The parser runs getopt_long over a copy of the command's arguments in
+ * which every argument that looks like a negative number is replaced by a
+ * masking string that does not start with '-'; the masks are mapped back
+ * in option values and positional arguments.  So `kue priority 5 -10` and
+ * `kue ls --from -10` both mean what they say, while option permutation
+ * (`kue create email '{}' --priority high`) still works.
+ */
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "util.h"
+
+enum { G_REDIS = 1001, G_PREFIX, G_SEARCH };
+
+static const struct option global_opts[] = {
+    { "redis", required_argument, NULL, G_REDIS },
+    { "prefix", required_argument, NULL, G_PREFIX },
+    { "search", no_argument, NULL, G_SEARCH },
+    { "help", no_argument, NULL, 'h' },
+};
+
+/* ---- messages ---------------------------------------------------------------- */
+
+int cli_error(const char *fmt, ...)
+{
+    va_list ap;
+    fflush(stdout);
+    fputs("kue: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return CLI_ERR;
+}
+
+/* "usage: kue ..." is the first line of every help text. */
+static void print_synopsis(const char *cmd)
+{
+    const char *h = cmd ? cli_help_text(cmd) : NULL;
+    if (!h) {
+        fprintf(stderr, "Try 'kue help'.\n");
+        return;
+    }
+    const char *nl = strchr(h, '\n');
+    fprintf(stderr, "%.*s\nTry 'kue help %s'.\n", (int)(nl ? nl - h : (long)strlen(h)), h, cmd);
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    fflush(stdout);
+    fprintf(stderr, "kue%s%s: ", cmd ? " " : "", cmd ? cmd : "");
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    print_synopsis(cmd);
+    return CLI_USAGE;
+}
+
+/* ---- connection ---------------------------------------------------------------- */
+
+kue_t *cli_kue(cli_t *c)
+{
+    if (c->k) return c->k;
+    char err[512] = "";
+    c->k = kue_connect(c->url, c->prefix, err, sizeof err);
+    if (!c->k) {
+        cli_error("%s", err[0] ? err : "cannot connect to Redis");
+        return NULL;
+    }
+    kue_set_search(c->k, c->search);
+    return c->k;
+}
+
+/* ---- option parsing ---------------------------------------------------------- */
+
+static int looks_negative(const char *s)
+{
+    return s[0] == '-' && isdigit((unsigned char)s[1]);
+}
+
+static const char *unmask(const cli_parser_t *p, const char *s)
+{
+    for (int i = 0; i < p->argc; i++)
+        if (s == p->mask[i]) return p->orig[i];
+    return s;
+}
+
+void cli_parse_begin(cli_parser_t *p, cli_t *c, int argc, char **argv, const struct option *opts)
+{
+    memset(p, 0, sizeof *p);
+    p->c = c;
+    p->cmd = argv[0];
+    p->argc = argc;
+    p->stop_at_arg = 0;
+    if (argc > CLI_MAX_ARGS) return;    /* cli_next() reports it */
+    for (int i = 0; i < argc; i++) {
+        p->argv[i] = argv[i];
+        if (i > 0 && looks_negative(argv[i])) {
+            p->mask[i][0] = '#';
+            p->orig[i] = argv[i];
+            p->argv[i] = p->mask[i];
+        }
+    }
+    size_t n = 0;
+    for (; opts && opts[n].name && n < CLI_MAX_OPTS; n++) p->all[n] = opts[n];
+    for (size_t i = 0; i < sizeof global_opts / sizeof global_opts[0]; i++) p->all[n++] = global_opts[i];
+    optind = 0;     /* glibc: start over, including its internal state */
+    opterr = 0;
+}
+
+static int bad_option(cli_parser_t *p, int o)
+{
+    const char *tok = optind > 0 && optind <= p->argc ? unmask(p, p->argv[optind - 1]) : "?";
+    if (o == ':') return cli_usage_error(p->cmd, "option %s needs a value", tok);
+    if (optopt && optopt != '?') return cli_usage_error(p->cmd, "unknown option -%c", optopt);
+    return cli_usage_error(p->cmd, "unknown option %s", tok);
+}
+
+int cli_next(cli_parser_t *p)
+{
+    if (p->argc > CLI_MAX_ARGS) {
+        cli_usage_error(p->cmd, "too many arguments (at most %d)", CLI_MAX_ARGS - 1);
+        return CLI_PARSE_BAD;
+    }
+    for (;;) {
+        int o = getopt_long(p->argc, p->argv, p->stop_at_arg ? "+:h" : ":h", p->all, NULL);
+        if (o == -1) {
+            p->end = optind;
+            for (int i = optind; i < p->argc && p->npos < CLI_MAX_ARGS; i++)
+                p->pos[p->npos++] = unmask(p, p->argv[i]);
+            return 0;
+        }
+        p->arg = optarg ? unmask(p, optarg) : NULL;
+        switch (o) {
+        case 'h': return CLI_PARSE_HELP;
+        case G_REDIS: p->c->url = p->arg; break;
+        case G_PREFIX: p->c->prefix = p->arg; break;
+        case G_SEARCH: p->c->search = 1; break;
+        case ':': case '?':
+            bad_option(p, o);
+            return CLI_PARSE_BAD;
+        default: return o;
+        }
+    }
+}
+
+int cli_parse_end(cli_parser_t *p, int status)
+{
+    if (status == CLI_PARSE_HELP) return cli_print_help(p->cmd);
+    return CLI_USAGE;
+}
+
+/* ---- values -------------------------------------------------------------------- */
+
+int cli_parse_id(const char *cmd, const char *s, int64_t *id)
+{
+    long long v;
+    if (kue_parse_int(s, 1, INT64_MAX, &v) != 0)
+        return cli_usage_error(cmd, "invalid job id \"%.64s\" (a positive integer)", s);
+    *id = v;
+    return 0;
+}
+
+int cli_parse_long(const char *cmd, const char *what, const char *s, long long min,
+                   long long max, long long *out)
+{
+    if (kue_parse_int(s, min, max, out) != 0)
+        return cli_usage_error(cmd, "invalid %s \"%.64s\" (an integer from %lld to %lld)",
+                               what, s, min, max);
+    return 0;
+}
+
+int cli_parse_priority(const char *cmd, const char *s, int *prio)
+{
+    if (kue_priority_parse(s, prio) != 0)
+        return cli_usage_error(cmd, "unknown priority \"%.64s\" (low, normal, medium, high, "
+                               "critical or an integer)", s);
+    return 0;
+}
+
+int cli_parse_state(const char *cmd, const char *s)
+{
+    if (kue_state_parse(s) == KUE_STATE_UNKNOWN)
+        return cli_usage_error(cmd, "unknown state \"%.64s\" (inactive, active, complete, "
+                               "failed or delayed)", s);
+    return 0;
+}

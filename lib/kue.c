@@ -820,6 +820,76 @@ void kue_strings_free(char **v, size_t n)
     free(v);
 }
 
+/* ---- search -------------------------------------------------------------- */
+
+int kue_search(kue_t *k, const char *query, char ***ids, size_t *n)
+{
+    *ids = NULL;
+    *n = 0;
+    if (query && strlen(query) > KUE_MAX_LOG_LEN) return set_err(k, "search query too long");
+    kue_search_term_t *terms = NULL;
+    size_t nt = 0;
+    if (kue_search_query(query, query ? strlen(query) : 0, &terms, &nt) != 0)
+        return set_err(k, "search query could not be tokenised");
+    if (nt == 0) {          /* reds answers [] without asking Redis */
+        free(terms);
+        *ids = calloc(1, sizeof **ids);
+        if (!*ids) abort();
+        return 0;
+    }
+    if (nt > KUE_SEARCH_MAX_TERMS) nt = KUE_SEARCH_MAX_TERMS;
+    if (ensure(k) != 0) { free(terms); return -1; }
+    /* reds: MULTI ZINTERSTORE tmp n words...; ZREVRANGE tmp 0 -1;
+     * ZREMRANGEBYRANK tmp 0 -1; EXEC (atomic, so threads may share tmp) */
+    size_t argc = 3 + nt;
+    const char **argv = calloc(argc, sizeof *argv);
+    size_t *lens = calloc(argc, sizeof *lens);
+    char **keys = calloc(nt, sizeof *keys);
+    if (!argv || !lens || !keys) abort();
+    char tmp[160], cnt[24];
+    snprintf(tmp, sizeof tmp, "%s:searchtmpkey", k->prefix);
+    snprintf(cnt, sizeof cnt, "%zu", nt);
+    argv[0] = "ZINTERSTORE"; argv[1] = tmp; argv[2] = cnt;
+    for (size_t i = 0; i < nt; i++) {
+        if (asprintf(&keys[i], "%s:search:word:%s", k->prefix, terms[i].code) < 0) abort();
+        argv[3 + i] = keys[i];
+    }
+    for (size_t i = 0; i < argc; i++) lens[i] = strlen(argv[i]);
+    redisAppendCommand(k->c, "MULTI");
+    redisAppendCommandArgv(k->c, (int)argc, argv, lens);
+    redisAppendCommand(k->c, "ZREVRANGE %s 0 -1", tmp);
+    redisAppendCommand(k->c, "ZREMRANGEBYRANK %s 0 -1", tmp);
+    redisAppendCommand(k->c, "EXEC");
+    int rc = 0;
+    for (int i = 0; i < 5; i++) {
+        redisReply *r = NULL;
+        if (redisGetReply(k->c, (void **)&r) != REDIS_OK || !r) {
+            rc = set_err(k, "Redis connection lost: %s", k->c->errstr);
+            redisFree(k->c);
+            k->c = NULL;
+            break;
+        }
+        if (i == 4) {
+            if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
+                r->element[1]->type == REDIS_REPLY_ARRAY) {
+                redisReply *ids_r = r->element[1];
+                r->element[1] = NULL;          /* keep it past freeing r */
+                freeReplyObject(r);
+                rc = string_array(k, ids_r, ids, n);
+                continue;
+            }
+            rc = set_err(k, "search failed: %s", r->type == REDIS_REPLY_ERROR ? r->str : "bad reply");
+        }
+        freeReplyObject(r);
+    }
+    for (size_t i = 0; i < nt; i++) free(keys[i]);
+    free(keys);
+    free(argv);
+    free(lens);
+    free(terms);
+    return rc;
+}
+
 /* ---- changing jobs ------------------------------------------------------- */
 
 static int simple_script(kue_t *k, kue_script_id s, int argc, const char **argv)

@@ -14,10 +14,6 @@
 #include <string.h>
 #include <strings.h>
 
-/* Provided by libkue once search lands; weak so the web process links
- * without it (the route then answers an empty list). */
-int kue_search(kue_t *k, const char *query, char ***ids, size_t *n) __attribute__((weak));
-
 int web_is_app_error(const char *err)
 {
     if (!err || !*err) return 0;
@@ -176,7 +172,6 @@ static void do_types(kue_t *k, web_resp_t *resp, int *rf)
 static void do_search(const web_ctx_t *ctx, kue_t *k, const web_req_t *req, web_resp_t *resp,
                       int *rf)
 {
-    if (!kue_search) { web_buf_puts(&resp->body, "[]"); return; }
     char **v = NULL;
     size_t n = 0;
     const char *q = req->query_q ? req->query_q : "undefined";
@@ -230,7 +225,7 @@ static void do_config(const web_ctx_t *ctx, web_resp_t *resp)
     web_buf_json_str(b, ctx->title ? ctx->title : "Kue");
     web_buf_puts(b, ",\"prefix\":");
     web_buf_json_str(b, ctx->prefix ? ctx->prefix : "q");
-    web_buf_printf(b, ",\"search\":%s,\"version\":", kue_search && ctx->search ? "true" : "false");
+    web_buf_printf(b, ",\"search\":%s,\"version\":", ctx->search ? "true" : "false");
     web_buf_json_str(b, KUE_VERSION);
     web_buf_printf(b, ",\"scoreboard\":%s}", ctx->sb ? "true" : "false");
 }

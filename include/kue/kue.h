@@ -153,6 +153,12 @@ int kue_types(kue_t *k, char ***types, size_t *n);
 int kue_job_log(kue_t *k, int64_t id, char ***lines, size_t *n);
 void kue_strings_free(char **v, size_t n);
 
+/* Full-text search of job data, as Kue's GET /job/search?q=: the words of
+ * query (AND), through the reds-compatible index (jobs are indexed only
+ * when saved with search on).  *ids: id strings, best match first; free
+ * with kue_strings_free().  query NULL searches "undefined", as Kue does. */
+int kue_search(kue_t *k, const char *query, char ***ids, size_t *n);
+
 /* ---- changing jobs ------------------------------------------------------ */
 
 /* Remove a job with its log, indexes and search entries; publishes

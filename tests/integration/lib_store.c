@@ -597,3 +597,26 @@ Test(store, search_index_written_and_removed)
     cr_assert_eq(r->elements, 0);
     freeReplyObject(r);
 }
+
+Test(store, search_query_and_semantics)
+{
+    kue_set_search(K, 1);
+    enqueue("video", "{\"title\":\"convert avi video\"}", 0, 1);   /* 1 */
+    enqueue("video", "{\"title\":\"convert mp4\"}", 0, 1);         /* 2 */
+    enqueue("video", "{\"title\":\"upload avi\"}", 0, 1);          /* 3 */
+    char **ids; size_t n;
+    cr_assert_eq(kue_search(K, "converting", &ids, &n), 0, "%s", kue_errstr(K));
+    cr_assert_eq(n, 2);
+    kue_strings_free(ids, n);
+    cr_assert_eq(kue_search(K, "convert AVI", &ids, &n), 0);
+    cr_assert_eq(n, 1);
+    cr_assert_str_eq(ids[0], "1");
+    kue_strings_free(ids, n);
+    cr_assert_eq(kue_search(K, "nothing here", &ids, &n), 0);
+    cr_assert_eq(n, 0);
+    kue_strings_free(ids, n);
+    cr_assert_eq(kue_search(K, "the", &ids, &n), 0);     /* only a stop word */
+    cr_assert_eq(n, 0);
+    kue_strings_free(ids, n);
+    cr_assert_eq(kt_int(C, "EXISTS q:searchtmpkey"), 0, "scratch key left behind");
+}

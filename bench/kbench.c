@@ -1,0 +1,272 @@
+/*
+ * kbench.c -- the producer side of kue's benchmark (bench/run.sh builds it
+ * against libkue.a).  Each subcommand prints one JSON object on stdout.
+ *
+ *   kbench enqueue URL PREFIX TYPE single|concurrent|bulk N [CONC]
+ *       save N jobs {"n":i}: one at a time; from CONC threads (one
+ *       connection each, CONC jobs in flight); or kue_job_save_bulk() in
+ *       batches of 1000.  -> {"secs":S,"n":N}
+ *   kbench latency URL PREFIX TYPE M STAMPS
+ *       M jobs one at a time through an idle worker of TYPE (the stamp
+ *       plugin appends "id ns" to STAMPS at handler start); completion is
+ *       the "complete" message on P:events.  -> start/complete samples (ms)
+ *   kbench delayed URL PREFIX TYPE K MIN_MS MAX_MS STAMPS
+ *       K jobs due at now + a delay spread evenly over MIN..MAX; the lag is
+ *       handler start minus due time.  -> lag samples (ms)
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <kue/kue.h>
+
+static const char *url, *prefix, *type;
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static double mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void die(const char *what, const char *err)
+{
+    fprintf(stderr, "kbench: %s: %s\n", what, err);
+    exit(1);
+}
+
+static kue_t *conn(void)
+{
+    char err[256];
+    kue_t *k = kue_connect(url, prefix, err, sizeof err);
+    if (!k) die("connect", err);
+    return k;
+}
+
+static void save_one(kue_t *k, long i)
+{
+    char data[32];
+    snprintf(data, sizeof data, "{\"n\":%ld}", i);
+    kue_job_t *j = kue_job_new(type, data);
+    if (kue_job_save(k, j) < 0) die("save", kue_errstr(k));
+    kue_job_free(j);
+}
+
+/* ---- enqueue -------------------------------------------------------------- */
+
+struct span { long from, to; };
+
+static void *saver(void *p)
+{
+    struct span *s = p;
+    kue_t *k = conn();
+    for (long i = s->from; i < s->to; i++) save_one(k, i);
+    kue_free(k);
+    return NULL;
+}
+
+static int cmd_enqueue(const char *mode, long n, long conc)
+{
+    double t0 = mono();
+    if (!strcmp(mode, "single")) {
+        kue_t *k = conn();
+        t0 = mono();
+        for (long i = 0; i < n; i++) save_one(k, i);
+        kue_free(k);
+    } else if (!strcmp(mode, "concurrent")) {
+        if (conc < 1) conc = 1;
+        pthread_t *th = calloc((size_t)conc, sizeof *th);
+        struct span *sp = calloc((size_t)conc, sizeof *sp);
+        for (long t = 0; t < conc; t++) {
+            sp[t].from = n * t / conc;
+            sp[t].to = n * (t + 1) / conc;
+            pthread_create(&th[t], NULL, saver, &sp[t]);
+        }
+        for (long t = 0; t < conc; t++) pthread_join(th[t], NULL);
+        free(th);
+        free(sp);
+    } else if (!strcmp(mode, "bulk")) {
+        kue_t *k = conn();
+        enum { B = 1000 };
+        kue_job_t *jobs[B];
+        int64_t ids[B];
+        t0 = mono();
+        for (long i = 0; i < n; i += B) {
+            size_t m = (size_t)(n - i < B ? n - i : B);
+            for (size_t x = 0; x < m; x++) {
+                char data[32];
+                snprintf(data, sizeof data, "{\"n\":%ld}", i + (long)x);
+                jobs[x] = kue_job_new(type, data);
+            }
+            if (kue_job_save_bulk(k, jobs, m, ids) != m) die("save_bulk", kue_errstr(k));
+            for (size_t x = 0; x < m; x++) kue_job_free(jobs[x]);
+        }
+        kue_free(k);
+    } else {
+        die("enqueue", "mode is single, concurrent or bulk");
+    }
+    printf("{\"secs\":%.6f,\"n\":%ld}\n", mono() - t0, n);
+    return 0;
+}
+
+/* ---- stamps and samples ----------------------------------------------------- */
+
+struct sample { int64_t id, t0, start, done; };
+
+static void read_stamps(const char *path, struct sample *s, long n)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) return;
+    long long id, ns;
+    while (fscanf(f, "%lld %lld", &id, &ns) == 2)
+        for (long i = 0; i < n; i++)
+            if (s[i].id == id && !s[i].start) { s[i].start = ns; break; }
+    fclose(f);
+}
+
+static int cmpd(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Print "name":[sorted ms samples] for the samples that have both ends. */
+static void print_samples(const char *name, const struct sample *s, long n, int which)
+{
+    double *v = calloc((size_t)n + 1, sizeof *v);
+    long m = 0;
+    for (long i = 0; i < n; i++) {
+        int64_t end = which ? s[i].done : s[i].start;
+        if (end) v[m++] = (double)(end - s[i].t0) / 1e6;
+    }
+    qsort(v, (size_t)m, sizeof *v, cmpd);
+    printf("\"%s\":[", name);
+    for (long i = 0; i < m; i++) printf("%s%.4f", i ? "," : "", v[i]);
+    printf("]");
+    free(v);
+}
+
+/* ---- latency ---------------------------------------------------------------- */
+
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+static int64_t last_id = -1, last_at;
+
+static int on_event(int64_t id, const char *event, const char *json, void *p)
+{
+    (void)json; (void)p;
+    if (strcmp(event, "complete")) return 0;
+    int64_t t = now_ns();
+    pthread_mutex_lock(&mu);
+    last_id = id;
+    last_at = t;
+    pthread_cond_signal(&cv);
+    pthread_mutex_unlock(&mu);
+    return 0;
+}
+
+static void *watcher(void *p)
+{
+    kue_watch(p, on_event, NULL);
+    return NULL;
+}
+
+static int cmd_latency(long m, const char *stamps)
+{
+    kue_t *k = conn(), *ks = conn();
+    pthread_t th;
+    pthread_create(&th, NULL, watcher, ks);
+    usleep(200000);                       /* SUBSCRIBE in place, worker idle */
+    struct sample *s = calloc((size_t)m, sizeof *s);
+    for (long i = 0; i < m; i++) {
+        char data[32];
+        snprintf(data, sizeof data, "{\"n\":%ld}", i);
+        kue_job_t *j = kue_job_new(type, data);
+        s[i].t0 = now_ns();
+        int64_t id = kue_job_save(k, j);
+        if (id < 0) die("save", kue_errstr(k));
+        kue_job_free(j);
+        s[i].id = id;
+        pthread_mutex_lock(&mu);
+        struct timespec dl;
+        clock_gettime(CLOCK_REALTIME, &dl);
+        dl.tv_sec += 5;
+        while (last_id != id)
+            if (pthread_cond_timedwait(&cv, &mu, &dl) == ETIMEDOUT) break;
+        if (last_id == id) s[i].done = last_at;
+        pthread_mutex_unlock(&mu);
+        usleep(3000);                     /* let the worker go idle (BLPOP) again */
+    }
+    usleep(50000);
+    read_stamps(stamps, s, m);
+    printf("{\"n\":%ld,", m);
+    print_samples("start_ms", s, m, 0);
+    printf(",");
+    print_samples("complete_ms", s, m, 1);
+    printf("}\n");
+    return 0;
+}
+
+/* ---- delayed ---------------------------------------------------------------- */
+
+static int cmd_delayed(long n, long lo, long hi, const char *stamps)
+{
+    kue_t *k = conn();
+    struct sample *s = calloc((size_t)n, sizeof *s);
+    for (long i = 0; i < n; i++) {
+        int64_t due = now_ns() / 1000000 + lo + (n > 1 ? (hi - lo) * i / (n - 1) : 0);
+        kue_job_t *j = kue_job_new(type, "{}");
+        kue_job_set_run_at(j, due);
+        int64_t id = kue_job_save(k, j);
+        if (id < 0) die("save", kue_errstr(k));
+        kue_job_free(j);
+        s[i].id = id;
+        s[i].t0 = due * 1000000;
+    }
+    /* wait for every stamp (or MAX + 3 s) */
+    double end = mono() + hi / 1000.0 + 3.0;
+    for (;;) {
+        for (long i = 0; i < n; i++) s[i].start = 0;
+        read_stamps(stamps, s, n);
+        long got = 0;
+        for (long i = 0; i < n; i++) got += s[i].start != 0;
+        if (got == n || mono() > end) break;
+        usleep(50000);
+    }
+    printf("{\"n\":%ld,", n);
+    print_samples("lag_ms", s, n, 0);
+    printf("}\n");
+    kue_free(k);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 6) {
+        fprintf(stderr, "usage: kbench enqueue|latency|delayed URL PREFIX TYPE ...\n");
+        return 2;
+    }
+    url = argv[2];
+    prefix = argv[3];
+    type = argv[4];
+    setvbuf(stdout, NULL, _IOFBF, 1 << 20);
+    if (!strcmp(argv[1], "enqueue") && argc >= 7)
+        return cmd_enqueue(argv[5], atol(argv[6]), argc > 7 ? atol(argv[7]) : 1);
+    if (!strcmp(argv[1], "latency") && argc >= 7)
+        return cmd_latency(atol(argv[5]), argv[6]);
+    if (!strcmp(argv[1], "delayed") && argc >= 9)
+        return cmd_delayed(atol(argv[5]), atol(argv[6]), atol(argv[7]), argv[8]);
+    fprintf(stderr, "kbench: bad arguments\n");
+    return 2;
+}

@@ -3,7 +3,7 @@
  * by a real Node Kue 0.11.6 worker (queue.process, tests/node/interop-worker.js)
  * on the same Redis and prefix.  Checked: priority order, delays honoured,
  * attempts and retries (immediate, fixed, exponential and `true` backoff),
- * removeOnComplete, unicode data round-tripping into the result, and the
+ * removeOnComplete, ttl, unicode data round-tripping into the result, and the
  * final hashes, state sets and Kue's own view (Job.get(...).toJSON()) being
  * what Kue leaves for jobs it created itself (kue-wire.md 5.3-5.7).
  * Skips, saying so, only when node or tests/node/node_modules/kue is missing.
@@ -46,7 +46,7 @@ static void setup_or_skip(void)
 struct spec {
     const char *type, *data, *backoff;
     int prio, attempts, roc;
-    int64_t delay;
+    int64_t delay, ttl;
 };
 
 static int64_t make(const struct spec *s)
@@ -57,6 +57,7 @@ static int64_t make(const struct spec *s)
     if (s->delay) kue_job_set_delay(j, s->delay);
     if (s->backoff) cr_assert_eq(kue_job_set_backoff(j, s->backoff), 0, "backoff %s", s->backoff);
     if (s->roc) kue_job_set_remove_on_complete(j, 1);
+    if (s->ttl) kue_job_set_ttl(j, s->ttl);
     int64_t id = kue_job_save(K, j);
     cr_assert_gt(id, 0, "save: %s", kue_errstr(K));
     kue_job_free(j);
@@ -198,18 +199,20 @@ Test(interop_producer, libkue_jobs_processed_by_node_kue)
     const char *uni_data = "{\"text\":\"h\xc3\xa9llo \xe2\x9c\x93 \xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e "
                            "\xf0\x9f\x9a\x80\",\"quote\":\"a\\\"b\\\\c\\n\",\"list\":[1,2.5,-3],"
                            "\"nested\":{\"ok\":true,\"none\":null}}";
-    const struct spec uni = { "misc", uni_data, NULL, KUE_PRIORITY_NORMAL, 0, 0, 0 };
-    const struct spec late = { "misc", "{\"result\":{\"late\":true}}", NULL, KUE_PRIORITY_HIGH, 0, 0, 600 };
-    const struct spec roc = { "misc", "{\"result\":\"gone\"}", NULL, KUE_PRIORITY_LOW, 0, 1, 0 };
-    const struct spec r3 = { "retry", "{\"fail\":2,\"result\":3}", NULL, KUE_PRIORITY_MEDIUM, 3, 0, 0 };
-    const struct spec f2 = { "retry", "{\"fail\":9}", NULL, KUE_PRIORITY_NORMAL, 2, 0, 0 };
-    const struct spec f1 = { "retry", "{\"fail\":1}", NULL, KUE_PRIORITY_LOW, 0, 0, 0 };
+    const struct spec uni = { "misc", uni_data, NULL, KUE_PRIORITY_NORMAL, 0, 0, 0, 0 };
+    const struct spec late = { "misc", "{\"result\":{\"late\":true}}", NULL, KUE_PRIORITY_HIGH, 0, 0, 600, 0 };
+    const struct spec roc = { "misc", "{\"result\":\"gone\"}", NULL, KUE_PRIORITY_LOW, 0, 1, 0, 0 };
+    const struct spec r3 = { "retry", "{\"fail\":2,\"result\":3}", NULL, KUE_PRIORITY_MEDIUM, 3, 0, 0, 0 };
+    const struct spec f2 = { "retry", "{\"fail\":9}", NULL, KUE_PRIORITY_NORMAL, 2, 0, 0, 0 };
+    const struct spec f1 = { "retry", "{\"fail\":1}", NULL, KUE_PRIORITY_LOW, 0, 0, 0, 0 };
     const struct spec fixed = { "backoff", "{\"fail\":1,\"result\":\"fixed\"}",
-                                "{\"type\":\"fixed\",\"delay\":300}", KUE_PRIORITY_NORMAL, 2, 0, 0 };
+                                "{\"type\":\"fixed\",\"delay\":300}", KUE_PRIORITY_NORMAL, 2, 0, 0, 0 };
     const struct spec expo = { "backoff", "{\"fail\":2,\"result\":\"exp\"}",
-                               "{\"type\":\"exponential\",\"delay\":200}", KUE_PRIORITY_NORMAL, 3, 0, 0 };
+                               "{\"type\":\"exponential\",\"delay\":200}", KUE_PRIORITY_NORMAL, 3, 0, 0, 0 };
     const struct spec btrue = { "backoff", "{\"fail\":1,\"result\":\"true\"}", "true",
-                                KUE_PRIORITY_CRITICAL, 2, 0, 200 };
+                                KUE_PRIORITY_CRITICAL, 2, 0, 200, 0 };
+    const struct spec withttl = { "misc", "{\"result\":\"ttl\"}", NULL, KUE_PRIORITY_NORMAL, 0, 0, 0, 5000 };
+    int64_t tid = make(&withttl);
     int64_t uid = make(&uni), lid = make(&late), rid = make(&roc), r3id = make(&r3),
             f2id = make(&f2), f1id = make(&f1), fxid = make(&fixed), exid = make(&expo),
             btid = make(&btrue);
@@ -226,10 +229,10 @@ Test(interop_producer, libkue_jobs_processed_by_node_kue)
     char port[16];
     snprintf(port, sizeof port, "%d", R.port);
     char ids[16][24];
-    char *args[24] = { port, "14" };
+    char *args[24] = { port, "15" };
     int na = 2;
     int64_t all[] = { prio_id[0], prio_id[1], prio_id[2], prio_id[3], prio_id[4], uid, lid, rid,
-                      r3id, f2id, f1id, fxid, exid, btid };
+                      r3id, f2id, f1id, fxid, exid, btid, tid };
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
         snprintf(ids[i], sizeof ids[i], "%lld", (long long)all[i]);
         args[na++] = ids[i];
@@ -377,16 +380,22 @@ Test(interop_producer, libkue_jobs_processed_by_node_kue)
         cr_assert_str_eq(hget(btid, "backoff", b, sizeof b), "true");
     }
 
-    /* 7. Nothing left behind in the transient states; work time counted. */
+    /* 7. A ttl Kue honoured (active score was the deadline) and kept. */
+    assert_complete(tid, "misc", 0, "1");
+    cr_assert_str_eq(hget(tid, "ttl", b, sizeof b), "5000");
+    cr_assert_str_eq(hget(tid, "result", b, sizeof b), "\"ttl\"");
+    cr_assert_str_eq(kstr(out, tid, "ttl"), "5000");
+
+    /* 8. Nothing left behind in the transient states; work time counted. */
     cr_assert_eq(kt_int(C, "ZCARD q:jobs:inactive"), 0);
     cr_assert_eq(kt_int(C, "ZCARD q:jobs:active"), 0);
     cr_assert_eq(kt_int(C, "ZCARD q:jobs:delayed"), 0);
-    cr_assert_eq(kt_int(C, "ZCARD q:jobs:complete"), 11);
+    cr_assert_eq(kt_int(C, "ZCARD q:jobs:complete"), 12);
     cr_assert_eq(kt_int(C, "ZCARD q:jobs:failed"), 2);
-    cr_assert_eq(kt_int(C, "ZCARD q:jobs"), 13);
+    cr_assert_eq(kt_int(C, "ZCARD q:jobs"), 14);
     kue_stats_t s;
     cr_assert_eq(kue_stats(K, &s), 0);
-    cr_assert_eq(s.complete, 11);
+    cr_assert_eq(s.complete, 12);
     cr_assert_eq(s.failed, 2);
     cr_assert_geq(s.work_time_ms, 0, "Kue wrote no q:stats:work-time");
     json_decref(out);

@@ -26,7 +26,7 @@ const plugDir = path.join(build, 'bench', 'plugins');
 
 const P = quick
   ? { runs: 1, n: 4000, nSingle: 1000, nC1: 1000, m: 100, k: 40, lo: 200, hi: 1000, nMon: 500, nDrain: 20000 }
-  : { runs: 3, n: 20000, nSingle: 3000, nC1: 2000, m: 200, k: 100, lo: 300, hi: 1800, nMon: 1000, nDrain: 40000 };
+  : { runs: 3, n: 10000, nSingle: 2000, nC1: 2000, m: 200, k: 100, lo: 300, hi: 1800, nMon: 1000, nDrain: 20000 };
 if (process.env.BENCH_RUNS) P.runs = +process.env.BENCH_RUNS;
 
 const SYSTEMS = [

@@ -32,7 +32,7 @@ const adapters = {
       add: (d) => save(q.create(NAME, d)),
       addBulk: null,
       addDelayed: (d, ms) => save(q.create(NAME, d).delay(ms)),
-      work(conc, fn) { q.process(NAME, conc, (job, done) => { fn(job.id); done(); }); },
+      work(conc, fn) { q.process(NAME, conc, (job, done) => { fn(String(job.id)); done(); }); },
       onComplete(fn) { q.on('job complete', (id) => fn(String(id))); },
       idOf: (job) => String(job.id),
       close: () => new Promise((res) => q.shutdown(5000, () => res())),
@@ -121,6 +121,7 @@ async function main() {
     out({ secs, n: +args[1] });
   } else if (mode === 'fill') {
     await enqueue(a, a.addBulk ? 'bulk' : 'concurrent', +args[0]);
+    out({ n: +args[0] });
   } else if (mode === 'work') {
     await a.work(+args[0], () => {});
     if (a.ready) await a.ready();

@@ -96,6 +96,7 @@ int cmd_log(cli_t *c, int argc, char **argv);
 int cmd_ls(cli_t *c, int argc, char **argv);
 int cmd_stats(cli_t *c, int argc, char **argv);
 int cmd_types(cli_t *c, int argc, char **argv);
+int cmd_search(cli_t *c, int argc, char **argv);
 int cmd_promote(cli_t *c, int argc, char **argv);
 int cmd_watch(cli_t *c, int argc, char **argv);
 

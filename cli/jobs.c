@@ -318,20 +318,16 @@ static const struct option retry_opts[] = {
     { NULL, 0, NULL, 0 },
 };
 
-/* failed -> inactive; another state only when forced.  The check and the
- * move are two steps: a job that changes state in between is moved as
- * forced. */
+/* failed -> inactive, checked and moved in one atomic step; any state
+ * when forced. */
 static int retry_one(kue_t *k, int64_t id, int force)
 {
-    kue_job_t *j = kue_job_get(k, id);
-    if (!j) return cli_error("%s", kue_errstr(k));
-    char state[32];
-    kue_strlcpy(state, kue_job_state(j) ? kue_job_state(j) : "in no state", sizeof state);
-    kue_job_free(j);
-    if (strcmp(state, "failed") && !force)
-        return cli_error("job %lld is %s, not failed (--force retries it anyway)", (long long)id,
-                         state);
-    if (kue_job_set_state(k, id, "inactive") != 0) return cli_error("%s", kue_errstr(k));
+    int rc = force ? kue_job_set_state(k, id, "inactive") : kue_job_retry(k, id);
+    if (rc != 0) {
+        if (!force && strstr(kue_errstr(k), ", not failed"))
+            return cli_error("%s (--force retries it anyway)", kue_errstr(k));
+        return cli_error("%s", kue_errstr(k));
+    }
     return CLI_OK;
 }
 

@@ -382,6 +382,33 @@ int cmd_types(cli_t *c, int argc, char **argv)
     return CLI_OK;
 }
 
+/* Ids whose data matches every word of the query (Kue's reds index: only
+ * jobs saved with search on are indexed). */
+int cmd_search(cli_t *c, int argc, char **argv)
+{
+    cli_parser_t p;
+    cli_parse_begin(&p, c, argc, argv, NULL);
+    int o;
+    while ((o = cli_next(&p)) > 0) {}
+    if (o < 0) return cli_parse_end(&p, o);
+    if (p.npos < 1) return cli_usage_error("search", "needs the QUERY");
+    char q[4096] = "";
+    size_t len = 0;
+    for (int i = 0; i < p.npos; i++) {
+        int w = snprintf(q + len, sizeof q - len, "%s%s", i ? " " : "", p.pos[i]);
+        if (w < 0 || (size_t)w >= sizeof q - len) return cli_usage_error("search", "query too long");
+        len += (size_t)w;
+    }
+    kue_t *k = cli_kue(c);
+    if (!k) return CLI_ERR;
+    char **ids;
+    size_t n;
+    if (kue_search(k, q, &ids, &n) != 0) return cli_error("%s", kue_errstr(k));
+    for (size_t i = 0; i < n; i++) printf("%s\n", ids[i]);
+    kue_strings_free(ids, n);
+    return CLI_OK;
+}
+
 static const struct option promote_opts[] = {
     { "limit", required_argument, NULL, 'l' },
     { NULL, 0, NULL, 0 },

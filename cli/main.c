@@ -85,6 +85,10 @@ static const struct command {
       "usage: kue promote [--limit N]\n"
       "Move delayed jobs that are due to inactive (at most N, default 1000) and\n"
       "print how many moved.\n" },
+    { "search", cmd_search, "find jobs by the words of their data",
+      "usage: kue search WORD...\n"
+      "Print the ids of jobs whose data holds every word (Kue's search index:\n"
+      "only jobs created with search on are indexed), best match first.\n" },
     { "types", cmd_types, "list job types",
       "usage: kue types\n"
       "Print the known job types, one a line.\n" },

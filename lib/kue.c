@@ -605,7 +605,7 @@ kue_job_t *kue_job_get(kue_t *k, int64_t id)
     return j;
 }
 
-int kue_jobs_get(kue_t *k, const int64_t *ids, size_t n, kue_job_t **out)
+static int jobs_get_once(kue_t *k, const int64_t *ids, size_t n, kue_job_t **out)
 {
     if (ensure(k) != 0) return -1;
     for (size_t i = 0; i < n; i++)
@@ -624,6 +624,13 @@ int kue_jobs_get(kue_t *k, const int64_t *ids, size_t n, kue_job_t **out)
         if (r->type == REDIS_REPLY_ARRAY) out[i] = job_from_hgetall(k, ids[i], r);
         freeReplyObject(r);
     }
+    return rc;
+}
+
+int kue_jobs_get(kue_t *k, const int64_t *ids, size_t n, kue_job_t **out)
+{
+    int rc = jobs_get_once(k, ids, n, out);
+    if (rc < 0 && !k->c) rc = jobs_get_once(k, ids, n, out);
     return rc;
 }
 
@@ -749,7 +756,7 @@ long long kue_count(kue_t *k, const char *type, const char *state)
     return v;
 }
 
-int kue_stats(kue_t *k, kue_stats_t *out)
+static int stats_once(kue_t *k, kue_stats_t *out)
 {
     if (ensure(k) != 0) return -1;
     const char *p = k->prefix;
@@ -777,6 +784,15 @@ int kue_stats(kue_t *k, kue_stats_t *out)
     }
     out->inactive = v[0]; out->active = v[1]; out->complete = v[2];
     out->failed = v[3]; out->delayed = v[4]; out->work_time_ms = v[5];
+    return rc;
+}
+
+/* Pipelined reads are retried once on a fresh connection when the old one
+ * turned out to be dead (the failed attempt frees k->c). */
+int kue_stats(kue_t *k, kue_stats_t *out)
+{
+    int rc = stats_once(k, out);
+    if (rc < 0 && !k->c) rc = stats_once(k, out);
     return rc;
 }
 
@@ -917,6 +933,14 @@ int kue_job_set_state(kue_t *k, int64_t id, const char *state)
     snprintf(ids, sizeof ids, "%lld", (long long)id);
     const char *argv[] = { k->prefix, ids, state };
     return simple_script(k, KS_SET_STATE, 3, argv);
+}
+
+int kue_job_retry(kue_t *k, int64_t id)
+{
+    char ids[24];
+    snprintf(ids, sizeof ids, "%lld", (long long)id);
+    const char *argv[] = { k->prefix, ids, "inactive", "failed" };
+    return simple_script(k, KS_SET_STATE, 4, argv);
 }
 
 int kue_job_update_priority(kue_t *k, int64_t id, int prio)

@@ -167,6 +167,9 @@ int kue_job_remove(kue_t *k, int64_t id);
 /* Move a job to a state (Kue's PUT /job/:id/state/:state).  Moving to
  * inactive pushes a wake-up token and publishes "enqueue". */
 int kue_job_set_state(kue_t *k, int64_t id, const char *state);
+/* Retry a failed job: failed -> inactive in one step; -1 (job "ID" is
+ * STATE, not failed) when it is in another state. */
+int kue_job_retry(kue_t *k, int64_t id);
 /* Change priority and re-score every set the job is in. */
 int kue_job_update_priority(kue_t *k, int64_t id, int prio);
 /* Append a log line. */

@@ -11,8 +11,10 @@ redis.call('ZADD', key('jobs'), prio, z)
 if j.state then
   if j.state ~= 'delayed' and j.state ~= 'active' then
     redis.call('ZADD', key('jobs:' .. j.state), prio, z)
-  elseif j.state == 'active' and j.ttln <= 0 then
-    redis.call('ZADD', key('jobs:active'), -math.abs(prio), z)
+  elseif j.state == 'active' then
+    -- as Kue's re-save: without a ttl the score follows the priority, with
+    -- one the deadline is refreshed
+    redis.call('ZADD', key('jobs:active'), global_score('active', prio, nil, j.ttln, now), z)
   end
   redis.call('ZADD', key('jobs:' .. j.type .. ':' .. j.state), prio, z)
 end

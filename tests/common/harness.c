@@ -57,11 +57,15 @@ static void forget(pid_t pid)
         if (children[i] == pid) children[i] = 0;
 }
 
+static int tmpdir_made;
+static char tmpdir[64];
+
 const char *kt_tmpdir(void)
 {
-    static char dir[64];
+    char *dir = tmpdir;
     if (!dir[0]) {
-        snprintf(dir, sizeof dir, "/tmp/kue-test-XXXXXX");
+        tmpdir_made = 1;
+        snprintf(dir, sizeof tmpdir, "/tmp/kue-test-XXXXXX");
         cr_assert_not_null(mkdtemp(dir), "mkdtemp: %s", strerror(errno));
     }
     return dir;
@@ -349,6 +353,14 @@ void kt_cleanup(void)
         }
     }
     nredises = 0;
+    /* Logs of the processes live in the temporary directory: keep it for a
+     * post-mortem with KUE_TEST_KEEP=1. */
+    const char *keep = getenv("KUE_TEST_KEEP");
+    if (tmpdir_made && !(keep && *keep == '1')) {
+        rm_rf(tmpdir);
+        tmpdir[0] = '\0';
+        tmpdir_made = 0;
+    }
 }
 
 int kt_wait_until(int (*fn)(void *), void *arg, int timeout_ms)

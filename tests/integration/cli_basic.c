@@ -404,7 +404,7 @@ Test(cli, rm_retry_state_priority)
 
     /* retry: refused unless failed, or forced. */
     cr_assert_eq(kue(&out, "retry", "4", NULL), 1);
-    cr_assert_str_eq(out, "kue: job 4 is inactive, not failed (--force retries it anyway)\n");
+    cr_assert_str_eq(out, "kue: job \"4\" is inactive, not failed (--force retries it anyway)\n");
     free(out);
     cr_assert_eq(kue(&out, "state", "4", "failed", NULL), 0, "%s", out);
     free(out);
@@ -685,5 +685,24 @@ Test(cli, watch_unreachable_redis_is_an_error)
     char *out;
     cr_assert_eq(kue_bare(&out, "--redis", "redis://127.0.0.1:1/0", "watch", NULL), 1);
     cr_assert(!strncmp(out, "kue: cannot connect to Redis", 28), "%s", out);
+    free(out);
+}
+
+Test(cli, search_finds_indexed_jobs)
+{
+    char *out = NULL;
+    cr_assert_eq(kue(&out, "--search", "create", "video", "{\"title\":\"convert avi video\"}", NULL), 0, "%s", out);
+    free(out);
+    cr_assert_eq(kue(&out, "--search", "create", "video", "{\"title\":\"upload mp4\"}", NULL), 0, "%s", out);
+    free(out);
+    cr_assert_eq(kue(&out, "create", "video", "{\"title\":\"convert unindexed\"}", NULL), 0, "%s", out);
+    free(out);
+    cr_assert_eq(kue(&out, "search", "converting", NULL), 0, "%s", out);
+    cr_assert_str_eq(out, "1\n");
+    free(out);
+    cr_assert_eq(kue(&out, "search", "convert", "mp4", NULL), 0, "%s", out);
+    cr_assert_str_eq(out, "");
+    free(out);
+    cr_assert_eq(kue(&out, "search", NULL), 2);
     free(out);
 }

@@ -119,6 +119,25 @@ const char *kue_priority_name(int prio)
 
 static redisReply *raw_command(kue_t *k, const char *fmt, ...);
 
+/* One command of the connection handshake (AUTH, SELECT); on failure the
+ * connection is dropped and the error names the server and the step. */
+static int handshake(kue_t *k, const char *where, const char *what, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *r = redisvCommand(k->c, fmt, ap);
+    va_end(ap);
+    if (r && r->type != REDIS_REPLY_ERROR) {
+        freeReplyObject(r);
+        return 0;
+    }
+    set_err(k, "Redis at %s %s: %s", where, what, r ? r->str : k->c->errstr);
+    if (r) freeReplyObject(r);
+    redisFree(k->c);
+    k->c = NULL;
+    return -1;
+}
+
 static int do_connect(kue_t *k)
 {
     struct timeval tv = { KUE_CONNECT_TIMEOUT_MS / 1000, (KUE_CONNECT_TIMEOUT_MS % 1000) * 1000 };
@@ -136,31 +155,10 @@ static int do_connect(kue_t *k)
     struct timeval ct = { KUE_COMMAND_TIMEOUT_MS / 1000, 0 };
     redisSetTimeout(c, ct);
     k->c = c;
-    if (k->url.password[0]) {
-        redisReply *r = redisCommand(c, "AUTH %s", k->url.password);
-        int ok = r && r->type != REDIS_REPLY_ERROR;
-        if (!ok) {
-            set_err(k, "Redis at %s refused the password: %s", where,
-                    r ? r->str : c->errstr);
-            if (r) freeReplyObject(r);
-            redisFree(c);
-            k->c = NULL;
-            return -1;
-        }
-        freeReplyObject(r);
-    }
-    redisReply *r = redisCommand(c, "SELECT %d", k->url.db);
-    int ok = r && r->type != REDIS_REPLY_ERROR;
-    if (!ok) {
-        set_err(k, "Redis at %s: SELECT %d failed: %s", where, k->url.db,
-                r ? r->str : c->errstr);
-        if (r) freeReplyObject(r);
-        redisFree(c);
-        k->c = NULL;
+    if (k->url.password[0] &&
+        handshake(k, where, "refused the password", "AUTH %s", k->url.password) != 0)
         return -1;
-    }
-    freeReplyObject(r);
-    return 0;
+    return handshake(k, where, "SELECT failed", "SELECT %d", k->url.db);
 }
 
 kue_t *kue_connect(const char *url, const char *prefix, char *err, size_t errlen)

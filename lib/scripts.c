@@ -127,14 +127,4 @@ int kue_script_append(redisContext *c, kue_script_id id, int argc,
     return redisAppendCommandArgv(c, n, v, l) == REDIS_OK ? 0 : -1;
 }
 
-int kue_script_append_eval(redisContext *c, kue_script_id id, int argc,
-                           const char **argv, const size_t *lens)
-{
-    const char *v[MAX_ARGS];
-    size_t l[MAX_ARGS];
-    int n = build(id, 1, argc, argv, lens, v, l);
-    if (n < 0) return -1;
-    return redisAppendCommandArgv(c, n, v, l) == REDIS_OK ? 0 : -1;
-}
-
 int kue_script_is_noscript(const redisReply *r) { return is_noscript(r); }

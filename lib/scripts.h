@@ -43,13 +43,11 @@ const char *kue_script_sha(kue_script_id id);      /* 40 hex characters */
  * reply (caller frees with freeReplyObject) or NULL on a connection error. */
 redisReply *kue_script_call(redisContext *c, kue_script_id id, int argc,
                             const char **argv, const size_t *lens);
-/* Append an EVALSHA (or, _eval, an EVAL) call to c's output buffer for
- * pipelining; read the replies with redisGetReply.  A reply for which
- * kue_script_is_noscript() is true must be re-run with the _eval form. */
+/* Append an EVALSHA call to c's output buffer for pipelining; read the
+ * replies with redisGetReply.  A call whose reply satisfies
+ * kue_script_is_noscript() must be re-run (kue_script_call loads it). */
 int kue_script_append(redisContext *c, kue_script_id id, int argc,
                       const char **argv, const size_t *lens);
-int kue_script_append_eval(redisContext *c, kue_script_id id, int argc,
-                           const char **argv, const size_t *lens);
 int kue_script_is_noscript(const redisReply *r);
 
 #endif

@@ -323,7 +323,10 @@ async function oneRun(runNo, sys) {
   // all cores
   await flush(sys);
   await fill(sys, P.n);
+  const a0 = await info();
   const pall = await processJobs(sys, nproc, 50, P.n);
+  const a1 = await info();
+  record(runNo, sys, 'redis_cpu_per_job_process', ((a1.cpu - a0.cpu) / P.n) * 1e6, 'us', { note: 'claim+complete only, all processes' });
   record(runNo, sys, 'process_all', rate(pall.w), 'jobs/s', { processes: nproc, concurrency: 50 });
   if (pall.rss.master) record(runNo, sys, 'rss_master', pall.rss.master / 1024, 'MiB');
   if (pall.rss.workers.length) record(runNo, sys, 'rss_worker', Math.max(...pall.rss.workers) / 1024, 'MiB');
@@ -376,7 +379,8 @@ const METRICS = [
   ['drain', 'drain under load', 'ms', -1],
   ['client_cmds_per_job', 'client commands/job', '', -1],
   ['redis_cmds_per_job', 'Redis commands/job (all)', '', -1],
-  ['redis_cpu_per_job', 'Redis CPU/job', 'us', -1],
+  ['redis_cpu_per_job', 'Redis CPU/job (enqueue+process)', 'us', -1],
+  ['redis_cpu_per_job_process', `Redis CPU/job (process, ${nproc} procs)`, 'us', -1],
   ['rss_master', 'RSS master', 'MiB', -1],
   ['rss_worker', 'RSS worker (max)', 'MiB', -1],
 ];

@@ -62,7 +62,9 @@ BINS     := $(O)/bin/kue $(O)/bin/kue-supervisor $(O)/bin/kue-worker $(O)/bin/ku
 PLUGINS  := $(patsubst plugins/%.c,$(O)/plugins/%.so,$(PLG_SRC))
 TESTS    := $(patsubst tests/%.c,$(O)/tests/%,$(TESTS_SRC))
 
-.PHONY: all test unit integration run bench deps clean install lib plugins check-deps node-deps
+.PHONY: all test run bench deps clean install lib plugins check-deps node-deps
+# Keep intermediate objects (the test harness) between builds.
+.SECONDARY:
 all: $(O)/lib/libkue.a $(O)/lib/libkue.so $(BINS) $(PLUGINS) $(O)/kue.pc
 
 lib: $(O)/lib/libkue.a $(O)/lib/libkue.so

@@ -62,7 +62,7 @@ BINS     := $(O)/bin/kue $(O)/bin/kue-supervisor $(O)/bin/kue-worker $(O)/bin/ku
 PLUGINS  := $(patsubst plugins/%.c,$(O)/plugins/%.so,$(PLG_SRC))
 TESTS    := $(patsubst tests/%.c,$(O)/tests/%,$(TESTS_SRC))
 
-.PHONY: all test run bench deps clean install lib plugins check-deps node-deps
+.PHONY: all test run bench deps clean install lib plugins check-deps check-test-deps node-deps
 # Keep intermediate objects (the test harness) between builds.
 .SECONDARY:
 all: $(O)/lib/libkue.a $(O)/lib/libkue.so $(BINS) $(PLUGINS) $(O)/kue.pc
@@ -145,11 +145,14 @@ $(O)/obj/tests/%.o: CFLAGS += -Itests/common
 check-deps:
 	@sh scripts/deps.sh check
 
+check-test-deps:
+	@sh scripts/deps.sh check test
+
 node-deps:
 	@sh scripts/node-deps.sh
 
 # KUE_TEST_FILTER=name runs only tests/*/name.c binaries.
-test: check-deps all $(TESTS) node-deps
+test: check-test-deps all $(TESTS) node-deps
 	@KUE_BUILD=$(abspath $(O)) sh scripts/run-tests.sh $(if $(KUE_TEST_FILTER),$(filter %/$(KUE_TEST_FILTER),$(TESTS)),$(TESTS))
 
 run: check-deps all
@@ -160,7 +163,7 @@ bench: check-deps all node-deps
 	@KUE_BUILD=$(abspath $(O)) sh bench/run.sh $(if $(QUICK),--quick)
 
 deps:
-	@sh scripts/deps.sh install
+	@sh scripts/deps.sh install test
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig \

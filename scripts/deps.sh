@@ -1,11 +1,15 @@
 #!/bin/sh
-# deps.sh check|install -- make sure the Debian packages kue needs are here.
+# deps.sh check|install [test] -- make sure the Debian packages kue needs
+# are here: those to build and run it, plus with "test" those the test
+# suite uses (Criterion, Node for the tests with real Kue, Chromium for the
+# dashboard test, openssl for the TLS test).
 #   check:   if something is missing, install it when root, else print the
 #            exact apt-get line and fail.
-#   install: the same, always attempting the install.
+#   install: the same.
 set -eu
 PKGS="build-essential pkg-config libhiredis-dev libev-dev libinih-dev libjansson-dev \
-libcriterion-dev libmicrohttpd-dev redis-server nodejs npm openssl"
+libcriterion-dev libmicrohttpd-dev redis-server"
+[ "${2:-}" = test ] && PKGS="$PKGS nodejs npm openssl chromium"
 missing=""
 for p in $PKGS; do
   case $p in

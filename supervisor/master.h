@@ -59,6 +59,7 @@ struct master {
     char url_text[600];          /* what children get */
     kue_url_t url;
     kue_conn_t *conn;
+    kue_conn_t *sub;             /* P:delayed: due times of new delayed jobs */
     struct sup_rq *rq_head, *rq_tail;
     int rq_len;
     int rq_inflight;

@@ -220,6 +220,39 @@ static void promo_cb(struct ev_loop *loop, ev_timer *w, int revents)
         promo_arm(m, promo_poll_ms(m));
 }
 
+/* A job just became delayed (P:delayed carries its due time, Redis clock):
+ * bring the next round forward if it is due before the armed one. */
+static void delayed_msg(redisAsyncContext *ac, void *r, void *priv)
+{
+    struct master *m = sup_master;
+    redisReply *reply = r;
+    (void)ac;
+    (void)priv;
+    if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 3 ||
+        reply->element[2]->type != REDIS_REPLY_STRING || m->draining)
+        return;
+    if (strcmp(reply->element[0]->str, "message") != 0)
+        return;
+    int64_t due = strtoll(reply->element[2]->str, NULL, 10);
+    int64_t d = due - kue_now_ms() + 2;
+    if (m->promo_inflight)
+        return;   /* its reply arms the timer from the full picture */
+    double left = ev_is_active(&m->promo_timer) ? ev_timer_remaining(m->loop, &m->promo_timer) : 1e9;
+    if ((double)d / 1000.0 < left)
+        promo_arm(m, d);
+}
+
+static void sub_state(kue_conn_t *c, int connected, void *priv)
+{
+    struct master *m = priv;
+    if (!connected)
+        return;
+    char ch[160];
+    snprintf(ch, sizeof ch, "%s:delayed", m->cfg->prefix);
+    if (kue_conn_subscribe(c, ch, delayed_msg, NULL) != 0)
+        klog_warn("cannot subscribe to %s; promotion falls back to polling", ch);
+}
+
 /* ---- recovery --------------------------------------------------------- */
 
 static void recover_reply(redisAsyncContext *ac, void *r, void *priv)
@@ -293,7 +326,8 @@ int sup_rds_start(struct master *m, char *err, size_t errlen)
     ev_init(&m->recover_timer, recover_cb);
     m->recover_timer.data = m;
     m->conn = kue_conn_new(m->loop, &m->url, "master", conn_state, m);
-    if (!m->conn) {
+    m->sub = kue_conn_new(m->loop, &m->url, "master-sub", sub_state, m);
+    if (!m->conn || !m->sub) {
         snprintf(err, errlen, "cannot create the Redis connection");
         return -1;
     }
@@ -307,6 +341,9 @@ void sup_rds_stop(struct master *m)
     if (m->conn)
         kue_conn_free(m->conn);
     m->conn = NULL;
+    if (m->sub)
+        kue_conn_free(m->sub);
+    m->sub = NULL;
     /* pending callbacks got NULL replies and re-queued their calls */
     while (m->rq_head) {
         struct sup_rq *q = m->rq_head;

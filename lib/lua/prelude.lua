@@ -54,6 +54,10 @@ local function move(id, t, prio, from, to, now, promote_at, ttl)
   if to == 'inactive' then
     redis.call('LPUSH', key(t .. ':jobs'), 1)
     publish(id, 'enqueue', ',' .. jstr(t))
+  elseif to == 'delayed' then
+    -- tell promoters (kue-supervisor) the due time at once, so they need
+    -- not wait for their next poll (our channel; Kue only uses P:events)
+    redis.call('PUBLISH', key('delayed'), fmt(global_score(to, prio, promote_at, ttl, now)))
   end
 end
 

@@ -51,6 +51,28 @@ Test(supervisor_promote, delayed_jobs_on_time)
     S.pid = 0;
 }
 
+/* A new delayed job is announced on P:delayed, so the master promotes it
+ * when due even if its next poll (interval / 4) is seconds away. */
+Test(supervisor_promote, new_delayed_job_not_left_to_polling)
+{
+    static const char *const plugins[] = { "echo", NULL };
+    sup_setup(&S, plugins, "[type echo]\nprocesses = 1\nconcurrency = 4\n");
+    sup_replace(S.ini, "interval = 200ms", "interval = 40s");   /* polls every 10 s */
+    sup_start(&S);
+    cr_assert(sup_wait_children(S.pid, "kue-supervisor: worker echo#", 1, 5000));
+    kt_sleep_ms(500);   /* the start-up round has run; the next poll is 10 s away */
+    int64_t id = sup_job(&S, "echo", "{}", 1, 400);
+    cr_assert(sup_wait_state(&S, id, "complete", 3000),
+              "a job due in 400 ms waited for the 10 s poll");
+    char a[32], b[32];
+    sup_field(&S, id, "started_at", a, sizeof(a));
+    sup_field(&S, id, "promote_at", b, sizeof(b));
+    cr_log_info("lag of a job announced on P:delayed: %lld ms", atoll(a) - atoll(b));
+    cr_assert_lt(atoll(a) - atoll(b), 1000);
+    cr_assert_eq(sup_stop(&S, SIGTERM, 10000), 0);
+    S.pid = 0;
+}
+
 Test(supervisor_promote, two_supervisors_exactly_once)
 {
     static const char *const plugins[] = { "echo", NULL };

@@ -19,18 +19,26 @@ while #out < n and scanned < n + 64 do
   local z = top[1]
   redis.call('ZREM', ik, z)
   local id = string.sub(z, (string.find(z, '|', 1, true) or 0) + 1)
-  local j = load(id)
+  local h = redis.call('HGETALL', key('job:' .. id))
+  local j = from_hash(h)
   if not j then
     drop(id, t, nil)
   elseif j.state == 'inactive' and j.type == t then
     local slot = ARGV[7 + #out + 1]
     local wid = 'kue:' .. host .. ':' .. pid .. ':' .. t .. ':' .. slot
-    redis.call('HSET', key('job:' .. id), 'started_at', fmt(now), 'workerId', wid)
-    move(id, t, j.prio, 'inactive', 'active', now, nil, j.ttln)
+    local nows = fmt(now)
+    move(id, t, j.prio, 'inactive', 'active', now, nil, j.ttln,
+         { 'started_at', nows, 'workerId', wid })
     redis.call('ZADD', key('leases'), now + lease, id)
     redis.call('SADD', key('held:' .. host .. ':' .. pid), id)
     publish(id, 'start', ',' .. jstr(t) .. ',null')
-    local h = redis.call('HGETALL', key('job:' .. id))
+    -- reply with the hash as it is now, without reading it again
+    local set = { state = 'active', updated_at = nows, started_at = nows, workerId = wid }
+    for i = 1, #h, 2 do
+      local v = set[h[i]]
+      if v then h[i + 1] = v; set[h[i]] = nil end
+    end
+    for f, v in pairs(set) do h[#h + 1] = f; h[#h + 1] = v end
     table.insert(h, 1, id)
     out[#out + 1] = h
   end

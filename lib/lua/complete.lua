@@ -8,9 +8,9 @@ local j = load(id)
 if not held_by(j, wid) then return 0 end
 local now = now_ms()
 local jk = key('job:' .. id)
-redis.call('HSET', jk, 'duration', fmt(dur), 'progress', '100')
-if result ~= '' then redis.call('HSET', jk, 'result', result) end
-move(id, j.type, j.prio, 'active', 'complete', now)
+local extra = { 'duration', fmt(dur), 'progress', '100' }
+if result ~= '' then extra[5] = 'result'; extra[6] = result end
+move(id, j.type, j.prio, 'active', 'complete', now, nil, nil, extra)
 release(id, j.workerId)
 local made = tonumber(j.attempts) or 0
 if made < (tonumber(j.max_attempts) or 1) then redis.call('HINCRBY', jk, 'attempts', 1) end

@@ -13,21 +13,18 @@ if run_at > 0 then delay = run_at - now end
 if delay < 0 then delay = 0 end
 
 local id = fmt(redis.call('INCR', key('ids')))
-local jk = key('job:' .. id)
 local f = { 'max_attempts', ARGV[5], 'type', t, 'created_at', fmt(now),
-            'promote_at', fmt(now + delay), 'updated_at', fmt(now),
-            'priority', prio_s, 'data', data }
+            'promote_at', fmt(now + delay), 'priority', prio_s, 'data', data }
 if delay > 0 then f[#f + 1] = 'delay'; f[#f + 1] = fmt(delay) end
 if ttl > 0 then f[#f + 1] = 'ttl'; f[#f + 1] = fmt(ttl) end
 if backoff ~= '' then f[#f + 1] = 'backoff'; f[#f + 1] = backoff end
 if roc ~= '' then f[#f + 1] = 'removeOnComplete'; f[#f + 1] = roc end
-redis.call('HSET', jk, unpack(f))
 redis.call('SADD', key('job:types'), t)
 redis.call('ZADD', key('jobs'), prio, zid(id))
 if delay > 0 then
-  move(id, t, prio, false, 'delayed', now, now + delay)
+  move(id, t, prio, false, 'delayed', now, now + delay, nil, f)
 else
-  move(id, t, prio, false, 'inactive', now)
+  move(id, t, prio, false, 'inactive', now, nil, nil, f)
 end
 
 local n = tonumber(ARGV[11]) or 0

@@ -40,15 +40,20 @@ local function global_score(state, prio, promote_at, ttl, now)
 end
 
 -- Move job id of type t from state `from` (may be false) to `to`: ZREM from
--- the old global and per-type sets, HSET state, ZADD to both new sets,
--- and for inactive push a wake-up token and publish "enqueue".
-local function move(id, t, prio, from, to, now, promote_at, ttl)
+-- the old global and per-type sets, HSET state (plus the field/value pairs
+-- of `extra`, saving a command), ZADD to both new sets, and for inactive
+-- push a wake-up token and publish "enqueue".
+local function move(id, t, prio, from, to, now, promote_at, ttl, extra)
   local z = zid(id)
   if from and from ~= '' then
     redis.call('ZREM', key('jobs:' .. from), z)
     redis.call('ZREM', key('jobs:' .. t .. ':' .. from), z)
   end
-  redis.call('HSET', key('job:' .. id), 'state', to, 'updated_at', fmt(now))
+  if extra then
+    redis.call('HSET', key('job:' .. id), 'state', to, 'updated_at', fmt(now), unpack(extra))
+  else
+    redis.call('HSET', key('job:' .. id), 'state', to, 'updated_at', fmt(now))
+  end
   redis.call('ZADD', key('jobs:' .. to), global_score(to, prio, promote_at, ttl, now), z)
   redis.call('ZADD', key('jobs:' .. t .. ':' .. to), prio, z)
   if to == 'inactive' then
@@ -74,6 +79,16 @@ local function release(id, wid)
   redis.call('ZREM', key('leases'), id)
   local hk = held_key(wid)
   if hk then redis.call('SREM', hk, id) end
+end
+
+-- A job table from a flat HGETALL reply (nil when the hash has no type).
+local function from_hash(h)
+  local j = {}
+  for i = 1, #h, 2 do j[h[i]] = h[i + 1] end
+  if not j.type then return nil end
+  j.prio = tonumber(j.priority) or 0
+  j.ttln = tonumber(j.ttl) or 0
+  return j
 end
 
 local JOB_FIELDS = { 'type', 'state', 'priority', 'workerId', 'attempts', 'max_attempts',
@@ -135,10 +150,9 @@ end
 local function fail_job(id, j, err, fn_ms, now, cause)
   local jk = key('job:' .. id)
   local msg = first_line(err)
-  redis.call('HSET', jk, 'error', err, 'failed_at', fmt(now), 'updated_at', fmt(now))
   redis.call('RPUSH', jk .. ':log', msg)
   publish(id, 'error', ',' .. jstr(err))
-  move(id, j.type, j.prio, j.state, 'failed', now)
+  move(id, j.type, j.prio, j.state, 'failed', now, nil, nil, { 'error', err, 'failed_at', fmt(now) })
   release(id, j.workerId)
   if cause == 'ttl' then publish(id, 'ttl exceeded ack') end
   local made = tonumber(j.attempts) or 0

@@ -76,6 +76,16 @@ function rssKiB(pid) {
     return m ? +m[1] : null;
   } catch { return null; }
 }
+function memKiB(pid) {
+  const o = {};
+  try {
+    const st = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+    for (const k of ['VmRSS', 'RssAnon', 'RssFile']) { const m = new RegExp(k + ':\\s+(\\d+)').exec(st); if (m) o[k] = +m[1]; }
+    const m = /Pss:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
+    if (m) o.Pss = +m[1];
+  } catch { /* gone */ }
+  return o;
+}
 function childrenOf(pid) {
   const out = [];
   for (const d of fs.readdirSync('/proc')) {
@@ -244,7 +254,8 @@ async function processJobs(sys, procs, conc, n) {
     try {
       const w = await waitDone(sys, n);
       const kids = childrenOf(s.proc.pid);
-      const rss = { master: rssKiB(s.proc.pid), workers: kids.map(rssKiB).filter((x) => x) };
+      const rss = { master: rssKiB(s.proc.pid), workers: kids.map(rssKiB).filter((x) => x),
+        detail: { master: memKiB(s.proc.pid), workers: kids.map(memKiB) } };
       return { w, rss };
     } finally { await stopSupervisor(s); }
   }
@@ -328,8 +339,8 @@ async function oneRun(runNo, sys) {
   const a1 = await info();
   record(runNo, sys, 'redis_cpu_per_job_process', ((a1.cpu - a0.cpu) / P.n) * 1e6, 'us', { note: 'claim+complete only, all processes' });
   record(runNo, sys, 'process_all', rate(pall.w), 'jobs/s', { processes: nproc, concurrency: 50 });
-  if (pall.rss.master) record(runNo, sys, 'rss_master', pall.rss.master / 1024, 'MiB');
-  if (pall.rss.workers.length) record(runNo, sys, 'rss_worker', Math.max(...pall.rss.workers) / 1024, 'MiB');
+  if (pall.rss.master) record(runNo, sys, 'rss_master', pall.rss.master / 1024, 'MiB', pall.rss.detail && { kib: pall.rss.detail.master });
+  if (pall.rss.workers.length) record(runNo, sys, 'rss_worker', Math.max(...pall.rss.workers) / 1024, 'MiB', pall.rss.detail && { kib: pall.rss.detail.workers });
   // client commands per job (MONITOR; a small separate pass, as MONITOR slows Redis)
   await flush(sys);
   const pr = await poller(sys);

@@ -393,7 +393,7 @@ static void escalate(struct master *m, int64_t now)
     }
 }
 
-static void drain_step(struct master *m, int64_t now)
+void sup_drain_step(struct master *m, int64_t now)
 {
     int workers = 0, web = 0, redis = 0;
     for (int i = 0; i < SUP_TABLE_SIZE; i++) {
@@ -498,7 +498,7 @@ static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
     }
     escalate(m, now);
     if (m->draining)
-        drain_step(m, now);
+        sup_drain_step(m, now);
 
     /* one summary line a minute, never one per job */
     if (!m->last_summary)
@@ -525,7 +525,7 @@ static void start_drain(struct master *m, int force, const char *why)
             klog_warn("%s: not waiting for in-flight jobs any longer", why);
             m->forced = 1;
         }
-        drain_step(m, now);
+        sup_drain_step(m, now);
         return;
     }
     m->draining = 1;
@@ -553,7 +553,7 @@ static void start_drain(struct master *m, int force, const char *why)
     }
     klog_info("%s: draining %d worker(s), deadline %llds%s", why, n,
               (long long)(m->cfg->shutdown_timeout_ms / 1000), force ? " (fast: not waiting)" : "");
-    drain_step(m, now);
+    sup_drain_step(m, now);
 }
 
 static void reload(struct master *m);
@@ -604,7 +604,7 @@ static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
     case SIGCHLD:
         reap(m);
         if (m->draining)
-            drain_step(m, kue_mono_ms());
+            sup_drain_step(m, kue_mono_ms());
         break;
     case SIGTERM:
         start_drain(m, m->draining, "SIGTERM");

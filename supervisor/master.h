@@ -65,6 +65,7 @@ struct master {
     int rq_inflight;
     int promo_inflight, recover_inflight;
     ev_timer promo_timer, recover_timer;
+    ev_timer drain_kick;         /* next drain step, outside Redis callbacks */
 
     /* special children: table indexes, -1 none */
     int web_idx, redis_idx;
@@ -122,5 +123,9 @@ void sup_watch_restart(struct master *m);
 int sup_fileid_get(const char *path, struct sup_fileid *id);
 int sup_fileid_eq(const struct sup_fileid *a, const struct sup_fileid *b);
 void sup_check_plugins_changed(struct master *m);
+
+/* One step of the drain: kill at the deadline, stop the web process,
+ * wait (bounded) for pending Redis calls, stop Redis, exit the loop. */
+void sup_drain_step(struct master *m, int64_t now);
 
 #endif

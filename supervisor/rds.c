@@ -75,6 +75,19 @@ static void rq_reply(redisAsyncContext *ac, void *r, void *priv)
     }
     rq_free(q);
     rq_flush(m);
+    /* the last settle of a drain answered: go on at once, not on the next
+     * tick -- from the loop, since the drain may free this connection */
+    if (m->draining && !sup_rds_busy(m) && !ev_is_active(&m->drain_kick)) {
+        ev_timer_set(&m->drain_kick, 0., 0.);
+        ev_timer_start(m->loop, &m->drain_kick);
+    }
+}
+
+static void drain_kick_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    sup_drain_step(w->data, kue_mono_ms());
 }
 
 static void rq_flush(struct master *m)
@@ -325,6 +338,8 @@ int sup_rds_start(struct master *m, char *err, size_t errlen)
     m->promo_timer.data = m;
     ev_init(&m->recover_timer, recover_cb);
     m->recover_timer.data = m;
+    ev_init(&m->drain_kick, drain_kick_cb);
+    m->drain_kick.data = m;
     m->conn = kue_conn_new(m->loop, &m->url, "master", conn_state, m);
     m->sub = kue_conn_new(m->loop, &m->url, "master-sub", sub_state, m);
     if (!m->conn || !m->sub) {
@@ -338,6 +353,7 @@ int sup_rds_start(struct master *m, char *err, size_t errlen)
 void sup_rds_stop(struct master *m)
 {
     sup_rds_timers(m, 0);
+    ev_timer_stop(m->loop, &m->drain_kick);
     if (m->conn)
         kue_conn_free(m->conn);
     m->conn = NULL;

@@ -4,7 +4,10 @@
  * One libev loop (ev_loop_new, never the default loop) and three Redis
  * connections: `cmd` for scripts, `blk` for BLPOP on the type's token list
  * (with a 2 s timeout, so a drifted token list never stalls us: Kue #130),
- * and `sub` for Kue's "ttl exceeded" events on P:events.
+ * and `sub` for Kue's "ttl exceeded" events on P:events.  `sub` is opened
+ * only when the first job with a ttl starts: every subscriber receives every
+ * event of the queue (three per job), so workers of types without ttl jobs
+ * stay off the channel and cost Redis nothing per published event.
  *
  * Fetch: while slots are free, run the claim script for all of them at once
  * (n = free slots).  When it returns fewer jobs than asked, the queue is
@@ -392,6 +395,8 @@ static char *xstrdup(const char *s)
 
 /* A job the claim script made active for slot: hand it to the plugin, or
  * fail it at once when it cannot run here. */
+static void on_sub_state(kue_conn_t *c, int up, void *privdata);
+
 static void start_job(struct kw_worker *w, int slot, const redisReply *h)
 {
     if (h->type != REDIS_REPLY_ARRAY || h->elements < 1 ||
@@ -449,6 +454,8 @@ static void start_job(struct kw_worker *w, int slot, const redisReply *h)
         return;
     }
     if (j->ttl_ms > 0) {
+        /* a Kue process may report "ttl exceeded" for it: listen from now on */
+        if (!w->sub) w->sub = kue_conn_new(w->loop, &w->url, "pubsub", on_sub_state, w);
         ev_timer_set(&j->ttl_timer, (double)j->ttl_ms / 1000.0, 0.);
         ev_timer_start(w->loop, &j->ttl_timer);
     }
@@ -925,8 +932,7 @@ int kw_run(const kw_config_t *cfg)
 
     w->cmd = kue_conn_new(w->loop, &w->url, "cmd", on_cmd_state, w);
     w->blk = kue_conn_new(w->loop, &w->url, "blocking", on_blk_state, w);
-    w->sub = kue_conn_new(w->loop, &w->url, "pubsub", on_sub_state, w);
-    if (!w->cmd || !w->blk || !w->sub) {
+    if (!w->cmd || !w->blk) {
         klog_error("out of memory");
         rc = KW_EXIT_FAIL;
     } else {
@@ -940,7 +946,7 @@ int kw_run(const kw_config_t *cfg)
     }
 
     if (w->plugin.desc.fini) w->plugin.desc.fini(&w->ctx.pub);
-    kue_conn_free(w->sub);
+    if (w->sub) kue_conn_free(w->sub);
     kue_conn_free(w->blk);
     kue_conn_free(w->cmd);
 

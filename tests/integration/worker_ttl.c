@@ -51,6 +51,8 @@ static int got_ack(void *arg)
 Test(worker_ttl, kue_ttl_exceeded_event_is_acked)
 {
     int64_t id = wt_enqueue("sleep", "{\"ms\":1500}");
+    /* Kue's scanner only reports jobs with a ttl (active score = deadline) */
+    freeReplyObject(kt_cmd(wt_rc, "HSET q:job:%lld ttl 10000", (long long)id));
     const char *log = wt_log("kuettl");
     pid_t w = wt_worker("sleep", "sleep", 1, log, NULL);
     wt_wait_state(id, "active", 5000);
@@ -77,4 +79,33 @@ Test(worker_ttl, kue_ttl_exceeded_event_is_acked)
     kill(w, SIGTERM);
     cr_assert_eq(wt_exit_code(w, 5000), 0);
     cr_assert(wt_log_has(log, "kue_done() after the worker took the job away"));
+}
+
+/* Every subscriber of P:events receives every event of the queue, so a
+ * worker listens only once it runs a job with a ttl. */
+Test(worker_ttl, subscribes_only_for_ttl_jobs)
+{
+    const char *log = wt_log("numsub");
+    pid_t w = wt_worker("echo", "echo", 2, log, NULL);
+    int64_t id = wt_enqueue("echo", "{}");
+    wt_wait_state(id, "complete", 5000);
+    redisReply *r = kt_cmd(wt_rc, "PUBSUB NUMSUB q:events");
+    cr_assert_eq(r->element[1]->integer, 0, "a worker without ttl jobs subscribed to P:events");
+    freeReplyObject(r);
+    kue_job_t *j = kue_job_new("echo", "{}");
+    kue_job_set_ttl(j, 5000);
+    id = kue_job_save(wt_kue, j);
+    kue_job_free(j);
+    cr_assert_gt(id, 0);
+    wt_wait_state(id, "complete", 5000);
+    int subscribed = 0;
+    for (int i = 0; i < 100 && !subscribed; i++) {
+        r = kt_cmd(wt_rc, "PUBSUB NUMSUB q:events");
+        subscribed = r->element[1]->integer == 1;
+        freeReplyObject(r);
+        if (!subscribed) kt_sleep_ms(20);
+    }
+    cr_assert(subscribed, "a worker that ran a ttl job did not subscribe");
+    kill(w, SIGTERM);
+    cr_assert_eq(wt_exit_code(w, 5000), 0);
 }

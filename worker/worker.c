@@ -697,15 +697,11 @@ static void on_renew(struct ev_loop *loop, ev_timer *t, int revents)
 {
     struct kw_worker *w = t->data;
     if (!w->inflight || !kue_conn_ready(w->cmd)) return;
-    const char *av[2 + KUE_SB_MAX_INFLIGHT];
-    char lease[24];
+    char lease[24], pid[16];
     snprintf(lease, sizeof lease, "%lld", (long long)w->cfg->lease_ms);
-    int n = 0;
-    av[n++] = w->cfg->prefix;
-    av[n++] = lease;
-    for (int s = 1; s <= w->cfg->concurrency; s++)
-        if (w->slots[s]) av[n++] = w->slots[s]->idstr;
-    kue_conn_script(w->cmd, KS_RENEW, NULL, NULL, n, av, NULL);
+    snprintf(pid, sizeof pid, "%d", (int)w->pid);
+    const char *av[] = { w->cfg->prefix, lease, w->host, pid };
+    kue_conn_script(w->cmd, KS_RENEW, NULL, NULL, 4, av, NULL);
 }
 
 static void on_heartbeat(struct ev_loop *loop, ev_timer *t, int revents)

@@ -1,6 +1,6 @@
 -- claim: take up to n jobs of a type, lowest score first (priority, then
 -- FIFO by zid), and make them active for one worker process: started_at,
--- workerId, lease, holder set, "start" event.  Entries whose hash is gone
+-- workerId, holder set, "start" event; the process's lease is extended.  Entries whose hash is gone
 -- or whose state is not inactive are dropped from the per-type set (Kue's
 -- index leaks, issues #661/#710) instead of being run.
 -- ARGV: prefix, type, n, host, pid, lease_ms, tokens_taken, slot_1 .. slot_n
@@ -29,7 +29,6 @@ while #out < n and scanned < n + 64 do
     local nows = fmt(now)
     move(id, t, j.prio, 'inactive', 'active', now, nil, j.ttln,
          { 'started_at', nows, 'workerId', wid })
-    redis.call('ZADD', key('leases'), now + lease, id)
     redis.call('SADD', key('held:' .. host .. ':' .. pid), id)
     publish(id, 'start', ',' .. jstr(t) .. ',null')
     -- reply with the hash as it is now, without reading it again
@@ -43,6 +42,7 @@ while #out < n and scanned < n + 64 do
     out[#out + 1] = h
   end
 end
+if #out > 0 then redis.call('ZADD', key('leases'), now + lease, host .. ':' .. pid) end
 for _ = 1, #out - taken do
   if not redis.call('LPOP', key(t .. ':jobs')) then break end
 end

@@ -74,9 +74,9 @@ local function held_key(wid)
   return key('held:' .. host .. ':' .. pid)
 end
 
--- Forget the lease and holder of a job leaving `active`.
+-- Forget the holder of a job leaving `active`.  (Leases belong to worker
+-- processes, not jobs: P:leases scores each host:pid by its deadline.)
 local function release(id, wid)
-  redis.call('ZREM', key('leases'), id)
   local hk = held_key(wid)
   if hk then redis.call('SREM', hk, id) end
 end
@@ -152,14 +152,18 @@ local function fail_job(id, j, err, fn_ms, now, cause)
   local msg = first_line(err)
   redis.call('RPUSH', jk .. ':log', msg)
   publish(id, 'error', ',' .. jstr(err))
-  move(id, j.type, j.prio, j.state, 'failed', now, nil, nil, { 'error', err, 'failed_at', fmt(now) })
-  release(id, j.workerId)
-  if cause == 'ttl' then publish(id, 'ttl exceeded ack') end
+  -- count the attempt while attempts < max_attempts (as Kue's HINCRBY),
+  -- written with the state change
   local made = tonumber(j.attempts) or 0
   local max = tonumber(j.max_attempts) or 1
+  local extra = { 'error', err, 'failed_at', fmt(now) }
   if made < max then
-    made = redis.call('HINCRBY', jk, 'attempts', 1)
+    made = made + 1
+    extra[5] = 'attempts'; extra[6] = fmt(made)
   end
+  move(id, j.type, j.prio, j.state, 'failed', now, nil, nil, extra)
+  release(id, j.workerId)
+  if cause == 'ttl' then publish(id, 'ttl exceeded ack') end
   if max - made <= 0 then
     publish(id, 'failed', ',' .. jstr(msg) .. ',null')
     return { 1, 'failed', 0 }

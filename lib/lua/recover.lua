@@ -1,17 +1,24 @@
--- recover: settle jobs whose lease expired (their host or worker died
--- without its supervisor settling them): a failed attempt with the cause
--- "lease expired", then retried or failed by the normal rules.
--- ARGV: prefix, limit.  Returns the number settled.
+-- recover: settle the jobs of worker processes whose lease expired (their
+-- host died with its supervisor, or lost Redis for longer than the lease):
+-- each job still active under that process fails its attempt with the
+-- cause "lease expired", then is retried or failed by the normal rules.
+-- ARGV: prefix, limit (processes per call).  Returns the number of jobs.
 local limit = tonumber(ARGV[2]) or 1000
 local now = now_ms()
-local ids = redis.call('ZRANGEBYSCORE', key('leases'), '-inf', now, 'LIMIT', 0, limit)
+local owners = redis.call('ZRANGEBYSCORE', key('leases'), '-inf', now, 'LIMIT', 0, limit)
 local n = 0
-for _, id in ipairs(ids) do
-  redis.call('ZREM', key('leases'), id)
-  local j = load(id)
-  if j and j.state == 'active' then
-    fail_job(id, j, 'lease expired', -1, now, '')
-    n = n + 1
+for _, owner in ipairs(owners) do
+  redis.call('ZREM', key('leases'), owner)
+  local hk = key('held:' .. owner)
+  local prefix = 'kue:' .. owner .. ':'
+  for _, id in ipairs(redis.call('SMEMBERS', hk)) do
+    local j = load(id)
+    if j and j.state == 'active' and j.workerId and
+       string.sub(j.workerId, 1, #prefix) == prefix then
+      fail_job(id, j, 'lease expired', -1, now, '')
+      n = n + 1
+    end
   end
+  redis.call('DEL', hk)
 end
 return n

@@ -22,4 +22,5 @@ for _, id in ipairs(redis.call('SMEMBERS', hk)) do
   end
 end
 redis.call('DEL', hk)
+redis.call('ZREM', key('leases'), host .. ':' .. pid)
 return n

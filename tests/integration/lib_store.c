@@ -203,7 +203,8 @@ Test(store, claim_priority_then_fifo)
     cr_assert_eq(zscore("q:jobs:t:active", "01|3"), -15);
     cr_assert_eq(kt_int(C, "ZCARD q:jobs:inactive"), 7);
     cr_assert_eq(kt_int(C, "SCARD q:held:h:1"), 4);
-    cr_assert_eq(kt_int(C, "ZCARD q:leases"), 4);
+    cr_assert_eq(kt_int(C, "ZCARD q:leases"), 1, "one lease per worker process");
+    cr_assert_gt(kt_int(C, "ZSCORE q:leases h:1"), kt_now_ms() + 20000);
     /* 11 tokens pushed, 4 claimed (tokens_taken 0): 7 left, one per job. */
     cr_assert_eq(kt_int(C, "LLEN q:t:jobs"), 7);
     /* ids 10 and 11 sort after 9 (zid), not before 2 */
@@ -247,7 +248,6 @@ Test(store, complete_once_only)
     cr_assert_eq(kt_int(C, "GET q:stats:work-time"), 12);
     cr_assert_eq(zscore("q:jobs:complete", "01|1"), 0);
     cr_assert_eq(kt_int(C, "ZCARD q:jobs:active"), 0);
-    cr_assert_eq(kt_int(C, "ZCARD q:leases"), 0);
     cr_assert_eq(kt_int(C, "EXISTS q:held:h:1"), 0);
 }
 
@@ -397,6 +397,7 @@ Test(store, requeue_and_settle)
     cr_assert_str_eq(hget(2, "state", b, sizeof b), "failed");
     cr_assert_str_eq(hget(2, "error", b, sizeof b), "worker 1 killed by signal 9");
     cr_assert_eq(kt_int(C, "EXISTS q:held:h:1"), 0);
+    cr_assert_eq(kt_int(C, "ZCARD q:leases"), 0, "settle left the process lease");
 }
 
 Test(store, expired_lease_recovered)
@@ -405,8 +406,14 @@ Test(store, expired_lease_recovered)
     freeReplyObject(claim("t", 1));
     const char *rc[] = { "q", "100" };
     cr_assert_eq(run_script(KS_RECOVER, 2, rc), 0, "recovered a live lease");
-    freeReplyObject(kt_cmd(C, "ZADD q:leases 1 1"));
+    /* renew extends the process lease; an expired one is recovered */
+    const char *rn[] = { "q", "60000", "h", "1" };
+    cr_assert_eq(run_script(KS_RENEW, 4, rn), 1);
+    cr_assert_gt(kt_int(C, "ZSCORE q:leases h:1"), kt_now_ms() + 50000);
+    freeReplyObject(kt_cmd(C, "ZADD q:leases 1 h:1"));
     cr_assert_eq(run_script(KS_RECOVER, 2, rc), 1);
+    cr_assert_eq(kt_int(C, "ZCARD q:leases"), 0);
+    cr_assert_eq(kt_int(C, "EXISTS q:held:h:1"), 0);
     char b[64];
     cr_assert_str_eq(hget(1, "state", b, sizeof b), "inactive");
     cr_assert_str_eq(hget(1, "error", b, sizeof b), "lease expired");

@@ -159,7 +159,7 @@ run: check-deps all
 	@mkdir -p $(O)/run
 	$(O)/bin/kue-supervisor -c etc/run.ini
 
-bench: check-deps all node-deps
+bench: check-deps all
 	@KUE_BUILD=$(abspath $(O)) sh bench/run.sh $(if $(QUICK),--quick)
 
 deps:

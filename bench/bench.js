@@ -1,7 +1,7 @@
 'use strict';
 // bench.js -- kue's benchmark, side by side with Kue 0.11.6, Bull, BullMQ and
 // bee-queue.  Started by bench/run.sh, which builds the C parts, installs the
-// peers and starts a private redis-server; see docs/BENCH.md for the method.
+// peers and starts a private redis-server; see the Benchmarks section of README.md for the method.
 //
 // Environment: KUE_BUILD (absolute build dir), BENCH_REDIS_PORT,
 // BENCH_RESULTS (directory for the JSON lines), BENCH_QUICK=1,

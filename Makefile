@@ -117,10 +117,13 @@ $(O)/bin/kue-web: $(O)/obj/web/main.o $(WEB_OBJ) $(O)/lib/libkue.a
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $(O)/obj/web/main.o $(WEB_OBJ) $(O)/lib/libkue.a $(LDFLAGS) $(WEB_LIBS) $(LIB_LIBS)
 
-# Plugins link against nothing of kue (see include/kue/plugin.h).
+# Plugins link against nothing of kue (see include/kue/plugin.h).  The
+# supervisor refuses plugins that group or others can write (whatever the
+# umask), so the directory and files are made safe here.
 $(O)/plugins/%.so: plugins/%.c include/kue/plugin.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -shared -o $@ $< $(LDFLAGS) -ljansson -lev
+	@chmod go-w $@ $(dir $@)
 
 # ---- tests ------------------------------------------------------------------
 # Every tests/{unit,integration}/NAME.c is one Criterion binary, linked with

@@ -141,10 +141,6 @@ static void on_report_reply(redisAsyncContext *ac, void *rep, void *privdata)
     const char *sname = kue_script_name(r->sid);
     if (reply->type == REDIS_REPLY_ERROR) {
         klog_error("job %lld: %s script failed: %s", (long long)r->job_id, sname, reply->str);
-    } else if (r->kind == KR_COMPLETE) {
-        if (reply->type == REDIS_REPLY_INTEGER && reply->integer == 0)
-            klog_warn("job %lld: completion not recorded: the job is no longer held by this "
-                      "worker (already reported, or settled elsewhere)", (long long)r->job_id);
     } else if (r->kind == KR_FAIL) {
         if (reply->type == REDIS_REPLY_ARRAY && reply->elements >= 3) {
             redisReply *st = reply->element[0], *oc = reply->element[1], *dl = reply->element[2];
@@ -163,15 +159,91 @@ static void on_report_reply(redisAsyncContext *ac, void *rep, void *privdata)
 
 static void report_send(struct kw_worker *w, struct kw_report *r)
 {
+    if (r->kind == KR_COMPLETE) return;      /* batched: flush_completes() */
     if (r->sent || !kue_conn_ready(w->cmd)) return;
     if (kue_conn_script(w->cmd, r->sid, on_report_reply, r, r->argc, r->argv, r->lens) == 0)
         r->sent = 1;
+}
+
+/* Completions are sent in batches: one complete-script call for all the
+ * completions of a loop iteration (flushed from the prepare watcher, before
+ * any claim of the same iteration, so Redis never sees more jobs active than
+ * slots). */
+#define KW_COMPLETE_BATCH 64
+
+struct kw_batch {
+    struct kw_worker *w;
+    int n;
+    struct kw_report *r[KW_COMPLETE_BATCH];
+};
+
+static void complete_reply(struct kw_worker *w, struct kw_report *r, const redisReply *v)
+{
+    if (v->type == REDIS_REPLY_ERROR)
+        klog_error("job %lld: complete script failed: %s", (long long)r->job_id, v->str);
+    else if (v->type == REDIS_REPLY_INTEGER && v->integer == 0)
+        klog_warn("job %lld: completion not recorded: the job is no longer held by this "
+                  "worker (already reported, or settled elsewhere)", (long long)r->job_id);
+    report_unlink(w, r);
+    free(r);
+}
+
+static void on_batch_reply(redisAsyncContext *ac, void *rep, void *privdata)
+{
+    struct kw_batch *b = privdata;
+    struct kw_worker *w = b->w;
+    redisReply *reply = rep;
+    if (!reply) {            /* connection dropped: re-sent after reconnect */
+        for (int i = 0; i < b->n; i++) b->r[i]->sent = 0;
+        w->unsent_completes += b->n;
+        free(b);
+        return;
+    }
+    for (int i = 0; i < b->n; i++) {
+        if (reply->type == REDIS_REPLY_ARRAY && (size_t)i < reply->elements)
+            complete_reply(w, b->r[i], reply->element[i]);
+        else
+            complete_reply(w, b->r[i], reply);
+    }
+    free(b);
+    check_drained(w);
+}
+
+static void flush_completes(struct kw_worker *w)
+{
+    struct kw_report *r = w->out_head;
+    while (w->unsent_completes > 0 && kue_conn_ready(w->cmd)) {
+        struct kw_batch *b = calloc(1, sizeof *b);
+        if (!b) { klog_error("out of memory batching completions"); abort(); }
+        b->w = w;
+        const char *av[1 + 4 * KW_COMPLETE_BATCH];
+        size_t lens[1 + 4 * KW_COMPLETE_BATCH];
+        int argc = 1;
+        av[0] = w->cfg->prefix;
+        lens[0] = strlen(w->cfg->prefix);
+        for (; r && b->n < KW_COMPLETE_BATCH; r = r->next) {
+            if (r->kind != KR_COMPLETE || r->sent) continue;
+            for (int i = 1; i < r->argc; i++) {    /* id, W, duration, result */
+                av[argc] = r->argv[i];
+                lens[argc++] = r->lens[i];
+            }
+            b->r[b->n++] = r;
+        }
+        if (b->n == 0) { w->unsent_completes = 0; free(b); return; }
+        if (kue_conn_script(w->cmd, KS_COMPLETE, on_batch_reply, b, argc, av, lens) != 0) {
+            free(b);
+            return;
+        }
+        for (int i = 0; i < b->n; i++) b->r[i]->sent = 1;
+        w->unsent_completes -= b->n;
+    }
 }
 
 static void outbox_flush(struct kw_worker *w)
 {
     for (struct kw_report *r = w->out_head; r; r = r->next)
         report_send(w, r);
+    flush_completes(w);
 }
 
 /* Queue a script call (argv[0] is the prefix, added here). */
@@ -213,7 +285,8 @@ static void report(struct kw_worker *w, int kind, kue_script_id sid, int64_t job
     if (w->out_tail) w->out_tail->next = r; else w->out_head = r;
     w->out_tail = r;
     w->out_n++;
-    report_send(w, r);
+    if (kind == KR_COMPLETE) w->unsent_completes++;
+    else report_send(w, r);
 }
 
 /* ---- jobs ---------------------------------------------------------------------- */
@@ -602,6 +675,7 @@ static void fetch(struct kw_worker *w)
 static void on_prepare(struct ev_loop *loop, ev_prepare *p, int revents)
 {
     struct kw_worker *w = p->data;
+    flush_completes(w);
     if (!w->kick) return;
     w->kick = 0;
     fetch(w);

@@ -90,6 +90,7 @@ struct kw_worker {
     unsigned retired_pos;
 
     struct kw_report *out_head, *out_tail;
+    int unsent_completes;       /* KR_COMPLETE reports waiting for the next batch */
     size_t out_n;
 
     int claim_pending, blpop_pending, tokens_in_hand;

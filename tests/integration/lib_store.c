@@ -627,3 +627,24 @@ Test(store, search_query_and_semantics)
     kue_strings_free(ids, n);
     cr_assert_eq(kt_int(C, "EXISTS q:searchtmpkey"), 0, "scratch key left behind");
 }
+
+Test(store, complete_batch_mixed)
+{
+    for (int i = 0; i < 3; i++) enqueue("t", "{}", 0, 1);
+    freeReplyObject(claim("t", 3));      /* jobs 1, 2, 3 on slots 1, 2, 3 */
+    const char *argv[] = { "q", "1", "kue:h:1:t:1", "5", "{\"a\":1}",
+                                "2", "kue:h:9:t:2", "5", "",          /* not its holder */
+                                "3", "kue:h:1:t:3", "7", "" };
+    redisReply *r = kue_script_call(C, KS_COMPLETE, 13, argv, NULL);
+    cr_assert(r && r->type == REDIS_REPLY_ARRAY && r->elements == 3);
+    cr_assert_eq(r->element[0]->integer, 1);
+    cr_assert_eq(r->element[1]->integer, 0);
+    cr_assert_eq(r->element[2]->integer, 1);
+    freeReplyObject(r);
+    char b[32];
+    cr_assert_str_eq(hget(1, "state", b, sizeof b), "complete");
+    cr_assert_str_eq(hget(2, "state", b, sizeof b), "active");
+    cr_assert_str_eq(hget(3, "state", b, sizeof b), "complete");
+    cr_assert_eq(kt_int(C, "GET q:stats:work-time"), 12);
+    cr_assert_eq(kt_int(C, "SCARD q:held:h:1"), 1);
+}

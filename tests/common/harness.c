@@ -60,12 +60,20 @@ static void forget(pid_t pid)
 static int tmpdir_made;
 static char tmpdir[64];
 
+/* mkdtemp's template suffix: six 'X' characters. */
+static const char *tmpl_suffix(void)
+{
+    static char x[7];
+    if (!x[0]) memset(x, 'X', 6);
+    return x;
+}
+
 const char *kt_tmpdir(void)
 {
     char *dir = tmpdir;
     if (!dir[0]) {
         tmpdir_made = 1;
-        snprintf(dir, sizeof tmpdir, "/tmp/kue-test-XXXXXX");
+        snprintf(dir, sizeof tmpdir, "/tmp/kue-test-%s", tmpl_suffix());
         cr_assert_not_null(mkdtemp(dir), "mkdtemp: %s", strerror(errno));
     }
     return dir;
@@ -174,7 +182,7 @@ static void redis_launch(kt_redis_t *r, int flags)
 void kt_redis_start(kt_redis_t *r, int flags)
 {
     memset(r, 0, sizeof *r);
-    snprintf(r->dir, sizeof r->dir, "%s/redis-%d-XXXXXX", kt_tmpdir(), nredises);
+    snprintf(r->dir, sizeof r->dir, "%s/redis-%d-%s", kt_tmpdir(), nredises, tmpl_suffix());
     cr_assert_not_null(mkdtemp(r->dir));
     snprintf(r->sock, sizeof r->sock, "%s/redis.sock", r->dir);
     snprintf(r->url, sizeof r->url, "unix://%s", r->sock);

@@ -70,7 +70,7 @@ int kt_wait_until(int (*fn)(void *), void *arg, int timeout_ms);
 int64_t kt_now_ms(void);
 void kt_sleep_ms(int ms);
 
-/* A temp file path inside dir "/tmp/kue-test-XXXXXX" made for this process. */
+/* A temporary directory under /tmp (mkdtemp) made for this process. */
 const char *kt_tmpdir(void);
 /* Write text to path (asserts). */
 void kt_write_file(const char *path, const char *text);

@@ -146,3 +146,37 @@ Test(supervisor_crash, max_jobs_recycles_new_one_first)
     cr_assert_eq(sup_stop(&S, SIGTERM, 10000), 0);
     S.pid = 0;
 }
+
+/* Redis goes away mid-run and a worker dies meanwhile: the master keeps
+ * the settle call until Redis is back, then the job is failed with its
+ * real cause, retried and completed; nothing is lost. */
+Test(supervisor_crash, worker_dies_while_redis_is_down)
+{
+    static const char *const plugins[] = { "sleep", NULL };
+    sup_setup_flags(&S, plugins, "[type sleep]\nprocesses = 1\nconcurrency = 2\n", KT_AOF);
+    sup_start(&S);
+    cr_assert(sup_wait_children(S.pid, "kue-supervisor: worker sleep#1", 1, 5000));
+    pid_t w[4];
+    cr_assert_eq(sup_children(S.pid, "kue-supervisor: worker sleep#1", w, 4), 1);
+    int64_t id = sup_job(&S, "sleep", "{\"ms\":4000}", 2, 0);
+    int64_t other = sup_job(&S, "sleep", "{\"ms\":10}", 1, 2000);   /* delayed 2 s */
+    cr_assert(sup_wait_state(&S, id, "active", 3000));
+
+    kt_redis_stop_keep(&S.redis, 1);
+    kill(w[0], SIGKILL);
+    kt_sleep_ms(700);
+    cr_assert_eq(kill(S.pid, 0), 0, "the master died while Redis was away");
+    kt_redis_restart(&S.redis, KT_AOF);
+
+    cr_assert(sup_wait_state(&S, id, "complete", 15000), "job not retried after Redis came back");
+    char err[512];
+    sup_field(&S, id, "error", err, sizeof(err));
+    char want[64];
+    snprintf(want, sizeof(want), "worker %d killed by signal 9", (int)w[0]);
+    cr_assert(strstr(err, want), "error \"%s\" lacks \"%s\"", err, want);
+    char buf[32];
+    cr_assert_str_eq(sup_field(&S, id, "attempts", buf, sizeof(buf)), "2");
+    cr_assert(sup_wait_state(&S, other, "complete", 10000), "delayed job lost across the outage");
+    cr_assert_eq(sup_stop(&S, SIGTERM, 10000), 0);
+    S.pid = 0;
+}

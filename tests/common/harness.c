@@ -247,6 +247,24 @@ redisContext *kt_redis_connect(const kt_redis_t *r)
     return c;
 }
 
+void kt_store_open(kt_redis_t *r, int flags, redisContext **c, kue_t **k)
+{
+    kt_redis_start(r, flags);
+    *c = kt_redis_connect(r);
+    char err[256];
+    *k = kue_connect(r->url, "q", err, sizeof err);
+    cr_assert_not_null(*k, "kue_connect: %s", err);
+}
+
+void kt_store_close(redisContext **c, kue_t **k)
+{
+    if (*k) kue_free(*k);
+    if (*c) redisFree(*c);
+    *k = NULL;
+    *c = NULL;
+    kt_cleanup();
+}
+
 redisReply *kt_cmd(redisContext *c, const char *fmt, ...)
 {
     va_list ap;

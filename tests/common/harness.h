@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include <hiredis/hiredis.h>
+#include <kue/kue.h>
 
 typedef struct kt_redis {
     pid_t pid;
@@ -44,6 +45,13 @@ redisReply *kt_cmd(redisContext *c, const char *fmt, ...);
 /* Shorthands: integer reply, or string reply copied into buf. */
 long long kt_int(redisContext *c, const char *fmt, ...);
 char *kt_str(redisContext *c, char *buf, size_t len, const char *fmt, ...);
+
+/* The usual fixture of a store-level suite: start a private Redis (flags
+ * as kt_redis_start), open a raw connection *c and a libkue connection *k
+ * (prefix "q").  kt_store_close() frees both, NULLs them, and runs
+ * kt_cleanup(). */
+void kt_store_open(kt_redis_t *r, int flags, redisContext **c, kue_t **k);
+void kt_store_close(redisContext **c, kue_t **k);
 
 /* Absolute path of the build directory ($KUE_BUILD, else ./build). */
 const char *kt_build(void);

@@ -20,22 +20,8 @@ static kt_redis_t R;
 static redisContext *C;
 static kue_t *K;
 
-static void setup(void)
-{
-    kt_redis_start(&R, 0);
-    C = kt_redis_connect(&R);
-    char err[256];
-    K = kue_connect(R.url, "q", err, sizeof err);
-    cr_assert_not_null(K, "%s", err);
-}
-
-static void teardown(void)
-{
-    if (K) kue_free(K);
-    if (C) redisFree(C);
-    K = NULL; C = NULL;
-    kt_cleanup();
-}
+static void setup(void) { kt_store_open(&R, 0, &C, &K); }
+static void teardown(void) { kt_store_close(&C, &K); }
 
 TestSuite(cli, .init = setup, .fini = teardown, .timeout = 60);
 

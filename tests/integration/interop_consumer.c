@@ -28,13 +28,9 @@ static int64_t FULL, DONE, BAD, PLAIN, FN;
 
 static void teardown(void)
 {
-    if (K) kue_free(K);
-    if (C) redisFree(C);
     if (OUT) json_decref(OUT);
-    K = NULL;
-    C = NULL;
     OUT = NULL;
-    kt_cleanup();
+    kt_store_close(&C, &K);
 }
 
 TestSuite(interop_consumer, .fini = teardown, .timeout = 60);
@@ -44,11 +40,7 @@ static void setup_or_skip(void)
 {
     if (!kt_node_available())
         cr_skip_test("node or tests/node/node_modules/kue missing (run sh scripts/node-deps.sh)");
-    kt_redis_start(&R, KT_TCP);
-    C = kt_redis_connect(&R);
-    char err[256];
-    K = kue_connect(R.url, "q", err, sizeof err);
-    cr_assert_not_null(K, "kue_connect: %s", err);
+    kt_store_open(&R, KT_TCP, &C, &K);
     char port[16];
     snprintf(port, sizeof port, "%d", R.port);
     char *args[] = { port, NULL };

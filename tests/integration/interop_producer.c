@@ -21,14 +21,7 @@ static kt_redis_t R;
 static redisContext *C;
 static kue_t *K;
 
-static void teardown(void)
-{
-    if (K) kue_free(K);
-    if (C) redisFree(C);
-    K = NULL;
-    C = NULL;
-    kt_cleanup();
-}
+static void teardown(void) { kt_store_close(&C, &K); }
 
 TestSuite(interop_producer, .fini = teardown, .timeout = 60);
 
@@ -36,11 +29,7 @@ static void setup_or_skip(void)
 {
     if (!kt_node_available())
         cr_skip_test("node or tests/node/node_modules/kue missing (run sh scripts/node-deps.sh)");
-    kt_redis_start(&R, KT_TCP);
-    C = kt_redis_connect(&R);
-    char err[256];
-    K = kue_connect(R.url, "q", err, sizeof err);
-    cr_assert_not_null(K, "kue_connect: %s", err);
+    kt_store_open(&R, KT_TCP, &C, &K);
 }
 
 struct spec {

@@ -28,7 +28,7 @@ while #out < n and scanned < n + 64 do
     local wid = 'kue:' .. host .. ':' .. pid .. ':' .. t .. ':' .. slot
     local nows = fmt(now)
     move(id, t, j.prio, 'inactive', 'active', now, nil, j.ttln,
-         { 'started_at', nows, 'workerId', wid })
+         { 'started_at', nows, 'workerId', wid }, true)
     redis.call('SADD', key('held:' .. host .. ':' .. pid), id)
     publish(id, 'start', ',' .. jstr(t) .. ',null')
     -- reply with the hash as it is now, without reading it again

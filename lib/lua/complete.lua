@@ -7,6 +7,7 @@
 -- late or repeated report: ignored, never completed twice).
 local now = now_ms()
 local out = {}
+local work, done = 0, 0
 for b = 2, #ARGV - 3, 4 do
   local id, wid = ARGV[b], ARGV[b + 1]
   local dur, result = tonumber(ARGV[b + 2]) or 0, ARGV[b + 3]
@@ -22,7 +23,8 @@ for b = 2, #ARGV - 3, 4 do
     end
     move(id, j.type, j.prio, 'active', 'complete', now, nil, nil, extra)
     release(id, j.workerId)
-    redis.call('INCRBY', key('stats:work-time'), fmt(dur))
+    work = work + dur
+    done = done + 1
     publish(id, 'complete', ',' .. (result ~= '' and result or 'null') .. ',null')
     if j.removeOnComplete and j.removeOnComplete ~= '' and j.removeOnComplete ~= 'false' then
       drop(id, j.type, nil)
@@ -31,4 +33,7 @@ for b = 2, #ARGV - 3, 4 do
     out[#out + 1] = 1
   end
 end
+-- one INCRBY for the batch (also of 0: Kue creates the key on the first
+-- completion, and /stats reports workTime 0 rather than null)
+if done > 0 then redis.call('INCRBY', key('stats:work-time'), fmt(work)) end
 return out

@@ -42,12 +42,13 @@ end
 -- Move job id of type t from state `from` (may be false) to `to`: ZREM from
 -- the old global and per-type sets, HSET state (plus the field/value pairs
 -- of `extra`, saving a command), ZADD to both new sets, and for inactive
--- push a wake-up token and publish "enqueue".
-local function move(id, t, prio, from, to, now, promote_at, ttl, extra)
+-- push a wake-up token and publish "enqueue".  `popped`: the caller has
+-- already removed the job from the old per-type set.
+local function move(id, t, prio, from, to, now, promote_at, ttl, extra, popped)
   local z = zid(id)
   if from and from ~= '' then
     redis.call('ZREM', key('jobs:' .. from), z)
-    redis.call('ZREM', key('jobs:' .. t .. ':' .. from), z)
+    if not popped then redis.call('ZREM', key('jobs:' .. t .. ':' .. from), z) end
   end
   if extra then
     redis.call('HSET', key('job:' .. id), 'state', to, 'updated_at', fmt(now), unpack(extra))

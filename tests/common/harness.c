@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -147,6 +148,8 @@ static void redis_launch(kt_redis_t *r, int flags)
     pid_t pid = fork();
     cr_assert(pid >= 0, "fork: %s", strerror(errno));
     if (pid == 0) {
+        /* die with the test even if it crashes before its cleanup */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (chdir(r->dir) != 0) _exit(127);
         setpgid(0, 0);
         execvp("redis-server", argv);
@@ -314,6 +317,7 @@ pid_t kt_spawn_env(char *const argv[], char *const env[], const char *log_path)
     pid_t pid = fork();
     cr_assert(pid >= 0, "fork: %s", strerror(errno));
     if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (log_path) {
             int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
             if (fd >= 0) { dup2(fd, 1); dup2(fd, 2); close(fd); }
@@ -446,6 +450,7 @@ int kt_node_run(const char *script, char *const args[], char **out, int timeout_
     pid_t pid = fork();
     cr_assert(pid >= 0);
     if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
         int fd = open(outpath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
         if (fd >= 0) { dup2(fd, 1); close(fd); }
         execvp("node", argv);

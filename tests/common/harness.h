@@ -7,7 +7,8 @@
  * no persistence unless asked, and waits until it answers PING.  Every
  * process started through kt_spawn() is remembered and killed by
  * kt_cleanup(), which the suites call from their .fini (and which also runs
- * at exit), so a failing assertion never leaves a process behind.
+ * at exit), so a failing assertion never leaves a process behind; children
+ * also get PR_SET_PDEATHSIG(SIGKILL), so even a crashed test leaves none.
  */
 #ifndef KUE_TEST_HARNESS_H
 #define KUE_TEST_HARNESS_H

@@ -1,13 +1,22 @@
 -- complete: finish active jobs held by their workers (kue-wire.md 5.4),
 -- several per call: a worker sends the completions of one loop iteration
--- together (one TIME, one script call).
+-- together (one TIME, one script call).  Each job costs its own HMGET,
+-- HSET and PUBLISH; the index updates of the batch are one variadic
+-- command per key (active sets out, complete sets in, holder sets).
 -- ARGV: prefix, then per job: id, W ('' = any holder), duration_ms,
 --       result_json ('' = none)
 -- Returns one integer per job: 1, or 0 when the job is not held by W (a
 -- late or repeated report: ignored, never completed twice).
 local now = now_ms()
+local nows = fmt(now)
 local out = {}
 local work, done = 0, 0
+local gz, gc = {}, {}          -- global active out, global complete in
+local bytype = {}              -- type -> { zrem = {...}, zadd = {...} }
+local types = {}
+local byheld = {}              -- holder set key -> ids
+local helds = {}
+local gone = {}                -- removeOnComplete: {id, type}
 for b = 2, #ARGV - 3, 4 do
   local id, wid = ARGV[b], ARGV[b + 1]
   local dur, result = tonumber(ARGV[b + 2]) or 0, ARGV[b + 3]
@@ -15,25 +24,55 @@ for b = 2, #ARGV - 3, 4 do
   if not held_by(j, wid) then
     out[#out + 1] = 0
   else
-    local extra = { 'duration', fmt(dur), 'progress', '100' }
-    if result ~= '' then extra[#extra + 1] = 'result'; extra[#extra + 1] = result end
+    local z = zid(id)
     local made = tonumber(j.attempts) or 0
+    local hset = { 'state', 'complete', 'updated_at', nows, 'duration', fmt(dur), 'progress', '100' }
+    if result ~= '' then hset[#hset + 1] = 'result'; hset[#hset + 1] = result end
     if made < (tonumber(j.max_attempts) or 1) then      -- Kue's HINCRBY, folded in
-      extra[#extra + 1] = 'attempts'; extra[#extra + 1] = fmt(made + 1)
+      hset[#hset + 1] = 'attempts'; hset[#hset + 1] = fmt(made + 1)
     end
-    move(id, j.type, j.prio, 'active', 'complete', now, nil, nil, extra)
-    release(id, j.workerId)
+    redis.call('HSET', key('job:' .. id), unpack(hset))
+    gz[#gz + 1] = z
+    gc[#gc + 1] = j.prio; gc[#gc + 1] = z
+    local bt = bytype[j.type]
+    if not bt then
+      bt = { zrem = {}, zadd = {} }
+      bytype[j.type] = bt
+      types[#types + 1] = j.type
+    end
+    bt.zrem[#bt.zrem + 1] = z
+    bt.zadd[#bt.zadd + 1] = j.prio; bt.zadd[#bt.zadd + 1] = z
+    local hk = held_key(j.workerId)
+    if hk then
+      local hs = byheld[hk]
+      if not hs then hs = {}; byheld[hk] = hs; helds[#helds + 1] = hk end
+      hs[#hs + 1] = id
+    end
     work = work + dur
     done = done + 1
     publish(id, 'complete', ',' .. (result ~= '' and result or 'null') .. ',null')
     if j.removeOnComplete and j.removeOnComplete ~= '' and j.removeOnComplete ~= 'false' then
-      drop(id, j.type, nil)
-      publish(id, 'remove', ',' .. jstr(j.type))
+      gone[#gone + 1] = { id, j.type }
     end
     out[#out + 1] = 1
   end
 end
--- one INCRBY for the batch (also of 0: Kue creates the key on the first
--- completion, and /stats reports workTime 0 rather than null)
-if done > 0 then redis.call('INCRBY', key('stats:work-time'), fmt(work)) end
+if done > 0 then
+  redis.call('ZREM', key('jobs:active'), unpack(gz))
+  redis.call('ZADD', key('jobs:complete'), unpack(gc))
+  for _, t in ipairs(types) do
+    local bt = bytype[t]
+    redis.call('ZREM', key('jobs:' .. t .. ':active'), unpack(bt.zrem))
+    redis.call('ZADD', key('jobs:' .. t .. ':complete'), unpack(bt.zadd))
+  end
+  for _, hk in ipairs(helds) do redis.call('SREM', hk, unpack(byheld[hk])) end
+  -- one INCRBY for the batch (Kue creates the key on the first completion,
+  -- and /stats reports workTime 0 rather than null)
+  redis.call('INCRBY', key('stats:work-time'), fmt(work))
+  -- removeOnComplete: after the index updates, so nothing is left behind
+  for _, g in ipairs(gone) do
+    drop(g[1], g[2], nil)
+    publish(g[1], 'remove', ',' .. jstr(g[2]))
+  end
+end
 return out

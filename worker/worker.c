@@ -2,7 +2,7 @@
  * worker.c -- the kue-worker event loop.
  *
  * One libev loop (ev_loop_new, never the default loop) and three Redis
- * connections: `cmd` for scripts, `blk` for BLPOP on the type's token list
+ * connections: `cmd` for scripts, `blk` for waiting on the type's token list
  * (with a 2 s timeout, so a drifted token list never stalls us: Kue #130),
  * and `sub` for Kue's "ttl exceeded" events on P:events.  `sub` is opened
  * only when the first job with a ttl starts: every subscriber receives every
@@ -11,9 +11,14 @@
  *
  * Fetch: while slots are free, run the claim script for all of them at once
  * (n = free slots).  When it returns fewer jobs than asked, the queue is
- * empty: BLPOP a token, then claim again handing the token over
- * (tokens_taken = 1), so the token list keeps tracking jobs for Kue workers
- * on the same Redis.  A job's outcome is not sent directly but through the
+ * empty: on `blk`, BRPOPLPUSH a token into our wake list P:wake:<host>:<pid>
+ * with the claim pipelined behind it (tokens_taken 'w').  Redis runs that
+ * claim the moment the wait returns, so a job enqueued for an idle worker
+ * reaches its handler after one round trip, not two; the claim uses the
+ * token (the token list keeps tracking jobs for Kue workers on the same
+ * Redis) and claims nothing when the wait timed out or was unblocked
+ * (CLIENT UNBLOCK on drain, pause, quiet).  After a timeout one plain claim
+ * follows, for jobs whose tokens went astray.  A job's outcome is not sent directly but through the
  * outbox: a FIFO of script calls kept until Redis answers them and re-sent
  * after a reconnect.  The scripts check the holder (workerId), so a report
  * that did reach Redis before the connection dropped is answered 0 the
@@ -36,7 +41,7 @@
 #include "log.h"
 #include "util.h"
 
-#define KW_BLPOP_TIMEOUT_S 2
+#define KW_WAIT_TIMEOUT_S 2
 #define KW_OUTBOX_SOFT_MAX 100000   /* beyond this, progress/log are dropped */
 
 static void kick(struct kw_worker *w) { w->kick = 1; }
@@ -546,64 +551,81 @@ static int fetching_allowed(const struct kw_worker *w)
     return !w->draining && !w->paused && !w->quiet;
 }
 
-static void on_lpush(redisAsyncContext *ac, void *r, void *p) { (void)ac; (void)r; (void)p; }
-
-static void give_back_token(struct kw_worker *w)
+/* Stop a wait for a token (drain, pause, quiet): CLIENT UNBLOCK makes the
+ * BRPOPLPUSH return nil at once, and the claim behind it then finds no
+ * token in the wake list and takes nothing. */
+static void stop_waiting(struct kw_worker *w)
 {
-    if (!w->tokens_in_hand) return;
-    char key[KUE_MAX_TYPE_LEN + 160];
-    snprintf(key, sizeof key, "%s:%s:jobs", w->cfg->prefix, w->cfg->type);
-    const char *av[] = { "LPUSH", key, "1" };
-    if (kue_conn_commandargv(w->cmd, on_lpush, NULL, 3, av, NULL) == 0)
-        w->tokens_in_hand = 0;
+    if (!w->wake_pending || w->blk_id <= 0 || !kue_conn_ready(w->cmd)) return;
+    char id[24];
+    snprintf(id, sizeof id, "%lld", w->blk_id);
+    const char *av[] = { "CLIENT", "UNBLOCK", id };
+    kue_conn_commandargv(w->cmd, NULL, NULL, 3, av, NULL);
 }
 
-static void on_claim(redisAsyncContext *ac, void *rep, void *privdata)
+static void held_check(struct kw_worker *w);
+static void held_done(struct kw_worker *w);
+
+static void claimed(struct kw_worker *w, redisReply *reply)
 {
-    struct kw_worker *w = privdata;
-    redisReply *reply = rep;
-    w->claim_pending = 0;
-    if (!reply) return;                 /* dropped; fetched again after reconnect */
+    if (!reply) {                       /* dropped; fetched again after reconnect */
+        w->held_check = 1;              /* the claim may have run: look for its jobs */
+        held_check(w);
+        return;
+    }
     if (reply->type == REDIS_REPLY_ERROR) {
         klog_error("claim script failed: %s", reply->str);
-        w->want_blpop = 1;              /* the BLPOP timeout paces the retries */
+        w->want_wake = 1;               /* the wait's timeout paces the retries */
         kick(w);
         check_drained(w);
         return;
     }
     size_t n = reply->type == REDIS_REPLY_ARRAY ? reply->elements : 0;
-    if (n < (size_t)w->claim_n) w->want_blpop = 1;
+    if (n < (size_t)w->claim_n) w->want_wake = 1;
+    if (n == 0 && w->poll_next) w->want_wake = 0;   /* timed out: claim once without a token */
+    w->poll_next = 0;
     kick(w);
     for (size_t i = 0; i < n && i < (size_t)w->claim_n; i++)
         start_job(w, w->claim_slots[i], reply->element[i]);
+    held_check(w);
     check_drained(w);           /* a drain may have waited for this reply */
 }
 
-static void on_blpop(redisAsyncContext *ac, void *rep, void *privdata)
+static void on_claim(redisAsyncContext *ac, void *rep, void *privdata)
+{
+    struct kw_worker *w = privdata;
+    w->claim_pending = 0;
+    claimed(w, rep);
+}
+
+static void on_wake_claim(redisAsyncContext *ac, void *rep, void *privdata)
+{
+    struct kw_worker *w = privdata;
+    w->wake_pending = 0;
+    claimed(w, rep);
+}
+
+/* The BRPOPLPUSH in front of a wake claim: nil when it timed out or was
+ * unblocked; the claim's reply follows on the same connection. */
+static void on_wake(redisAsyncContext *ac, void *rep, void *privdata)
 {
     struct kw_worker *w = privdata;
     redisReply *reply = rep;
-    w->blpop_pending = 0;
     if (!reply) return;
     if (reply->type == REDIS_REPLY_ERROR) {
-        klog_error("BLPOP failed: %s", reply->str);
+        klog_error("waiting for a token failed: %s", reply->str);
         ev_timer_stop(w->loop, &w->blk_retry);
         ev_timer_set(&w->blk_retry, 1., 0.);
         ev_timer_start(w->loop, &w->blk_retry);
         return;
     }
-    w->want_blpop = 0;
-    if (reply->type == REDIS_REPLY_ARRAY) {
-        w->tokens_in_hand = 1;
-        if (!fetching_allowed(w)) give_back_token(w);
-    }
-    kick(w);
+    if (reply->type == REDIS_REPLY_NIL) w->poll_next = 1;
 }
 
 static void on_blk_retry(struct ev_loop *loop, ev_timer *t, int revents)
 {
     struct kw_worker *w = t->data;
-    w->want_blpop = 0;
+    w->want_wake = 0;
     kick(w);
 }
 
@@ -611,10 +633,11 @@ static void fetch(struct kw_worker *w)
 {
     if (!kue_conn_ready(w->cmd)) return;
     if (!fetching_allowed(w)) {
-        give_back_token(w);
+        stop_waiting(w);
         return;
     }
-    if (w->claim_pending || w->blpop_pending || ev_is_active(&w->blk_retry)) return;
+    if (w->claim_pending || w->wake_pending || w->held_checking || ev_is_active(&w->blk_retry))
+        return;
     long long free_slots = w->cfg->concurrency - w->inflight;
     if (w->cfg->max_jobs) {
         long long left = w->cfg->max_jobs - w->started_jobs;
@@ -631,45 +654,51 @@ static void fetch(struct kw_worker *w)
         if (free_slots > left) free_slots = left;
     }
     if (free_slots <= 0) return;
-    if (w->want_blpop && !w->tokens_in_hand) {
-        if (!kue_conn_ready(w->blk)) return;
-        char key[KUE_MAX_TYPE_LEN + 160], to[16];
-        snprintf(key, sizeof key, "%s:%s:jobs", w->cfg->prefix, w->cfg->type);
-        snprintf(to, sizeof to, "%d", KW_BLPOP_TIMEOUT_S);
-        const char *av[] = { "BLPOP", key, to };
-        if (kue_conn_commandargv(w->blk, on_blpop, w, 3, av, NULL) == 0) w->blpop_pending = 1;
-        return;
-    }
+    int wake = w->want_wake;
+    if (wake && !kue_conn_ready(w->blk)) return;
     /* claim: type, n, host, pid, lease_ms, tokens_taken, slot_1 .. slot_n */
     const char *av[7 + KUE_SB_MAX_INFLIGHT];
-    char nbuf[16], pidbuf[16], lease[24], taken[8], slotbuf[KUE_SB_MAX_INFLIGHT][8];
+    char nbuf[16], pidbuf[16], lease[24], slotbuf[KUE_SB_MAX_INFLIGHT][8];
     int n = 0;
     for (int s = 1; s <= w->cfg->concurrency && n < free_slots; s++) {
         if (w->slots[s]) continue;
         w->claim_slots[n] = s;
         snprintf(slotbuf[n], sizeof slotbuf[n], "%d", s);
-        av[6 + n] = slotbuf[n];
+        av[7 + n] = slotbuf[n];
         n++;
     }
     if (n == 0) return;
     snprintf(nbuf, sizeof nbuf, "%d", n);
     snprintf(pidbuf, sizeof pidbuf, "%d", w->pid);
     snprintf(lease, sizeof lease, "%lld", (long long)w->cfg->lease_ms);
-    snprintf(taken, sizeof taken, "%d", w->tokens_in_hand);
     av[0] = w->cfg->prefix;
     av[1] = w->cfg->type;
     av[2] = nbuf;
     av[3] = w->host;
     av[4] = pidbuf;
     av[5] = lease;
-    /* tokens_taken is ARGV[7]: shift the slots by one. */
-    memmove(&av[7], &av[6], (size_t)n * sizeof av[0]);
-    av[6] = taken;
-    if (kue_conn_script(w->cmd, KS_CLAIM, on_claim, w, 7 + n, av, NULL) == 0) {
-        w->claim_pending = 1;
-        w->claim_n = n;
-        w->tokens_in_hand = 0;
+    av[6] = wake ? "w" : "0";
+    if (!wake) {
+        if (kue_conn_script(w->cmd, KS_CLAIM, on_claim, w, 7 + n, av, NULL) == 0) {
+            w->claim_pending = 1;
+            w->claim_n = n;
+        }
+        return;
     }
+    /* The queue was empty: wait for a token on blk, moving it to our wake
+     * list, with the claim pipelined behind it.  Redis runs the claim as
+     * soon as the wait returns, so a new job costs one round trip from
+     * enqueue to handler, not two. */
+    char src[KUE_MAX_TYPE_LEN + 160], dst[600], to[16];
+    snprintf(src, sizeof src, "%s:%s:jobs", w->cfg->prefix, w->cfg->type);
+    snprintf(dst, sizeof dst, "%s:wake:%s:%d", w->cfg->prefix, w->host, w->pid);
+    snprintf(to, sizeof to, "%d", KW_WAIT_TIMEOUT_S);
+    const char *bv[] = { "BRPOPLPUSH", src, dst, to };
+    if (kue_conn_commandargv(w->blk, on_wake, w, 4, bv, NULL) != 0) return;
+    w->wake_pending = 1;        /* even if the claim cannot be queued: on_wake_claim clears it */
+    w->claim_n = n;
+    if (kue_conn_script(w->blk, KS_CLAIM, on_wake_claim, w, 7 + n, av, NULL) != 0)
+        w->wake_pending = 0;
 }
 
 static void on_prepare(struct ev_loop *loop, ev_prepare *p, int revents)
@@ -697,7 +726,7 @@ void kw_pause(struct kw_worker *w, int64_t timeout_ms)
         ev_timer_set(&w->pause_timer, (double)timeout_ms / 1000.0, 0.);
         ev_timer_start(w->loop, &w->pause_timer);
     }
-    give_back_token(w);
+    stop_waiting(w);
     sb_sync(w);
 }
 
@@ -712,7 +741,8 @@ void kw_resume(struct kw_worker *w)
 
 static void check_drained(struct kw_worker *w)
 {
-    if (!w->draining || w->inflight > 0 || w->out_n > 0 || w->claim_pending) return;
+    if (!w->draining || w->inflight > 0 || w->out_n > 0 || w->claim_pending || w->wake_pending)
+        return;
     klog_info("drained: %llu jobs completed, %llu failed; exiting",
               (unsigned long long)w->done_ok, (unsigned long long)w->done_failed);
     ev_break(w->loop, EVBREAK_ALL);
@@ -723,7 +753,7 @@ static void begin_drain(struct kw_worker *w, const char *why)
     if (w->draining) return;
     klog_info("%s: no new jobs; finishing %d in flight", why, w->inflight);
     w->draining = 1;
-    give_back_token(w);
+    stop_waiting(w);
     sb_sync(w);
     check_drained(w);
 }
@@ -751,7 +781,7 @@ static void on_signal(struct ev_loop *loop, ev_signal *s, int revents)
     case SIGTSTP:
         klog_info("SIGTSTP: quiet (not taking jobs)");
         w->quiet = 1;
-        give_back_token(w);
+        stop_waiting(w);
         sb_sync(w);
         break;
     case SIGCONT:
@@ -825,26 +855,53 @@ static void on_orphan_owner(redisAsyncContext *ac, void *rep, void *privdata)
         report(w, KR_REQUEUE, KS_REQUEUE, o->id, 2, av, NULL);
     }
     free(o);
+    held_done(w);
+}
+
+static void held_done(struct kw_worker *w)
+{
+    if (w->held_checking > 0 && --w->held_checking == 0) kick(w);
 }
 
 static void on_held(redisAsyncContext *ac, void *rep, void *privdata)
 {
     struct kw_worker *w = privdata;
     redisReply *r = rep;
-    if (!r || r->type != REDIS_REPLY_ARRAY) return;
-    for (size_t i = 0; i < r->elements; i++) {
-        if (r->element[i]->type != REDIS_REPLY_STRING) continue;
-        int64_t id = num(r->element[i]->str, -1);
-        if (id <= 0 || held_locally(w, id)) continue;
-        struct orphan *o = calloc(1, sizeof *o);
-        if (!o) continue;
-        o->w = w;
-        o->id = id;
-        snprintf(o->idstr, sizeof o->idstr, "%lld", (long long)id);
-        char key[200];
-        snprintf(key, sizeof key, "%s:job:%s", w->cfg->prefix, o->idstr);
-        const char *av[] = { "HGET", key, "workerId" };
-        if (kue_conn_commandargv(w->cmd, on_orphan_owner, o, 3, av, NULL) != 0) free(o);
+    if (r && r->type == REDIS_REPLY_ARRAY) {
+        for (size_t i = 0; i < r->elements; i++) {
+            if (r->element[i]->type != REDIS_REPLY_STRING) continue;
+            int64_t id = num(r->element[i]->str, -1);
+            if (id <= 0 || held_locally(w, id)) continue;
+            struct orphan *o = calloc(1, sizeof *o);
+            if (!o) continue;
+            o->w = w;
+            o->id = id;
+            snprintf(o->idstr, sizeof o->idstr, "%lld", (long long)id);
+            char key[200];
+            snprintf(key, sizeof key, "%s:job:%s", w->cfg->prefix, o->idstr);
+            const char *av[] = { "HGET", key, "workerId" };
+            if (kue_conn_commandargv(w->cmd, on_orphan_owner, o, 3, av, NULL) != 0) free(o);
+            else w->held_checking++;
+        }
+    }
+    held_done(w);
+}
+
+/* Jobs Redis says we hold that we do not run: their claim reply was lost
+ * with a connection.  Checked only while no claim is in flight on either
+ * connection (a job of a pending claim is held but not yet known here), and
+ * no claim is sent until the check is over. */
+static void held_check(struct kw_worker *w)
+{
+    if (!w->held_check || w->claim_pending || w->wake_pending || w->held_checking ||
+        !kue_conn_ready(w->cmd))
+        return;
+    char held[600];
+    snprintf(held, sizeof held, "%s:held:%s:%d", w->cfg->prefix, w->host, w->pid);
+    const char *av[] = { "SMEMBERS", held };
+    if (kue_conn_commandargv(w->cmd, on_held, w, 2, av, NULL) == 0) {
+        w->held_check = 0;
+        w->held_checking = 1;
     }
 }
 
@@ -863,10 +920,9 @@ static void on_cmd_state(kue_conn_t *c, int up, void *privdata)
         outbox_flush(w);
         /* After the flush on the same connection, so reports of jobs that
          * finished while Redis was away are already applied. */
-        char held[600];
-        snprintf(held, sizeof held, "%s:held:%s:%d", w->cfg->prefix, w->host, w->pid);
-        const char *av[] = { "SMEMBERS", held };
-        kue_conn_commandargv(c, on_held, w, 2, av, NULL);
+        w->held_checking = 0;   /* callbacks of a check in flight got NULL */
+        w->held_check = 1;
+        held_check(w);
         on_renew(w->loop, &w->renew_timer, 0);
         kick(w);
     } else {
@@ -875,10 +931,24 @@ static void on_cmd_state(kue_conn_t *c, int up, void *privdata)
     sb_sync(w);
 }
 
+static void on_blk_id(redisAsyncContext *ac, void *rep, void *privdata)
+{
+    struct kw_worker *w = privdata;
+    redisReply *r = rep;
+    if (r && r->type == REDIS_REPLY_INTEGER) w->blk_id = r->integer;
+}
+
 static void on_blk_state(kue_conn_t *c, int up, void *privdata)
 {
     struct kw_worker *w = privdata;
-    if (!up) w->blpop_pending = 0;
+    w->blk_id = 0;
+    if (up) {
+        kue_conn_command(c, on_blk_id, w, "CLIENT ID");
+    } else if (w->wake_pending) {
+        w->wake_pending = 0;    /* its claim may have run: look for its jobs */
+        w->held_check = 1;
+        held_check(w);
+    }
     kick(w);
 }
 

@@ -93,8 +93,13 @@ struct kw_worker {
     int unsent_completes;       /* KR_COMPLETE reports waiting for the next batch */
     size_t out_n;
 
-    int claim_pending, blpop_pending, tokens_in_hand;
-    int want_blpop;             /* the last claim found the queue empty */
+    int claim_pending;          /* a claim is in flight on cmd */
+    int wake_pending;           /* BRPOPLPUSH + claim in flight on blk */
+    int want_wake;              /* the last claim found the queue empty */
+    int poll_next;              /* the wait timed out: claim once without a token */
+    long long blk_id;           /* CLIENT ID of blk (for CLIENT UNBLOCK), 0 if unknown */
+    int held_check;             /* look for jobs whose claim reply was lost */
+    int held_checking;          /* that check is running: no claims meanwhile */
     int kick;                   /* run fetch() before the loop blocks */
     int paused, quiet, draining;
     long long started_jobs;

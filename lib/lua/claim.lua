@@ -7,10 +7,19 @@
 -- (ZREM/ZADD on the global and per-type sets, SADD of the holder set), so a
 -- job costs only its own HGETALL, HSET and PUBLISH.
 -- ARGV: prefix, type, n, host, pid, lease_ms, tokens_taken, slot_1 .. slot_n
+-- tokens_taken 'w': the worker's BRPOPLPUSH, pipelined just before this call
+-- on the same connection, moved a token (or, timed out or unblocked, none)
+-- to P:wake:<host>:<pid>; without one there, nothing is claimed.
 -- Returns an array of {id, field, value, ...} (the whole hash).
 local t, n = ARGV[2], tonumber(ARGV[3])
 local host, pid = ARGV[4], ARGV[5]
-local lease, taken = tonumber(ARGV[6]), tonumber(ARGV[7])
+local lease, taken = tonumber(ARGV[6]), ARGV[7]
+if taken == 'w' then
+  if not redis.call('LPOP', key('wake:' .. host .. ':' .. pid)) then return {} end
+  taken = 1
+else
+  taken = tonumber(taken) or 0
+end
 local now = now_ms()
 local nows = fmt(now)
 local ik = key('jobs:' .. t .. ':inactive')

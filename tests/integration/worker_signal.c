@@ -27,6 +27,46 @@ Test(worker_signal, term_drains_in_flight_jobs)
     cr_assert(wt_log_has(log, "drained"));
 }
 
+/* Is some client blocked in BRPOPLPUSH (an idle worker waiting)? */
+static int waiting_for_token(void *arg)
+{
+    (void)arg;
+    redisReply *r = kt_cmd(wt_rc, "CLIENT LIST");
+    int yes = r && r->type == REDIS_REPLY_STRING && strstr(r->str, "cmd=brpoplpush");
+    freeReplyObject(r);
+    return yes;
+}
+
+/* An idle worker waits for a token with the claim pipelined behind it;
+ * SIGTERM unblocks the wait (CLIENT UNBLOCK), so it exits at once instead of
+ * after the wait's 2 s timeout, claims nothing on the way out, and leaves
+ * no token behind in its wake list. */
+Test(worker_signal, idle_term_exits_at_once)
+{
+    const char *log = wt_log("idle");
+    pid_t w = wt_worker("echo", "echo", 4, log, NULL);
+    /* a few wake-ups first: each job arrives while the worker waits */
+    for (int i = 0; i < 5; i++) {
+        cr_assert(kt_wait_until(waiting_for_token, NULL, 5000), "worker never waited");
+        int64_t id = wt_enqueue("echo", "{}");
+        wt_wait_state(id, "complete", 5000);
+    }
+    cr_assert(kt_wait_until(waiting_for_token, NULL, 5000));
+    cr_assert_eq(kt_int(wt_rc, "LLEN q:echo:jobs"), 0, "tokens out of step with jobs");
+    int64_t t0 = kt_now_ms();
+    kill(w, SIGTERM);
+    cr_assert_eq(wt_exit_code(w, 5000), 0);
+    int64_t took = kt_now_ms() - t0;
+    cr_assert_lt(took, 1500, "an idle worker took %lld ms to drain", (long long)took);
+    redisReply *r = kt_cmd(wt_rc, "KEYS q:wake:*");
+    cr_assert(r && r->type == REDIS_REPLY_ARRAY && r->elements == 0, "a wake list was left");
+    freeReplyObject(r);
+    int64_t id = wt_enqueue("echo", "{}");
+    char s[32];
+    cr_assert_str_eq(wt_field(id, "state", s, sizeof s), "inactive");
+    cr_assert_eq(kt_int(wt_rc, "LLEN q:echo:jobs"), 1);
+}
+
 Test(worker_signal, tstp_quiet_cont_resume)
 {
     pid_t w = wt_worker("echo", "echo", 1, wt_log("tstp"), NULL);
@@ -35,7 +75,7 @@ Test(worker_signal, tstp_quiet_cont_resume)
     kill(w, SIGTSTP);
     kt_sleep_ms(300);
     int64_t id = wt_enqueue("echo", "{}");
-    kt_sleep_ms(2500);          /* longer than one BLPOP timeout */
+    kt_sleep_ms(2500);          /* longer than one wait for a token */
     char s[32];
     cr_assert_str_eq(wt_field(id, "state", s, sizeof s), "inactive");
     kill(w, SIGCONT);

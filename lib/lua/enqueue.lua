@@ -1,36 +1,89 @@
--- enqueue: save a new job (kue-wire.md 5.1, 5.2) in one step.
--- ARGV: prefix, type, data, priority, max_attempts, delay_ms, ttl_ms,
---       backoff, removeOnComplete, run_at_ms, nsearch, [code, count] x nsearch
--- Returns the new id.
-local t, data, prio_s = ARGV[2], ARGV[3], ARGV[4]
-local prio = tonumber(prio_s)
-local delay = tonumber(ARGV[6]) or 0
-local ttl = tonumber(ARGV[7]) or 0
-local backoff, roc = ARGV[8], ARGV[9]
-local run_at = tonumber(ARGV[10]) or 0
+-- enqueue: save new jobs (kue-wire.md 5.1, 5.2) in one step.
+-- ARGV: prefix, then one record per job:
+--   type, data, priority, max_attempts, delay_ms, ttl_ms, backoff,
+--   removeOnComplete, run_at_ms, nsearch, [code, count] x nsearch
+-- The jobs get consecutive ids.  Each job costs its own HSET and "enqueue"
+-- PUBLISH; the id counter, the type set, the global and per-type sets and
+-- the wake-up tokens take one variadic command per key for the whole call.
+-- Returns the first id.
 local now = now_ms()
-if run_at > 0 then delay = run_at - now end
-if delay < 0 then delay = 0 end
+local nows = fmt(now)
+local recs = {}
+local b = 2
+while b + 9 <= #ARGV do
+  local n = tonumber(ARGV[b + 9]) or 0
+  recs[#recs + 1] = b
+  b = b + 10 + 2 * n
+end
+if #recs == 0 or b ~= #ARGV + 1 then return redis.error_reply('enqueue: malformed arguments') end
 
-local id = fmt(redis.call('INCR', key('ids')))
-local f = { 'max_attempts', ARGV[5], 'type', t, 'created_at', fmt(now),
-            'promote_at', fmt(now + delay), 'priority', prio_s, 'data', data }
-if delay > 0 then f[#f + 1] = 'delay'; f[#f + 1] = fmt(delay) end
-if ttl > 0 then f[#f + 1] = 'ttl'; f[#f + 1] = fmt(ttl) end
-if backoff ~= '' then f[#f + 1] = 'backoff'; f[#f + 1] = backoff end
-if roc ~= '' then f[#f + 1] = 'removeOnComplete'; f[#f + 1] = roc end
-redis.call('SADD', key('job:types'), t)
-redis.call('ZADD', key('jobs'), prio, zid(id))
-if delay > 0 then
-  move(id, t, prio, false, 'delayed', now, now + delay, nil, f)
-else
-  move(id, t, prio, false, 'inactive', now, nil, nil, f)
+local last = redis.call('INCRBY', key('ids'), #recs)
+local first = last - #recs + 1
+local all = {}                    -- P:jobs
+local seen, types = {}, {}        -- type -> { state -> {score, zid, ...} }, in order
+local gstate = { inactive = {}, delayed = {} }
+local tokens = {}                 -- type -> number of tokens
+local min_due
+for i, r in ipairs(recs) do
+  local id = fmt(first + i - 1)
+  local z = zid(id)
+  local t, data, prio_s = ARGV[r], ARGV[r + 1], ARGV[r + 2]
+  local delay = tonumber(ARGV[r + 4]) or 0
+  local ttl = tonumber(ARGV[r + 5]) or 0
+  local backoff, roc = ARGV[r + 6], ARGV[r + 7]
+  local run_at = tonumber(ARGV[r + 8]) or 0
+  if run_at > 0 then delay = run_at - now end
+  if delay < 0 then delay = 0 end
+  local state = delay > 0 and 'delayed' or 'inactive'
+  local f = { 'state', state, 'updated_at', nows, 'max_attempts', ARGV[r + 3], 'type', t,
+              'created_at', nows, 'promote_at', fmt(now + delay), 'priority', prio_s,
+              'data', data }
+  if delay > 0 then f[#f + 1] = 'delay'; f[#f + 1] = fmt(delay) end
+  if ttl > 0 then f[#f + 1] = 'ttl'; f[#f + 1] = fmt(ttl) end
+  if backoff ~= '' then f[#f + 1] = 'backoff'; f[#f + 1] = backoff end
+  if roc ~= '' then f[#f + 1] = 'removeOnComplete'; f[#f + 1] = roc end
+  redis.call('HSET', key('job:' .. id), unpack(f))
+
+  local ts = seen[t]
+  if not ts then ts = { inactive = {}, delayed = {} }; seen[t] = ts; types[#types + 1] = t end
+  all[#all + 1] = prio_s; all[#all + 1] = z
+  ts[state][#ts[state] + 1] = prio_s; ts[state][#ts[state] + 1] = z
+  local g = gstate[state]
+  if state == 'delayed' then
+    local due = now + delay
+    g[#g + 1] = fmt(due); g[#g + 1] = z
+    if not min_due or due < min_due then min_due = due end
+  else
+    g[#g + 1] = prio_s; g[#g + 1] = z
+    tokens[t] = (tokens[t] or 0) + 1
+    publish(id, 'enqueue', ',' .. jstr(t))
+  end
+
+  local n = tonumber(ARGV[r + 9]) or 0
+  for k = 0, n - 1 do
+    local code, count = ARGV[r + 10 + 2 * k], ARGV[r + 11 + 2 * k]
+    redis.call('ZADD', key('search:word:' .. code), count, id)
+    redis.call('ZADD', key('search:object:' .. id), count, code)
+  end
 end
 
-local n = tonumber(ARGV[11]) or 0
-for i = 0, n - 1 do
-  local code, count = ARGV[12 + 2 * i], ARGV[13 + 2 * i]
-  redis.call('ZADD', key('search:word:' .. code), count, id)
-  redis.call('ZADD', key('search:object:' .. id), count, code)
+redis.call('SADD', key('job:types'), unpack(types))
+redis.call('ZADD', key('jobs'), unpack(all))
+for _, s in ipairs({ 'inactive', 'delayed' }) do
+  if #gstate[s] > 0 then redis.call('ZADD', key('jobs:' .. s), unpack(gstate[s])) end
 end
-return tonumber(id)
+for _, t in ipairs(types) do
+  for _, s in ipairs({ 'inactive', 'delayed' }) do
+    local l = seen[t][s]
+    if #l > 0 then redis.call('ZADD', key('jobs:' .. t .. ':' .. s), unpack(l)) end
+  end
+  local k = tokens[t]
+  if k then
+    local ones = {}
+    for j = 1, k do ones[j] = 1 end
+    redis.call('LPUSH', key(t .. ':jobs'), unpack(ones))
+  end
+end
+-- tell promoters (kue-supervisor) the earliest due time at once (our channel)
+if min_due then redis.call('PUBLISH', key('delayed'), fmt(min_due)) end
+return first

@@ -444,15 +444,18 @@ void kw_report_log(struct kw_job *j, const char *line, size_t len)
     report(j->w, KR_LOG, KS_LOG, j->id, 2, av, lv);
 }
 
+/* A field of a claimed job: [id, field, value, ...]; the claim script
+ * appends the fields it wrote, so the last pair of a name wins. */
 static const char *field(const redisReply *h, const char *name)
 {
+    const char *found = NULL;
     for (size_t i = 1; i + 1 < h->elements; i += 2) {
         const redisReply *k = h->element[i], *v = h->element[i + 1];
         if (k->type == REDIS_REPLY_STRING && v->type == REDIS_REPLY_STRING &&
             strcmp(k->str, name) == 0)
-            return v->str;
+            found = v->str;
     }
-    return NULL;
+    return found;
 }
 
 static long long num(const char *s, long long dflt)

@@ -26,6 +26,7 @@ local ik = key('jobs:' .. t .. ':inactive')
 local out = {}
 local zs, ga, ta, ids = {}, {}, {}, {}
 local prefix_wid = 'kue:' .. host .. ':' .. pid .. ':' .. t .. ':'
+local start_rest = ',' .. jstr(t) .. ',null'
 local scanned = 0
 -- pop what is wanted; stale entries are skipped, up to 64 beyond n
 while #out < n and scanned < n + 64 do
@@ -45,17 +46,20 @@ while #out < n and scanned < n + 64 do
       redis.call('HSET', key('job:' .. id), 'state', 'active', 'updated_at', nows,
                  'started_at', nows, 'workerId', wid)
       zs[#zs + 1] = z
-      ga[#ga + 1] = global_score('active', j.prio, nil, j.ttln, now); ga[#ga + 1] = z
-      ta[#ta + 1] = j.prio; ta[#ta + 1] = z
+      -- scores as strings (Redis formats Lua numbers with a slow %.17g)
+      local p = prio_str(j)
+      if j.ttln > 0 then ga[#ga + 1] = fmt(now + j.ttln)
+      elseif string.sub(p, 1, 1) == '-' then ga[#ga + 1] = p
+      else ga[#ga + 1] = '-' .. p end
+      ga[#ga + 1] = z
+      ta[#ta + 1] = p; ta[#ta + 1] = z
       ids[#ids + 1] = id
-      publish(id, 'start', ',' .. jstr(t) .. ',null')
-      -- reply with the hash as it is now, without reading it again
-      local set = { state = 'active', updated_at = nows, started_at = nows, workerId = wid }
-      for k = 1, #h, 2 do
-        local v = set[h[k]]
-        if v then h[k + 1] = v; set[h[k]] = nil end
-      end
-      for f, v in pairs(set) do h[#h + 1] = f; h[#h + 1] = v end
+      publish(id, 'start', start_rest)
+      -- reply with the hash as it is now, without reading it again: the
+      -- fields just written follow the old ones (a later pair wins)
+      local m = #h
+      h[m + 1] = 'state'; h[m + 2] = 'active'; h[m + 3] = 'updated_at'; h[m + 4] = nows
+      h[m + 5] = 'started_at'; h[m + 6] = nows; h[m + 7] = 'workerId'; h[m + 8] = wid
       table.insert(h, 1, id)
       out[#out + 1] = h
     end

@@ -7,6 +7,8 @@
 --       result_json ('' = none)
 -- Returns one integer per job: 1, or 0 when the job is not held by W (a
 -- late or repeated report: ignored, never completed twice).
+local DONE_FIELDS = { 'type', 'state', 'priority', 'workerId', 'attempts', 'max_attempts',
+                      'removeOnComplete' }
 local now = now_ms()
 local nows = fmt(now)
 local out = {}
@@ -20,7 +22,7 @@ local gone = {}                -- removeOnComplete: {id, type}
 for b = 2, #ARGV - 3, 4 do
   local id, wid = ARGV[b], ARGV[b + 1]
   local dur, result = tonumber(ARGV[b + 2]) or 0, ARGV[b + 3]
-  local j = load(id)
+  local j = load(id, DONE_FIELDS)
   if not held_by(j, wid) then
     out[#out + 1] = 0
   else
@@ -33,7 +35,8 @@ for b = 2, #ARGV - 3, 4 do
     end
     redis.call('HSET', key('job:' .. id), unpack(hset))
     gz[#gz + 1] = z
-    gc[#gc + 1] = j.prio; gc[#gc + 1] = z
+    local p = prio_str(j)
+    gc[#gc + 1] = p; gc[#gc + 1] = z
     local bt = bytype[j.type]
     if not bt then
       bt = { zrem = {}, zadd = {} }
@@ -41,7 +44,7 @@ for b = 2, #ARGV - 3, 4 do
       types[#types + 1] = j.type
     end
     bt.zrem[#bt.zrem + 1] = z
-    bt.zadd[#bt.zadd + 1] = j.prio; bt.zadd[#bt.zadd + 1] = z
+    bt.zadd[#bt.zadd + 1] = p; bt.zadd[#bt.zadd + 1] = z
     local hk = held_key(j.workerId)
     if hk then
       local hs = byheld[hk]

@@ -82,6 +82,14 @@ local function release(id, wid)
   if hk then redis.call('SREM', hk, id) end
 end
 
+-- A job's priority as a score string: the stored text when it is a plain
+-- integer (Redis formats Lua numbers with a slow %.17g), else its value.
+local function prio_str(j)
+  local p = j.priority
+  if p and string.find(p, '^-?%d+$') then return p end
+  return fmt(j.prio)
+end
+
 -- A job table from a flat HGETALL reply (nil when the hash has no type).
 local function from_hash(h)
   local j = {}
@@ -94,12 +102,14 @@ end
 
 local JOB_FIELDS = { 'type', 'state', 'priority', 'workerId', 'attempts', 'max_attempts',
                      'backoff', 'delay', 'ttl', 'promote_at', 'removeOnComplete' }
--- The fields above as a table (nil when the hash has no type).
-local function load(id)
-  local v = redis.call('HMGET', key('job:' .. id), unpack(JOB_FIELDS))
+-- The fields above (or those of `fields`, 'type' first) as a table (nil
+-- when the hash has no type).
+local function load(id, fields)
+  fields = fields or JOB_FIELDS
+  local v = redis.call('HMGET', key('job:' .. id), unpack(fields))
   if not v[1] then return nil end
   local j = {}
-  for i, f in ipairs(JOB_FIELDS) do j[f] = v[i] or nil end
+  for i, f in ipairs(fields) do j[f] = v[i] or nil end
   j.prio = tonumber(j.priority) or 0
   j.ttln = tonumber(j.ttl) or 0
   return j

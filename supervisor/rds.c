@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 #include "scripts.h"
@@ -163,13 +164,30 @@ static int64_t promo_poll_ms(const struct master *m)
     return p < 10 ? 10 : p;
 }
 
+static void promo_arm_at(struct master *m, double ms)
+{
+    if (ms < 0.05)
+        ms = 0.05;
+    ev_timer_stop(m->loop, &m->promo_timer);
+    ev_now_update(m->loop);
+    ev_timer_set(&m->promo_timer, ms / 1000.0, 0.);
+    ev_timer_start(m->loop, &m->promo_timer);
+}
+
 static void promo_arm(struct master *m, int64_t ms)
 {
-    if (ms < 1)
-        ms = 1;
-    ev_timer_stop(m->loop, &m->promo_timer);
-    ev_timer_set(&m->promo_timer, (double)ms / 1000.0, 0.);
-    ev_timer_start(m->loop, &m->promo_timer);
+    promo_arm_at(m, ms < 1 ? 1. : (double)ms);
+}
+
+/* Milliseconds until `due` (ms, Redis clock), from this host's clock to the
+ * microsecond, plus 0.05 ms so the round lands just after it.  (libev's
+ * epoll backend rounds a wait up to the next millisecond on top.) */
+static double due_in_ms(int64_t due)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    double now = (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+    return (double)due - now + 0.05;
 }
 
 static void promo_reply(redisAsyncContext *ac, void *r, void *priv)
@@ -204,10 +222,15 @@ static void promo_reply(redisAsyncContext *ac, void *r, void *priv)
         if (n >= m->cfg->promotion_limit && !locked) {
             next = 1;
         } else if (due >= 0 && !locked) {
-            /* due is the Redis clock; +2 ms so the round lands after it */
-            int64_t d = due - kue_now_ms() + 2;
-            if (d < next)
-                next = d;
+            double d = due_in_ms(due);
+            /* a round that moved nothing although the job looks due here:
+             * this host's clock runs ahead of Redis's; retry every ms */
+            if (n == 0 && d < 1.)
+                d = 1.;
+            if (d < (double)next) {
+                promo_arm_at(m, d);
+                return;
+            }
         }
     }
     promo_arm(m, next);
@@ -247,12 +270,12 @@ static void delayed_msg(redisAsyncContext *ac, void *r, void *priv)
     if (strcmp(reply->element[0]->str, "message") != 0)
         return;
     int64_t due = strtoll(reply->element[2]->str, NULL, 10);
-    int64_t d = due - kue_now_ms() + 2;
+    double d = due_in_ms(due);
     if (m->promo_inflight)
         return;   /* its reply arms the timer from the full picture */
     double left = ev_is_active(&m->promo_timer) ? ev_timer_remaining(m->loop, &m->promo_timer) : 1e9;
-    if ((double)d / 1000.0 < left)
-        promo_arm(m, d);
+    if (d / 1000.0 < left)
+        promo_arm_at(m, d);
 }
 
 static void sub_state(kue_conn_t *c, int connected, void *priv)

@@ -52,7 +52,7 @@ struct conn_cmd {
     int script;                  /* -1: plain command; else kue_script_id */
     int retried;                 /* already re-sent as EVAL */
     int argc;                    /* script arguments (without EVALSHA sha 0) */
-    const char **argv;
+    const char **argv;           /* argc + 3: EVALSHA|EVAL, sha|source, "0", ARGV */
     size_t *lens;
 };
 
@@ -271,24 +271,14 @@ int kue_conn_commandargv(kue_conn_t *c, redisCallbackFn *cb, void *privdata,
     return 0;
 }
 
-#define SCRIPT_MAX_ARGS 1024
-
 static int send_script(kue_conn_t *c, struct conn_cmd *cmd, int as_eval)
 {
-    const char *av[SCRIPT_MAX_ARGS + 3];
-    size_t lv[SCRIPT_MAX_ARGS + 3];
     const char *body = as_eval ? kue_script_source(cmd->script) : kue_script_sha(cmd->script);
-    av[0] = as_eval ? "EVAL" : "EVALSHA";
-    lv[0] = strlen(av[0]);
-    av[1] = body;
-    lv[1] = strlen(body);
-    av[2] = "0";
-    lv[2] = 1;
-    for (int i = 0; i < cmd->argc; i++) {
-        av[i + 3] = cmd->argv[i];
-        lv[i + 3] = cmd->lens[i];
-    }
-    if (redisAsyncCommandArgv(c->ac, on_reply, cmd, cmd->argc + 3, av, lv) != REDIS_OK)
+    cmd->argv[0] = as_eval ? "EVAL" : "EVALSHA";
+    cmd->lens[0] = strlen(cmd->argv[0]);
+    cmd->argv[1] = body;
+    cmd->lens[1] = strlen(body);
+    if (redisAsyncCommandArgv(c->ac, on_reply, cmd, cmd->argc + 3, cmd->argv, cmd->lens) != REDIS_OK)
         return -1;
     c->pending++;
     return 0;
@@ -297,11 +287,13 @@ static int send_script(kue_conn_t *c, struct conn_cmd *cmd, int as_eval)
 int kue_conn_script(kue_conn_t *c, kue_script_id id, redisCallbackFn *cb, void *privdata,
                     int argc, const char **argv, const size_t *lens)
 {
-    if (!usable(c) || argc < 0 || argc > SCRIPT_MAX_ARGS) return -1;
+    if (!usable(c) || argc < 0 || argc > KUE_SCRIPT_MAX_ARGS) return -1;
     size_t total = 0;
     for (int i = 0; i < argc; i++) total += lens ? lens[i] : strlen(argv[i]);
-    /* One block: the struct, the pointer and length arrays, the bytes. */
-    size_t hdr = sizeof(struct conn_cmd) + (size_t)argc * (sizeof(char *) + sizeof(size_t));
+    /* One block: the struct, the pointer and length arrays (with the three
+     * leading EVALSHA sha 0 slots), the bytes. */
+    size_t nv = (size_t)argc + 3;
+    size_t hdr = sizeof(struct conn_cmd) + nv * (sizeof(char *) + sizeof(size_t));
     struct conn_cmd *cmd = malloc(hdr + total + (size_t)argc);
     if (!cmd) return -1;
     memset(cmd, 0, sizeof *cmd);
@@ -310,14 +302,16 @@ int kue_conn_script(kue_conn_t *c, kue_script_id id, redisCallbackFn *cb, void *
     cmd->script = (int)id;
     cmd->argc = argc;
     cmd->argv = (const char **)(cmd + 1);
-    cmd->lens = (size_t *)(cmd->argv + argc);
-    char *p = (char *)(cmd->lens + argc);
+    cmd->lens = (size_t *)(cmd->argv + nv);
+    cmd->argv[2] = "0";
+    cmd->lens[2] = 1;
+    char *p = (char *)(cmd->lens + nv);
     for (int i = 0; i < argc; i++) {
         size_t l = lens ? lens[i] : strlen(argv[i]);
         memcpy(p, argv[i], l);
         p[l] = '\0';
-        cmd->argv[i] = p;
-        cmd->lens[i] = l;
+        cmd->argv[i + 3] = p;
+        cmd->lens[i + 3] = l;
         p += l + 1;
     }
     if (send_script(c, cmd, 0) != 0) {

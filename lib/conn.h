@@ -36,8 +36,9 @@ int kue_conn_pending(const kue_conn_t *c);
 int kue_conn_command(kue_conn_t *c, redisCallbackFn *cb, void *privdata, const char *fmt, ...);
 int kue_conn_commandargv(kue_conn_t *c, redisCallbackFn *cb, void *privdata,
                          int argc, const char **argv, const size_t *lens);
-/* EVALSHA the script; on NOSCRIPT it is re-sent once as EVAL and cb sees
- * that reply.  cb may be NULL. */
+/* EVALSHA the script (at most KUE_SCRIPT_MAX_ARGS arguments, copied); on
+ * NOSCRIPT it is re-sent once as EVAL and cb sees that reply.  cb may be
+ * NULL. */
 int kue_conn_script(kue_conn_t *c, kue_script_id id, redisCallbackFn *cb, void *privdata,
                     int argc, const char **argv, const size_t *lens);
 /* SUBSCRIBE to channel: cb is called for the subscribe confirmation and for

@@ -33,6 +33,9 @@
 #define KUE_COMMAND_TIMEOUT_MS 10000
 #define KUE_MAX_SEARCH_KEYS 64
 
+_Static_assert(11 + 2 * KUE_SEARCH_MAX_TERMS <= KUE_SCRIPT_MAX_ARGS,
+               "the enqueue script's largest call must fit a script call");
+
 struct kue {
     redisContext *c;
     kue_url_t url;

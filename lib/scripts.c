@@ -77,14 +77,44 @@ const char *kue_script_sha(kue_script_id id)
     return scripts[id].sha;
 }
 
-#define MAX_ARGS 1024
+/* Room for "EVALSHA sha 0 ARGV...": on the stack for the usual calls, on
+ * the heap for large ones (the enqueue script with many search terms). */
+#define STACK_ARGS 64
 
-/* Build "EVALSHA sha 0 argv..." (or EVAL src 0 ...) into v/l. */
-static int build(kue_script_id id, int eval, int argc, const char **argv, const size_t *lens,
-                 const char **v, size_t *l)
+struct cmdv {
+    const char **v;
+    size_t *l;
+    const char *sv[STACK_ARGS];
+    size_t sl[STACK_ARGS];
+};
+
+static int cmdv_init(struct cmdv *c, int argc)
 {
-    if (argc < 1 || argc > MAX_ARGS - 3) return -1;
+    if (argc < 1 || argc > KUE_SCRIPT_MAX_ARGS) return -1;
+    c->v = c->sv;
+    c->l = c->sl;
+    if (argc + 3 > STACK_ARGS) {
+        c->v = malloc((size_t)(argc + 3) * sizeof *c->v);
+        c->l = malloc((size_t)(argc + 3) * sizeof *c->l);
+        if (!c->v || !c->l) abort();
+    }
+    return 0;
+}
+
+static void cmdv_free(struct cmdv *c)
+{
+    if (c->v != c->sv) free(c->v);
+    if (c->l != c->sl) free(c->l);
+}
+
+/* Fill "EVALSHA sha 0 argv..." (or EVAL src 0 ...) into c; returns the
+ * number of arguments. */
+static int build(struct cmdv *c, kue_script_id id, int eval, int argc, const char **argv,
+                 const size_t *lens)
+{
     pthread_once(&once, init);
+    const char **v = c->v;
+    size_t *l = c->l;
     v[0] = eval ? "EVAL" : "EVALSHA"; l[0] = strlen(v[0]);
     v[1] = eval ? scripts[id].src : scripts[id].sha;
     l[1] = eval ? scripts[id].len : 40;
@@ -104,27 +134,28 @@ static int is_noscript(const redisReply *r)
 redisReply *kue_script_call(redisContext *c, kue_script_id id, int argc,
                             const char **argv, const size_t *lens)
 {
-    const char *v[MAX_ARGS];
-    size_t l[MAX_ARGS];
-    int n = build(id, 0, argc, argv, lens, v, l);
-    if (n < 0) return NULL;
-    redisReply *r = redisCommandArgv(c, n, v, l);
+    struct cmdv cv;
+    if (cmdv_init(&cv, argc) != 0) return NULL;
+    int n = build(&cv, id, 0, argc, argv, lens);
+    redisReply *r = redisCommandArgv(c, n, cv.v, cv.l);
     if (is_noscript(r)) {
         freeReplyObject(r);
-        build(id, 1, argc, argv, lens, v, l);
-        r = redisCommandArgv(c, n, v, l);
+        build(&cv, id, 1, argc, argv, lens);
+        r = redisCommandArgv(c, n, cv.v, cv.l);
     }
+    cmdv_free(&cv);
     return r;
 }
 
 int kue_script_append(redisContext *c, kue_script_id id, int argc,
                       const char **argv, const size_t *lens)
 {
-    const char *v[MAX_ARGS];
-    size_t l[MAX_ARGS];
-    int n = build(id, 0, argc, argv, lens, v, l);
-    if (n < 0) return -1;
-    return redisAppendCommandArgv(c, n, v, l) == REDIS_OK ? 0 : -1;
+    struct cmdv cv;
+    if (cmdv_init(&cv, argc) != 0) return -1;
+    int n = build(&cv, id, 0, argc, argv, lens);
+    int rc = redisAppendCommandArgv(c, n, cv.v, cv.l) == REDIS_OK ? 0 : -1;
+    cmdv_free(&cv);
+    return rc;
 }
 
 int kue_script_is_noscript(const redisReply *r) { return is_noscript(r); }

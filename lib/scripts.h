@@ -38,8 +38,13 @@ const char *kue_script_name(kue_script_id id);
 const char *kue_script_source(kue_script_id id);   /* full source, prelude included */
 const char *kue_script_sha(kue_script_id id);      /* 40 hex characters */
 
+/* The most ARGV one script call takes: room for the enqueue script with
+ * KUE_SEARCH_MAX_TERMS search terms (11 + 2 x 2048). */
+#define KUE_SCRIPT_MAX_ARGS 8192
+
 /* Run a script on a blocking connection: argv holds the ARGV (argv[0] is
- * the prefix), lens may be NULL for NUL-terminated strings.  Returns the
+ * the prefix, at most KUE_SCRIPT_MAX_ARGS), lens may be NULL for
+ * NUL-terminated strings.  Returns the
  * reply (caller frees with freeReplyObject) or NULL on a connection error. */
 redisReply *kue_script_call(redisContext *c, kue_script_id id, int argc,
                             const char **argv, const size_t *lens);

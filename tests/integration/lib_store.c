@@ -9,9 +9,11 @@
 #include <string.h>
 
 #include <kue/kue.h>
+#include "buf.h"
 #include "harness.h"
 #include "kue_internal.h"
 #include "scripts.h"
+#include "search.h"
 
 static kt_redis_t R;
 static redisContext *C;
@@ -589,6 +591,35 @@ Test(store, search_index_written_and_removed)
     r = kt_cmd(C, "KEYS q:search:*");
     cr_assert_eq(r->elements, 0);
     freeReplyObject(r);
+}
+
+Test(store, search_many_terms_indexed)
+{
+    /* More terms than fit a 1024-argument call: every one is indexed. */
+    kue_buf_t b = { 0 };
+    kue_buf_puts(&b, "{\"title\":\"");
+    for (int i = 0; i < 3000; i++) {
+        char w[16];
+        int x = i, p = 0;
+        w[p++] = 'k';
+        do { w[p++] = "bcdfghjklmnpqrstvwxz"[x % 20]; w[p++] = 'a'; x /= 20; } while (x);
+        w[p] = '\0';
+        kue_buf_printf(&b, "%s ", w);
+    }
+    kue_buf_puts(&b, "\"}");
+    kue_search_term_t *terms;
+    size_t nterms;
+    cr_assert_eq(kue_search_job_terms(b.data, b.len, NULL, &terms, &nterms), 0);
+    free(terms);
+    cr_assert_gt(nterms, 600, "only %zu distinct codes", nterms);
+    cr_assert_leq(nterms, KUE_SEARCH_MAX_TERMS);
+    kue_set_search(K, 1);
+    kue_job_t *j = kue_job_new("doc", b.data);
+    int64_t id = kue_job_save(K, j);
+    cr_assert_gt(id, 0, "save: %s", kue_errstr(K));
+    kue_job_free(j);
+    kue_buf_free(&b);
+    cr_assert_eq(kt_int(C, "ZCARD q:search:object:%lld", (long long)id), (long long)nterms);
 }
 
 Test(store, search_query_and_semantics)

@@ -23,6 +23,7 @@
 #include <hiredis/hiredis.h>
 
 #include "buf.h"
+#include "enqueue.h"
 #include "kue_internal.h"
 #include "scripts.h"
 #include "search.h"
@@ -33,7 +34,7 @@
 #define KUE_COMMAND_TIMEOUT_MS 10000
 #define KUE_MAX_SEARCH_KEYS 64
 
-_Static_assert(11 + 2 * KUE_SEARCH_MAX_TERMS <= KUE_SCRIPT_MAX_ARGS,
+_Static_assert(KUE_ENQ_MAX_ARGS <= KUE_SCRIPT_MAX_ARGS,
                "the enqueue script's largest call must fit a script call");
 
 struct kue {
@@ -57,6 +58,7 @@ struct kue_job {
     int remove_on_complete;
     char **search_keys;
     size_t nsearch_keys;
+    int saving;                 /* a non-blocking save is in flight */
     /* loaded jobs: every hash field */
     struct kue_field *fields;
     size_t nfields;
@@ -357,46 +359,65 @@ int kue_job_set_search_keys(kue_job_t *j, const char *const *keys, size_t n)
 
 /* ---- saving -------------------------------------------------------------- */
 
-/* Arguments of one enqueue call, owning their storage. */
-struct enq_args {
-    const char *argv[12 + 2 * KUE_SEARCH_MAX_TERMS];
-    size_t lens[12 + 2 * KUE_SEARCH_MAX_TERMS];
-    kue_search_term_t *terms;
-    int argc;
-    char *data;
-    char prio[16], maxa[16], delay[24], ttl[24], runat[24], nsearch[16];
-    size_t nterms;
-    char (*counts)[24];
-};
+static int enq_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int enq_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return -1;
+}
 
-static void enq_free(struct enq_args *a)
+void kue_enq_free(kue_enq_args_t *a)
 {
     free(a->data);
     free(a->terms);
     free(a->counts);
+    a->data = NULL;
+    a->terms = NULL;
+    a->counts = NULL;
 }
 
-static int enq_build(kue_t *k, const kue_job_t *j, struct enq_args *a)
+static void enq_push(kue_enq_args_t *a, const char *s)
 {
-    memset(a, 0, sizeof *a);
+    size_t l = strlen(s);
+    a->argv[a->argc] = s;
+    a->lens[a->argc++] = l;
+    a->bytes += l;
+}
+
+int kue_enq_build(const char *prefix, int search, const kue_job_t *j, kue_enq_args_t *a,
+                  char *err, size_t errlen)
+{
+    /* Only the scalars: the argument arrays are filled up to argc. */
+    a->argc = 0;
+    a->bytes = 0;
+    a->terms = NULL;
+    a->nterms = 0;
+    a->data = NULL;
+    a->counts = NULL;
     size_t tl = strlen(j->type);
-    if (tl == 0) return set_err(k, "job type is empty");
-    if (tl > KUE_MAX_TYPE_LEN) return set_err(k, "job type longer than %d bytes", KUE_MAX_TYPE_LEN);
+    if (tl == 0) return enq_err(err, errlen, "job type is empty");
+    if (tl > KUE_MAX_TYPE_LEN)
+        return enq_err(err, errlen, "job type longer than %d bytes", KUE_MAX_TYPE_LEN);
     for (size_t i = 0; i < tl; i++)
         if ((unsigned char)j->type[i] < 0x20)
-            return set_err(k, "job type contains a control character");
+            return enq_err(err, errlen, "job type contains a control character");
     size_t dl = strlen(j->data);
     if (dl > KUE_MAX_DATA_LEN)
-        return set_err(k, "job data is %zu bytes, more than the limit of %u", dl, KUE_MAX_DATA_LEN);
+        return enq_err(err, errlen, "job data is %zu bytes, more than the limit of %u", dl,
+                       KUE_MAX_DATA_LEN);
     json_error_t e;
     json_t *v = json_loadb(j->data, dl, JSON_DECODE_ANY, &e);
-    if (!v) return set_err(k, "job data is not valid JSON: %s at line %d column %d",
+    if (!v) return enq_err(err, errlen, "job data is not valid JSON: %s at line %d column %d",
                            e.text, e.line, e.column);
     json_decref(v);
     a->data = kue_json_compact(j->data, dl);
-    if (!a->data) return set_err(k, "job data is not valid JSON");
+    if (!a->data) return enq_err(err, errlen, "job data is not valid JSON");
 
-    if (k->search) {
+    if (search) {
         /* Kue indexes the whole data, or the value at each searchKeys path. */
         json_t *keys = NULL;
         if (j->nsearch_keys) {
@@ -420,30 +441,34 @@ static int enq_build(kue_t *k, const kue_job_t *j, struct enq_args *a)
     snprintf(a->ttl, sizeof a->ttl, "%lld", (long long)j->ttl_ms);
     snprintf(a->runat, sizeof a->runat, "%lld", (long long)j->run_at_ms);
     snprintf(a->nsearch, sizeof a->nsearch, "%zu", a->nterms);
-    const char *v0[] = { k->prefix, j->type, a->data, a->prio, a->maxa, a->delay, a->ttl,
+    const char *v0[] = { prefix, j->type, a->data, a->prio, a->maxa, a->delay, a->ttl,
                          j->backoff ? j->backoff : "", j->remove_on_complete ? "true" : "",
                          a->runat, a->nsearch };
-    for (size_t i = 0; i < sizeof v0 / sizeof v0[0]; i++) {
-        a->argv[a->argc] = v0[i];
-        a->lens[a->argc++] = strlen(v0[i]);
-    }
+    for (size_t i = 0; i < sizeof v0 / sizeof v0[0]; i++) enq_push(a, v0[i]);
     for (size_t i = 0; i < a->nterms; i++) {
         snprintf(a->counts[i], sizeof a->counts[i], "%ld", a->terms[i].count);
-        a->argv[a->argc] = a->terms[i].code;
-        a->lens[a->argc++] = strlen(a->terms[i].code);
-        a->argv[a->argc] = a->counts[i];
-        a->lens[a->argc++] = strlen(a->counts[i]);
+        enq_push(a, a->terms[i].code);
+        enq_push(a, a->counts[i]);
     }
     return 0;
 }
 
+static int enq_build(kue_t *k, const kue_job_t *j, kue_enq_args_t *a)
+{
+    return kue_enq_build(k->prefix, k->search, j, a, k->err, sizeof k->err);
+}
+
+void kue_job_set_saved(kue_job_t *j, int64_t id) { j->id = id; }
+void kue_job_set_saving(kue_job_t *j, int saving) { j->saving = saving != 0; }
+int kue_job_saving(const kue_job_t *j) { return j->saving; }
+
 int64_t kue_job_save(kue_t *k, kue_job_t *j)
 {
     if (j->id > 0) return set_err(k, "job %lld is already saved", (long long)j->id);
-    struct enq_args a;
-    if (enq_build(k, j, &a) != 0) { enq_free(&a); return -1; }
+    kue_enq_args_t a;
+    if (enq_build(k, j, &a) != 0) { kue_enq_free(&a); return -1; }
     redisReply *r = script(k, KS_ENQUEUE, a.argc, a.argv, a.lens);
-    enq_free(&a);
+    kue_enq_free(&a);
     if (!r) return -1;
     int64_t id = r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
     freeReplyObject(r);
@@ -467,14 +492,14 @@ size_t kue_job_save_bulk(kue_t *k, kue_job_t *const *jobs, size_t n, int64_t *id
         size_t m = n - base < chunk ? n - base : chunk;
         int sent[512];
         for (size_t i = 0; i < m; i++) {
-            struct enq_args a;
+            kue_enq_args_t a;
             ids[base + i] = -1;
             sent[i] = 0;
             if (enq_build(k, jobs[base + i], &a) == 0 &&
                 kue_script_append(k->c, KS_ENQUEUE, a.argc, a.argv, a.lens) == 0)
                 sent[i] = 1;
             else if (first_err) { first_err = 0; snprintf(firstmsg, sizeof firstmsg, "%s", k->err); }
-            enq_free(&a);
+            kue_enq_free(&a);
         }
         int retry[512];
         size_t nretry = 0;
@@ -503,7 +528,7 @@ size_t kue_job_save_bulk(kue_t *k, kue_job_t *const *jobs, size_t n, int64_t *id
         }
         for (size_t x = 0; x < nretry; x++) {
             size_t i = (size_t)retry[x];
-            struct enq_args a;
+            kue_enq_args_t a;
             if (enq_build(k, jobs[base + i], &a) == 0) {
                 redisReply *r = script(k, KS_ENQUEUE, a.argc, a.argv, a.lens);
                 if (r && r->type == REDIS_REPLY_INTEGER) {
@@ -513,7 +538,7 @@ size_t kue_job_save_bulk(kue_t *k, kue_job_t *const *jobs, size_t n, int64_t *id
                 }
                 if (r) freeReplyObject(r);
             }
-            enq_free(&a);
+            kue_enq_free(&a);
         }
     }
     snprintf(k->err, sizeof k->err, "%s", firstmsg);

@@ -1,0 +1,236 @@
+/*
+ * async.c -- the non-blocking producer (include/kue/async.h): enqueue
+ * calls pipelined on one lib/conn.c connection, one callback per save.
+ *
+ * Each save in flight is a struct save on a list, oldest first, and is
+ * the privdata of its command in hiredis.  The reply callback takes it
+ * off the list, stores the id in the job and calls the user.  When the
+ * connection drops, hiredis calls every pending command back with a NULL
+ * reply before conn.c reports the loss, so each save is answered exactly
+ * once, and before the state callback hears connected = 0.
+ *
+ * kue_async_free() answers the saves still on the list itself and then
+ * orphans them (s->a = NULL): hiredis still holds them, and hands them
+ * back with a NULL reply when the connection is freed -- at once, or,
+ * when kue_async_free() runs inside a hiredis callback, as soon as that
+ * callback returns.  Only then is an orphan freed, without a second call.
+ */
+#include <kue/async.h>
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conn.h"
+#include "enqueue.h"
+#include "scripts.h"
+#include "url.h"
+
+#define ATOMIC_NOTE "(the enqueue script is atomic: the job was saved whole, with its id, or not at all)"
+static const char err_lost[] =
+    KUE_ASYNC_ERR_UNKNOWN "the connection to Redis was lost before the reply " ATOMIC_NOTE;
+static const char err_freed[] =
+    KUE_ASYNC_ERR_UNKNOWN "kue_async_free() was called before the reply " ATOMIC_NOTE;
+
+struct save {
+    struct save *prev, *next;
+    kue_async_t *a;              /* NULL once kue_async_free() answered it */
+    kue_job_t *job;
+    kue_saved_fn *cb;
+    void *privdata;
+    size_t bytes;
+};
+
+struct kue_async {
+    kue_conn_t *conn;
+    char prefix[128];
+    char where[320];             /* printable endpoint, for messages */
+    int search;
+    int closing;                 /* kue_async_free() running */
+    kue_async_state_fn *state_fn;
+    void *state_privdata;
+    struct save inflight;        /* list head; next is the oldest */
+    size_t pending, pending_bytes;
+    kue_enq_args_t *args;        /* scratch for one save (large: off the stack) */
+    char err[512];
+};
+
+static int refuse(kue_async_t *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int refuse(kue_async_t *a, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(a->err, sizeof a->err, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static void take_off(kue_async_t *a, struct save *s)
+{
+    s->prev->next = s->next;
+    s->next->prev = s->prev;
+    s->prev = s->next = NULL;
+    a->pending--;
+    a->pending_bytes -= s->bytes;
+}
+
+static void on_saved(redisAsyncContext *ac, void *r, void *privdata)
+{
+    struct save *s = privdata;
+    kue_async_t *a = s->a;
+    if (!a) {                    /* answered by kue_async_free() */
+        free(s);
+        return;
+    }
+    take_off(a, s);
+    const redisReply *reply = r;
+    int64_t id = 0;
+    const char *err = NULL;
+    if (!reply)
+        err = err_lost;
+    else if (reply->type == REDIS_REPLY_INTEGER && reply->integer > 0)
+        id = reply->integer;
+    else if (reply->type == REDIS_REPLY_ERROR)
+        err = reply->str;
+    else
+        err = "unexpected reply from the enqueue script";
+    kue_job_t *job = s->job;
+    kue_saved_fn *cb = s->cb;
+    void *priv = s->privdata;
+    free(s);
+    kue_job_set_saving(job, 0);
+    if (id > 0) kue_job_set_saved(job, id);
+    cb(a, id, err, priv);        /* may free job, save again, or free a */
+}
+
+static void on_state(kue_conn_t *c, int connected, void *privdata)
+{
+    kue_async_t *a = privdata;
+    /* Load the script ahead of the first save: saves pipelined before the
+     * first NOSCRIPT reply would otherwise each be re-sent with the whole
+     * source (a fresh or restarted Redis).  The reply is not needed: a
+     * failure only leaves the EVAL fallback to do the work. */
+    if (connected)
+        kue_conn_command(c, NULL, NULL, "SCRIPT LOAD %s", kue_script_source(KS_ENQUEUE));
+    if (a->state_fn) a->state_fn(a, connected, a->state_privdata);
+}
+
+kue_async_t *kue_async_connect(struct ev_loop *loop, const char *url, const char *prefix,
+                               char *err, size_t errlen)
+{
+    if (!loop) {
+        if (err) snprintf(err, errlen, "no event loop");
+        return NULL;
+    }
+    /* One blocking connection checks URL, prefix, reachability and
+     * password, with kue_connect()'s messages (and sets SIGPIPE). */
+    kue_t *k = kue_connect(url, prefix, err, errlen);
+    if (!k) return NULL;
+    kue_async_t *a = calloc(1, sizeof *a);
+    kue_url_t u;
+    char uerr[256];
+    if (!a || !(a->args = malloc(sizeof *a->args)) ||
+        kue_url_parse(url, &u, uerr, sizeof uerr) != 0) {
+        if (err) snprintf(err, errlen, "%s", a ? uerr : "out of memory");
+        if (a) free(a->args);
+        free(a);
+        kue_free(k);
+        return NULL;
+    }
+    snprintf(a->prefix, sizeof a->prefix, "%s", kue_prefix(k));
+    kue_free(k);
+    kue_url_format(&u, a->where, sizeof a->where);
+    a->inflight.next = a->inflight.prev = &a->inflight;
+    a->conn = kue_conn_new(loop, &u, "producer", on_state, a);
+    if (!a->conn) {
+        if (err) snprintf(err, errlen, "out of memory");
+        free(a->args);
+        free(a);
+        return NULL;
+    }
+    return a;
+}
+
+void kue_async_set_state_fn(kue_async_t *a, kue_async_state_fn *fn, void *privdata)
+{
+    a->state_fn = fn;
+    a->state_privdata = privdata;
+}
+
+int kue_async_connected(const kue_async_t *a)
+{
+    return a && !a->closing && kue_conn_ready(a->conn);
+}
+
+int kue_async_save(kue_async_t *a, kue_job_t *job, kue_saved_fn *cb, void *privdata)
+{
+    if (a->closing) return refuse(a, "kue_async_free() is running: save refused");
+    if (!job || !cb) return refuse(a, "kue_async_save() needs a job and a callback");
+    if (kue_job_id(job) > 0)
+        return refuse(a, "job %lld is already saved", (long long)kue_job_id(job));
+    if (kue_job_saving(job)) return refuse(a, "job is already being saved");
+    kue_enq_args_t *e = a->args;
+    if (kue_enq_build(a->prefix, a->search, job, e, a->err, sizeof a->err) != 0) {
+        kue_enq_free(e);
+        return -1;
+    }
+    int rc = -1;
+    struct save *s = NULL;
+    if (a->pending >= KUE_ASYNC_MAX_PENDING)
+        refuse(a, "%zu saves in flight, the limit (KUE_ASYNC_MAX_PENDING): wait for their callbacks",
+               a->pending);
+    else if (a->pending > 0 && a->pending_bytes + e->bytes > KUE_ASYNC_MAX_PENDING_BYTES)
+        refuse(a, "%zu bytes of saves in flight: %zu more would pass the limit of %u bytes "
+               "(KUE_ASYNC_MAX_PENDING_BYTES): wait for their callbacks",
+               a->pending_bytes, e->bytes, KUE_ASYNC_MAX_PENDING_BYTES);
+    else if (!kue_conn_ready(a->conn))
+        refuse(a, "not connected to Redis at %s (reconnecting)", a->where);
+    else if (!(s = calloc(1, sizeof *s)))
+        refuse(a, "out of memory");
+    else if (kue_conn_script(a->conn, KS_ENQUEUE, on_saved, s, e->argc, e->argv, e->lens) != 0)
+        refuse(a, "cannot send to Redis at %s: the connection is closing (reconnecting)",
+               a->where);
+    else {
+        s->a = a;
+        s->job = job;
+        s->cb = cb;
+        s->privdata = privdata;
+        s->bytes = e->bytes;
+        s->prev = a->inflight.prev;
+        s->next = &a->inflight;
+        a->inflight.prev->next = s;
+        a->inflight.prev = s;
+        a->pending++;
+        a->pending_bytes += s->bytes;
+        kue_job_set_saving(job, 1);
+        s = NULL;
+        rc = 0;
+    }
+    free(s);
+    kue_enq_free(e);
+    return rc;
+}
+
+size_t kue_async_pending(const kue_async_t *a) { return a ? a->pending : 0; }
+void kue_async_set_search(kue_async_t *a, int enabled) { a->search = enabled != 0; }
+const char *kue_async_errstr(const kue_async_t *a) { return a ? a->err : "no connection"; }
+
+void kue_async_free(kue_async_t *a)
+{
+    if (!a || a->closing) return;
+    a->closing = 1;
+    while (a->inflight.next != &a->inflight) {
+        struct save *s = a->inflight.next;
+        take_off(a, s);
+        kue_job_t *job = s->job;
+        kue_saved_fn *cb = s->cb;
+        void *priv = s->privdata;
+        s->a = NULL;             /* hiredis hands it back to on_saved, which frees it */
+        kue_job_set_saving(job, 0);
+        cb(a, 0, err_freed, priv);
+    }
+    kue_conn_free(a->conn);
+    free(a->args);
+    free(a);
+}

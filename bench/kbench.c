@@ -3,9 +3,10 @@
  * against libkue.a).  Each subcommand prints one JSON object on stdout.
  *
  *   kbench enqueue URL PREFIX TYPE single|concurrent|bulk N [CONC]
- *       save N jobs {"n":i}: one at a time; from CONC threads (one
- *       connection each, CONC jobs in flight); or kue_job_save_bulk() in
- *       batches of 1000.  -> {"secs":S,"n":N}
+ *       save N jobs {"n":i}: one at a time; as CONC chains of
+ *       kue_async_save() on one connection and one libev loop (CONC jobs
+ *       in flight, each callback sends the chain's next save); or
+ *       kue_job_save_bulk() in batches of 1000.  -> {"secs":S,"n":N}
  *   kbench latency URL PREFIX TYPE M STAMPS
  *       M jobs one at a time through an idle worker of TYPE (the stamp
  *       plugin appends "id ns" to STAMPS at handler start); completion is
@@ -22,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <kue/async.h>
 #include <kue/kue.h>
 
 static const char *url, *prefix, *type;
@@ -65,15 +67,48 @@ static void save_one(kue_t *k, long i)
 
 /* ---- enqueue -------------------------------------------------------------- */
 
-struct span { long from, to; };
+/* CONC chains of non-blocking saves on one connection. */
+static struct { long n, next, done, conc; double t0; } ch;
 
-static void *saver(void *p)
+static void chain_saved(kue_async_t *a, int64_t id, const char *err, void *job);
+
+static void chain_next(kue_async_t *a)
 {
-    struct span *s = p;
-    kue_t *k = conn();
-    for (long i = s->from; i < s->to; i++) save_one(k, i);
-    kue_free(k);
-    return NULL;
+    if (ch.next >= ch.n) return;
+    char data[32];
+    snprintf(data, sizeof data, "{\"n\":%ld}", ch.next);
+    kue_job_t *j = kue_job_new(type, data);
+    if (kue_async_save(a, j, chain_saved, j) != 0) die("save", kue_async_errstr(a));
+    ch.next++;
+}
+
+static void chain_saved(kue_async_t *a, int64_t id, const char *err, void *job)
+{
+    kue_job_free(job);
+    if (id <= 0) die("save", err);
+    if (++ch.done == ch.n) ev_break(EV_DEFAULT, EVBREAK_ALL);
+    else chain_next(a);
+}
+
+static void chain_state(kue_async_t *a, int connected, void *p)
+{
+    (void)p;
+    if (!connected) die("save", "connection to Redis lost");
+    ch.t0 = mono();
+    for (long c = 0; c < ch.conc; c++) chain_next(a);
+}
+
+static double enqueue_chains(long n, long conc)
+{
+    char err[256];
+    kue_async_t *a = kue_async_connect(EV_DEFAULT, url, prefix, err, sizeof err);
+    if (!a) die("connect", err);
+    ch.n = n;
+    ch.conc = conc < 1 ? 1 : conc;
+    kue_async_set_state_fn(a, chain_state, NULL);
+    if (n > 0) ev_run(EV_DEFAULT, 0);
+    kue_async_free(a);
+    return n > 0 ? ch.t0 : mono();
 }
 
 static int cmd_enqueue(const char *mode, long n, long conc)
@@ -85,17 +120,7 @@ static int cmd_enqueue(const char *mode, long n, long conc)
         for (long i = 0; i < n; i++) save_one(k, i);
         kue_free(k);
     } else if (!strcmp(mode, "concurrent")) {
-        if (conc < 1) conc = 1;
-        pthread_t *th = calloc((size_t)conc, sizeof *th);
-        struct span *sp = calloc((size_t)conc, sizeof *sp);
-        for (long t = 0; t < conc; t++) {
-            sp[t].from = n * t / conc;
-            sp[t].to = n * (t + 1) / conc;
-            pthread_create(&th[t], NULL, saver, &sp[t]);
-        }
-        for (long t = 0; t < conc; t++) pthread_join(th[t], NULL);
-        free(th);
-        free(sp);
+        t0 = enqueue_chains(n, conc);
     } else if (!strcmp(mode, "bulk")) {
         kue_t *k = conn();
         enum { B = 1000 };

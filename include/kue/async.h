@@ -27,7 +27,10 @@
  * up on the loop: saves are accepted once the state callback has reported
  * connected = 1 (or kue_async_connected() is true).  It reconnects by
  * itself after a loss (backoff 100 ms .. 5 s) and reports each change to
- * the state callback.  Losses are also logged on stderr.
+ * the state callback.  Losses are also logged on stderr.  Each connection
+ * first loads the enqueue script (SCRIPT LOAD), so that saves pipelined
+ * into a fresh or restarted Redis are not each answered NOSCRIPT and
+ * re-sent with the whole script.
  *
  * Connection loss.  Every save still waiting for its reply gets its
  * callback, once, with an error beginning KUE_ASYNC_ERR_UNKNOWN: the
@@ -75,7 +78,8 @@ typedef struct kue_async kue_async_t;
 /* The reply to one kue_async_save(): id > 0 when the job was saved (the
  * job's kue_job_id() is set before the call), else id 0 and err (borrowed,
  * valid during the call).  err starting with KUE_ASYNC_ERR_UNKNOWN: see
- * "Connection loss" above; any other error means nothing was written.
+ * "Connection loss" above; any other error is Redis's or the script's
+ * answer, and the job was not saved.
  * The callback may call kue_job_free() on its job, kue_async_save() (to
  * chain saves), and kue_async_free(). */
 typedef void kue_saved_fn(kue_async_t *a, int64_t id, const char *err, void *privdata);

@@ -51,7 +51,7 @@ static void teardown(void)
     kt_store_close(&C, &K);
 }
 
-TestSuite(async, .init = setup, .fini = teardown, .timeout = 60);
+TestSuite(async, .init = setup, .fini = teardown, .timeout = 90);
 
 /* ---- running the loop ------------------------------------------------------ */
 
@@ -238,12 +238,12 @@ static int cmp_i64(const void *x, const void *y)
 #define MANY 10000
 #define CHAINS 50
 
-Test(async, ten_thousand_saves_fifty_in_flight, .timeout = 120)
+Test(async, ten_thousand_saves_fifty_in_flight)
 {
     A = connect_async();
     struct run *r = run_new(A, MANY);
     start_chains(r, CHAINS);
-    cr_assert(run_until(all_done, r, 90000), "only %ld of %d saves answered", r->done, MANY);
+    cr_assert(run_until(all_done, r, 60000), "only %ld of %d saves answered", r->done, MANY);
     cr_assert_eq(r->ok, MANY, "%ld failed, %ld refused (%s)", r->failed, r->refused, r->last_refusal);
     cr_assert_eq(r->max_pending, CHAINS, "at most %zu saves were in flight together", r->max_pending);
     cr_assert_eq(kue_async_pending(A), 0);
@@ -622,7 +622,7 @@ static int count_reached(void *arg)
     return r->ok >= r->target;
 }
 
-Test(async, redis_stopped_mid_run, .timeout = 90)
+Test(async, redis_stopped_mid_run)
 {
     teardown();
     setup_flags(KT_AOF);                 /* jobs that got an id survive the restart */
@@ -766,7 +766,7 @@ static void bound_cb(kue_async_t *a, int64_t id, const char *err, void *privdata
 
 static int reached(void *arg) { return ((long *)arg)[0] >= ((long *)arg)[1]; }
 
-Test(async, in_flight_count_bounded, .timeout = 180)
+Test(async, in_flight_count_bounded)
 {
     A = connect_async();
     const long n = KUE_ASYNC_MAX_PENDING;
@@ -778,7 +778,7 @@ Test(async, in_flight_count_bounded, .timeout = 180)
     cr_assert_eq(kue_async_pending(A), (size_t)n);
     cr_assert_eq(kue_async_save(A, jobs[n], bound_cb, state), -1, "save over the bound accepted");
     cr_assert(strstr(kue_async_errstr(A), "KUE_ASYNC_MAX_PENDING"), "%s", kue_async_errstr(A));
-    cr_assert(run_until(reached, state, 150000), "%ld of %ld answered", state[0], n);
+    cr_assert(run_until(reached, state, 60000), "%ld of %ld answered", state[0], n);
     state[1] = n + 1;
     cr_assert_eq(kue_async_save(A, jobs[n], bound_cb, state), 0, "%s", kue_async_errstr(A));
     cr_assert(run_until(reached, state, 10000));
@@ -787,7 +787,7 @@ Test(async, in_flight_count_bounded, .timeout = 180)
     free(jobs);
 }
 
-Test(async, in_flight_bytes_bounded, .timeout = 120)
+Test(async, in_flight_bytes_bounded)
 {
     A = connect_async();
     enum { DATA = 4000000, MAXJ = 20 };

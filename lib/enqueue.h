@@ -37,6 +37,34 @@ int kue_enq_build(const char *prefix, int search, const kue_job_t *j, kue_enq_ar
                   char *err, size_t errlen);
 void kue_enq_free(kue_enq_args_t *a);
 
+/* Several jobs in one enqueue call: the script takes one record per job
+ * after the prefix (each record is a single call's ARGV[2..]), gives the
+ * jobs consecutive ids and returns the first.  A batch copies the records
+ * it is given and ends at KUE_ENQ_BATCH_MAX_JOBS jobs, KUE_SCRIPT_MAX_ARGS
+ * arguments or KUE_ENQ_BATCH_MAX_BYTES bytes, whichever comes first (one
+ * job always fits, whatever its size). */
+#define KUE_ENQ_BATCH_MAX_JOBS  100
+#define KUE_ENQ_BATCH_MAX_BYTES (1u << 20)
+
+typedef struct kue_enq_batch {
+    char *bytes;                   /* every argument, back to back */
+    size_t nbytes, capbytes;
+    size_t *lens;                  /* per argument; [0] is the prefix */
+    const char **argv;             /* built by kue_enq_batch_args() */
+    size_t nargs, capargs;
+    size_t njobs;
+} kue_enq_batch_t;
+
+void kue_enq_batch_init(kue_enq_batch_t *b);
+void kue_enq_batch_reset(kue_enq_batch_t *b);   /* empty, storage kept */
+void kue_enq_batch_free(kue_enq_batch_t *b);
+/* Would the record of a still fit (always, in an empty batch)? */
+int kue_enq_batch_fits(const kue_enq_batch_t *b, const kue_enq_args_t *a);
+/* Append a's record (its prefix too, for the first one). */
+void kue_enq_batch_add(kue_enq_batch_t *b, const kue_enq_args_t *a);
+/* The call's arguments, valid until the batch changes; returns argc. */
+int kue_enq_batch_args(kue_enq_batch_t *b, const char ***argv, const size_t **lens);
+
 /* The id the enqueue script returned, stored in the job as kue_job_save
  * does. */
 void kue_job_set_saved(kue_job_t *j, int64_t id);

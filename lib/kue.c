@@ -477,71 +477,134 @@ int64_t kue_job_save(kue_t *k, kue_job_t *j)
     return id;
 }
 
+/* Up to BULK_ROUND enqueue calls of KUE_ENQ_BATCH_MAX_JOBS jobs each are
+ * pipelined before their replies are read, so the output buffer stays
+ * bounded (about BULK_ROUND MiB at most). */
+#define BULK_ROUND 16
+
+struct bulk_round {
+    size_t idx[BULK_ROUND][KUE_ENQ_BATCH_MAX_JOBS];   /* job indexes of each call */
+    size_t cnt[BULK_ROUND];
+    int sent[BULK_ROUND];
+};
+
+static void bulk_note(char *first, size_t len, const char *msg)
+{
+    if (!first[0]) snprintf(first, len, "%s", msg);
+}
+
+/* The reply of one bulk call: the first of its consecutive ids. */
+static size_t bulk_assign(kue_job_t *const *jobs, int64_t *ids, const size_t *idx, size_t cnt,
+                          const redisReply *r, char *first, size_t len)
+{
+    if (r->type != REDIS_REPLY_INTEGER || r->integer <= 0) {
+        bulk_note(first, len, r->type == REDIS_REPLY_ERROR ? r->str
+                                                            : "unexpected reply from the enqueue script");
+        return 0;
+    }
+    for (size_t j = 0; j < cnt; j++) {
+        ids[idx[j]] = r->integer + (int64_t)j;
+        jobs[idx[j]]->id = r->integer + (int64_t)j;
+    }
+    return cnt;
+}
+
 size_t kue_job_save_bulk(kue_t *k, kue_job_t *const *jobs, size_t n, int64_t *ids)
 {
     size_t saved = 0;
-    int first_err = 1;
-    char firstmsg[512] = "";
-    if (ensure(k) != 0) {
-        for (size_t i = 0; i < n; i++) ids[i] = -1;
-        return 0;
-    }
-    /* Pipeline in chunks so the output buffer stays bounded. */
-    const size_t chunk = 512;
-    for (size_t base = 0; base < n; base += chunk) {
-        size_t m = n - base < chunk ? n - base : chunk;
-        int sent[512];
-        for (size_t i = 0; i < m; i++) {
-            kue_enq_args_t a;
-            ids[base + i] = -1;
-            sent[i] = 0;
-            if (enq_build(k, jobs[base + i], &a) == 0 &&
-                kue_script_append(k->c, KS_ENQUEUE, a.argc, a.argv, a.lens) == 0)
-                sent[i] = 1;
-            else if (first_err) { first_err = 0; snprintf(firstmsg, sizeof firstmsg, "%s", k->err); }
-            kue_enq_free(&a);
+    char first[512] = "";
+    for (size_t i = 0; i < n; i++) ids[i] = -1;
+    if (ensure(k) != 0) return 0;
+    kue_enq_args_t *a = malloc(sizeof *a);
+    struct bulk_round *rd = malloc(sizeof *rd);
+    if (!a || !rd) abort();
+    kue_enq_batch_t b;
+    kue_enq_batch_init(&b);
+    const char **argv;
+    const size_t *lens;
+    size_t i = 0;
+    while (i < n) {
+        /* Build and send up to BULK_ROUND calls. */
+        int nb = 0;
+        rd->cnt[0] = 0;
+        kue_enq_batch_reset(&b);
+        while (i < n && nb < BULK_ROUND) {
+            if (jobs[i]->id > 0) {
+                char msg[64];
+                snprintf(msg, sizeof msg, "job %lld is already saved", (long long)jobs[i]->id);
+                bulk_note(first, sizeof first, msg);
+                i++;
+                continue;
+            }
+            if (enq_build(k, jobs[i], a) != 0) {
+                bulk_note(first, sizeof first, k->err);
+                kue_enq_free(a);
+                i++;
+                continue;
+            }
+            if (!kue_enq_batch_fits(&b, a)) {
+                int argc = kue_enq_batch_args(&b, &argv, &lens);
+                rd->sent[nb] = kue_script_append(k->c, KS_ENQUEUE, argc, argv, lens) == 0;
+                nb++;
+                kue_enq_batch_reset(&b);
+                if (nb == BULK_ROUND) {             /* job i goes in the next round */
+                    kue_enq_free(a);
+                    break;
+                }
+                rd->cnt[nb] = 0;
+            }
+            kue_enq_batch_add(&b, a);
+            kue_enq_free(a);
+            rd->idx[nb][rd->cnt[nb]++] = i++;
         }
-        int retry[512];
-        size_t nretry = 0;
-        for (size_t i = 0; i < m; i++) {
-            if (!sent[i]) continue;
+        if (nb < BULK_ROUND && b.njobs > 0) {
+            int argc = kue_enq_batch_args(&b, &argv, &lens);
+            rd->sent[nb] = kue_script_append(k->c, KS_ENQUEUE, argc, argv, lens) == 0;
+            nb++;
+        }
+        /* Read their replies in order; calls answered NOSCRIPT (the script
+         * cache was flushed) are re-sent after that, loading the script. */
+        int retry[BULK_ROUND], nretry = 0;
+        for (int x = 0; x < nb; x++) {
+            if (!rd->sent[x]) {
+                bulk_note(first, sizeof first, "cannot send to Redis");
+                continue;
+            }
             redisReply *r = NULL;
             if (redisGetReply(k->c, (void **)&r) != REDIS_OK || !r) {
                 set_err(k, "Redis connection lost: %s", k->c->errstr);
-                if (first_err) { first_err = 0; snprintf(firstmsg, sizeof firstmsg, "%s", k->err); }
+                bulk_note(first, sizeof first, k->err);
                 redisFree(k->c);
                 k->c = NULL;
-                snprintf(k->err, sizeof k->err, "%s", firstmsg);
-                return saved;
+                i = n;
+                nretry = 0;
+                break;
             }
-            if (kue_script_is_noscript(r)) retry[nretry++] = (int)i;
-            else if (r->type == REDIS_REPLY_INTEGER) {
-                ids[base + i] = r->integer;
-                jobs[base + i]->id = r->integer;
-                saved++;
-            } else if (first_err) {
-                first_err = 0;
-                snprintf(firstmsg, sizeof firstmsg, "%s",
-                         r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
-            }
+            if (kue_script_is_noscript(r)) retry[nretry++] = x;
+            else saved += bulk_assign(jobs, ids, rd->idx[x], rd->cnt[x], r, first, sizeof first);
             freeReplyObject(r);
         }
-        for (size_t x = 0; x < nretry; x++) {
-            size_t i = (size_t)retry[x];
-            kue_enq_args_t a;
-            if (enq_build(k, jobs[base + i], &a) == 0) {
-                redisReply *r = script(k, KS_ENQUEUE, a.argc, a.argv, a.lens);
-                if (r && r->type == REDIS_REPLY_INTEGER) {
-                    ids[base + i] = r->integer;
-                    jobs[base + i]->id = r->integer;
-                    saved++;
-                }
-                if (r) freeReplyObject(r);
+        for (int t = 0; t < nretry; t++) {
+            int x = retry[t];
+            kue_enq_batch_reset(&b);
+            for (size_t j = 0; j < rd->cnt[x]; j++) {
+                if (enq_build(k, jobs[rd->idx[x][j]], a) == 0) kue_enq_batch_add(&b, a);
+                kue_enq_free(a);
             }
-            kue_enq_free(&a);
+            int argc = kue_enq_batch_args(&b, &argv, &lens);
+            redisReply *r = b.njobs == rd->cnt[x] ? script(k, KS_ENQUEUE, argc, argv, lens) : NULL;
+            if (!r) {
+                bulk_note(first, sizeof first, k->err);
+                continue;
+            }
+            saved += bulk_assign(jobs, ids, rd->idx[x], rd->cnt[x], r, first, sizeof first);
+            freeReplyObject(r);
         }
     }
-    snprintf(k->err, sizeof k->err, "%s", firstmsg);
+    kue_enq_batch_free(&b);
+    free(rd);
+    free(a);
+    snprintf(k->err, sizeof k->err, "%s", first);
     return saved;
 }
 

@@ -110,7 +110,9 @@ int kue_job_set_search_keys(kue_job_t *job, const char *const *keys, size_t n);
  * wake-up token and publishes "enqueue".  Returns the new id (> 0), or -1
  * (bad input or Redis error; nothing is written on error). */
 int64_t kue_job_save(kue_t *k, kue_job_t *job);
-/* Save n jobs in one pipelined round trip.  ids[i] receives each id or -1.
+/* Save n jobs: up to 100 per enqueue call, the calls pipelined (one round
+ * trip per 1,600 jobs).  Jobs of one call get consecutive ids.  ids[i]
+ * receives each id or -1 (a job that fails validation is skipped).
  * Returns the number saved; kue_errstr() describes the first failure. */
 size_t kue_job_save_bulk(kue_t *k, kue_job_t *const *jobs, size_t n, int64_t *ids);
 

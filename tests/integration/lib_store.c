@@ -537,6 +537,74 @@ Test(store, bulk_save_one_round_trip)
     for (int i = 0; i < 300; i++) kue_job_free(jobs[i]);
 }
 
+/* A field of INFO commandstats for one command ("calls"), or 0. */
+static long long cmd_calls(const char *cmd)
+{
+    redisReply *r = kt_cmd(C, "INFO commandstats");
+    char pat[64];
+    snprintf(pat, sizeof pat, "cmdstat_%s:calls=", cmd);
+    const char *p = r && r->type == REDIS_REPLY_STRING ? strstr(r->str, pat) : NULL;
+    long long v = p ? atoll(p + strlen(pat)) : 0;
+    freeReplyObject(r);
+    return v;
+}
+
+/* Bulk saves put up to 100 jobs in one enqueue call: consecutive ids, and
+ * Redis holds exactly what one-by-one saves write (types, delays,
+ * priorities, tokens, the earliest due time announced once per call). */
+Test(store, bulk_save_batches_jobs_per_call)
+{
+    enum { N = 250 };
+    kue_job_t *jobs[N];
+    int64_t ids[N];
+    for (int i = 0; i < N; i++) {
+        jobs[i] = kue_job_new(i % 2 ? "odd" : "even", "{\"n\":1}");
+        kue_job_set_priority(jobs[i], (i % 5) * 5 - 10);
+        if (i % 10 == 3) kue_job_set_delay(jobs[i], 60000 + i);
+    }
+    kue_job_t *one = kue_job_new("odd", "{\"n\":1}");     /* reference: a single save */
+    kue_job_set_priority(one, -5);
+    int64_t ref = kue_job_save(K, one);
+    cr_assert_gt(ref, 0);
+    freeReplyObject(kt_cmd(C, "CONFIG RESETSTAT"));
+    cr_assert_eq(kue_job_save_bulk(K, jobs, N, ids), (size_t)N, "%s", kue_errstr(K));
+    cr_assert_eq(cmd_calls("evalsha"), 3, "250 jobs should take 3 enqueue calls");
+    for (int i = 0; i < N; i++) {
+        cr_assert_eq(ids[i], ref + 1 + i, "job %d: id %lld", i, (long long)ids[i]);
+        cr_assert_eq(kue_job_id(jobs[i]), ids[i]);
+    }
+    cr_assert_eq(kt_int(C, "ZCARD q:jobs"), N + 1);
+    cr_assert_eq(kt_int(C, "ZCARD q:jobs:delayed"), N / 10);
+    cr_assert_eq(kt_int(C, "ZCARD q:jobs:inactive"), N + 1 - N / 10);
+    cr_assert_eq(kt_int(C, "ZCARD q:jobs:odd:inactive") + kt_int(C, "ZCARD q:jobs:even:inactive"),
+                 N + 1 - N / 10);
+    cr_assert_eq(kt_int(C, "LLEN q:odd:jobs"), kt_int(C, "ZCARD q:jobs:odd:inactive"));
+    cr_assert_eq(kt_int(C, "LLEN q:even:jobs"), kt_int(C, "ZCARD q:jobs:even:inactive"));
+    cr_assert_eq(kt_int(C, "SCARD q:job:types"), 2);
+    /* job 1 (odd, priority -5, not delayed) matches the reference save */
+    redisReply *a = kt_cmd(C, "HGETALL q:job:%lld", (long long)ref);
+    redisReply *b = kt_cmd(C, "HGETALL q:job:%lld", (long long)ids[1]);
+    cr_assert_eq(a->elements, b->elements);
+    for (size_t f = 0; f + 1 < a->elements; f += 2) {
+        const char *name = a->element[f]->str;
+        if (!strcmp(name, "created_at") || !strcmp(name, "updated_at") ||
+            !strcmp(name, "promote_at"))
+            continue;
+        cr_assert_str_eq(b->element[f]->str, name, "field order");
+        cr_assert_str_eq(b->element[f + 1]->str, a->element[f + 1]->str, "field %s", name);
+    }
+    freeReplyObject(a);
+    freeReplyObject(b);
+    char buf[64], z[32];
+    cr_assert_str_eq(hget(ids[3], "state", buf, sizeof buf), "delayed");
+    cr_assert_str_eq(hget(ids[3], "delay", buf, sizeof buf), "60003");
+    snprintf(z, sizeof z, "%02d|%lld", (int)snprintf(buf, sizeof buf, "%lld", (long long)ids[3]),
+             (long long)ids[3]);
+    cr_assert_eq(zscore("q:jobs:odd:delayed", z), 5);     /* its priority: (3 % 5) * 5 - 10 */
+    for (int i = 0; i < N; i++) kue_job_free(jobs[i]);
+    kue_job_free(one);
+}
+
 Test(store, unreachable_and_wrong_password)
 {
     char err[256];

@@ -2,18 +2,25 @@
  * async.c -- the non-blocking producer (include/kue/async.h): enqueue
  * calls pipelined on one lib/conn.c connection, one callback per save.
  *
- * Each save in flight is a struct save on a list, oldest first, and is
- * the privdata of its command in hiredis.  The reply callback takes it
- * off the list, stores the id in the job and calls the user.  When the
- * connection drops, hiredis calls every pending command back with a NULL
- * reply before conn.c reports the loss, so each save is answered exactly
- * once, and before the state callback hears connected = 0.
+ * Saves made in one loop iteration share one enqueue call (up to
+ * KUE_ENQ_BATCH_MAX_JOBS jobs, lib/enqbatch.c): they collect in the open
+ * batch, which an ev_prepare watcher sends before the loop blocks (or at
+ * once when it is full).  The script gives the jobs consecutive ids and
+ * returns the first.
+ *
+ * Each save in flight is a struct save on a list, oldest first; a sent
+ * batch is the privdata of its command in hiredis.  The reply callback
+ * takes each save off the list, stores its id in the job and calls the
+ * user.  When the connection drops, hiredis calls every pending command
+ * back with a NULL reply before conn.c reports the loss, so each save is
+ * answered exactly once, and before the state callback hears connected = 0.
  *
  * kue_async_free() answers the saves still on the list itself and then
- * orphans them (s->a = NULL): hiredis still holds them, and hands them
- * back with a NULL reply when the connection is freed -- at once, or,
- * when kue_async_free() runs inside a hiredis callback, as soon as that
- * callback returns.  Only then is an orphan freed, without a second call.
+ * orphans them (s->a = NULL): hiredis still holds the sent batches, and
+ * hands them back with a NULL reply when the connection is freed -- at
+ * once, or, when kue_async_free() runs inside a hiredis callback, as soon
+ * as that callback returns.  Only then are the orphans freed, without a
+ * second call.  The open batch is not hiredis's: kue_async_free() frees it.
  */
 #include <kue/async.h>
 
@@ -32,6 +39,8 @@ static const char err_lost[] =
     KUE_ASYNC_ERR_UNKNOWN "the connection to Redis was lost before the reply " ATOMIC_NOTE;
 static const char err_freed[] =
     KUE_ASYNC_ERR_UNKNOWN "kue_async_free() was called before the reply " ATOMIC_NOTE;
+static const char err_unsent[] =
+    "not saved: the connection to Redis was lost before the save was sent";
 
 struct save {
     struct save *prev, *next;
@@ -40,6 +49,12 @@ struct save {
     kue_saved_fn *cb;
     void *privdata;
     size_t bytes;
+};
+
+/* The saves of one enqueue call, in record order. */
+struct batch {
+    size_t n;
+    struct save *saves[KUE_ENQ_BATCH_MAX_JOBS];
 };
 
 struct kue_async {
@@ -53,6 +68,10 @@ struct kue_async {
     struct save inflight;        /* list head; next is the oldest */
     size_t pending, pending_bytes;
     kue_enq_args_t *args;        /* scratch for one save (large: off the stack) */
+    struct ev_loop *loop;
+    ev_prepare flush_w;          /* sends the open batch before the loop blocks */
+    kue_enq_batch_t records;     /* the open batch's arguments */
+    struct batch *open;          /* its saves; NULL when none */
     char err[512];
 };
 
@@ -75,33 +94,67 @@ static void take_off(kue_async_t *a, struct save *s)
     a->pending_bytes -= s->bytes;
 }
 
-static void on_saved(redisAsyncContext *ac, void *r, void *privdata)
+/* Answer the saves of a batch from its reply (NULL: lost, or unsent with
+ * err_unsent as the message) and free it.  A callback may free a: the
+ * saves after it were then answered by kue_async_free() (s->a == NULL). */
+static void answer(struct batch *bt, const redisReply *reply, const char *lost)
 {
-    struct save *s = privdata;
-    kue_async_t *a = s->a;
-    if (!a) {                    /* answered by kue_async_free() */
-        free(s);
-        return;
-    }
-    take_off(a, s);
-    const redisReply *reply = r;
-    int64_t id = 0;
+    int64_t first = 0;
     const char *err = NULL;
     if (!reply)
-        err = err_lost;
+        err = lost;
     else if (reply->type == REDIS_REPLY_INTEGER && reply->integer > 0)
-        id = reply->integer;
+        first = reply->integer;
     else if (reply->type == REDIS_REPLY_ERROR)
         err = reply->str;
     else
         err = "unexpected reply from the enqueue script";
-    kue_job_t *job = s->job;
-    kue_saved_fn *cb = s->cb;
-    void *priv = s->privdata;
-    free(s);
-    kue_job_set_saving(job, 0);
-    if (id > 0) kue_job_set_saved(job, id);
-    cb(a, id, err, priv);        /* may free job, save again, or free a */
+    for (size_t i = 0; i < bt->n; i++) {
+        struct save *s = bt->saves[i];
+        kue_async_t *a = s->a;
+        if (!a) {                /* answered by kue_async_free() */
+            free(s);
+            continue;
+        }
+        take_off(a, s);
+        int64_t id = first > 0 ? first + (int64_t)i : 0;
+        kue_job_t *job = s->job;
+        kue_saved_fn *cb = s->cb;
+        void *priv = s->privdata;
+        free(s);
+        kue_job_set_saving(job, 0);
+        if (id > 0) kue_job_set_saved(job, id);
+        cb(a, id, err, priv);    /* may free job, save again, or free a */
+    }
+    free(bt);
+}
+
+static void on_saved(redisAsyncContext *ac, void *r, void *privdata)
+{
+    answer(privdata, r, err_lost);
+}
+
+/* Send the open batch.  If it cannot be sent (the connection is gone),
+ * its saves are answered: not saved. */
+static void flush(kue_async_t *a)
+{
+    struct batch *bt = a->open;
+    if (!bt) return;
+    a->open = NULL;
+    ev_prepare_stop(a->loop, &a->flush_w);
+    const char **argv;
+    const size_t *lens;
+    int argc = kue_enq_batch_args(&a->records, &argv, &lens);
+    int rc = kue_conn_script(a->conn, KS_ENQUEUE, on_saved, bt, argc, argv, lens);
+    kue_enq_batch_reset(&a->records);
+    if (rc != 0) answer(bt, NULL, err_unsent);
+}
+
+static void on_flush(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    flush(w->data);
 }
 
 static void on_state(kue_conn_t *c, int connected, void *privdata)
@@ -113,6 +166,8 @@ static void on_state(kue_conn_t *c, int connected, void *privdata)
      * failure only leaves the EVAL fallback to do the work. */
     if (connected)
         kue_conn_command(c, NULL, NULL, "SCRIPT LOAD %s", kue_script_source(KS_ENQUEUE));
+    else
+        flush(a);                /* unsent saves: answered before the loss is reported */
     if (a->state_fn) a->state_fn(a, connected, a->state_privdata);
 }
 
@@ -140,6 +195,10 @@ kue_async_t *kue_async_connect(struct ev_loop *loop, const char *url, const char
     }
     snprintf(a->prefix, sizeof a->prefix, "%s", kue_prefix(k));
     kue_free(k);
+    a->loop = loop;
+    ev_prepare_init(&a->flush_w, on_flush);
+    a->flush_w.data = a;
+    kue_enq_batch_init(&a->records);
     kue_url_format(&u, a->where, sizeof a->where);
     a->inflight.next = a->inflight.prev = &a->inflight;
     a->conn = kue_conn_new(loop, &u, "producer", on_state, a);
@@ -186,12 +245,19 @@ int kue_async_save(kue_async_t *a, kue_job_t *job, kue_saved_fn *cb, void *privd
                a->pending_bytes, e->bytes, KUE_ASYNC_MAX_PENDING_BYTES);
     else if (!kue_conn_ready(a->conn))
         refuse(a, "not connected to Redis at %s (reconnecting)", a->where);
-    else if (!(s = calloc(1, sizeof *s)))
-        refuse(a, "out of memory");
-    else if (kue_conn_script(a->conn, KS_ENQUEUE, on_saved, s, e->argc, e->argv, e->lens) != 0)
+    else if (!kue_conn_usable(a->conn))
         refuse(a, "cannot send to Redis at %s: the connection is closing (reconnecting)",
                a->where);
+    else if (!(s = calloc(1, sizeof *s)))
+        refuse(a, "out of memory");
     else {
+        if (a->open && !kue_enq_batch_fits(&a->records, e)) flush(a);
+        if (!a->open) {
+            if (!(a->open = calloc(1, sizeof *a->open))) abort();
+            ev_prepare_start(a->loop, &a->flush_w);
+        }
+        kue_enq_batch_add(&a->records, e);
+        a->open->saves[a->open->n++] = s;
         s->a = a;
         s->job = job;
         s->cb = cb;
@@ -206,6 +272,7 @@ int kue_async_save(kue_async_t *a, kue_job_t *job, kue_saved_fn *cb, void *privd
         kue_job_set_saving(job, 1);
         s = NULL;
         rc = 0;
+        if (a->open->n == KUE_ENQ_BATCH_MAX_JOBS) flush(a);
     }
     free(s);
     kue_enq_free(e);
@@ -230,6 +297,13 @@ void kue_async_free(kue_async_t *a)
         kue_job_set_saving(job, 0);
         cb(a, 0, err_freed, priv);
     }
+    if (a->open) {               /* never sent: its saves are ours to free */
+        for (size_t i = 0; i < a->open->n; i++) free(a->open->saves[i]);
+        free(a->open);
+        a->open = NULL;
+    }
+    ev_prepare_stop(a->loop, &a->flush_w);
+    kue_enq_batch_free(&a->records);
     kue_conn_free(a->conn);
     free(a->args);
     free(a);

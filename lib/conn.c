@@ -217,6 +217,8 @@ static int usable(const kue_conn_t *c)
            !(c->ac->c.flags & (REDIS_DISCONNECTING | REDIS_FREEING));
 }
 
+int kue_conn_usable(const kue_conn_t *c) { return c && usable(c); }
+
 static int send_script(kue_conn_t *c, struct conn_cmd *cmd, int as_eval);
 
 static void on_reply(redisAsyncContext *ac, void *r, void *privdata)

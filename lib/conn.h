@@ -30,6 +30,9 @@ kue_conn_t *kue_conn_new(struct ev_loop *loop, const kue_url_t *url, const char 
 /* Disconnect (pending callbacks get NULL) and free. */
 void kue_conn_free(kue_conn_t *c);
 int kue_conn_ready(const kue_conn_t *c);
+/* Ready and not closing: a command sent now is accepted (during the
+ * callbacks of a lost connection, kue_conn_ready() is still true). */
+int kue_conn_usable(const kue_conn_t *c);
 /* Number of commands sent and not yet answered. */
 int kue_conn_pending(const kue_conn_t *c);
 

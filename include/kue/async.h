@@ -5,8 +5,11 @@
  * kue_job_save() waits for each reply.  kue_async_save() sends the same
  * enqueue call (same validation, same error texts, same Redis writes,
  * search indexing included) and returns at once; the reply arrives as a
- * callback on the loop.  Saves issued before their replies come back are
- * pipelined on one connection, in order.
+ * callback on the loop.  Saves made in one loop iteration share one
+ * enqueue call (up to 100 jobs, sent before the loop next blocks, or at
+ * once when full), which gives them consecutive ids and is atomic as a
+ * whole; calls issued before earlier replies come back are pipelined on
+ * one connection, in order.  Callbacks run in the order of the saves.
  *
  *     static void saved(kue_async_t *a, int64_t id, const char *err, void *p)
  *     {
@@ -34,7 +37,8 @@
  *
  * Connection loss.  Every save still waiting for its reply gets its
  * callback, once, with an error beginning KUE_ASYNC_ERR_UNKNOWN: the
- * request may or may not have reached Redis.  The enqueue script is
+ * request may or may not have reached Redis.  (A save not yet sent when
+ * the connection is lost is answered "not saved: ...".)  The enqueue script is
  * atomic, so such a job is either fully saved (hash, indexes, token,
  * event, with its id) or not at all; it is never half-written.  Saving it
  * again may create a second copy.  Only after those callbacks does the

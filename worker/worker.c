@@ -444,18 +444,15 @@ void kw_report_log(struct kw_job *j, const char *line, size_t len)
     report(j->w, KR_LOG, KS_LOG, j->id, 2, av, lv);
 }
 
-/* A field of a claimed job: [id, field, value, ...]; the claim script
- * appends the fields it wrote, so the last pair of a name wins. */
-static const char *field(const redisReply *h, const char *name)
+/* A claimed job, as the claim script returns it: by position, a missing
+ * field nil (lib/lua/claim.lua). */
+enum { CL_ID, CL_PRIORITY, CL_TTL, CL_DATA, CL_ATTEMPTS, CL_MAX_ATTEMPTS, CL_CREATED_AT,
+       CL_DELAY, CL_BACKOFF, CL_N };
+
+static const char *field(const redisReply *h, int i)
 {
-    const char *found = NULL;
-    for (size_t i = 1; i + 1 < h->elements; i += 2) {
-        const redisReply *k = h->element[i], *v = h->element[i + 1];
-        if (k->type == REDIS_REPLY_STRING && v->type == REDIS_REPLY_STRING &&
-            strcmp(k->str, name) == 0)
-            found = v->str;
-    }
-    return found;
+    if ((size_t)i >= h->elements || h->element[i]->type != REDIS_REPLY_STRING) return NULL;
+    return h->element[i]->str;
 }
 
 static long long num(const char *s, long long dflt)
@@ -480,8 +477,8 @@ static void on_sub_state(kue_conn_t *c, int up, void *privdata);
 
 static void start_job(struct kw_worker *w, int slot, const redisReply *h)
 {
-    if (h->type != REDIS_REPLY_ARRAY || h->elements < 1 ||
-        h->element[0]->type != REDIS_REPLY_STRING) {
+    if (h->type != REDIS_REPLY_ARRAY || h->elements < CL_N ||
+        h->element[CL_ID]->type != REDIS_REPLY_STRING) {
         klog_error("claim returned a malformed entry; skipped");
         return;
     }
@@ -491,22 +488,21 @@ static void start_job(struct kw_worker *w, int slot, const redisReply *h)
     j->magic = KW_JOB_MAGIC;
     j->state = KJ_RUNNING;
     j->w = w;
-    snprintf(j->idstr, sizeof j->idstr, "%s", h->element[0]->str);
+    snprintf(j->idstr, sizeof j->idstr, "%s", h->element[CL_ID]->str);
     j->id = num(j->idstr, -1);
     j->slot = slot;
+    /* the identity the script wrote: kue:<host>:<pid>:<type>:<slot> */
     snprintf(j->wid, sizeof j->wid, "kue:%s:%d:%s:%d", w->host, w->pid, w->cfg->type, slot);
-    const char *wid = field(h, "workerId");
-    if (wid) snprintf(j->wid, sizeof j->wid, "%s", wid);   /* as the script wrote it */
-    j->type = xstrdup(field(h, "type"));
-    j->data = xstrdup(field(h, "data") ? field(h, "data") : "{}");
-    const char *b = field(h, "backoff");
+    j->type = xstrdup(w->cfg->type);         /* the script claims only this type */
+    j->data = xstrdup(field(h, CL_DATA) ? field(h, CL_DATA) : "{}");
+    const char *b = field(h, CL_BACKOFF);
     j->backoff = b ? xstrdup(b) : NULL;
-    j->priority = (int)num(field(h, "priority"), 0);
-    j->attempts = (int)num(field(h, "attempts"), 0);
-    j->max_attempts = (int)num(field(h, "max_attempts"), 1);
-    j->created_at = num(field(h, "created_at"), 0);
-    j->ttl_ms = num(field(h, "ttl"), 0);
-    j->delay_ms = num(field(h, "delay"), 0);
+    j->priority = (int)num(field(h, CL_PRIORITY), 0);
+    j->attempts = (int)num(field(h, CL_ATTEMPTS), 0);
+    j->max_attempts = (int)num(field(h, CL_MAX_ATTEMPTS), 1);
+    j->created_at = num(field(h, CL_CREATED_AT), 0);
+    j->ttl_ms = num(field(h, CL_TTL), 0);
+    j->delay_ms = num(field(h, CL_DELAY), 0);
     j->started_mono = kue_mono_ms();
     j->started_wall = kue_now_ms();
     ev_timer_init(&j->ttl_timer, on_ttl, 0., 0.);

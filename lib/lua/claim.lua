@@ -10,7 +10,9 @@
 -- tokens_taken 'w': the worker's BRPOPLPUSH, pipelined just before this call
 -- on the same connection, moved a token (or, timed out or unblocked, none)
 -- to P:wake:<host>:<pid>; without one there, nothing is claimed.
--- Returns an array of {id, field, value, ...} (the whole hash).
+-- Returns an array of {id, priority, ttl, data, attempts, max_attempts,
+-- created_at, delay, backoff} (missing fields nil): what the worker and
+-- its plugin use, read with one HMGET and returned by position.
 local t, n = ARGV[2], tonumber(ARGV[3])
 local host, pid = ARGV[4], ARGV[5]
 local lease, taken = tonumber(ARGV[6]), ARGV[7]
@@ -27,6 +29,8 @@ local out = {}
 local zs, ga, ta, ids = {}, {}, {}, {}
 local prefix_wid = 'kue:' .. host .. ':' .. pid .. ':' .. t .. ':'
 local start_rest = ',' .. jstr(t) .. ',null'
+local CLAIM_FIELDS = { 'type', 'state', 'priority', 'ttl', 'data', 'attempts', 'max_attempts',
+                       'created_at', 'delay', 'backoff' }
 local scanned = 0
 -- pop what is wanted; stale entries are skipped, up to 64 beyond n
 while #out < n and scanned < n + 64 do
@@ -37,31 +41,26 @@ while #out < n and scanned < n + 64 do
     scanned = scanned + 1
     local z = top[i]
     local id = string.sub(z, (string.find(z, '|', 1, true) or 0) + 1)
-    local h = redis.call('HGETALL', key('job:' .. id))
-    local j = from_hash(h)
-    if not j then
+    local v = redis.call('HMGET', key('job:' .. id), unpack(CLAIM_FIELDS))
+    if not v[1] then
       drop(id, t, nil)
-    elseif j.state == 'inactive' and j.type == t then
+    elseif v[2] == 'inactive' and v[1] == t then
       local wid = prefix_wid .. ARGV[7 + #out + 1]
       redis.call('HSET', key('job:' .. id), 'state', 'active', 'updated_at', nows,
                  'started_at', nows, 'workerId', wid)
       zs[#zs + 1] = z
       -- scores as strings (Redis formats Lua numbers with a slow %.17g)
+      local j = { priority = v[3] or nil, prio = tonumber(v[3]) or 0 }
       local p = prio_str(j)
-      if j.ttln > 0 then ga[#ga + 1] = fmt(now + j.ttln)
+      local ttl = tonumber(v[4]) or 0
+      if ttl > 0 then ga[#ga + 1] = fmt(now + ttl)
       elseif string.sub(p, 1, 1) == '-' then ga[#ga + 1] = p
       else ga[#ga + 1] = '-' .. p end
       ga[#ga + 1] = z
       ta[#ta + 1] = p; ta[#ta + 1] = z
       ids[#ids + 1] = id
       publish(id, 'start', start_rest)
-      -- reply with the hash as it is now, without reading it again: the
-      -- fields just written follow the old ones (a later pair wins)
-      local m = #h
-      h[m + 1] = 'state'; h[m + 2] = 'active'; h[m + 3] = 'updated_at'; h[m + 4] = nows
-      h[m + 5] = 'started_at'; h[m + 6] = nows; h[m + 7] = 'workerId'; h[m + 8] = wid
-      table.insert(h, 1, id)
-      out[#out + 1] = h
+      out[#out + 1] = { id, v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10] }
     end
   end
 end

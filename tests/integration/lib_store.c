@@ -253,6 +253,55 @@ Test(store, remove_on_complete)
     cr_assert_eq(kt_int(C, "ZCARD q:jobs:complete"), 0);
 }
 
+/* One complete call for several jobs of two types: each answered on its
+ * own, the indexes of the whole batch updated together, a
+ * removeOnComplete job gone from everything, a wrong holder ignored. */
+Test(store, complete_batch_of_two_types)
+{
+    int64_t a1 = enqueue("a", "{}", 0, 1), a2 = enqueue("a", "{}", -10, 1);
+    kue_job_t *j = kue_job_new("b", "{}");
+    kue_job_set_remove_on_complete(j, 1);
+    int64_t b1 = kue_job_save(K, j);
+    kue_job_free(j);
+    int64_t b2 = enqueue("b", "{}", 5, 1);
+    freeReplyObject(claim("a", 2));        /* a2 on slot 1, a1 on slot 2 */
+    freeReplyObject(claim("b", 2));        /* b1 on slot 1, b2 on slot 2 */
+    char s1[16], s2[16], s3[16], s4[16];
+    snprintf(s1, sizeof s1, "%lld", (long long)a1);
+    snprintf(s2, sizeof s2, "%lld", (long long)a2);
+    snprintf(s3, sizeof s3, "%lld", (long long)b1);
+    snprintf(s4, sizeof s4, "%lld", (long long)b2);
+    const char *argv[] = { "q",
+                           s1, "kue:h:1:a:2", "5", "{\"r\":1}",
+                           s2, "kue:h:1:a:1", "7", "",
+                           s3, "kue:h:1:b:1", "11", "",
+                           s4, "kue:h:1:b:9", "13", "" };   /* b2: wrong slot */
+    redisReply *r = kue_script_call(C, KS_COMPLETE, 17, argv, NULL);
+    cr_assert(r && r->type == REDIS_REPLY_ARRAY && r->elements == 4);
+    long long want[] = { 1, 1, 1, 0 };
+    for (int i = 0; i < 4; i++) cr_assert_eq(r->element[i]->integer, want[i], "job %d", i);
+    freeReplyObject(r);
+    char b[64], z[40];
+    cr_assert_str_eq(hget(a1, "state", b, sizeof b), "complete");
+    cr_assert_str_eq(hget(a1, "result", b, sizeof b), "{\"r\":1}");
+    cr_assert_str_eq(hget(a2, "duration", b, sizeof b), "7");
+    cr_assert_str_eq(hget(b2, "state", b, sizeof b), "active");
+    snprintf(z, sizeof z, "%02d|%s", (int)strlen(s2), s2);
+    cr_assert_eq(zscore("q:jobs:complete", z), -10);
+    cr_assert_eq(zscore("q:jobs:a:complete", z), -10);
+    cr_assert_eq(kt_int(C, "ZCARD q:jobs:a:active"), 0);
+    cr_assert_eq(kt_int(C, "ZCARD q:jobs:a:complete"), 2);
+    cr_assert_eq(kt_int(C, "ZCARD q:jobs:b:active"), 1);
+    cr_assert_eq(kt_int(C, "ZCARD q:jobs:b:complete"), 0, "the removed job left an entry");
+    cr_assert_eq(kt_int(C, "ZCARD q:jobs:complete"), 2);
+    cr_assert_eq(kt_int(C, "ZCARD q:jobs:active"), 1);
+    cr_assert_eq(kt_int(C, "EXISTS q:job:%lld", (long long)b1), 0);
+    cr_assert_eq(kt_int(C, "ZCARD q:jobs"), 3, "the removed job is still in q:jobs");
+    cr_assert_eq(kt_int(C, "SCARD q:held:h:1"), 1, "only b2 is still held");
+    cr_assert_eq(kt_int(C, "SISMEMBER q:held:h:1 %s", s4), 1);
+    cr_assert_eq(kt_int(C, "GET q:stats:work-time"), 5 + 7 + 11);
+}
+
 static redisReply *fail(int64_t id, const char *err)
 {
     char ids[16];

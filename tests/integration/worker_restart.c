@@ -81,3 +81,40 @@ Test(worker_restart, lost_claim_reply_is_requeued)
     cr_assert_eq(wt_exit_code(w, 5000), 0);
     cr_assert(wt_log_has(log, "claim reply was lost"));
 }
+
+/* The id of the client blocked in BRPOPLPUSH (an idle worker's wait), or 0. */
+static long long waiting_client(void)
+{
+    redisReply *r = kt_cmd(wt_rc, "CLIENT LIST");
+    long long id = 0;
+    const char *p = r && r->type == REDIS_REPLY_STRING ? strstr(r->str, "cmd=brpoplpush") : NULL;
+    if (p) {
+        while (p > r->str && p[-1] != '\n') p--;          /* start of that line */
+        if (!strncmp(p, "id=", 3)) id = atoll(p + 3);
+    }
+    freeReplyObject(r);
+    return id;
+}
+
+static int is_waiting(void *arg) { (void)arg; return waiting_client() > 0; }
+
+/* The connection of an idle worker's wait (with its claim pipelined
+ * behind it) is killed: the worker reconnects it, looks for jobs a lost
+ * claim reply may have left it holding, and goes on taking jobs. */
+Test(worker_restart, waiting_connection_killed)
+{
+    const char *log = wt_log("blk");
+    pid_t w = wt_worker("echo", "echo", 2, log, NULL);
+    cr_assert(kt_wait_until(is_waiting, NULL, 5000), "the worker never waited");
+    long long id = waiting_client();
+    freeReplyObject(kt_cmd(wt_rc, "CLIENT KILL ID %lld", id));
+    cr_assert(kt_wait_until(is_waiting, NULL, 5000), "the worker did not wait again");
+    cr_assert_neq(waiting_client(), id, "still the old connection");
+    int64_t ids[5];
+    for (int i = 0; i < 5; i++) ids[i] = wt_enqueue("echo", "{}");
+    for (int i = 0; i < 5; i++) wt_wait_state(ids[i], "complete", 5000);
+    cr_assert_eq(kt_int(wt_rc, "LLEN q:echo:jobs"), 0);
+    cr_assert_eq(kt_int(wt_rc, "ZCARD q:jobs:active"), 0);
+    kill(w, SIGTERM);
+    cr_assert_eq(wt_exit_code(w, 5000), 0);
+}

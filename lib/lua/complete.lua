@@ -22,30 +22,31 @@ local gone = {}                -- removeOnComplete: {id, type}
 for b = 2, #ARGV - 3, 4 do
   local id, wid = ARGV[b], ARGV[b + 1]
   local dur, result = tonumber(ARGV[b + 2]) or 0, ARGV[b + 3]
-  local j = load(id, DONE_FIELDS)
-  if not held_by(j, wid) then
+  local v = redis.call('HMGET', key('job:' .. id), unpack(DONE_FIELDS))
+  -- held by W ('' accepts any holder) and still active
+  if not v[1] or v[2] ~= 'active' or (wid ~= '' and v[4] ~= wid) then
     out[#out + 1] = 0
   else
+    local ty, p, holder = v[1], prio_s(v[3]), v[4]
     local z = zid(id)
-    local made = tonumber(j.attempts) or 0
+    local made = tonumber(v[5]) or 0
     local hset = { 'state', 'complete', 'updated_at', nows, 'duration', fmt(dur), 'progress', '100' }
     if result ~= '' then hset[#hset + 1] = 'result'; hset[#hset + 1] = result end
-    if made < (tonumber(j.max_attempts) or 1) then      -- Kue's HINCRBY, folded in
+    if made < (tonumber(v[6]) or 1) then      -- Kue's HINCRBY, folded in
       hset[#hset + 1] = 'attempts'; hset[#hset + 1] = fmt(made + 1)
     end
     redis.call('HSET', key('job:' .. id), unpack(hset))
     gz[#gz + 1] = z
-    local p = prio_str(j)
     gc[#gc + 1] = p; gc[#gc + 1] = z
-    local bt = bytype[j.type]
+    local bt = bytype[ty]
     if not bt then
       bt = { zrem = {}, zadd = {} }
-      bytype[j.type] = bt
-      types[#types + 1] = j.type
+      bytype[ty] = bt
+      types[#types + 1] = ty
     end
     bt.zrem[#bt.zrem + 1] = z
     bt.zadd[#bt.zadd + 1] = p; bt.zadd[#bt.zadd + 1] = z
-    local hk = held_key(j.workerId)
+    local hk = holder and held_key(holder)
     if hk then
       local hs = byheld[hk]
       if not hs then hs = {}; byheld[hk] = hs; helds[#helds + 1] = hk end
@@ -54,8 +55,9 @@ for b = 2, #ARGV - 3, 4 do
     work = work + dur
     done = done + 1
     publish(id, 'complete', ',' .. (result ~= '' and result or 'null') .. ',null')
-    if j.removeOnComplete and j.removeOnComplete ~= '' and j.removeOnComplete ~= 'false' then
-      gone[#gone + 1] = { id, j.type }
+    local roc = v[7]
+    if roc and roc ~= '' and roc ~= 'false' then
+      gone[#gone + 1] = { id, ty }
     end
     out[#out + 1] = 1
   end

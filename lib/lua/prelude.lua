@@ -84,11 +84,11 @@ end
 
 -- A job's priority as a score string: the stored text when it is a plain
 -- integer (Redis formats Lua numbers with a slow %.17g), else its value.
-local function prio_str(j)
-  local p = j.priority
+local function prio_s(p)
   if p and string.find(p, '^-?%d+$') then return p end
-  return fmt(j.prio)
+  return fmt(tonumber(p) or 0)
 end
+local function prio_str(j) return prio_s(j.priority) end
 
 -- A job table from a flat HGETALL reply (nil when the hash has no type).
 local function from_hash(h)

@@ -50,8 +50,7 @@ while #out < n and scanned < n + 64 do
                  'started_at', nows, 'workerId', wid)
       zs[#zs + 1] = z
       -- scores as strings (Redis formats Lua numbers with a slow %.17g)
-      local j = { priority = v[3] or nil, prio = tonumber(v[3]) or 0 }
-      local p = prio_str(j)
+      local p = prio_s(v[3])
       local ttl = tonumber(v[4]) or 0
       if ttl > 0 then ga[#ga + 1] = fmt(now + ttl)
       elseif string.sub(p, 1, 1) == '-' then ga[#ga + 1] = p

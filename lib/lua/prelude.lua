@@ -88,28 +88,15 @@ local function prio_s(p)
   if p and string.find(p, '^-?%d+$') then return p end
   return fmt(tonumber(p) or 0)
 end
-local function prio_str(j) return prio_s(j.priority) end
-
--- A job table from a flat HGETALL reply (nil when the hash has no type).
-local function from_hash(h)
-  local j = {}
-  for i = 1, #h, 2 do j[h[i]] = h[i + 1] end
-  if not j.type then return nil end
-  j.prio = tonumber(j.priority) or 0
-  j.ttln = tonumber(j.ttl) or 0
-  return j
-end
 
 local JOB_FIELDS = { 'type', 'state', 'priority', 'workerId', 'attempts', 'max_attempts',
                      'backoff', 'delay', 'ttl', 'promote_at', 'removeOnComplete' }
--- The fields above (or those of `fields`, 'type' first) as a table (nil
--- when the hash has no type).
-local function load(id, fields)
-  fields = fields or JOB_FIELDS
-  local v = redis.call('HMGET', key('job:' .. id), unpack(fields))
+-- The fields above as a table (nil when the hash has no type).
+local function load(id)
+  local v = redis.call('HMGET', key('job:' .. id), unpack(JOB_FIELDS))
   if not v[1] then return nil end
   local j = {}
-  for i, f in ipairs(fields) do j[f] = v[i] or nil end
+  for i, f in ipairs(JOB_FIELDS) do j[f] = v[i] or nil end
   j.prio = tonumber(j.priority) or 0
   j.ttln = tonumber(j.ttl) or 0
   return j

@@ -1,7 +1,7 @@
 #!/bin/sh
 # run-tests.sh TEST... -- run each Criterion test binary (KUE_BUILD is the
 # build directory), then print the totals over all of them and fail if
-# any test failed or a binary did not finish.
+# any test failed, a binary did not finish, or a sanitizer reported.
 set -u
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
@@ -12,6 +12,12 @@ for t in "$@"; do
   out=$(mktemp)
   "$t" --jobs 2 >"$out" 2>&1
   rc=$?
+  # A sanitizer report in a test's child (a leak found at its exit, say)
+  # does not make Criterion fail that test: count it here.
+  if grep -q -e 'ERROR: LeakSanitizer' -e 'ERROR: AddressSanitizer' -e ': runtime error: ' "$out"; then
+    echo "$name: sanitizer report (see above)" >>"$out"
+    rc=1
+  fi
   cat "$out"; cat "$out" >>"$log"; rm -f "$out"
   [ "$rc" = 0 ] || bad="$bad $name"
 done

@@ -147,6 +147,44 @@ Test(store, delayed_job_scores_and_no_token)
     cr_assert_eq(n, 0);
 }
 
+/* A large round: 4,500 due jobs of two types (several variadic
+ * chunk, more than Lua can unpack at once) and a stale entry, in one call. */
+Test(store, promotion_of_many_jobs_in_one_round)
+{
+    enum { N = 4500 };
+    kue_job_t **jobs = calloc(N, sizeof *jobs);
+    int64_t *ids = calloc(N, sizeof *ids);
+    for (int i = 0; i < N; i++) {
+        jobs[i] = kue_job_new(i % 3 ? "img" : "pdf", "{}");
+        kue_job_set_priority(jobs[i], i % 2 ? -10 : 0);
+        kue_job_set_delay(jobs[i], 1);
+    }
+    cr_assert_eq(kue_job_save_bulk(K, jobs, N, ids), (size_t)N, "%s", kue_errstr(K));
+    freeReplyObject(kt_cmd(C, "ZADD q:jobs:delayed 0 03|999999"));  /* hash gone */
+    kt_sleep_ms(10);
+    long n = -1;
+    int64_t next = 0;
+    cr_assert_eq(kue_promote(K, 5000, &n, &next), 0, "%s", kue_errstr(K));
+    cr_assert_eq(n, N);
+    cr_assert_eq(next, -1);
+    cr_assert_eq(kt_int(C, "ZCARD q:jobs:delayed"), 0);
+    cr_assert_eq(kt_int(C, "ZCARD q:jobs:img:delayed") + kt_int(C, "ZCARD q:jobs:pdf:delayed"), 0);
+    cr_assert_eq(kt_int(C, "ZCARD q:jobs:inactive"), N);
+    long long pdf = kt_int(C, "ZCARD q:jobs:pdf:inactive");
+    cr_assert_eq(pdf, (N + 2) / 3);
+    cr_assert_eq(kt_int(C, "ZCARD q:jobs:img:inactive"), N - pdf);
+    cr_assert_eq(kt_int(C, "LLEN q:pdf:jobs"), pdf);
+    cr_assert_eq(kt_int(C, "LLEN q:img:jobs"), N - pdf);
+    char b[32], z[48];
+    cr_assert_str_eq(hget(ids[1], "state", b, sizeof b), "inactive");
+    snprintf(b, sizeof b, "%lld", (long long)ids[1]);
+    snprintf(z, sizeof z, "%02d|%s", (int)strlen(b), b);
+    cr_assert_eq(zscore("q:jobs:img:inactive", z), -10);
+    for (int i = 0; i < N; i++) kue_job_free(jobs[i]);
+    free(jobs);
+    free(ids);
+}
+
 Test(store, promotion_waits_for_kue_lock)
 {
     kue_job_t *j = kue_job_new("video", "{}");

@@ -26,7 +26,12 @@ local now = now_ms()
 local nows = fmt(now)
 local ik = key('jobs:' .. t .. ':inactive')
 local out = {}
-local zs, ga, ta, ids = {}, {}, {}, {}
+local ix = ix_new()
+local ids = {}
+-- the batch's lists, filled directly on this hot path (empty ones send nothing)
+local rem_in = ix_list(ix, key('jobs:inactive'), 'rem')
+local add_act = ix_list(ix, key('jobs:active'), 'add')
+local add_tact = ix_list(ix, key('jobs:' .. t .. ':active'), 'add')
 local prefix_wid = 'kue:' .. host .. ':' .. pid .. ':' .. t .. ':'
 local start_rest = ',' .. jstr(t) .. ',null'
 local CLAIM_FIELDS = { 'type', 'state', 'priority', 'ttl', 'data', 'attempts', 'max_attempts',
@@ -48,15 +53,16 @@ while #out < n and scanned < n + 64 do
       local wid = prefix_wid .. ARGV[7 + #out + 1]
       redis.call('HSET', key('job:' .. id), 'state', 'active', 'updated_at', nows,
                  'started_at', nows, 'workerId', wid)
-      zs[#zs + 1] = z
       -- scores as strings (Redis formats Lua numbers with a slow %.17g)
       local p = prio_s(v[3])
       local ttl = tonumber(v[4]) or 0
-      if ttl > 0 then ga[#ga + 1] = fmt(now + ttl)
-      elseif string.sub(p, 1, 1) == '-' then ga[#ga + 1] = p
-      else ga[#ga + 1] = '-' .. p end
-      ga[#ga + 1] = z
-      ta[#ta + 1] = p; ta[#ta + 1] = z
+      local g
+      if ttl > 0 then g = fmt(now + ttl)
+      elseif string.sub(p, 1, 1) == '-' then g = p
+      else g = '-' .. p end
+      rem_in[#rem_in + 1] = z
+      add_act[#add_act + 1] = g; add_act[#add_act + 1] = z
+      add_tact[#add_tact + 1] = p; add_tact[#add_tact + 1] = z
       ids[#ids + 1] = id
       publish(id, 'start', start_rest)
       out[#out + 1] = { id, v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10] }
@@ -64,9 +70,7 @@ while #out < n and scanned < n + 64 do
   end
 end
 if #out > 0 then
-  redis.call('ZREM', key('jobs:inactive'), unpack(zs))
-  redis.call('ZADD', key('jobs:active'), unpack(ga))
-  redis.call('ZADD', key('jobs:' .. t .. ':active'), unpack(ta))
+  ix_flush(ix)
   redis.call('SADD', key('held:' .. host .. ':' .. pid), unpack(ids))
   redis.call('ZADD', key('leases'), now + lease, host .. ':' .. pid)
   -- one wake-up token per job, less those the worker already took (all

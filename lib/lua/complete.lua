@@ -13,9 +13,11 @@ local now = now_ms()
 local nows = fmt(now)
 local out = {}
 local work, done = 0, 0
-local gz, gc = {}, {}          -- global active out, global complete in
-local bytype = {}              -- type -> { zrem = {...}, zadd = {...} }
-local types = {}
+local ix = ix_new()
+-- the global lists, filled directly on this hot path (empty ones send nothing)
+local rem_act = ix_list(ix, key('jobs:active'), 'rem')
+local add_done = ix_list(ix, key('jobs:complete'), 'add')
+local per_type = {}            -- type -> its two lists
 local byheld = {}              -- holder set key -> ids
 local helds = {}
 local gone = {}                -- removeOnComplete: {id, type}
@@ -36,16 +38,17 @@ for b = 2, #ARGV - 3, 4 do
       hset[#hset + 1] = 'attempts'; hset[#hset + 1] = fmt(made + 1)
     end
     redis.call('HSET', key('job:' .. id), unpack(hset))
-    gz[#gz + 1] = z
-    gc[#gc + 1] = p; gc[#gc + 1] = z
-    local bt = bytype[ty]
-    if not bt then
-      bt = { zrem = {}, zadd = {} }
-      bytype[ty] = bt
-      types[#types + 1] = ty
+    rem_act[#rem_act + 1] = z
+    add_done[#add_done + 1] = p; add_done[#add_done + 1] = z
+    local tl = per_type[ty]
+    if not tl then
+      tl = { ix_list(ix, key('jobs:' .. ty .. ':active'), 'rem'),
+             ix_list(ix, key('jobs:' .. ty .. ':complete'), 'add') }
+      per_type[ty] = tl
     end
-    bt.zrem[#bt.zrem + 1] = z
-    bt.zadd[#bt.zadd + 1] = p; bt.zadd[#bt.zadd + 1] = z
+    local r, a = tl[1], tl[2]
+    r[#r + 1] = z
+    a[#a + 1] = p; a[#a + 1] = z
     local hk = holder and held_key(holder)
     if hk then
       local hs = byheld[hk]
@@ -63,13 +66,7 @@ for b = 2, #ARGV - 3, 4 do
   end
 end
 if done > 0 then
-  redis.call('ZREM', key('jobs:active'), unpack(gz))
-  redis.call('ZADD', key('jobs:complete'), unpack(gc))
-  for _, t in ipairs(types) do
-    local bt = bytype[t]
-    redis.call('ZREM', key('jobs:' .. t .. ':active'), unpack(bt.zrem))
-    redis.call('ZADD', key('jobs:' .. t .. ':complete'), unpack(bt.zadd))
-  end
+  ix_flush(ix)
   for _, hk in ipairs(helds) do redis.call('SREM', hk, unpack(byheld[hk])) end
   -- one INCRBY for the batch (Kue creates the key on the first completion,
   -- and /stats reports workTime 0 rather than null)

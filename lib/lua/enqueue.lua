@@ -19,10 +19,8 @@ if #recs == 0 or b ~= #ARGV + 1 then return redis.error_reply('enqueue: malforme
 
 local last = redis.call('INCRBY', key('ids'), #recs)
 local first = last - #recs + 1
-local all = {}                    -- P:jobs
-local seen, types = {}, {}        -- type -> { state -> {score, zid, ...} }, in order
-local gstate = { inactive = {}, delayed = {} }
-local tokens = {}                 -- type -> number of tokens
+local ix = ix_new()
+local types, seen = {}, {}
 local min_due
 for i, r in ipairs(recs) do
   local id = fmt(first + i - 1)
@@ -44,18 +42,16 @@ for i, r in ipairs(recs) do
   if roc ~= '' then f[#f + 1] = 'removeOnComplete'; f[#f + 1] = roc end
   redis.call('HSET', key('job:' .. id), unpack(f))
 
-  local ts = seen[t]
-  if not ts then ts = { inactive = {}, delayed = {} }; seen[t] = ts; types[#types + 1] = t end
-  all[#all + 1] = prio_s; all[#all + 1] = z
-  ts[state][#ts[state] + 1] = prio_s; ts[state][#ts[state] + 1] = z
-  local g = gstate[state]
+  if not seen[t] then seen[t] = true; types[#types + 1] = t end
+  ix_add(ix, key('jobs'), prio_s, z)
+  ix_add(ix, key('jobs:' .. t .. ':' .. state), prio_s, z)
   if state == 'delayed' then
     local due = now + delay
-    g[#g + 1] = fmt(due); g[#g + 1] = z
+    ix_add(ix, key('jobs:delayed'), fmt(due), z)
     if not min_due or due < min_due then min_due = due end
   else
-    g[#g + 1] = prio_s; g[#g + 1] = z
-    tokens[t] = (tokens[t] or 0) + 1
+    ix_add(ix, key('jobs:inactive'), prio_s, z)
+    ix_token(ix, t)
     publish(id, 'enqueue', ',' .. jstr(t))
   end
 
@@ -68,22 +64,7 @@ for i, r in ipairs(recs) do
 end
 
 redis.call('SADD', key('job:types'), unpack(types))
-redis.call('ZADD', key('jobs'), unpack(all))
-for _, s in ipairs({ 'inactive', 'delayed' }) do
-  if #gstate[s] > 0 then redis.call('ZADD', key('jobs:' .. s), unpack(gstate[s])) end
-end
-for _, t in ipairs(types) do
-  for _, s in ipairs({ 'inactive', 'delayed' }) do
-    local l = seen[t][s]
-    if #l > 0 then redis.call('ZADD', key('jobs:' .. t .. ':' .. s), unpack(l)) end
-  end
-  local k = tokens[t]
-  if k then
-    local ones = {}
-    for j = 1, k do ones[j] = 1 end
-    redis.call('LPUSH', key(t .. ':jobs'), unpack(ones))
-  end
-end
+ix_flush(ix)
 -- tell promoters (kue-supervisor) the earliest due time at once (our channel)
 if min_due then redis.call('PUBLISH', key('delayed'), fmt(min_due)) end
 return first

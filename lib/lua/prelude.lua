@@ -67,6 +67,46 @@ local function move(id, t, prio, from, to, now, promote_at, ttl, extra, popped)
   end
 end
 
+-- Batched index updates.  A script that changes many jobs collects, per
+-- key, the members to remove and the score/member pairs to add, and the
+-- wake-up tokens per type; ix_flush then sends one variadic command per
+-- key (in chunks of IX_CHUNK values: Lua cannot unpack more than a few
+-- thousand at once), removals before additions, keys in first-use order.
+local IX_CHUNK = 1000             -- even, so no score/member pair is split
+local function ix_new() return { keys = {}, rem = {}, add = {}, tokens = {}, ttypes = {} } end
+local function ix_list(ix, k, kind)
+  local l = ix[kind][k]
+  if not l then
+    if not ix.rem[k] and not ix.add[k] then ix.keys[#ix.keys + 1] = k end
+    l = {}
+    ix[kind][k] = l
+  end
+  return l
+end
+local function ix_rem(ix, k, z) local l = ix_list(ix, k, 'rem'); l[#l + 1] = z end
+local function ix_add(ix, k, score, z)
+  local l = ix_list(ix, k, 'add'); l[#l + 1] = score; l[#l + 1] = z
+end
+local function ix_token(ix, t)
+  if not ix.tokens[t] then ix.tokens[t] = 0; ix.ttypes[#ix.ttypes + 1] = t end
+  ix.tokens[t] = ix.tokens[t] + 1
+end
+local function ix_send(cmd, k, l)      -- nothing for an empty list
+  for i = 1, #l, IX_CHUNK do redis.call(cmd, k, unpack(l, i, math.min(i + IX_CHUNK - 1, #l))) end
+end
+local function ix_flush(ix)
+  for _, k in ipairs(ix.keys) do
+    if ix.rem[k] then ix_send('ZREM', k, ix.rem[k]) end
+    if ix.add[k] then ix_send('ZADD', k, ix.add[k]) end
+  end
+  for _, t in ipairs(ix.ttypes) do
+    local ones = {}
+    for i = 1, ix.tokens[t] do ones[i] = 1 end
+    ix_send('LPUSH', key(t .. ':jobs'), ones)
+  end
+  ix.keys, ix.rem, ix.add, ix.tokens, ix.ttypes = {}, {}, {}, {}, {}
+end
+
 -- The holder set of a worker identity kue:<host>:<pid>:<type>:<n>.
 local function held_key(wid)
   if not wid then return nil end

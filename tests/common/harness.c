@@ -278,6 +278,17 @@ redisReply *kt_cmd(redisContext *c, const char *fmt, ...)
     return r;
 }
 
+long long kt_cmd_calls(redisContext *c, const char *cmd)
+{
+    redisReply *r = kt_cmd(c, "INFO commandstats");
+    char pat[96];
+    snprintf(pat, sizeof pat, "cmdstat_%s:calls=", cmd);
+    const char *p = r && r->type == REDIS_REPLY_STRING ? strstr(r->str, pat) : NULL;
+    long long v = p ? atoll(p + strlen(pat)) : 0;
+    freeReplyObject(r);
+    return v;
+}
+
 long long kt_int(redisContext *c, const char *fmt, ...)
 {
     va_list ap;

@@ -45,6 +45,9 @@ redisContext *kt_redis_connect(const kt_redis_t *r);
 redisReply *kt_cmd(redisContext *c, const char *fmt, ...);
 /* Shorthands: integer reply, or string reply copied into buf. */
 long long kt_int(redisContext *c, const char *fmt, ...);
+/* Calls of one command since the last CONFIG RESETSTAT ("evalsha"), from
+ * INFO commandstats; 0 if it never ran. */
+long long kt_cmd_calls(redisContext *c, const char *cmd);
 char *kt_str(redisContext *c, char *buf, size_t len, const char *fmt, ...);
 
 /* The usual fixture of a store-level suite: start a private Redis (flags

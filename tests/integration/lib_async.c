@@ -250,10 +250,7 @@ Test(async, ten_thousand_saves_fifty_in_flight)
     for (long i = 0; i < MANY; i++) cr_assert_eq(r->calls[i], 1, "save %ld answered %d times", i, r->calls[i]);
     /* saves made in one loop iteration share an enqueue call: the 50
      * chains' next saves all start in the same reply callback round */
-    redisReply *st = kt_cmd(C, "INFO commandstats");
-    const char *ev = st && st->type == REDIS_REPLY_STRING ? strstr(st->str, "cmdstat_evalsha:calls=") : NULL;
-    long long evals = ev ? atoll(ev + strlen("cmdstat_evalsha:calls=")) : -1;
-    freeReplyObject(st);
+    long long evals = kt_cmd_calls(C, "evalsha");
     cr_assert(evals > 0 && evals <= MANY / 10, "%lld enqueue calls for %d saves", evals, MANY);
 
     /* Ids: distinct, exactly 1..MANY on a fresh server. */

@@ -624,18 +624,6 @@ Test(store, bulk_save_one_round_trip)
     for (int i = 0; i < 300; i++) kue_job_free(jobs[i]);
 }
 
-/* A field of INFO commandstats for one command ("calls"), or 0. */
-static long long cmd_calls(const char *cmd)
-{
-    redisReply *r = kt_cmd(C, "INFO commandstats");
-    char pat[64];
-    snprintf(pat, sizeof pat, "cmdstat_%s:calls=", cmd);
-    const char *p = r && r->type == REDIS_REPLY_STRING ? strstr(r->str, pat) : NULL;
-    long long v = p ? atoll(p + strlen(pat)) : 0;
-    freeReplyObject(r);
-    return v;
-}
-
 /* Bulk saves put up to 100 jobs in one enqueue call: consecutive ids, and
  * Redis holds exactly what one-by-one saves write (types, delays,
  * priorities, tokens, the earliest due time announced once per call). */
@@ -655,7 +643,7 @@ Test(store, bulk_save_batches_jobs_per_call)
     cr_assert_gt(ref, 0);
     freeReplyObject(kt_cmd(C, "CONFIG RESETSTAT"));
     cr_assert_eq(kue_job_save_bulk(K, jobs, N, ids), (size_t)N, "%s", kue_errstr(K));
-    cr_assert_eq(cmd_calls("evalsha"), 3, "250 jobs should take 3 enqueue calls");
+    cr_assert_eq(kt_cmd_calls(C, "evalsha"), 3, "250 jobs should take 3 enqueue calls");
     for (int i = 0; i < N; i++) {
         cr_assert_eq(ids[i], ref + 1 + i, "job %d: id %lld", i, (long long)ids[i]);
         cr_assert_eq(kue_job_id(jobs[i]), ids[i]);

@@ -3,7 +3,7 @@
  * to `concurrency` jobs in flight on one libev loop (private header).
  *
  * worker/args.c    command line -> kw_config_t
- * worker/worker.c  the loop: connections, fetch (claim / BLPOP), leases,
+ * worker/worker.c  the loop: connections, fetch (claim / wait for a token), leases,
  *                  TTL, the outbox of reports, signals, scoreboard
  * worker/host.c    the services plugins reach through their handles
  *                  (struct kue_host_api): progress, log, done, pause ...

@@ -5,7 +5,7 @@
 -- the per-type set (Kue's index leaks, issues #661/#710) instead of being run.
 -- The index updates of the whole batch are one variadic command per key
 -- (ZREM/ZADD on the global and per-type sets, SADD of the holder set), so a
--- job costs only its own HGETALL, HSET and PUBLISH.
+-- job costs only its own HMGET, HSET and PUBLISH.
 -- ARGV: prefix, type, n, host, pid, lease_ms, tokens_taken, slot_1 .. slot_n
 -- tokens_taken 'w': the worker's BRPOPLPUSH, pipelined just before this call
 -- on the same connection, moved a token (or, timed out or unblocked, none)

@@ -612,15 +612,6 @@ size_t kue_job_save_bulk(kue_t *k, kue_job_t *const *jobs, size_t n, int64_t *id
 
 static void job_set_field(kue_job_t *j, const char *name, size_t nl, const char *val, size_t vl)
 {
-    for (size_t i = 0; i < j->nfields; i++) {     /* a later value replaces an earlier one */
-        if (strlen(j->fields[i].name) == nl && !memcmp(j->fields[i].name, name, nl)) {
-            char *v = strndup(val, vl);
-            if (!v) abort();
-            free(j->fields[i].value);
-            j->fields[i].value = v;
-            return;
-        }
-    }
     struct kue_field *f = realloc(j->fields, (j->nfields + 1) * sizeof *f);
     if (!f) abort();
     j->fields = f;

@@ -1,16 +1,24 @@
 # kue -- one plain, strict Makefile.
 #
 #   make                 binaries, libkue.a/.so, example plugins (in $(O))
-#   make test            every test against private redis-servers
+#   make test            every test against private redis-servers (alias: check)
 #   make test SANITIZE=address,undefined
 #   make run             supervisor + example plugins + embedded Redis + dashboard
 #   make bench           benchmarks (never part of test)
-#   make deps            install missing Debian packages (as root)
+#   make deps            install missing Debian packages (as root); the other
+#                        targets only check and name what is missing
+#   make V=1             show the full compiler commands
 #   make install         PREFIX=/usr/local DESTDIR=
 #
 # Build products go to $(O) (default build/, build-san/ with SANITIZE).
 
+comma := ,
 SANITIZE ?=
+# Only the sanitizers the suite is run with are accepted.
+SAN_OK := address undefined leak
+ifneq ($(filter-out $(SAN_OK),$(subst $(comma), ,$(SANITIZE))),)
+$(error SANITIZE=$(SANITIZE): unknown sanitizer; use a comma-separated list of: $(SAN_OK))
+endif
 ifeq ($(SANITIZE),)
 O ?= build
 else
@@ -18,6 +26,15 @@ O ?= build-san
 endif
 
 CC      ?= cc
+
+# Quiet by default: "CC file"; V=1 prints the full commands.
+ifeq ($(V),1)
+Q :=
+say = @:
+else
+Q := @
+say = @printf '  %-6s %s\n' $(1) $(2);
+endif
 PREFIX  ?= /usr/local
 DESTDIR ?=
 OPT     ?= -O2
@@ -25,7 +42,7 @@ OPT     ?= -O2
 WARN    := -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes \
            -Wmissing-prototypes -Wno-unused-parameter -Werror
 CFLAGS  ?= $(OPT) -g
-CFLAGS  += -std=c11 -D_GNU_SOURCE -fPIC $(WARN) -Iinclude -Ilib -I$(O)/gen -MMD -MP
+CFLAGS  += -std=c11 -D_GNU_SOURCE -fPIC $(WARN) -Iinclude -Ilibkue -Icommon -I$(O)/gen -MMD -MP
 LDFLAGS ?=
 ifneq ($(SANITIZE),)
 CFLAGS  += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -38,8 +55,14 @@ WEB_LIBS  := -lmicrohttpd -lpthread
 TEST_LIBS := -lcriterion -linih -ldl -lmicrohttpd -lpthread
 
 # ---- sources ---------------------------------------------------------------
-LIB_SRC  := $(wildcard lib/*.c)
-LUA_SRC  := lib/lua/prelude.lua $(filter-out lib/lua/prelude.lua,$(sort $(wildcard lib/lua/*.lua)))
+# libkue/: the public library (what include/kue/kue.h and async.h promise).
+# common/: the programs' toolkit.  libkue.a/.so also carry the four toolkit
+# modules the library itself uses (connections, log, buffers, util), with
+# hidden visibility; the programs link the rest from libkue-common.a.
+LIBKUE_SRC := $(wildcard libkue/*.c)
+COMMON_SRC := $(wildcard common/*.c)
+COMMON_IN_LIB := common/buf.c common/conn.c common/log.c common/util.c
+LUA_SRC  := libkue/lua/prelude.lua $(filter-out libkue/lua/prelude.lua,$(sort $(wildcard libkue/lua/*.lua)))
 SUP_SRC  := $(wildcard supervisor/*.c)
 WRK_SRC  := $(filter-out worker/main.c,$(wildcard worker/*.c))
 WEB_SRC  := $(filter-out web/main.c,$(wildcard web/*.c))
@@ -51,7 +74,8 @@ TESTS_SRC := $(sort $(wildcard tests/unit/*.c tests/integration/*.c))
 
 obj = $(patsubst %.c,$(O)/obj/%.o,$(1))
 
-LIB_OBJ  := $(call obj,$(LIB_SRC)) $(O)/obj/gen/lua_scripts.o
+LIB_OBJ  := $(call obj,$(LIBKUE_SRC) $(COMMON_IN_LIB)) $(O)/obj/gen/lua_scripts.o
+TK_OBJ   := $(call obj,$(filter-out $(COMMON_IN_LIB),$(COMMON_SRC)))
 SUP_OBJ  := $(call obj,$(SUP_SRC))
 WRK_OBJ  := $(call obj,$(WRK_SRC))
 WEB_OBJ  := $(call obj,$(WEB_SRC)) $(if $(WEB_ASSETS),$(O)/obj/gen/web_assets.o)
@@ -62,7 +86,7 @@ BINS     := $(O)/bin/kue $(O)/bin/kue-supervisor $(O)/bin/kue-worker $(O)/bin/ku
 PLUGINS  := $(patsubst plugins/%.c,$(O)/plugins/%.so,$(PLG_SRC))
 TESTS    := $(patsubst tests/%.c,$(O)/tests/%,$(TESTS_SRC))
 
-.PHONY: all test run bench deps clean install lib plugins check-deps check-test-deps node-deps
+.PHONY: all check test run bench deps clean install lib plugins check-deps check-test-deps node-deps
 # Keep intermediate objects (the test harness) between builds.
 .SECONDARY:
 all: $(O)/lib/libkue.a $(O)/lib/libkue.so $(BINS) $(PLUGINS) $(O)/kue.pc
@@ -73,56 +97,76 @@ plugins: $(PLUGINS)
 # ---- generated sources -------------------------------------------------------
 $(O)/gen/lua_scripts.c: $(LUA_SRC) scripts/embed.sh
 	@mkdir -p $(dir $@)
-	sh scripts/embed.sh lua $@ $(LUA_SRC)
+	$(call say,GEN,$@)
+	$(Q)sh scripts/embed.sh lua $@ $(LUA_SRC)
 
 $(O)/gen/web_assets.c: $(WEB_ASSETS) scripts/embed.sh
 	@mkdir -p $(dir $@)
-	sh scripts/embed.sh assets $@ $(WEB_ASSETS)
+	$(call say,GEN,$@)
+	$(Q)sh scripts/embed.sh assets $@ $(WEB_ASSETS)
 
 $(O)/obj/gen/%.o: $(O)/gen/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(call say,CC,$<)
+	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
 
 $(O)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(call say,CC,$<)
+	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
+
+# The library's objects export only what carries KUE_API.
+$(LIB_OBJ): CFLAGS += -fvisibility=hidden
 
 # ---- libkue -----------------------------------------------------------------
 $(O)/lib/libkue.a: $(LIB_OBJ)
 	@mkdir -p $(dir $@)
-	rm -f $@ && ar rcs $@ $^
+	$(call say,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
 
 $(O)/lib/libkue.so: $(LIB_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) -shared -Wl,-soname,libkue.so.0 -o $@ $^ $(LDFLAGS) $(LIB_LIBS)
+	$(call say,LD,$@)
+	$(Q)$(CC) -shared -Wl,-soname,libkue.so.0 -Wl,--no-undefined -o $@ $^ $(LDFLAGS) $(LIB_LIBS)
+
+$(O)/lib/libkue-common.a: $(TK_OBJ)
+	@mkdir -p $(dir $@)
+	$(call say,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
 
 $(O)/kue.pc: scripts/kue.pc.in
 	@mkdir -p $(dir $@)
-	sed -e 's|@PREFIX@|$(PREFIX)|g' $< > $@
+	$(call say,GEN,$@)
+	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|g' $< > $@
 
 # ---- programs ---------------------------------------------------------------
 $(O)/bin/kue: $(CLI_OBJ) $(O)/lib/libkue.a
 	@mkdir -p $(dir $@)
-	$(CC) -o $@ $(CLI_OBJ) $(O)/lib/libkue.a $(LDFLAGS) $(LIB_LIBS)
+	$(call say,LD,$@)
+	$(Q)$(CC) -o $@ $(CLI_OBJ) $(O)/lib/libkue.a $(LDFLAGS) $(LIB_LIBS)
 
-$(O)/bin/kue-supervisor: $(SUP_OBJ) $(O)/lib/libkue.a
+$(O)/bin/kue-supervisor: $(SUP_OBJ) $(O)/lib/libkue-common.a $(O)/lib/libkue.a
 	@mkdir -p $(dir $@)
-	$(CC) -o $@ $(SUP_OBJ) $(O)/lib/libkue.a $(LDFLAGS) $(SUP_LIBS) $(LIB_LIBS)
+	$(call say,LD,$@)
+	$(Q)$(CC) -o $@ $(SUP_OBJ) $(O)/lib/libkue-common.a $(O)/lib/libkue.a $(LDFLAGS) $(SUP_LIBS) $(LIB_LIBS)
 
-$(O)/bin/kue-worker: $(O)/obj/worker/main.o $(WRK_OBJ) $(O)/lib/libkue.a
+$(O)/bin/kue-worker: $(O)/obj/worker/main.o $(WRK_OBJ) $(O)/lib/libkue-common.a $(O)/lib/libkue.a
 	@mkdir -p $(dir $@)
-	$(CC) -o $@ $(O)/obj/worker/main.o $(WRK_OBJ) $(O)/lib/libkue.a $(LDFLAGS) -ldl $(LIB_LIBS)
+	$(call say,LD,$@)
+	$(Q)$(CC) -o $@ $(O)/obj/worker/main.o $(WRK_OBJ) $(O)/lib/libkue-common.a $(O)/lib/libkue.a $(LDFLAGS) -ldl $(LIB_LIBS)
 
-$(O)/bin/kue-web: $(O)/obj/web/main.o $(WEB_OBJ) $(O)/lib/libkue.a
+$(O)/bin/kue-web: $(O)/obj/web/main.o $(WEB_OBJ) $(O)/lib/libkue-common.a $(O)/lib/libkue.a
 	@mkdir -p $(dir $@)
-	$(CC) -o $@ $(O)/obj/web/main.o $(WEB_OBJ) $(O)/lib/libkue.a $(LDFLAGS) $(WEB_LIBS) $(LIB_LIBS)
+	$(call say,LD,$@)
+	$(Q)$(CC) -o $@ $(O)/obj/web/main.o $(WEB_OBJ) $(O)/lib/libkue-common.a $(O)/lib/libkue.a $(LDFLAGS) $(WEB_LIBS) $(LIB_LIBS)
 
 # Plugins link against nothing of kue (see include/kue/plugin.h).  The
 # supervisor refuses plugins that group or others can write (whatever the
 # umask), so the directory and files are made safe here.
 $(O)/plugins/%.so: plugins/%.c include/kue/plugin.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -shared -o $@ $< $(LDFLAGS) -ljansson -lev
+	$(call say,LD,$@)
+	$(Q)$(CC) $(CFLAGS) -shared -o $@ $< $(LDFLAGS) -ljansson -lev
 	@chmod go-w $@ $(dir $@)
 
 # ---- tests ------------------------------------------------------------------
@@ -132,16 +176,20 @@ $(O)/plugins/%.so: plugins/%.c include/kue/plugin.h
 # pulled in).
 $(O)/lib/libkue-worker.a: $(WRK_OBJ)
 	@mkdir -p $(dir $@)
-	rm -f $@ && ar rcs $@ $^
+	$(call say,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
 
 $(O)/lib/libkue-web.a: $(WEB_OBJ)
 	@mkdir -p $(dir $@)
-	rm -f $@ && ar rcs $@ $^
+	$(call say,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(O)/tests/%: tests/%.c $(TCOM_OBJ) $(O)/lib/libkue-worker.a $(O)/lib/libkue-web.a $(O)/lib/libkue.a
+$(O)/tests/%: tests/%.c $(TCOM_OBJ) $(O)/lib/libkue-worker.a $(O)/lib/libkue-web.a \
+              $(O)/lib/libkue-common.a $(O)/lib/libkue.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests/common -o $@ $< $(TCOM_OBJ) $(O)/lib/libkue-worker.a \
-	    $(O)/lib/libkue-web.a $(O)/lib/libkue.a $(LDFLAGS) $(TEST_LIBS) $(LIB_LIBS)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(CFLAGS) -Itests/common -o $@ $< $(TCOM_OBJ) $(O)/lib/libkue-worker.a \
+	    $(O)/lib/libkue-web.a $(O)/lib/libkue-common.a $(O)/lib/libkue.a $(LDFLAGS) $(TEST_LIBS) $(LIB_LIBS)
 
 $(O)/obj/tests/%.o: CFLAGS += -Itests/common
 
@@ -153,6 +201,8 @@ check-test-deps:
 
 node-deps:
 	@sh scripts/node-deps.sh
+
+check: test
 
 # KUE_TEST_FILTER=name runs only tests/*/name.c binaries.
 test: check-test-deps all $(TESTS) node-deps
@@ -176,10 +226,10 @@ install: all
 	install -m 755 $(O)/lib/libkue.so $(DESTDIR)$(PREFIX)/lib/libkue.so.0
 	ln -sf libkue.so.0 $(DESTDIR)$(PREFIX)/lib/libkue.so
 	install -m 644 include/kue/*.h $(DESTDIR)$(PREFIX)/include/kue/
-	install -m 644 $(O)/kue.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	sed -e 's|@PREFIX@|$(PREFIX)|g' scripts/kue.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/kue.pc
 	install -m 755 $(PLUGINS) $(DESTDIR)$(PREFIX)/lib/kue/plugins/
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-clang
 
 -include $(shell find $(O)/obj $(O)/tests $(O)/plugins -name '*.d' 2>/dev/null)

@@ -3,9 +3,10 @@
 # are here: those to build and run it, plus with "test" those the test
 # suite uses (Criterion, Node for the tests with real Kue, Chromium for the
 # dashboard test, openssl for the TLS test).
-#   check:   if something is missing, install it when root, else print the
-#            exact apt-get line and fail.
-#   install: the same.
+#   check:   if something is missing, name each package and the apt-get
+#            line that installs it, and fail (make test/run/bench install
+#            nothing).
+#   install: install what is missing (as root; make deps, .ci/run).
 set -eu
 PKGS="build-essential pkg-config libhiredis-dev libev-dev libinih-dev libjansson-dev \
 libcriterion-dev libmicrohttpd-dev redis-server"
@@ -21,7 +22,7 @@ for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"
 done
 [ -z "$missing" ] && exit 0
-if [ "$(id -u)" = 0 ]; then
+if [ "$1" = install ] && [ "$(id -u)" = 0 ]; then
   echo "deps: installing:$missing" >&2
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
@@ -31,5 +32,5 @@ if [ "$(id -u)" = 0 ]; then
   exit 0
 fi
 echo "deps: missing Debian packages:$missing" >&2
-echo "deps: run as root:  apt-get install -y$missing" >&2
+echo "deps: install them with 'make deps' (as root), or:  apt-get install -y$missing" >&2
 exit 1

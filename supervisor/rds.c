@@ -1,5 +1,5 @@
 /*
- * rds.c -- the master's Redis work, all asynchronous (lib/conn.h) so the
+ * rds.c -- the master's Redis work, all asynchronous (common/conn.h) so the
  * loop never waits for Redis:
  *
  *  - promotion: `promote` returns the earliest due time still delayed; the

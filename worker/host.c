@@ -100,6 +100,7 @@ static void h_progress(kue_handle_t *h, long done, long total, const char *data_
     free(data);
 }
 
+__attribute__((format(printf, 2, 0)))
 static void h_logv(kue_handle_t *h, const char *fmt, va_list ap)
 {
     struct kw_job *j = live(h, "kue_log");

@@ -445,7 +445,7 @@ void kw_report_log(struct kw_job *j, const char *line, size_t len)
 }
 
 /* A claimed job, as the claim script returns it: by position, a missing
- * field nil (lib/lua/claim.lua). */
+ * field nil (libkue/lua/claim.lua). */
 enum { CL_ID, CL_PRIORITY, CL_TTL, CL_DATA, CL_ATTEMPTS, CL_MAX_ATTEMPTS, CL_CREATED_AT,
        CL_DELAY, CL_BACKOFF, CL_N };
 

@@ -95,13 +95,13 @@ typedef void kue_async_state_fn(kue_async_t *a, int connected, void *privdata);
 /* Connect on loop.  url and prefix as kue_connect().  On failure returns
  * NULL and, when err is not NULL, writes a message to err (errlen bytes).
  * Sets SIGPIPE to SIG_IGN when it is at its default, as kue_connect(). */
-kue_async_t *kue_async_connect(struct ev_loop *loop, const char *url, const char *prefix,
+KUE_API kue_async_t *kue_async_connect(struct ev_loop *loop, const char *url, const char *prefix,
                                char *err, size_t errlen);
 /* Set (or clear, fn NULL) the state callback.  Set it before running the
  * loop to hear the first connection. */
-void kue_async_set_state_fn(kue_async_t *a, kue_async_state_fn *fn, void *privdata);
+KUE_API void kue_async_set_state_fn(kue_async_t *a, kue_async_state_fn *fn, void *privdata);
 /* Non-zero while saves are accepted. */
-int kue_async_connected(const kue_async_t *a);
+KUE_API int kue_async_connected(const kue_async_t *a);
 
 /* Send a new job's save.  Returns 0 when it is in flight: cb (not NULL)
  * will be called exactly once, from the loop (never from inside
@@ -111,19 +111,19 @@ int kue_async_connected(const kue_async_t *a);
  * in flight, a bound reached, not connected, or kue_async_free() running.
  * Ownership: the caller keeps the job and must keep it alive and unchanged
  * until cb runs (cb may free it). */
-int kue_async_save(kue_async_t *a, kue_job_t *job, kue_saved_fn *cb, void *privdata);
+KUE_API int kue_async_save(kue_async_t *a, kue_job_t *job, kue_saved_fn *cb, void *privdata);
 
 /* Saves in flight (sent, callback not yet called). */
-size_t kue_async_pending(const kue_async_t *a);
+KUE_API size_t kue_async_pending(const kue_async_t *a);
 /* Index job data for search, as kue_set_search().  Off by default. */
-void kue_async_set_search(kue_async_t *a, int enabled);
+KUE_API void kue_async_set_search(kue_async_t *a, int enabled);
 /* Why the last kue_async_save() was refused (borrowed; "" if none). */
-const char *kue_async_errstr(const kue_async_t *a);
+KUE_API const char *kue_async_errstr(const kue_async_t *a);
 /* Close the connection and free a.  Each save still in flight gets its
  * callback first, with an error beginning KUE_ASYNC_ERR_UNKNOWN; saves
  * issued from those callbacks are refused.  Nothing is left on the loop.
  * May be called from a kue_async callback. */
-void kue_async_free(kue_async_t *a);
+KUE_API void kue_async_free(kue_async_t *a);
 
 #ifdef __cplusplus
 }

@@ -29,6 +29,12 @@ extern "C" {
 
 #define KUE_VERSION "0.1.0"
 
+/* Marks the functions libkue exports; everything else in the library is
+ * built with hidden visibility (tests/unit/lib_exports.c checks the list). */
+#ifndef KUE_API
+#define KUE_API __attribute__((visibility("default")))
+#endif
+
 /* Hard limits on what is accepted from callers (bytes). */
 #define KUE_MAX_TYPE_LEN   128
 #define KUE_MAX_DATA_LEN   (16u * 1024u * 1024u)
@@ -56,14 +62,14 @@ typedef enum {
     KUE_STATE_UNKNOWN = -1
 } kue_state_t;
 
-const char *kue_state_name(kue_state_t s);        /* "inactive", ... */
-kue_state_t kue_state_parse(const char *name);    /* KUE_STATE_UNKNOWN if not one of the five */
+KUE_API const char *kue_state_name(kue_state_t s);        /* "inactive", ... */
+KUE_API kue_state_t kue_state_parse(const char *name);    /* KUE_STATE_UNKNOWN if not one of the five */
 
 /* Parse "low|normal|medium|high|critical" or a decimal integer.
  * Returns 0 and stores the value, or -1 for anything else. */
-int kue_priority_parse(const char *s, int *out);
+KUE_API int kue_priority_parse(const char *s, int *out);
 /* The name of a priority value, or NULL if it is not one of the five. */
-const char *kue_priority_name(int prio);
+KUE_API const char *kue_priority_name(int prio);
 
 /* ---- connection --------------------------------------------------------- */
 
@@ -71,115 +77,115 @@ const char *kue_priority_name(int prio);
  * "unix:///path.sock[?db=N][&password=P]" (NULL: redis://127.0.0.1:6379/0).
  * prefix: key prefix (NULL: "q").  On failure returns NULL and, when err is
  * not NULL, writes a message to err (errlen bytes). */
-kue_t *kue_connect(const char *url, const char *prefix, char *err, size_t errlen);
-void kue_free(kue_t *k);
+KUE_API kue_t *kue_connect(const char *url, const char *prefix, char *err, size_t errlen);
+KUE_API void kue_free(kue_t *k);
 /* The last error on k (borrowed; empty string if none). */
-const char *kue_errstr(const kue_t *k);
-const char *kue_prefix(const kue_t *k);
+KUE_API const char *kue_errstr(const kue_t *k);
+KUE_API const char *kue_prefix(const kue_t *k);
 /* Enable indexing of job data for full-text search (Kue's reds index).
  * Off by default, as in Kue 0.9+. */
-void kue_set_search(kue_t *k, int enabled);
+KUE_API void kue_set_search(kue_t *k, int enabled);
 
 /* ---- building and saving jobs ------------------------------------------- */
 
 /* A new unsaved job.  data: JSON text (NULL: "{}").  The data is validated
  * by kue_job_save(), not here.  Caller frees with kue_job_free(). */
-kue_job_t *kue_job_new(const char *type, const char *data_json);
-void kue_job_free(kue_job_t *job);
+KUE_API kue_job_t *kue_job_new(const char *type, const char *data_json);
+KUE_API void kue_job_free(kue_job_t *job);
 
-void kue_job_set_priority(kue_job_t *job, int prio);
+KUE_API void kue_job_set_priority(kue_job_t *job, int prio);
 /* Named or numeric priority; -1 on an unknown name. */
-int kue_job_set_priority_name(kue_job_t *job, const char *name);
+KUE_API int kue_job_set_priority_name(kue_job_t *job, const char *name);
 /* Number of attempts (>= 1); -1 if n < 1. */
-int kue_job_set_attempts(kue_job_t *job, int n);
+KUE_API int kue_job_set_attempts(kue_job_t *job, int n);
 /* Delay in ms from now (<= 0: none). */
-void kue_job_set_delay(kue_job_t *job, int64_t delay_ms);
+KUE_API void kue_job_set_delay(kue_job_t *job, int64_t delay_ms);
 /* Run not before this absolute time (ms since the epoch). */
-void kue_job_set_run_at(kue_job_t *job, int64_t epoch_ms);
-void kue_job_set_ttl(kue_job_t *job, int64_t ttl_ms);
+KUE_API void kue_job_set_run_at(kue_job_t *job, int64_t epoch_ms);
+KUE_API void kue_job_set_ttl(kue_job_t *job, int64_t ttl_ms);
 /* Backoff as Kue stores it: "true", or a JSON object such as
  * {"type":"fixed","delay":1000} / {"type":"exponential","delay":200,"maxDelay":5000}.
  * -1 if it is neither. */
-int kue_job_set_backoff(kue_job_t *job, const char *backoff_json);
-void kue_job_set_remove_on_complete(kue_job_t *job, int yes);
+KUE_API int kue_job_set_backoff(kue_job_t *job, const char *backoff_json);
+KUE_API void kue_job_set_remove_on_complete(kue_job_t *job, int yes);
 /* Index only these paths of data (dot-separated, as lodash _.get) for
  * search.  The array is copied. */
-int kue_job_set_search_keys(kue_job_t *job, const char *const *keys, size_t n);
+KUE_API int kue_job_set_search_keys(kue_job_t *job, const char *const *keys, size_t n);
 
 /* Save a new job: one atomic step that writes the hash, the indexes, the
  * wake-up token and publishes "enqueue".  Returns the new id (> 0), or -1
  * (bad input or Redis error; nothing is written on error). */
-int64_t kue_job_save(kue_t *k, kue_job_t *job);
+KUE_API int64_t kue_job_save(kue_t *k, kue_job_t *job);
 /* Save n jobs: up to 100 per enqueue call, the calls pipelined (one round
  * trip per 1,600 jobs).  Jobs of one call get consecutive ids.  ids[i]
  * receives each id or -1 (a job that fails validation is skipped).
  * Returns the number saved; kue_errstr() describes the first failure. */
-size_t kue_job_save_bulk(kue_t *k, kue_job_t *const *jobs, size_t n, int64_t *ids);
+KUE_API size_t kue_job_save_bulk(kue_t *k, kue_job_t *const *jobs, size_t n, int64_t *ids);
 
 /* ---- reading jobs ------------------------------------------------------- */
 
 /* Load a job.  Returns NULL if it does not exist (kue_errstr: job "ID"
  * doesnt exist) or on error.  Caller frees with kue_job_free(). */
-kue_job_t *kue_job_get(kue_t *k, int64_t id);
+KUE_API kue_job_t *kue_job_get(kue_t *k, int64_t id);
 
-int64_t     kue_job_id(const kue_job_t *job);
-const char *kue_job_type(const kue_job_t *job);
-const char *kue_job_data(const kue_job_t *job);         /* JSON text */
-int         kue_job_priority(const kue_job_t *job);
-const char *kue_job_state(const kue_job_t *job);        /* NULL if unsaved */
-int         kue_job_attempts_made(const kue_job_t *job);
-int         kue_job_attempts_max(const kue_job_t *job);
+KUE_API int64_t     kue_job_id(const kue_job_t *job);
+KUE_API const char *kue_job_type(const kue_job_t *job);
+KUE_API const char *kue_job_data(const kue_job_t *job);         /* JSON text */
+KUE_API int         kue_job_priority(const kue_job_t *job);
+KUE_API const char *kue_job_state(const kue_job_t *job);        /* NULL if unsaved */
+KUE_API int         kue_job_attempts_made(const kue_job_t *job);
+KUE_API int         kue_job_attempts_max(const kue_job_t *job);
 /* Any stored hash field ("created_at", "error", "result", ...) or NULL. */
-const char *kue_job_field(const kue_job_t *job, const char *name);
+KUE_API const char *kue_job_field(const kue_job_t *job, const char *name);
 
 /* The job as Kue's toJSON (the HTTP API shape).  string_id: emit "id" as a
  * JSON string (as GET /job/:id does) instead of a number.  Caller frees. */
-char *kue_job_to_json(const kue_job_t *job, int string_id);
+KUE_API char *kue_job_to_json(const kue_job_t *job, int string_id);
 
 /* Ids in a state set ordered as Kue's range API: ZRANGE from..to (inclusive,
  * negatives allowed) on P:jobs[:type][:state], then sorted by id (desc
  * reverses).  type and state may be NULL.  *ids is malloc'ed (caller frees). */
-int kue_range(kue_t *k, const char *type, const char *state,
+KUE_API int kue_range(kue_t *k, const char *type, const char *state,
               long from, long to, int desc, int64_t **ids, size_t *n);
 
 typedef struct {
     long long inactive, active, complete, failed, delayed;
     long long work_time_ms;          /* -1 when P:stats:work-time is missing */
 } kue_stats_t;
-int kue_stats(kue_t *k, kue_stats_t *out);
+KUE_API int kue_stats(kue_t *k, kue_stats_t *out);
 /* Number of jobs of type (NULL: all types) in state. */
-long long kue_count(kue_t *k, const char *type, const char *state);
+KUE_API long long kue_count(kue_t *k, const char *type, const char *state);
 /* Known job types (SMEMBERS P:job:types).  Free with kue_strings_free(). */
-int kue_types(kue_t *k, char ***types, size_t *n);
+KUE_API int kue_types(kue_t *k, char ***types, size_t *n);
 /* Log lines of a job, oldest first.  Free with kue_strings_free(). */
-int kue_job_log(kue_t *k, int64_t id, char ***lines, size_t *n);
-void kue_strings_free(char **v, size_t n);
+KUE_API int kue_job_log(kue_t *k, int64_t id, char ***lines, size_t *n);
+KUE_API void kue_strings_free(char **v, size_t n);
 
 /* Full-text search of job data, as Kue's GET /job/search?q=: the words of
  * query (AND), through the reds-compatible index (jobs are indexed only
  * when saved with search on).  *ids: id strings, best match first; free
  * with kue_strings_free().  query NULL searches "undefined", as Kue does. */
-int kue_search(kue_t *k, const char *query, char ***ids, size_t *n);
+KUE_API int kue_search(kue_t *k, const char *query, char ***ids, size_t *n);
 
 /* ---- changing jobs ------------------------------------------------------ */
 
 /* Remove a job with its log, indexes and search entries; publishes
  * "remove".  -1 if it does not exist. */
-int kue_job_remove(kue_t *k, int64_t id);
+KUE_API int kue_job_remove(kue_t *k, int64_t id);
 /* Move a job to a state (Kue's PUT /job/:id/state/:state).  Moving to
  * inactive pushes a wake-up token and publishes "enqueue". */
-int kue_job_set_state(kue_t *k, int64_t id, const char *state);
+KUE_API int kue_job_set_state(kue_t *k, int64_t id, const char *state);
 /* Retry a failed job: failed -> inactive in one step; -1 (job "ID" is
  * STATE, not failed) when it is in another state. */
-int kue_job_retry(kue_t *k, int64_t id);
+KUE_API int kue_job_retry(kue_t *k, int64_t id);
 /* Change priority and re-score every set the job is in. */
-int kue_job_update_priority(kue_t *k, int64_t id, int prio);
+KUE_API int kue_job_update_priority(kue_t *k, int64_t id, int prio);
 /* Append a log line. */
-int kue_job_add_log(kue_t *k, int64_t id, const char *line);
+KUE_API int kue_job_add_log(kue_t *k, int64_t id, const char *line);
 /* Promote due delayed jobs (at most limit) in one atomic step; honours
  * Kue's promotion:lock.  *promoted receives the count, *next_due_ms the
  * promote_at of the earliest remaining delayed job (-1: none). */
-int kue_promote(kue_t *k, long limit, long *promoted, int64_t *next_due_ms);
+KUE_API int kue_promote(kue_t *k, long limit, long *promoted, int64_t *next_due_ms);
 
 /* ---- events ------------------------------------------------------------- */
 
@@ -189,7 +195,7 @@ int kue_promote(kue_t *k, long limit, long *promoted, int64_t *next_due_ms);
 typedef int kue_event_fn(int64_t id, const char *event, const char *json, void *privdata);
 /* Subscribe on a dedicated connection and call fn for every event until it
  * returns non-zero or the connection fails (-1).  Blocks. */
-int kue_watch(kue_t *k, kue_event_fn *fn, void *privdata);
+KUE_API int kue_watch(kue_t *k, kue_event_fn *fn, void *privdata);
 
 #ifdef __cplusplus
 }

@@ -111,6 +111,7 @@ typedef const struct kue_plugin *kue_plugin_entry_fn(void);
 /* Define the entry symbol from designated initialisers:
  *     KUE_PLUGIN(.process = fn, .init = my_init);                         */
 #define KUE_PLUGIN(...)                                                     \
+    __attribute__((visibility("default")))                                 \
     const struct kue_plugin *kue_plugin_entry(void);                       \
     const struct kue_plugin *kue_plugin_entry(void)                        \
     {                                                                       \

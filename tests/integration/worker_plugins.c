@@ -3,7 +3,7 @@
  * message naming the file and what is wrong (missing file, not a shared
  * object, no entry symbol, wrong ABI version, descriptor too small, no
  * process hook, type not served, group-writable file, init failing), and
- * the loader API the supervisor uses (lib/pluginload.h) says the same.
+ * the loader API the supervisor uses (common/pluginload.h) says the same.
  */
 #include "worker_common.h"
 #include "pluginload.h"

@@ -1,7 +1,7 @@
 /*
  * enqueue.h -- the arguments of the enqueue script for one job, shared by
  * the blocking saves (kue_job_save, kue_job_save_bulk) and the
- * non-blocking producer (lib/async.c), so every producer validates the
+ * non-blocking producer (libkue/async.c), so every producer validates the
  * same way, with the same messages, and writes the same thing.
  * Implemented in kue.c, next to the job's fields.
  */

@@ -3,7 +3,7 @@
  * server-side step, and the calls that run them (EVALSHA, falling back to
  * EVAL when the server answers NOSCRIPT, which also caches the script).
  *
- * The sources live in lib/lua/ (a shared prelude plus one file per script)
+ * The sources live in libkue/lua/ (a shared prelude plus one file per script)
  * and are compiled into the library; their SHA1 is computed at start-up, so
  * no SCRIPT LOAD round trip is needed.  Every script takes no KEYS and has
  * ARGV[1] = key prefix; the remaining ARGV are documented in each .lua file

@@ -1,5 +1,5 @@
 /*
- * scripts.c -- the compiled-in Lua scripts (the .lua files in lib/lua) and the calls
+ * scripts.c -- the compiled-in Lua scripts (the .lua files in libkue/lua) and the calls
  * that run them.  Each script's full source is the shared prelude followed
  * by the script; its SHA1 is computed once, so callers go straight to
  * EVALSHA and fall back to EVAL (which caches the script) on NOSCRIPT.

@@ -1,9 +1,9 @@
 /*
  * async.c -- the non-blocking producer (include/kue/async.h): enqueue
- * calls pipelined on one lib/conn.c connection, one callback per save.
+ * calls pipelined on one common/conn.c connection, one callback per save.
  *
  * Saves made in one loop iteration share one enqueue call (up to
- * KUE_ENQ_BATCH_MAX_JOBS jobs, lib/enqbatch.c): they collect in the open
+ * KUE_ENQ_BATCH_MAX_JOBS jobs, libkue/enqbatch.c): they collect in the open
  * batch, which an ev_prepare watcher sends before the loop blocks (or at
  * once when it is full).  The script gives the jobs consecutive ids and
  * returns the first.

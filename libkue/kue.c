@@ -3,7 +3,7 @@
  * the job model, saving through the enqueue script, reading jobs back in
  * Kue's shapes, and the administrative state changes.
  *
- * Every write goes through one Lua script (lib/lua), so a job is never
+ * Every write goes through one Lua script (libkue/lua), so a job is never
  * half-written; reads are plain commands.  A dropped connection is
  * re-established once per call before the call gives up.
  */

@@ -4,9 +4,21 @@
  *
  * Life of a connection: CONNECTING (a connect timer bounds it, since
  * hiredis 0.14 has no connect timeout of its own) -> HANDSHAKE (AUTH,
- * SELECT) -> READY (the owner's state callback runs with 1) -> on any error
- * the context is gone, the owner hears 0, and a retry timer with
- * exponential backoff (100 ms .. 5 s) starts over.
+ * SELECT, and for a redis-sentinel:// URL a ROLE check) -> READY (the
+ * owner's state callback runs with 1) -> on any error the context is gone,
+ * the owner hears 0, and a retry timer with exponential backoff (100 ms ..
+ * 5 s; 1 s with Sentinel, so a failover is followed quickly) starts over.
+ *
+ * Failover: with a sentinel URL every connect first asks the sentinels for
+ * the master (a blocking lookup bounded at about 250 ms per sentinel that
+ * does not answer).  Whatever the URL, an error reply that says the server
+ * is no longer a writable master (READONLY, MASTERDOWN, LOADING, UNBLOCKED)
+ * is handed to its callback as usual and then drops the connection, so the
+ * reconnect finds the current master.  And since a master that a failover
+ * replaced stays writable until the sentinels reconfigure it (up to about
+ * 10 s, in which writes to it are lost), each connection of a sentinel URL
+ * also subscribes to +switch-master on one sentinel (the "watch") and drops
+ * its connection the moment the master moves.
  *
  * Ownership: the hiredis context belongs to hiredis once connected (it frees
  * it itself after a disconnect); ac->data points back to us and is cleared
@@ -23,9 +35,11 @@
 #include <string.h>
 
 #include "log.h"
+#include "sentinel.h"
 
 #define CONN_BACKOFF_MIN_MS 100
 #define CONN_BACKOFF_MAX_MS 5000
+#define CONN_BACKOFF_MAX_SENTINEL_MS 1000
 #define CONN_CONNECT_TIMEOUT 5.0
 
 struct kue_conn {
@@ -42,6 +56,9 @@ struct kue_conn {
     int failures;                /* consecutive failed attempts (for log throttling) */
     ev_timer retry;              /* next connect attempt */
     ev_timer connect_timeout;
+    redisAsyncContext *watch;    /* sentinel URLs: +switch-master subscription */
+    int watch_next;              /* the sentinel the watch tries next */
+    ev_timer watch_retry;
 };
 
 /* A command in flight.  Scripts keep their arguments for the NOSCRIPT
@@ -62,7 +79,8 @@ static void schedule_retry(kue_conn_t *c)
 {
     double after = c->backoff_ms / 1000.0;
     c->backoff_ms *= 2;
-    if (c->backoff_ms > CONN_BACKOFF_MAX_MS) c->backoff_ms = CONN_BACKOFF_MAX_MS;
+    int max = c->url.nsentinels ? CONN_BACKOFF_MAX_SENTINEL_MS : CONN_BACKOFF_MAX_MS;
+    if (c->backoff_ms > max) c->backoff_ms = max;
     ev_timer_stop(c->loop, &c->retry);
     ev_timer_set(&c->retry, after, 0.);
     ev_timer_start(c->loop, &c->retry);
@@ -83,22 +101,122 @@ static void lost(kue_conn_t *c, const char *why)
     if (was_ready && c->fn) c->fn(c, 0, c->privdata);
 }
 
+/* ---- the sentinel watch ---------------------------------------------------- */
+
+static void watch_start(kue_conn_t *c);
+
+static void watch_lost(kue_conn_t *c)
+{
+    c->watch = NULL;
+    ev_timer_stop(c->loop, &c->watch_retry);
+    ev_timer_set(&c->watch_retry, 1.0, 0.);
+    ev_timer_start(c->loop, &c->watch_retry);
+}
+
+/* "+switch-master" payload: "<name> <old-ip> <old-port> <new-ip> <new-port>". */
+static void on_watch_msg(redisAsyncContext *ac, void *r, void *privdata)
+{
+    kue_conn_t *c = ac->data;
+    redisReply *reply = r;
+    if (!c || !reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 3 ||
+        reply->element[0]->type != REDIS_REPLY_STRING || strcmp(reply->element[0]->str, "message") ||
+        reply->element[2]->type != REDIS_REPLY_STRING)
+        return;
+    char name[128], oip[256], nip[256];
+    int oport, nport;
+    if (sscanf(reply->element[2]->str, "%127s %255s %d %255s %d", name, oip, &oport, nip, &nport) != 5 ||
+        strcmp(name, c->url.master_name) != 0)
+        return;
+    if (!strcmp(nip, c->url.host) && nport == c->url.port) return;
+    klog_warn("redis %s (%s): sentinel: master \"%s\" moved to %s:%d; reconnecting", c->name,
+              c->where, name, nip, nport);
+    if (c->ac && !(c->ac->c.flags & (REDIS_DISCONNECTING | REDIS_FREEING))) {
+        if (c->ready) {
+            redisAsyncDisconnect(c->ac);
+        } else {                   /* still connecting to the old address */
+            redisAsyncContext *old = c->ac;
+            old->data = NULL;
+            redisAsyncFree(old);
+            c->ac = NULL;
+            lost(c, "the master moved");
+        }
+    }
+}
+
+static void on_watch_connect(const redisAsyncContext *ac, int status)
+{
+    kue_conn_t *c = ac->data;
+    if (c && status != REDIS_OK) watch_lost(c);     /* hiredis frees ac */
+}
+
+static void on_watch_disconnect(const redisAsyncContext *ac, int status)
+{
+    kue_conn_t *c = ac->data;
+    if (c) watch_lost(c);
+}
+
+static void on_watch_retry(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    watch_start(w->data);
+}
+
+static void watch_start(kue_conn_t *c)
+{
+    if (c->watch || c->url.nsentinels <= 0) return;
+    int i = c->watch_next++ % c->url.nsentinels;
+    redisAsyncContext *ac = redisAsyncConnect(c->url.sentinels[i].host, c->url.sentinels[i].port);
+    if (!ac || ac->err) {
+        if (ac) redisAsyncFree(ac);
+        watch_lost(c);
+        return;
+    }
+    ac->data = c;
+    c->watch = ac;
+    redisLibevAttach(c->loop, ac);
+    redisAsyncSetConnectCallback(ac, on_watch_connect);
+    redisAsyncSetDisconnectCallback(ac, on_watch_disconnect);
+    if (c->url.sentinel_password[0])
+        redisAsyncCommand(ac, NULL, NULL, "AUTH %s", c->url.sentinel_password);
+    redisAsyncCommand(ac, on_watch_msg, NULL, "SUBSCRIBE +switch-master");
+}
+
+static void watch_stop(kue_conn_t *c)
+{
+    ev_timer_stop(c->loop, &c->watch_retry);
+    if (c->watch) {
+        redisAsyncContext *ac = c->watch;
+        ac->data = NULL;
+        c->watch = NULL;
+        redisAsyncFree(ac);
+    }
+}
+
+/* ---- the connection ---------------------------------------------------------- */
+
+static char hs_last, hs_role;    /* markers: the handshake's last command */
+
 static void on_handshake(redisAsyncContext *ac, void *r, void *privdata)
 {
     kue_conn_t *c = ac->data;
     redisReply *reply = r;
-    int last = privdata != NULL;
     if (!c || !reply) return;               /* dropped; on_disconnect handles it */
     if (reply->type == REDIS_REPLY_ERROR) {
         klog_error("redis %s (%s): handshake refused: %s", c->name, c->where, reply->str);
         redisAsyncDisconnect(ac);
         return;
     }
-    if (!last) return;
+    if (privdata == &hs_role && !kue_role_is_master(reply)) {
+        klog_warn("redis %s (%s): not a master (yet); asking the sentinels again", c->name,
+                  c->where);
+        redisAsyncDisconnect(ac);
+        return;
+    }
+    if (!privdata) return;
     c->ready = 1;
     c->failures = 0;
     c->backoff_ms = CONN_BACKOFF_MIN_MS;
     klog_debug("redis %s (%s): ready", c->name, c->where);
+    watch_start(c);
     if (c->fn) c->fn(c, 1, c->privdata);
 }
 
@@ -113,10 +231,13 @@ static void on_connect(const redisAsyncContext *cac, int status)
         return;
     }
     redisAsyncContext *ac = c->ac;
-    static char last_marker;
-    if (c->url.password[0])
+    int sentinel = c->url.nsentinels > 0;
+    if (c->url.user[0])
+        redisAsyncCommand(ac, on_handshake, NULL, "AUTH %s %s", c->url.user, c->url.password);
+    else if (c->url.password[0])
         redisAsyncCommand(ac, on_handshake, NULL, "AUTH %s", c->url.password);
-    redisAsyncCommand(ac, on_handshake, &last_marker, "SELECT %d", c->url.db);
+    redisAsyncCommand(ac, on_handshake, sentinel ? NULL : &hs_last, "SELECT %d", c->url.db);
+    if (sentinel) redisAsyncCommand(ac, on_handshake, &hs_role, "ROLE");
 }
 
 static void on_disconnect(const redisAsyncContext *cac, int status)
@@ -145,6 +266,14 @@ static void on_retry(struct ev_loop *loop, ev_timer *w, int revents)
 
 static void conn_connect(kue_conn_t *c)
 {
+    if (c->url.nsentinels > 0) {
+        char why[512];
+        if (kue_sentinel_resolve(&c->url, why, sizeof why) != 0) {
+            lost(c, why);
+            return;
+        }
+        kue_url_format(&c->url, c->where, sizeof c->where);
+    }
     redisAsyncContext *ac = c->url.path[0] ? redisAsyncConnectUnix(c->url.path)
                                            : redisAsyncConnect(c->url.host, c->url.port);
     if (!ac) {
@@ -183,6 +312,8 @@ kue_conn_t *kue_conn_new(struct ev_loop *loop, const kue_url_t *url, const char 
     c->retry.data = c;
     ev_timer_init(&c->connect_timeout, on_connect_timeout, 0., 0.);
     c->connect_timeout.data = c;
+    ev_timer_init(&c->watch_retry, on_watch_retry, 0., 0.);
+    c->watch_retry.data = c;
     conn_connect(c);
     return c;
 }
@@ -192,6 +323,7 @@ void kue_conn_free(kue_conn_t *c)
     if (!c) return;
     ev_timer_stop(c->loop, &c->retry);
     ev_timer_stop(c->loop, &c->connect_timeout);
+    watch_stop(c);
     if (c->ac) {
         redisAsyncContext *ac = c->ac;
         ac->data = NULL;        /* pending callbacks run with NULL, without us */
@@ -234,6 +366,12 @@ static void on_reply(redisAsyncContext *ac, void *r, void *privdata)
     }
     if (cmd->cb) cmd->cb(ac, reply, cmd->privdata);
     free(cmd);
+    c = ac->data;                           /* the callback may have freed us */
+    if (c && usable(c) && kue_reply_wants_failover(reply)) {
+        klog_warn("redis %s (%s): %s: reconnecting to the current master", c->name, c->where,
+                  reply->str);
+        redisAsyncDisconnect(ac);
+    }
 }
 
 int kue_conn_command(kue_conn_t *c, redisCallbackFn *cb, void *privdata, const char *fmt, ...)

@@ -27,6 +27,7 @@
 #include "kue_internal.h"
 #include "scripts.h"
 #include "search.h"
+#include "sentinel.h"
 #include "url.h"
 #include "util.h"
 
@@ -43,6 +44,7 @@ struct kue {
     char prefix[128];
     char err[512];
     int search;
+    int64_t sentinel_check_ms;  /* sentinel URLs: next check of the master's address */
 };
 
 struct kue_field { char *name; char *value; };
@@ -147,6 +149,9 @@ static int do_connect(kue_t *k)
 {
     struct timeval tv = { KUE_CONNECT_TIMEOUT_MS / 1000, (KUE_CONNECT_TIMEOUT_MS % 1000) * 1000 };
     if (k->c) { redisFree(k->c); k->c = NULL; }
+    char why[512];
+    if (kue_sentinel_resolve(&k->url, why, sizeof why) != 0)
+        return set_err(k, "cannot find the Redis master: %s", why);
     redisContext *c = k->url.path[0] ? redisConnectUnixWithTimeout(k->url.path, tv)
                                      : redisConnectWithTimeout(k->url.host, k->url.port, tv);
     char where[400];
@@ -160,10 +165,28 @@ static int do_connect(kue_t *k)
     struct timeval ct = { KUE_COMMAND_TIMEOUT_MS / 1000, 0 };
     redisSetTimeout(c, ct);
     k->c = c;
-    if (k->url.password[0] &&
-        handshake(k, where, "refused the password", "AUTH %s", k->url.password) != 0)
+    k->sentinel_check_ms = kue_now_ms() + 1000;
+    if (k->url.user[0]) {
+        if (handshake(k, where, "refused the password", "AUTH %s %s", k->url.user,
+                      k->url.password) != 0)
+            return -1;
+    } else if (k->url.password[0] &&
+               handshake(k, where, "refused the password", "AUTH %s", k->url.password) != 0) {
         return -1;
-    return handshake(k, where, "SELECT failed", "SELECT %d", k->url.db);
+    }
+    if (handshake(k, where, "SELECT failed", "SELECT %d", k->url.db) != 0) return -1;
+    if (k->url.nsentinels > 0) {
+        redisReply *r = redisCommand(k->c, "ROLE");
+        int ok = kue_role_is_master(r);
+        if (r) freeReplyObject(r);
+        if (!ok) {
+            set_err(k, "Redis at %s is not a master (a failover is in progress?)", where);
+            redisFree(k->c);
+            k->c = NULL;
+            return -1;
+        }
+    }
+    return 0;
 }
 
 kue_t *kue_connect(const char *url, const char *prefix, char *err, size_t errlen)
@@ -199,9 +222,26 @@ void kue_free(kue_t *k)
     free(k);
 }
 
+/* With a sentinel URL, ask the sentinels at most once a second whether the
+ * master moved: a master that a failover replaced stays writable until the
+ * sentinels reconfigure it, and what is written to it then is lost. */
+static void sentinel_check(kue_t *k)
+{
+    int64_t now = kue_now_ms();
+    if (now < k->sentinel_check_ms) return;
+    k->sentinel_check_ms = now + 1000;
+    kue_url_t probe = k->url;
+    if (kue_sentinel_resolve(&probe, NULL, 0) == 0 &&
+        (strcmp(probe.host, k->url.host) != 0 || probe.port != k->url.port)) {
+        redisFree(k->c);
+        k->c = NULL;
+    }
+}
+
 /* Make sure a usable connection exists (reconnect once if it dropped). */
 static int ensure(kue_t *k)
 {
+    if (k->c && !k->c->err && k->url.nsentinels > 0) sentinel_check(k);
     if (k->c && !k->c->err) return 0;
     return do_connect(k);
 }
@@ -228,6 +268,10 @@ static redisReply *raw_command(kue_t *k, const char *fmt, ...)
         va_start(ap, fmt);
         redisReply *r = redisvCommand(k->c, fmt, ap);
         va_end(ap);
+        if (attempt == 0 && kue_reply_wants_failover(r)) {
+            freeReplyObject(r);         /* not run: retry on the current master */
+            r = NULL;
+        }
         if (r || attempt == 1) return check_reply(k, r);
         /* connection dropped: retry once on a fresh one */
         redisFree(k->c);
@@ -243,6 +287,10 @@ static redisReply *script(kue_t *k, kue_script_id id, int argc, const char **arg
     for (int attempt = 0; attempt < 2; attempt++) {
         if (ensure(k) != 0) return NULL;
         redisReply *r = kue_script_call(k->c, id, argc, argv, lens);
+        if (attempt == 0 && kue_reply_wants_failover(r)) {
+            freeReplyObject(r);         /* not run: retry on the current master */
+            r = NULL;
+        }
         if (r || attempt == 1) return check_reply(k, r);
         redisFree(k->c);
         k->c = NULL;

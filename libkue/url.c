@@ -3,6 +3,7 @@
  *
  *   redis://[[user]:password@]host[:port][/db][?db=N&password=P]
  *   unix:///path/to/redis.sock[?db=N][&password=P]
+ *   redis-sentinel://[[user]:password@]host:port[,host:port...]/master[?...]
  */
 #include "url.h"
 
@@ -54,12 +55,101 @@ static int parse_query(const char *q, kue_url_t *u, char *err, size_t errlen, co
         } else if (n > 9 && !strncmp(q, "password=", 9)) {
             if (pct_decode(q + 9, n - 9, u->password, sizeof u->password) != 0)
                 return fail(err, errlen, url, "password too long");
+        } else if (n > 18 && !strncmp(q, "sentinel_password=", 18) && u->nsentinels > 0) {
+            if (pct_decode(q + 18, n - 18, u->sentinel_password, sizeof u->sentinel_password) != 0)
+                return fail(err, errlen, url, "sentinel_password too long");
         } else if (n > 0) {
             return fail(err, errlen, url, "unknown query parameter");
         }
         q = amp ? amp + 1 : NULL;
     }
     return 0;
+}
+
+/* host[:port] or [v6]:port in p..end into host/port (port untouched when
+ * absent).  NULL on success, else the reason. */
+static const char *parse_hostport(const char *p, const char *end, char *host, size_t hostlen,
+                                  int *port)
+{
+    const char *hostend;
+    if (*p == '[') {                      /* [::1]:port */
+        const char *rb = memchr(p, ']', (size_t)(end - p));
+        if (!rb) return "unterminated [";
+        if ((size_t)(rb - p - 1) >= hostlen) return "host too long";
+        memcpy(host, p + 1, (size_t)(rb - p - 1));
+        host[rb - p - 1] = '\0';
+        hostend = rb + 1;
+    } else {
+        const char *colon = memchr(p, ':', (size_t)(end - p));
+        hostend = colon ? colon : end;
+        if ((size_t)(hostend - p) >= hostlen) return "host too long";
+        memcpy(host, p, (size_t)(hostend - p));
+        host[hostend - p] = '\0';
+    }
+    if (!host[0]) snprintf(host, hostlen, "127.0.0.1");
+    if (hostend < end && *hostend == ':') {
+        char tmp[16];
+        size_t n = (size_t)(end - hostend - 1);
+        if (n == 0 || n >= sizeof tmp) return "bad port";
+        memcpy(tmp, hostend + 1, n);
+        tmp[n] = '\0';
+        long long v;
+        if (kue_parse_int(tmp, 1, 65535, &v) != 0) return "bad port";
+        *port = (int)v;
+    } else if (hostend != end) {
+        return "bad host";
+    }
+    return NULL;
+}
+
+/* [[user]:password@] at p (up to end): fills user/password, returns the
+ * first byte after it, or NULL when a part is too long. */
+static const char *parse_userinfo(const char *p, const char *end, kue_url_t *u)
+{
+    const char *at = memchr(p, '@', (size_t)(end - p));
+    if (!at) return p;
+    const char *colon = memchr(p, ':', (size_t)(at - p));
+    const char *pw = colon ? colon + 1 : p;
+    if (colon && pct_decode(p, (size_t)(colon - p), u->user, sizeof u->user) != 0) return NULL;
+    if (pct_decode(pw, (size_t)(at - pw), u->password, sizeof u->password) != 0) return NULL;
+    return at + 1;
+}
+
+static int parse_sentinel(const char *url, kue_url_t *u, char *err, size_t errlen)
+{
+    const char *p = url + strlen("redis-sentinel://");
+    const char *end = p + strcspn(p, "/?");
+    p = parse_userinfo(p, end, u);
+    if (!p) return fail(err, errlen, url, "user or password too long");
+    while (p < end) {
+        const char *comma = memchr(p, ',', (size_t)(end - p));
+        const char *e = comma ? comma : end;
+        if (u->nsentinels == KUE_URL_MAX_SENTINELS)
+            return fail(err, errlen, url, "too many sentinels (at most 8)");
+        int i = u->nsentinels;
+        u->sentinels[i].port = 26379;
+        if (e == p) return fail(err, errlen, url, "empty sentinel address");
+        const char *why = parse_hostport(p, e, u->sentinels[i].host, sizeof u->sentinels[i].host,
+                                         &u->sentinels[i].port);
+        if (why) return fail(err, errlen, url, why);
+        u->nsentinels++;
+        p = comma ? comma + 1 : end;
+    }
+    if (u->nsentinels == 0) return fail(err, errlen, url, "no sentinel address");
+    if (*p != '/') return fail(err, errlen, url, "expected /MASTER_NAME after the sentinels");
+    p++;
+    size_t n = strcspn(p, "?");
+    if (n == 0) return fail(err, errlen, url, "missing master name");
+    if (n >= sizeof u->master_name) return fail(err, errlen, url, "master name too long");
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)p[i] <= ' ' || p[i] == '/')
+            return fail(err, errlen, url, "bad master name");
+    memcpy(u->master_name, p, n);
+    u->master_name[n] = '\0';
+    u->host[0] = '\0';
+    u->port = 0;
+    p += n;
+    return parse_query(*p == '?' ? p + 1 : NULL, u, err, errlen, url);
 }
 
 int kue_url_parse(const char *url, kue_url_t *u, char *err, size_t errlen)
@@ -79,45 +169,19 @@ int kue_url_parse(const char *url, kue_url_t *u, char *err, size_t errlen)
         u->path[n] = '\0';
         return parse_query(q ? q + 1 : NULL, u, err, errlen, url);
     }
+    if (!strncmp(url, "redis-sentinel://", 17))
+        return parse_sentinel(url, u, err, errlen);
     if (strncmp(url, "redis://", 8) != 0)
-        return fail(err, errlen, url, "expected redis://host[:port][/db] or unix:///path.sock");
+        return fail(err, errlen, url,
+                    "expected redis://host[:port][/db], unix:///path.sock or "
+                    "redis-sentinel://host:port[,host:port...]/master");
 
     const char *p = url + 8;
     const char *end = p + strcspn(p, "/?");
-    const char *at = memchr(p, '@', (size_t)(end - p));
-    if (at) {
-        const char *colon = memchr(p, ':', (size_t)(at - p));
-        const char *pw = colon ? colon + 1 : p;
-        if (pct_decode(pw, (size_t)(at - pw), u->password, sizeof u->password) != 0)
-            return fail(err, errlen, url, "password too long");
-        p = at + 1;
-    }
-    const char *hostend = end;
-    if (*p == '[') {                      /* [::1]:port */
-        const char *rb = memchr(p, ']', (size_t)(end - p));
-        if (!rb) return fail(err, errlen, url, "unterminated [");
-        if ((size_t)(rb - p - 1) >= sizeof u->host) return fail(err, errlen, url, "host too long");
-        memcpy(u->host, p + 1, (size_t)(rb - p - 1));
-        hostend = rb + 1;
-    } else {
-        const char *colon = memchr(p, ':', (size_t)(end - p));
-        hostend = colon ? colon : end;
-        if ((size_t)(hostend - p) >= sizeof u->host) return fail(err, errlen, url, "host too long");
-        memcpy(u->host, p, (size_t)(hostend - p));
-    }
-    if (!u->host[0]) snprintf(u->host, sizeof u->host, "127.0.0.1");
-    if (hostend < end && *hostend == ':') {
-        char tmp[16];
-        size_t n = (size_t)(end - hostend - 1);
-        if (n == 0 || n >= sizeof tmp) return fail(err, errlen, url, "bad port");
-        memcpy(tmp, hostend + 1, n);
-        tmp[n] = '\0';
-        long long v;
-        if (kue_parse_int(tmp, 1, 65535, &v) != 0) return fail(err, errlen, url, "bad port");
-        u->port = (int)v;
-    } else if (hostend != end) {
-        return fail(err, errlen, url, "bad host");
-    }
+    p = parse_userinfo(p, end, u);
+    if (!p) return fail(err, errlen, url, "user or password too long");
+    const char *why = parse_hostport(p, end, u->host, sizeof u->host, &u->port);
+    if (why) return fail(err, errlen, url, why);
     p = end;
     if (*p == '/') {
         p++;
@@ -138,6 +202,16 @@ int kue_url_parse(const char *url, kue_url_t *u, char *err, size_t errlen)
 
 void kue_url_format(const kue_url_t *u, char *buf, size_t len)
 {
+    if (u->nsentinels > 0) {
+        size_t o = (size_t)snprintf(buf, len, "redis-sentinel://%s", u->password[0] ? ":***@" : "");
+        for (int i = 0; i < u->nsentinels && o < len; i++)
+            o += (size_t)snprintf(buf + o, len - o, "%s%s:%d", i ? "," : "", u->sentinels[i].host,
+                                  u->sentinels[i].port);
+        if (o < len) o += (size_t)snprintf(buf + o, len - o, "/%s?db=%d", u->master_name, u->db);
+        if (o < len && u->host[0])
+            snprintf(buf + o, len - o, " (master %s:%d)", u->host, u->port);
+        return;
+    }
     if (u->path[0])
         snprintf(buf, len, "unix://%s?db=%d", u->path, u->db);
     else

@@ -1,0 +1,202 @@
+/*
+ * topology.c -- a master, a replica and three sentinels for the failover
+ * tests (see topology.h).
+ */
+#include "topology.h"
+
+#include <criterion/criterion.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static int pick_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    cr_assert(fd >= 0);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    cr_assert(bind(fd, (struct sockaddr *)&a, sizeof a) == 0);
+    socklen_t l = sizeof a;
+    cr_assert(getsockname(fd, (struct sockaddr *)&a, &l) == 0);
+    close(fd);
+    int p = ntohs(a.sin_port);
+    return (p == 6379 || p == 26379) ? pick_port() : p;
+}
+
+redisContext *kt_sentinels_node(kt_sentinels_t *g, int i)
+{
+    struct timeval tv = { 1, 0 };
+    redisContext *c = redisConnectWithTimeout("127.0.0.1", g->node[i].port, tv);
+    cr_assert(c && !c->err, "connect to node %d: %s", i, c ? c->errstr : "oom");
+    redisSetTimeout(c, tv);
+    return c;
+}
+
+static redisContext *sentinel_conn(kt_sentinels_t *g, int i)
+{
+    struct timeval tv = { 0, 300000 };
+    redisContext *c = redisConnectWithTimeout("127.0.0.1", g->port[i], tv);
+    if (!c || c->err) {
+        if (c) redisFree(c);
+        return NULL;
+    }
+    redisSetTimeout(c, tv);
+    return c;
+}
+
+int kt_sentinels_master_port(kt_sentinels_t *g)
+{
+    for (int i = 0; i < KT_SENTINELS; i++) {
+        redisContext *c = sentinel_conn(g, i);
+        if (!c) continue;
+        redisReply *r = redisCommand(c, "SENTINEL get-master-addr-by-name %s", KT_MASTER_NAME);
+        int port = 0;
+        if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2)
+            port = atoi(r->element[1]->str);
+        if (r) freeReplyObject(r);
+        redisFree(c);
+        if (port) return port;
+    }
+    return 0;
+}
+
+static int node_is_master(kt_sentinels_t *g, int i)
+{
+    if (g->node[i].pid <= 0) return 0;
+    struct timeval tv = { 0, 300000 };
+    redisContext *c = redisConnectWithTimeout("127.0.0.1", g->node[i].port, tv);
+    if (!c || c->err) {
+        if (c) redisFree(c);
+        return 0;
+    }
+    redisSetTimeout(c, tv);
+    redisReply *r = redisCommand(c, "ROLE");
+    int master = r && r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
+                 !strcmp(r->element[0]->str, "master");
+    if (r) freeReplyObject(r);
+    redisFree(c);
+    return master;
+}
+
+int kt_sentinels_master(kt_sentinels_t *g)
+{
+    /* The sentinels' master, if it says so itself (an old master stays a
+     * master for a while after a failover, until they reconfigure it). */
+    int port = kt_sentinels_master_port(g);
+    for (int i = 0; i < 2; i++)
+        if (g->node[i].port == port && node_is_master(g, i)) return i;
+    return -1;
+}
+
+/* Every sentinel knows the master and sees one replica. */
+static int group_ready(void *arg)
+{
+    kt_sentinels_t *g = arg;
+    for (int i = 0; i < KT_SENTINELS; i++) {
+        redisContext *c = sentinel_conn(g, i);
+        if (!c) return 0;
+        redisReply *r = redisCommand(c, "SENTINEL replicas %s", KT_MASTER_NAME);
+        int ok = r && r->type == REDIS_REPLY_ARRAY && r->elements == 1;
+        if (r) freeReplyObject(r);
+        r = ok ? redisCommand(c, "SENTINEL sentinels %s", KT_MASTER_NAME) : NULL;
+        ok = ok && r && r->type == REDIS_REPLY_ARRAY && r->elements == KT_SENTINELS - 1;
+        if (r) freeReplyObject(r);
+        redisFree(c);
+        if (!ok) return 0;
+    }
+    return 1;
+}
+
+static int replica_synced(void *arg)
+{
+    kt_sentinels_t *g = arg;
+    redisContext *c = kt_sentinels_node(g, 1);
+    redisReply *r = redisCommand(c, "ROLE");
+    int ok = r && r->type == REDIS_REPLY_ARRAY && r->elements >= 4 &&
+             r->element[3]->type == REDIS_REPLY_STRING && !strcmp(r->element[3]->str, "connected");
+    if (r) freeReplyObject(r);
+    redisFree(c);
+    return ok;
+}
+
+void kt_sentinels_start(kt_sentinels_t *g)
+{
+    memset(g, 0, sizeof *g);
+    kt_redis_start(&g->node[0], KT_TCP);
+    kt_redis_start(&g->node[1], KT_TCP);
+    redisContext *c = kt_sentinels_node(g, 1);
+    freeReplyObject(kt_cmd(c, "REPLICAOF 127.0.0.1 %d", g->node[0].port));
+    redisFree(c);
+    cr_assert(kt_wait_until(replica_synced, g, 10000), "replica did not sync");
+
+    size_t o = (size_t)snprintf(g->url, sizeof g->url, "redis-sentinel://");
+    for (int i = 0; i < KT_SENTINELS; i++) {
+        g->port[i] = pick_port();
+        snprintf(g->dir[i], sizeof g->dir[i], "%s/sentinel-%d-XXXXXX", kt_tmpdir(), i);
+        cr_assert_not_null(mkdtemp(g->dir[i]));
+        char conf[400], text[1024], log[400];
+        snprintf(conf, sizeof conf, "%s/sentinel.conf", g->dir[i]);
+        snprintf(log, sizeof log, "%s/sentinel.log", g->dir[i]);
+        snprintf(text, sizeof text,
+                 "port %d\nbind 127.0.0.1\ndaemonize no\ndir %s\n"
+                 "sentinel monitor %s 127.0.0.1 %d 2\n"
+                 "sentinel down-after-milliseconds %s 1000\n"
+                 "sentinel failover-timeout %s 4000\n"
+                 "sentinel parallel-syncs %s 1\n",
+                 g->port[i], g->dir[i], KT_MASTER_NAME, g->node[0].port, KT_MASTER_NAME,
+                 KT_MASTER_NAME, KT_MASTER_NAME);
+        kt_write_file(conf, text);
+        char *argv[] = { "redis-server", conf, "--sentinel", NULL };
+        g->pid[i] = kt_spawn(argv, log);
+        o += (size_t)snprintf(g->url + o, sizeof g->url - o, "%s127.0.0.1:%d", i ? "," : "",
+                              g->port[i]);
+    }
+    snprintf(g->url + o, sizeof g->url - o, "/%s", KT_MASTER_NAME);
+    cr_assert(kt_wait_until(group_ready, g, 20000), "sentinels did not discover the group");
+}
+
+struct failover_wait { kt_sentinels_t *g; int want; };
+
+static int failed_over(void *arg)
+{
+    struct failover_wait *w = arg;
+    return kt_sentinels_master(w->g) == w->want;
+}
+
+int kt_sentinels_failover(kt_sentinels_t *g, int timeout_ms)
+{
+    int cur = kt_sentinels_master(g);
+    if (cur < 0) return -1;
+    redisContext *c = sentinel_conn(g, 0);
+    if (!c) return -1;
+    redisReply *r = redisCommand(c, "SENTINEL failover %s", KT_MASTER_NAME);
+    int ok = r && r->type != REDIS_REPLY_ERROR;
+    if (r) freeReplyObject(r);
+    redisFree(c);
+    if (!ok) return -1;
+    struct failover_wait w = { g, 1 - cur };
+    return kt_wait_until(failed_over, &w, timeout_ms) ? 0 : -1;
+}
+
+void kt_sentinels_stop(kt_sentinels_t *g)
+{
+    for (int i = 0; i < KT_SENTINELS; i++) {
+        if (g->pid[i] > 0) {
+            kill(g->pid[i], SIGKILL);
+            int st;
+            kt_wait(g->pid[i], 2000, &st);
+            g->pid[i] = 0;
+        }
+        if (g->dir[i][0]) {
+            char cmd[400];
+            snprintf(cmd, sizeof cmd, "rm -rf '%s'", g->dir[i]);
+            if (system(cmd) != 0) { /* left behind in the test's tmpdir */ }
+            g->dir[i][0] = '\0';
+        }
+    }
+    kt_redis_stop(&g->node[0]);
+    kt_redis_stop(&g->node[1]);
+}

@@ -200,3 +200,99 @@ void kt_sentinels_stop(kt_sentinels_t *g)
     kt_redis_stop(&g->node[0]);
     kt_redis_stop(&g->node[1]);
 }
+
+/* ---- Redis Cluster ---------------------------------------------------------- */
+
+redisContext *kt_cluster_node(kt_cluster_t *cl, int i)
+{
+    struct timeval tv = { 2, 0 };
+    redisContext *c = redisConnectWithTimeout("127.0.0.1", cl->port[i], tv);
+    cr_assert(c && !c->err, "connect to cluster node %d: %s", i, c ? c->errstr : "oom");
+    redisSetTimeout(c, tv);
+    return c;
+}
+
+static int node_answers(kt_cluster_t *cl, int i)
+{
+    struct timeval tv = { 0, 300000 };
+    redisContext *c = redisConnectWithTimeout("127.0.0.1", cl->port[i], tv);
+    int ok = c && !c->err;
+    if (ok) {
+        redisReply *r = redisCommand(c, "PING");
+        ok = r && r->type == REDIS_REPLY_STATUS;
+        if (r) freeReplyObject(r);
+    }
+    if (c) redisFree(c);
+    return ok;
+}
+
+static int cluster_ok(void *arg)
+{
+    kt_cluster_t *cl = arg;
+    for (int i = 0; i < KT_CLUSTER_NODES; i++) {
+        redisContext *c = kt_cluster_node(cl, i);
+        redisReply *r = redisCommand(c, "CLUSTER INFO");
+        int ok = r && r->type == REDIS_REPLY_STRING && strstr(r->str, "cluster_state:ok") &&
+                 strstr(r->str, "cluster_known_nodes:6");
+        if (r) freeReplyObject(r);
+        redisFree(c);
+        if (!ok) return 0;
+    }
+    return 1;
+}
+
+void kt_cluster_start(kt_cluster_t *cl)
+{
+    memset(cl, 0, sizeof *cl);
+    size_t o = (size_t)snprintf(cl->url, sizeof cl->url, "redis-cluster://");
+    for (int i = 0; i < KT_CLUSTER_NODES; i++) {
+        cl->port[i] = pick_port();
+        /* The cluster bus listens on port + 10000. */
+        while (cl->port[i] > 55535) cl->port[i] = pick_port();
+        snprintf(cl->dir[i], sizeof cl->dir[i], "%s/cluster-%d-XXXXXX", kt_tmpdir(), i);
+        cr_assert_not_null(mkdtemp(cl->dir[i]));
+        char port[16], log[400];
+        snprintf(port, sizeof port, "%d", cl->port[i]);
+        snprintf(log, sizeof log, "%s/redis.log", cl->dir[i]);
+        char *argv[] = { "redis-server", "--port", port, "--bind", "127.0.0.1", "--dir", cl->dir[i],
+                         "--save", "", "--appendonly", "no", "--cluster-enabled", "yes",
+                         "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000",
+                         "--daemonize", "no", NULL };
+        cl->pid[i] = kt_spawn(argv, log);
+        o += (size_t)snprintf(cl->url + o, sizeof cl->url - o, "%s127.0.0.1:%d", i ? "," : "",
+                              cl->port[i]);
+    }
+    for (int i = 0; i < KT_CLUSTER_NODES; i++) {
+        int64_t deadline = kt_now_ms() + 10000;
+        while (!node_answers(cl, i)) {
+            cr_assert(kt_now_ms() < deadline, "cluster node %d did not start", i);
+            kt_sleep_ms(20);
+        }
+    }
+    char cmd[1024];
+    size_t n = (size_t)snprintf(cmd, sizeof cmd, "redis-cli --cluster create");
+    for (int i = 0; i < KT_CLUSTER_NODES; i++)
+        n += (size_t)snprintf(cmd + n, sizeof cmd - n, " 127.0.0.1:%d", cl->port[i]);
+    snprintf(cmd + n, sizeof cmd - n, " --cluster-replicas 1 --cluster-yes >%s/create.log 2>&1",
+             cl->dir[0]);
+    cr_assert_eq(system(cmd), 0, "redis-cli --cluster create failed (see %s/create.log)", cl->dir[0]);
+    cr_assert(kt_wait_until(cluster_ok, cl, 20000), "the cluster did not reach state ok");
+}
+
+void kt_cluster_stop(kt_cluster_t *cl)
+{
+    for (int i = 0; i < KT_CLUSTER_NODES; i++) {
+        if (cl->pid[i] > 0) {
+            kill(cl->pid[i], SIGKILL);
+            int st;
+            kt_wait(cl->pid[i], 2000, &st);
+            cl->pid[i] = 0;
+        }
+        if (cl->dir[i][0]) {
+            char cmd[400];
+            snprintf(cmd, sizeof cmd, "rm -rf '%s'", cl->dir[i]);
+            if (system(cmd) != 0) { /* left behind in the test's tmpdir */ }
+            cl->dir[i][0] = '\0';
+        }
+    }
+}

@@ -35,4 +35,22 @@ int kt_sentinels_failover(kt_sentinels_t *g, int timeout_ms);
 redisContext *kt_sentinels_node(kt_sentinels_t *g, int i);
 void kt_sentinels_stop(kt_sentinels_t *g);
 
+/* A Redis Cluster of KT_CLUSTER_MASTERS masters with one replica each, on
+ * free loopback ports, made with redis-cli --cluster create; waits until
+ * every node reports cluster_state:ok. */
+#define KT_CLUSTER_MASTERS 3
+#define KT_CLUSTER_NODES (2 * KT_CLUSTER_MASTERS)
+
+typedef struct kt_cluster {
+    pid_t pid[KT_CLUSTER_NODES];
+    int port[KT_CLUSTER_NODES];
+    char dir[KT_CLUSTER_NODES][256];
+    char url[512];                 /* redis-cluster://127.0.0.1:P1,... */
+} kt_cluster_t;
+
+void kt_cluster_start(kt_cluster_t *cl);
+/* A blocking connection to node i (asserts). */
+redisContext *kt_cluster_node(kt_cluster_t *cl, int i);
+void kt_cluster_stop(kt_cluster_t *cl);
+
 #endif

@@ -128,6 +128,8 @@ static void worker_exited(struct master *m, int idx, int status)
     uint32_t held = 0;
     if (kue_sb_read_slot(&m->sb, (uint32_t)idx, &s) == 0)
         held = s.inflight_n;
+    /* its job counts live on in its type's totals (counters never go down) */
+    kue_sb_retire_counts(&m->sb, (uint32_t)idx);
     struct kue_sb_slot *ws = &m->sb.slots[idx];
     kue_sb_write_begin(ws);
     ws->state = KUE_SB_EXITED;

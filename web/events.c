@@ -374,13 +374,10 @@ void web_events_free(web_events_t *ev)
 {
     if (!ev) return;
     /* The watcher may be blocked reading its subscription until the next
-     * message.  Join it if it has stopped; otherwise leave it (and the hub)
-     * to the exiting process. */
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_nsec += 300 * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) { ts.tv_sec++; ts.tv_nsec -= 1000000000L; }
-    if (pthread_timedjoin_np(ev->watcher, NULL, &ts) != 0) {
+     * message (on an idle queue: for ever).  Join it if it has stopped;
+     * otherwise leave it (and the hub) to the exiting process at once:
+     * waiting for it would only delay every shutdown. */
+    if (pthread_tryjoin_np(ev->watcher, NULL) != 0) {
         pthread_detach(ev->watcher);
         return;
     }

@@ -217,7 +217,7 @@ static int set_value(const struct cfg_key *k, void *base, const char *v, const c
             dst[0] = '\0';
             return 0;
         }
-        if (join_path(dst, k->size, dir, v) < 0) {
+        if (kue_path_join(dst, k->size, dir, v) < 0) {   /* "etc/../build" logs as "build" */
             snprintf(why, wl, "path too long");
             return -1;
         }

@@ -538,7 +538,12 @@ static void start_drain(struct master *m, int force, const char *why)
         m->sb.hdr->draining = 1;
     sup_rds_timers(m, 0);
     sup_watch_stop(m);
+    /* the drain is announced before the first worker is told (and logs) */
     int n = 0;
+    for (int i = 0; i < SUP_TABLE_SIZE; i++)
+        n += m->tab.p[i].kind == SK_WORKER && m->tab.p[i].state == SS_RUNNING;
+    klog_info("%s: draining %d worker(s), deadline %llds%s", why, n,
+              (long long)(m->cfg->shutdown_timeout_ms / 1000), force ? " (fast: not waiting)" : "");
     for (int i = 0; i < SUP_TABLE_SIZE; i++) {
         struct sup_proc *p = &m->tab.p[i];
         if (p->kind != SK_WORKER)
@@ -546,15 +551,11 @@ static void start_drain(struct master *m, int force, const char *why)
         if (p->state == SS_WAITING) {
             p->state = SS_FREE;
         } else if (p->state == SS_RUNNING || p->state == SS_STOPPING) {
-            if (p->state == SS_RUNNING)
-                n++;
             p->state = SS_RUNNING;   /* re-arm the deadline as the drain's */
             sup_stop_proc(m, i, SIGTERM, "drain");
             p->kill_at = m->drain_deadline + 60000;   /* drain_step decides */
         }
     }
-    klog_info("%s: draining %d worker(s), deadline %llds%s", why, n,
-              (long long)(m->cfg->shutdown_timeout_ms / 1000), force ? " (fast: not waiting)" : "");
     sup_drain_step(m, now);
 }
 

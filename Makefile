@@ -230,7 +230,7 @@ install: all
 	install -m 755 $(PLUGINS) $(DESTDIR)$(PREFIX)/lib/kue/plugins/
 	install -d $(DESTDIR)$(PREFIX)/share/doc/kue/examples
 	install -m 644 README.md docs/*.md $(DESTDIR)$(PREFIX)/share/doc/kue/
-	install -m 644 etc/workers.ini etc/kue-supervisor.service examples/producer.c \
+	install -m 644 etc/workers.ini etc/kue-supervisor.service examples/*.c \
 	    $(DESTDIR)$(PREFIX)/share/doc/kue/examples/
 
 clean:

@@ -1,9 +1,10 @@
 /*
  * Install and deployment files, as a new user meets them:
  *  - `make install PREFIX=<temporary prefix>` after a build writes a kue.pc
- *    for that prefix; examples/producer.c (the README's C producer) builds
- *    with `pkg-config --cflags --libs kue` and, run with KUE_REDIS_URL set,
- *    saves its job in a private redis-server;
+ *    for that prefix; examples/producer.c and examples/async_producer.c
+ *    (the README's C producers) build with `pkg-config --cflags --libs kue`
+ *    and, run with KUE_REDIS_URL set, save their jobs in a private
+ *    redis-server;
  *  - every shipped INI in etc/ passes `kue-supervisor -t`, with the
  *    install paths pointed at the temporary prefix;
  *  - a plugins directory owned by another user (a host directory mounted
@@ -134,6 +135,26 @@ Test(install_files, pkgconfig_for_a_new_prefix_builds_the_producer)
     cr_expect_str_eq(kt_str(c, buf, sizeof buf, "HGET q:job:%lld type", id), "email");
     cr_expect_str_eq(kt_str(c, buf, sizeof buf, "HGET q:job:%lld priority", id), "-10");
     cr_expect_eq(kt_int(c, "ZCARD q:jobs:email:inactive"), 1);
+
+    /* the README's non-blocking producer, the same way */
+    snprintf(prog, sizeof prog, "%s/async_producer", prefix);
+    snprintf(log, sizeof log, "%s/cc-async.log", prefix);
+    snprintf(cmd, sizeof cmd,
+             "export PKG_CONFIG_PATH=%s/lib/pkgconfig; "
+             "cc %s -o %s %s/examples/async_producer.c $(pkg-config --cflags --libs kue)",
+             prefix, SAN_CFLAGS, prog, kt_srcdir());
+    rc = sh(cmd, log);
+    out = kt_read_file(log);
+    cr_assert_eq(rc, 0, "%s: %s", cmd, out ? out : "");
+    free(out);
+    snprintf(log, sizeof log, "%s/async_producer.log", prefix);
+    snprintf(cmd, sizeof cmd, "LD_LIBRARY_PATH=%s/lib KUE_REDIS_URL='%s' %s", prefix, r.url, prog);
+    rc = sh(cmd, log);
+    out = kt_read_file(log);
+    cr_expect_eq(rc, 0, "%s: %s", cmd, out ? out : "");
+    cr_expect(out && strstr(out, "saved 1000 of 1000 jobs"), "%s", out ? out : "");
+    free(out);
+    cr_expect_eq(kt_int(c, "ZCARD q:jobs:email:inactive"), 1001);
     redisFree(c);
     kt_redis_stop(&r);
     kt_cleanup();

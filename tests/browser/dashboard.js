@@ -280,6 +280,25 @@ async function redisDown(browser, out) {
     check(after.flaky !== after.echo && after.flaky !== after.sleep, 'a new type gets its own colour: ' + JSON.stringify(after));
     check(/failed\/s/.test(await page.textContent('#chart-legend li[data-type="flaky"]')), 'legend names the failures');
     out.colors = after;
+
+    /* a burst (a backlog drained at start) does not flatten the steady
+     * rate: the chart's drawing is fed a made-up history of 2/s with 10 s
+     * at 500/s at the start of the window */
+    const p3 = await ctx.newPage();
+    p3.on('pageerror', (e) => errors.push(String(e)));
+    await p3.route('**/throughput', (route) => {
+      const complete = Array.from({ length: 300 }, (_, i) => (i < 10 ? 500 : 2));
+      route.fulfill({ status: 200, contentType: 'application/json',
+        body: JSON.stringify({ interval_s: 1, window_s: 300, now: Date.now(), types: { steady: { complete, failed: new Array(300).fill(0) } } }) });
+    });
+    await p3.goto(base + 'complete', { waitUntil: 'domcontentloaded' });
+    await p3.waitForSelector('#chart polyline[data-type="steady"]');
+    const scale = await p3.evaluate(() => Array.from(document.querySelectorAll('#chart text')).map((t) => t.textContent));
+    const top = Math.max(...scale.map(Number).filter((v) => isFinite(v)));
+    check(top <= 5, 'axis top ' + top + ' for a steady 2/s after a burst: ' + scale);
+    check(scale.some((t) => /^peak 500\/s/.test(t)), 'the clipped peak is named: ' + scale);
+    await shot(p3, 'desktop-chart-burst');
+    await p3.close();
     await shot(page, 'desktop-chart');
 
     /* 11. a phone: nothing wider than the screen, one title x, id beside no title, chart shown */

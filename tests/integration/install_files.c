@@ -274,3 +274,45 @@ Test(install_files, read_only_plugins_of_another_owner)
     kt_redis_stop(&r);
     kt_cleanup();
 }
+
+/* The container and systemd files agree with each other and with make
+ * install. */
+Test(install_files, container_and_unit_files_agree)
+{
+    char path[1200];
+    snprintf(path, sizeof path, "%s/etc/Dockerfile", kt_srcdir());
+    char *df = kt_read_file(path);
+    cr_assert_not_null(df);
+    cr_expect(!strstr(df, "criterion"), "the image build installs test-only packages");
+    cr_expect(strstr(df, "COPY etc/docker.ini /etc/kue/workers.ini"), "the image's INI is etc/docker.ini");
+    const char *ex = strstr(df, "\nEXPOSE ");
+    cr_assert_not_null(ex);
+    int port = atoi(ex + 8);
+    snprintf(path, sizeof path, "%s/etc/docker.ini", kt_srcdir());
+    char *ini = kt_read_file(path);
+    cr_assert_not_null(ini);
+    char want[64];
+    snprintf(want, sizeof want, "[web]\nlisten = 0.0.0.0:%d\n", port);
+    cr_expect(strstr(ini, want), "EXPOSE %d without %s in docker.ini", port, want);
+
+    snprintf(path, sizeof path, "%s/.dockerignore", kt_srcdir());
+    char *ign = kt_read_file(path);
+    cr_assert_not_null(ign, ".dockerignore missing");
+    cr_expect(strstr(ign, "\nbuild\n") && strstr(ign, "\nbuild-*\n"),
+              "build directories (with Redis data) in the image context: %s", ign);
+
+    snprintf(path, sizeof path, "%s/etc/kue-supervisor.service", kt_srcdir());
+    char *unit = kt_read_file(path);
+    cr_assert_not_null(unit);
+    snprintf(path, sizeof path, "%s/etc/workers.ini", kt_srcdir());
+    char *w = kt_read_file(path);
+    cr_assert_not_null(w);
+    /* run_dir is the unit's state directory, not relative to /etc/kue */
+    cr_expect(strstr(unit, "\nStateDirectory=kue\n"), "%s", unit);
+    cr_expect(strstr(w, "\nrun_dir = /var/lib/kue "), "workers.ini run_dir under systemd");
+    cr_expect(strstr(w, "\nplugins = /usr/local/lib/kue/plugins "), "workers.ini plugins");
+    /* Documentation= names a file make install installs (checked in the
+     * pkgconfig test: share/doc/kue/README.md) */
+    cr_expect(strstr(unit, "\nDocumentation=file:///usr/local/share/doc/kue/README.md\n"), "%s", unit);
+    free(df); free(ini); free(ign); free(unit); free(w);
+}

@@ -324,6 +324,7 @@
       }
     });
     updateListStatus();
+    updateBulk();
   }
   let es = null, resizeTimer = 0;
   function connectEvents() {

@@ -462,7 +462,8 @@
     try {
       const lines = await api('job/' + id + '/log');
       if (String(st.detailId) !== String(id)) return;
-      if (ul.childElementCount === lines.length) return;
+      if (ul.dataset.n === String(lines.length)) return;
+      ul.dataset.n = String(lines.length);
       const atEnd = ul.scrollTop + ul.clientHeight >= ul.scrollHeight - 4;
       ul.replaceChildren(...lines.map((l) => el('li', { text: l })));
       if (!lines.length) ul.append(el('li', { class: 'muted', text: 'No log lines.' }));

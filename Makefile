@@ -228,6 +228,10 @@ install: all
 	install -m 644 include/kue/*.h $(DESTDIR)$(PREFIX)/include/kue/
 	sed -e 's|@PREFIX@|$(PREFIX)|g' scripts/kue.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/kue.pc
 	install -m 755 $(PLUGINS) $(DESTDIR)$(PREFIX)/lib/kue/plugins/
+	install -d $(DESTDIR)$(PREFIX)/share/doc/kue/examples
+	install -m 644 README.md docs/*.md $(DESTDIR)$(PREFIX)/share/doc/kue/
+	install -m 644 etc/workers.ini etc/kue-supervisor.service examples/*.c \
+	    $(DESTDIR)$(PREFIX)/share/doc/kue/examples/
 
 clean:
 	rm -rf build build-san build-clang

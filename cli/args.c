@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "url.h"
 #include "util.h"
 
 enum { G_REDIS = 1001, G_PREFIX, G_SEARCH };
@@ -144,7 +145,17 @@ int cli_next(cli_parser_t *p)
         p->arg = optarg ? unmask(p, optarg) : NULL;
         switch (o) {
         case 'h': return CLI_PARSE_HELP;
-        case G_REDIS: p->c->url = p->arg; break;
+        case G_REDIS: {
+            /* a malformed --redis is a usage error (2), like any bad option */
+            kue_url_t u;
+            char why[600];
+            if (kue_url_parse(p->arg, &u, why, sizeof why) < 0) {
+                cli_usage_error(p->cmd, "--redis: %s", why);
+                return CLI_PARSE_BAD;
+            }
+            p->c->url = p->arg;
+            break;
+        }
         case G_PREFIX: p->c->prefix = p->arg; break;
         case G_SEARCH: p->c->search = 1; break;
         case ':': case '?':

@@ -189,6 +189,7 @@ static int parse_create(cli_t *c, int argc, char **argv, struct create_req *r)
         if (create_option(r, o, p.arg) != 0) return CLI_USAGE;
     if (o < 0) return cli_parse_end(&p, o) == CLI_OK ? -1 : CLI_USAGE;
     if (p.npos < 1) return cli_usage_error("create", "missing the job TYPE");
+    if (!p.pos[0][0]) return cli_usage_error("create", "the job TYPE is empty");
     if (p.npos > 2) return cli_usage_error("create", "too many arguments (quote the JSON data)");
     if (r->has_delay && r->has_run_at)
         return cli_usage_error("create", "--delay and --run-at exclude each other");
@@ -283,7 +284,7 @@ int cmd_get(cli_t *c, int argc, char **argv)
     if (!k) return CLI_ERR;
     kue_job_t *j = kue_job_get(k, id);
     if (!j) return cli_error("%s", kue_errstr(k));
-    char *json = kue_job_to_json(j, 0);
+    char *json = kue_job_to_json(j, 1);     /* GET /job/:id's shape: "id" is a string */
     kue_job_free(j);
     if (!json) return cli_error("job \"%lld\" holds data that is not valid JSON", (long long)id);
     rc = print_json(json, pretty);

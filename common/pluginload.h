@@ -45,9 +45,14 @@ int kue_pl_check_type(const kue_pl_t *pl, const char *type, char *err, size_t er
 
 /* Refuse a plugin file (or its directory) that is writable by group or
  * others, or not owned by root or the current effective user: whoever can
- * write it can run code as the worker.  Also fails when the file is missing
- * or not a regular file.  0 ok; -1 with the reason in err. */
+ * write it can run code as the worker.  On a read-only mount (a container's
+ * "-v dir:/plugins:ro") the owner does not matter: nobody here can change
+ * it.  Also fails when the file is missing or not a regular file.  0 ok; -1
+ * with the reason in err. */
 int kue_pl_check_perms(const char *path, char *err, size_t errlen);
+
+/* 1 if path lies on a read-only mount. */
+int kue_pl_read_only(const char *path);
 
 /* The stem of a plugin file name: "/a/b/email.so" -> "email".  Returns
  * the length written (truncated to len-1). */

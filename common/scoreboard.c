@@ -167,3 +167,63 @@ const char *kue_sb_state_name(uint32_t state)
     }
     return "unknown";
 }
+
+void kue_sb_retire_counts(kue_scoreboard_t *sb, uint32_t i)
+{
+    if (!sb->hdr || i >= sb->hdr->nslots)
+        return;
+    struct kue_sb_header *h = sb->hdr;
+    struct kue_sb_slot *s = &sb->slots[i];
+    if (!s->jobs_done && !s->jobs_failed)
+        return;
+    char type[KUE_SB_TYPE_LEN];
+    memcpy(type, s->type, sizeof(type));
+    type[sizeof(type) - 1] = '\0';
+    struct kue_sb_retired *r = NULL;
+    for (uint32_t k = 0; k < h->nretired && k < KUE_SB_MAX_SLOTS; k++)
+        if (strcmp(h->retired[k].type, type) == 0) {
+            r = &h->retired[k];
+            break;
+        }
+    uint32_t seq = __atomic_load_n(&h->counts_seq, __ATOMIC_RELAXED);
+    __atomic_store_n(&h->counts_seq, seq | 1u, __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+    if (!r && h->nretired < KUE_SB_MAX_SLOTS) {
+        /* there are never more types with workers than slots */
+        r = &h->retired[h->nretired];
+        memset(r, 0, sizeof(*r));
+        memcpy(r->type, type, sizeof(type));
+        __atomic_store_n(&h->nretired, h->nretired + 1, __ATOMIC_RELEASE);
+    }
+    if (r) {
+        r->jobs_done += s->jobs_done;
+        r->jobs_failed += s->jobs_failed;
+    }
+    kue_sb_write_begin(s);
+    s->jobs_done = 0;
+    s->jobs_failed = 0;
+    kue_sb_write_end(s);
+    __atomic_store_n(&h->counts_seq, (seq | 1u) + 1u, __ATOMIC_RELEASE);
+}
+
+uint32_t kue_sb_counts_begin(const kue_scoreboard_t *sb)
+{
+    if (!sb->hdr)
+        return 0;
+    for (unsigned tries = 0;; tries++) {
+        uint32_t a = __atomic_load_n(&sb->hdr->counts_seq, __ATOMIC_ACQUIRE);
+        if (!(a & 1u) || tries > 100000)
+            return a;
+        if (tries > 64)
+            sched_yield();
+    }
+}
+
+int kue_sb_counts_retry(const kue_scoreboard_t *sb, uint32_t begin)
+{
+    if (!sb->hdr)
+        return 0;
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    uint32_t b = __atomic_load_n(&sb->hdr->counts_seq, __ATOMIC_RELAXED);
+    return b != begin && !(begin & 1u);
+}

@@ -17,7 +17,7 @@
 #include <sys/types.h>
 
 #define KUE_SB_MAGIC        0x4b554553u   /* "KUES" */
-#define KUE_SB_VERSION      1u
+#define KUE_SB_VERSION      2u
 #define KUE_SB_MAX_SLOTS    512
 #define KUE_SB_MAX_INFLIGHT 256            /* also the upper bound of concurrency */
 #define KUE_SB_TYPE_LEN     64
@@ -55,6 +55,15 @@ struct kue_sb_slot {
     struct kue_sb_job inflight[KUE_SB_MAX_INFLIGHT];
 };
 
+/* Job counts of exited worker processes, by type: the master moves a
+ * worker's counts here when it reaps it, so that per-type totals (live
+ * slots plus these) never go down while the supervisor runs. */
+struct kue_sb_retired {
+    char type[KUE_SB_TYPE_LEN];
+    uint64_t jobs_done;
+    uint64_t jobs_failed;
+};
+
 struct kue_sb_header {
     uint32_t magic, version;
     uint32_t nslots;
@@ -68,6 +77,9 @@ struct kue_sb_header {
     uint64_t recovered_total;         /* jobs settled after a worker died / lease expired */
     uint64_t restarts_total;
     uint32_t redis_up;
+    uint32_t counts_seq;     /* seqlock over moves of counts into retired[] */
+    uint32_t nretired;
+    struct kue_sb_retired retired[KUE_SB_MAX_SLOTS];   /* one per type at most */
 };
 
 typedef struct kue_scoreboard {
@@ -90,5 +102,14 @@ void kue_sb_write_end(struct kue_sb_slot *s);
 int kue_sb_read_slot(const kue_scoreboard_t *sb, uint32_t i, struct kue_sb_slot *out);
 
 const char *kue_sb_state_name(uint32_t state);
+
+/* Master, after reaping the worker of slot i: add its job counts to its
+ * type's retired totals and clear them in the slot, in one step for
+ * readers that bracket their reading with the two calls below. */
+void kue_sb_retire_counts(kue_scoreboard_t *sb, uint32_t i);
+/* Reader: read slots and retired[] between begin and retry; retry != 0
+ * means a move happened meanwhile, so read again. */
+uint32_t kue_sb_counts_begin(const kue_scoreboard_t *sb);
+int kue_sb_counts_retry(const kue_scoreboard_t *sb, uint32_t begin);
 
 #endif

@@ -140,3 +140,35 @@ size_t kue_strlcpy(char *dst, const char *src, size_t dstlen)
     }
     return n;
 }
+
+int kue_path_join(char *out, size_t len, const char *dir, const char *rel)
+{
+    if (rel[0] == '/') {
+        int n = snprintf(out, len, "%s", rel);
+        return n < 0 || (size_t)n >= len ? -1 : 0;
+    }
+    char base[4096];
+    if (kue_strlcpy(base, dir, sizeof base) >= sizeof base) return -1;
+    size_t bl = strlen(base);
+    while (bl > 1 && base[bl - 1] == '/') base[--bl] = '\0';
+    for (;;) {
+        if (rel[0] == '.' && (rel[1] == '/' || rel[1] == '\0')) {
+            rel += rel[1] ? 2 : 1;
+        } else if (rel[0] == '.' && rel[1] == '.' && (rel[2] == '/' || rel[2] == '\0') &&
+                   base[0] == '/') {
+            /* the parent of a symlink-free absolute path is lexical (and
+             * the parent of / is /) */
+            char *slash = strrchr(base, '/');
+            if (slash == base) slash[1] = '\0';
+            else *slash = '\0';
+            bl = strlen(base);
+            rel += rel[2] ? 3 : 2;
+        } else {
+            break;
+        }
+        while (*rel == '/') rel++;
+    }
+    int n = !*rel ? snprintf(out, len, "%s", base)
+                  : snprintf(out, len, "%s%s%s", base, bl && base[bl - 1] == '/' ? "" : "/", rel);
+    return n < 0 || (size_t)n >= len ? -1 : 0;
+}

@@ -33,4 +33,10 @@ int64_t kue_zid_id(const char *zid);
 /* Copy at most dstlen-1 bytes and NUL-terminate; returns strlen(src). */
 size_t kue_strlcpy(char *dst, const char *src, size_t dstlen);
 
+/* dir + "/" + rel (rel itself when absolute), with rel's leading "./" and
+ * "../" applied to dir, which must be absolute and free of symlinks (a
+ * realpath), so "/x/etc" + "../build/run" is "/x/build/run".  0, or -1 when
+ * it does not fit in len. */
+int kue_path_join(char *out, size_t len, const char *dir, const char *rel);
+
 #endif

@@ -217,7 +217,7 @@ static int set_value(const struct cfg_key *k, void *base, const char *v, const c
             dst[0] = '\0';
             return 0;
         }
-        if (join_path(dst, k->size, dir, v) < 0) {
+        if (kue_path_join(dst, k->size, dir, v) < 0) {   /* "etc/../build" logs as "build" */
             snprintf(why, wl, "path too long");
             return -1;
         }
@@ -576,8 +576,10 @@ static int validate(struct parse *p)
             return kerr(p, line,
                         "[supervisor] plugins: %s is writable by group or others (whoever can write "
                         "it can run code in the workers; chmod go-w)", cfg->plugins);
-        if (st.st_uid != 0 && st.st_uid != geteuid())
-            return kerr(p, line, "[supervisor] plugins: %s is owned by uid %u, not by root or uid %u",
+        /* another owner is fine on a read-only mount (nobody here can change it) */
+        if (st.st_uid != 0 && st.st_uid != geteuid() && !kue_pl_read_only(cfg->plugins))
+            return kerr(p, line, "[supervisor] plugins: %s is owned by uid %u, not by root or uid %u "
+                        "(mount it read-only, or chown it)",
                         cfg->plugins, (unsigned)st.st_uid, (unsigned)geteuid());
     }
 

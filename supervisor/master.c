@@ -128,6 +128,8 @@ static void worker_exited(struct master *m, int idx, int status)
     uint32_t held = 0;
     if (kue_sb_read_slot(&m->sb, (uint32_t)idx, &s) == 0)
         held = s.inflight_n;
+    /* its job counts live on in its type's totals (counters never go down) */
+    kue_sb_retire_counts(&m->sb, (uint32_t)idx);
     struct kue_sb_slot *ws = &m->sb.slots[idx];
     kue_sb_write_begin(ws);
     ws->state = KUE_SB_EXITED;
@@ -536,7 +538,12 @@ static void start_drain(struct master *m, int force, const char *why)
         m->sb.hdr->draining = 1;
     sup_rds_timers(m, 0);
     sup_watch_stop(m);
+    /* the drain is announced before the first worker is told (and logs) */
     int n = 0;
+    for (int i = 0; i < SUP_TABLE_SIZE; i++)
+        n += m->tab.p[i].kind == SK_WORKER && m->tab.p[i].state == SS_RUNNING;
+    klog_info("%s: draining %d worker(s), deadline %llds%s", why, n,
+              (long long)(m->cfg->shutdown_timeout_ms / 1000), force ? " (fast: not waiting)" : "");
     for (int i = 0; i < SUP_TABLE_SIZE; i++) {
         struct sup_proc *p = &m->tab.p[i];
         if (p->kind != SK_WORKER)
@@ -544,15 +551,11 @@ static void start_drain(struct master *m, int force, const char *why)
         if (p->state == SS_WAITING) {
             p->state = SS_FREE;
         } else if (p->state == SS_RUNNING || p->state == SS_STOPPING) {
-            if (p->state == SS_RUNNING)
-                n++;
             p->state = SS_RUNNING;   /* re-arm the deadline as the drain's */
             sup_stop_proc(m, i, SIGTERM, "drain");
             p->kill_at = m->drain_deadline + 60000;   /* drain_step decides */
         }
     }
-    klog_info("%s: draining %d worker(s), deadline %llds%s", why, n,
-              (long long)(m->cfg->shutdown_timeout_ms / 1000), force ? " (fast: not waiting)" : "");
     sup_drain_step(m, now);
 }
 

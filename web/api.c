@@ -8,6 +8,7 @@
  */
 #include "web.h"
 
+#include <jansson.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -143,9 +144,21 @@ static void do_job(kue_t *k, const web_route_t *r, web_resp_t *resp, int *rf)
     kue_job_t *job = kue_job_get(k, id);
     if (!job) { fail(k, resp, rf, 200); return; }
     char *js = kue_job_to_json(job, 1);
+    /* Kue's shape plus the backoff option (the dashboard's detail shows it) */
+    const char *bo = kue_job_field(job, "backoff");
+    json_t *bov = bo && *bo ? json_loads(bo, JSON_DECODE_ANY, NULL) : NULL;
     kue_job_free(job);
-    if (!js) { web_resp_error(resp, 500, "out of memory"); return; }
-    web_buf_puts(&resp->body, js);
+    if (!js) { json_decref(bov); web_resp_error(resp, 500, "out of memory"); return; }
+    size_t n = strlen(js);
+    if (bov && n && js[n - 1] == '}') {
+        web_buf_put(&resp->body, js, n - 1);
+        web_buf_puts(&resp->body, ",\"backoff\":");
+        web_json_dump(&resp->body, bov);
+        web_buf_puts(&resp->body, "}");
+    } else {
+        web_buf_puts(&resp->body, js);
+    }
+    json_decref(bov);
     free(js);
 }
 

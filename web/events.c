@@ -59,6 +59,7 @@ struct web_sse {
     char ftype[KUE_MAX_TYPE_LEN + 1];
     int64_t fid;
     int hello_sent;
+    int gap;                    /* events were missed: say so before the next ones */
     int ka_due;
     int parked;
     void (*wake_fn)(void *);
@@ -373,13 +374,10 @@ void web_events_free(web_events_t *ev)
 {
     if (!ev) return;
     /* The watcher may be blocked reading its subscription until the next
-     * message.  Join it if it has stopped; otherwise leave it (and the hub)
-     * to the exiting process. */
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_nsec += 300 * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) { ts.tv_sec++; ts.tv_nsec -= 1000000000L; }
-    if (pthread_timedjoin_np(ev->watcher, NULL, &ts) != 0) {
+     * message (on an idle queue: for ever).  Join it if it has stopped;
+     * otherwise leave it (and the hub) to the exiting process at once:
+     * waiting for it would only delay every shutdown. */
+    if (pthread_tryjoin_np(ev->watcher, NULL) != 0) {
         pthread_detach(ev->watcher);
         return;
     }
@@ -470,7 +468,8 @@ web_sse_t *web_sse_open(web_events_t *ev, const char *filter_type, int64_t filte
     web_buf_init(&c->pending);
     pthread_mutex_lock(&ev->mu);
     c->cursor = has_last_id ? last_event_id + 1 : ev->next_seq;
-    if (c->cursor > ev->next_seq) c->cursor = ev->next_seq;
+    /* an id this process never sent: it restarted, the client missed events */
+    if (c->cursor > ev->next_seq) { c->cursor = ev->next_seq; c->gap = 1; }
     c->next = ev->clients;
     if (ev->clients) ev->clients->prev = c;
     ev->clients = c;
@@ -489,7 +488,14 @@ static void fill_locked(web_sse_t *c)
         c->hello_sent = 1;
     }
     uint64_t oldest = ev->next_seq > RING ? ev->next_seq - RING : 1;
-    if (c->cursor < oldest) c->cursor = oldest;
+    if (c->cursor < oldest) { c->cursor = oldest; c->gap = 1; }
+    if (c->gap) {
+        /* the replay buffer no longer holds what the client asked for: an
+         * explicit "gap" event tells it to reload its lists */
+        web_buf_printf(b, "event: gap\ndata: {\"gap\":true,\"resume_seq\":%llu}\n\n",
+                       (unsigned long long)c->cursor);
+        c->gap = 0;
+    }
     while (c->cursor < ev->next_seq && b->len < 64 * 1024) {
         web_event_t *e = &ev->ring[c->cursor % RING];
         c->cursor++;

@@ -39,31 +39,51 @@ struct wagg {
     int by_state[8];
 };
 
+static struct wagg *agg_find(struct wagg *agg, int *n, int max, const char *type)
+{
+    for (int j = 0; j < *n; j++)
+        if (strcmp(agg[j].type, type) == 0) return &agg[j];
+    if (*n >= max) return NULL;
+    struct wagg *a = &agg[(*n)++];
+    memset(a, 0, sizeof *a);
+    snprintf(a->type, sizeof a->type, "%s", type);
+    return a;
+}
+
+/* Job counts are those of the live slots plus the retired counts of
+ * exited workers (moved there by the master), read consistently. */
 static int collect(const kue_scoreboard_t *sb, struct wagg *agg, int max, int *by_state)
 {
-    int n = 0;
-    for (uint32_t i = 0; i < sb->hdr->nslots; i++) {
-        struct kue_sb_slot s;
-        if (kue_sb_read_slot(sb, i, &s) < 0 || s.state == KUE_SB_FREE) continue;
-        if (s.state < 8) by_state[s.state]++;
-        s.type[KUE_SB_TYPE_LEN - 1] = '\0';
-        struct wagg *a = NULL;
-        for (int j = 0; j < n; j++)
-            if (strcmp(agg[j].type, s.type) == 0) { a = &agg[j]; break; }
-        if (!a) {
-            if (n >= max) continue;
-            a = &agg[n++];
-            memset(a, 0, sizeof *a);
-            snprintf(a->type, sizeof a->type, "%s", s.type);
+    for (int tries = 0;; tries++) {
+        uint32_t seq = kue_sb_counts_begin(sb);
+        int n = 0;
+        memset(by_state, 0, 8 * sizeof *by_state);
+        for (uint32_t i = 0; i < sb->hdr->nslots; i++) {
+            struct kue_sb_slot s;
+            if (kue_sb_read_slot(sb, i, &s) < 0 || s.state == KUE_SB_FREE) continue;
+            if (s.state < 8) by_state[s.state]++;
+            s.type[KUE_SB_TYPE_LEN - 1] = '\0';
+            struct wagg *a = agg_find(agg, &n, max, s.type);
+            if (!a) continue;
+            a->done += s.jobs_done;
+            a->failed += s.jobs_failed;
+            a->restarts += s.restarts;
+            a->inflight += s.inflight_n;
+            a->rss_kb += s.rss_kb;
+            if (s.state < 8) a->by_state[s.state]++;
         }
-        a->done += s.jobs_done;
-        a->failed += s.jobs_failed;
-        a->restarts += s.restarts;
-        a->inflight += s.inflight_n;
-        a->rss_kb += s.rss_kb;
-        if (s.state < 8) a->by_state[s.state]++;
+        uint32_t nr = __atomic_load_n(&sb->hdr->nretired, __ATOMIC_ACQUIRE);
+        for (uint32_t k = 0; k < nr && k < KUE_SB_MAX_SLOTS; k++) {
+            char type[KUE_SB_TYPE_LEN];
+            memcpy(type, sb->hdr->retired[k].type, sizeof type);
+            type[sizeof type - 1] = '\0';
+            struct wagg *a = agg_find(agg, &n, max, type);
+            if (!a) continue;
+            a->done += sb->hdr->retired[k].jobs_done;
+            a->failed += sb->hdr->retired[k].jobs_failed;
+        }
+        if (!kue_sb_counts_retry(sb, seq) || tries > 1000) return n;
     }
-    return n;
 }
 
 void web_metrics(const web_ctx_t *ctx, kue_t *k, web_resp_t *resp)
@@ -135,9 +155,11 @@ void web_metrics(const web_ctx_t *ctx, kue_t *k, web_resp_t *resp)
                         "# TYPE kue_supervisor_heartbeat_age_seconds gauge\n");
         web_buf_printf(b, "kue_supervisor_heartbeat_age_seconds %.3f\n",
                        (now - h.master_heartbeat_ms) / 1000.0);
-        web_buf_printf(b, "# TYPE kue_supervisor_draining gauge\nkue_supervisor_draining %u\n",
+        web_buf_printf(b, "# HELP kue_supervisor_draining Whether the supervisor is draining (1) or not (0).\n"
+                          "# TYPE kue_supervisor_draining gauge\nkue_supervisor_draining %u\n",
                        h.draining);
-        web_buf_printf(b, "# TYPE kue_promoted_total counter\nkue_promoted_total %llu\n",
+        web_buf_printf(b, "# HELP kue_promoted_total Delayed jobs promoted by the supervisor.\n"
+                          "# TYPE kue_promoted_total counter\nkue_promoted_total %llu\n",
                        (unsigned long long)h.promoted_total);
         web_buf_printf(b, "# HELP kue_promotion_lag_last_seconds Lag of the last promoted job.\n"
                           "# TYPE kue_promotion_lag_last_seconds gauge\n"
@@ -146,7 +168,8 @@ void web_metrics(const web_ctx_t *ctx, kue_t *k, web_resp_t *resp)
         web_buf_printf(b, "# HELP kue_recovered_total Jobs settled after a worker died or a lease expired.\n"
                           "# TYPE kue_recovered_total counter\nkue_recovered_total %llu\n",
                        (unsigned long long)h.recovered_total);
-        web_buf_printf(b, "# TYPE kue_worker_restarts_total counter\nkue_worker_restarts_total %llu\n",
+        web_buf_printf(b, "# HELP kue_worker_restarts_total Worker processes restarted after they died.\n"
+                          "# TYPE kue_worker_restarts_total counter\nkue_worker_restarts_total %llu\n",
                        (unsigned long long)h.restarts_total);
 
         struct wagg agg[64];
@@ -158,8 +181,8 @@ void web_metrics(const web_ctx_t *ctx, kue_t *k, web_resp_t *resp)
             web_buf_printf(b, "kue_worker_processes{state=\"%s\"} %d\n", kue_sb_state_name(s),
                            by_state[s]);
         static const struct { const char *name, *type, *help; } fam[] = {
-            { "kue_jobs_processed_total", "counter", "Jobs completed by live worker processes." },
-            { "kue_jobs_failed_total", "counter", "Job attempts failed in live worker processes." },
+            { "kue_jobs_processed_total", "counter", "Jobs completed by this supervisor's workers since it started." },
+            { "kue_jobs_failed_total", "counter", "Job attempts failed in this supervisor's workers since it started." },
             { "kue_worker_restarts_by_type_total", "counter", "Worker process restarts by job type." },
             { "kue_worker_inflight_jobs", "gauge", "Jobs being run." },
             { "kue_worker_rss_bytes", "gauge", "Resident memory of worker processes." },

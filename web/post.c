@@ -7,6 +7,8 @@
  *   - an array -> one element per input, in order, continuing after errors;
  *     the status is the first error's, else 200
  *   - malformed JSON -> 400 with a JSON error (Kue sends an HTML page)
+ *   - a bad option (priority, backoff, attempts, delay, ttl) -> 400 naming
+ *     the value and what is allowed (Kue would store it or fail later)
  */
 #include "web.h"
 
@@ -63,6 +65,25 @@ static void set_err(item_err_t *e, int status, const char *msg)
     snprintf(e->msg, sizeof e->msg, "%s", msg);
 }
 
+/* 400 "invalid NAME VALUE: ALLOWED", the value as JSON, cut short if long. */
+static void bad_option(item_err_t *e, const char *name, const json_t *v, const char *allowed)
+{
+    web_buf_t b;
+    web_buf_init(&b);
+    web_json_dump(&b, v);
+    const char *val = b.p && !b.oom ? b.p : "?";
+    int n = (int)strlen(val);
+    e->status = 400;
+    snprintf(e->msg, sizeof e->msg, "invalid %s %.*s%s: %s", name, n > 120 ? 120 : n, val,
+             n > 120 ? "..." : "", allowed);
+    web_buf_free(&b);
+}
+
+#define ALLOWED_PRIORITY "use low, normal, medium, high, critical or an integer"
+#define ALLOWED_BACKOFF \
+    "use true or {\"type\":\"fixed\"|\"exponential\",\"delay\":ms,\"maxDelay\":ms}"
+#define ALLOWED_MS "use a number of milliseconds"
+
 /* Create one job from obj.  Returns the id (> 0) or 0 with *err set. */
 static int64_t create_one(kue_t *k, const json_t *obj, item_err_t *err, int *redis_failed)
 {
@@ -96,7 +117,7 @@ static int64_t create_one(kue_t *k, const json_t *obj, item_err_t *err, int *red
         long long n;
         if (truthy(v = json_object_get(o, "attempts"))) {
             if (num_opt(v, &n) == 0 && (n < 1 || n > INT_MAX || kue_job_set_attempts(job, (int)n) < 0)) {
-                set_err(err, 500, "invalid attempts");
+                bad_option(err, "attempts", v, "use an integer of at least 1");
                 goto fail;
             }
         }
@@ -104,23 +125,23 @@ static int64_t create_one(kue_t *k, const json_t *obj, item_err_t *err, int *red
             int p;
             if (json_is_string(v)) {
                 if (kue_priority_parse(json_string_value(v), &p) < 0) {
-                    set_err(err, 500, "invalid priority");
+                    bad_option(err, "priority", v, ALLOWED_PRIORITY);
                     goto fail;
                 }
             } else if (num_opt(v, &n) == 0 && n >= INT_MIN && n <= INT_MAX) {
                 p = (int)n;
             } else {
-                set_err(err, 500, "invalid priority");
+                bad_option(err, "priority", v, ALLOWED_PRIORITY);
                 goto fail;
             }
             kue_job_set_priority(job, p);
         }
         if (truthy(v = json_object_get(o, "delay"))) {
-            if (num_opt(v, &n) < 0) { set_err(err, 500, "invalid delay"); goto fail; }
+            if (num_opt(v, &n) < 0) { bad_option(err, "delay", v, ALLOWED_MS); goto fail; }
             kue_job_set_delay(job, n);
         }
         if (truthy(v = json_object_get(o, "ttl"))) {
-            if (num_opt(v, &n) < 0) { set_err(err, 500, "invalid ttl"); goto fail; }
+            if (num_opt(v, &n) < 0) { bad_option(err, "ttl", v, ALLOWED_MS); goto fail; }
             kue_job_set_ttl(job, n);
         }
         if (truthy(v = json_object_get(o, "backoff"))) {
@@ -129,7 +150,7 @@ static int64_t create_one(kue_t *k, const json_t *obj, item_err_t *err, int *red
             web_json_dump(&bo, v);
             int rc = kue_job_set_backoff(job, bo.p ? bo.p : "true");
             web_buf_free(&bo);
-            if (rc < 0) { set_err(err, 500, "invalid backoff"); goto fail; }
+            if (rc < 0) { bad_option(err, "backoff", v, ALLOWED_BACKOFF); goto fail; }
         }
         if (truthy(json_object_get(o, "removeOnComplete")))
             kue_job_set_remove_on_complete(job, 1);

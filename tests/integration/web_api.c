@@ -119,9 +119,10 @@ Test(web_api, post_bulk_rules)
     cr_expect_str_eq(r.body, "{\"error\":\"Must provide job type\"}");
     wt_resp_free(&r);
 
-    /* a save error is 500: a priority Kue cannot store */
+    /* a bad option is 400, naming the value (tests/integration/api_cli_errors.c) */
     r = wt_post_json(W.port, "/job", "{\"type\":\"a\",\"options\":{\"priority\":\"urgent\"}}");
-    cr_expect_eq(r.status, 500, "%s", r.body);
+    cr_expect_eq(r.status, 400, "%s", r.body);
+    cr_expect(strstr(r.body, "urgent"), "%s", r.body);
     wt_resp_free(&r);
 }
 

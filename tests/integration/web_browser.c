@@ -1,9 +1,13 @@
 /*
  * The dashboard in real headless Chromium: tests/browser/dashboard.js loads
  * it with jobs in every state, switches tabs, scrolls for more, watches a
- * live count change, opens a failed job and retries it; this test then
- * checks Redis.  Screenshots go to $KUE_BUILD/screenshots/.  Skips, saying
- * so, without /usr/bin/chromium or playwright-core in tests/node.
+ * live count change, opens a failed job and retries it, filters, removes
+ * exactly the rows a filter shows, checks the Workers view, the throughput
+ * chart and the phone layout; this test then checks Redis.  The web process
+ * is the one a real kue-supervisor runs (so the Workers view has workers
+ * with jobs in flight).  A second run with Redis stopped checks the page
+ * says so.  Screenshots go to $KUE_BUILD/screenshots/.  Skips, saying so,
+ * without /usr/bin/chromium or playwright-core in tests/node.
  */
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -12,6 +16,24 @@
 #include "web_common.h"
 
 TestSuite(web_browser, .timeout = 180);
+
+static int web_port;
+static int web_answers(void *arg)
+{
+    (void)arg;
+    int fd = wt_connect(web_port);
+    if (fd < 0) return 0;
+    close(fd);
+    return 1;
+}
+
+static int processed(void *arg)
+{
+    redisContext *c = arg;
+    return kt_int(c, "ZCARD q:jobs:echo:complete") == 30 &&
+           kt_int(c, "ZCARD q:jobs:sleep:complete") == 3 &&
+           kt_int(c, "ZCARD q:jobs:sleep:active") == 2;
+}
 
 static int64_t job(kue_t *k, const char *type, const char *data, int prio)
 {
@@ -72,21 +94,70 @@ Test(web_browser, dashboard_in_chromium)
         cr_assert_eq(kue_job_set_state(k, id, "complete"), 0);
         freeReplyObject(kt_cmd(c, "HSET q:job:%lld duration 1234", (long long)id));
     }
+    /* more than a page of complete jobs, two of them matching "hello" */
+    int64_t hello[2] = { 0, 0 };
+    for (int i = 0; i < 62; i++) {
+        if (i == 20 || i == 57) snprintf(data, sizeof data, "{\"title\":\"hello world %d\"}", i);
+        else snprintf(data, sizeof data, "{\"title\":\"receipt %d\"}", i);
+        int64_t id = job(k, "receipt", data, 0);
+        if (i == 20) hello[0] = id;
+        if (i == 57) hello[1] = id;
+        cr_assert_eq(kue_job_set_state(k, id, "complete"), 0);
+    }
+    /* a job with a backoff, for the detail view */
+    kue_job_t *bj = kue_job_new("video", "{\"title\":\"retry with backoff\"}");
+    kue_job_set_attempts(bj, 3);
+    cr_assert_eq(kue_job_set_backoff(bj, "{\"type\":\"exponential\",\"delay\":2000}"), 0);
+    int64_t backoff_id = kue_job_save(k, bj);
+    cr_assert_gt(backoff_id, 0);
+    kue_job_free(bj);
+    cr_assert_eq(kue_job_set_state(k, backoff_id, "failed"), 0);
     kue_job_t *d = kue_job_new("email", "{\"title\":\"reminder tomorrow\"}");
     kue_job_set_delay(d, 86400000);
     cr_assert_gt(kue_job_save(k, d), 0);
     kue_job_free(d);
 
-    wt_web_t w;
-    wt_web_start(&w, r.url, NULL, NULL);
+    /* a supervisor with its web process; "sleep" keeps two jobs in flight,
+     * "echo" and "sleep" complete jobs for the throughput chart, and
+     * "flaky" (a type that sorts between them) fails jobs later in the run */
+    char dir[600], ini[700], sup_log[700], conf[2048];
+    snprintf(dir, sizeof dir, "%s/browser-sup", kt_tmpdir());
+    mkdir(dir, 0755);
+    snprintf(ini, sizeof ini, "%s/workers.ini", dir);
+    snprintf(sup_log, sizeof sup_log, "%s/supervisor.log", dir);
+    web_port = wt_free_port();
+    snprintf(conf, sizeof conf,
+             "[supervisor]\nplugins = %s/plugins\nrun_dir = run\nshutdown_timeout = 3s\n"
+             "[redis]\nurl = %s\nprefix = q\n[web]\nlisten = 127.0.0.1:%d\n"
+             "[type sleep]\nprocesses = 1\nconcurrency = 3\n"
+             "[type echo]\nprocesses = 1\nconcurrency = 4\n"
+             "[type flaky]\nprocesses = 1\nconcurrency = 4\n",
+             kt_build(), r.url, web_port);
+    kt_write_file(ini, conf);
+    char sup_bin[600];
+    kt_bin("kue-supervisor", sup_bin, sizeof sup_bin);
+    char *sargv[] = { sup_bin, "-c", ini, NULL };
+    pid_t sup = kt_spawn(sargv, sup_log);
+    if (!kt_wait_until(web_answers, NULL, 15000)) {
+        char *log = kt_read_file(sup_log);
+        cr_assert_fail("the supervisor's web did not start: %s", log ? log : "(no log)");
+    }
+    for (int i = 0; i < 2; i++) job(k, "sleep", "{\"title\":\"long nap\",\"ms\":600000}", 0);
+    for (int i = 0; i < 30; i++) {
+        snprintf(data, sizeof data, "{\"title\":\"ping %d\"}", i);
+        job(k, "echo", data, 0);
+    }
+    for (int i = 0; i < 3; i++) job(k, "sleep", "{\"title\":\"short nap\",\"ms\":20}", 0);
+    cr_assert(kt_wait_until(processed, c, 20000), "echo/sleep jobs were not processed");
+
     char url[64], shots[1024], script[64];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d/", w.port);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/", web_port);
     snprintf(shots, sizeof shots, "%s/screenshots", kt_build());
     mkdir(shots, 0755);
     snprintf(script, sizeof script, "../browser/dashboard.js");
     char *args[] = { url, shots, NULL };
     char *out = NULL;
-    int rc = kt_node_run(script, args, &out, 150000);
+    int rc = kt_node_run(script, args, &out, 170000);
     fprintf(stderr, "browser: %s\n", out ? out : "(no output)");
     cr_assert_eq(rc, 0, "dashboard.js failed (%d): %s", rc, out ? out : "");
     cr_assert(out && strstr(out, "\"ok\":true"), "%s", out ? out : "");
@@ -100,8 +171,15 @@ Test(web_browser, dashboard_in_chromium)
     cr_expect(known, "retried id %lld is one of the failed jobs", retried);
     char buf[64];
     cr_expect_str_eq(kt_str(c, buf, sizeof buf, "HGET q:job:%lld state", retried), "inactive");
-    cr_expect_eq(kt_int(c, "ZCARD q:jobs:failed"), 3);
+    cr_expect_eq(kt_int(c, "ZCARD q:jobs:video:failed"), 4);   /* 3 broken uploads + backoff */
     cr_expect_eq(kt_int(c, "ZCARD q:jobs:video:inactive"), 6);
+    /* "Remove 2 shown" with the filter "hello" removed exactly those two */
+    cr_expect_eq(kt_int(c, "EXISTS q:job:%lld", (long long)hello[0]), 0);
+    cr_expect_eq(kt_int(c, "EXISTS q:job:%lld", (long long)hello[1]), 0);
+    cr_expect_eq(kt_int(c, "ZCARD q:jobs:receipt:complete"), 60);
+    /* the active jobs were never retried; the page's flaky jobs failed */
+    cr_expect_eq(kt_int(c, "ZCARD q:jobs:sleep:active"), 2);
+    cr_expect_eq(kt_int(c, "ZCARD q:jobs:flaky:failed"), 4);
     /* the job made with the form */
     p = strstr(out, "\"created\":");
     cr_assert_not_null(p);
@@ -111,10 +189,31 @@ Test(web_browser, dashboard_in_chromium)
     free(out);
 
     char shot[1200];
-    snprintf(shot, sizeof shot, "%s/dashboard-detail.png", shots);
-    cr_expect_eq(stat(shot, &sb), 0, "screenshot %s", shot);
-    cr_expect_eq(wt_web_stop(&w), 0);
+    static const char *const names[] = { "desktop-queued", "desktop-detail", "desktop-workers",
+                                         "desktop-complete-filter", "phone-failed",
+                                         "phone-workers", "phone-complete", NULL };
+    for (int i = 0; names[i]; i++) {
+        snprintf(shot, sizeof shot, "%s/dashboard-%s.png", shots, names[i]);
+        cr_expect_eq(stat(shot, &sb), 0, "screenshot %s", shot);
+    }
+    kill(sup, SIGTERM);
+    int status = 0;
+    cr_expect_eq(kt_wait(sup, 15000, &status), 0, "supervisor drained");
     kue_free(k);
     redisFree(c);
+
+    /* Redis down: the list says so instead of "No queued jobs." */
+    kt_redis_stop(&r);
+    wt_web_t w;
+    wt_web_start(&w, r.url, NULL, NULL);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/", w.port);
+    char mode[] = "redis-down";
+    char *args2[] = { url, shots, mode, NULL };
+    out = NULL;
+    rc = kt_node_run(script, args2, &out, 60000);
+    fprintf(stderr, "browser (redis down): %s\n", out ? out : "(no output)");
+    cr_expect_eq(rc, 0, "dashboard.js redis-down failed (%d): %s", rc, out ? out : "");
+    free(out);
+    cr_expect_eq(wt_web_stop(&w), 0);
     kt_cleanup();
 }

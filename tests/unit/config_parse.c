@@ -62,9 +62,9 @@ Test(config, defaults)
     cr_assert_eq(cfg.web, 0);
     cr_assert_eq(cfg.search, 0);
     char want[700];
-    snprintf(want, sizeof(want), "%s/./plugins", dir);
+    snprintf(want, sizeof(want), "%s/plugins", dir);   /* "./plugins", normalised */
     cr_assert_str_eq(cfg.plugins, want);
-    snprintf(want, sizeof(want), "%s/./run", dir);
+    snprintf(want, sizeof(want), "%s/run", dir);
     cr_assert_str_eq(cfg.run_dir, want);
 }
 

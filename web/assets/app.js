@@ -19,7 +19,9 @@
     searchIds: null,      // ids from server search (search mode)
     detailId: null,
     view: 'jobs',
+    down: '',             // why Redis is unavailable ('' while it answers)
   };
+  const FILTER_MAX = 500; // rows loaded at most to filter without the search index
 
   /* ---- helpers ---------------------------------------------------------- */
   function el(tag, attrs, ...kids) {
@@ -40,11 +42,19 @@
     if (res.status === 204) return null;
     let body = null;
     try { body = await res.json(); } catch (e) { /* not JSON */ }
-    if (!res.ok && !(body && body.error)) throw new Error('HTTP ' + res.status);
+    const fail = (msg) => { const e = new Error(msg); e.status = res.status; return e; };
+    if (!res.ok && !(body && body.error)) throw fail('HTTP ' + res.status);
     // Kue's error convention: a body that is just {"error": ...} (a job has
     // an "error" field too, next to its id)
-    if (body && !Array.isArray(body) && body.error && !('id' in body)) throw new Error(body.error);
+    if (body && !Array.isArray(body) && body.error && !('id' in body)) throw fail(body.error);
     return body;
+  }
+  // kue-web answers 503 while Redis is unreachable: the list says so
+  // instead of "No queued jobs.", and reloads when Redis is back.
+  function noteDown(e) {
+    if (!e || e.status !== 503) return false;
+    if (!st.down) { st.down = e.message; updateListStatus(); }
+    return true;
   }
   let bannerTimer = 0;
   function banner(msg, info) {
@@ -75,6 +85,11 @@
     if (ms < 3600e3) return Math.floor(ms / 60e3) + ' min ' + Math.round((ms % 60e3) / 1e3) + ' s';
     return (ms / 3600e3).toFixed(1) + ' h';
   }
+  // whole seconds up to a minute, then as dur()
+  function age(ms) {
+    ms = Math.max(0, Number(ms) || 0);
+    return ms < 60e3 ? Math.floor(ms / 1e3) + ' s' : dur(ms);
+  }
   function prioName(p) {
     for (const k in PRIOS) if (PRIOS[k] === p) return k;
     return String(p);
@@ -90,6 +105,15 @@
     if (d && typeof d === 'object' && d.title != null) return String(d.title);
     return 'untitled';
   }
+  // Kue's backoff option: true (the job's delay again), {type, delay}
+  function backoffText(b) {
+    if (b === true || b === 'true') return 'same delay again';
+    if (b && typeof b === 'object') {
+      const t = b.type || 'fixed';
+      return t + (b.delay != null ? ', ' + dur(b.delay) : '');
+    }
+    return String(b);
+  }
   function firstLine(s) { return String(s || '').split('\n')[0]; }
   function js(v) { return typeof v === 'string' ? v : JSON.stringify(v, null, 2); }
 
@@ -104,26 +128,30 @@
     countsBusy = true;
     try {
       let counts;
+      const s = await api('stats');
       if (st.type) {
         const t = encodeURIComponent(st.type);
-        const r = await Promise.all(STATES.map((s) => api('jobs/' + t + '/' + s + '/stats')));
+        const r = await Promise.all(STATES.map((x) => api('jobs/' + t + '/' + x + '/stats')));
         counts = {};
-        STATES.forEach((s, i) => { counts[s] = r[i].count; });
+        STATES.forEach((x, i) => { counts[x] = r[i].count; });
       } else {
-        const s = await api('stats');
         counts = { inactive: s.inactiveCount, active: s.activeCount, failed: s.failedCount, complete: s.completeCount, delayed: s.delayedCount };
-        $('work-time').textContent = s.workTime == null ? '–' : dur(s.workTime);
       }
+      // Kue keeps one work time for all types
+      $('work-time-label').textContent = st.type ? 'Work time (all types)' : 'Work time';
+      $('work-time').textContent = s.workTime == null ? '–' : dur(s.workTime);
       for (const s of STATES) {
         const c = document.querySelector('[data-count="' + s + '"]');
         c.textContent = Number(counts[s]).toLocaleString();
       }
       const before = st.total;
       st.total = counts[st.state];
-      if (st.total !== before) updateListStatus();
+      if (st.total !== before) { updateListStatus(); updateBulk(); }
       setLive(true);
+      if (st.down) { st.down = ''; reload(); }
     } catch (e) {
       setLive(false, e.message);
+      if (noteDown(e)) scheduleCounts(2000);
     } finally { countsBusy = false; }
   }
 
@@ -134,7 +162,10 @@
   }
   function updateListStatus() {
     const s = $('list-status');
+    s.title = st.down;
+    if (st.down) { s.textContent = 'Redis unavailable: the list reloads when it is back.'; return; }
     if (st.searchIds) { s.textContent = st.rows.size + ' matching job(s)'; return; }
+    if (filtering()) { s.textContent = shownRows().length + ' of ' + st.rows.size.toLocaleString() + ' loaded job(s) match.'; return; }
     if (st.loading) s.textContent = 'Loading…';
     else if (!st.rows.size) s.textContent = 'No ' + tabLabel(st.state).toLowerCase() + ' jobs' + (st.type ? ' of type ' + st.type : '') + '.';
     else s.textContent = 'Showing ' + st.rows.size.toLocaleString() + ' of ' + Number(st.total || st.rows.size).toLocaleString();
@@ -165,13 +196,14 @@
       if (!jobs || jobs.length < PAGE) st.done = true;
       for (const j of jobs || []) if (!st.rows.has(String(j.id))) addRow(j, false);
     } catch (e) {
-      banner(e.message);
+      if (!noteDown(e)) banner(e.message);
       st.done = true;
     } finally {
-      if (gen === st.gen) { st.loading = false; updateListStatus(); }
+      if (gen === st.gen) { st.loading = false; updateListStatus(); updateBulk(); }
     }
-    // keep filling while the sentinel is still on screen
-    if (gen === st.gen && !st.done && sentinelVisible()) loadMore();
+    // keep filling while the sentinel is still on screen (a filter without
+    // the search index hides rows: it reads a bounded number of them)
+    if (gen === st.gen && !st.done && sentinelVisible() && !(filtering() && st.rows.size >= FILTER_MAX)) loadMore();
   }
   function sentinelVisible() {
     const r = $('sentinel').getBoundingClientRect();
@@ -205,8 +237,8 @@
     li.append(cb, el('span', { class: 'id', text: '#' + id }), el('div', { class: 'main' }, open), acts);
     if (job.state === 'active') {
       const bar = el('div', { class: 'progress', role: 'progressbar', 'aria-label': 'Progress of job ' + id, 'aria-valuemin': '0', 'aria-valuemax': '100' }, el('span'));
+      li.append(el('div', { class: 'prog' }, bar, el('span', { class: 'pct', 'aria-hidden': 'true' })));
       setProgress(bar, job.progress);
-      li.append(bar);
     }
     if (job.state === 'failed' && job.error) li.append(el('div', { class: 'err', title: firstLine(job.error), text: firstLine(job.error) }));
     return li;
@@ -215,9 +247,12 @@
     const n = Math.max(0, Math.min(100, Number(p) || 0));
     bar.setAttribute('aria-valuenow', String(n));
     bar.firstChild.style.width = n + '%';
+    const pct = bar.nextElementSibling;
+    if (pct && pct.classList.contains('pct')) pct.textContent = Math.round(n) + '%';
   }
   function addRow(job, top) {
     const li = rowFor(job);
+    li.hidden = !matches(job);
     st.rows.set(String(job.id), { li, job });
     const list = $('jobs');
     if (top) { list.prepend(li); li.classList.add('flash'); } else list.append(li);
@@ -226,6 +261,7 @@
     const r = st.rows.get(String(job.id));
     if (!r) return;
     const li = rowFor(job);
+    li.hidden = !matches(job);
     r.li.replaceWith(li);
     r.li = li; r.job = job;
   }
@@ -288,8 +324,9 @@
       }
     });
     updateListStatus();
+    updateBulk();
   }
-  let es = null;
+  let es = null, resizeTimer = 0;
   function connectEvents() {
     if (es) es.close();
     es = new EventSource(base + 'events');
@@ -300,6 +337,9 @@
       try { m = JSON.parse(e.data); } catch (err) { return; }
       if (m && m.event) onEvent(m);
     };
+    // events were missed (the server's replay buffer no longer holds them,
+    // or kue-web restarted): the lists and counts are reloaded
+    es.addEventListener('gap', () => { if (st.view === 'jobs' && !st.searchIds) reload(); else scheduleCounts(0); });
   }
   function setLive(on, why) {
     const l = $('live');
@@ -321,15 +361,43 @@
     const worker = async () => { while (i < ids.length) await fn(ids[i++]); };
     await Promise.all([worker(), worker(), worker(), worker(), worker(), worker()]);
   }
+  // Queued and active jobs are never offered a retry.
+  function retryable(job) { return job.state !== 'inactive' && job.state !== 'active'; }
+  // A search (index) or a filter of the loaded rows (no index) is on.
+  function filtering() { return !!st.searchIds || (!st.config.search && st.search.length >= 2); }
+  function matches(job) {
+    if (st.searchIds || !filtering()) return true;
+    const hay = (job.id + ' ' + job.type + ' ' + JSON.stringify(job.data) + ' ' + (job.error || '')).toLowerCase();
+    return hay.includes(st.search.toLowerCase());
+  }
+  function shownRows() { return Array.from(st.rows.values()).filter((r) => !r.li.hidden); }
+  // The "all" buttons say what they act on: the rows shown while a search
+  // or filter is on, else every job of the state (and type), loaded or not.
   function updateBulk() {
     const n = st.selected.size;
     $('selected-count').textContent = n + ' selected';
     $('bulk-retry').disabled = !n;
     $('bulk-remove').disabled = !n;
+    $('bulk-retry').hidden = !st.searchIds && !retryable({ state: st.state });
+    const ar = $('all-retry'), am = $('all-remove');
+    if (filtering()) {
+      const shown = shownRows(), nr = shown.filter((r) => retryable(r.job)).length;
+      ar.textContent = 'Retry ' + nr + ' shown';
+      am.textContent = 'Remove ' + shown.length + ' shown';
+      ar.hidden = !nr;
+      am.disabled = !shown.length;
+    } else {
+      const total = Number(st.total) || 0;
+      ar.textContent = 'Retry all ' + total.toLocaleString();
+      am.textContent = 'Remove all ' + total.toLocaleString();
+      ar.hidden = !retryable({ state: st.state });
+      am.disabled = !total;
+    }
   }
-  async function bulk(kind, ids) {
+  async function bulk(kind, ids, confirmed) {
+    if (kind === 'retry') ids = ids.filter((id) => { const r = st.rows.get(id); return !r || retryable(r.job); });
     if (!ids.length) return;
-    if (kind === 'remove' && !confirm('Remove ' + ids.length + ' job(s)?')) return;
+    if (kind === 'remove' && !confirmed && !confirm('Remove ' + ids.length + ' selected job(s)?')) return;
     await pool(ids, (id) => kind === 'remove' ? removeJob(id, true) : api('inactive/' + id).then(() => { pending.add(id); }).catch((e) => banner(e.message)));
     st.selected.clear(); $('select-all').checked = false; updateBulk();
     scheduleFlush(); scheduleCounts(0);
@@ -338,9 +406,19 @@
   // Every job of the current state (and type filter), fetched by range in
   // batches: the action moves each one out of the set, so start at 0 again.
   async function bulkAll(kind) {
-    const label = tabLabel(st.state).toLowerCase() + (st.type ? ' ' + st.type : '');
-    if (!confirm((kind === 'remove' ? 'Remove' : 'Retry') + ' all ' + Number(st.total).toLocaleString() + ' ' + label + ' job(s)?')) return;
-    if (kind === 'retry' && st.state === 'inactive') return;
+    const verb = kind === 'remove' ? 'Remove' : 'Retry';
+    if (filtering()) {
+      // exactly the rows shown
+      const rows = shownRows().filter((r) => kind === 'remove' || retryable(r.job));
+      const ids = rows.map((r) => String(r.job.id));
+      if (!ids.length) return;
+      if (!confirm(verb + ' the ' + ids.length + ' job(s) shown, matching “' + st.search + '”? Jobs not shown are not touched.')) return;
+      await bulk(kind, ids, true);
+      return;
+    }
+    if (kind === 'retry' && !retryable({ state: st.state })) return;
+    const label = tabLabel(st.state).toLowerCase() + ' job(s)' + (st.type ? ' of type ' + st.type : '');
+    if (!confirm(verb + ' all ' + Number(st.total).toLocaleString() + ' ' + label + ', loaded or not?')) return;
     let total = 0, rounds = 0;
     const t = st.type ? encodeURIComponent(st.type) + '/' : '';
     for (;;) {
@@ -384,7 +462,8 @@
     try {
       const lines = await api('job/' + id + '/log');
       if (String(st.detailId) !== String(id)) return;
-      if (ul.childElementCount === lines.length) return;
+      if (ul.dataset.n === String(lines.length)) return;
+      ul.dataset.n = String(lines.length);
       const atEnd = ul.scrollTop + ul.clientHeight >= ul.scrollHeight - 4;
       ul.replaceChildren(...lines.map((l) => el('li', { text: l })));
       if (!lines.length) ul.append(el('li', { class: 'muted', text: 'No log lines.' }));
@@ -421,8 +500,8 @@
     row('Priority', prioSel);
     if (job.state === 'active' || Number(job.progress) > 0) {
       const bar = el('div', { class: 'progress', role: 'progressbar', 'aria-label': 'Progress', 'aria-valuemin': '0', 'aria-valuemax': '100' }, el('span'));
+      row('Progress', el('div', { class: 'prog' }, bar, el('span', { class: 'pct', 'aria-hidden': 'true' })));
       setProgress(bar, job.progress);
-      row('Progress', el('span', null, job.progress + '%', bar));
     }
     const a = job.attempts || {};
     row('Attempts', (a.made || 0) + ' made of ' + (a.max || 1) + ' (' + (a.remaining != null ? a.remaining : '?') + ' remaining)');
@@ -433,6 +512,7 @@
     if (job.duration) row('Duration', dur(job.duration));
     if (job.state === 'active' && job.started_at) row('Running for', dur(Date.now() - Number(job.started_at)));
     if (job.ttl) row('TTL', dur(job.ttl));
+    if (job.backoff != null) row('Backoff', backoffText(job.backoff));
     if (job.delay) row('Delay', dur(job.delay));
     let countdown = null;
     if (job.state === 'delayed' && job.promote_at) {
@@ -482,6 +562,7 @@
     ev.preventDefault();
     const f = ev.target, err = $('create-error');
     err.textContent = '';
+    if (!f.type.value.trim()) { err.textContent = 'Type is required.'; f.type.focus(); return; }
     let data;
     try { data = JSON.parse(f.data.value || '{}'); }
     catch (e) { err.textContent = 'Data is not valid JSON: ' + e.message; f.data.focus(); return; }
@@ -523,14 +604,15 @@
     if (q.length < 2) {
       note.hidden = true;
       if (st.searchIds) { st.searchIds = null; reload(); }
-      else filterLoaded('');
+      else filterLoaded();
       return;
     }
     if (!st.config.search) {
-      // no server index: filter what is loaded
+      // no server index: filter what is loaded (and load more, bounded)
       note.hidden = false;
-      note.textContent = 'Search index is off: filtering the loaded jobs.';
-      filterLoaded(q.toLowerCase());
+      note.textContent = 'Search index is off: filtering the loaded jobs (up to ' + FILTER_MAX + ').';
+      filterLoaded();
+      if (!st.done && sentinelVisible()) loadMore();
       return;
     }
     try {
@@ -543,16 +625,33 @@
       const jobs = await Promise.all(ids.slice(0, 200).map((i) => api('job/' + i).catch(() => null)));
       for (const j of jobs) if (j) addRow(j, false);
       updateListStatus();
+      updateBulk();
     } catch (e) { banner(e.message); }
   }
-  function filterLoaded(q) {
+  // Hide the loaded rows that do not match; a hidden row is never selected.
+  function filterLoaded() {
     for (const [id, r] of st.rows) {
-      const hay = (id + ' ' + r.job.type + ' ' + JSON.stringify(r.job.data) + ' ' + (r.job.error || '')).toLowerCase();
-      r.li.hidden = !!q && !hay.includes(q);
+      r.li.hidden = !matches(r.job);
+      if (r.li.hidden && st.selected.delete(id)) r.li.querySelector('input[type=checkbox]').checked = false;
     }
+    updateListStatus();
+    updateBulk();
   }
 
   /* ---- workers and chart ------------------------------------------------------------------ */
+  const INFLIGHT_SHOWN = 8;
+  function inflightCell(x) {
+    if (!x.inflight.length) return '–';
+    const ul = el('ul', { class: 'inflight-list', 'aria-label': 'Jobs in flight' });
+    for (const j of x.inflight.slice().sort((a, b) => b.age_ms - a.age_ms).slice(0, INFLIGHT_SHOWN)) {
+      const id = String(j.id);
+      ul.append(el('li', null,
+        el('a', { href: base + 'active', text: '#' + id, onclick: (e) => { e.preventDefault(); openDetail(id); } }),
+        el('span', { class: 'age', text: age(j.age_ms) })));
+    }
+    if (x.inflight.length > INFLIGHT_SHOWN) ul.append(el('li', { class: 'muted', text: '+' + (x.inflight.length - INFLIGHT_SHOWN) + ' more' }));
+    return ul;
+  }
   async function refreshWorkers() {
     if (st.view !== 'workers') return;
     try {
@@ -564,84 +663,182 @@
         return;
       }
       const m = w.master;
-      $('master-info').textContent = 'Supervisor pid ' + m.pid + ', heartbeat ' + rel(m.heartbeat_ms) + (m.draining ? ', draining' : '') + (m.quiet ? ', quiet' : '') +
+      $('master-info').textContent = 'Supervisor pid ' + m.pid + ', up ' + age(w.now - m.started_ms) + ', heartbeat ' + rel(m.heartbeat_ms) + (m.draining ? ', draining' : '') + (m.quiet ? ', quiet' : '') +
         ', ' + m.promoted_total + ' promoted, ' + m.recovered_total + ' recovered, ' + m.restarts_total + ' restarts';
+      const td = (label, v, cls) => el('td', { 'data-label': label, class: cls }, v);
       tb.replaceChildren(...w.workers.map((x) => el('tr', null,
-        el('td', { text: String(x.pid) }), el('td', null, el('span', { class: 'type', text: x.type })),
-        el('td', { class: 'st-' + x.state, text: x.state }),
-        el('td', { class: 'inflight', text: x.inflight.length ? x.inflight.map((j) => '#' + j.id + ' ' + dur(j.age_ms)).join(', ') : '–' }),
-        el('td', { text: String(x.jobs_done) }), el('td', { text: String(x.jobs_failed) }),
-        el('td', { text: (x.rss_kb / 1024).toFixed(1) + ' MiB' }), el('td', { text: dur(x.heartbeat_age_ms) + ' ago' }),
-        el('td', { text: String(x.restarts) }))));
-      if (!w.workers.length) tb.append(el('tr', null, el('td', { colspan: '9', class: 'muted', text: 'No worker processes.' })));
-    } catch (e) { banner(e.message); }
+        td('PID', String(x.pid)), td('Type', el('span', { class: 'type', text: x.type })),
+        td('State', x.state, 'st-' + x.state),
+        td('In flight', inflightCell(x)),
+        td('Concurrency', x.inflight.length + ' / ' + x.concurrency, 'num'),
+        td('Done', String(x.jobs_done), 'num'), td('Failed', String(x.jobs_failed), 'num'),
+        td('RSS', (x.rss_kb / 1024).toFixed(1) + ' MiB', 'num'),
+        td('Uptime', x.started_ms ? age(w.now - x.started_ms) : '–'),
+        td('Heartbeat', dur(x.heartbeat_age_ms) + ' ago'),
+        td('Restarts', String(x.restarts), 'num'))));
+      if (!w.workers.length) tb.append(el('tr', null, el('td', { colspan: '11', class: 'muted empty', text: 'No worker processes.' })));
+    } catch (e) { if (!noteDown(e)) banner(e.message); }
   }
-  const COLORS = ['#2f6fde', '#1f8a4c', '#c62f2f', '#b36b00', '#7b4fd6', '#0f8b8d', '#d14f9a', '#6b7a1f'];
+
+  // One colour per type for the life of the page and across reloads: a type
+  // keeps the colour it got first; a new type takes the first unused one.
+  const COLORS = ['#2f6fde', '#1f8a4c', '#b36b00', '#7b4fd6', '#0f8b8d', '#d14f9a', '#6b7a1f', '#8a5a44'];
+  const colorOf = (() => {
+    let map = {};
+    try { map = JSON.parse(localStorage.getItem('kue.chart.colors') || '{}') || {}; } catch (e) { map = {}; }
+    return (name) => {
+      if (!(name in map)) {
+        const used = new Set(Object.values(map));
+        let c = COLORS.find((x) => !used.has(x));
+        if (!c) c = COLORS[Object.keys(map).length % COLORS.length];
+        map[name] = c;
+        try { localStorage.setItem('kue.chart.colors', JSON.stringify(map)); } catch (e) { /* private mode */ }
+      }
+      return map[name];
+    };
+  })();
+  // A round upper bound for the y axis: 1, 2, 2.5, 5 x 10^n.
+  function niceMax(v) {
+    if (!(v > 0)) return 1;
+    const p = Math.pow(10, Math.floor(Math.log10(v)));
+    for (const m of [1, 2, 2.5, 5, 10]) if (v <= m * p + 1e-9) return m * p;
+    return 10 * p;
+  }
+  function fmtRate(v) { return v >= 100 ? Math.round(v).toLocaleString() : v >= 10 ? v.toFixed(0) : v >= 1 ? v.toFixed(1).replace(/\.0$/, '') : v ? v.toFixed(2).replace(/0$/, '') : '0'; }
+  let lastTp = null;
   async function refreshChart() {
-    let tp;
-    try { tp = await api('throughput'); } catch (e) { return; }
+    try { lastTp = await api('throughput'); } catch (e) { return; }
+    drawChart();
+  }
+  function drawChart() {
+    const tp = lastTp;
+    if (!tp) return;
     const svg = $('chart'), legend = $('chart-legend');
     const NS = 'http://www.w3.org/2000/svg';
     const bins = 60, per = Math.max(1, Math.floor(tp.window_s / bins));
-    const series = Object.keys(tp.types).sort().map((name, i) => {
-      const c = tp.types[name].complete, out = [];
+    const avg = (arr) => {
+      const out = [];
       for (let b = 0; b < bins; b++) {
         let s = 0;
-        for (let k = b * per; k < (b + 1) * per && k < c.length; k++) s += c[k];
+        for (let k = b * per; k < (b + 1) * per && k < arr.length; k++) s += arr[k];
         out.push(s / per);
       }
-      return { name, color: COLORS[i % COLORS.length], pts: out };
-    });
-    const max = Math.max(1, ...series.flatMap((s) => s.pts));
-    svg.replaceChildren();
-    for (const s of series) {
-      const p = document.createElementNS(NS, 'polyline');
-      p.setAttribute('fill', 'none');
-      p.setAttribute('stroke', s.color);
-      p.setAttribute('stroke-width', '2');
-      p.setAttribute('vector-effect', 'non-scaling-stroke');
-      p.setAttribute('points', s.pts.map((v, i) => (i * 300 / (bins - 1)).toFixed(1) + ',' + (98 - v / max * 94).toFixed(1)).join(' '));
-      svg.append(p);
+      return out;
+    };
+    // the server lists types in the order it first saw them
+    const series = Object.keys(tp.types).map((name) => ({
+      name, color: colorOf(name), done: avg(tp.types[name].complete || []), failed: avg(tp.types[name].failed || []),
+    }));
+    // Scale: a short burst (a backlog drained at start) must not flatten
+    // the steady rate, so the axis follows the 90th percentile of the busy
+    // bins when the peak is far above it; taller points are clipped at the
+    // top and the peak is named.
+    const vals = series.flatMap((s) => s.done.concat(s.failed)).filter((v) => v > 0).sort((a, b) => a - b);
+    const peak = vals.length ? vals[vals.length - 1] : 0;
+    const p90 = vals.length ? vals[Math.floor((vals.length - 1) * 0.9)] : 0;
+    const capped = peak > 3 * p90 && vals.length >= 5;
+    const top = niceMax(capped ? p90 * 1.5 : peak);
+    const W = Math.max(160, Math.round(svg.clientWidth || 300)), H = Math.max(80, Math.round(svg.clientHeight || 120));
+    const L = 34, R = 6, T = 8, B = 16, pw = W - L - R, ph = H - T - B;
+    svg.setAttribute('viewBox', '0 0 ' + W + ' ' + H);
+    const mk = (tag, attrs, text) => {
+      const e = document.createElementNS(NS, tag);
+      for (const k in attrs) e.setAttribute(k, attrs[k]);
+      if (text != null) e.textContent = text;
+      return e;
+    };
+    const y = (v) => T + ph - Math.min(v, top) / top * ph;
+    const x = (i) => L + i * pw / (bins - 1);
+    const kids = [];
+    for (const f of [0, 0.5, 1]) {
+      const yy = y(top * f).toFixed(1);
+      kids.push(mk('line', { class: f ? 'grid' : 'axis', x1: L, x2: W - R, y1: yy, y2: yy }));
+      kids.push(mk('text', { x: L - 4, y: Number(yy) + 3, 'text-anchor': 'end' }, fmtRate(top * f)));
     }
+    kids.push(mk('line', { class: 'axis', x1: L, x2: L, y1: T, y2: T + ph }));
+    const mins = tp.window_s / 60;
+    [[0, '-' + mins + ' min'], [0.5, '-' + mins / 2 + ' min'], [1, 'now']].forEach(([f, label]) => {
+      kids.push(mk('text', { x: L + f * pw, y: H - 3, 'text-anchor': f === 0 ? 'start' : f === 1 ? 'end' : 'middle' }, label));
+    });
+    for (const s of series) {
+      for (const [pts, dash] of [[s.done, null], [s.failed, '4 3']]) {
+        if (!pts.some((v) => v > 0)) continue;
+        const a = { fill: 'none', stroke: s.color, 'stroke-width': dash ? '1.5' : '2', 'stroke-linejoin': 'round',
+                    points: pts.map((v, i) => x(i).toFixed(1) + ',' + y(v).toFixed(1)).join(' '), 'data-type': s.name, 'data-kind': dash ? 'failed' : 'complete' };
+        if (dash) a['stroke-dasharray'] = dash;
+        kids.push(mk('polyline', a));
+      }
+    }
+    if (capped) kids.push(mk('text', { class: 'cap', x: W - R - 2, y: T + 9, 'text-anchor': 'end' }, 'peak ' + fmtRate(peak) + '/s ▲'));
+    svg.replaceChildren(...kids);
+    const recent = (pts) => pts.slice(-6).reduce((a, b) => a + b, 0) / 6;
     legend.replaceChildren(...series.map((s) => {
       const i = el('i'); i.style.background = s.color;
-      const last = s.pts.slice(-6).reduce((x, y) => x + y, 0) / 6;
-      return el('li', null, i, s.name + ' ' + last.toFixed(1) + '/s');
+      const f = recent(s.failed);
+      return el('li', { 'data-type': s.name, 'data-color': s.color }, i, s.name + ' ' + fmtRate(recent(s.done)) + '/s',
+        f > 0 ? el('span', { class: 'f', text: ' · ' + fmtRate(f) + ' failed/s' }) : null);
     }));
-    svg.setAttribute('aria-label', 'Completed jobs per second by type; peak ' + max.toFixed(1) + '/s' +
-      (series.length ? '' : '; no completions seen yet'));
+    svg.setAttribute('aria-label', 'Completed (solid) and failed (dashed) jobs per second by type, last ' + mins + ' minutes; scale 0 to ' + fmtRate(top) + '/s' +
+      (capped ? '; peak ' + fmtRate(peak) + '/s clipped' : '') + (series.length ? '' : '; nothing completed yet'));
   }
 
   /* ---- navigation -------------------------------------------------------------------------- */
+  // The address names the state tab, the filters and the view
+  // (/failed?type=video, /inactive?view=workers), so a reload or a shared
+  // link shows the same page.
+  function urlFor() {
+    const p = new URLSearchParams();
+    if (st.type) p.set('type', st.type);
+    if (st.order === 'desc') p.set('order', 'desc');
+    if (st.view === 'workers') p.set('view', 'workers');
+    const q = p.toString();
+    return base + st.state + (q ? '?' + q : '');
+  }
   function selectTab(state, push) {
     if (!STATES.includes(state)) state = 'inactive';
     st.state = state;
-    for (const a of document.querySelectorAll('#tabs a')) {
-      const on = a.dataset.state === state;
-      a.setAttribute('aria-selected', on ? 'true' : 'false');
-      a.tabIndex = on ? 0 : -1;
-    }
-    $('all-retry').hidden = state === 'inactive' || state === 'active';
-    $('bulk-retry').hidden = state === 'inactive';
-    document.title = tabLabel(state) + ' · ' + st.config.title;
-    if (push) history.pushState({ state }, '', base + state + location.search);
-    showView('jobs');
+    showView('jobs', false);
+    if (push) history.pushState({ state }, '', urlFor());
     reload();
   }
   function reload() {
     resetList();
     st.searchIds = null;
-    $('search-note').hidden = true;
+    $('search-note').hidden = !filtering();
     scheduleCounts(0);
     loadMore();
   }
-  function showView(v) {
+  function markTabs() {
+    // no state tab is current while the workers are shown
+    for (const a of document.querySelectorAll('#tabs a')) {
+      const on = a.dataset.state === st.state;
+      a.setAttribute('aria-selected', on && st.view === 'jobs' ? 'true' : 'false');
+      a.tabIndex = on ? 0 : -1;
+    }
+  }
+  function showView(v, push) {
+    const was = st.view;
     st.view = v;
     $('jobs-view').hidden = v !== 'jobs';
     $('workers-view').hidden = v !== 'workers';
     $('view-jobs').setAttribute('aria-pressed', String(v === 'jobs'));
     $('view-workers').setAttribute('aria-pressed', String(v === 'workers'));
+    markTabs();
+    document.title = (v === 'workers' ? 'Workers' : tabLabel(st.state)) + ' · ' + st.config.title;
+    if (push && was !== v) history.pushState({ state: st.state, view: v }, '', urlFor());
     if (v === 'workers') refreshWorkers();
+    else if (was !== 'jobs' && !st.rows.size) loadMore();
+  }
+  function fromLocation() {
+    const params = new URLSearchParams(location.search);
+    st.type = params.get('type') || '';
+    st.order = params.get('order') === 'desc' ? 'desc' : 'asc';
+    $('sort').value = st.order;
+    $('type-filter').value = st.type;
+    const seg = location.pathname.slice(base.length);
+    st.state = STATES.includes(seg) ? seg : 'inactive';
+    showView(params.get('view') === 'workers' ? 'workers' : 'jobs', false);
+    reload();
   }
   function tick() {
     for (const t of document.querySelectorAll('time[data-ts]')) t.textContent = t.dataset.prefix + rel(t.dataset.ts);
@@ -652,11 +849,6 @@
       st.config = Object.assign(st.config, await api('config'));
       $('title').textContent = st.config.title;
     } catch (e) { /* defaults */ }
-    const seg = location.pathname.slice(base.length);
-    const params = new URLSearchParams(location.search);
-    st.type = params.get('type') || '';
-    st.order = params.get('order') === 'desc' ? 'desc' : 'asc';
-    $('sort').value = st.order;
 
     $('tabs').addEventListener('click', (e) => {
       const a = e.target.closest('a[data-state]');
@@ -674,14 +866,8 @@
       selectTab(STATES[n], true);
       $('tab-' + STATES[n]).focus();
     });
-    window.addEventListener('popstate', () => selectTab(location.pathname.slice(base.length) || 'inactive', false));
-    const setParam = () => {
-      const p = new URLSearchParams();
-      if (st.type) p.set('type', st.type);
-      if (st.order === 'desc') p.set('order', 'desc');
-      const q = p.toString();
-      history.replaceState(history.state, '', base + st.state + (q ? '?' + q : ''));
-    };
+    window.addEventListener('popstate', fromLocation);
+    const setParam = () => history.replaceState(history.state, '', urlFor());
     $('type-filter').addEventListener('change', (e) => { st.type = e.target.value; setParam(); reload(); });
     $('sort').addEventListener('change', (e) => { st.order = e.target.value; setParam(); reload(); });
     $('toolbar').addEventListener('submit', (e) => { e.preventDefault(); runSearch(); });
@@ -699,16 +885,19 @@
     $('bulk-remove').addEventListener('click', () => bulk('remove', Array.from(st.selected)));
     $('all-retry').addEventListener('click', () => bulkAll('retry'));
     $('all-remove').addEventListener('click', () => bulkAll('remove'));
-    $('view-jobs').addEventListener('click', () => showView('jobs'));
-    $('view-workers').addEventListener('click', () => showView('workers'));
+    $('view-jobs').addEventListener('click', () => showView('jobs', true));
+    $('view-workers').addEventListener('click', () => showView('workers', true));
     $('new-job').addEventListener('click', () => { $('create-error').textContent = ''; $('create').showModal(); });
+    // an error is about the values it was shown for
+    $('create-form').addEventListener('input', () => { $('create-error').textContent = ''; });
     $('create-form').addEventListener('submit', createJob);
     $('detail').addEventListener('close', closeDetail);
 
     new IntersectionObserver((entries) => { if (entries.some((e) => e.isIntersecting)) loadMore(); }, { rootMargin: '400px' }).observe($('sentinel'));
     await loadTypes();
-    selectTab(STATES.includes(seg) ? seg : 'inactive', false);
+    fromLocation();
     connectEvents();
+    window.addEventListener('resize', () => { clearTimeout(resizeTimer); resizeTimer = setTimeout(drawChart, 150); });
     setInterval(tick, 5000);
     setInterval(refreshWorkers, 2000);
     refreshChart();

@@ -49,6 +49,16 @@ long long kt_int(redisContext *c, const char *fmt, ...);
  * INFO commandstats; 0 if it never ran. */
 long long kt_cmd_calls(redisContext *c, const char *cmd);
 char *kt_str(redisContext *c, char *buf, size_t len, const char *fmt, ...);
+/* Clients whose last command is cmd ("brpoplpush": workers waiting for a
+ * token), from CLIENT LIST. */
+int kt_clients_in(redisContext *c, const char *cmd);
+/* Redis's clock (TIME) in ms; the scripts stamp jobs with it. */
+int64_t kt_redis_now_ms(redisContext *c);
+/* Wait (asserts, 5 s at most) until Redis's clock reaches ms. */
+void kt_wait_redis_clock(redisContext *c, int64_t ms);
+/* Wait until every job of a delayed sorted set (scored by its due time)
+ * is due by Redis's clock. */
+void kt_wait_delayed_due(redisContext *c, const char *key);
 
 /* The usual fixture of a store-level suite: start a private Redis (flags
  * as kt_redis_start), open a raw connection *c and a libkue connection *k
@@ -88,6 +98,11 @@ const char *kt_tmpdir(void);
 void kt_write_file(const char *path, const char *text);
 /* Read a whole file (caller frees), NULL if missing. */
 char *kt_read_file(const char *path);
+/* How many times needle occurs in the file (0 if missing). */
+int kt_file_count(const char *path, const char *needle);
+/* Poll until needle occurs at least times in the file (a log); non-zero
+ * when it did before timeout_ms. */
+int kt_wait_file_has(const char *path, const char *needle, int times, int timeout_ms);
 
 /* Node interop: non-zero when node and tests/node/node_modules/kue exist. */
 int kt_node_available(void);

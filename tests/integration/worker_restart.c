@@ -11,6 +11,17 @@ TestSuite(worker_restart, .init = wt_setup, .fini = wt_teardown, .timeout = 90);
 
 #define N 20
 
+struct progress_arg { const int64_t *ids; int n; };
+
+static int progress_reported(void *arg)
+{
+    struct progress_arg *a = arg;
+    char b[32];
+    for (int i = 0; i < a->n; i++)
+        if (!wt_field(a->ids[i], "progress", b, sizeof b)[0]) return 0;
+    return 1;
+}
+
 Test(worker_restart, redis_restart_loses_nothing)
 {
     wt_teardown();
@@ -20,12 +31,15 @@ Test(worker_restart, redis_restart_loses_nothing)
     const char *log = wt_log("restart");
     pid_t w = wt_worker("sleep", "sleep", 5, log, NULL);
     wt_wait_zcard("q:jobs:sleep:active", 5, 5000);
-    kt_sleep_ms(100);
+    /* the claim reply reached the worker: its handlers report progress */
+    struct progress_arg pa = { ids, 5 };
+    cr_assert(kt_wait_until(progress_reported, &pa, 5000), "handlers never started");
 
     redisFree(wt_rc);
     wt_rc = NULL;
     kt_redis_stop_keep(&wt_redis, 1);
-    kt_sleep_ms(1500);                  /* the in-flight jobs finish meanwhile */
+    cr_assert(kt_wait_file_has(log, "connection lost", 1, 5000), "the worker missed the outage");
+    kt_sleep_ms(1500);          /* a window, not a condition: the 400 ms jobs finish meanwhile */
     kt_redis_restart(&wt_redis, KT_AOF);
     wt_rc = kt_redis_connect(&wt_redis);
 
@@ -49,6 +63,10 @@ Test(worker_restart, redis_restart_loses_nothing)
     cr_assert(wt_log_has(log, "re-sending"));
 }
 
+/* An idle worker waits for a token in BRPOPLPUSH. */
+static int is_waiting(void *arg) { (void)arg; return kt_clients_in(wt_rc, "brpoplpush") > 0; }
+static int is_not_waiting(void *arg) { (void)arg; return kt_clients_in(wt_rc, "brpoplpush") == 0; }
+
 /* A claim that ran in Redis but whose reply was lost with the connection:
  * after reconnecting the worker finds the job in its holder set, puts it
  * back in the queue (attempt not counted) and runs it. */
@@ -56,9 +74,12 @@ Test(worker_restart, lost_claim_reply_is_requeued)
 {
     const char *log = wt_log("orphan");
     pid_t w = wt_worker("echo", "echo", 1, log, NULL);
-    kt_sleep_ms(300);
+    /* waiting for a token: the worker's signal handlers are set (a TSTP
+     * before that would stop the process) */
+    cr_assert(kt_wait_until(is_waiting, NULL, 5000), "the worker never waited");
     kill(w, SIGTSTP);                   /* quiet: the worker will not claim it itself */
-    kt_sleep_ms(300);
+    cr_assert(kt_wait_file_has(log, "SIGTSTP", 1, 5000), "TSTP not handled");
+    cr_assert(kt_wait_until(is_not_waiting, NULL, 5000), "a quiet worker still waits for a token");
     int64_t id = wt_enqueue("echo", "{\"orphan\":1}");
 
     char host[256], pid[16];
@@ -95,8 +116,6 @@ static long long waiting_client(void)
     freeReplyObject(r);
     return id;
 }
-
-static int is_waiting(void *arg) { (void)arg; return waiting_client() > 0; }
 
 /* The connection of an idle worker's wait (with its claim pipelined
  * behind it) is killed: the worker reconnects it, looks for jobs a lost

@@ -1,7 +1,7 @@
 /*
  * The job store against a private redis-server: what each operation leaves
  * in Redis (keys, fields, scores, tokens, events), checked command by
- * command against kue-wire.md.
+ * command against docs/wire.md.
  */
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -718,7 +718,7 @@ Test(store, search_index_written_and_removed)
 {
     kue_set_search(K, 1);
     int64_t id = enqueue("video", "{\"title\":\"convert avi video\",\"user\":\"tj\"}", 0, 1);
-    /* kue-wire.md 2.3: TTL KNFRT AF FT USR TJ */
+    /* docs/wire.md section 8: TTL KNFRT AF FT USR TJ */
     const char *codes[] = { "TTL", "KNFRT", "AF", "FT", "USR", "TJ" };
     for (size_t i = 0; i < 6; i++)
         cr_assert_eq(kt_int(C, "ZSCORE q:search:word:%s %lld", codes[i], (long long)id), 1,

@@ -1,5 +1,5 @@
 /*
- * kue-web's JSON API (Kue's routes, kue-wire.md section 7) against a real
+ * kue-web's JSON API (Kue's routes, docs/kue-web.md) against a real
  * server process and a private redis-server: each route's status and body,
  * and what it changed in Redis.
  */

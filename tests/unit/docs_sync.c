@@ -10,7 +10,9 @@
  *     every row there is a key of the table;
  *   - etc/workers.ini has every key of the table in its section, set to the
  *     table's default (commented out exactly when the key has none), no key
- *     the table lacks, and passes `kue-supervisor -t`.
+ *     the table lacks, and passes `kue-supervisor -t`; below its header it
+ *     is exactly `kue-supervisor --print-defaults` (with [type email] for
+ *     [type NAME]), the table's defaults and descriptions.
  *
  * The programs are the real binaries of $KUE_BUILD; the pages are read
  * from the source tree.
@@ -306,9 +308,7 @@ static int ini_key_line(const char *line, char *name, size_t nlen, char *value, 
     while (*p == ' ') p++;
     const char *e = p;
     while (islower((unsigned char)*e) || *e == '_') e++;
-    if (e == p || strncmp(e, " = ", 3) != 0) {
-        if (e == p || *commented || strncmp(e, " =", 2) != 0) return 0;
-    }
+    if (e == p || strncmp(e, " =", 2) != 0 || (e[2] != ' ' && e[2] != '\0')) return 0;
     snprintf(name, nlen, "%.*s", (int)(e - p), p);
     const char *v = e + 2;
     while (*v == ' ') v++;
@@ -358,6 +358,49 @@ Test(docs_sync, workers_ini_matches_the_config_table)
         cr_expect_eq(keys[i].seen, 1, "etc/workers.ini: [%s] %s appears %d times, want once",
                      keys[i].section, keys[i].name, keys[i].seen);
     free(text);
+}
+
+/* The lines of text from the first section header on, each without its
+ * trailing blanks; [type email] stands for [type NAME]. */
+static int ini_lines(char *text, char **out, int max)
+{
+    char *p = text;
+    while (p && *p != '[') {
+        p = strchr(p, '\n');
+        if (p) p++;
+    }
+    int n = 0;
+    char *save = NULL;
+    for (char *l = p ? strtok_r(p, "\n", &save) : NULL; l; l = strtok_r(NULL, "\n", &save)) {
+        size_t len = strlen(l);
+        while (len && (l[len - 1] == ' ' || l[len - 1] == '\r')) l[--len] = '\0';
+        if (!strcmp(l, "[type email]")) strcpy(l, "[type NAME]");
+        cr_assert_lt(n, max);
+        out[n++] = l;
+    }
+    return n;
+}
+
+Test(docs_sync, workers_ini_is_print_defaults)
+{
+    char bin[4096], cmd[4200];
+    kt_bin("kue-supervisor", bin, sizeof bin);
+    snprintf(cmd, sizeof cmd, "'%s' --print-defaults", bin);
+    int code;
+    char *want = run(cmd, &code);
+    cr_assert_eq(code, 0);
+    char *have = src_file("etc/workers.ini");
+    static char *wl[512], *hl[512];
+    int nw = ini_lines(want, wl, 512), nh = ini_lines(have, hl, 512);
+    int i = 0;
+    while (i < nw && i < nh && !strcmp(wl[i], hl[i])) i++;
+    cr_expect(i == nw && i == nh,
+              "etc/workers.ini differs from kue-supervisor --print-defaults at its line %d of "
+              "the keys:\n  file:  %s\n  table: %s\nregenerate the part below its header with\n"
+              "  kue-supervisor --print-defaults | sed 's/^\\[type NAME\\]$/[type email]/'",
+              i + 1, i < nh ? hl[i] : "(end)", i < nw ? wl[i] : "(end)");
+    free(want);
+    free(have);
 }
 
 Test(docs_sync, workers_ini_is_valid)

@@ -198,7 +198,24 @@ static struct key *find_key(const char *section, const char *name)
 Test(docs_sync, supervisor_options_documented)
 {
     char *page = src_file("docs/kue-supervisor.md");
-    free(check_help("kue-supervisor", NULL, page, "docs/kue-supervisor.md"));
+    char *help = check_help("kue-supervisor", NULL, page, "docs/kue-supervisor.md");
+    /* the signals named by --help ("Signals: TERM/INT drain, ...") */
+    const char *sig = strstr(help, "Signals:");
+    cr_assert_not_null(sig, "kue-supervisor --help names no signals:\n%s", help);
+    int nsig = 0;
+    for (const char *p = sig + 8; *p; p++) {
+        if (!isupper((unsigned char)*p) || isalpha((unsigned char)p[-1])) continue;
+        size_t n = 0;
+        while (isupper((unsigned char)p[n]) || isdigit((unsigned char)p[n])) n++;
+        if (n < 3 || isalpha((unsigned char)p[n])) continue;
+        char name[16];
+        snprintf(name, sizeof name, "%.*s", (int)n, p);
+        cr_expect(has_token(page, name), "docs/kue-supervisor.md: signal %s is not documented", name);
+        nsig++;
+        p += n - 1;
+    }
+    cr_assert_geq(nsig, 9, "only %d signals found in --help", nsig);
+    free(help);
     /* the environment overrides named by --help */
     const char *env[] = { "KUE_REDIS_URL", "KUE_PREFIX", "KUE_WEB_LISTEN" };
     for (size_t i = 0; i < sizeof env / sizeof env[0]; i++)

@@ -125,7 +125,7 @@ static int free_port(void)
     return p == 6379 ? free_port() : p;
 }
 
-static void redis_launch(kt_redis_t *r, int flags)
+static void redis_launch(kt_redis_t *r, int flags, char *const *extra)
 {
     char portbuf[16];
     snprintf(portbuf, sizeof portbuf, "%d", r->port);
@@ -143,6 +143,7 @@ static void redis_launch(kt_redis_t *r, int flags)
     argv[n++] = "--daemonize"; argv[n++] = "no";
     argv[n++] = "--loglevel"; argv[n++] = "warning";
     argv[n++] = "--logfile"; argv[n++] = "redis.log";
+    for (; extra && *extra && n < 38; extra++) argv[n++] = *extra;
     argv[n++] = NULL;
 
     pid_t pid = fork();
@@ -193,13 +194,18 @@ void kt_redis_start(kt_redis_t *r, int flags)
     if (r->port)
         snprintf(r->tcp_url, sizeof r->tcp_url, "redis://127.0.0.1:%d/0", r->port);
     if (nredises < 16) redises[nredises++] = r;
-    redis_launch(r, flags);
+    redis_launch(r, flags, NULL);
 }
 
 void kt_redis_restart(kt_redis_t *r, int flags)
 {
+    kt_redis_restart_args(r, flags, NULL);
+}
+
+void kt_redis_restart_args(kt_redis_t *r, int flags, char *const extra[])
+{
     if (r->pid > 0) kt_redis_stop_keep(r, 1);
-    redis_launch(r, flags);
+    redis_launch(r, flags, extra);
 }
 
 static void rm_rf(const char *path)

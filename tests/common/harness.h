@@ -35,6 +35,9 @@ void kt_redis_start(kt_redis_t *r, int flags);
 /* Start it again in the same directory (same socket/port, same data when
  * KT_AOF was given): for "Redis restarted mid-run" tests. */
 void kt_redis_restart(kt_redis_t *r, int flags);
+/* The same with extra redis-server arguments (NULL-terminated), e.g.
+ * "--key-load-delay", "200000" to keep it loading its data for a while. */
+void kt_redis_restart_args(kt_redis_t *r, int flags, char *const extra[]);
 /* Stop (SIGTERM, then SIGKILL after 2 s), reap, remove the directory
  * unless keep_dir. */
 void kt_redis_stop_keep(kt_redis_t *r, int keep_dir);

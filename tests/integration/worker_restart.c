@@ -137,3 +137,50 @@ Test(worker_restart, waiting_connection_killed)
     kill(w, SIGTERM);
     cr_assert_eq(wt_exit_code(w, 5000), 0);
 }
+
+static int aof_rewritten(void *arg)
+{
+    (void)arg;
+    redisReply *r = kt_cmd(wt_rc, "INFO persistence");
+    int done = r->type == REDIS_REPLY_STRING && strstr(r->str, "aof_rewrite_in_progress:0") &&
+               strstr(r->str, "aof_rewrite_scheduled:0");
+    freeReplyObject(r);
+    return done;
+}
+
+/* Redis restarts and is still loading its data when the worker reconnects:
+ * the outcomes the worker sends then are refused with LOADING, and must be
+ * sent again once Redis has loaded, not dropped (a dropped complete leaves
+ * its job active for ever, the lease renewed by the live worker).
+ * Disabled: kue-worker drops them today (its connection reports
+ * "connected" to a loading Redis, and an error reply to a queued outcome is
+ * final); enable it with the fix. */
+Test(worker_restart, outcomes_wait_for_a_loading_redis, .disabled = true)
+{
+    wt_teardown();
+    wt_setup_flags(KT_AOF);
+    int64_t ids[5];
+    for (int i = 0; i < 5; i++) ids[i] = wt_enqueue("sleep", "{\"ms\":300}");
+    const char *log = wt_log("loading");
+    pid_t w = wt_worker("sleep", "sleep", 5, log, NULL);
+    wt_wait_zcard("q:jobs:sleep:active", 5, 5000);
+    struct progress_arg pa = { ids, 5 };
+    cr_assert(kt_wait_until(progress_reported, &pa, 5000), "handlers never started");
+    /* filler keys, all in the AOF's RDB base: loading them takes 4 s
+     * (--key-load-delay, 20 ms a key), and Redis answers clients every
+     * KiB loaded, with LOADING */
+    for (int i = 0; i < 200; i++)
+        freeReplyObject(kt_cmd(wt_rc, "SET filler:%d %0100d", i, i));
+    freeReplyObject(kt_cmd(wt_rc, "BGREWRITEAOF"));
+    cr_assert(kt_wait_until(aof_rewritten, NULL, 5000), "AOF rewrite did not finish");
+    redisFree(wt_rc);
+    wt_rc = NULL;
+    kt_redis_stop_keep(&wt_redis, 1);
+    char *slow[] = { "--key-load-delay", "20000", "--loading-process-events-interval-bytes", "1024",
+                     NULL };
+    kt_redis_restart_args(&wt_redis, KT_AOF, slow);
+    wt_rc = kt_redis_connect(&wt_redis);
+    wt_wait_zcard("q:jobs:sleep:complete", 5, 15000);
+    kill(w, SIGTERM);
+    cr_assert_eq(wt_exit_code(w, 10000), 0);
+}

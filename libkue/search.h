@@ -1,6 +1,6 @@
 /*
  * search.h -- the tokeniser of Kue's full-text search index (reds 0.2.5 on
- * natural 0.2.1), byte-for-byte: no Redis, no I/O.  See kue-wire.md §2.3.
+ * natural 0.2.1), byte-for-byte: no Redis, no I/O.  See docs/wire.md section 8.
  *
  * Indexing one text (reds Search#index):
  *   words    = matches of /\w+/ (ASCII [A-Za-z0-9_]; every other byte,

@@ -22,7 +22,7 @@
 #include "scoreboard.h"
 #include "url.h"
 
-/* Exit codes of the master (DESIGN.md §4). */
+/* Exit codes of the master (docs/kue-supervisor.md, "Exit codes"). */
 #define SUP_EXIT_OK      0
 #define SUP_EXIT_FAIL    1
 #define SUP_EXIT_CONFIG  2

@@ -1,5 +1,5 @@
 /*
- * api.c -- Kue's JSON routes (kue-wire.md section 7) on one kue_t.
+ * api.c -- Kue's JSON routes (docs/kue-web.md) on one kue_t.
  *
  * Kue answers almost every error with HTTP 200 and {"error": "..."}; we do
  * the same for application errors ("job \"5\" doesnt exist").  When Redis

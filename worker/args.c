@@ -1,5 +1,5 @@
 /*
- * args.c -- the kue-worker command line (docs/ARCHITECTURE.md), parsed into
+ * args.c -- the kue-worker command line (docs/plugins.md), parsed into
  * a kw_config_t.  The supervisor builds this command line; a human can use
  * the same options to run one worker in the foreground for debugging.
  */

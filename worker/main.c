@@ -6,7 +6,7 @@
  *     kue-worker --redis redis://127.0.0.1:6379/0 --type email \
  *                --plugin ./build/plugins/echo.so --concurrency 4
  *
- * See worker/worker.h and docs/ARCHITECTURE.md (options, exit codes).
+ * See worker/worker.h and docs/plugins.md (options, exit codes).
  */
 #include <stdio.h>
 

@@ -19,7 +19,7 @@
 #include <kue/kue.h>
 #include <kue/plugin.h>
 
-/* Exit codes (docs/ARCHITECTURE.md). */
+/* Exit codes (docs/plugins.md). */
 #define KW_EXIT_OK      0
 #define KW_EXIT_FAIL    1
 #define KW_EXIT_USAGE   2

@@ -4,7 +4,7 @@
  * libkue stores jobs in Redis exactly as Kue 0.11 (the Node.js job queue)
  * does, so a Node Kue process on the same Redis and prefix reads, processes
  * and displays the jobs written here, and the reverse.  Every state change is
- * one atomic server-side script; see docs/ARCHITECTURE.md for the key layout.
+ * one atomic server-side script; see docs/wire.md for the key layout.
  *
  * Conventions
  *  - Functions returning int return 0 on success and -1 on error; the error

@@ -1,4 +1,4 @@
--- complete: finish active jobs held by their workers (kue-wire.md 5.4),
+-- complete: finish active jobs held by their workers (docs/wire.md section 6),
 -- several per call: a worker sends the completions of one loop iteration
 -- together (one TIME, one script call).  Each job costs its own HMGET,
 -- HSET and PUBLISH; the index updates of the batch are one variadic

@@ -1,4 +1,4 @@
--- enqueue: save new jobs (kue-wire.md 5.1, 5.2) in one step.
+-- enqueue: save new jobs (docs/wire.md sections 2, 6) in one step.
 -- ARGV: prefix, then one record per job:
 --   type, data, priority, max_attempts, delay_ms, ttl_ms, backoff,
 --   removeOnComplete, run_at_ms, nsearch, [code, count] x nsearch

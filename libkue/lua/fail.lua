@@ -1,5 +1,5 @@
 -- fail: fail the current attempt of an active job held by worker W
--- (kue-wire.md 5.5): error, log line, attempts, then retry now / retry
+-- (docs/wire.md 6, 7): error, log line, attempts, then retry now / retry
 -- after backoff / failed for good.
 -- ARGV: prefix, id, W ('' = any holder), error, fn_backoff_ms (-1 = none),
 --       cause ('ttl' also publishes "ttl exceeded ack"; else '')

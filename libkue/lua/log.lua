@@ -1,4 +1,4 @@
--- log: append a line to a job's log (kue-wire.md 5.13).  A job that no
+-- log: append a line to a job's log (docs/wire.md section 6).  A job that no
 -- longer exists is not recreated (Kue #559).
 -- ARGV: prefix, id, line.  Returns 1, or 0 when the job does not exist.
 local jk = key('job:' .. ARGV[2])

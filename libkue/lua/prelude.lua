@@ -29,7 +29,7 @@ local function first_line(s)
   return s
 end
 
--- Score of a job in the global set of a state (kue-wire.md section 4).
+-- Score of a job in the global set of a state (docs/wire.md section 3).
 local function global_score(state, prio, promote_at, ttl, now)
   if state == 'delayed' then return tonumber(promote_at) or now end
   if state == 'active' then
@@ -160,7 +160,7 @@ local function drop(id, t, wid)
   if #codes > 0 then redis.call('DEL', ok) end
 end
 
--- Kue's backoff delay for the attempt just failed (kue-wire.md 5.6).
+-- Kue's backoff delay for the attempt just failed (docs/wire.md section 7).
 local function backoff_delay(j, attempts, fn_ms)
   local base = tonumber(j.delay) or 0
   local b = j.backoff

@@ -1,4 +1,4 @@
--- progress: record progress of a job (kue-wire.md 5.12).
+-- progress: record progress of a job (docs/wire.md section 6).
 -- ARGV: prefix, id, W ('' = any), percent, data_json ('' = none)
 -- Returns 1, or 0 when the job is gone or (with W) not held by W.
 local id, wid, pct, data = ARGV[2], ARGV[3], ARGV[4], ARGV[5]

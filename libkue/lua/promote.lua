@@ -1,4 +1,4 @@
--- promote: move due delayed jobs to inactive (kue-wire.md 5.7), re-checking
+-- promote: move due delayed jobs to inactive (docs/wire.md), re-checking
 -- each job's state, in one atomic step: idempotent and safe to run from any
 -- number of supervisors at once.  While a Kue process holds the unprefixed
 -- promotion:lock it is mid-promotion, so this tick does nothing.

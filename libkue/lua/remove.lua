@@ -1,5 +1,5 @@
 -- remove: delete a job with its log, every index entry, its lease and its
--- search entries (kue-wire.md 5.10), and publish "remove".
+-- search entries (docs/wire.md sections 6, 8), and publish "remove".
 -- ARGV: prefix, id.  Returns the job's type, or an error.
 local id = ARGV[2]
 local j = load(id)

@@ -125,7 +125,7 @@ static int free_port(void)
     return p == 6379 ? free_port() : p;
 }
 
-static void redis_launch(kt_redis_t *r, int flags)
+static void redis_launch(kt_redis_t *r, int flags, char *const *extra)
 {
     char portbuf[16];
     snprintf(portbuf, sizeof portbuf, "%d", r->port);
@@ -143,6 +143,7 @@ static void redis_launch(kt_redis_t *r, int flags)
     argv[n++] = "--daemonize"; argv[n++] = "no";
     argv[n++] = "--loglevel"; argv[n++] = "warning";
     argv[n++] = "--logfile"; argv[n++] = "redis.log";
+    for (; extra && *extra && n < 38; extra++) argv[n++] = *extra;
     argv[n++] = NULL;
 
     pid_t pid = fork();
@@ -193,13 +194,18 @@ void kt_redis_start(kt_redis_t *r, int flags)
     if (r->port)
         snprintf(r->tcp_url, sizeof r->tcp_url, "redis://127.0.0.1:%d/0", r->port);
     if (nredises < 16) redises[nredises++] = r;
-    redis_launch(r, flags);
+    redis_launch(r, flags, NULL);
 }
 
 void kt_redis_restart(kt_redis_t *r, int flags)
 {
+    kt_redis_restart_args(r, flags, NULL);
+}
+
+void kt_redis_restart_args(kt_redis_t *r, int flags, char *const extra[])
+{
     if (r->pid > 0) kt_redis_stop_keep(r, 1);
-    redis_launch(r, flags);
+    redis_launch(r, flags, extra);
 }
 
 static void rm_rf(const char *path)
@@ -287,6 +293,77 @@ long long kt_cmd_calls(redisContext *c, const char *cmd)
     long long v = p ? atoll(p + strlen(pat)) : 0;
     freeReplyObject(r);
     return v;
+}
+
+int kt_clients_in(redisContext *c, const char *cmd)
+{
+    redisReply *r = kt_cmd(c, "CLIENT LIST");
+    char pat[96];
+    snprintf(pat, sizeof pat, " cmd=%s ", cmd);
+    int n = 0;
+    for (const char *p = r->type == REDIS_REPLY_STRING ? r->str : NULL; p && (p = strstr(p, pat));
+         p += strlen(pat))
+        n++;
+    freeReplyObject(r);
+    return n;
+}
+
+int64_t kt_redis_now_ms(redisContext *c)
+{
+    redisReply *r = kt_cmd(c, "TIME");
+    cr_assert(r->type == REDIS_REPLY_ARRAY && r->elements == 2, "TIME: unexpected reply");
+    int64_t ms = strtoll(r->element[0]->str, NULL, 10) * 1000 +
+                 strtoll(r->element[1]->str, NULL, 10) / 1000;
+    freeReplyObject(r);
+    return ms;
+}
+
+struct redis_clock { redisContext *c; int64_t at; };
+
+static int redis_clock_reached(void *arg)
+{
+    struct redis_clock *w = arg;
+    return kt_redis_now_ms(w->c) >= w->at;
+}
+
+void kt_wait_redis_clock(redisContext *c, int64_t ms)
+{
+    struct redis_clock w = { c, ms };
+    cr_assert(kt_wait_until(redis_clock_reached, &w, 5000), "Redis's clock never reached %lld",
+              (long long)ms);
+}
+
+void kt_wait_delayed_due(redisContext *c, const char *key)
+{
+    redisReply *r = kt_cmd(c, "ZRANGE %s -1 -1 WITHSCORES", key);
+    cr_assert(r->type == REDIS_REPLY_ARRAY && r->elements == 2, "%s is empty", key);
+    int64_t due = (int64_t)strtod(r->element[1]->str, NULL);
+    freeReplyObject(r);
+    kt_wait_redis_clock(c, due);
+}
+
+struct log_wait { const char *path, *needle; int times; };
+
+int kt_file_count(const char *path, const char *needle)
+{
+    char *t = kt_read_file(path);
+    int n = 0;
+    for (const char *p = t; p && (p = strstr(p, needle)); p += strlen(needle))
+        n++;
+    free(t);
+    return n;
+}
+
+static int log_has_times(void *arg)
+{
+    struct log_wait *w = arg;
+    return kt_file_count(w->path, w->needle) >= w->times;
+}
+
+int kt_wait_file_has(const char *path, const char *needle, int times, int timeout_ms)
+{
+    struct log_wait w = { path, needle, times };
+    return kt_wait_until(log_has_times, &w, timeout_ms);
 }
 
 long long kt_int(redisContext *c, const char *fmt, ...)

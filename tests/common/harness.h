@@ -35,6 +35,9 @@ void kt_redis_start(kt_redis_t *r, int flags);
 /* Start it again in the same directory (same socket/port, same data when
  * KT_AOF was given): for "Redis restarted mid-run" tests. */
 void kt_redis_restart(kt_redis_t *r, int flags);
+/* The same with extra redis-server arguments (NULL-terminated), e.g.
+ * "--key-load-delay", "200000" to keep it loading its data for a while. */
+void kt_redis_restart_args(kt_redis_t *r, int flags, char *const extra[]);
 /* Stop (SIGTERM, then SIGKILL after 2 s), reap, remove the directory
  * unless keep_dir. */
 void kt_redis_stop_keep(kt_redis_t *r, int keep_dir);
@@ -49,6 +52,16 @@ long long kt_int(redisContext *c, const char *fmt, ...);
  * INFO commandstats; 0 if it never ran. */
 long long kt_cmd_calls(redisContext *c, const char *cmd);
 char *kt_str(redisContext *c, char *buf, size_t len, const char *fmt, ...);
+/* Clients whose last command is cmd ("brpoplpush": workers waiting for a
+ * token), from CLIENT LIST. */
+int kt_clients_in(redisContext *c, const char *cmd);
+/* Redis's clock (TIME) in ms; the scripts stamp jobs with it. */
+int64_t kt_redis_now_ms(redisContext *c);
+/* Wait (asserts, 5 s at most) until Redis's clock reaches ms. */
+void kt_wait_redis_clock(redisContext *c, int64_t ms);
+/* Wait until every job of a delayed sorted set (scored by its due time)
+ * is due by Redis's clock. */
+void kt_wait_delayed_due(redisContext *c, const char *key);
 
 /* The usual fixture of a store-level suite: start a private Redis (flags
  * as kt_redis_start), open a raw connection *c and a libkue connection *k
@@ -88,6 +101,11 @@ const char *kt_tmpdir(void);
 void kt_write_file(const char *path, const char *text);
 /* Read a whole file (caller frees), NULL if missing. */
 char *kt_read_file(const char *path);
+/* How many times needle occurs in the file (0 if missing). */
+int kt_file_count(const char *path, const char *needle);
+/* Poll until needle occurs at least times in the file (a log); non-zero
+ * when it did before timeout_ms. */
+int kt_wait_file_has(const char *path, const char *needle, int times, int timeout_ms);
 
 /* Node interop: non-zero when node and tests/node/node_modules/kue exist. */
 int kt_node_available(void);

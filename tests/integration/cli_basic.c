@@ -434,7 +434,7 @@ Test(cli, promote_once)
     cr_assert_gt(kue_job_save(K, j), 0);
     kue_job_free(j);
     cr_assert_eq(kue(NULL, "create", "t", "--delay", "1h", NULL), 0);
-    kt_sleep_ms(10);
+    kt_wait_redis_clock(C, kt_int(C, "HGET q:job:1 promote_at"));     /* job 1 is due */
     char *out;
     cr_assert_eq(kue(&out, "promote", NULL), 0, "%s", out);
     cr_assert_str_eq(out, "1\n");

@@ -309,8 +309,8 @@ Test(install_files, container_and_unit_files_agree)
     cr_assert_not_null(w);
     /* run_dir is the unit's state directory, not relative to /etc/kue */
     cr_expect(strstr(unit, "\nStateDirectory=kue\n"), "%s", unit);
-    cr_expect(strstr(w, "\nrun_dir = /var/lib/kue "), "workers.ini run_dir under systemd");
-    cr_expect(strstr(w, "\nplugins = /usr/local/lib/kue/plugins "), "workers.ini plugins");
+    cr_expect(strstr(w, "\nrun_dir = /var/lib/kue\n"), "workers.ini run_dir under systemd");
+    cr_expect(strstr(w, "\nplugins = /usr/local/lib/kue/plugins\n"), "workers.ini plugins");
     /* Documentation= names a file make install installs (checked in the
      * pkgconfig test: share/doc/kue/README.md) */
     cr_expect(strstr(unit, "\nDocumentation=file:///usr/local/share/doc/kue/README.md\n"), "%s", unit);

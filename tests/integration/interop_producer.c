@@ -5,7 +5,7 @@
  * attempts and retries (immediate, fixed, exponential and `true` backoff),
  * removeOnComplete, ttl, unicode data round-tripping into the result, and the
  * final hashes, state sets and Kue's own view (Job.get(...).toJSON()) being
- * what Kue leaves for jobs it created itself (kue-wire.md 5.3-5.7).
+ * what Kue leaves for jobs it created itself (docs/wire.md sections 2-7).
  * Skips, saying so, only when node or tests/node/node_modules/kue is missing.
  */
 #include <criterion/criterion.h>
@@ -341,7 +341,7 @@ Test(interop_producer, libkue_jobs_processed_by_node_kue)
     }
 
     /* 6. Backoff: the retry waited in delayed for exactly the computed delay
-     *    (promote_at = failed_at + delay, kue-wire.md 5.6). */
+     *    (promote_at = failed_at + delay, docs/wire.md section 7). */
     {
         long long st[4];
         cr_assert_eq(runs_of(out, fxid, st, 4), 2);

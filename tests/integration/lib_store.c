@@ -1,7 +1,7 @@
 /*
  * The job store against a private redis-server: what each operation leaves
  * in Redis (keys, fields, scores, tokens, events), checked command by
- * command against kue-wire.md.
+ * command against docs/wire.md.
  */
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -161,7 +161,7 @@ Test(store, promotion_of_many_jobs_in_one_round)
     }
     cr_assert_eq(kue_job_save_bulk(K, jobs, N, ids), (size_t)N, "%s", kue_errstr(K));
     freeReplyObject(kt_cmd(C, "ZADD q:jobs:delayed 0 03|999999"));  /* hash gone */
-    kt_sleep_ms(10);
+    kt_wait_delayed_due(C, "q:jobs:delayed");
     long n = -1;
     int64_t next = 0;
     cr_assert_eq(kue_promote(K, 5000, &n, &next), 0, "%s", kue_errstr(K));
@@ -198,7 +198,7 @@ Test(store, promotion_waits_for_kue_lock)
     kue_job_set_delay(j, 1);
     id = kue_job_save(K, j);
     kue_job_free(j);
-    kt_sleep_ms(5);
+    kt_wait_delayed_due(C, "q:jobs:delayed");
     freeReplyObject(kt_cmd(C, "SET promotion:lock abc PX 5000"));
     long n = -1;
     cr_assert_eq(kue_promote(K, 1000, &n, NULL), 0);
@@ -504,7 +504,7 @@ Test(store, progress_and_log)
     freeReplyObject(claim("t", 1));
     double before = zscore("q:jobs:active", "01|1");
     cr_assert_gt(before, 100000);
-    kt_sleep_ms(20);
+    kt_wait_redis_clock(C, (int64_t)before - 5000 + 1);    /* Redis's clock moved on */
     const char *pa[] = { "q", "1", "kue:h:1:t:1", "50", "{\"step\":\"half\"}" };
     cr_assert_eq(run_script(KS_PROGRESS, 5, pa), 1);
     char b[64];
@@ -718,7 +718,7 @@ Test(store, search_index_written_and_removed)
 {
     kue_set_search(K, 1);
     int64_t id = enqueue("video", "{\"title\":\"convert avi video\",\"user\":\"tj\"}", 0, 1);
-    /* kue-wire.md 2.3: TTL KNFRT AF FT USR TJ */
+    /* docs/wire.md section 8: TTL KNFRT AF FT USR TJ */
     const char *codes[] = { "TTL", "KNFRT", "AF", "FT", "USR", "TJ" };
     for (size_t i = 0; i < 6; i++)
         cr_assert_eq(kt_int(C, "ZSCORE q:search:word:%s %lld", codes[i], (long long)id), 1,

@@ -210,6 +210,32 @@ SU int sup_wait_count(struct sup_t *s, const char *type, const char *state, long
     return kt_wait_until(sup_cnt_is, &a, timeout_ms);
 }
 
+/* Worker processes waiting for a token (an idle worker's BRPOPLPUSH):
+ * a worker there has started, set its signal handlers and found nothing
+ * to claim. */
+SU int sup_idle(struct sup_t *s)
+{
+    redisContext *c = kt_redis_connect(&s->redis);
+    int n = kt_clients_in(c, "brpoplpush");
+    redisFree(c);
+    return n;
+}
+
+struct sup_idle_arg { struct sup_t *s; int want; };
+
+static int sup_idle_is(void *a)
+{
+    struct sup_idle_arg *x = a;
+    return sup_idle(x->s) == x->want;
+}
+
+/* Wait until exactly want worker processes wait for a token. */
+SU int sup_wait_idle(struct sup_t *s, int want, int timeout_ms)
+{
+    struct sup_idle_arg a = { s, want };
+    return kt_wait_until(sup_idle_is, &a, timeout_ms);
+}
+
 SU int sup_log_has(const char *log, const char *needle)
 {
     char *t = kt_read_file(log);

@@ -102,7 +102,7 @@ Test(supervisor_crash, stale_heartbeat_means_hung)
     cr_assert(sup_wait_children(S.pid, "kue-supervisor: worker crash#1", 1, 5000));
     pid_t w[4];
     sup_children(S.pid, "kue-supervisor: worker crash#1", w, 4);
-    kt_sleep_ms(300);
+    cr_assert(sup_wait_idle(&S, 1, 5000), "the worker never waited for jobs");
     /* SIGSTOP: the process stays, its loop (and heartbeat) stops */
     int64_t id = sup_job(&S, "crash", "{\"signal\":19}", 1, 0);
     cr_assert(sup_wait_state(&S, id, "failed", 5000), "job of the hung worker settled");
@@ -164,7 +164,8 @@ Test(supervisor_crash, worker_dies_while_redis_is_down)
 
     kt_redis_stop_keep(&S.redis, 1);
     kill(w[0], SIGKILL);
-    kt_sleep_ms(700);
+    /* the master saw the death and keeps the settle call for later */
+    cr_assert(kt_wait_file_has(S.log, "killed by signal 9", 1, 5000), "death not noticed");
     cr_assert_eq(kill(S.pid, 0), 0, "the master died while Redis was away");
     kt_redis_restart(&S.redis, KT_AOF);
 

@@ -63,7 +63,7 @@ Test(supervisor_drain, second_term_skips_the_wait)
     int64_t a = sup_job(&S, "sleep", "{\"ms\":30000}", 1, 0);
     cr_assert(sup_wait_state(&S, a, "active", 3000));
     kill(S.pid, SIGTERM);
-    kt_sleep_ms(200);
+    cr_assert(kt_wait_file_has(S.log, "draining", 1, 5000), "the first TERM did not start a drain");
     int64_t t0 = kt_now_ms();
     int code = sup_stop(&S, SIGTERM, 10000);
     S.pid = 0;

@@ -26,12 +26,12 @@ Test(supervisor_promote, delayed_jobs_on_time)
     sup_replace(S.ini, "interval = 200ms", "interval = 1s");
     sup_start(&S);
     cr_assert(sup_wait_children(S.pid, "kue-supervisor: worker echo#", 1, 5000));
-    kt_sleep_ms(300);
+    cr_assert(sup_wait_idle(&S, 1, 5000), "the worker never waited for jobs");
     enum { N = 60 };
     int64_t ids[N], lag[N];
     for (int i = 0; i < N; i++) {
         ids[i] = sup_job(&S, "echo", "{}", 1, 300 + (i * 37) % 1500);
-        kt_sleep_ms(5);
+        kt_sleep_ms(5);         /* pacing: the jobs are created over 0.3 s */
     }
     for (int i = 0; i < N; i++)
         cr_assert(sup_wait_state(&S, ids[i], "complete", 5000), "job %d", i);
@@ -51,6 +51,18 @@ Test(supervisor_promote, delayed_jobs_on_time)
     S.pid = 0;
 }
 
+/* The master listens on P:delayed. */
+static int delayed_subscribed(void *arg)
+{
+    struct sup_t *s = arg;
+    redisContext *c = kt_redis_connect(&s->redis);
+    redisReply *r = kt_cmd(c, "PUBSUB NUMSUB q:delayed");
+    int yes = r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[1]->integer == 1;
+    freeReplyObject(r);
+    redisFree(c);
+    return yes;
+}
+
 /* A new delayed job is announced on P:delayed, so the master promotes it
  * when due even if its next poll (interval / 4) is seconds away. */
 Test(supervisor_promote, new_delayed_job_not_left_to_polling)
@@ -58,9 +70,13 @@ Test(supervisor_promote, new_delayed_job_not_left_to_polling)
     static const char *const plugins[] = { "echo", NULL };
     sup_setup(&S, plugins, "[type echo]\nprocesses = 1\nconcurrency = 4\n");
     sup_replace(S.ini, "interval = 200ms", "interval = 40s");   /* polls every 10 s */
+    /* a job already due: promoted by the start-up round */
+    int64_t early = sup_job(&S, "echo", "{}", 1, 1);
     sup_start(&S);
     cr_assert(sup_wait_children(S.pid, "kue-supervisor: worker echo#", 1, 5000));
-    kt_sleep_ms(500);   /* the start-up round has run; the next poll is 10 s away */
+    /* the start-up round has run; the next poll is 10 s away */
+    cr_assert(sup_wait_state(&S, early, "complete", 5000), "no start-up promotion round");
+    cr_assert(kt_wait_until(delayed_subscribed, &S, 5000), "the master never subscribed");
     int64_t id = sup_job(&S, "echo", "{}", 1, 400);
     cr_assert(sup_wait_state(&S, id, "complete", 3000),
               "a job due in 400 ms waited for the 10 s poll");
@@ -160,7 +176,8 @@ Test(supervisor_promote, pid1_reaps_orphans)
         ids[i] = sup_job(&S, "orphan", "{}", 1, 0);
     for (int i = 0; i < 10; i++)
         cr_assert(sup_wait_state(&S, ids[i], "complete", 5000));
-    kt_sleep_ms(800);   /* the sleeps exit and must be reaped */
+    /* each job leaves one orphan; each must be reaped */
+    cr_assert(kt_wait_file_has(S.log, "reaped orphan", 10, 5000), "orphans not reaped");
     /* no zombie left under the supervisor */
     DIR *d = opendir("/proc");
     struct dirent *e;

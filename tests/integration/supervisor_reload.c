@@ -33,8 +33,7 @@ Test(supervisor_reload, hup_broken_config_keeps_workers)
 
     write_body("[type echo]\nprocesses = two\n");
     kill(S.pid, SIGHUP);
-    kt_sleep_ms(500);
-    cr_assert(sup_log_has(S.log, "reload failed, keeping the running configuration"));
+    cr_assert(kt_wait_file_has(S.log, "reload failed, keeping the running configuration", 1, 5000));
     cr_assert(sup_log_has(S.log, "[type echo] processes:"));
     cr_assert_eq(sup_children(S.pid, "kue-supervisor: worker echo#", after, 4), 2);
     cr_assert(after[0] == before[0] || after[0] == before[1]);
@@ -89,7 +88,7 @@ Test(supervisor_reload, plugin_replacement_rolls_workers)
     sup_setup(&S, plugins, "[type sleep]\nprocesses = 2\nconcurrency = 2\n");
     sup_start(&S);
     cr_assert(sup_wait_children(S.pid, "kue-supervisor: worker sleep#", 2, 5000));
-    kt_sleep_ms(300);
+    cr_assert(sup_wait_idle(&S, 2, 5000), "both workers up and waiting for jobs");
     pid_t before[4];
     sup_children(S.pid, "kue-supervisor: worker sleep#", before, 4);
     int64_t ids[8];
@@ -101,8 +100,7 @@ Test(supervisor_reload, plugin_replacement_rolls_workers)
     snprintf(junk, sizeof(junk), "%s/junk", S.dir);
     kt_write_file(junk, "not a plugin");
     replace_plugin(junk, "sleep");
-    kt_sleep_ms(800);
-    cr_assert(sup_log_has(S.log, "changed but cannot be used"));
+    cr_assert(kt_wait_file_has(S.log, "changed but cannot be used", 1, 5000));
     pid_t mid[4];
     cr_assert_eq(sup_children(S.pid, "kue-supervisor: worker sleep#", mid, 4), 2);
     cr_assert((mid[0] == before[0] || mid[0] == before[1]) && (mid[1] == before[0] || mid[1] == before[1]));
@@ -138,12 +136,17 @@ Test(supervisor_reload, tstp_quiet_cont_resume)
     cr_assert(sup_wait_children(S.pid, "kue-supervisor: worker echo#", 1, 5000));
     int64_t a = sup_job(&S, "echo", "{}", 1, 0);
     cr_assert(sup_wait_state(&S, a, "complete", 3000));
+    /* the worker is waiting for a token, so its signal handlers are set */
+    cr_assert(sup_wait_idle(&S, 1, 5000));
     kill(S.pid, SIGTSTP);
-    kt_sleep_ms(300);
+    /* the master forwarded TSTP and the worker ended its wait for a token
+     * without starting another one */
+    cr_assert(kt_wait_file_has(S.log, "SIGTSTP", 2, 5000), "TSTP not forwarded to the worker");
+    cr_assert(sup_wait_idle(&S, 0, 5000), "a quiet worker still waits for jobs");
     int64_t b = sup_job(&S, "echo", "{}", 1, 0);
-    kt_sleep_ms(700);
     char buf[32];
     cr_assert_str_eq(sup_field(&S, b, "state", buf, sizeof(buf)), "inactive", "quiet: not taken");
+    cr_assert_eq(sup_idle(&S), 0, "a quiet worker waits for jobs again");
     kill(S.pid, SIGCONT);
     cr_assert(sup_wait_state(&S, b, "complete", 3000), "resumed");
     cr_assert_eq(sup_stop(&S, SIGTERM, 10000), 0);

@@ -37,6 +37,8 @@ static int waiting_for_token(void *arg)
     return yes;
 }
 
+static int not_waiting_for_token(void *arg) { return !waiting_for_token(arg); }
+
 /* An idle worker waits for a token with the claim pipelined behind it;
  * SIGTERM unblocks the wait (CLIENT UNBLOCK), so it exits at once instead of
  * after the wait's 2 s timeout, claims nothing on the way out, and leaves
@@ -69,13 +71,18 @@ Test(worker_signal, idle_term_exits_at_once)
 
 Test(worker_signal, tstp_quiet_cont_resume)
 {
-    pid_t w = wt_worker("echo", "echo", 1, wt_log("tstp"), NULL);
+    const char *log = wt_log("tstp");
+    pid_t w = wt_worker("echo", "echo", 1, log, NULL);
     int64_t first = wt_enqueue("echo", "{}");
     wt_wait_state(first, "complete", 5000);
+    cr_assert(kt_wait_until(waiting_for_token, NULL, 5000), "worker never waited");
     kill(w, SIGTSTP);
-    kt_sleep_ms(300);
+    cr_assert(kt_wait_file_has(log, "SIGTSTP", 1, 5000), "TSTP not handled");
+    cr_assert(kt_wait_until(not_waiting_for_token, NULL, 5000), "a quiet worker still waits");
     int64_t id = wt_enqueue("echo", "{}");
-    kt_sleep_ms(2500);          /* longer than one wait for a token */
+    /* a window, not a condition: longer than one wait for a token, after
+     * which an active worker claims once without a token */
+    kt_sleep_ms(2500);
     char s[32];
     cr_assert_str_eq(wt_field(id, "state", s, sizeof s), "inactive");
     kill(w, SIGCONT);
@@ -101,7 +108,7 @@ Test(worker_signal, handler_pause_with_timeout)
     int64_t p = wt_enqueue("pauser", "{\"pause\":1500}");
     wt_wait_state(p, "complete", 5000);
     int64_t id = wt_enqueue("pauser", "{}");
-    kt_sleep_ms(600);
+    kt_sleep_ms(600);           /* a window inside the 1.5 s pause, not a condition */
     char s[32];
     cr_assert_str_eq(wt_field(id, "state", s, sizeof s), "inactive", "ran while paused");
     wt_wait_state(id, "complete", 5000);        /* resumed by the timeout */

@@ -22,11 +22,12 @@ Test(worker_ttl, own_ttl_fails_the_attempt_and_goes_on)
     cr_assert_str_eq(wt_field(slow, "error", b, sizeof b), "TTL exceeded");
     cr_assert_str_eq(wt_field(slow, "ttl", b, sizeof b), "200");
     wt_wait_state(next, "complete", 5000);
-    kt_sleep_ms(1000);          /* the slow handler calls kue_done() at 800 ms */
+    /* the slow handler calls kue_done() at 800 ms: ignored */
+    cr_assert(kt_wait_file_has(log, "kue_done() after the worker took the job away", 1, 5000),
+              "the late kue_done() was not reported");
     cr_assert_str_eq(wt_field(slow, "state", b, sizeof b), "failed");
     kill(w, SIGTERM);
     cr_assert_eq(wt_exit_code(w, 5000), 0);
-    cr_assert(wt_log_has(log, "kue_done() after the worker took the job away"));
 }
 
 struct ack { redisContext *sub; int64_t id; int seen; };
@@ -48,6 +49,15 @@ static int got_ack(void *arg)
     return a->seen;
 }
 
+static int events_subscribers_is(void *want)
+{
+    redisReply *r = kt_cmd(wt_rc, "PUBSUB NUMSUB q:events");
+    int yes = r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+              r->element[1]->integer == (long long)(intptr_t)want;
+    freeReplyObject(r);
+    return yes;
+}
+
 Test(worker_ttl, kue_ttl_exceeded_event_is_acked)
 {
     int64_t id = wt_enqueue("sleep", "{\"ms\":1500}");
@@ -56,7 +66,8 @@ Test(worker_ttl, kue_ttl_exceeded_event_is_acked)
     const char *log = wt_log("kuettl");
     pid_t w = wt_worker("sleep", "sleep", 1, log, NULL);
     wt_wait_state(id, "active", 5000);
-    kt_sleep_ms(200);           /* the worker's subscription is up */
+    /* the worker subscribes to P:events once it runs a job with a ttl */
+    cr_assert(kt_wait_until(events_subscribers_is, (void *)1, 5000), "the worker did not subscribe");
 
     struct ack a = { kt_redis_connect(&wt_redis), id, 0 };
     redisReply *r = kt_cmd(a.sub, "SUBSCRIBE q:events");
@@ -74,11 +85,12 @@ Test(worker_ttl, kue_ttl_exceeded_event_is_acked)
     char b[64];
     cr_assert_str_eq(wt_field(id, "error", b, sizeof b), "TTL exceeded");
     redisFree(a.sub);
-    kt_sleep_ms(1800);          /* the handler's own kue_done() comes late, ignored */
+    /* the handler's own kue_done() comes late, and is ignored */
+    cr_assert(kt_wait_file_has(log, "kue_done() after the worker took the job away", 1, 5000),
+              "the late kue_done() was not reported");
     cr_assert_str_eq(wt_field(id, "state", b, sizeof b), "failed");
     kill(w, SIGTERM);
     cr_assert_eq(wt_exit_code(w, 5000), 0);
-    cr_assert(wt_log_has(log, "kue_done() after the worker took the job away"));
 }
 
 /* Every subscriber of P:events receives every event of the queue, so a
@@ -98,14 +110,8 @@ Test(worker_ttl, subscribes_only_for_ttl_jobs)
     kue_job_free(j);
     cr_assert_gt(id, 0);
     wt_wait_state(id, "complete", 5000);
-    int subscribed = 0;
-    for (int i = 0; i < 100 && !subscribed; i++) {
-        r = kt_cmd(wt_rc, "PUBSUB NUMSUB q:events");
-        subscribed = r->element[1]->integer == 1;
-        freeReplyObject(r);
-        if (!subscribed) kt_sleep_ms(20);
-    }
-    cr_assert(subscribed, "a worker that ran a ttl job did not subscribe");
+    cr_assert(kt_wait_until(events_subscribers_is, (void *)1, 2000),
+              "a worker that ran a ttl job did not subscribe");
     kill(w, SIGTERM);
     cr_assert_eq(wt_exit_code(w, 5000), 0);
 }

@@ -1,6 +1,6 @@
 /*
  * The search tokeniser on fixed cases taken from reds 0.2.5 / natural 0.2.1
- * (kue-wire.md §2.3); the exhaustive comparison is search_ref.
+ * (docs/wire.md section 8); the exhaustive comparison is search_ref.
  */
 #include <criterion/criterion.h>
 #include <string.h>

@@ -204,12 +204,12 @@ async function redisDown(browser, out) {
     await page.selectOption('#create-form [name=priority]', 'critical');
     /* the banner may still show an earlier message (the retry's): wait
      * for the one this submit brings */
-    const before = await page.textContent('#banner');
+    const prevBanner = await page.textContent('#banner');
     await page.click('#create-form button[type=submit]');
     await page.waitForFunction((prev) => {
       const b = document.querySelector('#banner');
       return b && !b.hidden && b.textContent !== prev;
-    }, before);
+    }, prevBanner);
     const banner = await page.textContent('#banner');
     check(/Created job \d+/.test(banner), 'create banner: ' + banner);
     out.created = Number(banner.match(/(\d+)/)[1]);

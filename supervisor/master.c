@@ -32,6 +32,7 @@
 #include <kue/kue.h>
 
 #include "log.h"
+#include "slot.h"
 #include "util.h"
 
 struct master *sup_master;
@@ -75,25 +76,18 @@ void sup_stop_proc(struct master *m, int idx, int sig, const char *why)
     struct sup_proc *p = &m->tab.p[idx];
     char name[128];
     if (p->state == SS_WAITING) {
-        p->state = SS_FREE;
+        sup_slot_event(p, SE_CANCEL, NULL);
         return;
     }
-    if (p->state != SS_RUNNING && p->state != SS_STOPPING)
-        return;
-    if (sig == SIGKILL) {
-        if (p->killed)
-            return;
-        p->killed = 1;
-    } else if (p->state == SS_STOPPING) {
-        return;   /* already asked */
-    }
-    if (p->state == SS_RUNNING)
-        klog_info("stopping %s (pid %d): %s", sup_proc_name(p, name, sizeof(name)), (int)p->pid, why);
-    p->state = SS_STOPPING;
+    int was_running = p->state == SS_RUNNING;
     int64_t grace = p->kind == SK_WORKER ? m->cfg->shutdown_timeout_ms : 5000;
     if (p->kind == SK_REDIS)
         grace = 10000;
-    p->kill_at = kue_mono_ms() + grace;
+    struct sup_ev ev = { .now = kue_mono_ms(), .grace = grace };
+    if (sup_slot_event(p, sig == SIGKILL ? SE_KILL : SE_TERM, &ev) != SUP_STEP_DONE)
+        return;   /* not running, or already asked */
+    if (was_running)
+        klog_info("stopping %s (pid %d): %s", sup_proc_name(p, name, sizeof(name)), (int)p->pid, why);
     signal_proc(p, sig);
 }
 
@@ -144,43 +138,29 @@ static void worker_exited(struct master *m, int idx, int status)
     if (p->settle_requeue && held)
         m->inflight_at_kill += (int)held;
 
-    int64_t ran = kue_mono_ms() - p->started;
     if (ours || m->draining) {
         int lvl = WIFEXITED(status) && WEXITSTATUS(status) == 0 ? KLOG_INFO : KLOG_WARN;
         klog(lvl, "%s (pid %d) %s%s", name, (int)p->pid, st,
              held ? " holding jobs" : "");
-        p->state = SS_FREE;
+        sup_slot_event(p, SE_EXIT, NULL);
         return;
     }
-    /* it died on its own: respawn, with backoff when it crashed */
-    enum sup_exit_action a = sup_exit_decide(status);
-    if (ran >= SUP_HEALTHY_MS)
-        p->failures = 0;
-    if (a == SX_RESPAWN && ran < 1000)
-        a = SX_BACKOFF;   /* exiting 0 at once, again and again, is a loop too */
-    int64_t delay = 0;
-    if (a == SX_BACKOFF) {
-        p->failures++;
-        delay = sup_backoff_ms(p->failures, m->cfg->respawn_delay_ms, m->cfg->respawn_max_delay_ms);
-    } else if (a == SX_CONFIG) {
-        p->failures++;
-        delay = m->cfg->respawn_max_delay_ms;
-    } else {
-        p->failures = 0;
-    }
-    if (a == SX_CONFIG)
+    /* it died on its own: respawn, with backoff when it died soon after
+     * its start (slot.h) */
+    pid_t pid = p->pid;
+    int64_t now = kue_mono_ms();
+    sup_slot_event(p, SE_CRASH, &(struct sup_ev){ .now = now, .status = status,
+                   .base = m->cfg->respawn_delay_ms, .max = m->cfg->respawn_max_delay_ms });
+    int64_t delay = p->spawn_at - now;
+    if (sup_exit_decide(status) == SX_CONFIG)
         klog_error("%s (pid %d) cannot load its plugin (exit 78); next try in %llds", name,
-                   (int)p->pid, (long long)(delay / 1000));
+                   (int)pid, (long long)(delay / 1000));
     else if (p->failures >= 3)
         klog_error("%s (pid %d) %s; type %s is crash-looping (%d crashes in a row), next start "
-                   "in %lldms", name, (int)p->pid, st, p->type, p->failures, (long long)delay);
+                   "in %lldms", name, (int)pid, st, p->type, p->failures, (long long)delay);
     else
-        klog(a == SX_RESPAWN ? KLOG_INFO : KLOG_WARN, "%s (pid %d) %s; restarting in %lldms", name,
-             (int)p->pid, st, (long long)delay);
-    p->state = SS_WAITING;
-    p->pid = 0;
-    p->spawn_at = kue_mono_ms() + delay;
-    p->restarts++;
+        klog(sup_exit_decide(status) == SX_RESPAWN && !p->failures ? KLOG_INFO : KLOG_WARN,
+             "%s (pid %d) %s; restarting in %lldms", name, (int)pid, st, (long long)delay);
     if (m->sb.hdr)
         m->sb.hdr->restarts_total++;
 }
@@ -192,36 +172,30 @@ static void other_exited(struct master *m, int idx, int status)
     sup_proc_name(p, name, sizeof(name));
     sup_status_text(status, st, sizeof(st));
     int ours = p->state == SS_STOPPING;
-    int64_t ran = kue_mono_ms() - p->started;
     if (ours || m->draining) {
         klog_info("%s (pid %d) %s", name, (int)p->pid, st);
-        p->state = SS_FREE;
         if (p->kind == SK_WEB && m->web_idx == idx && (!m->cfg->web || m->draining))
             m->web_idx = -1;
-        if (p->kind == SK_WEB && m->web_idx == idx) {
-            /* stopped to apply new settings: start again at once */
-            p->state = SS_WAITING;
-            p->spawn_at = 0;
-        }
         if (p->kind == SK_REDIS && m->redis_idx == idx && m->draining)
             m->redis_idx = -1;
-        else if (p->kind == SK_REDIS) {
-            p->state = SS_WAITING;
-            p->spawn_at = 0;
-        }
+        /* web stopped to apply new settings, or redis-server outside a
+         * drain: start again at once */
+        int again = (p->kind == SK_WEB && m->web_idx == idx) ||
+                    (p->kind == SK_REDIS && m->redis_idx == idx);
+        sup_slot_event(p, again ? SE_RESTART : SE_EXIT, &(struct sup_ev){ .at = 0 });
         return;
     }
-    if (ran >= SUP_HEALTHY_MS)
-        p->failures = 0;
-    p->failures++;
-    int64_t delay = sup_backoff_ms(p->failures, m->cfg->respawn_delay_ms, m->cfg->respawn_max_delay_ms);
-    if (p->kind == SK_REDIS)
-        delay = sup_backoff_ms(p->failures, 100, 5000);
-    klog_error("%s (pid %d) %s; restarting in %lldms", name, (int)p->pid, st, (long long)delay);
-    p->state = SS_WAITING;
-    p->pid = 0;
-    p->spawn_at = kue_mono_ms() + delay;
-    p->restarts++;
+    pid_t pid = p->pid;
+    int64_t now = kue_mono_ms();
+    struct sup_ev ev = { .now = now, .status = status, .base = m->cfg->respawn_delay_ms,
+                         .max = m->cfg->respawn_max_delay_ms };
+    if (p->kind == SK_REDIS) {
+        ev.base = 100;
+        ev.max = 5000;
+    }
+    sup_slot_event(p, SE_CRASH, &ev);
+    klog_error("%s (pid %d) %s; restarting in %lldms", name, (int)pid, st,
+               (long long)(p->spawn_at - now));
 }
 
 static void reap(struct master *m)
@@ -344,18 +318,17 @@ static void spawn_waiting(struct master *m, int64_t now)
         if (p->kind == SK_WORKER) {
             int ti = type_index(m, p->type);
             if (ti < 0 || m->draining) {
-                p->state = SS_FREE;
+                sup_slot_event(p, SE_CANCEL, NULL);
                 continue;
             }
             p->gen = m->gen;
-            if (sup_spawn_worker(m, i, &m->cfg->types[ti]) < 0) {
-                p->failures++;
-                p->spawn_at = now + sup_backoff_ms(p->failures, m->cfg->respawn_delay_ms,
-                                                   m->cfg->respawn_max_delay_ms);
-            }
+            if (sup_spawn_worker(m, i, &m->cfg->types[ti]) < 0)
+                sup_slot_event(p, SE_START_FAIL, &(struct sup_ev){ .now = now,
+                               .base = m->cfg->respawn_delay_ms,
+                               .max = m->cfg->respawn_max_delay_ms });
         } else if (p->kind == SK_WEB) {
             if (m->draining || !m->cfg->web) {
-                p->state = SS_FREE;
+                sup_slot_event(p, SE_CANCEL, NULL);
                 m->web_idx = -1;
                 continue;
             }
@@ -363,7 +336,7 @@ static void spawn_waiting(struct master *m, int64_t now)
                 p->spawn_at = now + 1000;
         } else if (p->kind == SK_REDIS) {
             if (m->draining && m->stopping_redis) {
-                p->state = SS_FREE;
+                sup_slot_event(p, SE_CANCEL, NULL);
                 m->redis_idx = -1;
                 continue;
             }
@@ -388,7 +361,7 @@ static void escalate(struct master *m, int64_t now)
                 snprintf(p->stop_cause, sizeof(p->stop_cause),
                          "worker %d killed: did not stop in time", (int)p->pid);
         }
-        p->killed = 1;
+        sup_slot_event(p, SE_KILL, &(struct sup_ev){ .now = now });
         signal_proc(p, SIGKILL);
     }
 }
@@ -421,9 +394,7 @@ void sup_drain_step(struct master *m, int64_t now)
             p->settle_requeue = 1;
             snprintf(p->stop_cause, sizeof(p->stop_cause),
                      "worker %d killed at the drain deadline", (int)p->pid);
-            if (p->state == SS_RUNNING)
-                p->state = SS_STOPPING;
-            p->killed = 1;
+            sup_slot_event(p, SE_KILL, &(struct sup_ev){ .now = now });
             signal_proc(p, SIGKILL);
         }
     }
@@ -542,13 +513,16 @@ static void start_drain(struct master *m, int force, const char *why)
         if (p->kind != SK_WORKER)
             continue;
         if (p->state == SS_WAITING) {
-            p->state = SS_FREE;
+            sup_slot_event(p, SE_CANCEL, NULL);
         } else if (p->state == SS_RUNNING || p->state == SS_STOPPING) {
+            char name[128];
             if (p->state == SS_RUNNING)
                 n++;
-            p->state = SS_RUNNING;   /* re-arm the deadline as the drain's */
-            sup_stop_proc(m, i, SIGTERM, "drain");
-            p->kill_at = m->drain_deadline + 60000;   /* drain_step decides */
+            klog_info("stopping %s (pid %d): drain", sup_proc_name(p, name, sizeof(name)),
+                      (int)p->pid);
+            /* the KILL deadline becomes the drain's: drain_step decides */
+            sup_slot_event(p, SE_DRAIN, &(struct sup_ev){ .at = m->drain_deadline + 60000 });
+            signal_proc(p, SIGTERM);
         }
     }
     klog_info("%s: draining %d worker(s), deadline %llds%s", why, n,
@@ -726,7 +700,7 @@ static void reload(struct master *m)
             int i = sup_table_alloc(&m->tab);
             if (i >= 0) {
                 m->tab.p[i].kind = SK_WEB;
-                m->tab.p[i].state = SS_WAITING;
+                sup_slot_event(&m->tab.p[i], SE_WANT, &(struct sup_ev){ .at = 0 });
                 m->web_idx = i;
             }
         }
@@ -866,7 +840,7 @@ int sup_master_run(struct sup_config *cfg)
     if (cfg->web) {
         int i = sup_table_alloc(&m->tab);
         m->tab.p[i].kind = SK_WEB;
-        m->tab.p[i].state = SS_WAITING;
+        sup_slot_event(&m->tab.p[i], SE_WANT, &(struct sup_ev){ .at = 0 });
         m->web_idx = i;
     }
     if (cfg->ntypes)

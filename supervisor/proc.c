@@ -4,6 +4,7 @@
  * decisions through struct sup_ops, so every rule is unit-tested.
  */
 #include "proc.h"
+#include "slot.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -93,7 +94,7 @@ int sup_table_reconcile(struct sup_table *t, const char *type, int want, uint32_
         if (victim < 0)
             break;
         if (t->p[victim].state == SS_WAITING)
-            t->p[victim].state = SS_FREE;
+            sup_slot_event(&t->p[victim], SE_CANCEL, NULL);
         else
             ops->stop(ops->ud, victim, "scaled down");
         live--;
@@ -113,12 +114,11 @@ int sup_table_reconcile(struct sup_table *t, const char *type, int want, uint32_
         if (i < 0)
             break;
         struct sup_proc *p = &t->p[i];
-        p->state = SS_WAITING;
+        sup_slot_event(p, SE_WANT, &(struct sup_ev){ .at = now });
         p->kind = SK_WORKER;
         snprintf(p->type, sizeof(p->type), "%s", type);
         p->k = free_k(t, type);
         p->gen = gen;
-        p->spawn_at = now;
         p->job_limit = sup_job_limit(max_jobs, jitter_pct, rnd ? rnd() : 0);
         live++;
         added++;

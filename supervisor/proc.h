@@ -7,6 +7,8 @@
  *   FREE -> WAITING (spawn_at) -> RUNNING -> (exit) -> WAITING (backoff) ...
  *                                    \-> STOPPING (we sent TERM/KILL) -> FREE
  *
+ * and its state changes only through sup_slot_event() (slot.h).
+ *
  * A worker to be replaced (plugin or settings changed, max_jobs, max_rss)
  * is marked `retire`: a new process of its type starts first, and only
  * when every non-retired process of the type is ready is one retired
@@ -85,9 +87,6 @@ enum sup_exit_action {
     SX_CONFIG,           /* exit 78: cannot load its plugin; wait long */
 };
 enum sup_exit_action sup_exit_decide(int status);
-
-/* Crashes of a process that ran at least this long are not "in a row". */
-#define SUP_HEALTHY_MS 30000
 
 /* "exited with code 1", "killed by signal 9 (core dumped)". */
 void sup_status_text(int status, char *buf, size_t len);

@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 
 #include "../../supervisor/proc.c"
+#include "../../supervisor/slot.c"
 
 static struct sup_table tab;
 static int ready_all = 1;

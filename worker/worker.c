@@ -18,11 +18,10 @@
  * token (the token list keeps tracking jobs for Kue workers on the same
  * Redis) and claims nothing when the wait timed out or was unblocked
  * (CLIENT UNBLOCK on drain, pause, quiet).  After a timeout one plain claim
- * follows, for jobs whose tokens went astray.  A job's outcome is not sent directly but through the
- * outbox: a FIFO of script calls kept until Redis answers them and re-sent
- * after a reconnect.  The scripts check the holder (workerId), so a report
- * that did reach Redis before the connection dropped is answered 0 the
- * second time: a job is never completed twice.
+ * follows, for jobs whose tokens went astray.  A job's outcome is not sent
+ * directly but through the outbox (worker/outbox.c): a FIFO of script calls
+ * kept until Redis answers them, re-sent after a reconnect and retried
+ * while Redis refuses writes.
  *
  * Jobs in flight keep running while Redis is away; their leases are renewed
  * every lease/3 while connected.  A job's own ttl is enforced here with a
@@ -42,10 +41,8 @@
 #include "util.h"
 
 #define KW_WAIT_TIMEOUT_S 2
-#define KW_OUTBOX_SOFT_MAX 100000   /* beyond this, progress/log are dropped */
 
 static void kick(struct kw_worker *w) { w->kick = 1; }
-static void check_drained(struct kw_worker *w);
 
 /* ---- scoreboard ------------------------------------------------------------ */
 
@@ -125,175 +122,6 @@ static void sb_open(struct kw_worker *w)
     sb_sync(w);
 }
 
-/* ---- the outbox -------------------------------------------------------------- */
-
-static void report_unlink(struct kw_worker *w, struct kw_report *r)
-{
-    if (r->prev) r->prev->next = r->next; else w->out_head = r->next;
-    if (r->next) r->next->prev = r->prev; else w->out_tail = r->prev;
-    w->out_n--;
-}
-
-static void on_report_reply(redisAsyncContext *ac, void *rep, void *privdata)
-{
-    struct kw_report *r = privdata;
-    struct kw_worker *w = r->w;
-    redisReply *reply = rep;
-    if (!reply) {            /* connection dropped: re-sent after reconnect */
-        r->sent = 0;
-        return;
-    }
-    const char *sname = kue_script_name(r->sid);
-    if (reply->type == REDIS_REPLY_ERROR) {
-        klog_error("job %lld: %s script failed: %s", (long long)r->job_id, sname, reply->str);
-    } else if (r->kind == KR_FAIL) {
-        if (reply->type == REDIS_REPLY_ARRAY && reply->elements >= 3) {
-            redisReply *st = reply->element[0], *oc = reply->element[1], *dl = reply->element[2];
-            if (st->type == REDIS_REPLY_INTEGER && st->integer == 0)
-                klog_warn("job %lld: failure not recorded: the job is no longer held by this "
-                          "worker", (long long)r->job_id);
-            else if (oc->type == REDIS_REPLY_STRING)
-                klog_debug("job %lld: attempt failed -> %s (delay %lld ms)", (long long)r->job_id,
-                           oc->str, dl->type == REDIS_REPLY_INTEGER ? dl->integer : 0LL);
-        }
-    }
-    report_unlink(w, r);
-    free(r);
-    check_drained(w);
-}
-
-static void report_send(struct kw_worker *w, struct kw_report *r)
-{
-    if (r->kind == KR_COMPLETE) return;      /* batched: flush_completes() */
-    if (r->sent || !kue_conn_ready(w->cmd)) return;
-    if (kue_conn_script(w->cmd, r->sid, on_report_reply, r, r->argc, r->argv, r->lens) == 0)
-        r->sent = 1;
-}
-
-/* Completions are sent in batches: one complete-script call for all the
- * completions of a loop iteration (flushed from the prepare watcher, before
- * any claim of the same iteration, so Redis never sees more jobs active than
- * slots). */
-#define KW_COMPLETE_BATCH 64
-
-struct kw_batch {
-    struct kw_worker *w;
-    int n;
-    struct kw_report *r[KW_COMPLETE_BATCH];
-};
-
-static void complete_reply(struct kw_worker *w, struct kw_report *r, const redisReply *v)
-{
-    if (v->type == REDIS_REPLY_ERROR)
-        klog_error("job %lld: complete script failed: %s", (long long)r->job_id, v->str);
-    else if (v->type == REDIS_REPLY_INTEGER && v->integer == 0)
-        klog_warn("job %lld: completion not recorded: the job is no longer held by this "
-                  "worker (already reported, or settled elsewhere)", (long long)r->job_id);
-    report_unlink(w, r);
-    free(r);
-}
-
-static void on_batch_reply(redisAsyncContext *ac, void *rep, void *privdata)
-{
-    struct kw_batch *b = privdata;
-    struct kw_worker *w = b->w;
-    redisReply *reply = rep;
-    if (!reply) {            /* connection dropped: re-sent after reconnect */
-        for (int i = 0; i < b->n; i++) b->r[i]->sent = 0;
-        w->unsent_completes += b->n;
-        free(b);
-        return;
-    }
-    for (int i = 0; i < b->n; i++) {
-        if (reply->type == REDIS_REPLY_ARRAY && (size_t)i < reply->elements)
-            complete_reply(w, b->r[i], reply->element[i]);
-        else
-            complete_reply(w, b->r[i], reply);
-    }
-    free(b);
-    check_drained(w);
-}
-
-static void flush_completes(struct kw_worker *w)
-{
-    struct kw_report *r = w->out_head;
-    while (w->unsent_completes > 0 && kue_conn_ready(w->cmd)) {
-        struct kw_batch *b = calloc(1, sizeof *b);
-        if (!b) { klog_error("out of memory batching completions"); abort(); }
-        b->w = w;
-        const char *av[1 + 4 * KW_COMPLETE_BATCH];
-        size_t lens[1 + 4 * KW_COMPLETE_BATCH];
-        int argc = 1;
-        av[0] = w->cfg->prefix;
-        lens[0] = strlen(w->cfg->prefix);
-        for (; r && b->n < KW_COMPLETE_BATCH; r = r->next) {
-            if (r->kind != KR_COMPLETE || r->sent) continue;
-            for (int i = 1; i < r->argc; i++) {    /* id, W, duration, result */
-                av[argc] = r->argv[i];
-                lens[argc++] = r->lens[i];
-            }
-            b->r[b->n++] = r;
-        }
-        if (b->n == 0) { w->unsent_completes = 0; free(b); return; }
-        if (kue_conn_script(w->cmd, KS_COMPLETE, on_batch_reply, b, argc, av, lens) != 0) {
-            free(b);
-            return;
-        }
-        for (int i = 0; i < b->n; i++) b->r[i]->sent = 1;
-        w->unsent_completes -= b->n;
-    }
-}
-
-static void outbox_flush(struct kw_worker *w)
-{
-    for (struct kw_report *r = w->out_head; r; r = r->next)
-        report_send(w, r);
-    flush_completes(w);
-}
-
-/* Queue a script call (argv[0] is the prefix, added here). */
-static void report(struct kw_worker *w, int kind, kue_script_id sid, int64_t job_id,
-                   int argc, const char **argv, const size_t *lens)
-{
-    if ((kind == KR_PROGRESS || kind == KR_LOG) && w->out_n >= KW_OUTBOX_SOFT_MAX) {
-        klog_warn("job %lld: %d reports waiting for Redis; dropping a %s",
-                  (long long)job_id, KW_OUTBOX_SOFT_MAX, kind == KR_LOG ? "log line" : "progress");
-        return;
-    }
-    int n = argc + 1;
-    size_t bytes = strlen(w->cfg->prefix) + 1;
-    for (int i = 0; i < argc; i++) bytes += (lens ? lens[i] : strlen(argv[i])) + 1;
-    struct kw_report *r = malloc(sizeof *r + (size_t)n * (sizeof(char *) + sizeof(size_t)) + bytes);
-    if (!r) {
-        klog_error("out of memory queueing a report for job %lld", (long long)job_id);
-        abort();
-    }
-    memset(r, 0, sizeof *r);
-    r->w = w;
-    r->kind = kind;
-    r->sid = sid;
-    r->job_id = job_id;
-    r->argc = n;
-    r->argv = (const char **)(r + 1);
-    r->lens = (size_t *)(r->argv + n);
-    char *p = (char *)(r->lens + n);
-    for (int i = 0; i < n; i++) {
-        const char *s = i == 0 ? w->cfg->prefix : argv[i - 1];
-        size_t l = i == 0 ? strlen(s) : (lens ? lens[i - 1] : strlen(s));
-        memcpy(p, s, l);
-        p[l] = '\0';
-        r->argv[i] = p;
-        r->lens[i] = l;
-        p += l + 1;
-    }
-    r->prev = w->out_tail;
-    if (w->out_tail) w->out_tail->next = r; else w->out_head = r;
-    w->out_tail = r;
-    w->out_n++;
-    if (kind == KR_COMPLETE) w->unsent_completes++;
-    else report_send(w, r);
-}
-
 /* ---- jobs ---------------------------------------------------------------------- */
 
 static void job_free_fields(struct kw_job *j)
@@ -359,7 +187,7 @@ static void report_fail(struct kw_worker *w, struct kw_job *j, const char *error
     snprintf(fnb, sizeof fnb, "%lld", (long long)fn_backoff(w, j));
     const char *av[] = { j->idstr, j->wid, error, fnb, cause };
     size_t lv[] = { strlen(j->idstr), strlen(j->wid), elen, strlen(fnb), strlen(cause) };
-    report(w, KR_FAIL, KS_FAIL, j->id, 5, av, lv);
+    kw_outbox_add(w, KR_FAIL, KS_FAIL, j->id, 5, av, lv);
     w->done_failed++;
 }
 
@@ -396,7 +224,7 @@ void kw_job_finish(struct kw_job *j, const char *error, const char *result_json)
             }
         }
         const char *av[] = { j->idstr, j->wid, dur, res ? res : "" };
-        report(w, KR_COMPLETE, KS_COMPLETE, j->id, 4, av, NULL);
+        kw_outbox_add(w, KR_COMPLETE, KS_COMPLETE, j->id, 4, av, NULL);
         free(res);
         w->done_ok++;
     } else {
@@ -404,7 +232,7 @@ void kw_job_finish(struct kw_job *j, const char *error, const char *result_json)
     }
     release_slot(w, j);
     retire(w, j);
-    check_drained(w);
+    kw_check_drained(w);
 }
 
 /* Fail the attempt of a running job while its handler still holds it. */
@@ -421,7 +249,7 @@ static void take_away(struct kw_job *j, const char *error, const char *cause)
     j->taken_next = w->taken;
     if (w->taken) w->taken->taken_prev = j;
     w->taken = j;
-    check_drained(w);
+    kw_check_drained(w);
 }
 
 static void on_ttl(struct ev_loop *loop, ev_timer *t, int revents)
@@ -434,14 +262,14 @@ void kw_report_progress(struct kw_job *j, long pct, const char *data_json)
     char p[24];
     snprintf(p, sizeof p, "%ld", pct);
     const char *av[] = { j->idstr, j->wid, p, data_json ? data_json : "" };
-    report(j->w, KR_PROGRESS, KS_PROGRESS, j->id, 4, av, NULL);
+    kw_outbox_add(j->w, KR_PROGRESS, KS_PROGRESS, j->id, 4, av, NULL);
 }
 
 void kw_report_log(struct kw_job *j, const char *line, size_t len)
 {
     const char *av[] = { j->idstr, line };
     size_t lv[] = { strlen(j->idstr), len };
-    report(j->w, KR_LOG, KS_LOG, j->id, 2, av, lv);
+    kw_outbox_add(j->w, KR_LOG, KS_LOG, j->id, 2, av, lv);
 }
 
 /* A claimed job, as the claim script returns it: by position, a missing
@@ -576,7 +404,7 @@ static void claimed(struct kw_worker *w, redisReply *reply)
         klog_error("claim script failed: %s", reply->str);
         w->want_wake = 1;               /* the wait's timeout paces the retries */
         kick(w);
-        check_drained(w);
+        kw_check_drained(w);
         return;
     }
     size_t n = reply->type == REDIS_REPLY_ARRAY ? reply->elements : 0;
@@ -587,7 +415,7 @@ static void claimed(struct kw_worker *w, redisReply *reply)
     for (size_t i = 0; i < n && i < (size_t)w->claim_n; i++)
         start_job(w, w->claim_slots[i], reply->element[i]);
     held_check(w);
-    check_drained(w);           /* a drain may have waited for this reply */
+    kw_check_drained(w);           /* a drain may have waited for this reply */
 }
 
 static void on_claim(redisAsyncContext *ac, void *rep, void *privdata)
@@ -646,7 +474,7 @@ static void fetch(struct kw_worker *w)
                           w->started_jobs);
                 w->draining = 1;
                 sb_sync(w);
-                check_drained(w);
+                kw_check_drained(w);
             }
             return;
         }
@@ -703,7 +531,7 @@ static void fetch(struct kw_worker *w)
 static void on_prepare(struct ev_loop *loop, ev_prepare *p, int revents)
 {
     struct kw_worker *w = p->data;
-    flush_completes(w);
+    kw_outbox_flush_completes(w);
     if (!w->kick) return;
     w->kick = 0;
     fetch(w);
@@ -738,9 +566,9 @@ void kw_resume(struct kw_worker *w)
     kick(w);
 }
 
-static void check_drained(struct kw_worker *w)
+void kw_check_drained(struct kw_worker *w)
 {
-    if (!w->draining || w->inflight > 0 || w->out_n > 0 || w->claim_pending || w->wake_pending)
+    if (!w->draining || w->inflight > 0 || w->out.n > 0 || w->claim_pending || w->wake_pending)
         return;
     klog_info("drained: %llu jobs completed, %llu failed; exiting",
               (unsigned long long)w->done_ok, (unsigned long long)w->done_failed);
@@ -754,7 +582,15 @@ static void begin_drain(struct kw_worker *w, const char *why)
     w->draining = 1;
     stop_waiting(w);
     sb_sync(w);
-    check_drained(w);
+    kw_check_drained(w);
+}
+
+void kw_lease_give_up(struct kw_worker *w)
+{
+    if (w->lease_given_up) return;
+    w->lease_given_up = 1;
+    w->exit_code = KW_EXIT_FAIL;
+    begin_drain(w, "an outcome Redis would not take was given up");
 }
 
 static void on_signal(struct ev_loop *loop, ev_signal *s, int revents)
@@ -799,7 +635,7 @@ static void on_signal(struct ev_loop *loop, ev_signal *s, int revents)
 static void on_renew(struct ev_loop *loop, ev_timer *t, int revents)
 {
     struct kw_worker *w = t->data;
-    if (!w->inflight || !kue_conn_ready(w->cmd)) return;
+    if (!w->inflight || !kue_conn_ready(w->cmd) || w->lease_given_up) return;
     char lease[24], pid[16];
     snprintf(lease, sizeof lease, "%lld", (long long)w->cfg->lease_ms);
     snprintf(pid, sizeof pid, "%d", (int)w->pid);
@@ -817,7 +653,7 @@ static void on_heartbeat(struct ev_loop *loop, ev_timer *t, int revents)
     }
     sb_sync(w);
     kick(w);        /* safety nets: never stall with free slots, or in a drain */
-    check_drained(w);
+    kw_check_drained(w);
 }
 
 /* ---- jobs Redis says we hold but we do not know (a claim whose reply was
@@ -851,7 +687,7 @@ static void on_orphan_owner(redisAsyncContext *ac, void *rep, void *privdata)
         klog_warn("job %lld: Redis says this worker holds it, but its claim reply was lost "
                   "with the connection; putting it back in the queue", (long long)o->id);
         const char *av[] = { o->idstr, r->str };
-        report(w, KR_REQUEUE, KS_REQUEUE, o->id, 2, av, NULL);
+        kw_outbox_add(w, KR_REQUEUE, KS_REQUEUE, o->id, 2, av, NULL);
     }
     free(o);
     held_done(w);
@@ -915,8 +751,8 @@ static void on_cmd_state(kue_conn_t *c, int up, void *privdata)
                                               KS_LOG, KS_RENEW };
         for (size_t i = 0; i < sizeof used / sizeof used[0]; i++)
             kue_conn_command(c, NULL, NULL, "SCRIPT LOAD %s", kue_script_source(used[i]));
-        if (w->out_n) klog_info("redis back: re-sending %zu reports", w->out_n);
-        outbox_flush(w);
+        if (w->out.n) klog_info("redis back: re-sending %zu reports", w->out.n);
+        kw_outbox_flush(w);
         /* After the flush on the same connection, so reports of jobs that
          * finished while Redis was away are already applied. */
         w->held_checking = 0;   /* callbacks of a check in flight got NULL */
@@ -1040,6 +876,7 @@ int kw_run(const kw_config_t *cfg)
     }
     w->ctx.pub.api = &kw_host_api;
     w->ctx.w = w;
+    kw_outbox_init(w);
     sb_open(w);
 
     if (w->plugin.desc.init && w->plugin.desc.init(&w->ctx.pub) != 0) {
@@ -1106,13 +943,7 @@ out_loop:
         job_free_fields(j);
         free(j);
     }
-    while (w->out_head) {
-        struct kw_report *r = w->out_head;
-        if (r->kind == KR_COMPLETE || r->kind == KR_FAIL)
-            klog_warn("job %lld: exiting before Redis recorded its outcome", (long long)r->job_id);
-        report_unlink(w, r);
-        free(r);
-    }
+    kw_outbox_free(w);
     ev_loop_destroy(w->loop);
     kue_pl_close(&w->plugin);
     free(w);

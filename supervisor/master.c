@@ -135,7 +135,7 @@ static void worker_exited(struct master *m, int idx, int status)
     else
         snprintf(cause, sizeof(cause), "worker %d %s", (int)p->pid, st);
     sup_rds_settle(m, p->pid, cause, p->settle_requeue);
-    if (p->settle_requeue && held)
+    if (p->settle_requeue && held && m->draining)
         m->inflight_at_kill += (int)held;
 
     if (ours || m->draining) {
@@ -258,12 +258,19 @@ static void check_worker(struct master *m, int idx, int64_t now_wall, int check_
         if (job->deadline_ms <= 0)
             continue;
         if (now_wall > job->deadline_ms + 500) {
+            int64_t blame = sup_timeout_blame(&s, job);
             klog_warn("%s (pid %d): job %lld passed its deadline by %lldms; killing the worker",
                       name, (int)p->pid, (long long)job->id,
                       (long long)(now_wall - job->deadline_ms));
-            sup_rds_fail_job(m, job->id, "timeout");
+            if (blame != job->id)
+                klog_warn("%s (pid %d): the handler of job %lld holds its loop since before "
+                          "that deadline: job %lld is the one that timed out", name, (int)p->pid,
+                          (long long)blame, (long long)blame);
+            sup_rds_fail_job(m, blame, "timeout");
+            /* the process's other jobs go back without spending an attempt */
+            p->settle_requeue = 1;
             snprintf(p->stop_cause, sizeof(p->stop_cause),
-                     "worker %d killed: job %lld timed out", (int)p->pid, (long long)job->id);
+                     "worker %d killed: job %lld timed out", (int)p->pid, (long long)blame);
             sup_stop_proc(m, idx, SIGKILL, "hard timeout");
             return;
         }

@@ -180,3 +180,10 @@ void sup_status_text(int status, char *buf, size_t len)
     else
         snprintf(buf, len, "stopped (status 0x%x)", (unsigned)status);
 }
+
+int64_t sup_timeout_blame(const struct kue_sb_slot *s, const struct kue_sb_job *late)
+{
+    if (s->handler_job > 0 && s->handler_since_ms > 0 && s->handler_since_ms <= late->deadline_ms)
+        return s->handler_job;
+    return late->id;
+}

@@ -91,6 +91,12 @@ enum sup_exit_action sup_exit_decide(int status);
 /* "exited with code 1", "killed by signal 9 (core dumped)". */
 void sup_status_text(int status, char *buf, size_t len);
 
+/* The job to blame when `late` passed its hard deadline in worker slot s:
+ * the job whose handler holds the worker's loop (s->handler_job) if it has
+ * held it since before that deadline (the loop was not free to finish
+ * `late`), else `late` itself. */
+int64_t sup_timeout_blame(const struct kue_sb_slot *s, const struct kue_sb_job *late);
+
 /* max_jobs plus up to jitter_pct percent of it, at random. */
 uint64_t sup_job_limit(uint64_t max_jobs, int jitter_pct, unsigned r);
 

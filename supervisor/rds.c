@@ -81,7 +81,7 @@ static void rq_reply(redisAsyncContext *ac, void *r, void *priv)
                       reply->integer, q->argv[3]);
             if (m->sb.hdr)
                 m->sb.hdr->recovered_total += (uint64_t)reply->integer;
-            if (q->requeue)
+            if (q->requeue && m->draining)
                 m->requeued += (uint64_t)reply->integer;
         }
     }

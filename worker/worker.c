@@ -299,6 +299,32 @@ static char *xstrdup(const char *s)
     return d;
 }
 
+/* Which handler holds the loop, published in the scoreboard: when a hard
+ * timeout kills this process, the master blames that job, not the one
+ * whose deadline came first (the loop was not free to finish it). */
+static void handler_mark(struct kw_worker *w, int64_t id, int64_t since_wall)
+{
+    if (!w->sbs) return;
+    kue_sb_write_begin(w->sbs);
+    w->sbs->handler_job = id;
+    w->sbs->handler_since_ms = since_wall;
+    kue_sb_write_end(w->sbs);
+}
+
+static void handler_enter(struct kw_worker *w, struct kw_job *j)
+{
+    w->handler_job = j->id;
+    w->handler_since = kue_mono_ms();
+    handler_mark(w, j->id, kue_now_ms());
+}
+
+static void handler_leave(struct kw_worker *w)
+{
+    w->handler_job = 0;
+    w->handler_since = 0;
+    handler_mark(w, 0, 0);
+}
+
 /* A job the claim script made active for slot: hand it to the plugin, or
  * fail it at once when it cannot run here. */
 static void on_sub_state(kue_conn_t *c, int up, void *privdata);
@@ -366,9 +392,9 @@ static void start_job(struct kw_worker *w, int slot, const redisReply *h)
     }
     klog_debug("job %lld: start (slot %d, attempt %d of %d)", (long long)j->id, slot,
                j->attempts + 1, j->max_attempts);
-    w->in_process++;
+    handler_enter(w, j);
     w->plugin.desc.process(&j->h);
-    w->in_process--;
+    handler_leave(w);
 }
 
 /* ---- fetching ------------------------------------------------------------------------ */

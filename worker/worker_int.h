@@ -131,7 +131,9 @@ struct kw_worker {
     long long started_jobs;
     uint64_t done_ok, done_failed;
     int exit_code;
-    int in_process;             /* inside plugin->process() */
+    int64_t handler_job;        /* inside plugin->process() of this job, 0: not */
+    _Atomic int64_t handler_since;  /* monotonic ms it was entered, 0: not in a handler
+                                     * (read by the orphan watchdog thread) */
 
     ev_prepare prepare;
     ev_timer renew_timer, heartbeat_timer, pause_timer, blk_retry;

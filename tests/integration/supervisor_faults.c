@@ -90,3 +90,36 @@ Test(supervisor_faults, refused_writes_are_retried)
     cr_assert_eq(sup_stop(&S, SIGTERM, 10000), 0);
     S.pid = 0;
 }
+
+/* Three asynchronous jobs of 1.5 s run when a job that spins forever
+ * arrives: the hard timeout blames the spinning job (its handler holds the
+ * loop), not the first job whose deadline passed; the three go back to
+ * inactive without spending an attempt and complete on the next worker. */
+Test(supervisor_faults, timeout_blames_the_job_holding_the_loop)
+{
+    static const char *const none[] = { NULL };
+    sup_setup(&S, none, "[type faults]\nprocesses = 1\nconcurrency = 4\ntimeout = 2s\n");
+    build_faults(&S);
+    sup_start(&S);
+    cr_assert(sup_wait_children(S.pid, "kue-supervisor: worker faults#1", 1, 5000));
+    int64_t ids[3];
+    for (int i = 0; i < 3; i++)
+        ids[i] = sup_job(&S, "faults", "{\"ms\":1500}", 3, 0);
+    for (int i = 0; i < 3; i++)
+        cr_assert(sup_wait_state(&S, ids[i], "active", 3000));
+    int64_t spin = sup_job(&S, "faults", "{\"spin\":true}", 1, 0);
+    cr_assert(sup_wait_state(&S, spin, "failed", 10000), "the spinning job was not failed");
+    char buf[512];
+    cr_assert_str_eq(sup_field(&S, spin, "error", buf, sizeof(buf)), "timeout");
+    for (int i = 0; i < 3; i++) {
+        cr_assert(sup_wait_state(&S, ids[i], "complete", 10000), "job %lld not completed",
+                  (long long)ids[i]);
+        /* one attempt: the one that completed */
+        cr_assert_str_eq(sup_field(&S, ids[i], "attempts", buf, sizeof(buf)), "1",
+                         "job %lld spent an attempt", (long long)ids[i]);
+        cr_assert_str_empty(sup_field(&S, ids[i], "error", buf, sizeof(buf)),
+                            "job %lld was blamed: %s", (long long)ids[i], buf);
+    }
+    cr_assert_eq(sup_stop(&S, SIGTERM, 10000), 0);
+    S.pid = 0;
+}

@@ -419,7 +419,8 @@ void sup_drain_step(struct master *m, int64_t now)
             m->flush_deadline = now + 3000;
         if (now < m->flush_deadline)
             return;
-        klog_warn("Redis calls still pending at exit (jobs will be recovered by lease expiry)");
+        klog_warn("Redis calls still pending at exit: kept for the next start (lease recovery "
+                  "puts the jobs of drained workers back meanwhile, attempts not counted)");
     }
     if (redis) {
         if (!m->stopping_redis) {
@@ -529,6 +530,7 @@ static void start_drain(struct master *m, int force, const char *why)
                       (int)p->pid);
             /* the KILL deadline becomes the drain's: drain_step decides */
             sup_slot_event(p, SE_DRAIN, &(struct sup_ev){ .at = m->drain_deadline + 60000 });
+            sup_rds_mark_drained(m, p->pid);
             signal_proc(p, SIGTERM);
         }
     }

@@ -113,6 +113,9 @@ int sup_rds_start(struct master *m, char *err, size_t errlen);
 void sup_rds_stop(struct master *m);
 void sup_rds_settle(struct master *m, pid_t pid, const char *cause, int requeue);
 void sup_rds_fail_job(struct master *m, int64_t id, const char *error);
+/* Record that worker pid is being drained (P:drained:<host>:<pid>): lease
+ * recovery then puts its jobs back without spending an attempt. */
+void sup_rds_mark_drained(struct master *m, pid_t pid);
 /* Non-zero while queued or sent calls await an answer. */
 int sup_rds_busy(const struct master *m);
 void sup_rds_timers(struct master *m, int on);

@@ -12,6 +12,8 @@
 
 #include <fcntl.h>
 
+#include "scripts.h"
+
 static struct sup_t S;
 
 TestSuite(supervisor_faults, .fini = sup_fini, .timeout = 90);
@@ -122,4 +124,101 @@ Test(supervisor_faults, timeout_blames_the_job_holding_the_loop)
     }
     cr_assert_eq(sup_stop(&S, SIGTERM, 10000), 0);
     S.pid = 0;
+}
+
+/* The drain tests: a 1 s drain deadline and a 2 s lease. */
+static void drain_setup(struct sup_t *s)
+{
+    static const char *const plugins[] = { "sleep", NULL };
+    sup_setup_flags(s, plugins, "[type sleep]\nprocesses = 1\nconcurrency = 1\n", KT_AOF);
+    sup_replace(s->ini, "shutdown_timeout = 5s",
+                "shutdown_timeout = 1s\nlease = 2s\nrecovery_interval = 200ms");
+}
+
+static int attempts_of(struct sup_t *s, int64_t id)
+{
+    char buf[32];
+    return atoi(sup_field(s, id, "attempts", buf, sizeof(buf)));
+}
+
+/* Redis is away for a whole forced drain: the put-back calls are kept in
+ * the run directory and sent first by the next master; the job then runs
+ * with its attempt unspent. */
+Test(supervisor_faults, forced_drain_in_an_outage_spends_no_attempt)
+{
+    drain_setup(&S);
+    sup_start(&S);
+    cr_assert(sup_wait_children(S.pid, "kue-supervisor: worker sleep#1", 1, 5000));
+    int64_t id = sup_job(&S, "sleep", "{\"ms\":3000}", 3, 0);
+    cr_assert(sup_wait_state(&S, id, "active", 3000));
+    kt_redis_stop_keep(&S.redis, 1);
+    int code = sup_stop(&S, SIGTERM, 15000);
+    cr_assert_neq(code, -1, "the master did not exit");
+    cr_log_info("master exit %d", code);
+    kt_redis_restart(&S.redis, KT_AOF);
+    sup_start(&S);
+    cr_assert(sup_wait_state(&S, id, "complete", 15000), "job not run again");
+    char err[256];
+    cr_assert_str_empty(sup_field(&S, id, "error", err, sizeof(err)), "error: %s", err);
+    cr_assert_eq(attempts_of(&S, id), 1, "a drain spent an attempt");
+    cr_assert_eq(sup_stop(&S, SIGTERM, 10000), 0);
+    S.pid = 0;
+}
+
+static int drained_recorded(void *arg)
+{
+    redisContext *c = arg;
+    redisReply *r = kt_cmd(c, "KEYS q:drained:*");
+    int n = r->type == REDIS_REPLY_ARRAY ? (int)r->elements : 0;
+    freeReplyObject(r);
+    return n > 0;
+}
+
+/* Redis goes away during a forced drain and the host never comes back:
+ * lease recovery (run elsewhere) finds the drain recorded and puts the job
+ * back as it was, without an attempt. */
+Test(supervisor_faults, lease_recovery_of_a_drained_worker_spends_no_attempt)
+{
+    drain_setup(&S);
+    sup_start(&S);
+    cr_assert(sup_wait_children(S.pid, "kue-supervisor: worker sleep#1", 1, 5000));
+    int64_t id = sup_job(&S, "sleep", "{\"ms\":5000}", 3, 0);
+    cr_assert(sup_wait_state(&S, id, "active", 3000));
+    redisContext *c = kt_redis_connect(&S.redis);
+    kill(S.pid, SIGTERM);
+    int recorded = kt_wait_until(drained_recorded, c, 900);
+    redisFree(c);
+    kt_redis_stop_keep(&S.redis, 1);
+    int st;
+    cr_assert_eq(kt_wait(S.pid, 15000, &st), 0, "the master did not exit");
+    S.pid = 0;
+    cr_assert(recorded, "the drain was not recorded in Redis");
+    /* this host is gone for good: its kept calls are never sent */
+    char journal[700];
+    snprintf(journal, sizeof(journal), "%s/run/pending-calls", S.dir);
+    unlink(journal);
+    kt_redis_restart(&S.redis, KT_AOF);
+
+    c = kt_redis_connect(&S.redis);
+    int64_t t0 = kt_now_ms();
+    long long n = 0;
+    while (kt_now_ms() - t0 < 8000 && n == 0) {      /* the 2 s lease expires */
+        const char *argv[] = { "q", "100" };
+        redisReply *r = kue_script_call(c, KS_RECOVER, 2, argv, NULL);
+        cr_assert(r && r->type == REDIS_REPLY_INTEGER, "recover: %s",
+                  r && r->type == REDIS_REPLY_ERROR ? r->str : "no reply");
+        n = r->integer;
+        freeReplyObject(r);
+        if (!n)
+            kt_sleep_ms(100);
+    }
+    cr_assert_eq(n, 1, "lease recovery found nothing");
+    char buf[256];
+    cr_assert_str_eq(sup_field(&S, id, "state", buf, sizeof(buf)), "inactive");
+    cr_assert_eq(attempts_of(&S, id), 0, "lease recovery spent an attempt");
+    cr_assert_str_empty(sup_field(&S, id, "error", buf, sizeof(buf)), "error: %s", buf);
+    redisReply *r = kt_cmd(c, "KEYS q:drained:*");
+    cr_assert_eq(r->elements, 0u, "the drain record outlived the recovery");
+    freeReplyObject(r);
+    redisFree(c);
 }

@@ -678,6 +678,8 @@ static void on_heartbeat(struct ev_loop *loop, ev_timer *t, int revents)
         kue_sb_write_end(w->sbs);
     }
     sb_sync(w);
+    if (getppid() != w->ppid && !w->draining)
+        begin_drain(w, "the supervisor is gone");
     kick(w);        /* safety nets: never stall with free slots, or in a drain */
     kw_check_drained(w);
 }
@@ -931,6 +933,7 @@ int kw_run(const kw_config_t *cfg)
     sig_init(w, &w->sig_tstp, SIGTSTP);
     sig_init(w, &w->sig_cont, SIGCONT);
     sig_init(w, &w->sig_hup, SIGHUP);
+    kw_watchdog_start(w);
 
     w->cmd = kue_conn_new(w->loop, &w->url, "cmd", on_cmd_state, w);
     w->blk = kue_conn_new(w->loop, &w->url, "blocking", on_blk_state, w);
@@ -947,6 +950,7 @@ int kw_run(const kw_config_t *cfg)
         rc = w->exit_code;
     }
 
+    kw_watchdog_stop();
     if (w->plugin.desc.fini) w->plugin.desc.fini(&w->ctx.pub);
     if (w->sub) kue_conn_free(w->sub);
     kue_conn_free(w->blk);

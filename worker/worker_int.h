@@ -131,6 +131,7 @@ struct kw_worker {
     long long started_jobs;
     uint64_t done_ok, done_failed;
     int exit_code;
+    int ppid;                   /* the parent at start: another one means orphaned */
     int64_t handler_job;        /* inside plugin->process() of this job, 0: not */
     _Atomic int64_t handler_since;  /* monotonic ms it was entered, 0: not in a handler
                                      * (read by the orphan watchdog thread) */
@@ -155,6 +156,15 @@ void kw_check_drained(struct kw_worker *w);
 /* Redis refused an outcome for longer than the lease: stop renewing the
  * lease and drain, so the job is released by the lease's rules. */
 void kw_lease_give_up(struct kw_worker *w);
+
+/* watchdog.c: a thread that stops an orphaned worker whose loop is held
+ * by a handler (or whose drain outlasts the type's timeout). */
+void kw_watchdog_start(struct kw_worker *w);
+void kw_watchdog_stop(void);
+/* When the watchdog stops an orphan: limit after it was orphaned, or after
+ * the handler holding its loop was entered, whichever comes first
+ * (monotonic ms; handler_since 0: not in a handler). */
+int64_t kw_orphan_deadline(int64_t orphan_since, int64_t handler_since, int64_t limit);
 
 /* outbox.c */
 void kw_outbox_init(struct kw_worker *w);

@@ -222,3 +222,64 @@ Test(supervisor_faults, lease_recovery_of_a_drained_worker_spends_no_attempt)
     freeReplyObject(r);
     redisFree(c);
 }
+
+static int gone(pid_t pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 1;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *rp = strrchr(buf, ')');
+    return rp && rp[1] == ' ' && (rp[2] == 'Z' || rp[2] == 'X');
+}
+
+struct two { pid_t a, b; };
+
+static int both_gone(void *arg)
+{
+    struct two *t = arg;
+    return gone(t->a) && gone(t->b);
+}
+
+/* The master is kill -9'd while a worker's handler holds its loop (and has
+ * started a child process): the orphaned worker enforces the type's
+ * timeout itself and stops, and the handler's child with it. */
+Test(supervisor_faults, orphan_stuck_in_a_handler_stops_itself_and_its_children)
+{
+    static const char *const none[] = { NULL };
+    sup_setup(&S, none, "[type faults]\nprocesses = 1\ntimeout = 1s\n");
+    build_faults(&S);
+    sup_start(&S);
+    cr_assert(sup_wait_children(S.pid, "kue-supervisor: worker faults#1", 1, 5000));
+    pid_t w[4];
+    cr_assert_eq(sup_children(S.pid, "kue-supervisor: worker faults#1", w, 4), 1);
+    char pidfile[700], data[800];
+    snprintf(pidfile, sizeof(pidfile), "%s/child.pid", S.dir);
+    snprintf(data, sizeof(data), "{\"child\":\"%s\"}", pidfile);
+    sup_job(&S, "faults", data, 1, 0);
+    pid_t child = 0;
+    int64_t t0 = kt_now_ms();
+    while (kt_now_ms() - t0 < 5000 && child <= 0) {
+        char *t = kt_read_file(pidfile);
+        child = t ? atoi(t) : 0;
+        free(t);
+        if (child <= 0)
+            kt_sleep_ms(10);
+    }
+    cr_assert_gt(child, 0, "the handler's child did not start");
+    kill(S.pid, SIGKILL);
+    int st;
+    kt_wait(S.pid, 5000, &st);
+    S.pid = 0;
+    struct two t = { w[0], child };
+    int ok = kt_wait_until(both_gone, &t, 6000);
+    int worker_gone = gone(w[0]), child_gone = gone(child);
+    kill(w[0], SIGKILL);          /* whatever happened, leave nothing behind */
+    kill(child, SIGKILL);
+    cr_assert(ok, "orphans still running 6 s after the master died: worker %s, child %s",
+              worker_gone ? "gone" : "running", child_gone ? "gone" : "running");
+}

@@ -90,3 +90,14 @@ Test(worker_outbox, transient_errors)
     cr_assert_not(kue_reply_transient("ERR the BOOM broke"));
     cr_assert_not(kue_reply_transient(NULL));
 }
+
+/* worker/watchdog.c: when an orphaned worker stops itself. */
+Test(worker_outbox, orphan_deadline)
+{
+    /* not in a handler: the limit after the master went away */
+    cr_assert_eq(kw_orphan_deadline(5000, 0, 1000), 6000);
+    /* a handler entered before: the limit after it was entered */
+    cr_assert_eq(kw_orphan_deadline(5000, 4500, 1000), 5500);
+    /* entered later: the orphan's limit comes first */
+    cr_assert_eq(kw_orphan_deadline(5000, 5800, 1000), 6000);
+}

@@ -1,32 +1,19 @@
 /*
- * worker.c -- the kue-worker event loop.
+ * worker.c -- the kue-worker process: one libev loop (ev_loop_new, never
+ * the default loop) and three Redis connections: `cmd` for scripts, `blk`
+ * for waiting on the type's token list, and `sub` for Kue's "ttl exceeded"
+ * events (opened with the first ttl job).
  *
- * One libev loop (ev_loop_new, never the default loop) and three Redis
- * connections: `cmd` for scripts, `blk` for waiting on the type's token list
- * (with a 2 s timeout, so a drifted token list never stalls us: Kue #130),
- * and `sub` for Kue's "ttl exceeded" events on P:events.  `sub` is opened
- * only when the first job with a ttl starts: every subscriber receives every
- * event of the queue (three per job), so workers of types without ttl jobs
- * stay off the channel and cost Redis nothing per published event.
- *
- * Fetch: while slots are free, run the claim script for all of them at once
- * (n = free slots).  When it returns fewer jobs than asked, the queue is
- * empty: on `blk`, BRPOPLPUSH a token into our wake list P:wake:<host>:<pid>
- * with the claim pipelined behind it (tokens_taken 'w').  Redis runs that
- * claim the moment the wait returns, so a job enqueued for an idle worker
- * reaches its handler after one round trip, not two; the claim uses the
- * token (the token list keeps tracking jobs for Kue workers on the same
- * Redis) and claims nothing when the wait timed out or was unblocked
- * (CLIENT UNBLOCK on drain, pause, quiet).  After a timeout one plain claim
- * follows, for jobs whose tokens went astray.  A job's outcome is not sent
- * directly but through the outbox (worker/outbox.c): a FIFO of script calls
- * kept until Redis answers them, re-sent after a reconnect and retried
- * while Redis refuses writes.
+ *   worker/fetch.c   the fetch cycle (claim, wait for a token, check held
+ *                    jobs, back off): a state machine
+ *   worker/jobs.c    a job from its claim to its outcome, ttl
+ *   worker/outbox.c  outcomes and reports kept until Redis takes them
+ *   worker/watchdog.c  an orphaned worker stops itself
+ *   this file        the loop: scoreboard, signals, pause, drain, leases,
+ *                    connections, kw_run()
  *
  * Jobs in flight keep running while Redis is away; their leases are renewed
- * every lease/3 while connected.  A job's own ttl is enforced here with a
- * timer, and a Kue process's "ttl exceeded" event for a job we hold fails it
- * the same way (the fail script then publishes "ttl exceeded ack").
+ * every lease/3 while connected.
  */
 #include "worker_int.h"
 
@@ -40,9 +27,7 @@
 #include "log.h"
 #include "util.h"
 
-#define KW_WAIT_TIMEOUT_S 2
-
-static void kick(struct kw_worker *w) { w->kick = 1; }
+void kw_kick(struct kw_worker *w) { w->kick = 1; }
 
 /* ---- scoreboard ------------------------------------------------------------ */
 
@@ -64,7 +49,7 @@ static uint32_t sb_state(const struct kw_worker *w)
     return KUE_SB_READY;
 }
 
-static void sb_sync(struct kw_worker *w)
+void kw_sb_sync(struct kw_worker *w)
 {
     struct kue_sb_slot *s = w->sbs;
     if (!s) return;
@@ -119,439 +104,7 @@ static void sb_open(struct kw_worker *w)
     w->sbs->started_ms = kue_now_ms();
     w->sbs->rss_kb = (uint64_t)rss_kb();
     kue_sb_write_end(w->sbs);
-    sb_sync(w);
-}
-
-/* ---- jobs ---------------------------------------------------------------------- */
-
-static void job_free_fields(struct kw_job *j)
-{
-    free(j->type);
-    free(j->data);
-    free(j->backoff);
-    json_decref(j->json);
-    j->type = j->data = j->backoff = NULL;
-    j->json = NULL;
-}
-
-/* The job leaves the plugin's hands: keep the shell for a while so that a
- * repeated done() is recognised. */
-static void retire(struct kw_worker *w, struct kw_job *j)
-{
-    job_free_fields(j);
-    j->state = KJ_FINISHED;
-    struct kw_job *old = w->retired[w->retired_pos];
-    w->retired[w->retired_pos] = j;
-    w->retired_pos = (w->retired_pos + 1) % KW_RETIRED_RING;
-    free(old);
-}
-
-static void release_slot(struct kw_worker *w, struct kw_job *j)
-{
-    if (j->slot > 0 && w->slots[j->slot] == j) {
-        w->slots[j->slot] = NULL;
-        w->inflight--;
-    }
-    j->slot = 0;
-    ev_timer_stop(w->loop, &j->ttl_timer);
-    sb_sync(w);
-    kick(w);
-}
-
-/* The delay to hand to the fail script for a JavaScript function backoff
- * (the plugin's backoff hook), or -1. */
-static int64_t fn_backoff(struct kw_worker *w, struct kw_job *j)
-{
-    if (!kw_backoff_is_function(j->backoff)) return -1;
-    if (!w->plugin.desc.backoff) {
-        klog_info("job %lld: its backoff is a JavaScript function (from Node Kue), which a C "
-                  "worker cannot run, and plugin %s has no backoff hook: the job's delay "
-                  "(%lld ms) is used", (long long)j->id, w->plugin.name, (long long)j->delay_ms);
-        return -1;
-    }
-    int made = j->attempts + 1;
-    if (made > j->max_attempts) made = j->max_attempts;
-    int64_t ms = w->plugin.desc.backoff(made, j->delay_ms);
-    if (ms < 0) ms = 0;
-    klog_info("job %lld: JavaScript function backoff replaced by plugin %s's backoff hook: "
-              "%lld ms", (long long)j->id, w->plugin.name, (long long)ms);
-    return ms;
-}
-
-static void report_fail(struct kw_worker *w, struct kw_job *j, const char *error,
-                        const char *cause)
-{
-    size_t elen = strlen(error);
-    if (elen > KUE_MAX_ERROR_LEN) elen = KUE_MAX_ERROR_LEN;
-    char fnb[24];
-    snprintf(fnb, sizeof fnb, "%lld", (long long)fn_backoff(w, j));
-    const char *av[] = { j->idstr, j->wid, error, fnb, cause };
-    size_t lv[] = { strlen(j->idstr), strlen(j->wid), elen, strlen(fnb), strlen(cause) };
-    kw_outbox_add(w, KR_FAIL, KS_FAIL, j->id, 5, av, lv);
-    w->done_failed++;
-}
-
-/* done() of a RUNNING or TAKEN job (host.c has checked the handle). */
-void kw_job_finish(struct kw_job *j, const char *error, const char *result_json)
-{
-    struct kw_worker *w = j->w;
-    if (j->state == KJ_TAKEN) {
-        klog_warn("job %lld: kue_done() after the worker took the job away (TTL exceeded); "
-                  "ignored", (long long)j->id);
-        if (j->taken_prev) j->taken_prev->taken_next = j->taken_next;
-        else w->taken = j->taken_next;
-        if (j->taken_next) j->taken_next->taken_prev = j->taken_prev;
-        retire(w, j);
-        return;
-    }
-    if (!error) {
-        char dur[24];
-        snprintf(dur, sizeof dur, "%lld", (long long)(kue_mono_ms() - j->started_mono));
-        char *res = NULL;
-        if (result_json && *result_json) {
-            char err[200];
-            res = kw_json_compact(result_json, err, sizeof err);
-            if (!res) {
-                /* What Kue stores for a result it cannot encode. */
-                klog_warn("job %lld: result is not valid JSON (%s)", (long long)j->id, err);
-                json_t *o = json_object();
-                char msg[600];
-                snprintf(msg, sizeof msg, "Invalid JSON Result: \"%.500s\"", result_json);
-                json_object_set_new(o, "error", json_true());
-                json_object_set_new(o, "message", json_string(msg));
-                res = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-                json_decref(o);
-            }
-        }
-        const char *av[] = { j->idstr, j->wid, dur, res ? res : "" };
-        kw_outbox_add(w, KR_COMPLETE, KS_COMPLETE, j->id, 4, av, NULL);
-        free(res);
-        w->done_ok++;
-    } else {
-        report_fail(w, j, error, "");
-    }
-    release_slot(w, j);
-    retire(w, j);
-    kw_check_drained(w);
-}
-
-/* Fail the attempt of a running job while its handler still holds it. */
-static void take_away(struct kw_job *j, const char *error, const char *cause)
-{
-    struct kw_worker *w = j->w;
-    if (j->state != KJ_RUNNING) return;
-    klog_warn("job %lld: %s after %lld ms; attempt failed (a later kue_done() is ignored)",
-              (long long)j->id, error, (long long)(kue_mono_ms() - j->started_mono));
-    report_fail(w, j, error, cause);
-    release_slot(w, j);
-    j->state = KJ_TAKEN;
-    j->taken_prev = NULL;
-    j->taken_next = w->taken;
-    if (w->taken) w->taken->taken_prev = j;
-    w->taken = j;
-    kw_check_drained(w);
-}
-
-static void on_ttl(struct ev_loop *loop, ev_timer *t, int revents)
-{
-    take_away(t->data, "TTL exceeded", "ttl");
-}
-
-void kw_report_progress(struct kw_job *j, long pct, const char *data_json)
-{
-    char p[24];
-    snprintf(p, sizeof p, "%ld", pct);
-    const char *av[] = { j->idstr, j->wid, p, data_json ? data_json : "" };
-    kw_outbox_add(j->w, KR_PROGRESS, KS_PROGRESS, j->id, 4, av, NULL);
-}
-
-void kw_report_log(struct kw_job *j, const char *line, size_t len)
-{
-    const char *av[] = { j->idstr, line };
-    size_t lv[] = { strlen(j->idstr), len };
-    kw_outbox_add(j->w, KR_LOG, KS_LOG, j->id, 2, av, lv);
-}
-
-/* A claimed job, as the claim script returns it: by position, a missing
- * field nil (libkue/lua/claim.lua). */
-enum { CL_ID, CL_PRIORITY, CL_TTL, CL_DATA, CL_ATTEMPTS, CL_MAX_ATTEMPTS, CL_CREATED_AT,
-       CL_DELAY, CL_BACKOFF, CL_N };
-
-static const char *field(const redisReply *h, int i)
-{
-    if ((size_t)i >= h->elements || h->element[i]->type != REDIS_REPLY_STRING) return NULL;
-    return h->element[i]->str;
-}
-
-static long long num(const char *s, long long dflt)
-{
-    if (!s || !*s) return dflt;
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    return (errno || end == s) ? dflt : v;
-}
-
-static char *xstrdup(const char *s)
-{
-    char *d = strdup(s ? s : "");
-    if (!d) { klog_error("out of memory"); abort(); }
-    return d;
-}
-
-/* Which handler holds the loop, published in the scoreboard: when a hard
- * timeout kills this process, the master blames that job, not the one
- * whose deadline came first (the loop was not free to finish it). */
-static void handler_mark(struct kw_worker *w, int64_t id, int64_t since_wall)
-{
-    if (!w->sbs) return;
-    kue_sb_write_begin(w->sbs);
-    w->sbs->handler_job = id;
-    w->sbs->handler_since_ms = since_wall;
-    kue_sb_write_end(w->sbs);
-}
-
-static void handler_enter(struct kw_worker *w, struct kw_job *j)
-{
-    w->handler_job = j->id;
-    w->handler_since = kue_mono_ms();
-    handler_mark(w, j->id, kue_now_ms());
-}
-
-static void handler_leave(struct kw_worker *w)
-{
-    w->handler_job = 0;
-    w->handler_since = 0;
-    handler_mark(w, 0, 0);
-}
-
-/* A job the claim script made active for slot: hand it to the plugin, or
- * fail it at once when it cannot run here. */
-static void on_sub_state(kue_conn_t *c, int up, void *privdata);
-
-static void start_job(struct kw_worker *w, int slot, const redisReply *h)
-{
-    if (h->type != REDIS_REPLY_ARRAY || h->elements < CL_N ||
-        h->element[CL_ID]->type != REDIS_REPLY_STRING) {
-        klog_error("claim returned a malformed entry; skipped");
-        return;
-    }
-    struct kw_job *j = calloc(1, sizeof *j);
-    if (!j) { klog_error("out of memory"); abort(); }
-    j->h.api = &kw_host_api;
-    j->magic = KW_JOB_MAGIC;
-    j->state = KJ_RUNNING;
-    j->w = w;
-    snprintf(j->idstr, sizeof j->idstr, "%s", h->element[CL_ID]->str);
-    j->id = num(j->idstr, -1);
-    j->slot = slot;
-    /* the identity the script wrote: kue:<host>:<pid>:<type>:<slot> */
-    snprintf(j->wid, sizeof j->wid, "kue:%s:%d:%s:%d", w->host, w->pid, w->cfg->type, slot);
-    j->type = xstrdup(w->cfg->type);         /* the script claims only this type */
-    j->data = xstrdup(field(h, CL_DATA) ? field(h, CL_DATA) : "{}");
-    const char *b = field(h, CL_BACKOFF);
-    j->backoff = b ? xstrdup(b) : NULL;
-    j->priority = (int)num(field(h, CL_PRIORITY), 0);
-    j->attempts = (int)num(field(h, CL_ATTEMPTS), 0);
-    j->max_attempts = (int)num(field(h, CL_MAX_ATTEMPTS), 1);
-    j->created_at = num(field(h, CL_CREATED_AT), 0);
-    j->ttl_ms = num(field(h, CL_TTL), 0);
-    j->delay_ms = num(field(h, CL_DELAY), 0);
-    j->started_mono = kue_mono_ms();
-    j->started_wall = kue_now_ms();
-    ev_timer_init(&j->ttl_timer, on_ttl, 0., 0.);
-    j->ttl_timer.data = j;
-
-    w->slots[slot] = j;
-    w->inflight++;
-    w->started_jobs++;
-    sb_sync(w);
-
-    char why[800];
-    if (strcmp(j->type, w->cfg->type) != 0 || !kue_pl_serves(&w->plugin, j->type)) {
-        snprintf(why, sizeof why, "no handler for job type \"%.128s\" in this worker "
-                 "(plugin %s, type %s)", j->type, w->plugin.name, w->cfg->type);
-        klog_error("job %lld: %s", (long long)j->id, why);
-        kw_job_finish(j, why, NULL);
-        return;
-    }
-    json_error_t je;
-    j->json = json_loads(j->data, JSON_DECODE_ANY, &je);
-    if (!j->json) {
-        snprintf(why, sizeof why, "invalid job data: not JSON: %s (line %d, column %d)",
-                 je.text, je.line, je.column);
-        klog_error("job %lld: %s", (long long)j->id, why);
-        kw_job_finish(j, why, NULL);
-        return;
-    }
-    if (j->ttl_ms > 0) {
-        /* a Kue process may report "ttl exceeded" for it: listen from now on */
-        if (!w->sub) w->sub = kue_conn_new(w->loop, &w->url, "pubsub", on_sub_state, w);
-        ev_timer_set(&j->ttl_timer, (double)j->ttl_ms / 1000.0, 0.);
-        ev_timer_start(w->loop, &j->ttl_timer);
-    }
-    klog_debug("job %lld: start (slot %d, attempt %d of %d)", (long long)j->id, slot,
-               j->attempts + 1, j->max_attempts);
-    handler_enter(w, j);
-    w->plugin.desc.process(&j->h);
-    handler_leave(w);
-}
-
-/* ---- fetching ------------------------------------------------------------------------ */
-
-static int fetching_allowed(const struct kw_worker *w)
-{
-    return !w->draining && !w->paused && !w->quiet;
-}
-
-/* Stop a wait for a token (drain, pause, quiet): CLIENT UNBLOCK makes the
- * BRPOPLPUSH return nil at once, and the claim behind it then finds no
- * token in the wake list and takes nothing. */
-static void stop_waiting(struct kw_worker *w)
-{
-    if (!w->wake_pending || w->blk_id <= 0 || !kue_conn_ready(w->cmd)) return;
-    char id[24];
-    snprintf(id, sizeof id, "%lld", w->blk_id);
-    const char *av[] = { "CLIENT", "UNBLOCK", id };
-    kue_conn_commandargv(w->cmd, NULL, NULL, 3, av, NULL);
-}
-
-static void held_check(struct kw_worker *w);
-static void held_done(struct kw_worker *w);
-
-static void claimed(struct kw_worker *w, redisReply *reply)
-{
-    if (!reply) {                       /* dropped; fetched again after reconnect */
-        w->held_check = 1;              /* the claim may have run: look for its jobs */
-        held_check(w);
-        return;
-    }
-    if (reply->type == REDIS_REPLY_ERROR) {
-        klog_error("claim script failed: %s", reply->str);
-        w->want_wake = 1;               /* the wait's timeout paces the retries */
-        kick(w);
-        kw_check_drained(w);
-        return;
-    }
-    size_t n = reply->type == REDIS_REPLY_ARRAY ? reply->elements : 0;
-    if (n < (size_t)w->claim_n) w->want_wake = 1;
-    if (n == 0 && w->poll_next) w->want_wake = 0;   /* timed out: claim once without a token */
-    w->poll_next = 0;
-    kick(w);
-    for (size_t i = 0; i < n && i < (size_t)w->claim_n; i++)
-        start_job(w, w->claim_slots[i], reply->element[i]);
-    held_check(w);
-    kw_check_drained(w);           /* a drain may have waited for this reply */
-}
-
-static void on_claim(redisAsyncContext *ac, void *rep, void *privdata)
-{
-    struct kw_worker *w = privdata;
-    w->claim_pending = 0;
-    claimed(w, rep);
-}
-
-static void on_wake_claim(redisAsyncContext *ac, void *rep, void *privdata)
-{
-    struct kw_worker *w = privdata;
-    w->wake_pending = 0;
-    claimed(w, rep);
-}
-
-/* The BRPOPLPUSH in front of a wake claim: nil when it timed out or was
- * unblocked; the claim's reply follows on the same connection. */
-static void on_wake(redisAsyncContext *ac, void *rep, void *privdata)
-{
-    struct kw_worker *w = privdata;
-    redisReply *reply = rep;
-    if (!reply) return;
-    if (reply->type == REDIS_REPLY_ERROR) {
-        klog_error("waiting for a token failed: %s", reply->str);
-        ev_timer_stop(w->loop, &w->blk_retry);
-        ev_timer_set(&w->blk_retry, 1., 0.);
-        ev_timer_start(w->loop, &w->blk_retry);
-        return;
-    }
-    if (reply->type == REDIS_REPLY_NIL) w->poll_next = 1;
-}
-
-static void on_blk_retry(struct ev_loop *loop, ev_timer *t, int revents)
-{
-    struct kw_worker *w = t->data;
-    w->want_wake = 0;
-    kick(w);
-}
-
-static void fetch(struct kw_worker *w)
-{
-    if (!kue_conn_ready(w->cmd)) return;
-    if (!fetching_allowed(w)) {
-        stop_waiting(w);
-        return;
-    }
-    if (w->claim_pending || w->wake_pending || w->held_checking || ev_is_active(&w->blk_retry))
-        return;
-    long long free_slots = w->cfg->concurrency - w->inflight;
-    if (w->cfg->max_jobs) {
-        long long left = w->cfg->max_jobs - w->started_jobs;
-        if (left <= 0) {
-            if (!w->draining) {
-                klog_info("processed %lld jobs (--max-jobs): finishing and exiting",
-                          w->started_jobs);
-                w->draining = 1;
-                sb_sync(w);
-                kw_check_drained(w);
-            }
-            return;
-        }
-        if (free_slots > left) free_slots = left;
-    }
-    if (free_slots <= 0) return;
-    int wake = w->want_wake;
-    if (wake && !kue_conn_ready(w->blk)) return;
-    /* claim: type, n, host, pid, lease_ms, tokens_taken, slot_1 .. slot_n */
-    const char *av[7 + KUE_SB_MAX_INFLIGHT];
-    char nbuf[16], pidbuf[16], lease[24], slotbuf[KUE_SB_MAX_INFLIGHT][8];
-    int n = 0;
-    for (int s = 1; s <= w->cfg->concurrency && n < free_slots; s++) {
-        if (w->slots[s]) continue;
-        w->claim_slots[n] = s;
-        snprintf(slotbuf[n], sizeof slotbuf[n], "%d", s);
-        av[7 + n] = slotbuf[n];
-        n++;
-    }
-    if (n == 0) return;
-    snprintf(nbuf, sizeof nbuf, "%d", n);
-    snprintf(pidbuf, sizeof pidbuf, "%d", w->pid);
-    snprintf(lease, sizeof lease, "%lld", (long long)w->cfg->lease_ms);
-    av[0] = w->cfg->prefix;
-    av[1] = w->cfg->type;
-    av[2] = nbuf;
-    av[3] = w->host;
-    av[4] = pidbuf;
-    av[5] = lease;
-    av[6] = wake ? "w" : "0";
-    if (!wake) {
-        if (kue_conn_script(w->cmd, KS_CLAIM, on_claim, w, 7 + n, av, NULL) == 0) {
-            w->claim_pending = 1;
-            w->claim_n = n;
-        }
-        return;
-    }
-    /* The queue was empty: wait for a token on blk, moving it to our wake
-     * list, with the claim pipelined behind it.  Redis runs the claim as
-     * soon as the wait returns, so a new job costs one round trip from
-     * enqueue to handler, not two. */
-    char src[KUE_MAX_TYPE_LEN + 160], dst[600], to[16];
-    snprintf(src, sizeof src, "%s:%s:jobs", w->cfg->prefix, w->cfg->type);
-    snprintf(dst, sizeof dst, "%s:wake:%s:%d", w->cfg->prefix, w->host, w->pid);
-    snprintf(to, sizeof to, "%d", KW_WAIT_TIMEOUT_S);
-    const char *bv[] = { "BRPOPLPUSH", src, dst, to };
-    if (kue_conn_commandargv(w->blk, on_wake, w, 4, bv, NULL) != 0) return;
-    w->wake_pending = 1;        /* even if the claim cannot be queued: on_wake_claim clears it */
-    w->claim_n = n;
-    if (kue_conn_script(w->blk, KS_CLAIM, on_wake_claim, w, 7 + n, av, NULL) != 0)
-        w->wake_pending = 0;
+    kw_sb_sync(w);
 }
 
 static void on_prepare(struct ev_loop *loop, ev_prepare *p, int revents)
@@ -560,7 +113,7 @@ static void on_prepare(struct ev_loop *loop, ev_prepare *p, int revents)
     kw_outbox_flush_completes(w);
     if (!w->kick) return;
     w->kick = 0;
-    fetch(w);
+    kw_fetch_event(w, KFE_GO, NULL);
 }
 
 /* ---- pause, drain, exit ------------------------------------------------------------------- */
@@ -579,8 +132,8 @@ void kw_pause(struct kw_worker *w, int64_t timeout_ms)
         ev_timer_set(&w->pause_timer, (double)timeout_ms / 1000.0, 0.);
         ev_timer_start(w->loop, &w->pause_timer);
     }
-    stop_waiting(w);
-    sb_sync(w);
+    kw_fetch_stop_waiting(w);
+    kw_sb_sync(w);
 }
 
 void kw_resume(struct kw_worker *w)
@@ -588,26 +141,27 @@ void kw_resume(struct kw_worker *w)
     ev_timer_stop(w->loop, &w->pause_timer);
     if (w->paused) klog_info("resumed");
     w->paused = 0;
-    sb_sync(w);
-    kick(w);
+    kw_sb_sync(w);
+    kw_kick(w);
 }
 
 void kw_check_drained(struct kw_worker *w)
 {
-    if (!w->draining || w->inflight > 0 || w->out.n > 0 || w->claim_pending || w->wake_pending)
+    if (!w->draining || w->inflight > 0 || w->out.n > 0 || w->fetch.state == KF_CLAIMING ||
+        w->fetch.state == KF_WAITING)
         return;
     klog_info("drained: %llu jobs completed, %llu failed; exiting",
               (unsigned long long)w->done_ok, (unsigned long long)w->done_failed);
     ev_break(w->loop, EVBREAK_ALL);
 }
 
-static void begin_drain(struct kw_worker *w, const char *why)
+void kw_begin_drain(struct kw_worker *w, const char *why)
 {
     if (w->draining) return;
-    klog_info("%s: no new jobs; finishing %d in flight", why, w->inflight);
+    if (why) klog_info("%s: no new jobs; finishing %d in flight", why, w->inflight);
     w->draining = 1;
-    stop_waiting(w);
-    sb_sync(w);
+    kw_fetch_stop_waiting(w);
+    kw_sb_sync(w);
     kw_check_drained(w);
 }
 
@@ -616,7 +170,7 @@ void kw_lease_give_up(struct kw_worker *w)
     if (w->lease_given_up) return;
     w->lease_given_up = 1;
     w->exit_code = KW_EXIT_FAIL;
-    begin_drain(w, "an outcome Redis would not take was given up");
+    kw_begin_drain(w, "an outcome Redis would not take was given up");
 }
 
 static void on_signal(struct ev_loop *loop, ev_signal *s, int revents)
@@ -632,7 +186,7 @@ static void on_signal(struct ev_loop *loop, ev_signal *s, int revents)
             ev_break(loop, EVBREAK_ALL);
             return;
         }
-        begin_drain(w, s->signum == SIGTERM ? "SIGTERM" : "SIGINT");
+        kw_begin_drain(w, s->signum == SIGTERM ? "SIGTERM" : "SIGINT");
         break;
     case SIGQUIT:
         klog_info("SIGQUIT: exiting now with %d jobs in flight", w->inflight);
@@ -642,14 +196,14 @@ static void on_signal(struct ev_loop *loop, ev_signal *s, int revents)
     case SIGTSTP:
         klog_info("SIGTSTP: quiet (not taking jobs)");
         w->quiet = 1;
-        stop_waiting(w);
-        sb_sync(w);
+        kw_fetch_stop_waiting(w);
+        kw_sb_sync(w);
         break;
     case SIGCONT:
         if (w->quiet) klog_info("SIGCONT: taking jobs again");
         w->quiet = 0;
-        sb_sync(w);
-        kick(w);
+        kw_sb_sync(w);
+        kw_kick(w);
         break;
     default:
         break;
@@ -677,95 +231,11 @@ static void on_heartbeat(struct ev_loop *loop, ev_timer *t, int revents)
         w->sbs->rss_kb = (uint64_t)rss_kb();
         kue_sb_write_end(w->sbs);
     }
-    sb_sync(w);
+    kw_sb_sync(w);
     if (getppid() != w->ppid && !w->draining)
-        begin_drain(w, "the supervisor is gone");
-    kick(w);        /* safety nets: never stall with free slots, or in a drain */
+        kw_begin_drain(w, "the supervisor is gone");
+    kw_kick(w);        /* safety nets: never stall with free slots, or in a drain */
     kw_check_drained(w);
-}
-
-/* ---- jobs Redis says we hold but we do not know (a claim whose reply was
- * lost with the connection): put back in the queue after a reconnect, so
- * they do not wait for their lease to expire. ------------------------------ */
-
-struct orphan {
-    struct kw_worker *w;
-    int64_t id;
-    char idstr[24];
-};
-
-static int held_locally(const struct kw_worker *w, int64_t id)
-{
-    for (int s = 1; s <= w->cfg->concurrency; s++)
-        if (w->slots[s] && w->slots[s]->id == id) return 1;
-    for (const struct kw_job *j = w->taken; j; j = j->taken_next)
-        if (j->id == id) return 1;
-    return 0;
-}
-
-static void on_orphan_owner(redisAsyncContext *ac, void *rep, void *privdata)
-{
-    struct orphan *o = privdata;
-    struct kw_worker *w = o->w;
-    redisReply *r = rep;
-    char mine[KUE_MAX_TYPE_LEN + 320];
-    int n = snprintf(mine, sizeof mine, "kue:%s:%d:%s:", w->host, w->pid, w->cfg->type);
-    if (r && r->type == REDIS_REPLY_STRING && n > 0 && strncmp(r->str, mine, (size_t)n) == 0 &&
-        !held_locally(w, o->id)) {
-        klog_warn("job %lld: Redis says this worker holds it, but its claim reply was lost "
-                  "with the connection; putting it back in the queue", (long long)o->id);
-        const char *av[] = { o->idstr, r->str };
-        kw_outbox_add(w, KR_REQUEUE, KS_REQUEUE, o->id, 2, av, NULL);
-    }
-    free(o);
-    held_done(w);
-}
-
-static void held_done(struct kw_worker *w)
-{
-    if (w->held_checking > 0 && --w->held_checking == 0) kick(w);
-}
-
-static void on_held(redisAsyncContext *ac, void *rep, void *privdata)
-{
-    struct kw_worker *w = privdata;
-    redisReply *r = rep;
-    if (r && r->type == REDIS_REPLY_ARRAY) {
-        for (size_t i = 0; i < r->elements; i++) {
-            if (r->element[i]->type != REDIS_REPLY_STRING) continue;
-            int64_t id = num(r->element[i]->str, -1);
-            if (id <= 0 || held_locally(w, id)) continue;
-            struct orphan *o = calloc(1, sizeof *o);
-            if (!o) continue;
-            o->w = w;
-            o->id = id;
-            snprintf(o->idstr, sizeof o->idstr, "%lld", (long long)id);
-            char key[200];
-            snprintf(key, sizeof key, "%s:job:%s", w->cfg->prefix, o->idstr);
-            const char *av[] = { "HGET", key, "workerId" };
-            if (kue_conn_commandargv(w->cmd, on_orphan_owner, o, 3, av, NULL) != 0) free(o);
-            else w->held_checking++;
-        }
-    }
-    held_done(w);
-}
-
-/* Jobs Redis says we hold that we do not run: their claim reply was lost
- * with a connection.  Checked only while no claim is in flight on either
- * connection (a job of a pending claim is held but not yet known here), and
- * no claim is sent until the check is over. */
-static void held_check(struct kw_worker *w)
-{
-    if (!w->held_check || w->claim_pending || w->wake_pending || w->held_checking ||
-        !kue_conn_ready(w->cmd))
-        return;
-    char held[600];
-    snprintf(held, sizeof held, "%s:held:%s:%d", w->cfg->prefix, w->host, w->pid);
-    const char *av[] = { "SMEMBERS", held };
-    if (kue_conn_commandargv(w->cmd, on_held, w, 2, av, NULL) == 0) {
-        w->held_check = 0;
-        w->held_checking = 1;
-    }
 }
 
 static void on_cmd_state(kue_conn_t *c, int up, void *privdata)
@@ -783,15 +253,13 @@ static void on_cmd_state(kue_conn_t *c, int up, void *privdata)
         kw_outbox_flush(w);
         /* After the flush on the same connection, so reports of jobs that
          * finished while Redis was away are already applied. */
-        w->held_checking = 0;   /* callbacks of a check in flight got NULL */
-        w->held_check = 1;
-        held_check(w);
+        kw_fetch_event(w, KFE_CMD_UP, NULL);
         on_renew(w->loop, &w->renew_timer, 0);
-        kick(w);
+        kw_kick(w);
     } else {
-        w->claim_pending = 0;
+        kw_fetch_event(w, KFE_CMD_DOWN, NULL);
     }
-    sb_sync(w);
+    kw_sb_sync(w);
 }
 
 static void on_blk_id(redisAsyncContext *ac, void *rep, void *privdata)
@@ -805,49 +273,11 @@ static void on_blk_state(kue_conn_t *c, int up, void *privdata)
 {
     struct kw_worker *w = privdata;
     w->blk_id = 0;
-    if (up) {
+    if (up)
         kue_conn_command(c, on_blk_id, w, "CLIENT ID");
-    } else if (w->wake_pending) {
-        w->wake_pending = 0;    /* its claim may have run: look for its jobs */
-        w->held_check = 1;
-        held_check(w);
-    }
-    kick(w);
-}
-
-static void on_event(redisAsyncContext *ac, void *rep, void *privdata)
-{
-    struct kw_worker *w = privdata;
-    redisReply *r = rep;
-    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 3) return;
-    if (r->element[0]->type != REDIS_REPLY_STRING || strcmp(r->element[0]->str, "message") != 0)
-        return;
-    const redisReply *m = r->element[2];
-    if (m->type != REDIS_REPLY_STRING || !strstr(m->str, "ttl exceeded")) return;
-    json_t *o = json_loads(m->str, 0, NULL);
-    if (!o) return;
-    const char *ev = json_string_value(json_object_get(o, "event"));
-    json_t *idv = json_object_get(o, "id");
-    int64_t id = -1;
-    if (json_is_integer(idv)) id = json_integer_value(idv);
-    else if (json_is_string(idv)) id = num(json_string_value(idv), -1);
-    if (ev && strcmp(ev, "ttl exceeded") == 0 && id > 0) {
-        for (int s = 1; s <= w->cfg->concurrency; s++) {
-            struct kw_job *j = w->slots[s];
-            if (j && j->id == id) {
-                take_away(j, "TTL exceeded", "ttl");
-                break;
-            }
-        }
-    }
-    json_decref(o);
-}
-
-static void on_sub_state(kue_conn_t *c, int up, void *privdata)
-{
-    struct kw_worker *w = privdata;
-    if (up && kue_conn_subscribe(c, w->events_channel, on_event, w) != 0)
-        klog_warn("cannot subscribe to %s", w->events_channel);
+    else
+        kw_fetch_event(w, KFE_BLK_DOWN, NULL);   /* a wait's claim may have run */
+    kw_kick(w);
 }
 
 /* ---- main ---------------------------------------------------------------------------------------- */
@@ -925,8 +355,7 @@ int kw_run(const kw_config_t *cfg)
     ev_timer_start(w->loop, &w->heartbeat_timer);
     ev_timer_init(&w->pause_timer, on_pause_timer, 0., 0.);
     w->pause_timer.data = w;
-    ev_timer_init(&w->blk_retry, on_blk_retry, 0., 0.);
-    w->blk_retry.data = w;
+    kw_fetch_init(w);
     sig_init(w, &w->sig_term, SIGTERM);
     sig_init(w, &w->sig_int, SIGINT);
     sig_init(w, &w->sig_quit, SIGQUIT);
@@ -945,7 +374,7 @@ int kw_run(const kw_config_t *cfg)
         kue_url_format(&w->url, where, sizeof where);
         klog_info("processing \"%s\" with %s (concurrency %d, redis %s, prefix %s)",
                   cfg->type, w->plugin.name, cfg->concurrency, where, cfg->prefix);
-        kick(w);
+        kw_kick(w);
         ev_run(w->loop, 0);
         rc = w->exit_code;
     }
@@ -964,15 +393,7 @@ out_loop:
         kue_sb_write_end(w->sbs);
         kue_sb_detach(&w->sb);
     }
-    for (int s = 1; s <= KUE_SB_MAX_INFLIGHT; s++)
-        if (w->slots[s]) { job_free_fields(w->slots[s]); free(w->slots[s]); }
-    for (int i = 0; i < KW_RETIRED_RING; i++) free(w->retired[i]);
-    while (w->taken) {
-        struct kw_job *j = w->taken;
-        w->taken = j->taken_next;
-        job_free_fields(j);
-        free(j);
-    }
+    kw_jobs_free(w);
     kw_outbox_free(w);
     ev_loop_destroy(w->loop);
     kue_pl_close(&w->plugin);

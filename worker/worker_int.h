@@ -90,6 +90,56 @@ struct kw_outbox {
     ev_timer retry;
 };
 
+/* The fetch cycle (worker/fetch.c). */
+enum kw_fetch_state {
+    KF_IDLE = 0,        /* nothing in flight: the next GO decides */
+    KF_CLAIMING,        /* a claim on cmd */
+    KF_WAITING,         /* BRPOPLPUSH + claim on blk */
+    KF_CHECKING,        /* looking for held jobs whose claim reply was lost */
+    KF_BACKOFF,         /* the wait failed: a second before the next */
+    KF_N
+};
+enum kw_fetch_event {
+    KFE_GO = 0,         /* the loop is about to block: take jobs if slots are free */
+    KFE_REPLY,          /* a claim's reply (kw_fetch_in: lost, error, got, asked) */
+    KFE_WAIT_NIL,       /* the wait timed out or was unblocked */
+    KFE_WAIT_ERROR,     /* the wait failed */
+    KFE_RETRY,          /* the backoff's timer */
+    KFE_CHECK_MORE,     /* the check sent one more command */
+    KFE_CHECK_DONE,     /* one of the check's replies came */
+    KFE_CMD_UP,         /* cmd connected (again) */
+    KFE_CMD_DOWN,
+    KFE_BLK_DOWN,
+    KFE_SEND_FAILED,    /* what the last action asked could not be sent */
+    KFE_N
+};
+enum kw_fetch_action {
+    KFA_NONE = 0,
+    KFA_CLAIM,          /* send a claim for in.free_slots slots */
+    KFA_WAIT,           /* send the wait and the claim behind it */
+    KFA_CHECK,          /* send the held check */
+    KFA_UNBLOCK,        /* end the wait (CLIENT UNBLOCK) */
+    KFA_RETRY_LATER     /* arm the backoff's timer */
+};
+
+struct kw_fetch {
+    int state;          /* enum kw_fetch_state */
+    int want_wake;      /* the last claim found the queue empty: wait next */
+    int poll_next;      /* the wait timed out: claim once without a token */
+    int check_due;      /* a claim reply was lost: check before claiming again */
+    int backoff_due;    /* the wait failed: BACKOFF after its claim's reply */
+    int checks;         /* CHECKING: replies still to come */
+};
+
+/* What the machine sees of the worker and of a claim's reply. */
+struct kw_fetch_in {
+    int allowed;        /* not draining, paused or quiet */
+    int cmd_up, blk_up;
+    int free_slots;     /* KFE_GO: slots to offer (after --max-jobs) */
+    int lost, error;    /* KFE_REPLY: connection dropped / error reply */
+    int got, asked;     /* KFE_REPLY: jobs claimed, slots offered */
+};
+
 struct kw_plugin_ctx {
     kue_plugin_ctx_t pub;       /* first: the kue_plugin_ctx_t * a plugin holds */
     struct kw_worker *w;
@@ -119,14 +169,9 @@ struct kw_worker {
     struct kw_outbox out;
     int lease_given_up;         /* an outcome was given up: renew no more, drain */
 
-    int claim_pending;          /* a claim is in flight on cmd */
-    int wake_pending;           /* BRPOPLPUSH + claim in flight on blk */
-    int want_wake;              /* the last claim found the queue empty */
-    int poll_next;              /* the wait timed out: claim once without a token */
+    struct kw_fetch fetch;
     long long blk_id;           /* CLIENT ID of blk (for CLIENT UNBLOCK), 0 if unknown */
-    int held_check;             /* look for jobs whose claim reply was lost */
-    int held_checking;          /* that check is running: no claims meanwhile */
-    int kick;                   /* run fetch() before the loop blocks */
+    int kick;                   /* send KFE_GO before the loop blocks */
     int paused, quiet, draining;
     long long started_jobs;
     uint64_t done_ok, done_failed;
@@ -146,7 +191,28 @@ struct kw_worker {
 
 extern const struct kue_host_api kw_host_api;
 
-/* worker.c services for host.c */
+/* worker.c: the loop */
+void kw_kick(struct kw_worker *w);          /* KFE_GO before the loop blocks */
+void kw_sb_sync(struct kw_worker *w);       /* our scoreboard slot from the state */
+void kw_begin_drain(struct kw_worker *w, const char *why);   /* why NULL: no log line */
+
+/* jobs.c */
+void kw_job_start(struct kw_worker *w, int slot, const redisReply *claimed);
+int kw_job_known(const struct kw_worker *w, int64_t id);     /* running or taken away */
+void kw_jobs_free(struct kw_worker *w);
+void kw_sub_open(struct kw_worker *w);      /* listen for Kue's "ttl exceeded" */
+long long kw_num(const char *s, long long dflt);
+
+/* fetch.c */
+void kw_fetch_init(struct kw_worker *w);
+void kw_fetch_event(struct kw_worker *w, int ev, const struct kw_fetch_in *reply);
+void kw_fetch_stop_waiting(struct kw_worker *w);
+/* The machine: apply ev; returns the action (enum kw_fetch_action) for the
+ * caller to perform, -1 when ev is not allowed in f's state. */
+int kw_fetch_step(struct kw_fetch *f, int ev, const struct kw_fetch_in *in);
+const char *kw_fetch_state_name(int state);
+
+/* services for host.c */
 void kw_job_finish(struct kw_job *j, const char *error, const char *result_json);
 void kw_report_progress(struct kw_job *j, long pct, const char *data_json);
 void kw_report_log(struct kw_job *j, const char *line, size_t len);

@@ -1,8 +1,10 @@
 /*
  * master.h -- the supervisor's state, shared by its files (private).
  *
- *   master.c  the loop: signals, reaping, the tick (respawn, timeouts,
- *             heartbeats, recycling), drain, reload
+ *   master.c  the loop: signals, the tick, reload, set-up
+ *   slot.c    the state machine of one process-table entry
+ *   supervise.c  reaping, respawning, hard timeouts, heartbeats, recycling
+ *   drain.c   the shutdown
  *   spawn.c   fork + child init + exec of workers, web, redis-server
  *   rds.c     the master's Redis work: promotion, lease recovery, settling
  *             the jobs of dead workers (async, queued while disconnected)
@@ -97,9 +99,20 @@ struct master {
 extern struct master *sup_master;
 
 /* master.c */
-void sup_log_exit(struct master *m, int idx, int status);
 const char *sup_proc_name(const struct sup_proc *p, char *buf, size_t len);
 void sup_stop_proc(struct master *m, int idx, int sig, const char *why);
+/* Send sig to a process (workers: KILL to their whole process group). */
+void sup_signal_proc(const struct sup_proc *p, int sig);
+int sup_type_index(const struct master *m, const char *name);   /* -1: not configured */
+
+/* supervise.c */
+void sup_reap(struct master *m);
+void sup_spawn_waiting(struct master *m, int64_t now);
+void sup_check_worker(struct master *m, int idx, int64_t now_wall, int check_rss);
+void sup_escalate(struct master *m, int64_t now);
+
+/* drain.c */
+void sup_start_drain(struct master *m, int force, const char *why);
 
 /* spawn.c */
 int sup_spawn_worker(struct master *m, int idx, const struct sup_type *t);

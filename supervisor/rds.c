@@ -233,12 +233,11 @@ static void journal_replay(struct master *m)
     int n = 0;
     while (fgets(line, sizeof(line), f)) {
         line[strcspn(line, "\n")] = '\0';
-        char *field[RQ_ARGS + 2];
+        char *field[RQ_ARGS + 2], *rest = line, *t;
         int nf = 0;
-        for (char *save = NULL, *t = strtok_r(line, "\t", &save); t && nf < RQ_ARGS + 2;
-             t = strtok_r(NULL, "\t", &save))
+        while (nf < RQ_ARGS + 2 && (t = strsep(&rest, "\t")))   /* empty fields count */
             field[nf++] = t;
-        if (nf < 3)
+        if (nf < 3 || rest)
             continue;
         int raw = !strcmp(field[0], "raw");
         kue_script_id id = KS__COUNT;

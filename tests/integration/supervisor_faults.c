@@ -283,3 +283,33 @@ Test(supervisor_faults, orphan_stuck_in_a_handler_stops_itself_and_its_children)
     cr_assert(ok, "orphans still running 6 s after the master died: worker %s, child %s",
               worker_gone ? "gone" : "running", child_gone ? "gone" : "running");
 }
+
+/* Calls kept in <run_dir>/pending-calls at the last exit are sent first by
+ * the next master, empty arguments included, and the file is removed. */
+Test(supervisor_faults, kept_calls_are_sent_first)
+{
+    static const char *const plugins[] = { "echo", NULL };
+    sup_setup(&S, plugins, "[type echo]\nprocesses = 1\n");
+    char run[700], journal[800];
+    snprintf(run, sizeof(run), "%s/run", S.dir);
+    mkdir(run, 0755);
+    snprintf(journal, sizeof(journal), "%s/pending-calls", run);
+    kt_write_file(journal, "raw\t0\tSET\tq:kept\tv1\tPX\t100000\n"
+                           "raw\t0\tSET\tq:empty\t\tPX\t100000\n"
+                           "settle\t1\tq\tnohost\t99999\tgone\trequeue\n");
+    sup_start(&S);
+    cr_assert(sup_wait_children(S.pid, "kue-supervisor: worker echo#1", 1, 5000));
+    redisContext *c = kt_redis_connect(&S.redis);
+    char buf[64];
+    int64_t t0 = kt_now_ms();
+    while (kt_now_ms() - t0 < 3000 && !kt_int(c, "EXISTS q:empty"))
+        kt_sleep_ms(20);
+    cr_assert_str_eq(kt_str(c, buf, sizeof(buf), "GET q:kept"), "v1");
+    cr_assert_eq(kt_int(c, "EXISTS q:empty"), 1, "an empty argument was lost");
+    cr_assert_str_eq(kt_str(c, buf, sizeof(buf), "GET q:empty"), "");
+    char *left = kt_read_file(journal);
+    cr_assert_null(left, "the journal was not removed");
+    redisFree(c);
+    cr_assert_eq(sup_stop(&S, SIGTERM, 10000), 0);
+    S.pid = 0;
+}

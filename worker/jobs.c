@@ -157,6 +157,7 @@ static void on_ttl(struct ev_loop *loop, ev_timer *t, int revents)
 
 void kw_report_progress(struct kw_job *j, long pct, const char *data_json)
 {
+    kw_handler_touch(j->w, j);
     char p[24];
     snprintf(p, sizeof p, "%ld", pct);
     const char *av[] = { j->idstr, j->wid, p, data_json ? data_json : "" };
@@ -165,6 +166,7 @@ void kw_report_progress(struct kw_job *j, long pct, const char *data_json)
 
 void kw_report_log(struct kw_job *j, const char *line, size_t len)
 {
+    kw_handler_touch(j->w, j);
     const char *av[] = { j->idstr, line };
     size_t lv[] = { strlen(j->idstr), len };
     kw_outbox_add(j->w, KR_LOG, KS_LOG, j->id, 2, av, lv);
@@ -199,7 +201,10 @@ static char *xstrdup(const char *s)
 
 /* Which handler holds the loop, published in the scoreboard: when a hard
  * timeout kills this process, the master blames that job, not the one
- * whose deadline came first (the loop was not free to finish it). */
+ * whose deadline came first (the loop was not free to finish it).  Known
+ * inside process(), and inside any watcher callback from the moment it
+ * reports progress or a log line for a job (kw_handler_touch); the
+ * callbacks' start time feeds the orphan watchdog. */
 static void handler_mark(struct kw_worker *w, int64_t id, int64_t since_wall)
 {
     if (!w->sbs) return;
@@ -216,11 +221,36 @@ static void handler_enter(struct kw_worker *w, struct kw_job *j)
     handler_mark(w, j->id, kue_now_ms());
 }
 
+/* Back in the callbacks that called process(): their job is not known. */
 static void handler_leave(struct kw_worker *w)
 {
     w->handler_job = 0;
-    w->handler_since = 0;
+    w->handler_since = w->cb_since_mono;
     handler_mark(w, 0, 0);
+}
+
+void kw_handler_touch(struct kw_worker *w, const struct kw_job *j)
+{
+    if (!w->cb_since_mono || w->handler_job == j->id) return;   /* the latest one counts */
+    w->handler_job = j->id;
+    handler_mark(w, j->id, w->cb_since_wall);
+}
+
+void kw_callbacks_begin(struct kw_worker *w)
+{
+    w->cb_since_wall = kue_now_ms();
+    w->cb_since_mono = kue_mono_ms();
+    w->handler_since = w->cb_since_mono;
+}
+
+void kw_callbacks_end(struct kw_worker *w)
+{
+    w->cb_since_mono = 0;
+    w->handler_since = 0;
+    if (w->handler_job) {
+        w->handler_job = 0;
+        handler_mark(w, 0, 0);
+    }
 }
 
 /* A job the claim script made active for slot: hand it to the plugin, or

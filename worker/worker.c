@@ -107,6 +107,16 @@ static void sb_open(struct kw_worker *w)
     kw_sb_sync(w);
 }
 
+/* Every watcher callback runs from here: the worker then knows the loop is
+ * busy, and since when (jobs.c: which handler holds it). */
+static void invoke_pending(struct ev_loop *loop)
+{
+    struct kw_worker *w = ev_userdata(loop);
+    kw_callbacks_begin(w);
+    ev_invoke_pending(loop);
+    kw_callbacks_end(w);
+}
+
 static void on_prepare(struct ev_loop *loop, ev_prepare *p, int revents)
 {
     struct kw_worker *w = p->data;
@@ -332,6 +342,8 @@ int kw_run(const kw_config_t *cfg)
         free(w);
         return KW_EXIT_FAIL;
     }
+    ev_set_userdata(w->loop, w);
+    ev_set_invoke_pending_cb(w->loop, invoke_pending);
     w->ctx.pub.api = &kw_host_api;
     w->ctx.w = w;
     kw_outbox_init(w);

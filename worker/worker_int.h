@@ -177,9 +177,11 @@ struct kw_worker {
     uint64_t done_ok, done_failed;
     int exit_code;
     int ppid;                   /* the parent at start: another one means orphaned */
-    int64_t handler_job;        /* inside plugin->process() of this job, 0: not */
-    _Atomic int64_t handler_since;  /* monotonic ms it was entered, 0: not in a handler
+    int64_t handler_job;        /* the job whose handler runs now, 0: none known */
+    _Atomic int64_t handler_since;  /* monotonic ms the loop's current callback (or
+                                     * process()) began, 0: the loop is waiting
                                      * (read by the orphan watchdog thread) */
+    int64_t cb_since_mono, cb_since_wall;   /* this round of callbacks began, 0: none */
 
     ev_prepare prepare;
     ev_timer renew_timer, heartbeat_timer, pause_timer, blk_retry;
@@ -197,6 +199,9 @@ void kw_sb_sync(struct kw_worker *w);       /* our scoreboard slot from the stat
 void kw_begin_drain(struct kw_worker *w, const char *why);   /* why NULL: no log line */
 
 /* jobs.c */
+void kw_callbacks_begin(struct kw_worker *w);   /* around each round of watcher callbacks */
+void kw_callbacks_end(struct kw_worker *w);
+void kw_handler_touch(struct kw_worker *w, const struct kw_job *j);   /* a callback works for j */
 void kw_job_start(struct kw_worker *w, int slot, const redisReply *claimed);
 int kw_job_known(const struct kw_worker *w, int64_t id);     /* running or taken away */
 void kw_jobs_free(struct kw_worker *w);

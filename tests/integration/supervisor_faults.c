@@ -94,10 +94,11 @@ Test(supervisor_faults, refused_writes_are_retried)
 }
 
 /* Three asynchronous jobs of 1.5 s run when a job that spins forever
- * arrives: the hard timeout blames the spinning job (its handler holds the
- * loop), not the first job whose deadline passed; the three go back to
- * inactive without spending an attempt and complete on the next worker. */
-Test(supervisor_faults, timeout_blames_the_job_holding_the_loop)
+ * arrives (spin: the data of that job): the hard timeout blames the
+ * spinning job (its handler holds the loop), not the first job whose
+ * deadline passed; the three go back to inactive without spending an
+ * attempt and complete on the next worker. */
+static void blame_case(const char *spin_data)
 {
     static const char *const none[] = { NULL };
     sup_setup(&S, none, "[type faults]\nprocesses = 1\nconcurrency = 4\ntimeout = 2s\n");
@@ -109,7 +110,7 @@ Test(supervisor_faults, timeout_blames_the_job_holding_the_loop)
         ids[i] = sup_job(&S, "faults", "{\"ms\":1500}", 3, 0);
     for (int i = 0; i < 3; i++)
         cr_assert(sup_wait_state(&S, ids[i], "active", 3000));
-    int64_t spin = sup_job(&S, "faults", "{\"spin\":true}", 1, 0);
+    int64_t spin = sup_job(&S, "faults", spin_data, 1, 0);
     cr_assert(sup_wait_state(&S, spin, "failed", 10000), "the spinning job was not failed");
     char buf[512];
     cr_assert_str_eq(sup_field(&S, spin, "error", buf, sizeof(buf)), "timeout");
@@ -124,6 +125,18 @@ Test(supervisor_faults, timeout_blames_the_job_holding_the_loop)
     }
     cr_assert_eq(sup_stop(&S, SIGTERM, 10000), 0);
     S.pid = 0;
+}
+
+/* ... spinning inside process() */
+Test(supervisor_faults, timeout_blames_the_job_holding_the_loop)
+{
+    blame_case("{\"spin\":true}");
+}
+
+/* ... spinning later, in a watcher callback of its own, after a log line */
+Test(supervisor_faults, timeout_blames_the_job_holding_the_loop_from_a_callback)
+{
+    blame_case("{\"spin_after\":100}");
 }
 
 /* The drain tests: a 1 s drain deadline and a 2 s lease. */

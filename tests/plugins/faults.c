@@ -6,6 +6,8 @@
  *   {"ms": N, "log": PATH}  append "<id>\n" to PATH (one line per run), wait
  *                           N ms on the event loop, complete
  *   {"spin": true}          hold the event loop forever (a busy loop)
+ *   {"spin_after": N}       wait N ms on the event loop, log a line, then
+ *                           hold the loop forever from that timer's callback
  *   {"child": PATH}         fork a child that writes its pid to PATH and
  *                           waits forever, then hold the loop (the handler
  *                           never returns)
@@ -41,6 +43,15 @@ static void spin(void)
         x++;
 }
 
+static void spin_later(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct nap *n = (struct nap *)w;
+    (void)loop;
+    (void)revents;
+    kue_log(n->job, "spinning from a timer");
+    spin();
+}
+
 static void process(kue_handle_t *job)
 {
     json_t *d = kue_job_json(job);
@@ -70,14 +81,17 @@ static void process(kue_handle_t *job)
     }
     if (json_is_true(json_object_get(d, "spin")))
         spin();
-    json_t *ms = json_object_get(d, "ms");
+    json_t *ms = json_object_get(d, "ms"), *later = json_object_get(d, "spin_after");
     struct nap *n = calloc(1, sizeof *n);
     if (!n) {
         kue_done(job, "out of memory", NULL);
         return;
     }
     n->job = job;
-    ev_timer_init(&n->timer, wake, json_is_integer(ms) ? (double)json_integer_value(ms) / 1e3 : 0., 0.);
+    if (json_is_integer(later))
+        ev_timer_init(&n->timer, spin_later, (double)json_integer_value(later) / 1e3, 0.);
+    else
+        ev_timer_init(&n->timer, wake, json_is_integer(ms) ? (double)json_integer_value(ms) / 1e3 : 0., 0.);
     ev_timer_start(kue_loop(kue_job_ctx(job)), &n->timer);
 }
 

@@ -203,6 +203,12 @@ void sup_check_worker(struct master *m, int idx, int64_t now_wall, int check_rss
             snprintf(p->stop_cause, sizeof(p->stop_cause),
                      "worker %d killed: hung (no heartbeat for %llds)", (int)p->pid,
                      (long long)((now_wall - hb) / 1000));
+            /* the handler holding the loop is the one that hangs: it fails
+             * with that cause, the process's other jobs go back as they are */
+            if (s.handler_job > 0) {
+                sup_rds_fail_job(m, s.handler_job, p->stop_cause);
+                p->settle_requeue = 1;
+            }
             sup_stop_proc(m, idx, SIGKILL, "hung");
             return;
         }

@@ -10,8 +10,14 @@
  * master went away, it stops the worker's process group -- the handler's
  * child processes too, as tini does -- with SIGTERM, and SIGKILL a second
  * later.  Without a [type] timeout the lease is the limit: past it, lease
- * recovery elsewhere runs the jobs again.  Their jobs are left to the lease
- * (lease recovery, or the next master's settling).
+ * recovery elsewhere runs the jobs again.
+ *
+ * Between the two signals it settles its own jobs, as the master would have,
+ * on a connection of its own (the loop's connections belong to the blocked
+ * thread): the job whose handler holds the loop fails with "timeout" and the
+ * others go back to inactive without spending an attempt; when no handler
+ * is known, every job fails its attempt with the cause.  If Redis cannot be
+ * reached within a second, the jobs are left to lease recovery.
  */
 #include "worker_int.h"
 
@@ -23,7 +29,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <hiredis/hiredis.h>
+
 #include "log.h"
+#include "scripts.h"
 #include "util.h"
 
 #define KW_WATCHDOG_TICK_MS 200
@@ -69,6 +78,55 @@ static int nap(int64_t ms)
     return stop;
 }
 
+static redisContext *connect_now(const kue_url_t *u)
+{
+    struct timeval tv = { 1, 0 };
+    redisContext *c = u->path[0] ? redisConnectUnixWithTimeout(u->path, tv)
+                                 : redisConnectWithTimeout(u->host, u->port, tv);
+    if (!c || c->err) {
+        if (c) redisFree(c);
+        return NULL;
+    }
+    redisSetTimeout(c, tv);
+    redisReply *r = NULL;
+    if (u->password[0] && (!(r = redisCommand(c, "AUTH %s", u->password)) ||
+                           r->type == REDIS_REPLY_ERROR))
+        goto fail;
+    if (r) freeReplyObject(r);
+    r = NULL;
+    if (u->db && (!(r = redisCommand(c, "SELECT %d", u->db)) || r->type == REDIS_REPLY_ERROR))
+        goto fail;
+    if (r) freeReplyObject(r);
+    return c;
+fail:
+    if (r) freeReplyObject(r);
+    redisFree(c);
+    return NULL;
+}
+
+/* What the master does for a worker it kills (supervise.c), from here. */
+static void settle_here(struct kw_worker *w, int64_t stuck)
+{
+    redisContext *c = connect_now(&w->url);
+    if (!c) {
+        say("kue-worker: orphaned: Redis unreachable; its jobs are left to lease recovery\n");
+        return;
+    }
+    char id[24], pid[16], cause[160];
+    snprintf(id, sizeof id, "%lld", (long long)stuck);
+    snprintf(pid, sizeof pid, "%d", w->pid);
+    snprintf(cause, sizeof cause, "worker %d stopped itself: orphaned, %s", w->pid,
+             stuck > 0 ? "a handler held its loop past the timeout" : "jobs past the timeout");
+    redisReply *r;
+    if (stuck > 0) {
+        const char *fv[] = { w->cfg->prefix, id, "", "timeout", "-1", "" };
+        if ((r = kue_script_call(c, KS_FAIL, 6, fv, NULL))) freeReplyObject(r);
+    }
+    const char *sv[] = { w->cfg->prefix, w->host, pid, cause, stuck > 0 ? "requeue" : "fail" };
+    if ((r = kue_script_call(c, KS_SETTLE, 5, sv, NULL))) freeReplyObject(r);
+    redisFree(c);
+}
+
 static void *watch(void *arg)
 {
     struct kw_worker *w = arg;
@@ -85,8 +143,12 @@ static void *watch(void *arg)
                  w->handler_since ? "a handler holds the loop" : "still draining",
                  (long long)limit);
         say(msg);
+        int64_t stuck = w->handler_since ? w->handler_job : 0;
         stop_all(SIGTERM);
-        if (nap(KW_WATCHDOG_KILL_MS)) break;
+        int64_t t0 = kue_mono_ms();
+        settle_here(w, stuck);
+        int64_t left = KW_WATCHDOG_KILL_MS - (kue_mono_ms() - t0);
+        if (left > 0 && nap(left)) break;
         stop_all(SIGKILL);
         break;
     }

@@ -177,7 +177,7 @@ struct kw_worker {
     uint64_t done_ok, done_failed;
     int exit_code;
     int ppid;                   /* the parent at start: another one means orphaned */
-    int64_t handler_job;        /* the job whose handler runs now, 0: none known */
+    _Atomic int64_t handler_job;    /* the job whose handler runs now, 0: none known */
     _Atomic int64_t handler_since;  /* monotonic ms the loop's current callback (or
                                      * process()) began, 0: the loop is waiting
                                      * (read by the orphan watchdog thread) */

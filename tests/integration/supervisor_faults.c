@@ -260,11 +260,13 @@ static int both_gone(void *arg)
 
 /* The master is kill -9'd while a worker's handler holds its loop (and has
  * started a child process): the orphaned worker enforces the type's
- * timeout itself and stops, and the handler's child with it. */
+ * timeout itself and stops, and the handler's child with it; as the master
+ * would have, it fails the stuck job with "timeout" and puts its other job
+ * back without spending an attempt. */
 Test(supervisor_faults, orphan_stuck_in_a_handler_stops_itself_and_its_children)
 {
     static const char *const none[] = { NULL };
-    sup_setup(&S, none, "[type faults]\nprocesses = 1\ntimeout = 1s\n");
+    sup_setup(&S, none, "[type faults]\nprocesses = 1\nconcurrency = 2\ntimeout = 3s\n");
     build_faults(&S);
     sup_start(&S);
     cr_assert(sup_wait_children(S.pid, "kue-supervisor: worker faults#1", 1, 5000));
@@ -273,7 +275,9 @@ Test(supervisor_faults, orphan_stuck_in_a_handler_stops_itself_and_its_children)
     char pidfile[700], data[800];
     snprintf(pidfile, sizeof(pidfile), "%s/child.pid", S.dir);
     snprintf(data, sizeof(data), "{\"child\":\"%s\"}", pidfile);
-    sup_job(&S, "faults", data, 1, 0);
+    int64_t other = sup_job(&S, "faults", "{\"ms\":20000}", 3, 0);
+    cr_assert(sup_wait_state(&S, other, "active", 3000));
+    int64_t stuck = sup_job(&S, "faults", data, 1, 0);
     pid_t child = 0;
     int64_t t0 = kt_now_ms();
     while (kt_now_ms() - t0 < 5000 && child <= 0) {
@@ -289,12 +293,17 @@ Test(supervisor_faults, orphan_stuck_in_a_handler_stops_itself_and_its_children)
     kt_wait(S.pid, 5000, &st);
     S.pid = 0;
     struct two t = { w[0], child };
-    int ok = kt_wait_until(both_gone, &t, 6000);
+    int ok = kt_wait_until(both_gone, &t, 8000);
     int worker_gone = gone(w[0]), child_gone = gone(child);
     kill(w[0], SIGKILL);          /* whatever happened, leave nothing behind */
     kill(child, SIGKILL);
-    cr_assert(ok, "orphans still running 6 s after the master died: worker %s, child %s",
+    cr_assert(ok, "orphans still running 8 s after the master died: worker %s, child %s",
               worker_gone ? "gone" : "running", child_gone ? "gone" : "running");
+    char buf[256];
+    cr_assert_str_eq(sup_field(&S, stuck, "state", buf, sizeof(buf)), "failed");
+    cr_assert_str_eq(sup_field(&S, stuck, "error", buf, sizeof(buf)), "timeout");
+    cr_assert_str_eq(sup_field(&S, other, "state", buf, sizeof(buf)), "inactive");
+    cr_assert_eq(atoi(sup_field(&S, other, "attempts", buf, sizeof(buf))), 0);
 }
 
 /* Calls kept in <run_dir>/pending-calls at the last exit are sent first by

@@ -15,9 +15,10 @@
  * Between the two signals it settles its own jobs, as the master would have,
  * on a connection of its own (the loop's connections belong to the blocked
  * thread): the job whose handler holds the loop fails with "timeout" and the
- * others go back to inactive without spending an attempt; when no handler
- * is known, every job fails its attempt with the cause.  If Redis cannot be
- * reached within a second, the jobs are left to lease recovery.
+ * others go back to inactive without spending an attempt (the worker was
+ * being drained: its master's death sent it SIGTERM, and a drain never
+ * spends an attempt).  If Redis cannot be reached within a second, the
+ * jobs are left to lease recovery.
  */
 #include "worker_int.h"
 
@@ -122,7 +123,7 @@ static void settle_here(struct kw_worker *w, int64_t stuck)
         const char *fv[] = { w->cfg->prefix, id, "", "timeout", "-1", "" };
         if ((r = kue_script_call(c, KS_FAIL, 6, fv, NULL))) freeReplyObject(r);
     }
-    const char *sv[] = { w->cfg->prefix, w->host, pid, cause, stuck > 0 ? "requeue" : "fail" };
+    const char *sv[] = { w->cfg->prefix, w->host, pid, cause, "requeue" };
     if ((r = kue_script_call(c, KS_SETTLE, 5, sv, NULL))) freeReplyObject(r);
     redisFree(c);
 }

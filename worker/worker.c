@@ -299,14 +299,13 @@ static void sig_init(struct kw_worker *w, ev_signal *s, int signum)
     ev_signal_start(w->loop, s);
 }
 
-int kw_run(const kw_config_t *cfg)
+/* The worker, its URL and plugin (not yet its loop); NULL with *rc set. */
+static struct kw_worker *worker_new(const kw_config_t *cfg, int *rc)
 {
-    char role[200], err[4600];
-    snprintf(role, sizeof role, "worker %s", cfg->name);
-    klog_init(role, cfg->log_level, cfg->log_json);
-
+    char err[4600];
     struct kw_worker *w = calloc(1, sizeof *w);
-    if (!w) return KW_EXIT_FAIL;
+    *rc = KW_EXIT_FAIL;
+    if (!w) return NULL;
     w->cfg = cfg;
     w->pid = (int)getpid();
     w->exit_code = KW_EXIT_OK;
@@ -314,51 +313,36 @@ int kw_run(const kw_config_t *cfg)
         snprintf(w->host, sizeof w->host, "localhost");
     w->host[sizeof w->host - 1] = '\0';
     snprintf(w->events_channel, sizeof w->events_channel, "%s:events", cfg->prefix);
-    int rc = KW_EXIT_OK;
-
     if (kue_url_parse(cfg->redis_url, &w->url, err, sizeof err) != 0) {
         klog_error("--redis: %s", err);
+        *rc = KW_EXIT_USAGE;
         free(w);
-        return KW_EXIT_USAGE;
+        return NULL;
     }
     if (kue_pl_check_perms(cfg->plugin, err, sizeof err) != 0 ||
         kue_pl_open(cfg->plugin, &w->plugin, err, sizeof err) != 0) {
         klog_error("%s", err);
+        *rc = KW_EXIT_CONFIG;
         free(w);
-        return KW_EXIT_CONFIG;
+        return NULL;
     }
     if (kue_pl_check_type(&w->plugin, cfg->type, err, sizeof err) != 0) {
         klog_error("%s", err);
+        *rc = KW_EXIT_CONFIG;
         kue_pl_close(&w->plugin);
         free(w);
-        return KW_EXIT_CONFIG;
+        return NULL;
     }
+    return w;
+}
 
-    signal(SIGPIPE, SIG_IGN);
-    w->loop = ev_loop_new(EVFLAG_AUTO);
-    if (!w->loop) {
-        klog_error("cannot create an event loop");
-        kue_pl_close(&w->plugin);
-        free(w);
-        return KW_EXIT_FAIL;
-    }
-    ev_set_userdata(w->loop, w);
-    ev_set_invoke_pending_cb(w->loop, invoke_pending);
-    w->ctx.pub.api = &kw_host_api;
-    w->ctx.w = w;
-    kw_outbox_init(w);
-    sb_open(w);
-
-    if (w->plugin.desc.init && w->plugin.desc.init(&w->ctx.pub) != 0) {
-        klog_error("plugin %s: init() failed; not starting", cfg->plugin);
-        rc = KW_EXIT_CONFIG;
-        goto out_loop;
-    }
-
+/* Timers, signals, the watchdog and the connections. */
+static int watchers_start(struct kw_worker *w)
+{
     ev_prepare_init(&w->prepare, on_prepare);
     w->prepare.data = w;
     ev_prepare_start(w->loop, &w->prepare);
-    double renew = (double)cfg->lease_ms / 3000.0;
+    double renew = (double)w->cfg->lease_ms / 3000.0;
     ev_timer_init(&w->renew_timer, on_renew, renew, renew);
     w->renew_timer.data = w;
     ev_timer_start(w->loop, &w->renew_timer);
@@ -375,29 +359,17 @@ int kw_run(const kw_config_t *cfg)
     sig_init(w, &w->sig_cont, SIGCONT);
     sig_init(w, &w->sig_hup, SIGHUP);
     kw_watchdog_start(w);
-
     w->cmd = kue_conn_new(w->loop, &w->url, "cmd", on_cmd_state, w);
     w->blk = kue_conn_new(w->loop, &w->url, "blocking", on_blk_state, w);
-    if (!w->cmd || !w->blk) {
-        klog_error("out of memory");
-        rc = KW_EXIT_FAIL;
-    } else {
-        char where[320];
-        kue_url_format(&w->url, where, sizeof where);
-        klog_info("processing \"%s\" with %s (concurrency %d, redis %s, prefix %s)",
-                  cfg->type, w->plugin.name, cfg->concurrency, where, cfg->prefix);
-        kw_kick(w);
-        ev_run(w->loop, 0);
-        rc = w->exit_code;
-    }
+    return w->cmd && w->blk ? 0 : -1;
+}
 
+static void worker_free(struct kw_worker *w)
+{
     kw_watchdog_stop();
-    if (w->plugin.desc.fini) w->plugin.desc.fini(&w->ctx.pub);
     if (w->sub) kue_conn_free(w->sub);
-    kue_conn_free(w->blk);
-    kue_conn_free(w->cmd);
-
-out_loop:
+    if (w->blk) kue_conn_free(w->blk);
+    if (w->cmd) kue_conn_free(w->cmd);
     if (w->sbs) {
         kue_sb_write_begin(w->sbs);
         w->sbs->inflight_n = 0;
@@ -410,5 +382,50 @@ out_loop:
     ev_loop_destroy(w->loop);
     kue_pl_close(&w->plugin);
     free(w);
+}
+
+int kw_run(const kw_config_t *cfg)
+{
+    char role[200];
+    snprintf(role, sizeof role, "worker %s", cfg->name);
+    klog_init(role, cfg->log_level, cfg->log_json);
+    int rc;
+    struct kw_worker *w = worker_new(cfg, &rc);
+    if (!w) return rc;
+
+    signal(SIGPIPE, SIG_IGN);
+    w->loop = ev_loop_new(EVFLAG_AUTO);
+    if (!w->loop) {
+        klog_error("cannot create an event loop");
+        kue_pl_close(&w->plugin);
+        free(w);
+        return KW_EXIT_FAIL;
+    }
+    ev_set_userdata(w->loop, w);
+    ev_set_invoke_pending_cb(w->loop, invoke_pending);
+    w->ctx.pub.api = &kw_host_api;
+    w->ctx.w = w;
+    kw_outbox_init(w);
+    sb_open(w);
+    if (w->plugin.desc.init && w->plugin.desc.init(&w->ctx.pub) != 0) {
+        klog_error("plugin %s: init() failed; not starting", cfg->plugin);
+        worker_free(w);
+        return KW_EXIT_CONFIG;
+    }
+
+    if (watchers_start(w) != 0) {
+        klog_error("out of memory");
+        rc = KW_EXIT_FAIL;
+    } else {
+        char where[320];
+        kue_url_format(&w->url, where, sizeof where);
+        klog_info("processing \"%s\" with %s (concurrency %d, redis %s, prefix %s)",
+                  cfg->type, w->plugin.name, cfg->concurrency, where, cfg->prefix);
+        kw_kick(w);
+        ev_run(w->loop, 0);
+        rc = w->exit_code;
+    }
+    if (w->plugin.desc.fini) w->plugin.desc.fini(&w->ctx.pub);
+    worker_free(w);
     return rc;
 }

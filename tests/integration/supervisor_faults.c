@@ -359,3 +359,33 @@ Test(supervisor_faults, hung_worker_blames_the_job_holding_the_loop)
     cr_assert_eq(sup_stop(&S, SIGTERM, 10000), 0);
     S.pid = 0;
 }
+
+/* A worker dies while Redis refuses writes: the master keeps the settle
+ * call and sends it again until Redis takes it. */
+Test(supervisor_faults, refused_settle_is_retried)
+{
+    static const char *const plugins[] = { "sleep", NULL };
+    sup_setup(&S, plugins, "[type sleep]\nprocesses = 1\n");
+    sup_start(&S);
+    cr_assert(sup_wait_children(S.pid, "kue-supervisor: worker sleep#1", 1, 5000));
+    pid_t w[4];
+    cr_assert_eq(sup_children(S.pid, "kue-supervisor: worker sleep#1", w, 4), 1);
+    int64_t id = sup_job(&S, "sleep", "{\"ms\":3000}", 2, 0);
+    cr_assert(sup_wait_state(&S, id, "active", 3000));
+    redisContext *c = kt_redis_connect(&S.redis);
+    freeReplyObject(kt_cmd(c, "CONFIG SET maxmemory 1"));
+    kill(w[0], SIGKILL);
+    int64_t t0 = kt_now_ms();
+    while (kt_now_ms() - t0 < 1000)      /* the outage lasts one second */
+        kt_sleep_ms(50);
+    freeReplyObject(kt_cmd(c, "CONFIG SET maxmemory 0"));
+    redisFree(c);
+    cr_assert(sup_wait_state(&S, id, "complete", 10000), "job not settled and retried");
+    cr_assert(sup_log_has(S.log, "refused by Redis"), "the settle was not refused");
+    char err[512], want[64];
+    sup_field(&S, id, "error", err, sizeof(err));
+    snprintf(want, sizeof(want), "worker %d killed by signal 9", (int)w[0]);
+    cr_assert(strstr(err, want), "error \"%s\" lacks \"%s\"", err, want);
+    cr_assert_eq(sup_stop(&S, SIGTERM, 10000), 0);
+    S.pid = 0;
+}

@@ -158,6 +158,7 @@ static void *watch(void *arg)
 
 void kw_watchdog_start(struct kw_worker *w)
 {
+    if (!w->sbs) return;        /* not started by a supervisor: nobody to outlive */
     w->ppid = getppid();
     /* The thread must not take the signals the loop handles. */
     sigset_t all, old;

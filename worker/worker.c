@@ -242,7 +242,7 @@ static void on_heartbeat(struct ev_loop *loop, ev_timer *t, int revents)
         kue_sb_write_end(w->sbs);
     }
     kw_sb_sync(w);
-    if (getppid() != w->ppid && !w->draining)
+    if (w->ppid && getppid() != w->ppid && !w->draining)
         kw_begin_drain(w, "the supervisor is gone");
     kw_kick(w);        /* safety nets: never stall with free slots, or in a drain */
     kw_check_drained(w);

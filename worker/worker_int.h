@@ -176,7 +176,8 @@ struct kw_worker {
     long long started_jobs;
     uint64_t done_ok, done_failed;
     int exit_code;
-    int ppid;                   /* the parent at start: another one means orphaned */
+    int ppid;                   /* the supervisor that started us (another parent
+                                 * means orphaned), 0: not started by one */
     _Atomic int64_t handler_job;    /* the job whose handler runs now, 0: none known */
     _Atomic int64_t handler_since;  /* monotonic ms the loop's current callback (or
                                      * process()) began, 0: the loop is waiting

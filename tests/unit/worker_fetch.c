@@ -37,17 +37,36 @@ Test(worker_fetch, refused_pairs_change_nothing)
     cr_assert_eq(kw_fetch_step(&f, KFE_GO, &ready), -1);
 }
 
-/* Events that mean nothing in a state leave it as it is. */
-Test(worker_fetch, ignored_events_keep_the_state)
+/* Every pair, with a worker ready to take jobs and a plain reply: the next
+ * state (-1: refused) and the action. */
+Test(worker_fetch, every_pair)
 {
+    enum { I = KF_IDLE, C = KF_CLAIMING, W = KF_WAITING, K = KF_CHECKING, B = KF_BACKOFF };
+    /* GO, REPLY, WAIT_NIL, WAIT_ERROR, RETRY, CHECK_MORE, CHECK_DONE, CMD_UP, CMD_DOWN,
+     * BLK_DOWN, SEND_FAILED */
+    static const int next[KF_N][KFE_N] = {
+        [I] = { C, I, I, I, I, I, I, I, I, I, -1 },
+        [C] = { C, I, C, C, C, C, C, C, I, C, I },
+        [W] = { W, I, W, W, W, W, W, W, W, I, I },
+        [K] = { K, K, K, K, K, K, I, I, K, K, I },
+        [B] = { B, B, B, B, I, B, B, B, B, B, -1 },
+    };
     for (int st = 0; st < KF_N; st++)
         for (int ev = 0; ev < KFE_N; ev++) {
-            struct kw_fetch f = in_state(st);
+            struct kw_fetch f = in_state(st), before = f;
             int a = kw_fetch_step(&f, ev, &ready);
-            if (a < 0) continue;
-            cr_assert(a >= KFA_NONE && a <= KFA_RETRY_LATER);
-            cr_assert(f.state >= 0 && f.state < KF_N, "%s + %d -> %d",
-                      kw_fetch_state_name(st), ev, f.state);
+            if (next[st][ev] < 0) {
+                cr_assert_eq(a, -1, "%s + event %d accepted", kw_fetch_state_name(st), ev);
+                cr_assert(!memcmp(&f, &before, sizeof f));
+                continue;
+            }
+            cr_assert_eq(f.state, next[st][ev], "%s + event %d -> %s, not %s",
+                         kw_fetch_state_name(st), ev, kw_fetch_state_name(f.state),
+                         kw_fetch_state_name(next[st][ev]));
+            int want = KFA_NONE;
+            if (st == I && ev == KFE_GO) want = KFA_CLAIM;
+            if (st == W && ev == KFE_WAIT_ERROR) want = KFA_RETRY_LATER;
+            cr_assert_eq(a, want, "%s + event %d: action %d", kw_fetch_state_name(st), ev, a);
         }
 }
 

@@ -467,3 +467,19 @@ int kue_conn_subscribe(kue_conn_t *c, const char *channel, redisCallbackFn *cb, 
     /* hiredis calls cb for every message, so it is not wrapped. */
     return redisAsyncCommand(c->ac, cb, privdata, "SUBSCRIBE %s", channel) == REDIS_OK ? 0 : -1;
 }
+
+int kue_reply_transient(const char *err)
+{
+    static const char *const codes[] = { "OOM ", "MISCONF ", "READONLY ", "LOADING ", "BUSY ",
+                                         "MASTERDOWN ", "NOREPLICAS ", "TRYAGAIN ",
+                                         "CLUSTERDOWN " };
+    if (!err) return 0;
+    for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
+        if (!strncmp(err, codes[i], strlen(codes[i]))) return 1;
+        /* Redis < 7 wraps an error raised inside a script:
+         * "ERR Error running script ...: -OOM command not allowed ..." */
+        const char *p = strstr(err, codes[i]);
+        if (p && p > err && p[-1] == '-') return 1;
+    }
+    return 0;
+}

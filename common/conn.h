@@ -49,4 +49,11 @@ int kue_conn_script(kue_conn_t *c, kue_script_id id, redisCallbackFn *cb, void *
  * not survive a reconnect: subscribe again from the state callback. */
 int kue_conn_subscribe(kue_conn_t *c, const char *channel, redisCallbackFn *cb, void *privdata);
 
+/* Non-zero when an error reply means "not now" rather than "never": Redis
+ * refuses writes (OOM over maxmemory, MISCONF after a failed save, READONLY
+ * from a replica or a demoted master), is loading, busy with a script, or
+ * its cluster is not ready.  A call refused this way changed nothing (a
+ * script is refused before its first write) and can be sent again. */
+int kue_reply_transient(const char *err);
+
 #endif

@@ -52,6 +52,8 @@ struct kue_sb_slot {
     uint32_t concurrency;
     uint32_t inflight_n;
     uint32_t redis_up;       /* worker's command connection is up */
+    int64_t handler_job;     /* the job whose handler runs now (holds the loop), 0: none */
+    int64_t handler_since_ms;  /* wall clock: when that handler was entered */
     struct kue_sb_job inflight[KUE_SB_MAX_INFLIGHT];
 };
 

@@ -4,16 +4,13 @@
  * One libev loop (ev_loop_new: the master reaps its children itself, with
  * waitpid(-1, WNOHANG) in a loop, so orphans are reaped too when it is
  * PID 1 or a subreaper).  Signal watchers only record; the work happens in
- * their callbacks on the loop and in a 100 ms tick, which
- *
- *   - brings every type to its process count (sup_table_reconcile) and
- *     starts the WAITING entries whose backoff has passed;
- *   - reads the scoreboard: a job past its deadline gets its worker killed
- *     (hard timeout), a stale heartbeat means a hung worker, max_jobs and
- *     max_rss retire a worker (a new one starts first);
- *   - escalates a graceful stop to SIGKILL at its deadline;
- *   - during a drain, walks the shutdown: workers, then web, then pending
- *     Redis calls, then the embedded redis-server, then exit.
+ * their callbacks on the loop and in a 100 ms tick (tick_cb), which reaps,
+ * brings every type to its process count (sup_table_reconcile), starts the
+ * WAITING entries whose backoff has passed, checks each worker's
+ * scoreboard slot, escalates stops to SIGKILL and, during a drain, walks
+ * the shutdown.  Each process slot changes state only through its state
+ * machine (slot.h); supervise.c holds the per-slot work, drain.c the
+ * shutdown.
  */
 #include "master.h"
 
@@ -32,6 +29,7 @@
 #include <kue/kue.h>
 
 #include "log.h"
+#include "slot.h"
 #include "util.h"
 
 struct master *sup_master;
@@ -52,7 +50,7 @@ const char *sup_proc_name(const struct sup_proc *p, char *buf, size_t len)
     return buf;
 }
 
-static int type_index(const struct master *m, const char *name)
+int sup_type_index(const struct master *m, const char *name)
 {
     for (int i = 0; i < m->cfg->ntypes; i++)
         if (!strcmp(m->cfg->types[i].name, name))
@@ -61,7 +59,7 @@ static int type_index(const struct master *m, const char *name)
 }
 
 /* Send sig to a process (workers: to their whole process group). */
-static void signal_proc(const struct sup_proc *p, int sig)
+void sup_signal_proc(const struct sup_proc *p, int sig)
 {
     if (p->pid <= 0)
         return;
@@ -75,26 +73,19 @@ void sup_stop_proc(struct master *m, int idx, int sig, const char *why)
     struct sup_proc *p = &m->tab.p[idx];
     char name[128];
     if (p->state == SS_WAITING) {
-        p->state = SS_FREE;
+        sup_slot_event(p, SE_CANCEL, NULL);
         return;
     }
-    if (p->state != SS_RUNNING && p->state != SS_STOPPING)
-        return;
-    if (sig == SIGKILL) {
-        if (p->killed)
-            return;
-        p->killed = 1;
-    } else if (p->state == SS_STOPPING) {
-        return;   /* already asked */
-    }
-    if (p->state == SS_RUNNING)
-        klog_info("stopping %s (pid %d): %s", sup_proc_name(p, name, sizeof(name)), (int)p->pid, why);
-    p->state = SS_STOPPING;
+    int was_running = p->state == SS_RUNNING;
     int64_t grace = p->kind == SK_WORKER ? m->cfg->shutdown_timeout_ms : 5000;
     if (p->kind == SK_REDIS)
         grace = 10000;
-    p->kill_at = kue_mono_ms() + grace;
-    signal_proc(p, sig);
+    struct sup_ev ev = { .now = kue_mono_ms(), .grace = grace };
+    if (sup_slot_event(p, sig == SIGKILL ? SE_KILL : SE_TERM, &ev) != SUP_STEP_DONE)
+        return;   /* not running, or already asked */
+    if (was_running)
+        klog_info("stopping %s (pid %d): %s", sup_proc_name(p, name, sizeof(name)), (int)p->pid, why);
+    sup_signal_proc(p, sig);
 }
 
 static void ops_stop(void *ud, int i, const char *why)
@@ -115,351 +106,52 @@ static int ops_ready(void *ud, int i)
     return kue_mono_ms() - m->tab.p[i].started > 30000;
 }
 
-/* ---- exits ---------------------------------------------------------------- */
-
-static void worker_exited(struct master *m, int idx, int status)
-{
-    struct sup_proc *p = &m->tab.p[idx];
-    char name[128], st[96], cause[256];
-    sup_proc_name(p, name, sizeof(name));
-    sup_status_text(status, st, sizeof(st));
-
-    struct kue_sb_slot s;
-    uint32_t held = 0;
-    if (kue_sb_read_slot(&m->sb, (uint32_t)idx, &s) == 0)
-        held = s.inflight_n;
-    /* its job counts live on in its type's totals (counters never go down) */
-    kue_sb_retire_counts(&m->sb, (uint32_t)idx);
-    struct kue_sb_slot *ws = &m->sb.slots[idx];
-    kue_sb_write_begin(ws);
-    ws->state = KUE_SB_EXITED;
-    ws->inflight_n = 0;
-    ws->pid = 0;
-    kue_sb_write_end(ws);
-
-    int ours = p->state == SS_STOPPING;
-    if (p->stop_cause[0])
-        snprintf(cause, sizeof(cause), "%s", p->stop_cause);
-    else
-        snprintf(cause, sizeof(cause), "worker %d %s", (int)p->pid, st);
-    sup_rds_settle(m, p->pid, cause, p->settle_requeue);
-    if (p->settle_requeue && held)
-        m->inflight_at_kill += (int)held;
-
-    int64_t ran = kue_mono_ms() - p->started;
-    if (ours || m->draining) {
-        int lvl = WIFEXITED(status) && WEXITSTATUS(status) == 0 ? KLOG_INFO : KLOG_WARN;
-        klog(lvl, "%s (pid %d) %s%s", name, (int)p->pid, st,
-             held ? " holding jobs" : "");
-        p->state = SS_FREE;
-        return;
-    }
-    /* it died on its own: respawn, with backoff when it crashed */
-    enum sup_exit_action a = sup_exit_decide(status);
-    if (ran >= SUP_HEALTHY_MS)
-        p->failures = 0;
-    if (a == SX_RESPAWN && ran < 1000)
-        a = SX_BACKOFF;   /* exiting 0 at once, again and again, is a loop too */
-    int64_t delay = 0;
-    if (a == SX_BACKOFF) {
-        p->failures++;
-        delay = sup_backoff_ms(p->failures, m->cfg->respawn_delay_ms, m->cfg->respawn_max_delay_ms);
-    } else if (a == SX_CONFIG) {
-        p->failures++;
-        delay = m->cfg->respawn_max_delay_ms;
-    } else {
-        p->failures = 0;
-    }
-    if (a == SX_CONFIG)
-        klog_error("%s (pid %d) cannot load its plugin (exit 78); next try in %llds", name,
-                   (int)p->pid, (long long)(delay / 1000));
-    else if (p->failures >= 3)
-        klog_error("%s (pid %d) %s; type %s is crash-looping (%d crashes in a row), next start "
-                   "in %lldms", name, (int)p->pid, st, p->type, p->failures, (long long)delay);
-    else
-        klog(a == SX_RESPAWN ? KLOG_INFO : KLOG_WARN, "%s (pid %d) %s; restarting in %lldms", name,
-             (int)p->pid, st, (long long)delay);
-    p->state = SS_WAITING;
-    p->pid = 0;
-    p->spawn_at = kue_mono_ms() + delay;
-    p->restarts++;
-    if (m->sb.hdr)
-        m->sb.hdr->restarts_total++;
-}
-
-static void other_exited(struct master *m, int idx, int status)
-{
-    struct sup_proc *p = &m->tab.p[idx];
-    char name[64], st[96];
-    sup_proc_name(p, name, sizeof(name));
-    sup_status_text(status, st, sizeof(st));
-    int ours = p->state == SS_STOPPING;
-    int64_t ran = kue_mono_ms() - p->started;
-    if (ours || m->draining) {
-        klog_info("%s (pid %d) %s", name, (int)p->pid, st);
-        p->state = SS_FREE;
-        if (p->kind == SK_WEB && m->web_idx == idx && (!m->cfg->web || m->draining))
-            m->web_idx = -1;
-        if (p->kind == SK_WEB && m->web_idx == idx) {
-            /* stopped to apply new settings: start again at once */
-            p->state = SS_WAITING;
-            p->spawn_at = 0;
-        }
-        if (p->kind == SK_REDIS && m->redis_idx == idx && m->draining)
-            m->redis_idx = -1;
-        else if (p->kind == SK_REDIS) {
-            p->state = SS_WAITING;
-            p->spawn_at = 0;
-        }
-        return;
-    }
-    if (ran >= SUP_HEALTHY_MS)
-        p->failures = 0;
-    p->failures++;
-    int64_t delay = sup_backoff_ms(p->failures, m->cfg->respawn_delay_ms, m->cfg->respawn_max_delay_ms);
-    if (p->kind == SK_REDIS)
-        delay = sup_backoff_ms(p->failures, 100, 5000);
-    klog_error("%s (pid %d) %s; restarting in %lldms", name, (int)p->pid, st, (long long)delay);
-    p->state = SS_WAITING;
-    p->pid = 0;
-    p->spawn_at = kue_mono_ms() + delay;
-    p->restarts++;
-}
-
-static void reap(struct master *m)
-{
-    for (;;) {
-        int status;
-        pid_t pid = waitpid(-1, &status, WNOHANG);
-        if (pid <= 0)
-            break;
-        int idx = sup_table_find_pid(&m->tab, pid);
-        if (idx < 0) {
-            char st[96];
-            sup_status_text(status, st, sizeof(st));
-            klog_debug("reaped orphan pid %d (%s)", (int)pid, st);
-            continue;
-        }
-        if (m->tab.p[idx].kind == SK_WORKER)
-            worker_exited(m, idx, status);
-        else
-            other_exited(m, idx, status);
-    }
-}
-
 /* ---- the tick ------------------------------------------------------------ */
 
-static uint64_t rss_bytes(pid_t pid)
+/* Bring every type to its process count; stop the types no longer
+ * configured. */
+static void reconcile_all(struct master *m, int64_t now)
 {
-    char path[64];
-    snprintf(path, sizeof(path), "/proc/%d/statm", (int)pid);
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return 0;
-    unsigned long size = 0, res = 0;
-    int n = fscanf(f, "%lu %lu", &size, &res);
-    fclose(f);
-    return n == 2 ? (uint64_t)res * (uint64_t)sysconf(_SC_PAGESIZE) : 0;
-}
-
-static void check_worker(struct master *m, int idx, int64_t now_wall, int check_rss)
-{
-    struct sup_proc *p = &m->tab.p[idx];
-    if (p->killed)
-        return;
-    struct kue_sb_slot s;
-    if (kue_sb_read_slot(&m->sb, (uint32_t)idx, &s) < 0 || s.pid != p->pid)
-        return;
-    char name[128];
-    sup_proc_name(p, name, sizeof(name));
-
-    /* quiet (TSTP) reaches workers started after it once they can take
-     * the signal, i.e. once they report being ready */
-    if (m->quiet && s.state == KUE_SB_READY && p->state == SS_RUNNING)
-        kill(p->pid, SIGTSTP);
-
-    /* hard timeout: 500 ms of grace for the worker's own bookkeeping */
-    uint32_t n = s.inflight_n < KUE_SB_MAX_INFLIGHT ? s.inflight_n : KUE_SB_MAX_INFLIGHT;
-    int64_t later_deadline = 0;
-    for (uint32_t j = 0; j < n; j++) {
-        const struct kue_sb_job *job = &s.inflight[j];
-        if (job->deadline_ms <= 0)
-            continue;
-        if (now_wall > job->deadline_ms + 500) {
-            klog_warn("%s (pid %d): job %lld passed its deadline by %lldms; killing the worker",
-                      name, (int)p->pid, (long long)job->id,
-                      (long long)(now_wall - job->deadline_ms));
-            sup_rds_fail_job(m, job->id, "timeout");
-            snprintf(p->stop_cause, sizeof(p->stop_cause),
-                     "worker %d killed: job %lld timed out", (int)p->pid, (long long)job->id);
-            sup_stop_proc(m, idx, SIGKILL, "hard timeout");
-            return;
-        }
-        if (job->deadline_ms > later_deadline)
-            later_deadline = job->deadline_ms;
+    struct sup_ops ops = { ops_ready, ops_stop, m };
+    for (int i = 0; i < m->cfg->ntypes; i++) {
+        const struct sup_type *t = &m->cfg->types[i];
+        sup_table_reconcile(&m->tab, t->name, m->want[i], m->gen, (uint64_t)t->max_jobs,
+                            (int)t->max_jobs_jitter, now, &ops, rnd);
     }
-
-    /* hung: no heartbeat for heartbeat_timeout (a job still inside its
-     * deadline is the timeout's business, not this check's) */
-    if (m->cfg->heartbeat_timeout_ms > 0 && !later_deadline) {
-        int64_t hb = s.heartbeat_ms > s.started_ms ? s.heartbeat_ms : s.started_ms;
-        if (hb > 0 && now_wall - hb > m->cfg->heartbeat_timeout_ms) {
-            klog_error("%s (pid %d) hung: no heartbeat for %llds; killing it", name, (int)p->pid,
-                       (long long)((now_wall - hb) / 1000));
-            snprintf(p->stop_cause, sizeof(p->stop_cause),
-                     "worker %d killed: hung (no heartbeat for %llds)", (int)p->pid,
-                     (long long)((now_wall - hb) / 1000));
-            sup_stop_proc(m, idx, SIGKILL, "hung");
-            return;
-        }
-    }
-
-    if (p->state != SS_RUNNING || p->retire)
-        return;
-    int ti = type_index(m, p->type);
-    if (ti < 0)
-        return;
-    const struct sup_type *t = &m->cfg->types[ti];
-    if (p->job_limit && s.jobs_done + s.jobs_failed >= p->job_limit) {
-        klog_info("%s (pid %d) ran %llu jobs (max_jobs): replacing it", name, (int)p->pid,
-                  (unsigned long long)(s.jobs_done + s.jobs_failed));
-        p->retire = 1;
-        return;
-    }
-    if (check_rss && t->max_rss) {
-        uint64_t rss = rss_bytes(p->pid);
-        if (rss > t->max_rss) {
-            klog_info("%s (pid %d) resident size %lluK above max_rss %lluK: replacing it", name,
-                      (int)p->pid, (unsigned long long)(rss >> 10),
-                      (unsigned long long)(t->max_rss >> 10));
-            p->retire = 1;
-        }
-    }
-}
-
-static void spawn_waiting(struct master *m, int64_t now)
-{
     for (int i = 0; i < SUP_TABLE_SIZE; i++) {
         struct sup_proc *p = &m->tab.p[i];
-        if (p->state != SS_WAITING || p->spawn_at > now)
-            continue;
-        if (p->kind == SK_WORKER) {
-            int ti = type_index(m, p->type);
-            if (ti < 0 || m->draining) {
-                p->state = SS_FREE;
-                continue;
-            }
-            p->gen = m->gen;
-            if (sup_spawn_worker(m, i, &m->cfg->types[ti]) < 0) {
-                p->failures++;
-                p->spawn_at = now + sup_backoff_ms(p->failures, m->cfg->respawn_delay_ms,
-                                                   m->cfg->respawn_max_delay_ms);
-            }
-        } else if (p->kind == SK_WEB) {
-            if (m->draining || !m->cfg->web) {
-                p->state = SS_FREE;
-                m->web_idx = -1;
-                continue;
-            }
-            if (sup_spawn_web(m, i) < 0)
-                p->spawn_at = now + 1000;
-        } else if (p->kind == SK_REDIS) {
-            if (m->draining && m->stopping_redis) {
-                p->state = SS_FREE;
-                m->redis_idx = -1;
-                continue;
-            }
-            if (sup_spawn_redis(m, i) < 0)
-                p->spawn_at = now + 1000;
-        }
+        if (p->kind == SK_WORKER && p->state != SS_FREE && sup_type_index(m, p->type) < 0)
+            sup_table_reconcile(&m->tab, p->type, 0, m->gen, 0, 0, now, &ops, rnd);
     }
 }
 
-static void escalate(struct master *m, int64_t now)
+static void check_workers(struct master *m, int64_t now, int64_t wall)
 {
+    int check_rss = now - m->last_rss_check >= 1000;
+    if (check_rss)
+        m->last_rss_check = now;
     for (int i = 0; i < SUP_TABLE_SIZE; i++) {
         struct sup_proc *p = &m->tab.p[i];
-        if (p->state != SS_STOPPING || p->killed || now < p->kill_at)
-            continue;
-        char name[128];
-        klog_warn("%s (pid %d) did not stop in time: SIGKILL", sup_proc_name(p, name, sizeof(name)),
-                  (int)p->pid);
-        if (p->kind == SK_WORKER) {
-            p->settle_requeue = 1;
-            if (!p->stop_cause[0])
-                snprintf(p->stop_cause, sizeof(p->stop_cause),
-                         "worker %d killed: did not stop in time", (int)p->pid);
-        }
-        p->killed = 1;
-        signal_proc(p, SIGKILL);
+        if (p->kind == SK_WORKER && (p->state == SS_RUNNING || p->state == SS_STOPPING))
+            sup_check_worker(m, i, wall, check_rss);
     }
 }
 
-void sup_drain_step(struct master *m, int64_t now)
+/* One summary line a minute, never one per job. */
+static void summary(struct master *m, int64_t now)
 {
-    int workers = 0, web = 0, redis = 0;
-    for (int i = 0; i < SUP_TABLE_SIZE; i++) {
-        const struct sup_proc *p = &m->tab.p[i];
-        if (p->state != SS_RUNNING && p->state != SS_STOPPING)
-            continue;
-        if (p->kind == SK_WORKER)
-            workers++;
-        else if (p->kind == SK_WEB)
-            web++;
-        else
-            redis++;
-    }
-    if (!m->forced && now >= m->drain_deadline && workers) {
-        klog_warn("drain deadline passed with %d worker(s) running: killing them and putting "
-                  "their jobs back", workers);
-        m->forced = 1;
-    }
-    if (m->forced) {
-        for (int i = 0; i < SUP_TABLE_SIZE; i++) {
-            struct sup_proc *p = &m->tab.p[i];
-            if (p->kind != SK_WORKER || p->killed ||
-                (p->state != SS_RUNNING && p->state != SS_STOPPING))
-                continue;
-            p->settle_requeue = 1;
-            snprintf(p->stop_cause, sizeof(p->stop_cause),
-                     "worker %d killed at the drain deadline", (int)p->pid);
-            if (p->state == SS_RUNNING)
-                p->state = SS_STOPPING;
-            p->killed = 1;
-            signal_proc(p, SIGKILL);
-        }
-    }
-    if (workers)
+    if (!m->last_summary)
+        m->last_summary = now;
+    if (now - m->last_summary < 60000 || !m->sb.hdr)
         return;
-    if (web) {
-        for (int i = 0; i < SUP_TABLE_SIZE; i++)
-            if (m->tab.p[i].kind == SK_WEB)
-                sup_stop_proc(m, i, SIGTERM, "shutting down");
-        return;
-    }
-    /* settle calls still on their way: wait for them, a bounded time */
-    if (sup_rds_busy(m) && m->conn) {
-        if (!m->flush_deadline)
-            m->flush_deadline = now + 3000;
-        if (now < m->flush_deadline)
-            return;
-        klog_warn("Redis calls still pending at exit (jobs will be recovered by lease expiry)");
-    }
-    if (redis) {
-        if (!m->stopping_redis) {
-            m->stopping_redis = 1;
-            sup_rds_stop(m);
-            for (int i = 0; i < SUP_TABLE_SIZE; i++)
-                if (m->tab.p[i].kind == SK_REDIS)
-                    sup_stop_proc(m, i, SIGTERM, "shutting down");
-        }
-        return;
-    }
-    if (m->forced && (m->requeued > 0 || m->inflight_at_kill > 0))
-        m->exit_code = SUP_EXIT_FORCED;
-    klog_info("stopped after %lldms (exit %d%s)", (long long)(now - m->drain_started), m->exit_code,
-              m->requeued ? ", jobs were put back" : "");
-    ev_break(m->loop, EVBREAK_ALL);
+    uint64_t pr = m->sb.hdr->promoted_total, rc = m->sb.hdr->recovered_total;
+    if (pr != m->last_promoted || rc != m->last_recovered)
+        klog_info("last minute: promoted %llu delayed job(s), settled/recovered %llu",
+                  (unsigned long long)(pr - m->last_promoted),
+                  (unsigned long long)(rc - m->last_recovered));
+    m->last_promoted = pr;
+    m->last_recovered = rc;
+    m->last_summary = now;
 }
 
 static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -472,92 +164,18 @@ static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
     if (m->sb.hdr)
         m->sb.hdr->master_heartbeat_ms = wall;
 
-    reap(m);   /* in case a SIGCHLD was coalesced away */
-    if (!m->draining) {
-        struct sup_ops ops = { ops_ready, ops_stop, m };
-        for (int i = 0; i < m->cfg->ntypes; i++) {
-            const struct sup_type *t = &m->cfg->types[i];
-            sup_table_reconcile(&m->tab, t->name, m->want[i], m->gen, (uint64_t)t->max_jobs,
-                                (int)t->max_jobs_jitter, now, &ops, rnd);
-        }
-        /* types no longer configured */
-        for (int i = 0; i < SUP_TABLE_SIZE; i++) {
-            struct sup_proc *p = &m->tab.p[i];
-            if (p->kind == SK_WORKER && p->state != SS_FREE && type_index(m, p->type) < 0)
-                sup_table_reconcile(&m->tab, p->type, 0, m->gen, 0, 0, now, &ops, rnd);
-        }
-        spawn_waiting(m, now);
-    } else {
-        spawn_waiting(m, now);   /* only the embedded redis-server restarts */
-    }
-    int check_rss = now - m->last_rss_check >= 1000;
-    if (check_rss)
-        m->last_rss_check = now;
-    for (int i = 0; i < SUP_TABLE_SIZE; i++) {
-        struct sup_proc *p = &m->tab.p[i];
-        if (p->kind == SK_WORKER && (p->state == SS_RUNNING || p->state == SS_STOPPING))
-            check_worker(m, i, wall, check_rss);
-    }
-    escalate(m, now);
+    sup_reap(m);                    /* in case a SIGCHLD was coalesced away */
+    if (!m->draining)
+        reconcile_all(m, now);
+    sup_spawn_waiting(m, now);      /* draining: only the embedded redis-server */
+    check_workers(m, now, wall);
+    sup_escalate(m, now);
     if (m->draining)
         sup_drain_step(m, now);
-
-    /* one summary line a minute, never one per job */
-    if (!m->last_summary)
-        m->last_summary = now;
-    if (now - m->last_summary >= 60000 && m->sb.hdr) {
-        uint64_t pr = m->sb.hdr->promoted_total, rc = m->sb.hdr->recovered_total;
-        if (pr != m->last_promoted || rc != m->last_recovered)
-            klog_info("last minute: promoted %llu delayed job(s), settled/recovered %llu",
-                      (unsigned long long)(pr - m->last_promoted),
-                      (unsigned long long)(rc - m->last_recovered));
-        m->last_promoted = pr;
-        m->last_recovered = rc;
-        m->last_summary = now;
-    }
+    summary(m, now);
 }
 
 /* ---- signals --------------------------------------------------------------- */
-
-static void start_drain(struct master *m, int force, const char *why)
-{
-    int64_t now = kue_mono_ms();
-    if (m->draining) {
-        if (!m->forced && force) {
-            klog_warn("%s: not waiting for in-flight jobs any longer", why);
-            m->forced = 1;
-        }
-        sup_drain_step(m, now);
-        return;
-    }
-    m->draining = 1;
-    m->forced = force;
-    m->drain_started = now;
-    m->drain_deadline = now + m->cfg->shutdown_timeout_ms;
-    if (m->sb.hdr)
-        m->sb.hdr->draining = 1;
-    sup_rds_timers(m, 0);
-    sup_watch_stop(m);
-    /* the drain is announced before the first worker is told (and logs) */
-    int n = 0;
-    for (int i = 0; i < SUP_TABLE_SIZE; i++)
-        n += m->tab.p[i].kind == SK_WORKER && m->tab.p[i].state == SS_RUNNING;
-    klog_info("%s: draining %d worker(s), deadline %llds%s", why, n,
-              (long long)(m->cfg->shutdown_timeout_ms / 1000), force ? " (fast: not waiting)" : "");
-    for (int i = 0; i < SUP_TABLE_SIZE; i++) {
-        struct sup_proc *p = &m->tab.p[i];
-        if (p->kind != SK_WORKER)
-            continue;
-        if (p->state == SS_WAITING) {
-            p->state = SS_FREE;
-        } else if (p->state == SS_RUNNING || p->state == SS_STOPPING) {
-            p->state = SS_RUNNING;   /* re-arm the deadline as the drain's */
-            sup_stop_proc(m, i, SIGTERM, "drain");
-            p->kill_at = m->drain_deadline + 60000;   /* drain_step decides */
-        }
-    }
-    sup_drain_step(m, now);
-}
 
 static void reload(struct master *m);
 
@@ -605,18 +223,18 @@ static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
     (void)revents;
     switch (w->signum) {
     case SIGCHLD:
-        reap(m);
+        sup_reap(m);
         if (m->draining)
             sup_drain_step(m, kue_mono_ms());
         break;
     case SIGTERM:
-        start_drain(m, m->draining, "SIGTERM");
+        sup_start_drain(m, m->draining, "SIGTERM");
         break;
     case SIGINT:
-        start_drain(m, m->draining, "SIGINT");
+        sup_start_drain(m, m->draining, "SIGINT");
         break;
     case SIGQUIT:
-        start_drain(m, 1, "SIGQUIT");
+        sup_start_drain(m, 1, "SIGQUIT");
         break;
     case SIGHUP:
         if (!m->draining)
@@ -729,7 +347,7 @@ static void reload(struct master *m)
             int i = sup_table_alloc(&m->tab);
             if (i >= 0) {
                 m->tab.p[i].kind = SK_WEB;
-                m->tab.p[i].state = SS_WAITING;
+                sup_slot_event(&m->tab.p[i], SE_WANT, &(struct sup_ev){ .at = 0 });
                 m->web_idx = i;
             }
         }
@@ -869,7 +487,7 @@ int sup_master_run(struct sup_config *cfg)
     if (cfg->web) {
         int i = sup_table_alloc(&m->tab);
         m->tab.p[i].kind = SK_WEB;
-        m->tab.p[i].state = SS_WAITING;
+        sup_slot_event(&m->tab.p[i], SE_WANT, &(struct sup_ev){ .at = 0 });
         m->web_idx = i;
     }
     if (cfg->ntypes)

@@ -1,8 +1,10 @@
 /*
  * master.h -- the supervisor's state, shared by its files (private).
  *
- *   master.c  the loop: signals, reaping, the tick (respawn, timeouts,
- *             heartbeats, recycling), drain, reload
+ *   master.c  the loop: signals, the tick, reload, set-up
+ *   slot.c    the state machine of one process-table entry
+ *   supervise.c  reaping, respawning, hard timeouts, heartbeats, recycling
+ *   drain.c   the shutdown
  *   spawn.c   fork + child init + exec of workers, web, redis-server
  *   rds.c     the master's Redis work: promotion, lease recovery, settling
  *             the jobs of dead workers (async, queued while disconnected)
@@ -66,6 +68,7 @@ struct master {
     int promo_inflight, recover_inflight;
     ev_timer promo_timer, recover_timer;
     ev_timer drain_kick;         /* next drain step, outside Redis callbacks */
+    ev_timer rq_retry;           /* Redis refused a queued call: send again then */
 
     /* special children: table indexes, -1 none */
     int web_idx, redis_idx;
@@ -96,9 +99,20 @@ struct master {
 extern struct master *sup_master;
 
 /* master.c */
-void sup_log_exit(struct master *m, int idx, int status);
 const char *sup_proc_name(const struct sup_proc *p, char *buf, size_t len);
 void sup_stop_proc(struct master *m, int idx, int sig, const char *why);
+/* Send sig to a process (workers: KILL to their whole process group). */
+void sup_signal_proc(const struct sup_proc *p, int sig);
+int sup_type_index(const struct master *m, const char *name);   /* -1: not configured */
+
+/* supervise.c */
+void sup_reap(struct master *m);
+void sup_spawn_waiting(struct master *m, int64_t now);
+void sup_check_worker(struct master *m, int idx, int64_t now_wall, int check_rss);
+void sup_escalate(struct master *m, int64_t now);
+
+/* drain.c */
+void sup_start_drain(struct master *m, int force, const char *why);
 
 /* spawn.c */
 int sup_spawn_worker(struct master *m, int idx, const struct sup_type *t);
@@ -112,6 +126,9 @@ int sup_rds_start(struct master *m, char *err, size_t errlen);
 void sup_rds_stop(struct master *m);
 void sup_rds_settle(struct master *m, pid_t pid, const char *cause, int requeue);
 void sup_rds_fail_job(struct master *m, int64_t id, const char *error);
+/* Record that worker pid is being drained (P:drained:<host>:<pid>): lease
+ * recovery then puts its jobs back without spending an attempt. */
+void sup_rds_mark_drained(struct master *m, pid_t pid);
 /* Non-zero while queued or sent calls await an answer. */
 int sup_rds_busy(const struct master *m);
 void sup_rds_timers(struct master *m, int on);

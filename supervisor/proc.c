@@ -4,6 +4,7 @@
  * decisions through struct sup_ops, so every rule is unit-tested.
  */
 #include "proc.h"
+#include "slot.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -93,7 +94,7 @@ int sup_table_reconcile(struct sup_table *t, const char *type, int want, uint32_
         if (victim < 0)
             break;
         if (t->p[victim].state == SS_WAITING)
-            t->p[victim].state = SS_FREE;
+            sup_slot_event(&t->p[victim], SE_CANCEL, NULL);
         else
             ops->stop(ops->ud, victim, "scaled down");
         live--;
@@ -113,12 +114,11 @@ int sup_table_reconcile(struct sup_table *t, const char *type, int want, uint32_
         if (i < 0)
             break;
         struct sup_proc *p = &t->p[i];
-        p->state = SS_WAITING;
+        sup_slot_event(p, SE_WANT, &(struct sup_ev){ .at = now });
         p->kind = SK_WORKER;
         snprintf(p->type, sizeof(p->type), "%s", type);
         p->k = free_k(t, type);
         p->gen = gen;
-        p->spawn_at = now;
         p->job_limit = sup_job_limit(max_jobs, jitter_pct, rnd ? rnd() : 0);
         live++;
         added++;
@@ -179,4 +179,11 @@ void sup_status_text(int status, char *buf, size_t len)
                  WCOREDUMP(status) ? " (core dumped)" : "");
     else
         snprintf(buf, len, "stopped (status 0x%x)", (unsigned)status);
+}
+
+int64_t sup_timeout_blame(const struct kue_sb_slot *s, const struct kue_sb_job *late)
+{
+    if (s->handler_job > 0 && s->handler_since_ms > 0 && s->handler_since_ms <= late->deadline_ms)
+        return s->handler_job;
+    return late->id;
 }

@@ -7,6 +7,8 @@
  *   FREE -> WAITING (spawn_at) -> RUNNING -> (exit) -> WAITING (backoff) ...
  *                                    \-> STOPPING (we sent TERM/KILL) -> FREE
  *
+ * and its state changes only through sup_slot_event() (slot.h).
+ *
  * A worker to be replaced (plugin or settings changed, max_jobs, max_rss)
  * is marked `retire`: a new process of its type starts first, and only
  * when every non-retired process of the type is ready is one retired
@@ -86,11 +88,14 @@ enum sup_exit_action {
 };
 enum sup_exit_action sup_exit_decide(int status);
 
-/* Crashes of a process that ran at least this long are not "in a row". */
-#define SUP_HEALTHY_MS 30000
-
 /* "exited with code 1", "killed by signal 9 (core dumped)". */
 void sup_status_text(int status, char *buf, size_t len);
+
+/* The job to blame when `late` passed its hard deadline in worker slot s:
+ * the job whose handler holds the worker's loop (s->handler_job) if it has
+ * held it since before that deadline (the loop was not free to finish
+ * `late`), else `late` itself. */
+int64_t sup_timeout_blame(const struct kue_sb_slot *s, const struct kue_sb_job *late);
 
 /* max_jobs plus up to jitter_pct percent of it, at random. */
 uint64_t sup_job_limit(uint64_t max_jobs, int jitter_pct, unsigned r);

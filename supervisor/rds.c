@@ -10,7 +10,16 @@
  *    whose lease expired (their host died with its supervisor);
  *  - settling: `settle` for every dead worker, `fail` for a job killed by
  *    its hard timeout.  These must not be lost, so they wait in a FIFO while
- *    the connection is down and are sent in order once it is up.
+ *    the connection is down and are sent in order once it is up; a call
+ *    Redis refuses for now (OOM, MISCONF, READONLY: kue_reply_transient)
+ *    goes back to the head of the FIFO, which is sent again 500 ms later;
+ *  - the drain record: when a drain begins, P:drained:<host>:<pid> marks
+ *    each worker, so that lease recovery (recover.lua) puts the jobs of a
+ *    drained process back without spending an attempt even when no settle
+ *    reaches Redis;
+ *  - the journal: calls still queued when the master exits (Redis was
+ *    away) are written to <run_dir>/pending-calls and sent first by the
+ *    next master started with that run_dir.
  */
 #include "master.h"
 
@@ -19,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "scripts.h"
@@ -29,6 +39,7 @@
 
 struct sup_rq {
     struct sup_rq *next;
+    int raw;                 /* a plain command (argv[0] is its name), not a script */
     kue_script_id script;
     int argc;
     char *argv[RQ_ARGS];
@@ -52,7 +63,16 @@ static void rq_reply(redisAsyncContext *ac, void *r, void *priv)
     redisReply *reply = r;
     (void)ac;
     m->rq_inflight--;
-    if (!reply) {
+    int refused = reply && reply->type == REDIS_REPLY_ERROR && kue_reply_transient(reply->str);
+    const char *name = q->raw ? q->argv[0] : kue_script_name(q->script);
+    if (refused) {
+        klog_warn("%s for %s refused by Redis (%s); trying again", name, q->what, reply->str);
+        if (!ev_is_active(&m->rq_retry)) {
+            ev_timer_set(&m->rq_retry, 0.5, 0.);
+            ev_timer_start(m->loop, &m->rq_retry);
+        }
+    }
+    if (!reply || refused) {
         /* connection dropped before the answer: the call may or may not
          * have run; settle and fail are idempotent, so send it again */
         q->next = m->rq_head;
@@ -63,14 +83,14 @@ static void rq_reply(redisAsyncContext *ac, void *r, void *priv)
         return;
     }
     if (reply->type == REDIS_REPLY_ERROR) {
-        klog_error("%s for %s: %s", kue_script_name(q->script), q->what, reply->str);
-    } else if (q->script == KS_SETTLE && reply->type == REDIS_REPLY_INTEGER) {
+        klog_error("%s for %s: %s", name, q->what, reply->str);
+    } else if (!q->raw && q->script == KS_SETTLE && reply->type == REDIS_REPLY_INTEGER) {
         if (reply->integer > 0) {
             klog_info("%s: %s %lld job(s) (%s)", q->what, q->requeue ? "put back" : "settled",
                       reply->integer, q->argv[3]);
             if (m->sb.hdr)
                 m->sb.hdr->recovered_total += (uint64_t)reply->integer;
-            if (q->requeue)
+            if (q->requeue && m->draining)
                 m->requeued += (uint64_t)reply->integer;
         }
     }
@@ -91,12 +111,24 @@ static void drain_kick_cb(struct ev_loop *loop, ev_timer *w, int revents)
     sup_drain_step(w->data, kue_mono_ms());
 }
 
+static void rq_retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    rq_flush(w->data);
+}
+
 static void rq_flush(struct master *m)
 {
+    if (ev_is_active(&m->rq_retry))
+        return;   /* Redis refused a call: wait for the retry */
     while (m->rq_head && m->conn && kue_conn_ready(m->conn)) {
         struct sup_rq *q = m->rq_head;
-        if (kue_conn_script(m->conn, q->script, rq_reply, q, q->argc, (const char **)q->argv,
-                            NULL) < 0)
+        int rc = q->raw ? kue_conn_commandargv(m->conn, rq_reply, q, q->argc,
+                                               (const char **)q->argv, NULL)
+                        : kue_conn_script(m->conn, q->script, rq_reply, q, q->argc,
+                                          (const char **)q->argv, NULL);
+        if (rc < 0)
             return;
         m->rq_head = q->next;
         if (!m->rq_head)
@@ -106,8 +138,8 @@ static void rq_flush(struct master *m)
     }
 }
 
-static void rq_push(struct master *m, kue_script_id script, int requeue, const char *what,
-                    int argc, const char *const *argv)
+static void rq_push_raw(struct master *m, int raw, kue_script_id script, int requeue,
+                        const char *what, int argc, const char *const *argv)
 {
     if (m->rq_len >= RQ_MAX) {
         klog_error("Redis unreachable and %d calls queued: dropping %s for %s (its jobs will be "
@@ -117,6 +149,7 @@ static void rq_push(struct master *m, kue_script_id script, int requeue, const c
     struct sup_rq *q = calloc(1, sizeof(*q));
     if (!q)
         abort();
+    q->raw = raw;
     q->script = script;
     q->requeue = requeue;
     kue_strlcpy(q->what, what, sizeof(q->what));
@@ -131,6 +164,98 @@ static void rq_push(struct master *m, kue_script_id script, int requeue, const c
     m->rq_tail = q;
     m->rq_len++;
     rq_flush(m);
+}
+
+static void rq_push(struct master *m, kue_script_id script, int requeue, const char *what,
+                    int argc, const char *const *argv)
+{
+    rq_push_raw(m, 0, script, requeue, what, argc, argv);
+}
+
+/* A drained process's record: a day is far longer than any lease, and
+ * settle or recover deletes it first. */
+#define DRAINED_TTL_MS "86400000"
+
+void sup_rds_mark_drained(struct master *m, pid_t pid)
+{
+    char key[600], spid[24], what[64], now[24];
+    snprintf(spid, sizeof(spid), "%d", (int)pid);
+    snprintf(key, sizeof(key), "%s:drained:%s:%s", m->cfg->prefix, m->hostname, spid);
+    snprintf(what, sizeof(what), "worker %d", (int)pid);
+    snprintf(now, sizeof(now), "%lld", (long long)kue_now_ms());
+    const char *argv[] = { "SET", key, now, "PX", DRAINED_TTL_MS };
+    rq_push_raw(m, 1, KS_SETTLE, 0, what, 5, argv);
+}
+
+/* ---- the journal of calls left at exit -------------------------------- */
+
+static void journal_path(const struct master *m, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s/pending-calls", m->cfg->run_dir);
+}
+
+/* One call per line: "raw" or the script name, the settle mode flag, then
+ * the arguments, tab-separated (tabs and newlines inside become spaces). */
+static void journal_write(struct master *m)
+{
+    if (!m->rq_head)
+        return;
+    char path[PATH_MAX + 32];
+    journal_path(m, path, sizeof(path));
+    FILE *f = fopen(path, "a");
+    if (!f) {
+        klog_error("%s: %s; %d Redis call(s) lost (their jobs wait for lease recovery)", path,
+                   strerror(errno), m->rq_len);
+        return;
+    }
+    int n = 0;
+    for (struct sup_rq *q = m->rq_head; q; q = q->next, n++) {
+        fprintf(f, "%s\t%d", q->raw ? "raw" : kue_script_name(q->script), q->requeue);
+        for (int i = 0; i < q->argc; i++) {
+            fputc('\t', f);
+            for (const char *c = q->argv[i]; *c; c++)
+                fputc(*c == '\t' || *c == '\n' ? ' ' : *c, f);
+        }
+        fputc('\n', f);
+    }
+    fclose(f);
+    klog_warn("Redis unreachable at exit: %d call(s) kept in %s for the next start", n, path);
+}
+
+static void journal_replay(struct master *m)
+{
+    char path[PATH_MAX + 32];
+    journal_path(m, path, sizeof(path));
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return;
+    char line[4096];
+    int n = 0;
+    while (fgets(line, sizeof(line), f)) {
+        line[strcspn(line, "\n")] = '\0';
+        char *field[RQ_ARGS + 2], *rest = line, *t;
+        int nf = 0;
+        while (nf < RQ_ARGS + 2 && (t = strsep(&rest, "\t")))   /* empty fields count */
+            field[nf++] = t;
+        if (nf < 3 || rest)
+            continue;
+        int raw = !strcmp(field[0], "raw");
+        kue_script_id id = KS__COUNT;
+        for (int i = 0; i < KS__COUNT && !raw; i++)
+            if (!strcmp(kue_script_name((kue_script_id)i), field[0]))
+                id = (kue_script_id)i;
+        if (!raw && id != KS_SETTLE && id != KS_FAIL)
+            continue;
+        char what[64];
+        snprintf(what, sizeof(what), "a call kept at the last exit");
+        rq_push_raw(m, raw, raw ? KS_SETTLE : id, atoi(field[1]), what, nf - 2,
+                    (const char *const *)field + 2);
+        n++;
+    }
+    fclose(f);
+    unlink(path);
+    if (n)
+        klog_info("%d Redis call(s) kept at the last exit (%s) are sent first", n, path);
 }
 
 void sup_rds_settle(struct master *m, pid_t pid, const char *cause, int requeue)
@@ -363,6 +488,9 @@ int sup_rds_start(struct master *m, char *err, size_t errlen)
     m->recover_timer.data = m;
     ev_init(&m->drain_kick, drain_kick_cb);
     m->drain_kick.data = m;
+    ev_init(&m->rq_retry, rq_retry_cb);
+    m->rq_retry.data = m;
+    journal_replay(m);   /* before anything else reaches the connection */
     m->conn = kue_conn_new(m->loop, &m->url, "master", conn_state, m);
     m->sub = kue_conn_new(m->loop, &m->url, "master-sub", sub_state, m);
     if (!m->conn || !m->sub) {
@@ -377,6 +505,7 @@ void sup_rds_stop(struct master *m)
 {
     sup_rds_timers(m, 0);
     ev_timer_stop(m->loop, &m->drain_kick);
+    ev_timer_stop(m->loop, &m->rq_retry);
     if (m->conn)
         kue_conn_free(m->conn);
     m->conn = NULL;
@@ -384,6 +513,7 @@ void sup_rds_stop(struct master *m)
         kue_conn_free(m->sub);
     m->sub = NULL;
     /* pending callbacks got NULL replies and re-queued their calls */
+    journal_write(m);
     while (m->rq_head) {
         struct sup_rq *q = m->rq_head;
         m->rq_head = q->next;

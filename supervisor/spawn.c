@@ -35,6 +35,7 @@
 #include <hiredis/hiredis.h>
 
 #include "log.h"
+#include "slot.h"
 #include "util.h"
 
 int sup_find_siblings(struct master *m, char *err, size_t errlen)
@@ -216,12 +217,7 @@ int sup_spawn_worker(struct master *m, int idx, const struct sup_type *t)
         klog_error("fork for worker %s: %s", name, strerror(errno));
         return -1;
     }
-    p->pid = pid;
-    p->state = SS_RUNNING;
-    p->started = kue_mono_ms();
-    p->killed = 0;
-    p->stop_cause[0] = '\0';
-    p->settle_requeue = 0;
+    sup_slot_event(p, SE_START, &(struct sup_ev){ .now = kue_mono_ms(), .pid = pid });
     kue_sb_write_begin(s);
     s->pid = pid;
     kue_sb_write_end(s);
@@ -265,10 +261,7 @@ int sup_spawn_web(struct master *m, int idx)
         klog_error("fork for web: %s", strerror(errno));
         return -1;
     }
-    p->pid = pid;
-    p->state = SS_RUNNING;
-    p->started = kue_mono_ms();
-    p->killed = 0;
+    sup_slot_event(p, SE_START, &(struct sup_ev){ .now = kue_mono_ms(), .pid = pid });
     klog_info("started web on %s (pid %d)", c->web_listen, (int)pid);
     return 0;
 }
@@ -294,10 +287,7 @@ int sup_spawn_redis(struct master *m, int idx)
         klog_error("fork for redis-server: %s", strerror(errno));
         return -1;
     }
-    p->pid = pid;
-    p->state = SS_RUNNING;
-    p->started = kue_mono_ms();
-    p->killed = 0;
+    sup_slot_event(p, SE_START, &(struct sup_ev){ .now = kue_mono_ms(), .pid = pid });
     klog_info("started embedded redis-server (pid %d) on %s", (int)pid, m->redis_sock);
     return 0;
 }
@@ -312,7 +302,7 @@ int sup_redis_start_wait(struct master *m, char *err, size_t errlen)
         return -1;
     }
     m->tab.p[idx].kind = SK_REDIS;
-    m->tab.p[idx].state = SS_WAITING;
+    sup_slot_event(&m->tab.p[idx], SE_WANT, &(struct sup_ev){ .at = 0 });
     m->redis_idx = idx;
     if (snprintf(m->redis_sock, sizeof(m->redis_sock), "%s/redis.sock", m->cfg->run_dir) >= 100) {
         snprintf(err, errlen, "[supervisor] run_dir: %s is too long for a unix socket path",
@@ -331,7 +321,7 @@ int sup_redis_start_wait(struct master *m, char *err, size_t errlen)
         if (w == m->tab.p[idx].pid) {
             char st[64];
             sup_status_text(status, st, sizeof(st));
-            m->tab.p[idx].state = SS_FREE;
+            sup_slot_event(&m->tab.p[idx], SE_EXIT, NULL);
             snprintf(err, errlen, "embedded redis-server %s (see %s/redis.log)", st, m->cfg->run_dir);
             return -1;
         }

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "slot.h"
 
 int sup_fileid_get(const char *path, struct sup_fileid *id)
 {
@@ -79,8 +80,7 @@ void sup_check_plugins_changed(struct master *m)
                 n++;
             } else if (p->state == SS_WAITING) {
                 /* a crash-looping type may be fixed by the new file */
-                p->failures = 0;
-                p->spawn_at = 0;
+                sup_slot_event(p, SE_RETRY_NOW, &(struct sup_ev){ .now = 0 });
             }
         }
         klog_info("plugin %s changed: replacing %d worker(s) of type %s", t->handler, n, t->name);

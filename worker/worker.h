@@ -4,7 +4,8 @@
  *
  * worker/args.c    command line -> kw_config_t
  * worker/worker.c  the loop: connections, fetch (claim / wait for a token), leases,
- *                  TTL, the outbox of reports, signals, scoreboard
+ *                  TTL, signals, scoreboard
+ * worker/outbox.c  the outbox: outcomes and reports kept until Redis takes them
  * worker/host.c    the services plugins reach through their handles
  *                  (struct kue_host_api): progress, log, done, pause ...
  * worker/main.c    main(): parse, run, exit code

@@ -48,19 +48,96 @@ struct kw_job {
 };
 
 /* A script call that must reach Redis (complete, fail) or should (progress,
- * log): kept until its reply arrives, re-sent after a reconnect. */
+ * log): kept until its reply arrives, re-sent after a reconnect, retried
+ * while Redis refuses writes (worker/outbox.c). */
 enum kw_report_kind { KR_COMPLETE, KR_FAIL, KR_PROGRESS, KR_LOG, KR_REQUEUE };
+
+enum kw_report_state {
+    KRS_QUEUED = 0,     /* waiting for the connection or the next batch */
+    KRS_SENT,           /* on the current connection, awaiting its reply */
+    KRS_HELD,           /* refused for now (OOM, READONLY ...): waiting to retry */
+    KRS_DONE,           /* answered, or given up: freed by the outbox */
+    KRS_N
+};
+enum kw_report_event {
+    KRE_SEND = 0,       /* QUEUED -> SENT */
+    KRE_LOST,           /* SENT -> QUEUED: the connection dropped */
+    KRE_ANSWERED,       /* SENT -> DONE */
+    KRE_REFUSED,        /* SENT -> HELD, or DONE (given up past the bound) */
+    KRE_RETRY,          /* HELD -> QUEUED */
+    KRE_N
+};
 
 struct kw_report {
     struct kw_report *prev, *next;
     struct kw_worker *w;
     int kind;                   /* enum kw_report_kind */
+    int state;                  /* enum kw_report_state */
     kue_script_id sid;
     int64_t job_id;
-    int sent;                   /* on the current connection, awaiting its reply */
+    int64_t refused_since;      /* monotonic ms of the first refusal, 0: none */
+    int gave_up;                /* refused past the bound: left to the lease */
     int argc;
     const char **argv;
     size_t *lens;               /* argv and lens live in this allocation */
+};
+
+struct kw_outbox {
+    struct kw_report *head, *tail;
+    size_t n;
+    int queued_completes;       /* KR_COMPLETE reports QUEUED for the next batch */
+    int refusals;               /* refusals in a row: paces the retries */
+    ev_timer retry;
+};
+
+/* The fetch cycle (worker/fetch.c). */
+enum kw_fetch_state {
+    KF_IDLE = 0,        /* nothing in flight: the next GO decides */
+    KF_CLAIMING,        /* a claim on cmd */
+    KF_WAITING,         /* BRPOPLPUSH + claim on blk */
+    KF_CHECKING,        /* looking for held jobs whose claim reply was lost */
+    KF_BACKOFF,         /* the wait failed: a second before the next */
+    KF_N
+};
+enum kw_fetch_event {
+    KFE_GO = 0,         /* the loop is about to block: take jobs if slots are free */
+    KFE_REPLY,          /* a claim's reply (kw_fetch_in: lost, error, got, asked) */
+    KFE_WAIT_NIL,       /* the wait timed out or was unblocked */
+    KFE_WAIT_ERROR,     /* the wait failed */
+    KFE_RETRY,          /* the backoff's timer */
+    KFE_CHECK_MORE,     /* the check sent one more command */
+    KFE_CHECK_DONE,     /* one of the check's replies came */
+    KFE_CMD_UP,         /* cmd connected (again) */
+    KFE_CMD_DOWN,
+    KFE_BLK_DOWN,
+    KFE_SEND_FAILED,    /* what the last action asked could not be sent */
+    KFE_N
+};
+enum kw_fetch_action {
+    KFA_NONE = 0,
+    KFA_CLAIM,          /* send a claim for in.free_slots slots */
+    KFA_WAIT,           /* send the wait and the claim behind it */
+    KFA_CHECK,          /* send the held check */
+    KFA_UNBLOCK,        /* end the wait (CLIENT UNBLOCK) */
+    KFA_RETRY_LATER     /* arm the backoff's timer */
+};
+
+struct kw_fetch {
+    int state;          /* enum kw_fetch_state */
+    int want_wake;      /* the last claim found the queue empty: wait next */
+    int poll_next;      /* the wait timed out: claim once without a token */
+    int check_due;      /* a claim reply was lost: check before claiming again */
+    int backoff_due;    /* the wait failed: BACKOFF after its claim's reply */
+    int checks;         /* CHECKING: replies still to come */
+};
+
+/* What the machine sees of the worker and of a claim's reply. */
+struct kw_fetch_in {
+    int allowed;        /* not draining, paused or quiet */
+    int cmd_up, blk_up;
+    int free_slots;     /* KFE_GO: slots to offer (after --max-jobs) */
+    int lost, error;    /* KFE_REPLY: connection dropped / error reply */
+    int got, asked;     /* KFE_REPLY: jobs claimed, slots offered */
 };
 
 struct kw_plugin_ctx {
@@ -89,23 +166,23 @@ struct kw_worker {
     struct kw_job *retired[KW_RETIRED_RING];
     unsigned retired_pos;
 
-    struct kw_report *out_head, *out_tail;
-    int unsent_completes;       /* KR_COMPLETE reports waiting for the next batch */
-    size_t out_n;
+    struct kw_outbox out;
+    int lease_given_up;         /* an outcome was given up: renew no more, drain */
 
-    int claim_pending;          /* a claim is in flight on cmd */
-    int wake_pending;           /* BRPOPLPUSH + claim in flight on blk */
-    int want_wake;              /* the last claim found the queue empty */
-    int poll_next;              /* the wait timed out: claim once without a token */
+    struct kw_fetch fetch;
     long long blk_id;           /* CLIENT ID of blk (for CLIENT UNBLOCK), 0 if unknown */
-    int held_check;             /* look for jobs whose claim reply was lost */
-    int held_checking;          /* that check is running: no claims meanwhile */
-    int kick;                   /* run fetch() before the loop blocks */
+    int kick;                   /* send KFE_GO before the loop blocks */
     int paused, quiet, draining;
     long long started_jobs;
     uint64_t done_ok, done_failed;
     int exit_code;
-    int in_process;             /* inside plugin->process() */
+    int ppid;                   /* the supervisor that started us (another parent
+                                 * means orphaned), 0: not started by one */
+    _Atomic int64_t handler_job;    /* the job whose handler runs now, 0: none known */
+    _Atomic int64_t handler_since;  /* monotonic ms the loop's current callback (or
+                                     * process()) began, 0: the loop is waiting
+                                     * (read by the orphan watchdog thread) */
+    int64_t cb_since_mono, cb_since_wall;   /* this round of callbacks began, 0: none */
 
     ev_prepare prepare;
     ev_timer renew_timer, heartbeat_timer, pause_timer, blk_retry;
@@ -117,11 +194,60 @@ struct kw_worker {
 
 extern const struct kue_host_api kw_host_api;
 
-/* worker.c services for host.c */
+/* worker.c: the loop */
+void kw_kick(struct kw_worker *w);          /* KFE_GO before the loop blocks */
+void kw_sb_sync(struct kw_worker *w);       /* our scoreboard slot from the state */
+void kw_begin_drain(struct kw_worker *w, const char *why);   /* why NULL: no log line */
+
+/* jobs.c */
+void kw_callbacks_begin(struct kw_worker *w);   /* around each round of watcher callbacks */
+void kw_callbacks_end(struct kw_worker *w);
+void kw_handler_touch(struct kw_worker *w, const struct kw_job *j);   /* a callback works for j */
+void kw_job_start(struct kw_worker *w, int slot, const redisReply *claimed);
+int kw_job_known(const struct kw_worker *w, int64_t id);     /* running or taken away */
+void kw_jobs_free(struct kw_worker *w);
+void kw_sub_open(struct kw_worker *w);      /* listen for Kue's "ttl exceeded" */
+long long kw_num(const char *s, long long dflt);
+
+/* fetch.c */
+void kw_fetch_init(struct kw_worker *w);
+void kw_fetch_event(struct kw_worker *w, int ev, const struct kw_fetch_in *reply);
+void kw_fetch_stop_waiting(struct kw_worker *w);
+/* The machine: apply ev; returns the action (enum kw_fetch_action) for the
+ * caller to perform, -1 when ev is not allowed in f's state. */
+int kw_fetch_step(struct kw_fetch *f, int ev, const struct kw_fetch_in *in);
+const char *kw_fetch_state_name(int state);
+
+/* services for host.c */
 void kw_job_finish(struct kw_job *j, const char *error, const char *result_json);
 void kw_report_progress(struct kw_job *j, long pct, const char *data_json);
 void kw_report_log(struct kw_job *j, const char *line, size_t len);
 void kw_pause(struct kw_worker *w, int64_t timeout_ms);
 void kw_resume(struct kw_worker *w);
+void kw_check_drained(struct kw_worker *w);
+/* Redis refused an outcome for longer than the lease: stop renewing the
+ * lease and drain, so the job is released by the lease's rules. */
+void kw_lease_give_up(struct kw_worker *w);
+
+/* watchdog.c: a thread that stops an orphaned worker whose loop is held
+ * by a handler (or whose drain outlasts the type's timeout). */
+void kw_watchdog_start(struct kw_worker *w);
+void kw_watchdog_stop(void);
+/* When the watchdog stops an orphan: limit after it was orphaned, or after
+ * the handler holding its loop was entered, whichever comes first
+ * (monotonic ms; handler_since 0: not in a handler). */
+int64_t kw_orphan_deadline(int64_t orphan_since, int64_t handler_since, int64_t limit);
+
+/* outbox.c */
+void kw_outbox_init(struct kw_worker *w);
+void kw_outbox_add(struct kw_worker *w, int kind, kue_script_id sid, int64_t job_id,
+                   int argc, const char **argv, const size_t *lens);
+void kw_outbox_flush(struct kw_worker *w);            /* everything QUEUED */
+void kw_outbox_flush_completes(struct kw_worker *w);  /* the completions' batch */
+void kw_outbox_free(struct kw_worker *w);
+/* The report's state machine: apply ev; returns the new state, -1 when the
+ * event is not allowed in its state (the report is unchanged).  bound: how
+ * long a refused outcome is retried (ms). */
+int kw_report_step(struct kw_report *r, int ev, int64_t now, int64_t bound);
 
 #endif

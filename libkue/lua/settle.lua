@@ -21,6 +21,6 @@ for _, id in ipairs(redis.call('SMEMBERS', hk)) do
     n = n + 1
   end
 end
-redis.call('DEL', hk)
+redis.call('DEL', hk, key('drained:' .. host .. ':' .. pid))
 redis.call('ZREM', key('leases'), host .. ':' .. pid)
 return n

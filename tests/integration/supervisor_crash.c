@@ -181,3 +181,40 @@ Test(supervisor_crash, worker_dies_while_redis_is_down)
     cr_assert_eq(sup_stop(&S, SIGTERM, 10000), 0);
     S.pid = 0;
 }
+
+/* A worker killed from outside after running normally is not crash-
+ * looping: it is restarted at once, however often it happens (s6's rule;
+ * the backoff grows only for processes that die soon after their start). */
+Test(supervisor_crash, killed_after_running_normally_restarts_at_once)
+{
+    static const char *const plugins[] = { "echo", NULL };
+    sup_setup(&S, plugins, "[type echo]\nprocesses = 1\n");
+    sup_replace(S.ini, "respawn_delay = 200ms", "respawn_delay = 2s");
+    sup_replace(S.ini, "respawn_max_delay = 5s", "respawn_max_delay = 60s");
+    sup_start(&S);
+    const char *name = "kue-supervisor: worker echo#1";
+    cr_assert(sup_wait_children(S.pid, name, 1, 5000));
+    for (int round = 1; round <= 3; round++) {
+        pid_t w[4];
+        cr_assert_eq(sup_children(S.pid, name, w, 4), 1);
+        /* it has run normally for a while: past the "soon after start" mark */
+        int64_t up = kt_now_ms();
+        while (kt_now_ms() - up < 1300)
+            kt_sleep_ms(50);
+        kill(w[0], SIGKILL);
+        int64_t t0 = kt_now_ms();
+        pid_t n[4];
+        int back = 0;
+        while (kt_now_ms() - t0 < 5000 && !back) {
+            back = sup_children(S.pid, name, n, 4) == 1 && n[0] != w[0];
+            if (!back)
+                kt_sleep_ms(10);
+        }
+        int64_t took = kt_now_ms() - t0;
+        cr_log_info("kill %d: a new worker after %lld ms", round, (long long)took);
+        cr_assert(back && took < 1000, "kill %d: no worker for %lld ms", round, (long long)took);
+    }
+    cr_assert_not(sup_log_has(S.log, "is crash-looping"));
+    cr_assert_eq(sup_stop(&S, SIGTERM, 10000), 0);
+    S.pid = 0;
+}

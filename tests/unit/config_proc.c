@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 
 #include "../../supervisor/proc.c"
+#include "../../supervisor/slot.c"
 
 static struct sup_table tab;
 static int ready_all = 1;
@@ -159,4 +160,22 @@ Test(proc, find_pid, .init = reset)
     cr_assert_eq(sup_table_find_pid(&tab, 1001), 1);
     cr_assert_eq(sup_table_find_pid(&tab, 4242), -1);
     cr_assert_eq(sup_table_find_pid(&tab, 0), -1);
+}
+
+Test(proc, timeout_blames_the_handler_holding_the_loop)
+{
+    struct kue_sb_slot s;
+    memset(&s, 0, sizeof(s));
+    struct kue_sb_job late = { .id = 1, .started_ms = 1000, .deadline_ms = 3000 };
+    /* not inside a handler: the late job itself */
+    cr_assert_eq(sup_timeout_blame(&s, &late), 1);
+    /* inside job 4's handler since before the deadline: job 4 */
+    s.handler_job = 4;
+    s.handler_since_ms = 1200;
+    cr_assert_eq(sup_timeout_blame(&s, &late), 4);
+    s.handler_since_ms = 3000;
+    cr_assert_eq(sup_timeout_blame(&s, &late), 4);
+    /* entered after the deadline had passed: the late job was late already */
+    s.handler_since_ms = 3001;
+    cr_assert_eq(sup_timeout_blame(&s, &late), 1);
 }

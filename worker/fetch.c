@@ -1,0 +1,433 @@
+/*
+ * fetch.c -- the worker's fetch cycle: how jobs are taken from Redis.
+ *
+ * One state machine (kw_fetch_step, actions[state][event]) decides; the
+ * rest of this file performs what it decides (sends a claim, a wait, a
+ * check) and turns replies into events.
+ *
+ *            GO (slots free)                     reply
+ *   IDLE ----------------------> CLAIMING ------------------> IDLE
+ *     |  GO, the queue was empty          reply                 ^
+ *     +------------------------> WAITING ---------------------->+
+ *     |                            |  wait failed, then reply   |
+ *     |                            +--------> BACKOFF --retry-->+
+ *     |  GO, a check is due               all replies           |
+ *     +------------------------> CHECKING --------------------->+
+ *
+ * - CLAIMING: the claim script for all free slots at once (n = free slots),
+ *   on `cmd`.  Fewer jobs than asked means the queue is empty: the next
+ *   fetch waits.
+ * - WAITING: on `blk`, BRPOPLPUSH a token of the type into our wake list
+ *   P:wake:<host>:<pid> (2 s timeout, so a drifted token list never stalls
+ *   us: Kue #130) with the claim pipelined behind it (tokens_taken 'w').
+ *   Redis runs that claim the moment the wait returns, so a job enqueued
+ *   for an idle worker reaches its handler after one round trip; the claim
+ *   claims nothing when the wait timed out or was unblocked (CLIENT UNBLOCK
+ *   on drain, pause, quiet).  After a timeout one plain claim follows, for
+ *   jobs whose tokens went astray.
+ * - BACKOFF: the wait itself failed (an error reply): one second before
+ *   the next one.
+ * - CHECKING: a claim whose reply was lost with a connection may have run:
+ *   the jobs Redis says we hold (P:held:<host>:<pid>) but we do not run are
+ *   put back in the queue, so they do not wait for their lease to expire.
+ *   Only from IDLE (a job of a claim in flight is held but not yet known
+ *   here), and no claim is sent until the check is over.
+ */
+#include "worker_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "util.h"
+
+#define KW_WAIT_TIMEOUT_S 2
+
+/* ---- the machine (pure) ------------------------------------------------------ */
+
+typedef int (*kw_fetch_action_fn)(struct kw_fetch *f, const struct kw_fetch_in *in);
+
+static int f_ignore(struct kw_fetch *f, const struct kw_fetch_in *in)
+{
+    (void)f; (void)in;
+    return KFA_NONE;
+}
+
+static int f_go(struct kw_fetch *f, const struct kw_fetch_in *in)
+{
+    if (!in->cmd_up) return KFA_NONE;
+    if (f->check_due) {
+        f->check_due = 0;
+        f->checks = 1;
+        f->state = KF_CHECKING;
+        return KFA_CHECK;
+    }
+    if (!in->allowed || in->free_slots <= 0) return KFA_NONE;
+    if (f->want_wake) {
+        if (!in->blk_up) return KFA_NONE;
+        f->state = KF_WAITING;
+        return KFA_WAIT;
+    }
+    f->state = KF_CLAIMING;
+    return KFA_CLAIM;
+}
+
+/* A drain, pause or quiet while waiting: end the wait now. */
+static int f_go_waiting(struct kw_fetch *f, const struct kw_fetch_in *in)
+{
+    (void)f;
+    return in->allowed ? KFA_NONE : KFA_UNBLOCK;
+}
+
+static void claim_result(struct kw_fetch *f, const struct kw_fetch_in *in)
+{
+    if (in->lost) {                 /* the claim may have run: look for its jobs */
+        f->check_due = 1;
+        return;
+    }
+    if (in->error) {                /* the wait's timeout paces the retries */
+        f->want_wake = 1;
+        return;
+    }
+    if (in->got < in->asked) f->want_wake = 1;
+    if (in->got == 0 && f->poll_next) f->want_wake = 0;   /* timed out: claim once plainly */
+    f->poll_next = 0;
+}
+
+static int f_reply(struct kw_fetch *f, const struct kw_fetch_in *in)
+{
+    claim_result(f, in);
+    f->state = f->state == KF_WAITING && f->backoff_due ? KF_BACKOFF : KF_IDLE;
+    return KFA_NONE;
+}
+
+/* The reply of a claim the machine no longer waits for (its connection
+ * dropped first): only what it says about lost jobs counts. */
+static int f_stale_reply(struct kw_fetch *f, const struct kw_fetch_in *in)
+{
+    if (in->lost) f->check_due = 1;
+    return KFA_NONE;
+}
+
+static int f_wait_nil(struct kw_fetch *f, const struct kw_fetch_in *in)
+{
+    (void)in;
+    f->poll_next = 1;
+    return KFA_NONE;
+}
+
+static int f_wait_error(struct kw_fetch *f, const struct kw_fetch_in *in)
+{
+    (void)in;
+    f->backoff_due = 1;
+    return KFA_RETRY_LATER;
+}
+
+static int f_retry(struct kw_fetch *f, const struct kw_fetch_in *in)
+{
+    (void)in;
+    f->want_wake = 0;
+    f->backoff_due = 0;
+    if (f->state == KF_BACKOFF) f->state = KF_IDLE;
+    return KFA_NONE;
+}
+
+static int f_check_more(struct kw_fetch *f, const struct kw_fetch_in *in)
+{
+    (void)in;
+    f->checks++;
+    return KFA_NONE;
+}
+
+static int f_check_done(struct kw_fetch *f, const struct kw_fetch_in *in)
+{
+    (void)in;
+    if (f->checks > 0 && --f->checks == 0) f->state = KF_IDLE;
+    return KFA_NONE;
+}
+
+/* A new connection: what was sent on the old one is gone; look for jobs
+ * of claims whose replies were lost. */
+static int f_cmd_up(struct kw_fetch *f, const struct kw_fetch_in *in)
+{
+    (void)in;
+    f->check_due = 1;
+    if (f->state == KF_CHECKING) {
+        f->checks = 0;
+        f->state = KF_IDLE;
+    }
+    return KFA_NONE;
+}
+
+static int f_lost(struct kw_fetch *f, const struct kw_fetch_in *in)
+{
+    (void)in;
+    f->check_due = 1;
+    f->state = KF_IDLE;
+    return KFA_NONE;
+}
+
+static int f_send_failed(struct kw_fetch *f, const struct kw_fetch_in *in)
+{
+    (void)in;
+    if (f->state == KF_CHECKING) {
+        f->checks = 0;
+        f->check_due = 1;
+    }
+    f->state = KF_IDLE;
+    return KFA_NONE;
+}
+
+#define IGN f_ignore
+static const kw_fetch_action_fn fetch_actions[KF_N][KFE_N] = {
+    /*            GO            REPLY          WAIT_NIL    WAIT_ERROR    RETRY    CHECK_MORE
+     *            CHECK_DONE    CMD_UP         CMD_DOWN    BLK_DOWN      SEND_FAILED */
+    [KF_IDLE] = { f_go,         f_stale_reply, IGN,        IGN,          f_retry, IGN,
+                  IGN,          f_cmd_up,      IGN,        IGN,          NULL },
+    [KF_CLAIMING] = { IGN,      f_reply,       IGN,        IGN,          f_retry, IGN,
+                  IGN,          f_cmd_up,      f_lost,     IGN,          f_send_failed },
+    [KF_WAITING] = { f_go_waiting, f_reply,    f_wait_nil, f_wait_error, f_retry, IGN,
+                  IGN,          f_cmd_up,      IGN,        f_lost,       f_send_failed },
+    [KF_CHECKING] = { IGN,      f_stale_reply, IGN,        IGN,          f_retry, f_check_more,
+                  f_check_done, f_cmd_up,      IGN,        IGN,          f_send_failed },
+    [KF_BACKOFF] = { IGN,       f_stale_reply, IGN,        IGN,          f_retry, IGN,
+                  IGN,          f_cmd_up,      IGN,        IGN,          NULL },
+};
+#undef IGN
+
+int kw_fetch_step(struct kw_fetch *f, int ev, const struct kw_fetch_in *in)
+{
+    static const struct kw_fetch_in none;
+    if (f->state < 0 || f->state >= KF_N || ev < 0 || ev >= KFE_N) return -1;
+    kw_fetch_action_fn a = fetch_actions[f->state][ev];
+    if (!a) return -1;
+    return a(f, in ? in : &none);
+}
+
+const char *kw_fetch_state_name(int state)
+{
+    static const char *const names[KF_N] = { "idle", "claiming", "waiting", "checking",
+                                             "backoff" };
+    return state >= 0 && state < KF_N ? names[state] : "?";
+}
+
+/* ---- performing it ------------------------------------------------------------- */
+
+static void send_claim(struct kw_worker *w, int wait, int free_slots);
+static void send_check(struct kw_worker *w);
+
+/* Slots to offer to the next claim; --max-jobs reached starts a drain. */
+static int slots_to_offer(struct kw_worker *w)
+{
+    long long free_slots = w->cfg->concurrency - w->inflight;
+    if (w->cfg->max_jobs) {
+        long long left = w->cfg->max_jobs - w->started_jobs;
+        if (left <= 0) {
+            if (!w->draining) {
+                klog_info("processed %lld jobs (--max-jobs): finishing and exiting",
+                          w->started_jobs);
+                kw_begin_drain(w, NULL);
+            }
+            return 0;
+        }
+        if (free_slots > left) free_slots = left;
+    }
+    return (int)free_slots;
+}
+
+/* Stop a wait for a token (drain, pause, quiet): CLIENT UNBLOCK makes the
+ * BRPOPLPUSH return nil at once, and the claim behind it then finds no
+ * token in the wake list and takes nothing. */
+void kw_fetch_stop_waiting(struct kw_worker *w)
+{
+    if (w->fetch.state != KF_WAITING || w->blk_id <= 0 || !kue_conn_ready(w->cmd)) return;
+    char id[24];
+    snprintf(id, sizeof id, "%lld", w->blk_id);
+    const char *av[] = { "CLIENT", "UNBLOCK", id };
+    kue_conn_commandargv(w->cmd, NULL, NULL, 3, av, NULL);
+}
+
+void kw_fetch_event(struct kw_worker *w, int ev, const struct kw_fetch_in *reply)
+{
+    struct kw_fetch_in in = reply ? *reply : (struct kw_fetch_in){ 0 };
+    in.allowed = !w->draining && !w->paused && !w->quiet;
+    in.cmd_up = kue_conn_ready(w->cmd);
+    in.blk_up = kue_conn_ready(w->blk);
+    if (ev == KFE_GO && w->fetch.state == KF_IDLE && in.cmd_up && in.allowed)
+        in.free_slots = slots_to_offer(w);
+    in.allowed = !w->draining && !w->paused && !w->quiet;    /* max_jobs may drain */
+    int before = w->fetch.state;
+    int a = kw_fetch_step(&w->fetch, ev, &in);
+    if (a < 0) {
+        klog_warn("fetch: event %d in state %s ignored", ev, kw_fetch_state_name(before));
+        return;
+    }
+    switch (a) {
+    case KFA_CLAIM: send_claim(w, 0, in.free_slots); break;
+    case KFA_WAIT: send_claim(w, 1, in.free_slots); break;
+    case KFA_CHECK: send_check(w); break;
+    case KFA_UNBLOCK: kw_fetch_stop_waiting(w); break;
+    case KFA_RETRY_LATER:
+        ev_timer_stop(w->loop, &w->blk_retry);
+        ev_timer_set(&w->blk_retry, 1., 0.);
+        ev_timer_start(w->loop, &w->blk_retry);
+        break;
+    default: break;
+    }
+    /* back to IDLE by a reply or a timer: look at once for the next step */
+    if (ev != KFE_GO && before != KF_IDLE && w->fetch.state == KF_IDLE) kw_kick(w);
+}
+
+/* ---- claims -------------------------------------------------------------------- */
+
+static void claimed(struct kw_worker *w, redisReply *reply)
+{
+    struct kw_fetch_in in = { .asked = w->claim_n };
+    if (!reply) {
+        in.lost = 1;
+    } else if (reply->type == REDIS_REPLY_ERROR) {
+        klog_error("claim script failed: %s", reply->str);
+        in.error = 1;
+    } else {
+        in.got = reply->type == REDIS_REPLY_ARRAY ? (int)reply->elements : 0;
+    }
+    kw_fetch_event(w, KFE_REPLY, &in);
+    for (int i = 0; i < in.got && i < w->claim_n; i++)
+        kw_job_start(w, w->claim_slots[i], reply->element[i]);
+    kw_check_drained(w);        /* a drain may have waited for this reply */
+}
+
+static void on_claim(redisAsyncContext *ac, void *rep, void *privdata)
+{
+    claimed(privdata, rep);
+}
+
+/* The BRPOPLPUSH in front of a wake claim: nil when it timed out or was
+ * unblocked; the claim's reply follows on the same connection. */
+static void on_wake(redisAsyncContext *ac, void *rep, void *privdata)
+{
+    struct kw_worker *w = privdata;
+    redisReply *reply = rep;
+    if (!reply) return;
+    if (reply->type == REDIS_REPLY_ERROR) {
+        klog_error("waiting for a token failed: %s", reply->str);
+        kw_fetch_event(w, KFE_WAIT_ERROR, NULL);
+    } else if (reply->type == REDIS_REPLY_NIL) {
+        kw_fetch_event(w, KFE_WAIT_NIL, NULL);
+    }
+}
+
+static void on_blk_retry(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    kw_fetch_event(t->data, KFE_RETRY, NULL);
+    kw_kick(t->data);
+}
+
+static void send_claim(struct kw_worker *w, int wait, int free_slots)
+{
+    /* claim: type, n, host, pid, lease_ms, tokens_taken, slot_1 .. slot_n */
+    const char *av[7 + KUE_SB_MAX_INFLIGHT];
+    char nbuf[16], pidbuf[16], lease[24], slotbuf[KUE_SB_MAX_INFLIGHT][8];
+    int n = 0;
+    for (int s = 1; s <= w->cfg->concurrency && n < free_slots; s++) {
+        if (w->slots[s]) continue;
+        w->claim_slots[n] = s;
+        snprintf(slotbuf[n], sizeof slotbuf[n], "%d", s);
+        av[7 + n] = slotbuf[n];
+        n++;
+    }
+    if (n == 0) {
+        kw_fetch_event(w, KFE_SEND_FAILED, NULL);
+        return;
+    }
+    snprintf(nbuf, sizeof nbuf, "%d", n);
+    snprintf(pidbuf, sizeof pidbuf, "%d", w->pid);
+    snprintf(lease, sizeof lease, "%lld", (long long)w->cfg->lease_ms);
+    av[0] = w->cfg->prefix;
+    av[1] = w->cfg->type;
+    av[2] = nbuf;
+    av[3] = w->host;
+    av[4] = pidbuf;
+    av[5] = lease;
+    av[6] = wait ? "w" : "0";
+    w->claim_n = n;
+    if (!wait) {
+        if (kue_conn_script(w->cmd, KS_CLAIM, on_claim, w, 7 + n, av, NULL) != 0)
+            kw_fetch_event(w, KFE_SEND_FAILED, NULL);
+        return;
+    }
+    char src[KUE_MAX_TYPE_LEN + 160], dst[600], to[16];
+    snprintf(src, sizeof src, "%s:%s:jobs", w->cfg->prefix, w->cfg->type);
+    snprintf(dst, sizeof dst, "%s:wake:%s:%d", w->cfg->prefix, w->host, w->pid);
+    snprintf(to, sizeof to, "%d", KW_WAIT_TIMEOUT_S);
+    const char *bv[] = { "BRPOPLPUSH", src, dst, to };
+    if (kue_conn_commandargv(w->blk, on_wake, w, 4, bv, NULL) != 0 ||
+        kue_conn_script(w->blk, KS_CLAIM, on_claim, w, 7 + n, av, NULL) != 0)
+        kw_fetch_event(w, KFE_SEND_FAILED, NULL);
+}
+
+/* ---- the held check ------------------------------------------------------------ */
+
+struct orphan {
+    struct kw_worker *w;
+    int64_t id;
+    char idstr[24];
+};
+
+static void on_orphan_owner(redisAsyncContext *ac, void *rep, void *privdata)
+{
+    struct orphan *o = privdata;
+    struct kw_worker *w = o->w;
+    redisReply *r = rep;
+    char mine[KUE_MAX_TYPE_LEN + 320];
+    int n = snprintf(mine, sizeof mine, "kue:%s:%d:%s:", w->host, w->pid, w->cfg->type);
+    if (r && r->type == REDIS_REPLY_STRING && n > 0 && strncmp(r->str, mine, (size_t)n) == 0 &&
+        !kw_job_known(w, o->id)) {
+        klog_warn("job %lld: Redis says this worker holds it, but its claim reply was lost "
+                  "with the connection; putting it back in the queue", (long long)o->id);
+        const char *av[] = { o->idstr, r->str };
+        kw_outbox_add(w, KR_REQUEUE, KS_REQUEUE, o->id, 2, av, NULL);
+    }
+    free(o);
+    kw_fetch_event(w, KFE_CHECK_DONE, NULL);
+}
+
+static void on_held(redisAsyncContext *ac, void *rep, void *privdata)
+{
+    struct kw_worker *w = privdata;
+    redisReply *r = rep;
+    if (r && r->type == REDIS_REPLY_ARRAY) {
+        for (size_t i = 0; i < r->elements; i++) {
+            if (r->element[i]->type != REDIS_REPLY_STRING) continue;
+            int64_t id = kw_num(r->element[i]->str, -1);
+            if (id <= 0 || kw_job_known(w, id)) continue;
+            struct orphan *o = calloc(1, sizeof *o);
+            if (!o) continue;
+            o->w = w;
+            o->id = id;
+            snprintf(o->idstr, sizeof o->idstr, "%lld", (long long)id);
+            char key[200];
+            snprintf(key, sizeof key, "%s:job:%s", w->cfg->prefix, o->idstr);
+            const char *av[] = { "HGET", key, "workerId" };
+            if (kue_conn_commandargv(w->cmd, on_orphan_owner, o, 3, av, NULL) != 0) free(o);
+            else kw_fetch_event(w, KFE_CHECK_MORE, NULL);
+        }
+    }
+    kw_fetch_event(w, KFE_CHECK_DONE, NULL);
+}
+
+static void send_check(struct kw_worker *w)
+{
+    char held[600];
+    snprintf(held, sizeof held, "%s:held:%s:%d", w->cfg->prefix, w->host, w->pid);
+    const char *av[] = { "SMEMBERS", held };
+    if (kue_conn_commandargv(w->cmd, on_held, w, 2, av, NULL) != 0)
+        kw_fetch_event(w, KFE_SEND_FAILED, NULL);
+}
+
+void kw_fetch_init(struct kw_worker *w)
+{
+    memset(&w->fetch, 0, sizeof w->fetch);
+    ev_timer_init(&w->blk_retry, on_blk_retry, 0., 0.);
+    w->blk_retry.data = w;
+}

@@ -4,7 +4,8 @@
  *
  * Life of a connection: CONNECTING (a connect timer bounds it, since
  * hiredis 0.14 has no connect timeout of its own) -> HANDSHAKE (AUTH,
- * SELECT, and for a redis-sentinel:// URL a ROLE check) -> READY (the
+ * SELECT, PING, which a server still loading its data refuses, and for a
+ * redis-sentinel:// URL a ROLE check) -> READY (the
  * owner's state callback runs with 1) -> on any error the context is gone,
  * the owner hears 0, and a retry timer with exponential backoff (100 ms ..
  * 5 s; 1 s with Sentinel, so a failover is followed quickly) starts over.
@@ -201,7 +202,10 @@ static void on_handshake(redisAsyncContext *ac, void *r, void *privdata)
     redisReply *reply = r;
     if (!c || !reply) return;               /* dropped; on_disconnect handles it */
     if (reply->type == REDIS_REPLY_ERROR) {
-        klog_error("redis %s (%s): handshake refused: %s", c->name, c->where, reply->str);
+        /* a server still loading its data answers PING with LOADING:
+         * not ready yet, try again after the backoff */
+        klog(strncmp(reply->str, "LOADING", 7) ? KLOG_ERROR : KLOG_INFO,
+             "redis %s (%s): handshake refused: %s", c->name, c->where, reply->str);
         redisAsyncDisconnect(ac);
         return;
     }
@@ -236,7 +240,9 @@ static void on_connect(const redisAsyncContext *cac, int status)
         redisAsyncCommand(ac, on_handshake, NULL, "AUTH %s %s", c->url.user, c->url.password);
     else if (c->url.password[0])
         redisAsyncCommand(ac, on_handshake, NULL, "AUTH %s", c->url.password);
-    redisAsyncCommand(ac, on_handshake, sentinel ? NULL : &hs_last, "SELECT %d", c->url.db);
+    redisAsyncCommand(ac, on_handshake, NULL, "SELECT %d", c->url.db);
+    /* not "connected" while the server is still loading its data */
+    redisAsyncCommand(ac, on_handshake, sentinel ? NULL : &hs_last, "PING");
     if (sentinel) redisAsyncCommand(ac, on_handshake, &hs_role, "ROLE");
 }
 

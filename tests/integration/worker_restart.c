@@ -151,11 +151,8 @@ static int aof_rewritten(void *arg)
 /* Redis restarts and is still loading its data when the worker reconnects:
  * the outcomes the worker sends then are refused with LOADING, and must be
  * sent again once Redis has loaded, not dropped (a dropped complete leaves
- * its job active for ever, the lease renewed by the live worker).
- * Disabled: kue-worker drops them today (its connection reports
- * "connected" to a loading Redis, and an error reply to a queued outcome is
- * final); enable it with the fix. */
-Test(worker_restart, outcomes_wait_for_a_loading_redis, .disabled = true)
+ * its job active for ever, the lease renewed by the live worker). */
+Test(worker_restart, outcomes_wait_for_a_loading_redis)
 {
     wt_teardown();
     wt_setup_flags(KT_AOF);

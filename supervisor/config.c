@@ -34,6 +34,11 @@
 
 enum ck { CK_STR, CK_PATH, CK_DUR, CK_SIZE, CK_BOOL, CK_INT, CK_ENUM, CK_HANDLER };
 
+#define AP_FIXED   SUP_APPLY_FIXED
+#define AP_MASTER  SUP_APPLY_MASTER
+#define AP_WORKERS SUP_APPLY_WORKERS
+#define AP_WEB     SUP_APPLY_WEB
+
 #define G(m) offsetof(struct sup_config, m), sizeof(((struct sup_config *)0)->m)
 #define T(m) offsetof(struct sup_type, m), sizeof(((struct sup_type *)0)->m)
 #define MS_MAX (7LL * 24 * 3600 * 1000)
@@ -46,73 +51,73 @@ struct cfg_key {
     long long min, max;     /* INT: value; DUR: ms; SIZE: bytes */
     const char *choices;    /* ENUM: "a|b|c" */
     size_t off, size;
-    int reload;             /* may change on HUP */
+    unsigned apply;         /* what a change on HUP applies to (AP_*) */
     const char *doc;
 };
 
 static const struct cfg_key keys[] = {
-    { "supervisor", "plugins", CK_PATH, "./plugins", 0, 0, NULL, G(plugins), 1,
+    { "supervisor", "plugins", CK_PATH, "./plugins", 0, 0, NULL, G(plugins), AP_MASTER,
       "directory of handler .so files, watched for changes" },
-    { "supervisor", "shutdown_timeout", CK_DUR, "25s", 0, MS_MAX, NULL, G(shutdown_timeout_ms), 1,
+    { "supervisor", "shutdown_timeout", CK_DUR, "25s", 0, MS_MAX, NULL, G(shutdown_timeout_ms), AP_MASTER,
       "drain deadline after SIGTERM; then jobs still running are put back" },
-    { "supervisor", "run_dir", CK_PATH, "./run", 0, 0, NULL, G(run_dir), 0,
+    { "supervisor", "run_dir", CK_PATH, "./run", 0, 0, NULL, G(run_dir), AP_FIXED,
       "pidfile, embedded Redis socket and data" },
-    { "supervisor", "log_format", CK_ENUM, "text", 0, 0, "text|json", G(log_format), 1,
+    { "supervisor", "log_format", CK_ENUM, "text", 0, 0, "text|json", G(log_format), AP_MASTER | AP_WORKERS | AP_WEB,
       "text | json (one object per line, on stderr)" },
-    { "supervisor", "log_level", CK_ENUM, "info", 0, 0, "debug|info|warn|error", G(log_level), 1,
+    { "supervisor", "log_level", CK_ENUM, "info", 0, 0, "debug|info|warn|error", G(log_level), AP_MASTER | AP_WORKERS | AP_WEB,
       "debug | info | warn | error" },
-    { "supervisor", "log_file", CK_PATH, NULL, 0, 0, NULL, G(log_file), 0,
+    { "supervisor", "log_file", CK_PATH, NULL, 0, 0, NULL, G(log_file), AP_FIXED,
       "append logs to this file (reopened on SIGUSR1); empty: stderr" },
-    { "supervisor", "user", CK_STR, NULL, 0, 0, NULL, G(user), 0,
+    { "supervisor", "user", CK_STR, NULL, 0, 0, NULL, G(user), AP_FIXED,
       "when started as root: workers and web run as this user" },
-    { "supervisor", "group", CK_STR, NULL, 0, 0, NULL, G(group), 0,
+    { "supervisor", "group", CK_STR, NULL, 0, 0, NULL, G(group), AP_FIXED,
       "... and group (default: the user's primary group)" },
-    { "supervisor", "heartbeat_timeout", CK_DUR, "30s", 0, MS_MAX, NULL, G(heartbeat_timeout_ms), 1,
+    { "supervisor", "heartbeat_timeout", CK_DUR, "30s", 0, MS_MAX, NULL, G(heartbeat_timeout_ms), AP_MASTER,
       "a worker whose heartbeat is older is hung: killed and replaced (0: off)" },
-    { "supervisor", "respawn_delay", CK_DUR, "1s", 10, 3600000, NULL, G(respawn_delay_ms), 1,
+    { "supervisor", "respawn_delay", CK_DUR, "1s", 10, 3600000, NULL, G(respawn_delay_ms), AP_MASTER,
       "first respawn backoff after a crash; doubles per crash" },
-    { "supervisor", "respawn_max_delay", CK_DUR, "60s", 10, 3600000, NULL, G(respawn_max_delay_ms), 1,
+    { "supervisor", "respawn_max_delay", CK_DUR, "60s", 10, 3600000, NULL, G(respawn_max_delay_ms), AP_MASTER,
       "upper bound of the respawn backoff" },
-    { "supervisor", "lease", CK_DUR, "30s", 1000, MS_MAX, NULL, G(lease_ms), 1,
+    { "supervisor", "lease", CK_DUR, "30s", 1000, MS_MAX, NULL, G(lease_ms), AP_WORKERS,
       "lease of a claimed job; renewed by its worker, recovered when it expires" },
-    { "supervisor", "recovery_interval", CK_DUR, "5s", 100, 3600000, NULL, G(recovery_interval_ms), 1,
+    { "supervisor", "recovery_interval", CK_DUR, "5s", 100, 3600000, NULL, G(recovery_interval_ms), AP_MASTER,
       "how often expired leases (jobs of dead hosts) are recovered" },
 
-    { "redis", "url", CK_STR, "redis://127.0.0.1:6379/0", 0, 0, NULL, G(redis_url), 0,
+    { "redis", "url", CK_STR, "redis://127.0.0.1:6379/0", 0, 0, NULL, G(redis_url), AP_FIXED,
       "redis://[:password@]host[:port][/db], unix:///path.sock?db=N, or embedded" },
-    { "redis", "prefix", CK_STR, "q", 0, 0, NULL, G(prefix), 0,
+    { "redis", "prefix", CK_STR, "q", 0, 0, NULL, G(prefix), AP_FIXED,
       "key prefix (Kue's prefix option)" },
-    { "redis", "server", CK_STR, "redis-server", 0, 0, NULL, G(redis_server), 0,
+    { "redis", "server", CK_STR, "redis-server", 0, 0, NULL, G(redis_server), AP_FIXED,
       "redis-server binary for url = embedded (searched in PATH)" },
 
-    { "promotion", "interval", CK_DUR, "1s", 10, 3600000, NULL, G(promotion_interval_ms), 1,
+    { "promotion", "interval", CK_DUR, "1s", 10, 3600000, NULL, G(promotion_interval_ms), AP_MASTER,
       "upper bound on how late a due delayed job is promoted" },
-    { "promotion", "limit", CK_INT, "1000", 1, 1000000, NULL, G(promotion_limit), 1,
+    { "promotion", "limit", CK_INT, "1000", 1, 1000000, NULL, G(promotion_limit), AP_MASTER,
       "delayed jobs promoted per round" },
 
-    { "search", "enabled", CK_BOOL, "no", 0, 0, NULL, G(search), 1,
+    { "search", "enabled", CK_BOOL, "no", 0, 0, NULL, G(search), AP_WEB,
       "Kue-compatible full-text index of job data" },
 
-    { "web", "listen", CK_STR, "127.0.0.1:3000", 0, 0, NULL, G(web_listen), 1,
+    { "web", "listen", CK_STR, "127.0.0.1:3000", 0, 0, NULL, G(web_listen), AP_WEB,
       "HOST:PORT of the dashboard and JSON API; no [web] section: no web process" },
-    { "web", "title", CK_STR, "Kue", 0, 0, NULL, G(web_title), 1, "dashboard title" },
-    { "web", "auth", CK_STR, NULL, 0, 0, NULL, G(web_auth), 1, "user:password for HTTP basic auth" },
-    { "web", "tls_cert", CK_PATH, NULL, 0, 0, NULL, G(web_tls_cert), 1, "PEM certificate (with tls_key)" },
-    { "web", "tls_key", CK_PATH, NULL, 0, 0, NULL, G(web_tls_key), 1, "PEM private key" },
+    { "web", "title", CK_STR, "Kue", 0, 0, NULL, G(web_title), AP_WEB, "dashboard title" },
+    { "web", "auth", CK_STR, NULL, 0, 0, NULL, G(web_auth), AP_WEB, "user:password for HTTP basic auth" },
+    { "web", "tls_cert", CK_PATH, NULL, 0, 0, NULL, G(web_tls_cert), AP_WEB, "PEM certificate (with tls_key)" },
+    { "web", "tls_key", CK_PATH, NULL, 0, 0, NULL, G(web_tls_key), AP_WEB, "PEM private key" },
 
-    { "type", "handler", CK_HANDLER, NULL, 0, 0, NULL, T(handler), 1,
+    { "type", "handler", CK_HANDLER, NULL, 0, 0, NULL, T(handler), AP_WORKERS,
       "plugin file in the plugins directory (or absolute); default: <type>.so" },
-    { "type", "processes", CK_INT, "1", 0, SUP_MAX_PROCESSES, NULL, T(processes), 1,
+    { "type", "processes", CK_INT, "1", 0, SUP_MAX_PROCESSES, NULL, T(processes), AP_MASTER,
       "worker processes for this type (0: none)" },
-    { "type", "concurrency", CK_INT, "1", 1, KUE_SB_MAX_INFLIGHT, NULL, T(concurrency), 1,
+    { "type", "concurrency", CK_INT, "1", 1, KUE_SB_MAX_INFLIGHT, NULL, T(concurrency), AP_WORKERS,
       "jobs in flight per process" },
-    { "type", "timeout", CK_DUR, "0", 0, MS_MAX, NULL, T(timeout_ms), 1,
+    { "type", "timeout", CK_DUR, "0", 0, MS_MAX, NULL, T(timeout_ms), AP_WORKERS,
       "hard per-job limit: the process is killed, the attempt fails (0: the job's ttl)" },
-    { "type", "max_jobs", CK_INT, "0", 0, 1000000000, NULL, T(max_jobs), 1,
+    { "type", "max_jobs", CK_INT, "0", 0, 1000000000, NULL, T(max_jobs), AP_WORKERS,
       "recycle a process after this many jobs (0: never)" },
-    { "type", "max_jobs_jitter", CK_INT, "10", 0, 100, NULL, T(max_jobs_jitter), 1,
+    { "type", "max_jobs_jitter", CK_INT, "10", 0, 100, NULL, T(max_jobs_jitter), AP_MASTER,
       "percent of max_jobs added at random, so processes do not recycle together" },
-    { "type", "max_rss", CK_SIZE, "0", 0, 1LL << 40, NULL, T(max_rss), 1,
+    { "type", "max_rss", CK_SIZE, "0", 0, 1LL << 40, NULL, T(max_rss), AP_MASTER,
       "recycle a process above this resident size (0: off)" },
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -814,12 +819,79 @@ const struct sup_type *sup_config_type(const struct sup_config *cfg, const char 
     return NULL;
 }
 
+static int key_differs(const struct cfg_key *k, const void *a, const void *b)
+{
+    const char *x = (const char *)a + k->off, *y = (const char *)b + k->off;
+    switch (k->kind) {
+    case CK_STR: case CK_PATH: case CK_ENUM: case CK_HANDLER:
+        return strcmp(x, y) != 0;   /* bytes after the NUL may differ */
+    default:
+        return memcmp(x, y, k->size) != 0;
+    }
+}
+
+/* The keys of section (NULL: every global section) that differ between
+ * a and b: names appended to buf, the union of their apply bits
+ * returned.  Fixed keys set SUP_APPLY_FIXED_CHANGED. */
+static unsigned changes(const char *section, const void *a, const void *b, char *buf, size_t len)
+{
+    unsigned bits = 0;
+    size_t n = buf && len ? strlen(buf) : 0;
+    for (size_t i = 0; i < NKEYS; i++) {
+        const struct cfg_key *k = &keys[i];
+        if (section ? strcmp(k->section, section) != 0 : !strcmp(k->section, "type"))
+            continue;
+        if (!key_differs(k, a, b))
+            continue;
+        bits |= k->apply ? k->apply : SUP_APPLY_FIXED_CHANGED;
+        if (buf && len > n) {
+            int w = section ? snprintf(buf + n, len - n, "%s%s", n ? ", " : "", k->name)
+                            : snprintf(buf + n, len - n, "%s[%s] %s", n ? ", " : "", k->section,
+                                       k->name);
+            if (w > 0)
+                n = (size_t)w >= len - n ? len - 1 : n + (size_t)w;
+        }
+    }
+    return bits;
+}
+
+unsigned sup_config_changes(const struct sup_config *a, const struct sup_config *b, char *buf,
+                            size_t len)
+{
+    if (buf && len)
+        buf[0] = '\0';
+    unsigned bits = changes(NULL, a, b, buf, len);
+    if (a->web != b->web) {
+        bits |= SUP_APPLY_WEB;
+        if (buf && len) {
+            size_t n = strlen(buf);
+            snprintf(buf + n, len - n, "%s[web] section %s", n ? ", " : "",
+                     b->web ? "added" : "removed");
+        }
+    }
+    return bits;
+}
+
+unsigned sup_type_changes(const struct sup_type *a, const struct sup_type *b, char *buf, size_t len)
+{
+    if (buf && len)
+        buf[0] = '\0';
+    return changes("type", a, b, buf, len);
+}
+
+unsigned sup_config_key_apply(const char *section, const char *name)
+{
+    for (size_t i = 0; i < NKEYS; i++)
+        if (!strcmp(keys[i].section, section) && !strcmp(keys[i].name, name))
+            return keys[i].apply;
+    return SUP_APPLY_FIXED;
+}
+
 int sup_type_changed(const struct sup_type *a, const struct sup_type *b)
 {
     /* processes is not a reason to replace the running ones: the count
      * is adjusted by starting or stopping processes */
-    return strcmp(a->handler, b->handler) || a->concurrency != b->concurrency ||
-           a->timeout_ms != b->timeout_ms || a->max_jobs != b->max_jobs;
+    return (sup_type_changes(a, b, NULL, 0) & SUP_APPLY_WORKERS) != 0;
 }
 
 void sup_config_fixed_changes(const struct sup_config *a, const struct sup_config *b,
@@ -828,9 +900,9 @@ void sup_config_fixed_changes(const struct sup_config *a, const struct sup_confi
     size_t n = 0;
     buf[0] = '\0';
     for (size_t i = 0; i < NKEYS; i++) {
-        if (keys[i].reload || !strcmp(keys[i].section, "type"))
+        if (keys[i].apply != SUP_APPLY_FIXED || !strcmp(keys[i].section, "type"))
             continue;
-        if (memcmp((const char *)a + keys[i].off, (const char *)b + keys[i].off, keys[i].size)) {
+        if (key_differs(&keys[i], a, b)) {
             int w = snprintf(buf + n, len - n, "%s[%s] %s", n ? ", " : "", keys[i].section,
                              keys[i].name);
             if (w < 0 || (size_t)w >= len - n)
@@ -843,7 +915,7 @@ void sup_config_fixed_changes(const struct sup_config *a, const struct sup_confi
 void sup_config_keep_fixed(struct sup_config *nc, const struct sup_config *old)
 {
     for (size_t i = 0; i < NKEYS; i++)
-        if (!keys[i].reload && strcmp(keys[i].section, "type"))
+        if (keys[i].apply == SUP_APPLY_FIXED && strcmp(keys[i].section, "type"))
             memcpy((char *)nc + keys[i].off, (const char *)old + keys[i].off, keys[i].size);
     nc->embedded = old->embedded;
 }

@@ -103,6 +103,24 @@ int sup_config_check_plugins(const struct sup_config *cfg, char *err, size_t err
  * watcher).  0 ok, -1 with a message in err. */
 int sup_plugin_check(const char *path, const char *type, char *err, size_t errlen);
 
+/* What a change of a key applies to on HUP (each row of the key table
+ * says; docs/security.md lists them): */
+#define SUP_APPLY_FIXED          0u   /* nothing: needs a restart */
+#define SUP_APPLY_MASTER         1u   /* the master's own behaviour */
+#define SUP_APPLY_WORKERS        2u   /* workers (of the type) are replaced */
+#define SUP_APPLY_WEB            4u   /* kue-web is restarted */
+#define SUP_APPLY_FIXED_CHANGED  8u   /* (result only) a fixed key changed */
+
+/* Global keys that differ between a and b: the union of their SUP_APPLY_*
+ * bits, their names ("[supervisor] lease, [web] title") in buf when
+ * buf is not NULL. */
+unsigned sup_config_changes(const struct sup_config *a, const struct sup_config *b, char *buf,
+                            size_t len);
+/* The same for the keys of one [type NAME] ("concurrency, timeout"). */
+unsigned sup_type_changes(const struct sup_type *a, const struct sup_type *b, char *buf, size_t len);
+/* The apply bits of one key (tests, docs). */
+unsigned sup_config_key_apply(const char *section, const char *name);
+
 const struct sup_type *sup_config_type(const struct sup_config *cfg, const char *name);
 /* Non-zero when the running settings of type a differ from b (a worker of
  * the old settings must be replaced). */

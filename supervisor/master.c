@@ -677,7 +677,13 @@ static void reload(struct master *m)
     /* keys that cannot change at run time keep their running values */
     sup_config_keep_fixed(nc, m->cfg);
 
+    /* what to apply comes from the key table: each key says whether a
+     * change is the master's, replaces workers, or restarts web */
     struct sup_config *oc = m->cfg;
+    char changed[1024];
+    unsigned g = sup_config_changes(oc, nc, changed, sizeof(changed));
+    if (changed[0])
+        klog_info("reload: changed: %s", changed);
     int want[SUP_MAX_TYPES];
     struct sup_fileid hid[SUP_MAX_TYPES];
     memset(hid, 0, sizeof(hid));
@@ -692,21 +698,30 @@ static void reload(struct master *m)
         hid[i] = id;
         if (!o)
             continue;
-        if (sup_type_changed(o, t) || !sup_fileid_eq(&id, &m->hid[oi])) {
-            for (int j = 0; j < SUP_TABLE_SIZE; j++) {
-                struct sup_proc *p = &m->tab.p[j];
-                if (p->kind == SK_WORKER && p->state == SS_RUNNING && !strcmp(p->type, t->name) &&
-                    !p->retire) {
-                    p->retire = 1;
-                    rolled++;
-                }
+        char tch[512];
+        unsigned tb = sup_type_changes(o, t, tch, sizeof(tch));
+        int file = !sup_fileid_eq(&id, &m->hid[oi]);
+        if (tch[0])
+            klog_info("reload: [type %s] changed: %s", t->name, tch);
+        if (!(tb & SUP_APPLY_WORKERS) && !file && !(g & SUP_APPLY_WORKERS))
+            continue;
+        int n = 0;
+        for (int j = 0; j < SUP_TABLE_SIZE; j++) {
+            struct sup_proc *p = &m->tab.p[j];
+            if (p->kind == SK_WORKER && p->state == SS_RUNNING && !strcmp(p->type, t->name) &&
+                !p->retire) {
+                p->retire = 1;
+                n++;
             }
         }
+        if (n)
+            klog_info("reload: replacing %d worker(s) of type %s (%s)", n, t->name,
+                      tb & SUP_APPLY_WORKERS ? "its settings changed"
+                      : file               ? "its plugin file changed"
+                                           : "settings of every worker changed");
+        rolled += n;
     }
-    int web_changed = oc->web != nc->web || strcmp(oc->web_listen, nc->web_listen) ||
-                      strcmp(oc->web_title, nc->web_title) || strcmp(oc->web_auth, nc->web_auth) ||
-                      strcmp(oc->web_tls_cert, nc->web_tls_cert) ||
-                      strcmp(oc->web_tls_key, nc->web_tls_key) || oc->search != nc->search;
+    int web_changed = (g & SUP_APPLY_WEB) != 0;
 
     m->cfg = nc;
     m->gen++;
@@ -720,8 +735,10 @@ static void reload(struct master *m)
         sup_watch_restart(m);
 
     if (web_changed) {
-        if (m->web_idx >= 0)
+        if (m->web_idx >= 0) {
+            klog_info("reload: restarting web (its settings changed)");
             sup_stop_proc(m, m->web_idx, SIGTERM, "configuration changed");
+        }
         if (nc->web && m->web_idx < 0) {
             int i = sup_table_alloc(&m->tab);
             if (i >= 0) {

@@ -5,14 +5,21 @@
  * next to our own executable (or, for redis-server, in PATH), so nothing
  * of the master -- its loop, its Redis connection, its signal handlers --
  * leaks into a child beyond what is passed on purpose: the scoreboard
- * descriptor (workers) and stderr.  Between fork and exec the child runs
- * only async-signal-safe calls, in this order:
+ * descriptor, the settings descriptor and stderr.
+ *
+ * Settings (the Redis URL with its password, the web credentials, log
+ * format and level, lease ...) go through a sealed memfd
+ * (common/settings.h), never through argv: a child's command line is only
+ * "TITLE --settings-fd N", and its environment is the master's minus the
+ * variables that may carry secrets (KUE_REDIS_URL, KUE_WEB_AUTH).
+ * Between fork and exec the child runs only async-signal-safe calls, in
+ * this order:
  *
  *   1. signal dispositions to default, signal mask empty
  *   2. own process group (workers: a hard kill reaches a handler's helpers)
  *   3. PR_SET_PDEATHSIG(SIGTERM), then exit if the master is already gone
  *   4. stdin from /dev/null, every other descriptor closed except stderr,
- *      stdout and (workers) the scoreboard
+ *      stdout, the scoreboard and the settings
  *   5. drop privileges ([supervisor] user/group, when root)
  *   6. exec
  */
@@ -35,6 +42,7 @@
 #include <hiredis/hiredis.h>
 
 #include "log.h"
+#include "settings.h"
 #include "util.h"
 
 int sup_find_siblings(struct master *m, char *err, size_t errlen)
@@ -78,13 +86,13 @@ static void child_fail(const char *what)
     _exit(1);
 }
 
-static void close_fds_except(int keep)
+static void close_fds_except(int keep, int keep2)
 {
     /* close_range would be simpler; /proc keeps older kernels working */
     DIR *d = opendir("/proc/self/fd");
     if (!d) {
         for (int fd = 3; fd < 1024; fd++)
-            if (fd != keep)
+            if (fd != keep && fd != keep2)
                 close(fd);
         return;
     }
@@ -93,7 +101,7 @@ static void close_fds_except(int keep)
     struct dirent *e;
     while ((e = readdir(d)) && n < 1024) {
         int fd = atoi(e->d_name);
-        if (fd > 2 && fd != keep && fd != dfd)
+        if (fd > 2 && fd != keep && fd != keep2 && fd != dfd)
             fds[n++] = fd;
     }
     closedir(d);
@@ -121,11 +129,46 @@ static void drop_privileges(const struct sup_config *cfg)
         child_fail("privileges still held after setuid");
 }
 
-/* Fork and run the fixed init; in the child execv(path, argv) never
+/* The environment of a child: ours without the variables that may carry
+ * secrets or a stale scoreboard descriptor, plus KUE_SCOREBOARD_FD when
+ * sbvar is set.  Built before fork (the child may not allocate). */
+#define CHILD_ENV_MAX 512
+static void child_env(char **out, const char *sbvar)
+{
+    extern char **environ;
+    static const char *const drop[] = { "KUE_REDIS_URL=", "KUE_WEB_AUTH=", "KUE_SCOREBOARD_FD=" };
+    int n = 0;
+    for (char **e = environ; e && *e && n < CHILD_ENV_MAX - 2; e++) {
+        int skip = 0;
+        for (size_t i = 0; i < sizeof(drop) / sizeof(drop[0]); i++)
+            if (!strncmp(*e, drop[i], strlen(drop[i])))
+                skip = 1;
+        if (!skip)
+            out[n++] = *e;
+    }
+    if (sbvar)
+        out[n++] = (char *)sbvar;
+    out[n] = NULL;
+}
+
+static void keep_open(int fd)
+{
+    if (fd < 0)
+        return;
+    int fl = fcntl(fd, F_GETFD);
+    if (fl >= 0)
+        fcntl(fd, F_SETFD, fl & ~FD_CLOEXEC);
+}
+
+/* Fork and run the fixed init; in the child execve(path, argv, env) never
  * returns.  Returns the pid in the parent, -1 on fork failure. */
 static pid_t spawn(struct master *m, const char *path, char *const argv[], int keep_fd,
-                   int own_pgrp, int drop, int sbslot)
+                   int settings_fd, int own_pgrp, int drop, int sbslot)
 {
+    char *env[CHILD_ENV_MAX];
+    char sbvar[48];
+    snprintf(sbvar, sizeof(sbvar), "KUE_SCOREBOARD_FD=%d", keep_fd);
+    child_env(env, keep_fd >= 0 ? sbvar : NULL);
     pid_t parent = m->mypid;
     pid_t pid = fork();
     if (pid != 0)
@@ -154,12 +197,9 @@ static pid_t spawn(struct master *m, const char *path, char *const argv[], int k
         dup2(nul, STDIN_FILENO);
         close(nul);
     }
-    close_fds_except(keep_fd);
-    if (keep_fd >= 0) {
-        int fl = fcntl(keep_fd, F_GETFD);
-        if (fl >= 0)
-            fcntl(keep_fd, F_SETFD, fl & ~FD_CLOEXEC);
-    }
+    close_fds_except(keep_fd, settings_fd);
+    keep_open(keep_fd);
+    keep_open(settings_fd);
     if (sbslot >= 0 && m->sb.slots) {
         /* the slot is ours now: the master wrote it before forking */
         struct kue_sb_slot *s = &m->sb.slots[sbslot];
@@ -171,9 +211,18 @@ static pid_t spawn(struct master *m, const char *path, char *const argv[], int k
     if (drop)
         drop_privileges(m->cfg);
     /* 6 */
-    execv(path, argv);
+    execve(path, argv, env);
     child_fail("exec failed");
     return -1;
+}
+
+/* The settings memfd for a child (see settings.h); -1 after logging. */
+static int settings_fd(const char *who, const char *const *opts, int n)
+{
+    int fd = kue_settings_create(opts, n);
+    if (fd < 0)
+        klog_error("settings for %s: %s", who, strerror(errno));
+    return fd;
 }
 
 int sup_spawn_worker(struct master *m, int idx, const struct sup_type *t)
@@ -187,12 +236,18 @@ int sup_spawn_worker(struct master *m, int idx, const struct sup_type *t)
     snprintf(slot, sizeof(slot), "%d", idx);
     snprintf(tmo, sizeof(tmo), "%lld", (long long)t->timeout_ms);
     snprintf(lease, sizeof(lease), "%lld", (long long)c->lease_ms);
-    char *argv[] = {
-        title, "--redis", m->url_text, "--prefix", (char *)c->prefix, "--type", (char *)t->name,
-        "--plugin", (char *)t->handler, "--concurrency", conc, "--slot", slot,
-        "--timeout", tmo, "--lease", lease, "--log-format", (char *)c->log_format,
-        "--log-level", (char *)c->log_level, "--name", name, NULL
+    const char *opts[] = {
+        "--redis", m->url_text, "--prefix", c->prefix, "--type", t->name,
+        "--plugin", t->handler, "--concurrency", conc, "--slot", slot,
+        "--timeout", tmo, "--lease", lease, "--log-format", c->log_format,
+        "--log-level", c->log_level, "--name", name
     };
+    int sfd = settings_fd(name, opts, (int)(sizeof(opts) / sizeof(opts[0])));
+    if (sfd < 0)
+        return -1;
+    char sfdtext[16];
+    snprintf(sfdtext, sizeof(sfdtext), "%d", sfd);
+    char *argv[] = { title, "--settings-fd", sfdtext, NULL };
 
     /* scoreboard ownership, before the child runs */
     struct kue_sb_slot *s = &m->sb.slots[idx];
@@ -208,10 +263,8 @@ int sup_spawn_worker(struct master *m, int idx, const struct sup_type *t)
     s->restarts = p->restarts;
     kue_sb_write_end(s);
 
-    char env[32];
-    snprintf(env, sizeof(env), "%d", m->sb.fd);
-    setenv("KUE_SCOREBOARD_FD", env, 1);
-    pid_t pid = spawn(m, m->worker_bin, argv, m->sb.fd, 1, 1, idx);
+    pid_t pid = spawn(m, m->worker_bin, argv, m->sb.fd, sfd, 1, 1, idx);
+    close(sfd);
     if (pid < 0) {
         klog_error("fork for worker %s: %s", name, strerror(errno));
         return -1;
@@ -233,34 +286,40 @@ int sup_spawn_web(struct master *m, int idx)
 {
     struct sup_proc *p = &m->tab.p[idx];
     const struct sup_config *c = m->cfg;
-    char *argv[24];
+    const char *opts[40];
     int n = 0;
-    argv[n++] = "kue-supervisor: web";
-    argv[n++] = "--redis";
-    argv[n++] = m->url_text;
-    argv[n++] = "--prefix";
-    argv[n++] = (char *)c->prefix;
-    argv[n++] = "--listen";
-    argv[n++] = (char *)c->web_listen;
-    argv[n++] = "--title";
-    argv[n++] = (char *)c->web_title;
+    opts[n++] = "--redis";
+    opts[n++] = m->url_text;
+    opts[n++] = "--prefix";
+    opts[n++] = c->prefix;
+    opts[n++] = "--listen";
+    opts[n++] = c->web_listen;
+    opts[n++] = "--title";
+    opts[n++] = c->web_title;
     if (c->web_auth[0]) {
-        argv[n++] = "--auth";
-        argv[n++] = (char *)c->web_auth;
+        opts[n++] = "--auth";
+        opts[n++] = c->web_auth;
     }
     if (c->web_tls_cert[0]) {
-        argv[n++] = "--tls-cert";
-        argv[n++] = (char *)c->web_tls_cert;
-        argv[n++] = "--tls-key";
-        argv[n++] = (char *)c->web_tls_key;
+        opts[n++] = "--tls-cert";
+        opts[n++] = c->web_tls_cert;
+        opts[n++] = "--tls-key";
+        opts[n++] = c->web_tls_key;
     }
-    argv[n++] = "--search";
-    argv[n++] = c->search ? "yes" : "no";
-    argv[n] = NULL;
-    char env[32];
-    snprintf(env, sizeof(env), "%d", m->sb.fd);
-    setenv("KUE_SCOREBOARD_FD", env, 1);
-    pid_t pid = spawn(m, m->web_bin, argv, m->sb.fd, 1, 1, -1);
+    opts[n++] = "--search";
+    opts[n++] = c->search ? "yes" : "no";
+    opts[n++] = "--log-format";
+    opts[n++] = c->log_format;
+    opts[n++] = "--log-level";
+    opts[n++] = c->log_level;
+    int sfd = settings_fd("web", opts, n);
+    if (sfd < 0)
+        return -1;
+    char sfdtext[16];
+    snprintf(sfdtext, sizeof(sfdtext), "%d", sfd);
+    char *argv[] = { "kue-supervisor: web", "--settings-fd", sfdtext, NULL };
+    pid_t pid = spawn(m, m->web_bin, argv, m->sb.fd, sfd, 1, 1, -1);
+    close(sfd);
     if (pid < 0) {
         klog_error("fork for web: %s", strerror(errno));
         return -1;
@@ -289,7 +348,7 @@ int sup_spawn_redis(struct master *m, int idx)
         "--unixsocketperm", "700", "--dir", data, "--appendonly", "yes", "--save", "",
         "--daemonize", "no", "--logfile", logf, "--loglevel", "notice", NULL
     };
-    pid_t pid = spawn(m, c->redis_server, argv, -1, 1, 0, -1);
+    pid_t pid = spawn(m, c->redis_server, argv, -1, -1, 1, 0, -1);
     if (pid < 0) {
         klog_error("fork for redis-server: %s", strerror(errno));
         return -1;

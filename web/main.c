@@ -16,6 +16,7 @@
 #include "server.h"
 #include "log.h"
 #include "scoreboard.h"
+#include "settings.h"
 #include "util.h"
 
 #include <getopt.h>
@@ -57,6 +58,12 @@ int main(int argc, char **argv)
     web_server_opts_t o = { .listen = "127.0.0.1:3000" };
     int level = KLOG_INFO, json = 0;
     int opt;
+    char serr[256];
+    /* started by the supervisor: the options come through a descriptor */
+    if (kue_settings_argv(&argc, &argv, serr, sizeof serr) != 0) {
+        fprintf(stderr, "kue-web: %s\n", serr);
+        return 2;
+    }
     while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         long long v;
         int64_t ms;

@@ -10,12 +10,18 @@
  */
 #include <stdio.h>
 
+#include "settings.h"
 #include "worker.h"
 
 int main(int argc, char **argv)
 {
     kw_config_t cfg;
     char err[512];
+    /* started by the supervisor: the options come through a descriptor */
+    if (kue_settings_argv(&argc, &argv, err, sizeof err) != 0) {
+        fprintf(stderr, "kue-worker: %s\n", err);
+        return KW_EXIT_USAGE;
+    }
     int rc = kw_parse_args(argc, argv, &cfg, err, sizeof err);
     if (rc == 1) return KW_EXIT_OK;
     if (rc != 0) {

@@ -211,6 +211,17 @@ static void other_exited(struct master *m, int idx, int status)
         }
         return;
     }
+    if (p->kind == SK_WEB && WIFEXITED(status) && WEXITSTATUS(status) == SUP_CHILD_EXIT_CONFIG) {
+        /* it cannot listen (address in use, bad TLS files ...): its own
+         * error line says why; starting it again would fail the same way */
+        klog_error("web (pid %d) cannot serve on %s (exit 78, see the line above); not restarted "
+                   "until a reload (HUP)", (int)p->pid, m->cfg->web_listen);
+        p->state = SS_FREE;
+        p->pid = 0;
+        if (m->web_idx == idx)
+            m->web_idx = -1;
+        return;
+    }
     if (ran >= SUP_HEALTHY_MS)
         p->failures = 0;
     p->failures++;
@@ -734,7 +745,7 @@ static void reload(struct master *m)
     if (strcmp(oc->plugins, nc->plugins))
         sup_watch_restart(m);
 
-    if (web_changed) {
+    if (web_changed || (nc->web && m->web_idx < 0)) {
         if (m->web_idx >= 0) {
             klog_info("reload: restarting web (its settings changed)");
             sup_stop_proc(m, m->web_idx, SIGTERM, "configuration changed");
@@ -758,30 +769,15 @@ static void reload(struct master *m)
 
 /* ---- set-up ------------------------------------------------------------------ */
 
-static int mkdir_p(const char *path)
-{
-    char tmp[PATH_MAX];
-    kue_strlcpy(tmp, path, sizeof(tmp));
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
-            return -1;
-        *p = '/';
-    }
-    if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
-        return -1;
-    return 0;
-}
-
 static int pidfile_open(struct master *m, char *err, size_t errlen)
 {
     char path[PATH_MAX + 32];
     snprintf(path, sizeof(path), "%s/kue-supervisor.pid", m->cfg->run_dir);
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    int fd = sup_rundir_openat(m->run_fd, "kue-supervisor.pid", O_RDWR | O_CREAT, 0644);
     if (fd < 0) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        snprintf(err, errlen, "%s: %s%s", path, strerror(errno),
+                 errno == ELOOP || errno == EPERM
+                     ? " (a symlink, a hard link or a file of another user: refused)" : "");
         return -1;
     }
     if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
@@ -824,6 +820,7 @@ int sup_master_run(struct sup_config *cfg)
     m->web_idx = m->redis_idx = -1;
     m->inotify_fd = -1;
     m->pidfile_fd = -1;
+    m->run_fd = -1;
     m->mypid = getpid();
     m->exit_code = SUP_EXIT_OK;
     srandom((unsigned)(kue_now_ms() ^ m->mypid));
@@ -838,12 +835,15 @@ int sup_master_run(struct sup_config *cfg)
 
     if (sup_find_siblings(m, err, sizeof(err)) < 0)
         goto fail;
-    if (mkdir_p(cfg->run_dir) < 0) {
-        snprintf(err, sizeof(err), "run_dir %s: %s", cfg->run_dir, strerror(errno));
+    if ((m->run_fd = sup_rundir_open(cfg->run_dir, err, sizeof(err))) < 0)
         goto fail;
-    }
     if (pidfile_open(m, err, sizeof(err)) < 0)
         goto fail;
+    /* a web address that cannot be bound is fatal at start, named */
+    if (cfg->web && sup_check_bind(cfg->web_listen, err, sizeof(err)) < 0) {
+        m->exit_code = SUP_EXIT_CONFIG;
+        goto fail;
+    }
     /* orphans of our children are re-parented to us, and reaped */
     if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
         klog_warn("PR_SET_CHILD_SUBREAPER: %s", strerror(errno));
@@ -903,9 +903,7 @@ int sup_master_run(struct sup_config *cfg)
     sup_rds_stop(m);
     sup_watch_stop(m);
     if (m->pidfile_fd >= 0) {
-        char path[PATH_MAX + 32];
-        snprintf(path, sizeof(path), "%s/kue-supervisor.pid", m->cfg->run_dir);
-        unlink(path);
+        unlinkat(m->run_fd, "kue-supervisor.pid", 0);
         close(m->pidfile_fd);
     }
     return code;
@@ -916,5 +914,5 @@ fail:
         waitpid(m->tab.p[m->redis_idx].pid, NULL, 0);
     }
     klog_error("%s", err);
-    return SUP_EXIT_FAIL;
+    return m->exit_code ? m->exit_code : SUP_EXIT_FAIL;
 }

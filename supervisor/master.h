@@ -27,6 +27,9 @@
 #define SUP_EXIT_FAIL    1
 #define SUP_EXIT_CONFIG  2
 #define SUP_EXIT_FORCED  3
+/* A child (worker or web) that exits 78 (EX_CONFIG) cannot work with its
+ * settings; it is not restarted in a loop. */
+#define SUP_CHILD_EXIT_CONFIG 78
 
 struct sup_fileid {
     dev_t dev;
@@ -91,6 +94,7 @@ struct master {
     ev_io inotify_w;
     int inotify_fd;
     int pidfile_fd;
+    int run_fd;                  /* run_dir, O_DIRECTORY */
 };
 
 extern struct master *sup_master;
@@ -106,6 +110,16 @@ int sup_spawn_web(struct master *m, int idx);
 int sup_spawn_redis(struct master *m, int idx);
 int sup_redis_start_wait(struct master *m, char *err, size_t errlen);
 int sup_find_siblings(struct master *m, char *err, size_t errlen);
+
+/* rundir.c: run_dir opened once (refused when others can write it or
+ * another user owns it); files in it through sup_rundir_openat
+ * (O_NOFOLLOW, a regular file of ours with one link). */
+int sup_rundir_open(const char *path, char *err, size_t errlen);
+int sup_rundir_openat(int dirfd, const char *name, int flags, mode_t mode);
+/* -t: run_dir safe and writable (or creatable). */
+int sup_rundir_check(const char *path, char *err, size_t errlen);
+/* -t and start: the web address can be bound now. */
+int sup_check_bind(const char *listen, char *err, size_t errlen);
 
 /* rds.c */
 int sup_rds_start(struct master *m, char *err, size_t errlen);

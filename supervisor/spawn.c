@@ -339,8 +339,21 @@ int sup_spawn_redis(struct master *m, int idx)
     char data[PATH_MAX + 8], logf[PATH_MAX + 16];
     snprintf(data, sizeof(data), "%s/data", c->run_dir);
     snprintf(logf, sizeof(logf), "%s/redis.log", c->run_dir);
-    if (mkdir(data, 0700) < 0 && errno != EEXIST) {
+    if (mkdirat(m->run_fd, "data", 0700) < 0 && errno != EEXIST) {
         klog_error("mkdir %s: %s", data, strerror(errno));
+        return -1;
+    }
+    /* redis-server opens these by name: nothing in run_dir may point
+     * elsewhere (run_dir itself is ours and closed to others) */
+    struct stat st;
+    if (fstatat(m->run_fd, "data", &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode) ||
+        st.st_uid != geteuid()) {
+        klog_error("%s: not a directory of ours (a symlink?): refused", data);
+        return -1;
+    }
+    if (fstatat(m->run_fd, "redis.log", &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+        (!S_ISREG(st.st_mode) || st.st_nlink != 1)) {
+        klog_error("%s: not a regular file (a symlink or a hard link?): refused", logf);
         return -1;
     }
     char *argv[] = {

@@ -143,8 +143,9 @@ int main(int argc, char **argv)
     char err[512];
     web_server_t *srv = web_server_start(&ctx, &o, err, sizeof err);
     if (!srv) {
+        /* 78 (EX_CONFIG): the supervisor does not restart it in a loop */
         klog_error("%s", err);
-        return 1;
+        return 78;
     }
     klog_info("listening on %s://%s (port %d)%s", o.tls_cert ? "https" : "http", o.listen,
               web_server_port(srv), o.auth ? ", basic auth on" : "");

@@ -100,6 +100,19 @@ int web_js_parse_int(const char *s, long long *out);
 /* A job id from a URL: whole-string positive decimal.  0 ok / -1. */
 int web_parse_id(const char *s, int64_t *out);
 
+/* ---- limits (limits.c) ------------------------------------------------------- */
+
+/* The most jobs one GET /jobs/..from..to.. answers (a longer range is cut
+ * to its first WEB_MAX_PAGE jobs; Kue's clients and the dashboard ask for
+ * pages of at most 500). */
+#define WEB_MAX_PAGE 1000
+
+/* Cut the ZRANGE indices from..to (negative: from the end, as Redis) to
+ * at most max elements, keeping the start.  When the indices have
+ * different signs the set's size count is needed: returns 1 when count
+ * < 0 (call again with it), else 0. */
+int web_range_clamp(long long *from, long long *to, long long count, long long max);
+
 /* ---- JSON ------------------------------------------------------------------ */
 
 struct json_t;

@@ -6,6 +6,7 @@
  *           [--auth user:pass] [--tls-cert F --tls-key F] [--search yes|no]
  *           [--threads N] [--max-body SIZE] [--max-connections N]
  *           [--timeout DURATION] [--log-level L] [--log-format text|json]
+ *           [--events-buffer SIZE]
  *
  * The password may also come from the environment (KUE_WEB_AUTH), which
  * keeps it out of the process list.  With KUE_SCOREBOARD_FD set (by the
@@ -31,7 +32,8 @@ static void usage(FILE *f)
             "usage: kue-web --redis URL --prefix P --listen HOST:PORT [--title T]\n"
             "               [--auth user:pass] [--tls-cert F --tls-key F] [--search yes|no]\n"
             "               [--threads N] [--max-body SIZE] [--max-connections N]\n"
-            "               [--timeout DURATION] [--log-level L] [--log-format text|json]\n");
+            "               [--timeout DURATION] [--log-level L] [--log-format text|json]\n"
+            "               [--events-buffer SIZE]\n");
 }
 
 int main(int argc, char **argv)
@@ -51,12 +53,14 @@ int main(int argc, char **argv)
         { "timeout", required_argument, NULL, 'O' },
         { "log-level", required_argument, NULL, 'L' },
         { "log-format", required_argument, NULL, 'F' },
+        { "events-buffer", required_argument, NULL, 'E' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
     web_ctx_t ctx = { .redis_url = NULL, .prefix = "q", .title = "Kue" };
     web_server_opts_t o = { .listen = "127.0.0.1:3000" };
     int level = KLOG_INFO, json = 0;
+    size_t events_buffer = WEB_EVENTS_REPLAY_BYTES;
     int opt;
     char serr[256];
     /* started by the supervisor: the options come through a descriptor */
@@ -106,6 +110,10 @@ int main(int argc, char **argv)
             else if (strcmp(optarg, "text") == 0) json = 0;
             else { usage(stderr); return 2; }
             break;
+        case 'E':
+            if (kue_parse_size(optarg, &bytes) < 0 || bytes > (1ull << 30)) { usage(stderr); return 2; }
+            events_buffer = (size_t)bytes;
+            break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -139,6 +147,7 @@ int main(int argc, char **argv)
 
     ctx.events = web_events_start(ctx.redis_url, ctx.prefix);
     if (!ctx.events) klog_warn("events relay not started (out of memory)");
+    web_events_set_replay_bytes(ctx.events, events_buffer);
 
     char err[512];
     web_server_t *srv = web_server_start(&ctx, &o, err, sizeof err);

@@ -196,6 +196,12 @@ typedef struct web_events web_events_t;
 
 /* Start the subscriber thread (reconnects by itself). */
 web_events_t *web_events_start(const char *redis_url, const char *prefix);
+/* The replay buffer's bound in bytes (default WEB_EVENTS_REPLAY_BYTES; at
+ * most 4096 events in any case); a message over WEB_EVENT_MAX_BYTES is
+ * kept as {"id","event","args":[event],"truncated":true}. */
+#define WEB_EVENTS_REPLAY_BYTES (4u << 20)
+#define WEB_EVENT_MAX_BYTES (64u << 10)
+void web_events_set_replay_bytes(web_events_t *ev, size_t bytes);
 /* Stop: end every SSE stream and the keep-alive ticker. */
 void web_events_stop(web_events_t *ev);
 /* Free after the HTTP server is stopped (no SSE client left). */

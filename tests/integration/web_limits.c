@@ -76,3 +76,77 @@ Test(web_limits, jobs_ranges_are_bounded_pages)
     cr_expect_eq(array_len("/jobs/inactive/1000..-1"), 500);
     cr_expect_eq(array_len("/jobs/inactive/-1..0"), 0);
 }
+
+static long rss_kb(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    char line[256];
+    long kb = -1;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "VmRSS: %ld", &kb) == 1) break;
+    fclose(f);
+    return kb;
+}
+
+static long long events_seen(const char *event)
+{
+    wt_resp_t r = wt_get(W.port, "/metrics");
+    char needle[128];
+    snprintf(needle, sizeof needle, "kue_events_total{event=\"%s\"} ", event);
+    const char *p = r.body ? strstr(r.body, needle) : NULL;
+    long long n = p ? atoll(p + strlen(needle)) : 0;
+    wt_resp_free(&r);
+    return n;
+}
+
+static int all_seen(void *arg)
+{
+    return events_seen("complete") >= *(long long *)arg;
+}
+
+Test(web_limits, replay_buffer_is_bounded_in_bytes)
+{
+    wt_web_start(&W, R.url, NULL, NULL);
+    long before = rss_kb(W.pid);
+    redisContext *c = kt_redis_connect(&R);
+    size_t big = 1 << 20;
+    char *msg = malloc(big + 200);
+    long long n = 300;
+    for (long long i = 1; i <= n; i++) {
+        int h = snprintf(msg, 200, "{\"id\":%lld,\"event\":\"complete\",\"args\":[\"complete\",\"", i);
+        memset(msg + h, 'r', big);
+        strcpy(msg + h + big, "\"]}");
+        freeReplyObject(kt_cmd(c, "PUBLISH q:events %s", msg));
+        /* paced, so that Redis's pub/sub output limit never drops web */
+        if (i % 8 == 0)
+            cr_assert(kt_wait_until(all_seen, &i, 20000), "web saw %lld of %lld",
+                      events_seen("complete"), i);
+    }
+    free(msg);
+    redisFree(c);
+    cr_assert(kt_wait_until(all_seen, &n, 30000), "web saw %lld of %lld", events_seen("complete"), n);
+    long after = rss_kb(W.pid);
+    cr_log_info("kue-web RSS: %ld KiB before, %ld KiB after %lld 1 MiB results", before, after, n);
+    cr_expect_lt(after - before, 48 * 1024, "RSS grew from %ld to %ld KiB", before, after);
+
+    /* a replay from the start still works: the last events, truncated */
+    int fd = wt_connect(W.port);
+    const char *req = "GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\nLast-Event-ID: 0\r\n\r\n";
+    wt_send_all(fd, req, strlen(req));
+    char buf[8192] = "";
+    size_t len = 0;
+    int64_t end = kt_now_ms() + 5000;
+    while (kt_now_ms() < end && len < sizeof buf - 1 && !strstr(buf, "\"truncated\":true")) {
+        struct pollfd p = { fd, POLLIN, 0 };
+        if (poll(&p, 1, 100) <= 0) continue;
+        ssize_t k = recv(fd, buf + len, sizeof buf - 1 - len, 0);
+        if (k <= 0) break;
+        len += (size_t)k;
+        buf[len] = '\0';
+    }
+    close(fd);
+    cr_expect(strstr(buf, "\"event\":\"complete\",\"args\":[\"complete\"],\"truncated\":true"), "%s", buf);
+}

@@ -6,7 +6,7 @@
  *           [--auth user:pass] [--tls-cert F --tls-key F] [--search yes|no]
  *           [--threads N] [--max-body SIZE] [--max-connections N]
  *           [--timeout DURATION] [--log-level L] [--log-format text|json]
- *           [--events-buffer SIZE]
+ *           [--events-buffer SIZE] [--max-per-client N] [--max-streams N]
  *
  * The password may also come from the environment (KUE_WEB_AUTH), which
  * keeps it out of the process list.  With KUE_SCOREBOARD_FD set (by the
@@ -33,7 +33,7 @@ static void usage(FILE *f)
             "               [--auth user:pass] [--tls-cert F --tls-key F] [--search yes|no]\n"
             "               [--threads N] [--max-body SIZE] [--max-connections N]\n"
             "               [--timeout DURATION] [--log-level L] [--log-format text|json]\n"
-            "               [--events-buffer SIZE]\n");
+            "               [--events-buffer SIZE] [--max-per-client N] [--max-streams N]\n");
 }
 
 int main(int argc, char **argv)
@@ -54,6 +54,8 @@ int main(int argc, char **argv)
         { "log-level", required_argument, NULL, 'L' },
         { "log-format", required_argument, NULL, 'F' },
         { "events-buffer", required_argument, NULL, 'E' },
+        { "max-per-client", required_argument, NULL, 'M' },
+        { "max-streams", required_argument, NULL, 'S' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
@@ -109,6 +111,14 @@ int main(int argc, char **argv)
             if (strcmp(optarg, "json") == 0) json = 1;
             else if (strcmp(optarg, "text") == 0) json = 0;
             else { usage(stderr); return 2; }
+            break;
+        case 'M':
+            if (kue_parse_int(optarg, 1, 100000, &v) < 0) { usage(stderr); return 2; }
+            o.max_per_client = (unsigned)v;
+            break;
+        case 'S':
+            if (kue_parse_int(optarg, 1, 100000, &v) < 0) { usage(stderr); return 2; }
+            o.max_streams = (unsigned)v;
             break;
         case 'E':
             if (kue_parse_size(optarg, &bytes) < 0 || bytes > (1ull << 30)) { usage(stderr); return 2; }

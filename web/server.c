@@ -7,6 +7,13 @@
  * headers are size-limited (413), connections are counted and time out.
  * Server-sent-event streams never hold a thread: a quiet stream's connection
  * is suspended and resumed by the events hub.
+ *
+ * What one client can hold (docs/security.md): at most max_per_client
+ * connections per address; event streams count against their own, smaller
+ * allowance (max_streams); a connection must send its headers within the
+ * short idle timeout; and libmicrohttpd admits WEB_HEALTH_RESERVE
+ * connections beyond max_connections, on which only /healthz and /readyz
+ * are served (others get 503), so health checks answer with a full pool.
  */
 #include "web.h"
 #include "server.h"
@@ -39,7 +46,12 @@ struct web_server {
     char *cert, *key;         /* PEM text */
     pthread_key_t kue_key;
     int port;
+    atomic_uint nconn;        /* open connections */
+    atomic_uint nstreams;     /* open event streams */
 };
+
+#define WEB_HEALTH_RESERVE 16
+#define WEB_STREAM_TIMEOUT_S 60   /* > the hub's 15 s keep-alive */
 
 struct conn_state {
     web_buf_t body;
@@ -134,6 +146,28 @@ static MHD_Result send_error(struct MHD_Connection *c, int status, const char *m
     return ret;
 }
 
+static MHD_Result send_busy(struct MHD_Connection *c)
+{
+    static const char body[] = "{\"error\":\"server busy: too many connections\"}";
+    struct MHD_Response *mr = MHD_create_response_from_buffer(sizeof body - 1, (void *)body,
+                                                              MHD_RESPMEM_PERSISTENT);
+    if (!mr) return MHD_NO;
+    MHD_add_response_header(mr, "Content-Type", WEB_CT_JSON);
+    MHD_add_response_header(mr, "Connection", "close");
+    MHD_add_response_header(mr, "Retry-After", "1");
+    MHD_Result ret = MHD_queue_response(c, 503, mr);
+    MHD_destroy_response(mr);
+    return ret;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    web_server_t *s = cls;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) atomic_fetch_add(&s->nconn, 1);
+    else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) atomic_fetch_sub(&s->nconn, 1);
+}
+
 /* ---- auth -------------------------------------------------------------------------- */
 
 static int ct_equal(const char *a, const char *b)
@@ -187,6 +221,8 @@ static MHD_Result send_unauthorized(struct MHD_Connection *c)
 struct sse_state {
     web_sse_t *sse;
     struct MHD_Connection *conn;
+    struct web_server *srv;
+    int counted;
 };
 
 static void sse_park(void *arg)
@@ -216,6 +252,7 @@ static void sse_free(void *cls)
 {
     struct sse_state *st = cls;
     web_sse_close(st->sse);
+    if (st->counted) atomic_fetch_sub(&st->srv->nstreams, 1);
     free(st);
 }
 
@@ -232,6 +269,11 @@ static const char *arg_raw(struct MHD_Connection *c, const char *name, char *out
 static MHD_Result start_sse(web_server_t *s, struct MHD_Connection *c)
 {
     if (!s->ctx->events) return send_error(c, 503, "events relay not running");
+    if (atomic_fetch_add(&s->nstreams, 1) >= s->o.max_streams) {
+        atomic_fetch_sub(&s->nstreams, 1);
+        return send_error(c, 503, "too many event streams");
+    }
+    int counted = 1;
     char type[KUE_MAX_TYPE_LEN + 1], idbuf[32];
     const char *ftype = arg_raw(c, "type", type, sizeof type);
     const char *fid = arg_raw(c, "id", idbuf, sizeof idbuf);
@@ -243,10 +285,17 @@ static MHD_Result start_sse(web_server_t *s, struct MHD_Connection *c)
     unsigned long long last = lei ? strtoull(lei, &end, 10) : 0;
     int has_last = lei && end && end != lei && *end == '\0';
     struct sse_state *st = calloc(1, sizeof *st);
-    if (!st) return send_error(c, 500, "out of memory");
+    if (!st) { atomic_fetch_sub(&s->nstreams, 1); return send_error(c, 500, "out of memory"); }
     st->conn = c;
+    st->srv = s;
+    st->counted = counted;
     st->sse = web_sse_open(s->ctx->events, ftype, id, last, has_last);
-    if (!st->sse) { free(st); return send_error(c, 500, "out of memory"); }
+    if (!st->sse) {
+        atomic_fetch_sub(&s->nstreams, 1);
+        free(st);
+        return send_error(c, 500, "out of memory");
+    }
+    MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned)WEB_STREAM_TIMEOUT_S);
     struct MHD_Response *mr = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024,
                                                                 sse_reader, st, sse_free);
     if (!mr) { sse_free(st); return MHD_NO; }
@@ -359,6 +408,11 @@ static MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *ur
         if (!r) return MHD_NO;
         web_route_id id = web_route_match(method, url, r);
         free(r);
+        if (!public_route(id) && atomic_load(&s->nconn) > s->o.max_connections) {
+            /* the reserve above max_connections is for health checks */
+            cs->early = 1;
+            return send_busy(c);
+        }
         if (!public_route(id) && !authorized(s, c)) {
             cs->early = 1;
             return send_unauthorized(c);
@@ -468,7 +522,9 @@ web_server_t *web_server_start(web_ctx_t *ctx, const web_server_opts_t *o, char 
     if (!s->o.max_body) s->o.max_body = 1024 * 1024;
     if (!s->o.max_header) s->o.max_header = 16 * 1024;
     if (!s->o.max_connections) s->o.max_connections = 256;
-    if (!s->o.timeout_s) s->o.timeout_s = 30;
+    if (!s->o.max_per_client) s->o.max_per_client = 64;
+    if (!s->o.max_streams) s->o.max_streams = 64;
+    if (!s->o.timeout_s) s->o.timeout_s = 10;
     if (!s->o.threads) s->o.threads = 4;
     if (o->auth && *o->auth) s->auth = strdup(o->auth);
     pthread_key_create(&s->kue_key, tkue_free);
@@ -512,12 +568,16 @@ web_server_t *web_server_start(web_ctx_t *ctx, const web_server_opts_t *o, char 
         }
         flags |= MHD_USE_TLS;
     }
-    struct MHD_OptionItem opts[16];
+    struct MHD_OptionItem opts[24];
     int n = 0;
     opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL };
     opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_SOCK_ADDR, 0, ai->ai_addr };
     opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_THREAD_POOL_SIZE, (intptr_t)s->o.threads, NULL };
-    opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_LIMIT, (intptr_t)s->o.max_connections, NULL };
+    opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_LIMIT,
+                                         (intptr_t)(s->o.max_connections + WEB_HEALTH_RESERVE), NULL };
+    opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+                                         (intptr_t)s->o.max_per_client, NULL };
+    opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, s };
     opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)s->o.timeout_s, NULL };
     opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_MEMORY_LIMIT,
                                          (intptr_t)(s->o.max_header * 2 + 128 * 1024), NULL };

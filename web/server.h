@@ -13,8 +13,11 @@ typedef struct web_server_opts {
     const char *tls_cert, *tls_key;   /* PEM files, both or neither */
     size_t max_body;             /* bytes (default 1 MiB) */
     size_t max_header;           /* bytes of request line + headers (default 16 KiB) */
-    unsigned max_connections;    /* default 256 */
-    unsigned timeout_s;          /* idle connection timeout (default 30 s) */
+    unsigned max_connections;    /* default 256 (+16 kept for /healthz, /readyz) */
+    unsigned max_per_client;     /* connections per client address (default 64) */
+    unsigned max_streams;        /* open /events streams (default 64) */
+    unsigned timeout_s;          /* idle and header-read timeout (default 10 s;
+                                    event streams 60 s) */
     unsigned threads;            /* server threads (default 4) */
 } web_server_opts_t;
 

@@ -150,3 +150,101 @@ Test(web_limits, replay_buffer_is_bounded_in_bytes)
     close(fd);
     cr_expect(strstr(buf, "\"event\":\"complete\",\"args\":[\"complete\"],\"truncated\":true"), "%s", buf);
 }
+
+/* A connection that sent part of its headers and nothing more. */
+static int slow_client(int port)
+{
+    int fd = wt_connect(port);
+    cr_assert(fd >= 0);
+    const char *part = "GET /stats HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ";
+    wt_send_all(fd, part, strlen(part));
+    return fd;
+}
+
+/* Non-zero once the server closed fd (EOF or reset). */
+static int closed_by_server(int fd, int timeout_ms)
+{
+    int64_t end = kt_now_ms() + timeout_ms;
+    char b[256];
+    while (kt_now_ms() < end) {
+        struct pollfd p = { fd, POLLIN, 0 };
+        if (poll(&p, 1, 50) <= 0) continue;
+        ssize_t k = recv(fd, b, sizeof b, 0);
+        if (k <= 0) return 1;
+    }
+    return 0;
+}
+
+static int open_stream(int port, char *head, size_t len)
+{
+    int fd = wt_connect(port);
+    cr_assert(fd >= 0);
+    const char *req = "GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    wt_send_all(fd, req, strlen(req));
+    size_t got = 0;
+    head[0] = '\0';
+    int64_t end = kt_now_ms() + 5000;
+    while (kt_now_ms() < end && got < len - 1 && !strstr(head, "\r\n\r\n")) {
+        struct pollfd p = { fd, POLLIN, 0 };
+        if (poll(&p, 1, 50) <= 0) continue;
+        ssize_t k = recv(fd, head + got, len - 1 - got, 0);
+        if (k <= 0) break;
+        got += (size_t)k;
+        head[got] = '\0';
+    }
+    return fd;
+}
+
+Test(web_limits, health_answers_with_a_full_pool)
+{
+    const char *args[] = { "--max-connections", "8", "--max-per-client", "1000",
+                           "--max-streams", "3", "--timeout", "2s", NULL };
+    wt_web_start(&W, R.url, args, NULL);
+
+    /* event streams have their own allowance */
+    int streams[4];
+    char head[2048];
+    for (int i = 0; i < 3; i++) {
+        streams[i] = open_stream(W.port, head, sizeof head);
+        cr_assert(strncmp(head, "HTTP/1.1 200", 12) == 0, "stream %d: %s", i, head);
+    }
+    streams[3] = open_stream(W.port, head, sizeof head);
+    cr_expect(strncmp(head, "HTTP/1.1 503", 12) == 0, "%s", head);
+    for (int i = 0; i < 4; i++) close(streams[i]);
+
+    /* the pool filled by clients that never finish their headers */
+    int slow[10];
+    for (int i = 0; i < 10; i++) slow[i] = slow_client(W.port);
+    int64_t t0 = kt_now_ms();
+    wt_resp_t r = wt_get(W.port, "/healthz");
+    int64_t took = kt_now_ms() - t0;
+    cr_expect_eq(r.status, 200, "%d %s", r.status, r.body);
+    cr_expect_lt(took, 1000, "/healthz took %lld ms", (long long)took);
+    wt_resp_free(&r);
+    r = wt_get(W.port, "/stats");
+    cr_expect_eq(r.status, 503, "%d %s", r.status, r.body);
+    wt_resp_free(&r);
+
+    /* a client that does not send its headers in time is dropped */
+    for (int i = 0; i < 10; i++) {
+        cr_expect(closed_by_server(slow[i], 8000), "slow client %d still open", i);
+        close(slow[i]);
+    }
+    /* and the pool is free again */
+    r = wt_get(W.port, "/stats");
+    cr_expect_eq(r.status, 200, "%d %s", r.status, r.body);
+    wt_resp_free(&r);
+}
+
+Test(web_limits, per_client_connection_limit)
+{
+    const char *args[] = { "--max-per-client", "4", NULL };
+    wt_web_start(&W, R.url, args, NULL);
+    int fds[5];
+    for (int i = 0; i < 4; i++) fds[i] = slow_client(W.port);
+    /* the fifth from the same address is refused at once */
+    fds[4] = wt_connect(W.port);
+    cr_assert(fds[4] >= 0);
+    cr_expect(closed_by_server(fds[4], 3000), "a fifth connection was kept");
+    for (int i = 0; i < 5; i++) close(fds[i]);
+}

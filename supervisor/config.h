@@ -79,6 +79,11 @@ struct sup_config {
     char web_auth[256];
     char web_tls_cert[SUP_PATH_LEN];
     char web_tls_key[SUP_PATH_LEN];
+    char web_allowed_hosts[512];
+    long long web_max_connections;
+    long long web_max_per_client;
+    long long web_max_streams;
+    uint64_t web_events_buffer;
 
     int ntypes;
     struct sup_type types[SUP_MAX_TYPES];

@@ -312,6 +312,23 @@ int sup_spawn_web(struct master *m, int idx)
     opts[n++] = c->log_format;
     opts[n++] = "--log-level";
     opts[n++] = c->log_level;
+    char maxc[24], maxpc[24], maxs[24], evb[24];
+    snprintf(maxc, sizeof(maxc), "%lld", c->web_max_connections);
+    snprintf(maxpc, sizeof(maxpc), "%lld", c->web_max_per_client);
+    snprintf(maxs, sizeof(maxs), "%lld", c->web_max_streams);
+    snprintf(evb, sizeof(evb), "%llu", (unsigned long long)c->web_events_buffer);
+    opts[n++] = "--max-connections";
+    opts[n++] = maxc;
+    opts[n++] = "--max-per-client";
+    opts[n++] = maxpc;
+    opts[n++] = "--max-streams";
+    opts[n++] = maxs;
+    opts[n++] = "--events-buffer";
+    opts[n++] = evb;
+    if (c->web_allowed_hosts[0]) {
+        opts[n++] = "--allowed-hosts";
+        opts[n++] = c->web_allowed_hosts;
+    }
     int sfd = settings_fd("web", opts, n);
     if (sfd < 0)
         return -1;

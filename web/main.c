@@ -7,6 +7,7 @@
  *           [--threads N] [--max-body SIZE] [--max-connections N]
  *           [--timeout DURATION] [--log-level L] [--log-format text|json]
  *           [--events-buffer SIZE] [--max-per-client N] [--max-streams N]
+ *           [--allowed-hosts NAME,...]
  *
  * The password may also come from the environment (KUE_WEB_AUTH), which
  * keeps it out of the process list.  With KUE_SCOREBOARD_FD set (by the
@@ -33,7 +34,8 @@ static void usage(FILE *f)
             "               [--auth user:pass] [--tls-cert F --tls-key F] [--search yes|no]\n"
             "               [--threads N] [--max-body SIZE] [--max-connections N]\n"
             "               [--timeout DURATION] [--log-level L] [--log-format text|json]\n"
-            "               [--events-buffer SIZE] [--max-per-client N] [--max-streams N]\n");
+            "               [--events-buffer SIZE] [--max-per-client N] [--max-streams N]\n"
+            "               [--allowed-hosts NAME,...]\n");
 }
 
 int main(int argc, char **argv)
@@ -56,6 +58,7 @@ int main(int argc, char **argv)
         { "events-buffer", required_argument, NULL, 'E' },
         { "max-per-client", required_argument, NULL, 'M' },
         { "max-streams", required_argument, NULL, 'S' },
+        { "allowed-hosts", required_argument, NULL, 'H' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
@@ -120,6 +123,7 @@ int main(int argc, char **argv)
             if (kue_parse_int(optarg, 1, 100000, &v) < 0) { usage(stderr); return 2; }
             o.max_streams = (unsigned)v;
             break;
+        case 'H': o.allowed_hosts = optarg; break;
         case 'E':
             if (kue_parse_size(optarg, &bytes) < 0 || bytes > (1ull << 30)) { usage(stderr); return 2; }
             events_buffer = (size_t)bytes;

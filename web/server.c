@@ -46,6 +46,7 @@ struct web_server {
     char *cert, *key;         /* PEM text */
     pthread_key_t kue_key;
     int port;
+    char listen_host[256];    /* host part of the listen address */
     atomic_uint nconn;        /* open connections */
     atomic_uint nstreams;     /* open event streams */
 };
@@ -130,6 +131,7 @@ static MHD_Result send_resp(struct MHD_Connection *c, web_resp_t *r, int cache)
     if (r->status != 204) MHD_add_response_header(mr, "Content-Type", r->ctype);
     MHD_add_response_header(mr, "Cache-Control", cache ? "no-cache" : "no-store");
     MHD_add_response_header(mr, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(mr, "X-Frame-Options", "DENY");
     if (r->extra_header) MHD_add_response_header(mr, r->extra_header, r->extra_value);
     MHD_Result ret = MHD_queue_response(c, (unsigned)r->status, mr);
     MHD_destroy_response(mr);
@@ -355,7 +357,7 @@ static MHD_Result dispatch(web_server_t *s, struct MHD_Connection *c, const char
             if (id == WEB_R_UI) {
                 resp.extra_header = "Content-Security-Policy";
                 resp.extra_value = "default-src 'self'; img-src 'self' data:; "
-                                   "style-src 'self'; script-src 'self'";
+                                   "style-src 'self'; script-src 'self'; frame-ancestors 'none'";
             }
             ret = send_resp(c, &resp, 1);
         }
@@ -407,7 +409,23 @@ static MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *ur
         web_route_t *r = malloc(sizeof *r);
         if (!r) return MHD_NO;
         web_route_id id = web_route_match(method, url, r);
+        int is_write = r->is_write;
         free(r);
+        const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host");
+        if (!public_route(id) && !web_host_allowed(host, s->listen_host, s->o.allowed_hosts)) {
+            cs->early = 1;
+            klog_warn("refused a request for Host \"%.100s\" (not the listen address, an IP or "
+                      "[web] allowed_hosts)", host);
+            return send_error(c, 403, "Host not allowed (see [web] allowed_hosts)");
+        }
+        if ((is_write || id == WEB_R_INACTIVE) &&
+            !web_same_origin(host, MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin"),
+                             MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Sec-Fetch-Site"),
+                             MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Referer"),
+                             id == WEB_R_INACTIVE)) {
+            cs->early = 1;
+            return send_error(c, 403, "cross-site request refused");
+        }
         if (!public_route(id) && atomic_load(&s->nconn) > s->o.max_connections) {
             /* the reserve above max_connections is for health checks */
             cs->early = 1;
@@ -535,6 +553,7 @@ web_server_t *web_server_start(web_ctx_t *ctx, const web_server_opts_t *o, char 
         snprintf(err, errlen, "bad listen address \"%s\" (want HOST:PORT)", o->listen);
         goto fail;
     }
+    snprintf(s->listen_host, sizeof s->listen_host, "%s", host);
     struct addrinfo hints = { 0 }, *ai = NULL;
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;

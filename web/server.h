@@ -13,6 +13,8 @@ typedef struct web_server_opts {
     const char *tls_cert, *tls_key;   /* PEM files, both or neither */
     size_t max_body;             /* bytes (default 1 MiB) */
     size_t max_header;           /* bytes of request line + headers (default 16 KiB) */
+    const char *allowed_hosts;   /* Host names accepted besides IPs, localhost and
+                                    the listen host (comma-separated, "*" any) */
     unsigned max_connections;    /* default 256 (+16 kept for /healthz, /readyz) */
     unsigned max_per_client;     /* connections per client address (default 64) */
     unsigned max_streams;        /* open /events streams (default 64) */

@@ -113,6 +113,17 @@ int web_parse_id(const char *s, int64_t *out);
  * < 0 (call again with it), else 0. */
 int web_range_clamp(long long *from, long long *to, long long count, long long max);
 
+/* Cross-site checks (docs/security.md).  A Host header (NULL: none) is
+ * accepted when its host is an IP literal, "localhost", listen_host, or
+ * in allowed (comma-separated names, "*" any): a DNS-rebinding page
+ * sends its own name.  A state-changing request is same-origin when
+ * Sec-Fetch-Site (if sent) is same-origin or none and Origin (if sent)
+ * is http(s)://<Host>; strict (GET /inactive/:id) also holds Referer to
+ * that.  Both return 1 when the request may go on. */
+int web_host_allowed(const char *host_hdr, const char *listen_host, const char *allowed);
+int web_same_origin(const char *host_hdr, const char *origin, const char *sec_fetch_site,
+                    const char *referer, int strict);
+
 /* ---- JSON ------------------------------------------------------------------ */
 
 struct json_t;

@@ -248,3 +248,98 @@ Test(web_limits, per_client_connection_limit)
     cr_expect(closed_by_server(fds[4], 3000), "a fifth connection was kept");
     for (int i = 0; i < 5; i++) close(fds[i]);
 }
+
+/* Send a raw request, return the status (and the head in out). */
+static int raw_status(const char *req, char *out, size_t len)
+{
+    int fd = wt_connect(W.port);
+    cr_assert(fd >= 0);
+    wt_send_all(fd, req, strlen(req));
+    size_t got = 0;
+    out[0] = '\0';
+    int64_t end = kt_now_ms() + 5000;
+    while (kt_now_ms() < end && got < len - 1) {
+        struct pollfd p = { fd, POLLIN, 0 };
+        if (poll(&p, 1, 50) <= 0) continue;
+        ssize_t k = recv(fd, out + got, len - 1 - got, 0);
+        if (k <= 0) break;
+        got += (size_t)k;
+        out[got] = '\0';
+    }
+    close(fd);
+    return got > 12 ? atoi(out + 9) : -1;
+}
+
+static const char *state_of(int64_t id)
+{
+    static char st[32];
+    kue_job_t *j = kue_job_get(K, id);
+    cr_assert(j, "%s", kue_errstr(K));
+    snprintf(st, sizeof st, "%s", kue_job_state(j));
+    kue_job_free(j);
+    return st;
+}
+
+Test(web_limits, cross_site_requests_are_refused)
+{
+    const char *args[] = { "--allowed-hosts", "kue.example.org", NULL };
+    wt_web_start(&W, R.url, args, NULL);
+    kue_job_t *j = kue_job_new("x", "{}");
+    int64_t id = kue_job_save(K, j);
+    kue_job_free(j);
+    cr_assert_eq(kue_job_set_state(K, id, "failed"), 0);
+    char req[1024], resp[8192];
+
+    /* GET /inactive/:id from another site: refused, nothing changes */
+    const char *cross[] = {
+        "Sec-Fetch-Site: cross-site\r\n", "Sec-Fetch-Site: same-site\r\n",
+        "Origin: http://evil.example\r\n", "Referer: http://evil.example/page\r\n",
+        "Origin: null\r\n",
+    };
+    for (size_t i = 0; i < sizeof cross / sizeof cross[0]; i++) {
+        snprintf(req, sizeof req, "GET /inactive/%lld HTTP/1.1\r\nHost: 127.0.0.1\r\n%s"
+                 "Connection: close\r\n\r\n", (long long)id, cross[i]);
+        cr_expect_eq(raw_status(req, resp, sizeof resp), 403, "%s: %s", cross[i], resp);
+        snprintf(req, sizeof req, "HEAD /inactive/%lld HTTP/1.1\r\nHost: 127.0.0.1\r\n%s"
+                 "Connection: close\r\n\r\n", (long long)id, cross[i]);
+        cr_expect_eq(raw_status(req, resp, sizeof resp), 403, "HEAD %s: %s", cross[i], resp);
+        cr_expect_str_eq(state_of(id), "failed");
+    }
+    /* a cross-site PUT likewise */
+    snprintf(req, sizeof req, "PUT /job/%lld/state/inactive HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+             "Origin: http://evil.example\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+             (long long)id);
+    cr_expect_eq(raw_status(req, resp, sizeof resp), 403, "%s", resp);
+    cr_expect_str_eq(state_of(id), "failed");
+    /* same origin (the dashboard's fetch) works */
+    snprintf(req, sizeof req, "PUT /job/%lld/state/complete HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+             "Origin: http://127.0.0.1:%d\r\nSec-Fetch-Site: same-origin\r\n"
+             "Content-Length: 0\r\nConnection: close\r\n\r\n", (long long)id, W.port, W.port);
+    cr_expect_eq(raw_status(req, resp, sizeof resp), 200, "%s", resp);
+    cr_expect_str_eq(state_of(id), "complete");
+    /* Kue's GET /inactive/:id from a non-browser client still works */
+    snprintf(req, sizeof req, "GET /inactive/%lld HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+             "Connection: close\r\n\r\n", (long long)id);
+    cr_expect_eq(raw_status(req, resp, sizeof resp), 200, "%s", resp);
+    cr_expect_str_eq(state_of(id), "inactive");
+
+    /* Host: a rebinding name is refused, IPs, localhost and allowed_hosts not */
+    snprintf(req, sizeof req, "GET /stats HTTP/1.1\r\nHost: rebind.evil.example:%d\r\n"
+             "Connection: close\r\n\r\n", W.port);
+    cr_expect_eq(raw_status(req, resp, sizeof resp), 403, "%s", resp);
+    const char *ok_hosts[] = { "localhost", "127.0.0.1", "[::1]", "KUE.example.org", NULL };
+    for (int i = 0; ok_hosts[i]; i++) {
+        snprintf(req, sizeof req, "GET /stats HTTP/1.1\r\nHost: %s:%d\r\nConnection: close\r\n\r\n",
+                 ok_hosts[i], W.port);
+        cr_expect_eq(raw_status(req, resp, sizeof resp), 200, "%s: %s", ok_hosts[i], resp);
+    }
+    /* health checks do not care */
+    snprintf(req, sizeof req, "GET /healthz HTTP/1.1\r\nHost: probe.internal\r\nConnection: close\r\n\r\n");
+    cr_expect_eq(raw_status(req, resp, sizeof resp), 200, "%s", resp);
+
+    /* no framing */
+    snprintf(req, sizeof req, "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    cr_expect_eq(raw_status(req, resp, sizeof resp), 200, "%s", resp);
+    cr_expect(strcasestr(resp, "X-Frame-Options: DENY"), "%.500s", resp);
+    cr_expect(strstr(resp, "frame-ancestors 'none'"), "%.500s", resp);
+}

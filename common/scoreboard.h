@@ -9,6 +9,13 @@
  * writes slot ownership (pid, type, generation) before the child runs.
  * Readers use kue_sb_read_slot(), a seqlock read that retries while a
  * writer is mid-update, so they never see a torn slot.
+ *
+ * Every child maps the page read-write, so nothing in it bounds a loop or
+ * an index: the slot count each process uses is its own copy
+ * (kue_scoreboard_t.nslots, from the master's argument or, in a child,
+ * from the size of the mapping at attach time), and the memfd is sealed
+ * against shrinking and growing, so no child can turn the master's reads
+ * into SIGBUS (docs/security.md).
  */
 #ifndef KUE_SCOREBOARD_H
 #define KUE_SCOREBOARD_H
@@ -75,6 +82,7 @@ typedef struct kue_scoreboard {
     struct kue_sb_slot *slots;
     int fd;
     size_t size;
+    uint32_t nslots;    /* this process's own copy; never read from hdr */
 } kue_scoreboard_t;
 
 /* Master: create a scoreboard of nslots in a memfd (fd inheritable). 0/-1. */

@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -729,8 +730,82 @@ int sup_config_load(struct sup_config *cfg, const char *path, char *err, size_t 
     return rc;
 }
 
-int sup_plugin_check(const char *path, const char *type, char *err, size_t errlen)
+#define CHILD_ENV_DROP_N 3
+void sup_child_env(char **out, const char *extra)
 {
+    extern char **environ;
+    static const char *const drop[CHILD_ENV_DROP_N] = { "KUE_REDIS_URL=", "KUE_WEB_AUTH=",
+                                                        "KUE_SCOREBOARD_FD=" };
+    int n = 0;
+    for (char **e = environ; e && *e && n < SUP_CHILD_ENV_MAX - 2; e++) {
+        int skip = 0;
+        for (int i = 0; i < CHILD_ENV_DROP_N; i++)
+            if (!strncmp(*e, drop[i], strlen(drop[i])))
+                skip = 1;
+        if (!skip)
+            out[n++] = *e;
+    }
+    if (extra)
+        out[n++] = (char *)extra;
+    out[n] = NULL;
+}
+
+const char *sup_drop_privileges(const struct sup_config *cfg)
+{
+    if (geteuid() != 0 || !cfg->user[0])
+        return NULL;
+    struct passwd *pw = getpwnam(cfg->user);
+    if (!pw)
+        return "unknown user";
+    gid_t gid = pw->pw_gid;
+    if (cfg->group[0]) {
+        struct group *gr = getgrnam(cfg->group);
+        if (!gr)
+            return "unknown group";
+        gid = gr->gr_gid;
+    }
+    if (initgroups(cfg->user, gid) < 0 || setgid(gid) < 0 || setuid(pw->pw_uid) < 0)
+        return "cannot drop privileges";
+    if (setuid(0) == 0)
+        return "privileges still held after setuid";
+    return NULL;
+}
+
+static char checker_bin[PATH_MAX];
+
+void sup_plugin_checker(const char *path)
+{
+    kue_strlcpy(checker_bin, path ? path : "", sizeof(checker_bin));
+}
+
+/* kue-worker, next to our own executable (or as set above). */
+static int worker_path(char *out, size_t len)
+{
+    if (checker_bin[0])
+        return (size_t)snprintf(out, len, "%s", checker_bin) < len ? 0 : -1;
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n <= 0)
+        return -1;
+    self[n] = '\0';
+    char *slash = strrchr(self, '/');
+    if (slash)
+        *slash = '\0';
+    return (size_t)snprintf(out, len, "%s/kue-worker", self) < len ? 0 : -1;
+}
+
+int sup_plugin_check(const struct sup_config *cfg, const char *path, const char *type, char *err,
+                     size_t errlen)
+{
+    char bin[PATH_MAX];
+    if (worker_path(bin, sizeof(bin)) < 0 || access(bin, X_OK) < 0) {
+        snprintf(err, errlen, "kue-worker not found next to kue-supervisor (it checks plugins)");
+        return -1;
+    }
+    char *argv[] = { "kue-supervisor: plugin check", "--check", "--type", (char *)type,
+                     "--plugin", (char *)path, NULL };
+    char *env[SUP_CHILD_ENV_MAX];
+    sup_child_env(env, NULL);
     int pfd[2];
     if (pipe2(pfd, O_CLOEXEC) < 0) {
         snprintf(err, errlen, "pipe: %s", strerror(errno));
@@ -744,21 +819,23 @@ int sup_plugin_check(const char *path, const char *type, char *err, size_t errle
         return -1;
     }
     if (pid == 0) {
-        /* the child only loads and reports; it never returns */
-        char msg[1024] = "";
-        int rc = 1;
-        kue_pl_t *pl = calloc(1, sizeof(*pl));
-        close(pfd[0]);
-        if (pl && kue_pl_check_perms(path, msg, sizeof(msg)) == 0 &&
-            kue_pl_open(path, pl, msg, sizeof(msg)) == 0) {
-            rc = kue_pl_check_type(pl, type, msg, sizeof(msg)) == 0 ? 0 : 1;
-            kue_pl_close(pl);
+        /* an exec'd kue-worker, as the configured user: nothing of the
+         * master (and none of its privileges) is in the process that runs
+         * the plugin's constructors */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        int nul = open("/dev/null", O_RDWR);
+        if (nul >= 0) {
+            dup2(nul, STDIN_FILENO);
+            dup2(nul, STDOUT_FILENO);
         }
-        if (rc && !msg[0])
-            snprintf(msg, sizeof(msg), "cannot load %s", path);
-        if (rc && write(pfd[1], msg, strlen(msg)) < 0)
+        dup2(pfd[1], STDERR_FILENO);
+        const char *why = sup_drop_privileges(cfg);
+        if (why) {
+            if (write(STDERR_FILENO, why, strlen(why)) < 0) {}
             _exit(1);
-        _exit(rc);
+        }
+        execve(bin, argv, env);
+        _exit(127);
     }
     close(pfd[1]);
     char msg[1024];
@@ -784,6 +861,8 @@ int sup_plugin_check(const char *path, const char *type, char *err, size_t errle
             break;
     }
     msg[got] = '\0';
+    while (got && (msg[got - 1] == '\n' || msg[got - 1] == '\r'))
+        msg[--got] = '\0';
     close(pfd[0]);
     int status = 0;
     pid_t w;
@@ -812,7 +891,7 @@ int sup_config_check_plugins(const struct sup_config *cfg, char *err, size_t err
     for (int i = 0; i < cfg->ntypes; i++) {
         const struct sup_type *t = &cfg->types[i];
         char why[1024];
-        if (sup_plugin_check(t->handler, t->name, why, sizeof(why)) < 0) {
+        if (sup_plugin_check(cfg, t->handler, t->name, why, sizeof(why)) < 0) {
             snprintf(err, errlen, "%s:%d: [type %s] handler: %s", cfg->file, t->handler_line,
                      t->name, why);
             return -1;

@@ -104,9 +104,23 @@ int sup_config_load_string(struct sup_config *cfg, const char *text, const char 
  * with "file:line: [type T] handler: why" in err. */
 int sup_config_check_plugins(const struct sup_config *cfg, char *err, size_t errlen);
 
-/* Check one plugin file in a child process (also used by the plugin
- * watcher).  0 ok, -1 with a message in err. */
-int sup_plugin_check(const char *path, const char *type, char *err, size_t errlen);
+/* Check one plugin file (also used by the plugin watcher) in an exec'd
+ * "kue-worker --check" running as [supervisor] user/group, so no plugin
+ * code ever runs in the master or with its privileges.  Waits at most
+ * 12 s.  0 ok, -1 with a message in err. */
+int sup_plugin_check(const struct sup_config *cfg, const char *path, const char *type, char *err,
+                     size_t errlen);
+/* The kue-worker that checks plugins (default: next to our executable;
+ * tests set it). */
+void sup_plugin_checker(const char *path);
+
+/* For children (between fork and exec): the environment to pass, ours
+ * minus the variables that may carry secrets (KUE_REDIS_URL,
+ * KUE_WEB_AUTH) and KUE_SCOREBOARD_FD, plus extra when not NULL; and the
+ * drop to [supervisor] user/group when root (NULL ok, else why not). */
+#define SUP_CHILD_ENV_MAX 512
+void sup_child_env(char **out, const char *extra);
+const char *sup_drop_privileges(const struct sup_config *cfg);
 
 /* What a change of a key applies to on HUP (each row of the key table
  * says; docs/security.md lists them): */

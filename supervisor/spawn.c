@@ -109,48 +109,6 @@ static void close_fds_except(int keep, int keep2)
         close(fds[i]);
 }
 
-static void drop_privileges(const struct sup_config *cfg)
-{
-    if (geteuid() != 0 || !cfg->user[0])
-        return;
-    struct passwd *pw = getpwnam(cfg->user);
-    if (!pw)
-        child_fail("unknown user");
-    gid_t gid = pw->pw_gid;
-    if (cfg->group[0]) {
-        struct group *gr = getgrnam(cfg->group);
-        if (!gr)
-            child_fail("unknown group");
-        gid = gr->gr_gid;
-    }
-    if (initgroups(cfg->user, gid) < 0 || setgid(gid) < 0 || setuid(pw->pw_uid) < 0)
-        child_fail("cannot drop privileges");
-    if (setuid(0) == 0)
-        child_fail("privileges still held after setuid");
-}
-
-/* The environment of a child: ours without the variables that may carry
- * secrets or a stale scoreboard descriptor, plus KUE_SCOREBOARD_FD when
- * sbvar is set.  Built before fork (the child may not allocate). */
-#define CHILD_ENV_MAX 512
-static void child_env(char **out, const char *sbvar)
-{
-    extern char **environ;
-    static const char *const drop[] = { "KUE_REDIS_URL=", "KUE_WEB_AUTH=", "KUE_SCOREBOARD_FD=" };
-    int n = 0;
-    for (char **e = environ; e && *e && n < CHILD_ENV_MAX - 2; e++) {
-        int skip = 0;
-        for (size_t i = 0; i < sizeof(drop) / sizeof(drop[0]); i++)
-            if (!strncmp(*e, drop[i], strlen(drop[i])))
-                skip = 1;
-        if (!skip)
-            out[n++] = *e;
-    }
-    if (sbvar)
-        out[n++] = (char *)sbvar;
-    out[n] = NULL;
-}
-
 static void keep_open(int fd)
 {
     if (fd < 0)
@@ -165,10 +123,10 @@ static void keep_open(int fd)
 static pid_t spawn(struct master *m, const char *path, char *const argv[], int keep_fd,
                    int settings_fd, int own_pgrp, int drop, int sbslot)
 {
-    char *env[CHILD_ENV_MAX];
+    char *env[SUP_CHILD_ENV_MAX];
     char sbvar[48];
     snprintf(sbvar, sizeof(sbvar), "KUE_SCOREBOARD_FD=%d", keep_fd);
-    child_env(env, keep_fd >= 0 ? sbvar : NULL);
+    sup_child_env(env, keep_fd >= 0 ? sbvar : NULL);
     pid_t parent = m->mypid;
     pid_t pid = fork();
     if (pid != 0)
@@ -208,8 +166,11 @@ static pid_t spawn(struct master *m, const char *path, char *const argv[], int k
         kue_sb_write_end(s);
     }
     /* 5 */
-    if (drop)
-        drop_privileges(m->cfg);
+    if (drop) {
+        const char *why = sup_drop_privileges(m->cfg);
+        if (why)
+            child_fail(why);
+    }
     /* 6 */
     execve(path, argv, env);
     child_fail("exec failed");

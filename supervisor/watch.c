@@ -62,7 +62,7 @@ void sup_check_plugins_changed(struct master *m)
         if (sup_fileid_eq(&id, &m->hid[i]) || sup_fileid_eq(&id, &m->hid_bad[i]))
             continue;
         char err[1024];
-        if (sup_plugin_check(t->handler, t->name, err, sizeof(err)) < 0) {
+        if (sup_plugin_check(m->cfg, t->handler, t->name, err, sizeof(err)) < 0) {
             m->hid_bad[i] = id;
             klog_error("plugin %s changed but cannot be used, keeping the running workers of %s: %s",
                        t->handler, t->name, err);

@@ -171,6 +171,8 @@ Test(config, plugins_dir_writable_by_others)
 
 Test(config, broken_plugin_is_reported_with_line)
 {
+    char bin[600];
+    sup_plugin_checker(kt_bin("kue-worker", bin, sizeof(bin)));
     cr_assert_eq(tload("[supervisor]\nplugins = plugins\n[type email]\nprocesses = 2\n"), 0, "%s", err);
     cr_assert_eq(sup_config_check_plugins(&cfg, err, sizeof(err)), -1);
     cr_assert(strstr(err, "w.ini:3: [type email] handler: "), "%s", err);
@@ -182,6 +184,8 @@ Test(config, good_plugin_passes_the_check)
     snprintf(so, sizeof(so), "%s/plugins/echo.so", kt_build());
     if (access(so, R_OK) != 0)
         cr_skip_test("example plugin echo.so not built");
+    char bin[600];
+    sup_plugin_checker(kt_bin("kue-worker", bin, sizeof(bin)));
     char text[1200];
     snprintf(text, sizeof(text), "[supervisor]\nplugins = %s/plugins\n[type echo]\n", kt_build());
     cr_assert_eq(tload(text), 0, "%s", err);

@@ -14,7 +14,7 @@
 
 #include <stddef.h>
 
-#define KUE_SETTINGS_MAX_BYTES (64 * 1024)
+#define KUE_SETTINGS_MAX_BYTES (128 * 1024)
 #define KUE_SETTINGS_MAX_ARGS  256
 
 /* Master: a sealed, close-on-exec memfd holding the n strings (each

@@ -177,6 +177,35 @@ static pid_t spawn(struct master *m, const char *path, char *const argv[], int k
     return -1;
 }
 
+/* A PEM file, whole (at most 32 KiB); NULL with why. */
+static char *read_pem(const char *path, char *why, size_t wl)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
+        snprintf(why, wl, "%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    size_t cap = 32 * 1024, len = 0;
+    char *buf = malloc(cap + 1);
+    while (buf && len < cap) {
+        ssize_t r = read(fd, buf + len, cap - len);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        len += (size_t)r;
+    }
+    close(fd);
+    if (!buf || len == 0 || len == cap || memchr(buf, '\0', len)) {
+        snprintf(why, wl, "%s: %s", path, !buf ? "out of memory" : len == cap ? "larger than 32 KiB"
+                                                                             : "empty or not PEM text");
+        free(buf);
+        return NULL;
+    }
+    buf[len] = '\0';
+    return buf;
+}
+
 /* The settings memfd for a child (see settings.h); -1 after logging. */
 static int settings_fd(const char *who, const char *const *opts, int n)
 {
@@ -261,11 +290,21 @@ int sup_spawn_web(struct master *m, int idx)
         opts[n++] = "--auth";
         opts[n++] = c->web_auth;
     }
+    /* the key is read here, with the master's privileges, and handed
+     * over with the rest: web (as [supervisor] user) needs no access */
+    char *cert = NULL, *key = NULL;
     if (c->web_tls_cert[0]) {
-        opts[n++] = "--tls-cert";
-        opts[n++] = c->web_tls_cert;
-        opts[n++] = "--tls-key";
-        opts[n++] = c->web_tls_key;
+        char why[256];
+        if (!(cert = read_pem(c->web_tls_cert, why, sizeof(why))) ||
+            !(key = read_pem(c->web_tls_key, why, sizeof(why)))) {
+            klog_error("web: %s", why);
+            free(cert);
+            return -1;
+        }
+        opts[n++] = "--tls-cert-pem";
+        opts[n++] = cert;
+        opts[n++] = "--tls-key-pem";
+        opts[n++] = key;
     }
     opts[n++] = "--search";
     opts[n++] = c->search ? "yes" : "no";
@@ -291,6 +330,11 @@ int sup_spawn_web(struct master *m, int idx)
         opts[n++] = c->web_allowed_hosts;
     }
     int sfd = settings_fd("web", opts, n);
+    if (key) {
+        memset(key, 0, strlen(key));
+        free(key);
+    }
+    free(cert);
     if (sfd < 0)
         return -1;
     char sfdtext[16];

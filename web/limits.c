@@ -20,7 +20,7 @@ int web_range_clamp(long long *from, long long *to, long long count, long long m
         if (t < 0) t += count;
         if (f < 0) f = 0;
     }
-    if (t >= f && t - f + 1 > max) {
+    if (t >= f && (unsigned long long)t - (unsigned long long)f >= (unsigned long long)max) {
         *from = f;
         *to = f + max - 1;
     }
@@ -101,4 +101,56 @@ int web_same_origin(const char *host_hdr, const char *origin, const char *sec_fe
     if (origin && !origin_is_host(origin, strlen(origin), host_hdr)) return 0;
     if (strict && referer && !origin_is_host(referer, strlen(referer), host_hdr)) return 0;
     return 1;
+}
+
+static int b64val(unsigned char c)
+{
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+') return 62;
+    if (c == '/') return 63;
+    return -1;
+}
+
+/* Constant-time equality of a (n bytes) and the string b. */
+static int ct_eq(const char *a, size_t n, const char *b)
+{
+    size_t lb = strlen(b), m = n > lb ? n : lb;
+    unsigned char diff = (unsigned char)(n != lb);
+    for (size_t i = 0; i < m; i++)
+        diff |= (unsigned char)((i < n ? (unsigned char)a[i] : 0) ^ (i < lb ? (unsigned char)b[i] : 0));
+    return diff == 0;
+}
+
+int web_basic_auth_ok(const char *header, const char *expected)
+{
+    if (!header || !expected) return 0;
+    const char *p = header;
+    while (*p == ' ' || *p == '\t') p++;
+    if (strncasecmp(p, "basic", 5) != 0 || (p[5] != ' ' && p[5] != '\t')) return 0;
+    p += 5;
+    while (*p == ' ' || *p == '\t') p++;
+    size_t n = strcspn(p, " \t");
+    if (p[n + strspn(p + n, " \t")] != '\0' || n > 4096) return 0;
+    char out[3072 + 4];
+    size_t o = 0;
+    unsigned acc = 0;
+    int bits = 0;
+    size_t i = 0;
+    for (; i < n && p[i] != '='; i++) {
+        int v = b64val((unsigned char)p[i]);
+        if (v < 0) return 0;
+        acc = (acc << 6) | (unsigned)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out[o++] = (char)((acc >> bits) & 0xff);
+        }
+    }
+    for (; i < n; i++)
+        if (p[i] != '=') return 0;
+    int ok = ct_eq(out, o, expected);
+    memset(out, 0, sizeof out);
+    return ok;
 }

@@ -59,6 +59,8 @@ int main(int argc, char **argv)
         { "max-per-client", required_argument, NULL, 'M' },
         { "max-streams", required_argument, NULL, 'S' },
         { "allowed-hosts", required_argument, NULL, 'H' },
+        { "tls-cert-pem", required_argument, NULL, 'x' },
+        { "tls-key-pem", required_argument, NULL, 'y' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
@@ -124,6 +126,8 @@ int main(int argc, char **argv)
             o.max_streams = (unsigned)v;
             break;
         case 'H': o.allowed_hosts = optarg; break;
+        case 'x': o.tls_cert_pem = optarg; break;
+        case 'y': o.tls_key_pem = optarg; break;
         case 'E':
             if (kue_parse_size(optarg, &bytes) < 0 || bytes > (1ull << 30)) { usage(stderr); return 2; }
             events_buffer = (size_t)bytes;
@@ -170,7 +174,7 @@ int main(int argc, char **argv)
         klog_error("%s", err);
         return 78;
     }
-    klog_info("listening on %s://%s (port %d)%s", o.tls_cert ? "https" : "http", o.listen,
+    klog_info("listening on %s://%s (port %d)%s", o.tls_cert || o.tls_cert_pem ? "https" : "http", o.listen,
               web_server_port(srv), o.auth ? ", basic auth on" : "");
 
     for (;;) {

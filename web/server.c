@@ -52,6 +52,7 @@ struct web_server {
 };
 
 #define WEB_HEALTH_RESERVE 16
+#define WEB_TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
 #define WEB_STREAM_TIMEOUT_S 60   /* > the hub's 15 s keep-alive */
 
 struct conn_state {
@@ -172,38 +173,11 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 
 /* ---- auth -------------------------------------------------------------------------- */
 
-static int ct_equal(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    size_t n = la > lb ? la : lb;
-    unsigned char diff = (unsigned char)(la != lb);
-    for (size_t i = 0; i < n; i++) {
-        unsigned char x = i < la ? (unsigned char)a[i] : 0;
-        unsigned char y = i < lb ? (unsigned char)b[i] : 0;
-        diff |= x ^ y;
-    }
-    return diff == 0;
-}
-
 static int authorized(web_server_t *s, struct MHD_Connection *c)
 {
     if (!s->auth) return 1;
-    char *pass = NULL;
-    char *user = MHD_basic_auth_get_username_password(c, &pass);
-    int ok = 0;
-    if (user) {
-        web_buf_t b;
-        web_buf_init(&b);
-        web_buf_puts(&b, user);
-        web_buf_puts(&b, ":");
-        web_buf_puts(&b, pass ? pass : "");
-        ok = b.p && ct_equal(b.p, s->auth);
-        if (b.p) memset(b.p, 0, b.len);
-        web_buf_free(&b);
-    }
-    if (pass) { memset(pass, 0, strlen(pass)); MHD_free(pass); }
-    if (user) MHD_free(user);
-    return ok;
+    return web_basic_auth_ok(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization"),
+                             s->auth);
 }
 
 static MHD_Result send_unauthorized(struct MHD_Connection *c)
@@ -569,8 +543,9 @@ web_server_t *web_server_start(web_ctx_t *ctx, const web_server_opts_t *o, char 
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_ALLOW_SUSPEND_RESUME |
                      MHD_USE_ERROR_LOG;
     if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
-    if (o->tls_cert || o->tls_key) {
-        if (!o->tls_cert || !o->tls_key) {
+    int tls_pem = o->tls_cert_pem && o->tls_key_pem;
+    if (o->tls_cert || o->tls_key || tls_pem) {
+        if (!tls_pem && (!o->tls_cert || !o->tls_key)) {
             snprintf(err, errlen, "TLS needs both a certificate and a key");
             freeaddrinfo(ai);
             goto fail;
@@ -580,8 +555,17 @@ web_server_t *web_server_start(web_ctx_t *ctx, const web_server_opts_t *o, char 
             freeaddrinfo(ai);
             goto fail;
         }
-        if (!(s->cert = slurp(o->tls_cert, err, errlen)) ||
-            !(s->key = slurp(o->tls_key, err, errlen))) {
+        if (tls_pem) {
+            /* read by the supervisor before it dropped privileges */
+            s->cert = strdup(o->tls_cert_pem);
+            s->key = strdup(o->tls_key_pem);
+            if (!s->cert || !s->key) {
+                snprintf(err, errlen, "out of memory");
+                freeaddrinfo(ai);
+                goto fail;
+            }
+        } else if (!(s->cert = slurp(o->tls_cert, err, errlen)) ||
+                   !(s->key = slurp(o->tls_key, err, errlen))) {
             freeaddrinfo(ai);
             goto fail;
         }
@@ -605,6 +589,9 @@ web_server_t *web_server_start(web_ctx_t *ctx, const web_server_opts_t *o, char 
     if (s->cert) {
         opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_CERT, 0, s->cert };
         opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_KEY, 0, s->key };
+        /* TLS 1.2 and 1.3 only (GnuTLS priority string) */
+        opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_PRIORITIES, 0,
+                                             (void *)WEB_TLS_PRIORITIES };
     }
     opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
     s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_ARRAY, opts,
@@ -638,6 +625,7 @@ void web_server_stop(web_server_t *s)
     MHD_stop_daemon(s->d);
     pthread_key_delete(s->kue_key);
     if (s->auth) memset(s->auth, 0, strlen(s->auth));
+    if (s->key) memset(s->key, 0, strlen(s->key));
     free(s->auth);
     free(s->cert);
     free(s->key);

@@ -11,6 +11,7 @@ typedef struct web_server_opts {
     const char *listen;          /* HOST:PORT, [V6]:PORT, :PORT or PORT (default 127.0.0.1:3000) */
     const char *auth;            /* "user:password" or NULL */
     const char *tls_cert, *tls_key;   /* PEM files, both or neither */
+    const char *tls_cert_pem, *tls_key_pem;   /* or their contents (from the supervisor) */
     size_t max_body;             /* bytes (default 1 MiB) */
     size_t max_header;           /* bytes of request line + headers (default 16 KiB) */
     const char *allowed_hosts;   /* Host names accepted besides IPs, localhost and

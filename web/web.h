@@ -123,6 +123,9 @@ int web_range_clamp(long long *from, long long *to, long long count, long long m
 int web_host_allowed(const char *host_hdr, const char *listen_host, const char *allowed);
 int web_same_origin(const char *host_hdr, const char *origin, const char *sec_fetch_site,
                     const char *referer, int strict);
+/* An Authorization header carries "user:password" = expected (the
+ * scheme "Basic" in any case, RFC 7617; compared in constant time). */
+int web_basic_auth_ok(const char *header, const char *expected);
 
 /* ---- JSON ------------------------------------------------------------------ */
 

@@ -228,3 +228,65 @@ Test(supervisor_secrets, reload_applies_what_the_key_table_says)
     cr_assert(kt_wait_until(web_json_line, NULL, 5000), "no JSON line from web");
     cr_assert_eq(sup_stop(&S, SIGTERM, 10000), 0);
 }
+
+static int run_sh(const char *cmd)
+{
+    int rc = system(cmd);
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+static int https_up(void *arg)
+{
+    char cmd[600];
+    snprintf(cmd, sizeof(cmd),
+             "printf 'GET /healthz HTTP/1.1\\r\\nHost: 127.0.0.1\\r\\nConnection: close\\r\\n\\r\\n' | "
+             "timeout 5 openssl s_client -quiet -connect 127.0.0.1:%d 2>/dev/null | "
+             "grep -q 'HTTP/1.1 200'", port);
+    return run_sh(cmd) == 0;
+}
+
+Test(supervisor_secrets, tls_key_read_before_the_drop_and_old_tls_refused)
+{
+    if (run_sh("command -v openssl >/dev/null") != 0)
+        cr_skip_test("openssl missing");
+    setup_pw("");
+    char cert[700], key[700], cmd[2048];
+    snprintf(cert, sizeof(cert), "%s/cert.pem", S.dir);
+    snprintf(key, sizeof(key), "%s/key.pem", S.dir);
+    snprintf(cmd, sizeof(cmd),
+             "openssl req -x509 -newkey rsa:2048 -nodes -keyout %s -out %s -days 2 "
+             "-subj /CN=127.0.0.1 >/dev/null 2>&1", key, cert);
+    cr_assert_eq(run_sh(cmd), 0);
+    chmod(key, 0600);   /* the supervisor's user only */
+    char extra[1600];
+    snprintf(extra, sizeof(extra), "tls_cert = %s\ntls_key = %s\n", cert, key);
+    sup_replace(S.ini, "[web]\n", "[web]\n");
+    char *t = kt_read_file(S.ini);
+    char *n = malloc(strlen(t) + strlen(extra) + 1);
+    sprintf(n, "%s%s", t, extra);   /* [web] is the last section */
+    kt_write_file(S.ini, n);
+    free(n);
+    free(t);
+    char url[700], from[700];
+    snprintf(url, sizeof(url), "url = %s?password=" REDIS_PW, S.redis.url);
+    snprintf(from, sizeof(from), "url = %s", S.redis.url);
+    sup_replace(S.ini, from, url);
+    if (geteuid() == 0) {
+        chmod(kt_tmpdir(), 0755);
+        sup_replace(S.ini, "[supervisor]\n", "[supervisor]\nuser = nobody\n");
+    }
+    sup_start(&S);
+    cr_assert(kt_wait_until(https_up, NULL, 15000), "web over TLS did not come up");
+    /* TLS 1.1 (allowed by the client here) is refused, 1.2 works */
+    snprintf(cmd, sizeof(cmd),
+             "printf 'GET /healthz HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\n\\r\\n' | "
+             "timeout 5 openssl s_client -quiet -tls1_1 -cipher 'DEFAULT:@SECLEVEL=0' "
+             "-connect 127.0.0.1:%d 2>/dev/null | grep -q 'HTTP/1.1 200'", port);
+    cr_expect_neq(run_sh(cmd), 0, "TLS 1.1 accepted");
+    snprintf(cmd, sizeof(cmd),
+             "printf 'GET /healthz HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\n\\r\\n' | "
+             "timeout 5 openssl s_client -quiet -tls1_2 -connect 127.0.0.1:%d 2>/dev/null | "
+             "grep -q 'HTTP/1.1 200'", port);
+    cr_expect_eq(run_sh(cmd), 0, "TLS 1.2 refused");
+    cr_assert_eq(sup_stop(&S, SIGTERM, 10000), 0);
+}

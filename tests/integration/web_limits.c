@@ -343,3 +343,23 @@ Test(web_limits, cross_site_requests_are_refused)
     cr_expect(strcasestr(resp, "X-Frame-Options: DENY"), "%.500s", resp);
     cr_expect(strstr(resp, "frame-ancestors 'none'"), "%.500s", resp);
 }
+
+Test(web_limits, basic_scheme_is_case_insensitive)
+{
+    const char *args[] = { "--auth", "admin:s3cret", NULL };
+    wt_web_start(&W, R.url, args, NULL);
+    /* admin:s3cret */
+    const char *schemes[] = { "Basic", "basic", "BASIC", "bAsIc" };
+    char req[512], resp[4096];
+    for (int i = 0; i < 4; i++) {
+        snprintf(req, sizeof req, "GET /stats HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: %s "
+                 "YWRtaW46czNjcmV0\r\nConnection: close\r\n\r\n", schemes[i]);
+        cr_expect_eq(raw_status(req, resp, sizeof resp), 200, "%s: %s", schemes[i], resp);
+    }
+    snprintf(req, sizeof req, "GET /stats HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Basic "
+             "YWRtaW46d3Jvbmc=\r\nConnection: close\r\n\r\n");
+    cr_expect_eq(raw_status(req, resp, sizeof resp), 401, "%s", resp);
+    snprintf(req, sizeof req, "GET /stats HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer "
+             "YWRtaW46czNjcmV0\r\nConnection: close\r\n\r\n");
+    cr_expect_eq(raw_status(req, resp, sizeof resp), 401, "%s", resp);
+}

@@ -579,6 +579,14 @@ static int validate(struct parse *p)
                     cfg->group);
     if (cfg->group[0] && !cfg->user[0])
         return kerr(p, global_line(p, "supervisor", "group"), "[supervisor] group: needs user as well");
+    /* the embedded Redis listens on a socket only the supervisor's user
+     * can open (run_dir is closed to others): workers running as another
+     * user could never connect */
+    if (cfg->embedded && cfg->user[0] && geteuid() == 0)
+        return kerr(p, global_line(p, "supervisor", "user"),
+                    "[supervisor] user: cannot be combined with [redis] url = embedded (the embedded "
+                    "Redis socket is private to the supervisor's user); run Redis separately or "
+                    "leave user empty");
 
     /* plugins directory: present, a directory, not writable by others */
     line = cfg->plugins_line;

@@ -258,3 +258,12 @@ Test(config, type_changes)
     cr_assert_eq(sup_config_load_string(&b, "[supervisor]\nplugins=plugins\n[type email]\nconcurrency=4\n", "b", dir, err, sizeof(err)), 0, "%s", err);
     cr_assert_neq(sup_type_changed(&a.types[0], &b.types[0]), 0);
 }
+
+Test(config, embedded_redis_with_user_is_refused_as_root)
+{
+    if (geteuid() != 0)
+        cr_skip_test("only refused when started as root");
+    cr_assert_eq(tload("[supervisor]\nuser = nobody\n[redis]\nurl = embedded\nserver = /bin/true\n"), -1);
+    cr_assert(strstr(err, "w.ini:2: [supervisor] user: cannot be combined with [redis] url = embedded"),
+              "%s", err);
+}

@@ -51,9 +51,9 @@ LDFLAGS += -fsanitize=$(SANITIZE)
 endif
 
 LIB_LIBS  := -lhiredis -ljansson -lev -lm
-SUP_LIBS  := -linih -ldl
+SUP_LIBS  := -ldl
 WEB_LIBS  := -lmicrohttpd -lpthread
-TEST_LIBS := -lcriterion -linih -ldl -lmicrohttpd -lpthread
+TEST_LIBS := -lcriterion -ldl -lmicrohttpd -lpthread
 
 # ---- sources ---------------------------------------------------------------
 # libkue/: the public library (what include/kue/kue.h and async.h promise).
@@ -223,7 +223,7 @@ $(O)/fuzz/%: fuzz/%.c $(O)/obj/supervisor/config.o $(O)/lib/libkue-web.a \
 	$(call say,LD,$@)
 	$(Q)$(CC) $(CFLAGS) -fsanitize=fuzzer -Isupervisor -Iweb -o $@ $< \
 	    $(O)/obj/supervisor/config.o $(O)/lib/libkue-web.a $(O)/lib/libkue-common.a \
-	    $(O)/lib/libkue.a -Wl,--allow-multiple-definition $(LDFLAGS) -linih -ldl \
+	    $(O)/lib/libkue.a -Wl,--allow-multiple-definition $(LDFLAGS) -ldl \
 	    $(WEB_LIBS) $(LIB_LIBS)
 
 fuzz: fuzz-build

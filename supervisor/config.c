@@ -1,10 +1,9 @@
 /*
  * config.c -- table-driven INI parsing and validation (see config.h).
  *
- * inih does the lexing; it is fed through a line reader of ours, which
- * counts lines (this inih build has no line numbers in its callback) and
- * sees section headers itself, so that a section with no keys ([web],
- * [type echo]) still counts.  Every key of every section is one row of
+ * One reader of ours (parse_text) does the lexing, line by line, and
+ * counts lines for the messages; it sees section headers itself, so that
+ * a section with no keys ([web], [type echo]) still counts.  Every key of every section is one row of
  * keys[]: its kind, text default, bounds, whether a HUP may change it, and
  * the line printed into the annotated example.  Defaults go through the
  * same setter as file values, so a default can never be out of bounds.
@@ -14,7 +13,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
-#include <ini.h>
 #include <limits.h>
 #include <poll.h>
 #include <pwd.h>
@@ -150,9 +148,9 @@ struct parse {
     int gline[NKEYS];          /* line each global key was set on */
     int tline[SUP_MAX_TYPES][NKEYS];
     int sect_line[NSECTIONS];
-    /* reader input */
-    FILE *fp;
+    /* input */
     const char *str;
+    size_t str_len;
 };
 
 static int perr(struct parse *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -379,55 +377,6 @@ static void section_start(struct parse *p, char *inner)
          name);
 }
 
-/* inih line reader: counts lines and spots section headers. */
-static char *reader(char *buf, int num, void *stream)
-{
-    struct parse *p = stream;
-    if (p->failed)
-        return NULL;
-    char *r;
-    if (p->fp) {
-        r = fgets(buf, num, p->fp);
-    } else {
-        if (!*p->str)
-            return NULL;
-        const char *nl = strchr(p->str, '\n');
-        size_t n = nl ? (size_t)(nl - p->str) + 1 : strlen(p->str);
-        if (n > (size_t)num - 1)
-            n = (size_t)num - 1;
-        memcpy(buf, p->str, n);
-        buf[n] = '\0';
-        p->str += n;
-        r = buf;
-    }
-    if (!r)
-        return NULL;
-    p->line++;
-    size_t n = strlen(buf);
-    if (n == (size_t)num - 1 && buf[n - 1] != '\n' && !(p->fp && feof(p->fp)) &&
-        !(!p->fp && !*p->str)) {
-        perr(p, "line too long (at most %d characters)", num - 2);
-        return NULL;
-    }
-    char tmp[4096];
-    kue_strlcpy(tmp, buf, sizeof(tmp));
-    char *s = tmp;
-    while (*s == ' ' || *s == '\t')
-        s++;
-    if (*s == '[') {
-        char *end = strchr(s, ']');
-        if (!end) {
-            perr(p, "syntax error: '[' without ']'");
-            return NULL;
-        }
-        *end = '\0';
-        section_start(p, s + 1);
-        if (p->failed)
-            return NULL;
-    }
-    return r;
-}
-
 static int handler(void *user, const char *section, const char *name, const char *value)
 {
     struct parse *p = user;
@@ -650,6 +599,104 @@ static int validate(struct parse *p)
     return 0;
 }
 
+#define LINE_MAX_LEN 4096
+#define FILE_MAX_LEN (1024 * 1024)
+
+/* The one INI reader (docs/security.md): lines end with LF or CRLF; a
+ * comment line starts with ';' or '#'; " ;" starts a comment after a
+ * value; a section header is "[name]" with nothing after it but a
+ * comment; a key line is "name = value" (or "name: value").  NUL, other
+ * control characters than tab, and a CR that does not end a line are
+ * errors, as is a line over LINE_MAX_LEN. */
+static void parse_text(struct parse *p, const char *text, size_t len)
+{
+    size_t off = 0;
+    if (len >= 3 && !memcmp(text, "\xef\xbb\xbf", 3))
+        off = 3;   /* UTF-8 byte order mark */
+    char *line = malloc(LINE_MAX_LEN + 1);
+    if (!line) {
+        perr(p, "out of memory");
+        return;
+    }
+    while (off < len && !p->failed) {
+        const char *nl = memchr(text + off, '\n', len - off);
+        size_t n = nl ? (size_t)(nl - (text + off)) : len - off;
+        p->line++;
+        const char *src = text + off;
+        off += n + (nl ? 1 : 0);
+        if (n && src[n - 1] == '\r')
+            n--;
+        if (n > LINE_MAX_LEN) {
+            perr(p, "line too long (at most %d characters)", LINE_MAX_LEN);
+            break;
+        }
+        for (size_t i = 0; i < n; i++) {
+            unsigned char c = (unsigned char)src[i];
+            if ((c < 0x20 && c != '\t') || c == 0x7f) {
+                perr(p, "control character 0x%02x (%s)", c,
+                     c == '\r' ? "lines must end with LF or CRLF" : c == 0 ? "NUL byte"
+                                                                        : "not allowed in a config file");
+                break;
+            }
+        }
+        if (p->failed)
+            break;
+        memcpy(line, src, n);
+        line[n] = '\0';
+        char *l = line;
+        while (*l == ' ' || *l == '\t')
+            l++;
+        size_t ll = strlen(l);
+        while (ll && (l[ll - 1] == ' ' || l[ll - 1] == '\t'))
+            l[--ll] = '\0';
+        if (!*l || *l == ';' || *l == '#')
+            continue;
+        if (*l == '[') {
+            char *end = strchr(l, ']');
+            if (!end) {
+                perr(p, "syntax error: '[' without ']'");
+                break;
+            }
+            char *after = end + 1;
+            while (*after == ' ' || *after == '\t')
+                after++;
+            if (*after && *after != ';' && *after != '#') {
+                perr(p, "syntax error: text after ']'");
+                break;
+            }
+            *end = '\0';
+            section_start(p, l + 1);
+            continue;
+        }
+        char *sep = l + strcspn(l, "=:");
+        if (!*sep) {
+            perr(p, "syntax error (expected [section] or key = value)");
+            break;
+        }
+        char *name = l, *value = sep + 1;
+        *sep = '\0';
+        size_t nl2 = strlen(name);
+        while (nl2 && (name[nl2 - 1] == ' ' || name[nl2 - 1] == '\t'))
+            name[--nl2] = '\0';
+        if (!*name) {
+            perr(p, "syntax error (expected [section] or key = value)");
+            break;
+        }
+        while (*value == ' ' || *value == '\t')
+            value++;
+        for (char *c = value; *c; c++)
+            if (*c == ';' && c > value && (c[-1] == ' ' || c[-1] == '\t')) {
+                *c = '\0';
+                break;
+            }
+        size_t vl = strlen(value);
+        while (vl && (value[vl - 1] == ' ' || value[vl - 1] == '\t'))
+            value[--vl] = '\0';
+        handler(p, p->sect, name, value);
+    }
+    free(line);
+}
+
 static int load(struct sup_config *cfg, struct parse *p)
 {
     apply_defaults("supervisor", cfg, cfg->dir);
@@ -659,21 +706,9 @@ static int load(struct sup_config *cfg, struct parse *p)
     apply_defaults("web", cfg, cfg->dir);
     cfg->web = 0;
 
-    ini_allow_multiline = false;
-    ini_stop_on_first_error = true;
-    ini_allow_no_value = false;
-    int rc = ini_parse_stream(reader, p, handler, p);
+    parse_text(p, p->str, p->str_len);
     if (p->failed)
         return -1;
-    if (rc > 0) {
-        p->line = rc;
-        perr(p, "syntax error (expected [section] or key = value)");
-        return -1;
-    }
-    if (rc < 0) {
-        snprintf(p->err, p->errlen, "%s: cannot parse (out of memory)", p->name);
-        return -1;
-    }
     return validate(p);
 }
 
@@ -693,6 +728,7 @@ int sup_config_load_string(struct sup_config *cfg, const char *text, const char 
     p->err = err;
     p->errlen = errlen;
     p->str = text;
+    p->str_len = strlen(text);
     int rc = load(cfg, p);
     free(p);
     return rc;
@@ -731,8 +767,22 @@ int sup_config_load(struct sup_config *cfg, const char *path, char *err, size_t 
     p->name = path;
     p->err = err;
     p->errlen = errlen;
-    p->fp = fp;
-    int rc = load(cfg, p);
+    /* the whole file, bounded */
+    char *text = malloc(FILE_MAX_LEN + 1);
+    size_t len = text ? fread(text, 1, FILE_MAX_LEN + 1, fp) : 0;
+    int rc = -1;
+    if (!text)
+        snprintf(err, errlen, "%s: out of memory", path);
+    else if (ferror(fp))
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+    else if (len > FILE_MAX_LEN)
+        snprintf(err, errlen, "%s: larger than %d bytes", path, FILE_MAX_LEN);
+    else {
+        p->str = text;
+        p->str_len = len;
+        rc = load(cfg, p);
+    }
+    free(text);
     fclose(fp);
     free(p);
     return rc;

@@ -267,3 +267,26 @@ Test(config, embedded_redis_with_user_is_refused_as_root)
     cr_assert(strstr(err, "w.ini:2: [supervisor] user: cannot be combined with [redis] url = embedded"),
               "%s", err);
 }
+
+Test(config, one_reader_for_odd_bytes)
+{
+    /* what inih and the line reader used to disagree on */
+    EXPECT_ERR("[supervisor]\nlease =\f30s\n", "w.ini:2: control character 0x0c");
+    EXPECT_ERR("[supervisor]\rlease = 30s\r", "w.ini:1: control character 0x0d (lines must end with LF or CRLF)");
+    EXPECT_ERR("[type email] junk\n", "w.ini:1: syntax error: text after ']'");
+    EXPECT_ERR("[type email]]\n", "w.ini:1: syntax error: text after ']'");
+    /* CRLF, comments, a BOM and "name: value" are fine */
+    cr_assert_eq(tload("\xef\xbb\xbf; c\r\n[supervisor] ; here\r\n# c\r\nlease = 20s ; twenty\r\n"
+                       "log_level: debug\r\n"), 0, "%s", err);
+    cr_assert_eq(cfg.lease_ms, 20000);
+    cr_assert_str_eq(cfg.log_level, "debug");
+    /* a NUL byte in a file */
+    char path[600];
+    snprintf(path, sizeof(path), "%s/nul.ini", dir);
+    FILE *f = fopen(path, "w");
+    cr_assert(f);
+    fwrite("[supervisor]\nlease = 3\0s\n", 1, 25, f);
+    fclose(f);
+    cr_assert_eq(sup_config_load(&cfg, path, err, sizeof(err)), -1);
+    cr_assert(strstr(err, "nul.ini:2: control character 0x00 (NUL byte)"), "%s", err);
+}

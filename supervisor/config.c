@@ -852,8 +852,8 @@ static int worker_path(char *out, size_t len)
     return (size_t)snprintf(out, len, "%s/kue-worker", self) < len ? 0 : -1;
 }
 
-int sup_plugin_check(const struct sup_config *cfg, const char *path, const char *type, char *err,
-                     size_t errlen)
+pid_t sup_plugin_check_spawn(const struct sup_config *cfg, const char *path, const char *type,
+                             int *rfd, char *err, size_t errlen)
 {
     char bin[PATH_MAX];
     if (worker_path(bin, sizeof(bin)) < 0 || access(bin, X_OK) < 0) {
@@ -880,6 +880,9 @@ int sup_plugin_check(const struct sup_config *cfg, const char *path, const char 
         /* an exec'd kue-worker, as the configured user: nothing of the
          * master (and none of its privileges) is in the process that runs
          * the plugin's constructors */
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         int nul = open("/dev/null", O_RDWR);
         if (nul >= 0) {
@@ -896,6 +899,33 @@ int sup_plugin_check(const struct sup_config *cfg, const char *path, const char 
         _exit(127);
     }
     close(pfd[1]);
+    *rfd = pfd[0];
+    return pid;
+}
+
+void sup_plugin_check_result(const char *path, int status, int timed_out, char *msg, size_t got,
+                             char *err, size_t errlen)
+{
+    while (got && (msg[got - 1] == '\n' || msg[got - 1] == '\r'))
+        msg[--got] = '\0';
+    if (timed_out)
+        snprintf(err, errlen, "%s: loading took longer than 10 s", path);
+    else if (got)
+        kue_strlcpy(err, msg, errlen);
+    else if (WIFSIGNALED(status))
+        snprintf(err, errlen, "%s: loading it crashed (signal %d)", path, WTERMSIG(status));
+    else
+        snprintf(err, errlen, "%s: cannot load", path);
+}
+
+int sup_plugin_check(const struct sup_config *cfg, const char *path, const char *type, char *err,
+                     size_t errlen)
+{
+    int rfd;
+    pid_t pid = sup_plugin_check_spawn(cfg, path, type, &rfd, err, errlen);
+    if (pid < 0)
+        return -1;
+    int pfd[2] = { rfd, -1 };
     char msg[1024];
     size_t got = 0;
     int64_t deadline = kue_mono_ms() + 10000;
@@ -919,8 +949,6 @@ int sup_plugin_check(const struct sup_config *cfg, const char *path, const char 
             break;
     }
     msg[got] = '\0';
-    while (got && (msg[got - 1] == '\n' || msg[got - 1] == '\r'))
-        msg[--got] = '\0';
     close(pfd[0]);
     int status = 0;
     pid_t w;
@@ -930,17 +958,12 @@ int sup_plugin_check(const struct sup_config *cfg, const char *path, const char 
     if (w == 0) {
         kill(pid, SIGKILL);
         while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
-        snprintf(err, errlen, "%s: loading took longer than 10 s", path);
+        sup_plugin_check_result(path, status, 1, msg, got, err, errlen);
         return -1;
     }
     if (w == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0)
         return 0;
-    if (got)
-        kue_strlcpy(err, msg, errlen);
-    else if (w == pid && WIFSIGNALED(status))
-        snprintf(err, errlen, "%s: loading it crashed (signal %d)", path, WTERMSIG(status));
-    else
-        snprintf(err, errlen, "%s: cannot load", path);
+    sup_plugin_check_result(path, status, 0, msg, got, err, errlen);
     return -1;
 }
 

@@ -19,6 +19,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "scoreboard.h"
 
@@ -110,6 +111,14 @@ int sup_config_check_plugins(const struct sup_config *cfg, char *err, size_t err
  * 12 s.  0 ok, -1 with a message in err. */
 int sup_plugin_check(const struct sup_config *cfg, const char *path, const char *type, char *err,
                      size_t errlen);
+/* The same in two halves, for a caller that must not wait (the master's
+ * loop): start the check (its stderr on *rfd), and, once it exited, its
+ * message from what was read and the wait status. */
+pid_t sup_plugin_check_spawn(const struct sup_config *cfg, const char *path, const char *type,
+                             int *rfd, char *err, size_t errlen);
+void sup_plugin_check_result(const char *path, int status, int timed_out, char *msg, size_t got,
+                             char *err, size_t errlen);
+
 /* The kue-worker that checks plugins (default: next to our executable;
  * tests set it). */
 void sup_plugin_checker(const char *path);

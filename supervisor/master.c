@@ -243,6 +243,8 @@ static void reap(struct master *m)
         if (pid <= 0)
             break;
         int idx = sup_table_find_pid(&m->tab, pid);
+        if (idx < 0 && sup_pcheck_reaped(m, pid, status))
+            continue;
         if (idx < 0) {
             char st[96];
             sup_status_text(status, st, sizeof(st));

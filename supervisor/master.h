@@ -121,6 +121,13 @@ int sup_rundir_check(const char *path, char *err, size_t errlen);
 /* -t and start: the web address can be bound now. */
 int sup_check_bind(const char *listen, char *err, size_t errlen);
 
+/* check.c: plugin checks run beside the loop (see there) */
+int sup_pcheck_start(struct master *m, int ti, const struct sup_fileid *id, char *err,
+                     size_t errlen);
+int sup_pcheck_busy(const struct master *m, const char *type);
+/* From the reaper: 1 when pid was a plugin check (then taken). */
+int sup_pcheck_reaped(struct master *m, pid_t pid, int status);
+
 /* rds.c */
 int sup_rds_start(struct master *m, char *err, size_t errlen);
 void sup_rds_stop(struct master *m);
@@ -137,6 +144,9 @@ void sup_watch_restart(struct master *m);
 int sup_fileid_get(const char *path, struct sup_fileid *id);
 int sup_fileid_eq(const struct sup_fileid *a, const struct sup_fileid *b);
 void sup_check_plugins_changed(struct master *m);
+/* The end of a check of type ti's file id (ok, or err says why). */
+void sup_plugin_checked(struct master *m, int ti, const struct sup_fileid *id, int ok,
+                        const char *err);
 
 /* One step of the drain: kill at the deadline, stop the web process,
  * wait (bounded) for pending Redis calls, stop Redis, exit the loop. */

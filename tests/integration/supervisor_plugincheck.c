@@ -84,3 +84,46 @@ Test(supervisor_plugincheck, writable_ancestor_of_the_plugins_dir_is_refused)
     cr_expect_eq(run_t(log), 2);
     cr_expect(sup_log_has(log, "is writable by group"), "see %s", log);
 }
+
+static int check_started(void *arg)
+{
+    return sup_log_has(S.log, "checking plugin");
+}
+
+struct respawn { pid_t old; };
+static int echo_respawned(void *arg)
+{
+    struct respawn *r = arg;
+    pid_t now[2] = { 0, 0 };
+    return sup_children(S.pid, "kue-supervisor: worker echo#", now, 2) == 1 && now[0] != r->old;
+}
+
+Test(supervisor_plugincheck, slow_check_does_not_block_the_master)
+{
+    static const char *const plugins[] = { "echo", NULL };
+    sup_setup(&S, plugins, "[type echo]\n[type slow]\n");
+    const char *fast = "#include <kue/plugin.h>\n"
+                       "static void process(kue_handle_t *j) { kue_done(j, 0, 0); }\n"
+                       "KUE_PLUGIN(.process = process);\n";
+    sup_build_plugin(&S, "slow", fast);
+    sup_start(&S);
+    cr_assert(sup_wait_children(S.pid, "kue-supervisor: worker echo#", 1, 5000));
+    cr_assert(sup_wait_children(S.pid, "kue-supervisor: worker slow#", 1, 5000));
+    /* a new file whose loading takes 4 s */
+    sup_build_plugin(&S, "slow",
+                     "#include <unistd.h>\n#include <kue/plugin.h>\n"
+                     "__attribute__((constructor)) static void wait4s(void) { sleep(4); }\n"
+                     "static void process(kue_handle_t *j) { kue_done(j, 0, 0); }\n"
+                     "KUE_PLUGIN(.process = process);\n");
+    cr_assert(kt_wait_until(check_started, NULL, 5000), "no plugin check started");
+    /* meanwhile the master goes on: a killed worker is replaced at once */
+    pid_t w[2];
+    cr_assert_eq(sup_children(S.pid, "kue-supervisor: worker echo#", w, 2), 1);
+    int64_t t0 = kt_now_ms();
+    kill(w[0], SIGKILL);
+    struct respawn r = { w[0] };
+    cr_assert(kt_wait_until(echo_respawned, &r, 10000));
+    int64_t took = kt_now_ms() - t0;
+    cr_expect_lt(took, 2500, "the master was blocked for %lld ms", (long long)took);
+    cr_assert_eq(sup_stop(&S, SIGTERM, 15000), 0);
+}

@@ -64,6 +64,10 @@ int kue_settings_create(const char *const *strs, int n)
     return fd;
 }
 
+/* Kept for the life of the process (and reachable, for leak checkers). */
+static char **volatile kept_argv;
+static char *volatile kept_buf;
+
 int kue_settings_argv(int *argcp, char ***argvp, char *err, size_t errlen)
 {
     char **argv = *argvp;
@@ -119,6 +123,8 @@ int kue_settings_argv(int *argcp, char ***argvp, char *err, size_t errlen)
     }
     nargv[n] = NULL;
     *argcp = n;
-    *argvp = nargv;   /* kept for the life of the process */
+    *argvp = nargv;
+    kept_argv = nargv;
+    kept_buf = buf;
     return 0;
 }

@@ -172,6 +172,9 @@ int main(int argc, char **argv)
     if (!srv) {
         /* 78 (EX_CONFIG): the supervisor does not restart it in a loop */
         klog_error("%s", err);
+        web_events_stop(ctx.events);
+        web_events_free(ctx.events);
+        if (ctx.sb) kue_sb_detach(&sb);
         return 78;
     }
     klog_info("listening on %s://%s (port %d)%s", o.tls_cert || o.tls_cert_pem ? "https" : "http", o.listen,

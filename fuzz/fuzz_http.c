@@ -1,7 +1,7 @@
 /*
  * fuzz_http.c -- kue-web's request side without a socket: routing and
  * %-decoding of the path (web/route.c), query decoding, the range bound,
- * the Host/Origin checks, the listen address, and the POST /job body
+ * the Host/Origin checks, Basic auth, the listen address, and the POST /job body
  * (web/post.c) with saving replaced by a stub, so no Redis is needed.
  *
  * Input: a method selector byte, then NUL-separated fields: path, query
@@ -93,6 +93,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         free(q);
     }
     web_host_allowed(host, listen, "kue.example.org, *.nope");
+    web_basic_auth_ok(origin, "admin:s3cret");
     web_same_origin(host, origin, sfs, referer, data[0] & 1);
     char lh[256];
     int port;

@@ -7,6 +7,8 @@
  *   rds.c     the master's Redis work: promotion, lease recovery, settling
  *             the jobs of dead workers (async, queued while disconnected)
  *   watch.c   inotify on the plugins directory
+ *   check.c   plugin checks beside the loop (an exec'd kue-worker --check)
+ *   rundir.c  run_dir safety, files in it, -t's bind check
  */
 #ifndef KUE_SUP_MASTER_H
 #define KUE_SUP_MASTER_H

@@ -69,7 +69,19 @@ fail:;
     return -1;
 }
 
+static int attach(kue_scoreboard_t *sb, int fd, int prot);
+
 int kue_sb_attach(kue_scoreboard_t *sb, int fd)
+{
+    return attach(sb, fd, PROT_READ | PROT_WRITE);
+}
+
+int kue_sb_attach_ro(kue_scoreboard_t *sb, int fd)
+{
+    return attach(sb, fd, PROT_READ);
+}
+
+static int attach(kue_scoreboard_t *sb, int fd, int prot)
 {
     if (fd < 0) {
         const char *s = getenv("KUE_SCOREBOARD_FD");
@@ -92,7 +104,7 @@ int kue_sb_attach(kue_scoreboard_t *sb, int fd)
         errno = EINVAL;
         return -1;
     }
-    void *base = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    void *base = mmap(NULL, (size_t)st.st_size, prot, MAP_SHARED, fd, 0);
     if (base == MAP_FAILED)
         return -1;
     const struct kue_sb_header *h = base;

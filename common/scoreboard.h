@@ -89,6 +89,8 @@ typedef struct kue_scoreboard {
 int kue_sb_create(kue_scoreboard_t *sb, uint32_t nslots);
 /* Child: map the scoreboard from fd (from KUE_SCOREBOARD_FD when fd < 0). */
 int kue_sb_attach(kue_scoreboard_t *sb, int fd);
+/* The same, mapped read-only (kue-web only reads it). */
+int kue_sb_attach_ro(kue_scoreboard_t *sb, int fd);
 void kue_sb_detach(kue_scoreboard_t *sb);
 
 /* Writer side: bracket every update of one slot. */

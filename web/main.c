@@ -149,7 +149,7 @@ int main(int argc, char **argv)
 
     static kue_scoreboard_t sb;
     if (getenv("KUE_SCOREBOARD_FD")) {
-        if (kue_sb_attach(&sb, -1) == 0) ctx.sb = &sb;
+        if (kue_sb_attach_ro(&sb, -1) == 0) ctx.sb = &sb;
         else klog_warn("KUE_SCOREBOARD_FD is set but the scoreboard could not be attached");
     }
 

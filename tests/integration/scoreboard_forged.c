@@ -88,6 +88,17 @@ Test(scoreboard_forged, web_answers_with_a_forged_count)
     r = wt_get(W.port, "/workers");
     cr_expect(strstr(r.body, "\"pid\":4242"), "%s", r.body);
     wt_resp_free(&r);
+    /* kue-web maps it read-only */
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/maps", (int)W.pid);
+    char *maps = kt_read_file(path);
+    cr_assert(maps);
+    char *line = strstr(maps, "kue-scoreboard");
+    cr_assert(line, "%s", maps);
+    while (line > maps && line[-1] != '\n') line--;
+    cr_expect(strstr(line, " r--s ") && strstr(line, " r--s ") < strstr(line, "kue-scoreboard"),
+              "%.200s", line);
+    free(maps);
     kue_sb_detach(&sb);
     close(sb.fd);
 }

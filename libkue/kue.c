@@ -15,6 +15,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -768,7 +769,7 @@ char *kue_job_to_json(const kue_job_t *j, int string_id)
     const char *prio = kue_job_field(j, "priority");
     char *end = NULL;
     double pd = prio ? strtod(prio, &end) : 0;
-    if (prio && end != prio && !*end) kue_buf_printf(&b, ",\"priority\":%.15g", pd);
+    if (prio && end != prio && !*end && isfinite(pd)) kue_buf_printf(&b, ",\"priority\":%.15g", pd);
     else kue_buf_puts(&b, ",\"priority\":null");
     const char *progress = kue_job_field(j, "progress");
     if (progress) put_str_field(&b, "progress", progress, &first);

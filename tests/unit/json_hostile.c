@@ -47,7 +47,7 @@ Test(json_hostile, huge_attempts_do_not_overflow)
 
 Test(json_hostile, invalid_utf8_becomes_replacement_character)
 {
-    const char *kv[] = { "type", "a\xff" "b\xc3", "error", "\xe2\x82" };
+    const char *kv[] = { "type", ("a\xff" "b\xc3"), "error", "\xe2\x82" };
     char *js = job_json(kv, 4);
     cr_assert(strstr(js, "\"type\":\"a\\ufffdb\\ufffd\""), "%s", js);
     cr_assert(strstr(js, "\"error\":\"\\ufffd\""), "%s", js);

@@ -969,16 +969,98 @@ int sup_plugin_check(const struct sup_config *cfg, const char *path, const char 
 
 int sup_config_check_plugins(const struct sup_config *cfg, char *err, size_t errlen)
 {
-    for (int i = 0; i < cfg->ntypes; i++) {
+    /* every type's check at once: the wait is that of the slowest, at
+     * most 12 s, not the sum */
+    struct run { pid_t pid; int fd; char msg[1024]; size_t got; int status, done; };
+    int n = cfg->ntypes;
+    if (n == 0)
+        return 0;
+    struct run *r = calloc((size_t)n, sizeof(*r));
+    struct pollfd *pf = calloc((size_t)n, sizeof(*pf));
+    if (!r || !pf) {
+        free(r);
+        free(pf);
+        snprintf(err, errlen, "%s: out of memory", cfg->file);
+        return -1;
+    }
+    int failed = -1;
+    char why[1024] = "";
+    for (int i = 0; i < n; i++)
+        r[i].fd = -1;
+    for (int i = 0; i < n; i++) {
         const struct sup_type *t = &cfg->types[i];
-        char why[1024];
-        if (sup_plugin_check(cfg, t->handler, t->name, why, sizeof(why)) < 0) {
-            snprintf(err, errlen, "%s:%d: [type %s] handler: %s", cfg->file, t->handler_line,
-                     t->name, why);
-            return -1;
+        r[i].pid = sup_plugin_check_spawn(cfg, t->handler, t->name, &r[i].fd, why, sizeof(why));
+        if (r[i].pid < 0) {
+            r[i].fd = -1;
+            r[i].done = 1;
+            if (failed < 0)
+                failed = i;
+            break;
         }
     }
-    return 0;
+    int64_t deadline = kue_mono_ms() + 10000;
+    for (;;) {
+        int open_n = 0;
+        for (int i = 0; i < n; i++) {
+            pf[i].fd = r[i].fd;   /* -1: ignored by poll */
+            pf[i].events = POLLIN;
+            pf[i].revents = 0;
+            open_n += r[i].fd >= 0;
+        }
+        int64_t left = deadline - kue_mono_ms();
+        if (!open_n || left <= 0)
+            break;
+        int k = poll(pf, (nfds_t)n, (int)left);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            break;
+        for (int i = 0; i < n; i++) {
+            if (r[i].fd < 0 || !pf[i].revents)
+                continue;
+            ssize_t got = read(r[i].fd, r[i].msg + r[i].got, sizeof(r[i].msg) - 1 - r[i].got);
+            if (got < 0 && errno == EINTR)
+                continue;
+            if (got > 0)
+                r[i].got += (size_t)got;
+            if (got <= 0 || r[i].got == sizeof(r[i].msg) - 1) {
+                close(r[i].fd);
+                r[i].fd = -1;
+            }
+        }
+    }
+    /* collect every child (killed when still loading at the deadline) */
+    int64_t wdeadline = kue_mono_ms() + 2000;
+    for (int i = 0; i < n; i++) {
+        if (r[i].pid <= 0)
+            continue;
+        int timed_out = r[i].fd >= 0;
+        pid_t w = 0;
+        while (!timed_out && (w = waitpid(r[i].pid, &r[i].status, WNOHANG)) == 0 &&
+               kue_mono_ms() < wdeadline)
+            usleep(2000);
+        if (timed_out || w == 0) {
+            timed_out = 1;
+            kill(r[i].pid, SIGKILL);
+            while (waitpid(r[i].pid, &r[i].status, 0) < 0 && errno == EINTR) {}
+        }
+        if (r[i].fd >= 0)
+            close(r[i].fd);
+        r[i].msg[r[i].got] = '\0';
+        int ok = !timed_out && WIFEXITED(r[i].status) && WEXITSTATUS(r[i].status) == 0;
+        if (!ok && (failed < 0 || i < failed)) {
+            failed = i;
+            sup_plugin_check_result(cfg->types[i].handler, r[i].status, timed_out, r[i].msg,
+                                    r[i].got, why, sizeof(why));
+        }
+    }
+    free(r);
+    free(pf);
+    if (failed < 0)
+        return 0;
+    const struct sup_type *t = &cfg->types[failed];
+    snprintf(err, errlen, "%s:%d: [type %s] handler: %s", cfg->file, t->handler_line, t->name, why);
+    return -1;
 }
 
 const struct sup_type *sup_config_type(const struct sup_config *cfg, const char *name)

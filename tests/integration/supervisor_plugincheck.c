@@ -127,3 +127,23 @@ Test(supervisor_plugincheck, slow_check_does_not_block_the_master)
     cr_expect_lt(took, 2500, "the master was blocked for %lld ms", (long long)took);
     cr_assert_eq(sup_stop(&S, SIGTERM, 15000), 0);
 }
+
+Test(supervisor_plugincheck, types_are_checked_at_once)
+{
+    static const char *const none[] = { NULL };
+    sup_setup(&S, none, "[type a]\n[type b]\n[type c]\n");
+    const char *slow = "#include <unistd.h>\n#include <kue/plugin.h>\n"
+                       "__attribute__((constructor)) static void wait2s(void) { sleep(2); }\n"
+                       "static void process(kue_handle_t *j) { kue_done(j, 0, 0); }\n"
+                       "KUE_PLUGIN(.process = process);\n";
+    sup_build_plugin(&S, "a", slow);
+    sup_build_plugin(&S, "b", slow);
+    sup_build_plugin(&S, "c", slow);
+    char log[800];
+    snprintf(log, sizeof(log), "%s/t.log", S.dir);
+    int64_t t0 = kt_now_ms();
+    cr_assert_eq(run_t(log), 0);
+    int64_t took = kt_now_ms() - t0;
+    /* one after the other would be 6 s */
+    cr_expect_lt(took, 4500, "-t took %lld ms for three 2 s checks", (long long)took);
+}

@@ -9,6 +9,7 @@
 #                        targets only check and name what is missing
 #   make V=1             show the full compiler commands
 #   make install         PREFIX=/usr/local DESTDIR=
+#   make fuzz / fuzz-ci  libFuzzer harnesses under fuzz/ (clang; docs/security.md)
 #
 # Build products go to $(O) (default build/, build-san/ with SANITIZE).
 
@@ -50,9 +51,9 @@ LDFLAGS += -fsanitize=$(SANITIZE)
 endif
 
 LIB_LIBS  := -lhiredis -ljansson -lev -lm
-SUP_LIBS  := -linih -ldl
+SUP_LIBS  := -ldl
 WEB_LIBS  := -lmicrohttpd -lpthread
-TEST_LIBS := -lcriterion -linih -ldl -lmicrohttpd -lpthread
+TEST_LIBS := -lcriterion -ldl -lmicrohttpd -lpthread
 
 # ---- sources ---------------------------------------------------------------
 # libkue/: the public library (what include/kue/kue.h and async.h promise).
@@ -193,6 +194,52 @@ $(O)/tests/%: tests/%.c $(TCOM_OBJ) $(O)/lib/libkue-worker.a $(O)/lib/libkue-web
 
 $(O)/obj/tests/%.o: CFLAGS += -Itests/common
 
+# ---- fuzzing (docs/security.md) ---------------------------------------------
+# clang's libFuzzer with ASan+UBSan; objects in build-fuzz/.  Each harness
+# fuzz/NAME.c starts from the seed corpus fuzz/corpus/NAME (in the repo) and
+# keeps what it finds in build-fuzz/corpus/NAME.
+#   make fuzz                 build, then run each harness FUZZ_TIME s (60)
+#   make fuzz-ci              the same for 30 s each (CI)
+#   make fuzz FUZZ_TIME=3600  longer; or run build-fuzz/fuzz/NAME by hand
+FUZZ_SRC  := $(sort $(wildcard fuzz/*.c))
+FUZZ_NAMES := $(patsubst fuzz/%.c,%,$(FUZZ_SRC))
+FUZZ_TIME ?= 60
+ifeq ($(FUZZ),1)
+CFLAGS += -fsanitize=fuzzer-no-link
+endif
+
+.PHONY: fuzz fuzz-ci fuzz-build fuzzers
+fuzz-build:
+	@command -v clang >/dev/null || { echo "make fuzz needs clang (apt-get install clang libclang-rt-14-dev)"; exit 1; }
+	@$(MAKE) --no-print-directory O=build-fuzz CC=clang SANITIZE=address,undefined FUZZ=1 fuzzers
+
+fuzzers: $(patsubst %,$(O)/fuzz/%,$(FUZZ_NAMES))
+
+# libkue's kue_job_save is replaced by the harness's stub where it has one
+# (first definition wins), so POST /job bodies are fuzzed without Redis.
+$(O)/fuzz/%: fuzz/%.c $(O)/obj/supervisor/config.o $(O)/lib/libkue-web.a \
+             $(O)/lib/libkue-common.a $(O)/lib/libkue.a
+	@mkdir -p $(dir $@)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(CFLAGS) -fsanitize=fuzzer -Isupervisor -Iweb -o $@ $< \
+	    $(O)/obj/supervisor/config.o $(O)/lib/libkue-web.a $(O)/lib/libkue-common.a \
+	    $(O)/lib/libkue.a -Wl,--allow-multiple-definition $(LDFLAGS) -ldl \
+	    $(WEB_LIBS) $(LIB_LIBS)
+
+fuzz: fuzz-build
+	@for n in $(FUZZ_NAMES); do \
+	  echo "== fuzz $$n ($(FUZZ_TIME) s)"; mkdir -p build-fuzz/corpus/$$n; \
+	  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
+	  build-fuzz/fuzz/$$n -max_total_time=$(FUZZ_TIME) -timeout=10 -rss_limit_mb=2048 \
+	    -max_len=65536 -print_final_stats=1 \
+	    -artifact_prefix=build-fuzz/ build-fuzz/corpus/$$n fuzz/corpus/$$n \
+	    >build-fuzz/$$n.log 2>&1 || { tail -60 build-fuzz/$$n.log; echo "fuzz $$n: FAILED (input saved in build-fuzz/)"; exit 1; }; \
+	  grep -E '^stat::number_of_executed_units|^stat::new_units_added' build-fuzz/$$n.log | tr '\n' ' '; echo; \
+	done
+
+fuzz-ci:
+	@$(MAKE) --no-print-directory fuzz FUZZ_TIME=30
+
 check-deps:
 	@sh scripts/deps.sh check
 
@@ -234,6 +281,6 @@ install: all
 	    $(DESTDIR)$(PREFIX)/share/doc/kue/examples/
 
 clean:
-	rm -rf build build-san build-clang
+	rm -rf build build-san build-clang build-fuzz
 
--include $(shell find $(O)/obj $(O)/tests $(O)/plugins -name '*.d' 2>/dev/null)
+-include $(shell find $(O)/obj $(O)/tests $(O)/plugins $(O)/fuzz -name '*.d' 2>/dev/null)

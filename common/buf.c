@@ -2,6 +2,7 @@
  * buf.c -- growable buffers and small JSON helpers (see buf.h).
  */
 #include "buf.h"
+#include "util.h"
 
 #include <jansson.h>
 #include <stdarg.h>
@@ -62,7 +63,15 @@ void kue_buf_json_str(kue_buf_t *b, const char *s, size_t n)
         case '\f': kue_buf_append(b, "\\f", 2); break;
         default:
             if (c < 0x20) kue_buf_printf(b, "\\u%04x", c);
-            else kue_buf_append(b, &s[i], 1);
+            else if (c < 0x80) kue_buf_append(b, &s[i], 1);
+            else {
+                /* JSON is UTF-8: an invalid sequence becomes U+FFFD */
+                int ok;
+                size_t l = kue_utf8_seq((const unsigned char *)s + i, n - i, &ok);
+                if (ok) kue_buf_append(b, &s[i], l);
+                else kue_buf_append(b, "\\ufffd", 6);
+                i += l - 1;
+            }
         }
     }
     kue_buf_append(b, "\"", 1);

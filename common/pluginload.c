@@ -9,6 +9,7 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
@@ -35,35 +36,72 @@ size_t kue_pl_stem(const char *path, char *buf, size_t len)
     return n;
 }
 
+int kue_pl_read_only(const char *path)
+{
+    struct statvfs vfs;
+    return statvfs(path, &vfs) == 0 && (vfs.f_flag & ST_RDONLY);
+}
+
+static int check_one(const char *what, const char *p, const struct stat *st,
+                     char *err, size_t errlen)
+{
+    if (st->st_mode & (S_IWGRP | S_IWOTH)) {
+        snprintf(err, errlen, "plugin %s %s is writable by %s (mode %04o); refusing to load "
+                 "code that others can change (chmod go-w)", what, p,
+                 (st->st_mode & S_IWOTH) ? "others" : "group",
+                 (unsigned)(st->st_mode & 07777));
+        return -1;
+    }
+    if (st->st_uid != 0 && st->st_uid != geteuid() && !kue_pl_read_only(p)) {
+        snprintf(err, errlen, "plugin %s %s is owned by uid %u, not by root or the running "
+                 "user (uid %u); refusing to load it", what, p, (unsigned)st->st_uid,
+                 (unsigned)geteuid());
+        return -1;
+    }
+    return 0;
+}
+
 int kue_pl_open(const char *path, kue_pl_t *pl, char *err, size_t errlen)
 {
     memset(pl, 0, sizeof *pl);
     snprintf(pl->path, sizeof pl->path, "%s", path);
     kue_pl_stem(path, pl->stem, sizeof pl->stem);
 
-    struct stat st;
-    if (stat(path, &st) != 0) {
+    pl->fd = -1;
+    /* The file is opened once: its permissions are checked on, and dlopen
+     * loads, that one inode (through /proc/self/fd/N), so it cannot be
+     * swapped between the check and the load. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
         snprintf(err, errlen, "plugin %s: %s", path, strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        snprintf(err, errlen, "plugin %s: %s", path, strerror(errno));
+        close(fd);
         return -1;
     }
     if (!S_ISREG(st.st_mode)) {
         snprintf(err, errlen, "plugin %s: not a regular file", path);
+        close(fd);
         return -1;
     }
-    /* dlopen searches the library path for names without a slash. */
-    char rel[4200];
-    const char *dlpath = path;
-    if (!strchr(path, '/')) {
-        snprintf(rel, sizeof rel, "./%s", path);
-        dlpath = rel;
+    if (check_one("file", path, &st, err, errlen) != 0) {
+        close(fd);
+        return -1;
     }
+    char dlpath[64];
+    snprintf(dlpath, sizeof dlpath, "/proc/self/fd/%d", fd);
     dlerror();
     pl->dl = dlopen(dlpath, RTLD_NOW | RTLD_LOCAL);
     if (!pl->dl) {
         const char *e = dlerror();
         snprintf(err, errlen, "plugin %s: cannot load: %s", path, e ? e : "unknown dlopen error");
+        close(fd);
         return -1;
     }
+    pl->fd = fd;   /* kept while loaded: the name stays unique to this file */
     dlerror();
     void *sym = dlsym(pl->dl, KUE_PLUGIN_ENTRY_SYMBOL);
     if (!sym) {
@@ -135,6 +173,8 @@ int kue_pl_open(const char *path, kue_pl_t *pl, char *err, size_t errlen)
 fail:
     dlclose(pl->dl);
     pl->dl = NULL;
+    close(pl->fd);
+    pl->fd = -1;
     return -1;
 }
 
@@ -142,6 +182,8 @@ void kue_pl_close(kue_pl_t *pl)
 {
     if (pl->dl) dlclose(pl->dl);
     pl->dl = NULL;
+    if (pl->fd >= 0) close(pl->fd);
+    pl->fd = -1;
 }
 
 int kue_pl_serves(const kue_pl_t *pl, const char *type)
@@ -164,31 +206,6 @@ int kue_pl_check_type(const kue_pl_t *pl, const char *type, char *err, size_t er
     snprintf(err, errlen, "plugin %s does not serve type \"%s\" (it serves: %s)",
              pl->path, type, list);
     return -1;
-}
-
-int kue_pl_read_only(const char *path)
-{
-    struct statvfs vfs;
-    return statvfs(path, &vfs) == 0 && (vfs.f_flag & ST_RDONLY);
-}
-
-static int check_one(const char *what, const char *p, const struct stat *st,
-                     char *err, size_t errlen)
-{
-    if (st->st_mode & (S_IWGRP | S_IWOTH)) {
-        snprintf(err, errlen, "plugin %s %s is writable by %s (mode %04o); refusing to load "
-                 "code that others can change (chmod go-w)", what, p,
-                 (st->st_mode & S_IWOTH) ? "others" : "group",
-                 (unsigned)(st->st_mode & 07777));
-        return -1;
-    }
-    if (st->st_uid != 0 && st->st_uid != geteuid() && !kue_pl_read_only(p)) {
-        snprintf(err, errlen, "plugin %s %s is owned by uid %u, not by root or the running "
-                 "user (uid %u), on a writable mount; refusing to load it", what, p,
-                 (unsigned)st->st_uid, (unsigned)geteuid());
-        return -1;
-    }
-    return 0;
 }
 
 int kue_pl_check_perms(const char *path, char *err, size_t errlen)
@@ -219,5 +236,18 @@ int kue_pl_check_perms(const char *path, char *err, size_t errlen)
     /* A sticky, world-writable directory such as /tmp still lets others
      * replace files they own, so it is refused too. */
     if (check_one("directory", d, &st, err, errlen) != 0) return -1;
+    /* Every ancestor as well (as OpenSSH checks the path to
+     * authorized_keys): whoever can rename an ancestor can put another
+     * tree in its place.  A sticky ancestor (/tmp) is accepted: others
+     * cannot rename or remove what they do not own in it. */
+    while (strcmp(d, "/") != 0) {
+        d = dirname(d);
+        if (stat(d, &st) != 0) {
+            snprintf(err, errlen, "plugin directory %s: %s", d, strerror(errno));
+            return -1;
+        }
+        if ((st.st_mode & S_ISVTX) && (st.st_uid == 0 || st.st_uid == geteuid())) continue;
+        if (check_one("directory", d, &st, err, errlen) != 0) return -1;
+    }
     return 0;
 }

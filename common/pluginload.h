@@ -28,6 +28,7 @@ typedef struct kue_pl {
     const char *types[KUE_PL_MAX_TYPES + 1]; /* types served, NULL-terminated
                                       * (borrowed from the plugin or from stem) */
     char stem[128];                  /* "email" for ".../email.so" */
+    int fd;                          /* the file, open while loaded (-1: none) */
 } kue_pl_t;
 
 /* dlopen(path, RTLD_NOW | RTLD_LOCAL), find kue_plugin_entry, check the ABI
@@ -45,10 +46,13 @@ int kue_pl_check_type(const kue_pl_t *pl, const char *type, char *err, size_t er
 
 /* Refuse a plugin file (or its directory) that is writable by group or
  * others, or not owned by root or the current effective user: whoever can
- * write it can run code as the worker.  On a read-only mount (a container's
+ * write it can run code as the worker.  Also fails when the file is missing
+ * or not a regular file.  On a read-only mount (a container's
  * "-v dir:/plugins:ro") the owner does not matter: nobody here can change
- * it.  Also fails when the file is missing or not a regular file.  0 ok; -1
- * with the reason in err. */
+ * it.  Every ancestor directory must be safe as well
+ * (a sticky one such as /tmp is accepted).  kue_pl_open() checks the
+ * file's permissions again on the very inode it loads.  0 ok; -1 with
+ * the reason in err. */
 int kue_pl_check_perms(const char *path, char *err, size_t errlen);
 
 /* 1 if path lies on a read-only mount. */

@@ -46,10 +46,11 @@ int kue_sb_create(kue_scoreboard_t *sb, uint32_t nslots)
         return -1;
     }
     size_t size = sb_size(nslots);
-    int fd = memfd_create("kue-scoreboard", 0);   /* inheritable on purpose */
+    int fd = memfd_create("kue-scoreboard", MFD_ALLOW_SEALING);   /* inheritable on purpose */
     if (fd < 0)
         return -1;
-    if (ftruncate(fd, (off_t)size) < 0)
+    if (ftruncate(fd, (off_t)size) < 0 ||
+        fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
         goto fail;
     void *base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (base == MAP_FAILED)
@@ -58,6 +59,7 @@ int kue_sb_create(kue_scoreboard_t *sb, uint32_t nslots)
     sb->hdr->magic = KUE_SB_MAGIC;
     sb->hdr->version = KUE_SB_VERSION;
     sb->hdr->nslots = nslots;
+    sb->nslots = nslots;
     sb->hdr->master_pid = (int32_t)getpid();
     return 0;
 fail:;
@@ -67,7 +69,19 @@ fail:;
     return -1;
 }
 
+static int attach(kue_scoreboard_t *sb, int fd, int prot);
+
 int kue_sb_attach(kue_scoreboard_t *sb, int fd)
+{
+    return attach(sb, fd, PROT_READ | PROT_WRITE);
+}
+
+int kue_sb_attach_ro(kue_scoreboard_t *sb, int fd)
+{
+    return attach(sb, fd, PROT_READ);
+}
+
+static int attach(kue_scoreboard_t *sb, int fd, int prot)
 {
     if (fd < 0) {
         const char *s = getenv("KUE_SCOREBOARD_FD");
@@ -90,18 +104,21 @@ int kue_sb_attach(kue_scoreboard_t *sb, int fd)
         errno = EINVAL;
         return -1;
     }
-    void *base = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    void *base = mmap(NULL, (size_t)st.st_size, prot, MAP_SHARED, fd, 0);
     if (base == MAP_FAILED)
         return -1;
     const struct kue_sb_header *h = base;
-    if (h->magic != KUE_SB_MAGIC || h->version != KUE_SB_VERSION ||
-        h->nslots == 0 || h->nslots > KUE_SB_MAX_SLOTS ||
-        sb_size(h->nslots) > (size_t)st.st_size) {
+    /* the slot count comes from the size of the memfd (sealed by the
+     * master), not from the header any child can write */
+    size_t fit = ((size_t)st.st_size - sizeof(struct kue_sb_header)) / sizeof(struct kue_sb_slot);
+    if (h->magic != KUE_SB_MAGIC || h->version != KUE_SB_VERSION || fit == 0 ||
+        fit > KUE_SB_MAX_SLOTS) {
         munmap(base, (size_t)st.st_size);
         errno = EINVAL;
         return -1;
     }
     sb_set(sb, base, fd, (size_t)st.st_size);
+    sb->nslots = (uint32_t)fit;
     return 0;
 }
 
@@ -113,6 +130,7 @@ void kue_sb_detach(kue_scoreboard_t *sb)
     sb->hdr = NULL;
     sb->slots = NULL;
     sb->size = 0;
+    sb->nslots = 0;
 }
 
 void kue_sb_write_begin(struct kue_sb_slot *s)
@@ -130,7 +148,7 @@ void kue_sb_write_end(struct kue_sb_slot *s)
 
 int kue_sb_read_slot(const kue_scoreboard_t *sb, uint32_t i, struct kue_sb_slot *out)
 {
-    if (!sb->hdr || i >= sb->hdr->nslots)
+    if (!sb->hdr || i >= sb->nslots)
         return -1;
     const struct kue_sb_slot *s = &sb->slots[i];
     for (unsigned tries = 0;; tries++) {
@@ -170,7 +188,7 @@ const char *kue_sb_state_name(uint32_t state)
 
 void kue_sb_retire_counts(kue_scoreboard_t *sb, uint32_t i)
 {
-    if (!sb->hdr || i >= sb->hdr->nslots)
+    if (!sb->hdr || i >= sb->nslots)
         return;
     struct kue_sb_header *h = sb->hdr;
     struct kue_sb_slot *s = &sb->slots[i];

@@ -9,6 +9,13 @@
  * writes slot ownership (pid, type, generation) before the child runs.
  * Readers use kue_sb_read_slot(), a seqlock read that retries while a
  * writer is mid-update, so they never see a torn slot.
+ *
+ * Every child maps the page read-write, so nothing in it bounds a loop or
+ * an index: the slot count each process uses is its own copy
+ * (kue_scoreboard_t.nslots, from the master's argument or, in a child,
+ * from the size of the mapping at attach time), and the memfd is sealed
+ * against shrinking and growing, so no child can turn the master's reads
+ * into SIGBUS (docs/security.md).
  */
 #ifndef KUE_SCOREBOARD_H
 #define KUE_SCOREBOARD_H
@@ -89,12 +96,15 @@ typedef struct kue_scoreboard {
     struct kue_sb_slot *slots;
     int fd;
     size_t size;
+    uint32_t nslots;    /* this process's own copy; never read from hdr */
 } kue_scoreboard_t;
 
 /* Master: create a scoreboard of nslots in a memfd (fd inheritable). 0/-1. */
 int kue_sb_create(kue_scoreboard_t *sb, uint32_t nslots);
 /* Child: map the scoreboard from fd (from KUE_SCOREBOARD_FD when fd < 0). */
 int kue_sb_attach(kue_scoreboard_t *sb, int fd);
+/* The same, mapped read-only (kue-web only reads it). */
+int kue_sb_attach_ro(kue_scoreboard_t *sb, int fd);
 void kue_sb_detach(kue_scoreboard_t *sb);
 
 /* Writer side: bracket every update of one slot. */

@@ -172,3 +172,36 @@ int kue_path_join(char *out, size_t len, const char *dir, const char *rel)
                   : snprintf(out, len, "%s%s%s", base, bl && base[bl - 1] == '/' ? "" : "/", rel);
     return n < 0 || (size_t)n >= len ? -1 : 0;
 }
+
+size_t kue_utf8_seq(const unsigned char *s, size_t n, int *valid)
+{
+    unsigned char c = s[0];
+    *valid = 0;
+    if (c < 0x80) {
+        *valid = 1;
+        return 1;
+    }
+    size_t need;
+    unsigned char lo = 0x80, hi = 0xbf;
+    if (c >= 0xc2 && c <= 0xdf) need = 1;
+    else if (c >= 0xe0 && c <= 0xef) {
+        need = 2;
+        if (c == 0xe0) lo = 0xa0;          /* no overlong forms */
+        if (c == 0xed) hi = 0x9f;          /* no surrogates */
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        need = 3;
+        if (c == 0xf0) lo = 0x90;
+        if (c == 0xf4) hi = 0x8f;          /* <= U+10FFFF */
+    } else {
+        return 1;
+    }
+    size_t i = 1;
+    for (; i <= need; i++) {
+        if (i >= n || s[i] < lo || s[i] > hi)
+            return i;                      /* the maximal subpart */
+        lo = 0x80;
+        hi = 0xbf;
+    }
+    *valid = 1;
+    return need + 1;
+}

@@ -32,6 +32,11 @@ int64_t kue_zid_id(const char *zid);
 
 /* Copy at most dstlen-1 bytes and NUL-terminate; returns strlen(src). */
 size_t kue_strlcpy(char *dst, const char *src, size_t dstlen);
+/* The UTF-8 sequence at s (n > 0 bytes left): returns how many bytes to
+ * take, with *valid 1 for a well-formed character, or 0 for an invalid
+ * one (its maximal subpart, to be replaced by U+FFFD as a UTF-8 decoder
+ * such as Node's would: Kue reads Redis bytes that way). */
+size_t kue_utf8_seq(const unsigned char *s, size_t n, int *valid);
 
 /* dir + "/" + rel (rel itself when absolute), with rel's leading "./" and
  * "../" applied to dir, which must be absolute and free of symlinks (a

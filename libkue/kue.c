@@ -14,6 +14,8 @@
 #include <jansson.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -682,7 +684,9 @@ static int field_int(const kue_job_t *j, const char *name, int dflt)
     if (!v || !*v) return dflt;
     char *end;
     double d = strtod(v, &end);
-    if (end == v) return dflt;
+    if (end == v || d != d) return dflt;
+    if (d <= (double)INT_MIN) return INT_MIN;   /* bounded: the hash is anyone's */
+    if (d >= (double)INT_MAX) return INT_MAX;
     return (int)d;
 }
 
@@ -813,7 +817,7 @@ char *kue_job_to_json(const kue_job_t *j, int string_id)
     const char *prio = kue_job_field(j, "priority");
     char *end = NULL;
     double pd = prio ? strtod(prio, &end) : 0;
-    if (prio && end != prio && !*end) kue_buf_printf(&b, ",\"priority\":%.15g", pd);
+    if (prio && end != prio && !*end && isfinite(pd)) kue_buf_printf(&b, ",\"priority\":%.15g", pd);
     else kue_buf_puts(&b, ",\"priority\":null");
     const char *progress = kue_job_field(j, "progress");
     if (progress) put_str_field(&b, "progress", progress, &first);
@@ -828,8 +832,8 @@ char *kue_job_to_json(const kue_job_t *j, int string_id)
     int made = field_int(j, "attempts", 0);
     int max = field_int(j, "max_attempts", 1);
     if (max == 0 && !kue_job_field(j, "max_attempts")) max = 1;
-    int remaining = made > 0 ? max - made : max;
-    kue_buf_printf(&b, ",\"attempts\":{\"made\":%d,\"remaining\":%d,\"max\":%d}}", made,
+    long long remaining = made > 0 ? (long long)max - made : max;
+    kue_buf_printf(&b, ",\"attempts\":{\"made\":%d,\"remaining\":%lld,\"max\":%d}}", made,
                    remaining, max);
     return kue_buf_take(&b);
 bad:
@@ -1129,7 +1133,8 @@ int kue_event_parse(const char *msg, size_t len, int64_t *id, char *event, size_
     json_t *jev = json_object_get(v, "event");
     int rc = 0;
     if (json_is_integer(jid)) *id = json_integer_value(jid);
-    else if (json_is_real(jid)) *id = (int64_t)json_real_value(jid);
+    else if (json_is_real(jid) && json_real_value(jid) > -9e18 && json_real_value(jid) < 9e18)
+        *id = (int64_t)json_real_value(jid);
     else if (json_is_string(jid)) *id = strtoll(json_string_value(jid), NULL, 10);
     else rc = -1;
     if (json_is_string(jev)) snprintf(event, evlen, "%s", json_string_value(jev));

@@ -14,9 +14,42 @@
 
 #include "util.h"
 
+/* url with its password replaced by "***" (the user-info part of a
+ * redis:// URL and every password= query value), for messages. */
+static void mask(const char *url, char *out, size_t outlen)
+{
+    size_t o = 0;
+    const char *p = url;
+    const char *scheme = strstr(url, "://");
+    const char *auth = scheme ? scheme + 3 : NULL;
+    const char *end = auth ? auth + strcspn(auth, "/?") : NULL;
+    const char *at = auth ? memchr(auth, '@', (size_t)(end - auth)) : NULL;
+    while (*p && o + 1 < outlen) {
+        if (at && p == auth) {
+            const char *colon = memchr(auth, ':', (size_t)(at - auth));
+            size_t keep = colon ? (size_t)(colon - auth) + 1 : 0;
+            for (size_t i = 0; i < keep && o + 1 < outlen; i++) out[o++] = auth[i];
+            for (const char *m = "***"; *m && o + 1 < outlen; m++) out[o++] = *m;
+            p = at;
+            continue;
+        }
+        if ((p > url && (p[-1] == '?' || p[-1] == '&')) && !strncmp(p, "password=", 9)) {
+            for (const char *m = "password=***"; *m && o + 1 < outlen; m++) out[o++] = *m;
+            p += 9 + strcspn(p + 9, "&");
+            continue;
+        }
+        out[o++] = *p++;
+    }
+    out[o] = '\0';
+}
+
 static int fail(char *err, size_t errlen, const char *url, const char *why)
 {
-    if (err && errlen) snprintf(err, errlen, "invalid Redis URL \"%s\": %s", url, why);
+    if (err && errlen) {
+        char masked[1100];
+        mask(url, masked, sizeof masked);
+        snprintf(err, errlen, "invalid Redis URL \"%s\": %s", masked, why);
+    }
     return -1;
 }
 

@@ -1,10 +1,9 @@
 /*
  * config.c -- table-driven INI parsing and validation (see config.h).
  *
- * inih does the lexing; it is fed through a line reader of ours, which
- * counts lines (this inih build has no line numbers in its callback) and
- * sees section headers itself, so that a section with no keys ([web],
- * [type echo]) still counts.  Every key of every section is one row of
+ * One reader of ours (parse_text) does the lexing, line by line, and
+ * counts lines for the messages; it sees section headers itself, so that
+ * a section with no keys ([web], [type echo]) still counts.  Every key of every section is one row of
  * keys[]: its kind, text default, bounds, whether a HUP may change it, and
  * the line printed into the annotated example.  Defaults go through the
  * same setter as file values, so a default can never be out of bounds.
@@ -14,7 +13,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
-#include <ini.h>
 #include <limits.h>
 #include <poll.h>
 #include <pwd.h>
@@ -24,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -33,6 +32,11 @@
 #include "util.h"
 
 enum ck { CK_STR, CK_PATH, CK_DUR, CK_SIZE, CK_BOOL, CK_INT, CK_ENUM, CK_HANDLER };
+
+#define AP_FIXED   SUP_APPLY_FIXED
+#define AP_MASTER  SUP_APPLY_MASTER
+#define AP_WORKERS SUP_APPLY_WORKERS
+#define AP_WEB     SUP_APPLY_WEB
 
 #define G(m) offsetof(struct sup_config, m), sizeof(((struct sup_config *)0)->m)
 #define T(m) offsetof(struct sup_type, m), sizeof(((struct sup_type *)0)->m)
@@ -46,73 +50,83 @@ struct cfg_key {
     long long min, max;     /* INT: value; DUR: ms; SIZE: bytes */
     const char *choices;    /* ENUM: "a|b|c" */
     size_t off, size;
-    int reload;             /* may change on HUP */
+    unsigned apply;         /* what a change on HUP applies to (AP_*) */
     const char *doc;
 };
 
 static const struct cfg_key keys[] = {
-    { "supervisor", "plugins", CK_PATH, "./plugins", 0, 0, NULL, G(plugins), 1,
+    { "supervisor", "plugins", CK_PATH, "./plugins", 0, 0, NULL, G(plugins), AP_MASTER,
       "directory of handler .so files, watched for changes" },
-    { "supervisor", "shutdown_timeout", CK_DUR, "25s", 0, MS_MAX, NULL, G(shutdown_timeout_ms), 1,
+    { "supervisor", "shutdown_timeout", CK_DUR, "25s", 0, MS_MAX, NULL, G(shutdown_timeout_ms), AP_MASTER,
       "drain deadline after SIGTERM; then jobs still running are put back" },
-    { "supervisor", "run_dir", CK_PATH, "./run", 0, 0, NULL, G(run_dir), 0,
+    { "supervisor", "run_dir", CK_PATH, "./run", 0, 0, NULL, G(run_dir), AP_FIXED,
       "pidfile, embedded Redis socket and data" },
-    { "supervisor", "log_format", CK_ENUM, "text", 0, 0, "text|json", G(log_format), 1,
+    { "supervisor", "log_format", CK_ENUM, "text", 0, 0, "text|json", G(log_format), AP_MASTER | AP_WORKERS | AP_WEB,
       "text | json (one object per line, on stderr)" },
-    { "supervisor", "log_level", CK_ENUM, "info", 0, 0, "debug|info|warn|error", G(log_level), 1,
+    { "supervisor", "log_level", CK_ENUM, "info", 0, 0, "debug|info|warn|error", G(log_level), AP_MASTER | AP_WORKERS | AP_WEB,
       "debug | info | warn | error" },
-    { "supervisor", "log_file", CK_PATH, NULL, 0, 0, NULL, G(log_file), 0,
+    { "supervisor", "log_file", CK_PATH, NULL, 0, 0, NULL, G(log_file), AP_FIXED,
       "append logs to this file (reopened on SIGUSR1); empty: stderr" },
-    { "supervisor", "user", CK_STR, NULL, 0, 0, NULL, G(user), 0,
+    { "supervisor", "user", CK_STR, NULL, 0, 0, NULL, G(user), AP_FIXED,
       "when started as root: workers and web run as this user" },
-    { "supervisor", "group", CK_STR, NULL, 0, 0, NULL, G(group), 0,
+    { "supervisor", "group", CK_STR, NULL, 0, 0, NULL, G(group), AP_FIXED,
       "... and group (default: the user's primary group)" },
-    { "supervisor", "heartbeat_timeout", CK_DUR, "30s", 0, MS_MAX, NULL, G(heartbeat_timeout_ms), 1,
+    { "supervisor", "heartbeat_timeout", CK_DUR, "30s", 0, MS_MAX, NULL, G(heartbeat_timeout_ms), AP_MASTER,
       "a worker whose heartbeat is older is hung: killed and replaced (0: off)" },
-    { "supervisor", "respawn_delay", CK_DUR, "1s", 10, 3600000, NULL, G(respawn_delay_ms), 1,
+    { "supervisor", "respawn_delay", CK_DUR, "1s", 10, 3600000, NULL, G(respawn_delay_ms), AP_MASTER,
       "first respawn backoff after a crash; doubles per crash" },
-    { "supervisor", "respawn_max_delay", CK_DUR, "60s", 10, 3600000, NULL, G(respawn_max_delay_ms), 1,
+    { "supervisor", "respawn_max_delay", CK_DUR, "60s", 10, 3600000, NULL, G(respawn_max_delay_ms), AP_MASTER,
       "upper bound of the respawn backoff" },
-    { "supervisor", "lease", CK_DUR, "30s", 1000, MS_MAX, NULL, G(lease_ms), 1,
+    { "supervisor", "lease", CK_DUR, "30s", 1000, MS_MAX, NULL, G(lease_ms), AP_WORKERS,
       "lease of a claimed job; renewed by its worker, recovered when it expires" },
-    { "supervisor", "recovery_interval", CK_DUR, "5s", 100, 3600000, NULL, G(recovery_interval_ms), 1,
+    { "supervisor", "recovery_interval", CK_DUR, "5s", 100, 3600000, NULL, G(recovery_interval_ms), AP_MASTER,
       "how often expired leases (jobs of dead hosts) are recovered" },
 
-    { "redis", "url", CK_STR, "redis://127.0.0.1:6379/0", 0, 0, NULL, G(redis_url), 0,
+    { "redis", "url", CK_STR, "redis://127.0.0.1:6379/0", 0, 0, NULL, G(redis_url), AP_FIXED,
       "redis://[:password@]host[:port][/db], unix:///path.sock?db=N, or embedded" },
-    { "redis", "prefix", CK_STR, "q", 0, 0, NULL, G(prefix), 0,
+    { "redis", "prefix", CK_STR, "q", 0, 0, NULL, G(prefix), AP_FIXED,
       "key prefix (Kue's prefix option)" },
-    { "redis", "server", CK_STR, "redis-server", 0, 0, NULL, G(redis_server), 0,
+    { "redis", "server", CK_STR, "redis-server", 0, 0, NULL, G(redis_server), AP_FIXED,
       "redis-server binary for url = embedded (searched in PATH)" },
 
-    { "promotion", "interval", CK_DUR, "1s", 10, 3600000, NULL, G(promotion_interval_ms), 1,
+    { "promotion", "interval", CK_DUR, "1s", 10, 3600000, NULL, G(promotion_interval_ms), AP_MASTER,
       "upper bound on how late a due delayed job is promoted" },
-    { "promotion", "limit", CK_INT, "1000", 1, 1000000, NULL, G(promotion_limit), 1,
+    { "promotion", "limit", CK_INT, "1000", 1, 1000000, NULL, G(promotion_limit), AP_MASTER,
       "delayed jobs promoted per round" },
 
-    { "search", "enabled", CK_BOOL, "no", 0, 0, NULL, G(search), 1,
+    { "search", "enabled", CK_BOOL, "no", 0, 0, NULL, G(search), AP_WEB,
       "Kue-compatible full-text index of job data" },
 
-    { "web", "listen", CK_STR, "127.0.0.1:3000", 0, 0, NULL, G(web_listen), 1,
+    { "web", "listen", CK_STR, "127.0.0.1:3000", 0, 0, NULL, G(web_listen), AP_WEB,
       "HOST:PORT of the dashboard and JSON API; no [web] section: no web process" },
-    { "web", "title", CK_STR, "Kue", 0, 0, NULL, G(web_title), 1, "dashboard title" },
-    { "web", "auth", CK_STR, NULL, 0, 0, NULL, G(web_auth), 1, "user:password for HTTP basic auth" },
-    { "web", "tls_cert", CK_PATH, NULL, 0, 0, NULL, G(web_tls_cert), 1, "PEM certificate (with tls_key)" },
-    { "web", "tls_key", CK_PATH, NULL, 0, 0, NULL, G(web_tls_key), 1, "PEM private key" },
+    { "web", "title", CK_STR, "Kue", 0, 0, NULL, G(web_title), AP_WEB, "dashboard title" },
+    { "web", "auth", CK_STR, NULL, 0, 0, NULL, G(web_auth), AP_WEB, "user:password for HTTP basic auth" },
+    { "web", "tls_cert", CK_PATH, NULL, 0, 0, NULL, G(web_tls_cert), AP_WEB, "PEM certificate (with tls_key)" },
+    { "web", "tls_key", CK_PATH, NULL, 0, 0, NULL, G(web_tls_key), AP_WEB, "PEM private key" },
+    { "web", "allowed_hosts", CK_STR, NULL, 0, 0, NULL, G(web_allowed_hosts), AP_WEB,
+      "Host names accepted besides IP addresses, localhost and the listen host (comma-separated)" },
+    { "web", "max_connections", CK_INT, "256", 1, 100000, NULL, G(web_max_connections), AP_WEB,
+      "open connections (16 more are kept for /healthz and /readyz)" },
+    { "web", "max_per_client", CK_INT, "64", 1, 100000, NULL, G(web_max_per_client), AP_WEB,
+      "open connections per client address" },
+    { "web", "max_streams", CK_INT, "64", 1, 100000, NULL, G(web_max_streams), AP_WEB,
+      "open /events streams" },
+    { "web", "events_buffer", CK_SIZE, "4M", 0, 1LL << 30, NULL, G(web_events_buffer), AP_WEB,
+      "bytes of past events kept for Last-Event-ID replay" },
 
-    { "type", "handler", CK_HANDLER, NULL, 0, 0, NULL, T(handler), 1,
+    { "type", "handler", CK_HANDLER, NULL, 0, 0, NULL, T(handler), AP_WORKERS,
       "plugin file in the plugins directory (or absolute); default: <type>.so" },
-    { "type", "processes", CK_INT, "1", 0, SUP_MAX_PROCESSES, NULL, T(processes), 1,
+    { "type", "processes", CK_INT, "1", 0, SUP_MAX_PROCESSES, NULL, T(processes), AP_MASTER,
       "worker processes for this type (0: none)" },
-    { "type", "concurrency", CK_INT, "1", 1, KUE_SB_MAX_INFLIGHT, NULL, T(concurrency), 1,
+    { "type", "concurrency", CK_INT, "1", 1, KUE_SB_MAX_INFLIGHT, NULL, T(concurrency), AP_WORKERS,
       "jobs in flight per process" },
-    { "type", "timeout", CK_DUR, "0", 0, MS_MAX, NULL, T(timeout_ms), 1,
+    { "type", "timeout", CK_DUR, "0", 0, MS_MAX, NULL, T(timeout_ms), AP_WORKERS,
       "hard per-job limit: the process is killed, the attempt fails (0: the job's ttl)" },
-    { "type", "max_jobs", CK_INT, "0", 0, 1000000000, NULL, T(max_jobs), 1,
+    { "type", "max_jobs", CK_INT, "0", 0, 1000000000, NULL, T(max_jobs), AP_WORKERS,
       "recycle a process after this many jobs (0: never)" },
-    { "type", "max_jobs_jitter", CK_INT, "10", 0, 100, NULL, T(max_jobs_jitter), 1,
+    { "type", "max_jobs_jitter", CK_INT, "10", 0, 100, NULL, T(max_jobs_jitter), AP_MASTER,
       "percent of max_jobs added at random, so processes do not recycle together" },
-    { "type", "max_rss", CK_SIZE, "0", 0, 1LL << 40, NULL, T(max_rss), 1,
+    { "type", "max_rss", CK_SIZE, "0", 0, 1LL << 40, NULL, T(max_rss), AP_MASTER,
       "recycle a process above this resident size (0: off)" },
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -134,9 +148,9 @@ struct parse {
     int gline[NKEYS];          /* line each global key was set on */
     int tline[SUP_MAX_TYPES][NKEYS];
     int sect_line[NSECTIONS];
-    /* reader input */
-    FILE *fp;
+    /* input */
     const char *str;
+    size_t str_len;
 };
 
 static int perr(struct parse *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -363,55 +377,6 @@ static void section_start(struct parse *p, char *inner)
          name);
 }
 
-/* inih line reader: counts lines and spots section headers. */
-static char *reader(char *buf, int num, void *stream)
-{
-    struct parse *p = stream;
-    if (p->failed)
-        return NULL;
-    char *r;
-    if (p->fp) {
-        r = fgets(buf, num, p->fp);
-    } else {
-        if (!*p->str)
-            return NULL;
-        const char *nl = strchr(p->str, '\n');
-        size_t n = nl ? (size_t)(nl - p->str) + 1 : strlen(p->str);
-        if (n > (size_t)num - 1)
-            n = (size_t)num - 1;
-        memcpy(buf, p->str, n);
-        buf[n] = '\0';
-        p->str += n;
-        r = buf;
-    }
-    if (!r)
-        return NULL;
-    p->line++;
-    size_t n = strlen(buf);
-    if (n == (size_t)num - 1 && buf[n - 1] != '\n' && !(p->fp && feof(p->fp)) &&
-        !(!p->fp && !*p->str)) {
-        perr(p, "line too long (at most %d characters)", num - 2);
-        return NULL;
-    }
-    char tmp[4096];
-    kue_strlcpy(tmp, buf, sizeof(tmp));
-    char *s = tmp;
-    while (*s == ' ' || *s == '\t')
-        s++;
-    if (*s == '[') {
-        char *end = strchr(s, ']');
-        if (!end) {
-            perr(p, "syntax error: '[' without ']'");
-            return NULL;
-        }
-        *end = '\0';
-        section_start(p, s + 1);
-        if (p->failed)
-            return NULL;
-    }
-    return r;
-}
-
 static int handler(void *user, const char *section, const char *name, const char *value)
 {
     struct parse *p = user;
@@ -563,6 +528,14 @@ static int validate(struct parse *p)
                     cfg->group);
     if (cfg->group[0] && !cfg->user[0])
         return kerr(p, global_line(p, "supervisor", "group"), "[supervisor] group: needs user as well");
+    /* the embedded Redis listens on a socket only the supervisor's user
+     * can open (run_dir is closed to others): workers running as another
+     * user could never connect */
+    if (cfg->embedded && cfg->user[0] && geteuid() == 0)
+        return kerr(p, global_line(p, "supervisor", "user"),
+                    "[supervisor] user: cannot be combined with [redis] url = embedded (the embedded "
+                    "Redis socket is private to the supervisor's user); run Redis separately or "
+                    "leave user empty");
 
     /* plugins directory: present, a directory, not writable by others */
     line = cfg->plugins_line;
@@ -628,6 +601,104 @@ static int validate(struct parse *p)
     return 0;
 }
 
+#define LINE_MAX_LEN 4096
+#define FILE_MAX_LEN (1024 * 1024)
+
+/* The one INI reader (docs/security.md): lines end with LF or CRLF; a
+ * comment line starts with ';' or '#'; " ;" starts a comment after a
+ * value; a section header is "[name]" with nothing after it but a
+ * comment; a key line is "name = value" (or "name: value").  NUL, other
+ * control characters than tab, and a CR that does not end a line are
+ * errors, as is a line over LINE_MAX_LEN. */
+static void parse_text(struct parse *p, const char *text, size_t len)
+{
+    size_t off = 0;
+    if (len >= 3 && !memcmp(text, "\xef\xbb\xbf", 3))
+        off = 3;   /* UTF-8 byte order mark */
+    char *line = malloc(LINE_MAX_LEN + 1);
+    if (!line) {
+        perr(p, "out of memory");
+        return;
+    }
+    while (off < len && !p->failed) {
+        const char *nl = memchr(text + off, '\n', len - off);
+        size_t n = nl ? (size_t)(nl - (text + off)) : len - off;
+        p->line++;
+        const char *src = text + off;
+        off += n + (nl ? 1 : 0);
+        if (n && src[n - 1] == '\r')
+            n--;
+        if (n > LINE_MAX_LEN) {
+            perr(p, "line too long (at most %d characters)", LINE_MAX_LEN);
+            break;
+        }
+        for (size_t i = 0; i < n; i++) {
+            unsigned char c = (unsigned char)src[i];
+            if ((c < 0x20 && c != '\t') || c == 0x7f) {
+                perr(p, "control character 0x%02x (%s)", c,
+                     c == '\r' ? "lines must end with LF or CRLF" : c == 0 ? "NUL byte"
+                                                                        : "not allowed in a config file");
+                break;
+            }
+        }
+        if (p->failed)
+            break;
+        memcpy(line, src, n);
+        line[n] = '\0';
+        char *l = line;
+        while (*l == ' ' || *l == '\t')
+            l++;
+        size_t ll = strlen(l);
+        while (ll && (l[ll - 1] == ' ' || l[ll - 1] == '\t'))
+            l[--ll] = '\0';
+        if (!*l || *l == ';' || *l == '#')
+            continue;
+        if (*l == '[') {
+            char *end = strchr(l, ']');
+            if (!end) {
+                perr(p, "syntax error: '[' without ']'");
+                break;
+            }
+            char *after = end + 1;
+            while (*after == ' ' || *after == '\t')
+                after++;
+            if (*after && *after != ';' && *after != '#') {
+                perr(p, "syntax error: text after ']'");
+                break;
+            }
+            *end = '\0';
+            section_start(p, l + 1);
+            continue;
+        }
+        char *sep = l + strcspn(l, "=:");
+        if (!*sep) {
+            perr(p, "syntax error (expected [section] or key = value)");
+            break;
+        }
+        char *name = l, *value = sep + 1;
+        *sep = '\0';
+        size_t nl2 = strlen(name);
+        while (nl2 && (name[nl2 - 1] == ' ' || name[nl2 - 1] == '\t'))
+            name[--nl2] = '\0';
+        if (!*name) {
+            perr(p, "syntax error (expected [section] or key = value)");
+            break;
+        }
+        while (*value == ' ' || *value == '\t')
+            value++;
+        for (char *c = value; *c; c++)
+            if (*c == ';' && c > value && (c[-1] == ' ' || c[-1] == '\t')) {
+                *c = '\0';
+                break;
+            }
+        size_t vl = strlen(value);
+        while (vl && (value[vl - 1] == ' ' || value[vl - 1] == '\t'))
+            value[--vl] = '\0';
+        handler(p, p->sect, name, value);
+    }
+    free(line);
+}
+
 static int load(struct sup_config *cfg, struct parse *p)
 {
     apply_defaults("supervisor", cfg, cfg->dir);
@@ -637,21 +708,9 @@ static int load(struct sup_config *cfg, struct parse *p)
     apply_defaults("web", cfg, cfg->dir);
     cfg->web = 0;
 
-    ini_allow_multiline = false;
-    ini_stop_on_first_error = true;
-    ini_allow_no_value = false;
-    int rc = ini_parse_stream(reader, p, handler, p);
+    parse_text(p, p->str, p->str_len);
     if (p->failed)
         return -1;
-    if (rc > 0) {
-        p->line = rc;
-        perr(p, "syntax error (expected [section] or key = value)");
-        return -1;
-    }
-    if (rc < 0) {
-        snprintf(p->err, p->errlen, "%s: cannot parse (out of memory)", p->name);
-        return -1;
-    }
     return validate(p);
 }
 
@@ -671,6 +730,7 @@ int sup_config_load_string(struct sup_config *cfg, const char *text, const char 
     p->err = err;
     p->errlen = errlen;
     p->str = text;
+    p->str_len = strlen(text);
     int rc = load(cfg, p);
     free(p);
     return rc;
@@ -709,15 +769,103 @@ int sup_config_load(struct sup_config *cfg, const char *path, char *err, size_t 
     p->name = path;
     p->err = err;
     p->errlen = errlen;
-    p->fp = fp;
-    int rc = load(cfg, p);
+    /* the whole file, bounded */
+    char *text = malloc(FILE_MAX_LEN + 1);
+    size_t len = text ? fread(text, 1, FILE_MAX_LEN + 1, fp) : 0;
+    int rc = -1;
+    if (!text)
+        snprintf(err, errlen, "%s: out of memory", path);
+    else if (ferror(fp))
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+    else if (len > FILE_MAX_LEN)
+        snprintf(err, errlen, "%s: larger than %d bytes", path, FILE_MAX_LEN);
+    else {
+        p->str = text;
+        p->str_len = len;
+        rc = load(cfg, p);
+    }
+    free(text);
     fclose(fp);
     free(p);
     return rc;
 }
 
-int sup_plugin_check(const char *path, const char *type, char *err, size_t errlen)
+#define CHILD_ENV_DROP_N 3
+void sup_child_env(char **out, const char *extra)
 {
+    extern char **environ;
+    static const char *const drop[CHILD_ENV_DROP_N] = { "KUE_REDIS_URL=", "KUE_WEB_AUTH=",
+                                                        "KUE_SCOREBOARD_FD=" };
+    int n = 0;
+    for (char **e = environ; e && *e && n < SUP_CHILD_ENV_MAX - 2; e++) {
+        int skip = 0;
+        for (int i = 0; i < CHILD_ENV_DROP_N; i++)
+            if (!strncmp(*e, drop[i], strlen(drop[i])))
+                skip = 1;
+        if (!skip)
+            out[n++] = *e;
+    }
+    if (extra)
+        out[n++] = (char *)extra;
+    out[n] = NULL;
+}
+
+const char *sup_drop_privileges(const struct sup_config *cfg)
+{
+    if (geteuid() != 0 || !cfg->user[0])
+        return NULL;
+    struct passwd *pw = getpwnam(cfg->user);
+    if (!pw)
+        return "unknown user";
+    gid_t gid = pw->pw_gid;
+    if (cfg->group[0]) {
+        struct group *gr = getgrnam(cfg->group);
+        if (!gr)
+            return "unknown group";
+        gid = gr->gr_gid;
+    }
+    if (initgroups(cfg->user, gid) < 0 || setgid(gid) < 0 || setuid(pw->pw_uid) < 0)
+        return "cannot drop privileges";
+    if (setuid(0) == 0)
+        return "privileges still held after setuid";
+    return NULL;
+}
+
+static char checker_bin[PATH_MAX];
+
+void sup_plugin_checker(const char *path)
+{
+    kue_strlcpy(checker_bin, path ? path : "", sizeof(checker_bin));
+}
+
+/* kue-worker, next to our own executable (or as set above). */
+static int worker_path(char *out, size_t len)
+{
+    if (checker_bin[0])
+        return (size_t)snprintf(out, len, "%s", checker_bin) < len ? 0 : -1;
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n <= 0)
+        return -1;
+    self[n] = '\0';
+    char *slash = strrchr(self, '/');
+    if (slash)
+        *slash = '\0';
+    return (size_t)snprintf(out, len, "%s/kue-worker", self) < len ? 0 : -1;
+}
+
+pid_t sup_plugin_check_spawn(const struct sup_config *cfg, const char *path, const char *type,
+                             int *rfd, char *err, size_t errlen)
+{
+    char bin[PATH_MAX];
+    if (worker_path(bin, sizeof(bin)) < 0 || access(bin, X_OK) < 0) {
+        snprintf(err, errlen, "kue-worker not found next to kue-supervisor (it checks plugins)");
+        return -1;
+    }
+    char *argv[] = { "kue-supervisor: plugin check", "--check", "--type", (char *)type,
+                     "--plugin", (char *)path, NULL };
+    char *env[SUP_CHILD_ENV_MAX];
+    sup_child_env(env, NULL);
     int pfd[2];
     if (pipe2(pfd, O_CLOEXEC) < 0) {
         snprintf(err, errlen, "pipe: %s", strerror(errno));
@@ -731,23 +879,55 @@ int sup_plugin_check(const char *path, const char *type, char *err, size_t errle
         return -1;
     }
     if (pid == 0) {
-        /* the child only loads and reports; it never returns */
-        char msg[1024] = "";
-        int rc = 1;
-        kue_pl_t *pl = calloc(1, sizeof(*pl));
-        close(pfd[0]);
-        if (pl && kue_pl_check_perms(path, msg, sizeof(msg)) == 0 &&
-            kue_pl_open(path, pl, msg, sizeof(msg)) == 0) {
-            rc = kue_pl_check_type(pl, type, msg, sizeof(msg)) == 0 ? 0 : 1;
-            kue_pl_close(pl);
+        /* an exec'd kue-worker, as the configured user: nothing of the
+         * master (and none of its privileges) is in the process that runs
+         * the plugin's constructors */
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        int nul = open("/dev/null", O_RDWR);
+        if (nul >= 0) {
+            dup2(nul, STDIN_FILENO);
+            dup2(nul, STDOUT_FILENO);
         }
-        if (rc && !msg[0])
-            snprintf(msg, sizeof(msg), "cannot load %s", path);
-        if (rc && write(pfd[1], msg, strlen(msg)) < 0)
+        dup2(pfd[1], STDERR_FILENO);
+        const char *why = sup_drop_privileges(cfg);
+        if (why) {
+            if (write(STDERR_FILENO, why, strlen(why)) < 0) {}
             _exit(1);
-        _exit(rc);
+        }
+        execve(bin, argv, env);
+        _exit(127);
     }
     close(pfd[1]);
+    *rfd = pfd[0];
+    return pid;
+}
+
+void sup_plugin_check_result(const char *path, int status, int timed_out, char *msg, size_t got,
+                             char *err, size_t errlen)
+{
+    while (got && (msg[got - 1] == '\n' || msg[got - 1] == '\r'))
+        msg[--got] = '\0';
+    if (timed_out)
+        snprintf(err, errlen, "%s: loading took longer than 10 s", path);
+    else if (got)
+        kue_strlcpy(err, msg, errlen);
+    else if (WIFSIGNALED(status))
+        snprintf(err, errlen, "%s: loading it crashed (signal %d)", path, WTERMSIG(status));
+    else
+        snprintf(err, errlen, "%s: cannot load", path);
+}
+
+int sup_plugin_check(const struct sup_config *cfg, const char *path, const char *type, char *err,
+                     size_t errlen)
+{
+    int rfd;
+    pid_t pid = sup_plugin_check_spawn(cfg, path, type, &rfd, err, errlen);
+    if (pid < 0)
+        return -1;
+    int pfd[2] = { rfd, -1 };
     char msg[1024];
     size_t got = 0;
     int64_t deadline = kue_mono_ms() + 10000;
@@ -780,32 +960,109 @@ int sup_plugin_check(const char *path, const char *type, char *err, size_t errle
     if (w == 0) {
         kill(pid, SIGKILL);
         while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
-        snprintf(err, errlen, "%s: loading took longer than 10 s", path);
+        sup_plugin_check_result(path, status, 1, msg, got, err, errlen);
         return -1;
     }
     if (w == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0)
         return 0;
-    if (got)
-        kue_strlcpy(err, msg, errlen);
-    else if (w == pid && WIFSIGNALED(status))
-        snprintf(err, errlen, "%s: loading it crashed (signal %d)", path, WTERMSIG(status));
-    else
-        snprintf(err, errlen, "%s: cannot load", path);
+    sup_plugin_check_result(path, status, 0, msg, got, err, errlen);
     return -1;
 }
 
 int sup_config_check_plugins(const struct sup_config *cfg, char *err, size_t errlen)
 {
-    for (int i = 0; i < cfg->ntypes; i++) {
+    /* every type's check at once: the wait is that of the slowest, at
+     * most 12 s, not the sum */
+    struct run { pid_t pid; int fd; char msg[1024]; size_t got; int status, done; };
+    int n = cfg->ntypes;
+    if (n == 0)
+        return 0;
+    struct run *r = calloc((size_t)n, sizeof(*r));
+    struct pollfd *pf = calloc((size_t)n, sizeof(*pf));
+    if (!r || !pf) {
+        free(r);
+        free(pf);
+        snprintf(err, errlen, "%s: out of memory", cfg->file);
+        return -1;
+    }
+    int failed = -1;
+    char why[1024] = "";
+    for (int i = 0; i < n; i++)
+        r[i].fd = -1;
+    for (int i = 0; i < n; i++) {
         const struct sup_type *t = &cfg->types[i];
-        char why[1024];
-        if (sup_plugin_check(t->handler, t->name, why, sizeof(why)) < 0) {
-            snprintf(err, errlen, "%s:%d: [type %s] handler: %s", cfg->file, t->handler_line,
-                     t->name, why);
-            return -1;
+        r[i].pid = sup_plugin_check_spawn(cfg, t->handler, t->name, &r[i].fd, why, sizeof(why));
+        if (r[i].pid < 0) {
+            r[i].fd = -1;
+            r[i].done = 1;
+            if (failed < 0)
+                failed = i;
+            break;
         }
     }
-    return 0;
+    int64_t deadline = kue_mono_ms() + 10000;
+    for (;;) {
+        int open_n = 0;
+        for (int i = 0; i < n; i++) {
+            pf[i].fd = r[i].fd;   /* -1: ignored by poll */
+            pf[i].events = POLLIN;
+            pf[i].revents = 0;
+            open_n += r[i].fd >= 0;
+        }
+        int64_t left = deadline - kue_mono_ms();
+        if (!open_n || left <= 0)
+            break;
+        int k = poll(pf, (nfds_t)n, (int)left);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            break;
+        for (int i = 0; i < n; i++) {
+            if (r[i].fd < 0 || !pf[i].revents)
+                continue;
+            ssize_t got = read(r[i].fd, r[i].msg + r[i].got, sizeof(r[i].msg) - 1 - r[i].got);
+            if (got < 0 && errno == EINTR)
+                continue;
+            if (got > 0)
+                r[i].got += (size_t)got;
+            if (got <= 0 || r[i].got == sizeof(r[i].msg) - 1) {
+                close(r[i].fd);
+                r[i].fd = -1;
+            }
+        }
+    }
+    /* collect every child (killed when still loading at the deadline) */
+    int64_t wdeadline = kue_mono_ms() + 2000;
+    for (int i = 0; i < n; i++) {
+        if (r[i].pid <= 0)
+            continue;
+        int timed_out = r[i].fd >= 0;
+        pid_t w = 0;
+        while (!timed_out && (w = waitpid(r[i].pid, &r[i].status, WNOHANG)) == 0 &&
+               kue_mono_ms() < wdeadline)
+            usleep(2000);
+        if (timed_out || w == 0) {
+            timed_out = 1;
+            kill(r[i].pid, SIGKILL);
+            while (waitpid(r[i].pid, &r[i].status, 0) < 0 && errno == EINTR) {}
+        }
+        if (r[i].fd >= 0)
+            close(r[i].fd);
+        r[i].msg[r[i].got] = '\0';
+        int ok = !timed_out && WIFEXITED(r[i].status) && WEXITSTATUS(r[i].status) == 0;
+        if (!ok && (failed < 0 || i < failed)) {
+            failed = i;
+            sup_plugin_check_result(cfg->types[i].handler, r[i].status, timed_out, r[i].msg,
+                                    r[i].got, why, sizeof(why));
+        }
+    }
+    free(r);
+    free(pf);
+    if (failed < 0)
+        return 0;
+    const struct sup_type *t = &cfg->types[failed];
+    snprintf(err, errlen, "%s:%d: [type %s] handler: %s", cfg->file, t->handler_line, t->name, why);
+    return -1;
 }
 
 const struct sup_type *sup_config_type(const struct sup_config *cfg, const char *name)
@@ -816,12 +1073,79 @@ const struct sup_type *sup_config_type(const struct sup_config *cfg, const char 
     return NULL;
 }
 
+static int key_differs(const struct cfg_key *k, const void *a, const void *b)
+{
+    const char *x = (const char *)a + k->off, *y = (const char *)b + k->off;
+    switch (k->kind) {
+    case CK_STR: case CK_PATH: case CK_ENUM: case CK_HANDLER:
+        return strcmp(x, y) != 0;   /* bytes after the NUL may differ */
+    default:
+        return memcmp(x, y, k->size) != 0;
+    }
+}
+
+/* The keys of section (NULL: every global section) that differ between
+ * a and b: names appended to buf, the union of their apply bits
+ * returned.  Fixed keys set SUP_APPLY_FIXED_CHANGED. */
+static unsigned changes(const char *section, const void *a, const void *b, char *buf, size_t len)
+{
+    unsigned bits = 0;
+    size_t n = buf && len ? strlen(buf) : 0;
+    for (size_t i = 0; i < NKEYS; i++) {
+        const struct cfg_key *k = &keys[i];
+        if (section ? strcmp(k->section, section) != 0 : !strcmp(k->section, "type"))
+            continue;
+        if (!key_differs(k, a, b))
+            continue;
+        bits |= k->apply ? k->apply : SUP_APPLY_FIXED_CHANGED;
+        if (buf && len > n) {
+            int w = section ? snprintf(buf + n, len - n, "%s%s", n ? ", " : "", k->name)
+                            : snprintf(buf + n, len - n, "%s[%s] %s", n ? ", " : "", k->section,
+                                       k->name);
+            if (w > 0)
+                n = (size_t)w >= len - n ? len - 1 : n + (size_t)w;
+        }
+    }
+    return bits;
+}
+
+unsigned sup_config_changes(const struct sup_config *a, const struct sup_config *b, char *buf,
+                            size_t len)
+{
+    if (buf && len)
+        buf[0] = '\0';
+    unsigned bits = changes(NULL, a, b, buf, len);
+    if (a->web != b->web) {
+        bits |= SUP_APPLY_WEB;
+        if (buf && len) {
+            size_t n = strlen(buf);
+            snprintf(buf + n, len - n, "%s[web] section %s", n ? ", " : "",
+                     b->web ? "added" : "removed");
+        }
+    }
+    return bits;
+}
+
+unsigned sup_type_changes(const struct sup_type *a, const struct sup_type *b, char *buf, size_t len)
+{
+    if (buf && len)
+        buf[0] = '\0';
+    return changes("type", a, b, buf, len);
+}
+
+unsigned sup_config_key_apply(const char *section, const char *name)
+{
+    for (size_t i = 0; i < NKEYS; i++)
+        if (!strcmp(keys[i].section, section) && !strcmp(keys[i].name, name))
+            return keys[i].apply;
+    return SUP_APPLY_FIXED;
+}
+
 int sup_type_changed(const struct sup_type *a, const struct sup_type *b)
 {
     /* processes is not a reason to replace the running ones: the count
      * is adjusted by starting or stopping processes */
-    return strcmp(a->handler, b->handler) || a->concurrency != b->concurrency ||
-           a->timeout_ms != b->timeout_ms || a->max_jobs != b->max_jobs;
+    return (sup_type_changes(a, b, NULL, 0) & SUP_APPLY_WORKERS) != 0;
 }
 
 void sup_config_fixed_changes(const struct sup_config *a, const struct sup_config *b,
@@ -830,9 +1154,9 @@ void sup_config_fixed_changes(const struct sup_config *a, const struct sup_confi
     size_t n = 0;
     buf[0] = '\0';
     for (size_t i = 0; i < NKEYS; i++) {
-        if (keys[i].reload || !strcmp(keys[i].section, "type"))
+        if (keys[i].apply != SUP_APPLY_FIXED || !strcmp(keys[i].section, "type"))
             continue;
-        if (memcmp((const char *)a + keys[i].off, (const char *)b + keys[i].off, keys[i].size)) {
+        if (key_differs(&keys[i], a, b)) {
             int w = snprintf(buf + n, len - n, "%s[%s] %s", n ? ", " : "", keys[i].section,
                              keys[i].name);
             if (w < 0 || (size_t)w >= len - n)
@@ -845,7 +1169,7 @@ void sup_config_fixed_changes(const struct sup_config *a, const struct sup_confi
 void sup_config_keep_fixed(struct sup_config *nc, const struct sup_config *old)
 {
     for (size_t i = 0; i < NKEYS; i++)
-        if (!keys[i].reload && strcmp(keys[i].section, "type"))
+        if (keys[i].apply == SUP_APPLY_FIXED && strcmp(keys[i].section, "type"))
             memcpy((char *)nc + keys[i].off, (const char *)old + keys[i].off, keys[i].size);
     nc->embedded = old->embedded;
 }

@@ -19,6 +19,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "scoreboard.h"
 
@@ -79,6 +80,11 @@ struct sup_config {
     char web_auth[256];
     char web_tls_cert[SUP_PATH_LEN];
     char web_tls_key[SUP_PATH_LEN];
+    char web_allowed_hosts[512];
+    long long web_max_connections;
+    long long web_max_per_client;
+    long long web_max_streams;
+    uint64_t web_events_buffer;
 
     int ntypes;
     struct sup_type types[SUP_MAX_TYPES];
@@ -99,9 +105,49 @@ int sup_config_load_string(struct sup_config *cfg, const char *text, const char 
  * with "file:line: [type T] handler: why" in err. */
 int sup_config_check_plugins(const struct sup_config *cfg, char *err, size_t errlen);
 
-/* Check one plugin file in a child process (also used by the plugin
- * watcher).  0 ok, -1 with a message in err. */
-int sup_plugin_check(const char *path, const char *type, char *err, size_t errlen);
+/* Check one plugin file (also used by the plugin watcher) in an exec'd
+ * "kue-worker --check" running as [supervisor] user/group, so no plugin
+ * code ever runs in the master or with its privileges.  Waits at most
+ * 12 s.  0 ok, -1 with a message in err. */
+int sup_plugin_check(const struct sup_config *cfg, const char *path, const char *type, char *err,
+                     size_t errlen);
+/* The same in two halves, for a caller that must not wait (the master's
+ * loop): start the check (its stderr on *rfd), and, once it exited, its
+ * message from what was read and the wait status. */
+pid_t sup_plugin_check_spawn(const struct sup_config *cfg, const char *path, const char *type,
+                             int *rfd, char *err, size_t errlen);
+void sup_plugin_check_result(const char *path, int status, int timed_out, char *msg, size_t got,
+                             char *err, size_t errlen);
+
+/* The kue-worker that checks plugins (default: next to our executable;
+ * tests set it). */
+void sup_plugin_checker(const char *path);
+
+/* For children (between fork and exec): the environment to pass, ours
+ * minus the variables that may carry secrets (KUE_REDIS_URL,
+ * KUE_WEB_AUTH) and KUE_SCOREBOARD_FD, plus extra when not NULL; and the
+ * drop to [supervisor] user/group when root (NULL ok, else why not). */
+#define SUP_CHILD_ENV_MAX 512
+void sup_child_env(char **out, const char *extra);
+const char *sup_drop_privileges(const struct sup_config *cfg);
+
+/* What a change of a key applies to on HUP (each row of the key table
+ * says; docs/security.md lists them): */
+#define SUP_APPLY_FIXED          0u   /* nothing: needs a restart */
+#define SUP_APPLY_MASTER         1u   /* the master's own behaviour */
+#define SUP_APPLY_WORKERS        2u   /* workers (of the type) are replaced */
+#define SUP_APPLY_WEB            4u   /* kue-web is restarted */
+#define SUP_APPLY_FIXED_CHANGED  8u   /* (result only) a fixed key changed */
+
+/* Global keys that differ between a and b: the union of their SUP_APPLY_*
+ * bits, their names ("[supervisor] lease, [web] title") in buf when
+ * buf is not NULL. */
+unsigned sup_config_changes(const struct sup_config *a, const struct sup_config *b, char *buf,
+                            size_t len);
+/* The same for the keys of one [type NAME] ("concurrency, timeout"). */
+unsigned sup_type_changes(const struct sup_type *a, const struct sup_type *b, char *buf, size_t len);
+/* The apply bits of one key (tests, docs). */
+unsigned sup_config_key_apply(const char *section, const char *name);
 
 const struct sup_type *sup_config_type(const struct sup_config *cfg, const char *name);
 /* Non-zero when the running settings of type a differ from b (a worker of

@@ -4,7 +4,9 @@
  *   kue-supervisor [-c FILE] [-t] [--print-defaults] [-h] [-V]
  *
  * Everything is validated before the first fork: the config (file:line for
- * every error) and each type's plugin, loaded once in a throwaway child.
+ * every error) and each type's plugin, loaded once in a throwaway child;
+ * -t also checks that run_dir is safe and writable and that the web
+ * address can be bound.
  * Exit codes: 0 clean drain, 1 runtime failure, 2 usage or config error,
  * 3 the drain deadline passed and jobs were put back.
  */
@@ -73,6 +75,12 @@ int main(int argc, char **argv)
     if (sup_config_load(cfg, file, err, sizeof(err)) < 0 ||
         sup_config_check_plugins(cfg, err, sizeof(err)) < 0) {
         fprintf(stderr, "kue-supervisor: %s\n", err);
+        free(cfg);
+        return SUP_EXIT_CONFIG;
+    }
+    if (test && (sup_rundir_check(cfg->run_dir, err, sizeof(err)) < 0 ||
+                 (cfg->web && sup_check_bind(cfg->web_listen, err, sizeof(err)) < 0))) {
+        fprintf(stderr, "kue-supervisor: %s: %s\n", file, err);
         free(cfg);
         return SUP_EXIT_CONFIG;
     }

@@ -298,7 +298,13 @@ static void reload(struct master *m)
     /* keys that cannot change at run time keep their running values */
     sup_config_keep_fixed(nc, m->cfg);
 
+    /* what to apply comes from the key table: each key says whether a
+     * change is the master's, replaces workers, or restarts web */
     struct sup_config *oc = m->cfg;
+    char changed[1024];
+    unsigned g = sup_config_changes(oc, nc, changed, sizeof(changed));
+    if (changed[0])
+        klog_info("reload: changed: %s", changed);
     int want[SUP_MAX_TYPES];
     struct sup_fileid hid[SUP_MAX_TYPES];
     memset(hid, 0, sizeof(hid));
@@ -313,21 +319,30 @@ static void reload(struct master *m)
         hid[i] = id;
         if (!o)
             continue;
-        if (sup_type_changed(o, t) || !sup_fileid_eq(&id, &m->hid[oi])) {
-            for (int j = 0; j < SUP_TABLE_SIZE; j++) {
-                struct sup_proc *p = &m->tab.p[j];
-                if (p->kind == SK_WORKER && p->state == SS_RUNNING && !strcmp(p->type, t->name) &&
-                    !p->retire) {
-                    p->retire = 1;
-                    rolled++;
-                }
+        char tch[512];
+        unsigned tb = sup_type_changes(o, t, tch, sizeof(tch));
+        int file = !sup_fileid_eq(&id, &m->hid[oi]);
+        if (tch[0])
+            klog_info("reload: [type %s] changed: %s", t->name, tch);
+        if (!(tb & SUP_APPLY_WORKERS) && !file && !(g & SUP_APPLY_WORKERS))
+            continue;
+        int n = 0;
+        for (int j = 0; j < SUP_TABLE_SIZE; j++) {
+            struct sup_proc *p = &m->tab.p[j];
+            if (p->kind == SK_WORKER && p->state == SS_RUNNING && !strcmp(p->type, t->name) &&
+                !p->retire) {
+                p->retire = 1;
+                n++;
             }
         }
+        if (n)
+            klog_info("reload: replacing %d worker(s) of type %s (%s)", n, t->name,
+                      tb & SUP_APPLY_WORKERS ? "its settings changed"
+                      : file               ? "its plugin file changed"
+                                           : "settings of every worker changed");
+        rolled += n;
     }
-    int web_changed = oc->web != nc->web || strcmp(oc->web_listen, nc->web_listen) ||
-                      strcmp(oc->web_title, nc->web_title) || strcmp(oc->web_auth, nc->web_auth) ||
-                      strcmp(oc->web_tls_cert, nc->web_tls_cert) ||
-                      strcmp(oc->web_tls_key, nc->web_tls_key) || oc->search != nc->search;
+    int web_changed = (g & SUP_APPLY_WEB) != 0;
 
     m->cfg = nc;
     m->gen++;
@@ -340,9 +355,11 @@ static void reload(struct master *m)
     if (strcmp(oc->plugins, nc->plugins))
         sup_watch_restart(m);
 
-    if (web_changed) {
-        if (m->web_idx >= 0)
+    if (web_changed || (nc->web && m->web_idx < 0)) {
+        if (m->web_idx >= 0) {
+            klog_info("reload: restarting web (its settings changed)");
             sup_stop_proc(m, m->web_idx, SIGTERM, "configuration changed");
+        }
         if (nc->web && m->web_idx < 0) {
             int i = sup_table_alloc(&m->tab);
             if (i >= 0) {
@@ -362,30 +379,15 @@ static void reload(struct master *m)
 
 /* ---- set-up ------------------------------------------------------------------ */
 
-static int mkdir_p(const char *path)
-{
-    char tmp[PATH_MAX];
-    kue_strlcpy(tmp, path, sizeof(tmp));
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
-            return -1;
-        *p = '/';
-    }
-    if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
-        return -1;
-    return 0;
-}
-
 static int pidfile_open(struct master *m, char *err, size_t errlen)
 {
     char path[PATH_MAX + 32];
     snprintf(path, sizeof(path), "%s/kue-supervisor.pid", m->cfg->run_dir);
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    int fd = sup_rundir_openat(m->run_fd, "kue-supervisor.pid", O_RDWR | O_CREAT, 0644);
     if (fd < 0) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        snprintf(err, errlen, "%s: %s%s", path, strerror(errno),
+                 errno == ELOOP || errno == EPERM
+                     ? " (a symlink, a hard link or a file of another user: refused)" : "");
         return -1;
     }
     if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
@@ -428,6 +430,7 @@ int sup_master_run(struct sup_config *cfg)
     m->web_idx = m->redis_idx = -1;
     m->inotify_fd = -1;
     m->pidfile_fd = -1;
+    m->run_fd = -1;
     m->mypid = getpid();
     m->exit_code = SUP_EXIT_OK;
     srandom((unsigned)(kue_now_ms() ^ m->mypid));
@@ -442,12 +445,15 @@ int sup_master_run(struct sup_config *cfg)
 
     if (sup_find_siblings(m, err, sizeof(err)) < 0)
         goto fail;
-    if (mkdir_p(cfg->run_dir) < 0) {
-        snprintf(err, sizeof(err), "run_dir %s: %s", cfg->run_dir, strerror(errno));
+    if ((m->run_fd = sup_rundir_open(cfg->run_dir, err, sizeof(err))) < 0)
         goto fail;
-    }
     if (pidfile_open(m, err, sizeof(err)) < 0)
         goto fail;
+    /* a web address that cannot be bound is fatal at start, named */
+    if (cfg->web && sup_check_bind(cfg->web_listen, err, sizeof(err)) < 0) {
+        m->exit_code = SUP_EXIT_CONFIG;
+        goto fail;
+    }
     /* orphans of our children are re-parented to us, and reaped */
     if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
         klog_warn("PR_SET_CHILD_SUBREAPER: %s", strerror(errno));
@@ -507,9 +513,7 @@ int sup_master_run(struct sup_config *cfg)
     sup_rds_stop(m);
     sup_watch_stop(m);
     if (m->pidfile_fd >= 0) {
-        char path[PATH_MAX + 32];
-        snprintf(path, sizeof(path), "%s/kue-supervisor.pid", m->cfg->run_dir);
-        unlink(path);
+        unlinkat(m->run_fd, "kue-supervisor.pid", 0);
         close(m->pidfile_fd);
     }
     return code;
@@ -520,5 +524,5 @@ fail:
         waitpid(m->tab.p[m->redis_idx].pid, NULL, 0);
     }
     klog_error("%s", err);
-    return SUP_EXIT_FAIL;
+    return m->exit_code ? m->exit_code : SUP_EXIT_FAIL;
 }

@@ -9,6 +9,8 @@
  *   rds.c     the master's Redis work: promotion, lease recovery, settling
  *             the jobs of dead workers (async, queued while disconnected)
  *   watch.c   inotify on the plugins directory
+ *   check.c   plugin checks beside the loop (an exec'd kue-worker --check)
+ *   rundir.c  run_dir safety, files in it, -t's bind check
  */
 #ifndef KUE_SUP_MASTER_H
 #define KUE_SUP_MASTER_H
@@ -29,6 +31,9 @@
 #define SUP_EXIT_FAIL    1
 #define SUP_EXIT_CONFIG  2
 #define SUP_EXIT_FORCED  3
+/* A child (worker or web) that exits 78 (EX_CONFIG) cannot work with its
+ * settings; it is not restarted in a loop. */
+#define SUP_CHILD_EXIT_CONFIG 78
 
 struct sup_fileid {
     dev_t dev;
@@ -94,6 +99,7 @@ struct master {
     ev_io inotify_w;
     int inotify_fd;
     int pidfile_fd;
+    int run_fd;                  /* run_dir, O_DIRECTORY */
 };
 
 extern struct master *sup_master;
@@ -121,6 +127,23 @@ int sup_spawn_redis(struct master *m, int idx);
 int sup_redis_start_wait(struct master *m, char *err, size_t errlen);
 int sup_find_siblings(struct master *m, char *err, size_t errlen);
 
+/* rundir.c: run_dir opened once (refused when others can write it or
+ * another user owns it); files in it through sup_rundir_openat
+ * (O_NOFOLLOW, a regular file of ours with one link). */
+int sup_rundir_open(const char *path, char *err, size_t errlen);
+int sup_rundir_openat(int dirfd, const char *name, int flags, mode_t mode);
+/* -t: run_dir safe and writable (or creatable). */
+int sup_rundir_check(const char *path, char *err, size_t errlen);
+/* -t and start: the web address can be bound now. */
+int sup_check_bind(const char *listen, char *err, size_t errlen);
+
+/* check.c: plugin checks run beside the loop (see there) */
+int sup_pcheck_start(struct master *m, int ti, const struct sup_fileid *id, char *err,
+                     size_t errlen);
+int sup_pcheck_busy(const struct master *m, const char *type);
+/* From the reaper: 1 when pid was a plugin check (then taken). */
+int sup_pcheck_reaped(struct master *m, pid_t pid, int status);
+
 /* rds.c */
 int sup_rds_start(struct master *m, char *err, size_t errlen);
 void sup_rds_stop(struct master *m);
@@ -140,6 +163,9 @@ void sup_watch_restart(struct master *m);
 int sup_fileid_get(const char *path, struct sup_fileid *id);
 int sup_fileid_eq(const struct sup_fileid *a, const struct sup_fileid *b);
 void sup_check_plugins_changed(struct master *m);
+/* The end of a check of type ti's file id (ok, or err says why). */
+void sup_plugin_checked(struct master *m, int ti, const struct sup_fileid *id, int ok,
+                        const char *err);
 
 /* One step of the drain: kill at the deadline, stop the web process,
  * wait (bounded) for pending Redis calls, stop Redis, exit the loop. */

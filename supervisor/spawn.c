@@ -5,14 +5,21 @@
  * next to our own executable (or, for redis-server, in PATH), so nothing
  * of the master -- its loop, its Redis connection, its signal handlers --
  * leaks into a child beyond what is passed on purpose: the scoreboard
- * descriptor (workers) and stderr.  Between fork and exec the child runs
- * only async-signal-safe calls, in this order:
+ * descriptor, the settings descriptor and stderr.
+ *
+ * Settings (the Redis URL with its password, the web credentials, log
+ * format and level, lease ...) go through a sealed memfd
+ * (common/settings.h), never through argv: a child's command line is only
+ * "TITLE --settings-fd N", and its environment is the master's minus the
+ * variables that may carry secrets (KUE_REDIS_URL, KUE_WEB_AUTH).
+ * Between fork and exec the child runs only async-signal-safe calls, in
+ * this order:
  *
  *   1. signal dispositions to default, signal mask empty
  *   2. own process group (workers: a hard kill reaches a handler's helpers)
  *   3. PR_SET_PDEATHSIG(SIGTERM), then exit if the master is already gone
  *   4. stdin from /dev/null, every other descriptor closed except stderr,
- *      stdout and (workers) the scoreboard
+ *      stdout, the scoreboard and the settings
  *   5. drop privileges ([supervisor] user/group, when root)
  *   6. exec
  */
@@ -36,6 +43,7 @@
 
 #include "log.h"
 #include "slot.h"
+#include "settings.h"
 #include "util.h"
 
 int sup_find_siblings(struct master *m, char *err, size_t errlen)
@@ -79,13 +87,13 @@ static void child_fail(const char *what)
     _exit(1);
 }
 
-static void close_fds_except(int keep)
+static void close_fds_except(int keep, int keep2)
 {
     /* close_range would be simpler; /proc keeps older kernels working */
     DIR *d = opendir("/proc/self/fd");
     if (!d) {
         for (int fd = 3; fd < 1024; fd++)
-            if (fd != keep)
+            if (fd != keep && fd != keep2)
                 close(fd);
         return;
     }
@@ -94,7 +102,7 @@ static void close_fds_except(int keep)
     struct dirent *e;
     while ((e = readdir(d)) && n < 1024) {
         int fd = atoi(e->d_name);
-        if (fd > 2 && fd != keep && fd != dfd)
+        if (fd > 2 && fd != keep && fd != keep2 && fd != dfd)
             fds[n++] = fd;
     }
     closedir(d);
@@ -102,31 +110,24 @@ static void close_fds_except(int keep)
         close(fds[i]);
 }
 
-static void drop_privileges(const struct sup_config *cfg)
+static void keep_open(int fd)
 {
-    if (geteuid() != 0 || !cfg->user[0])
+    if (fd < 0)
         return;
-    struct passwd *pw = getpwnam(cfg->user);
-    if (!pw)
-        child_fail("unknown user");
-    gid_t gid = pw->pw_gid;
-    if (cfg->group[0]) {
-        struct group *gr = getgrnam(cfg->group);
-        if (!gr)
-            child_fail("unknown group");
-        gid = gr->gr_gid;
-    }
-    if (initgroups(cfg->user, gid) < 0 || setgid(gid) < 0 || setuid(pw->pw_uid) < 0)
-        child_fail("cannot drop privileges");
-    if (setuid(0) == 0)
-        child_fail("privileges still held after setuid");
+    int fl = fcntl(fd, F_GETFD);
+    if (fl >= 0)
+        fcntl(fd, F_SETFD, fl & ~FD_CLOEXEC);
 }
 
-/* Fork and run the fixed init; in the child execv(path, argv) never
+/* Fork and run the fixed init; in the child execve(path, argv, env) never
  * returns.  Returns the pid in the parent, -1 on fork failure. */
 static pid_t spawn(struct master *m, const char *path, char *const argv[], int keep_fd,
-                   int own_pgrp, int drop, int sbslot)
+                   int settings_fd, int own_pgrp, int drop, int sbslot)
 {
+    char *env[SUP_CHILD_ENV_MAX];
+    char sbvar[48];
+    snprintf(sbvar, sizeof(sbvar), "KUE_SCOREBOARD_FD=%d", keep_fd);
+    sup_child_env(env, keep_fd >= 0 ? sbvar : NULL);
     pid_t parent = m->mypid;
     pid_t pid = fork();
     if (pid != 0)
@@ -155,12 +156,9 @@ static pid_t spawn(struct master *m, const char *path, char *const argv[], int k
         dup2(nul, STDIN_FILENO);
         close(nul);
     }
-    close_fds_except(keep_fd);
-    if (keep_fd >= 0) {
-        int fl = fcntl(keep_fd, F_GETFD);
-        if (fl >= 0)
-            fcntl(keep_fd, F_SETFD, fl & ~FD_CLOEXEC);
-    }
+    close_fds_except(keep_fd, settings_fd);
+    keep_open(keep_fd);
+    keep_open(settings_fd);
     if (sbslot >= 0 && m->sb.slots) {
         /* the slot is ours now: the master wrote it before forking */
         struct kue_sb_slot *s = &m->sb.slots[sbslot];
@@ -169,12 +167,53 @@ static pid_t spawn(struct master *m, const char *path, char *const argv[], int k
         kue_sb_write_end(s);
     }
     /* 5 */
-    if (drop)
-        drop_privileges(m->cfg);
+    if (drop) {
+        const char *why = sup_drop_privileges(m->cfg);
+        if (why)
+            child_fail(why);
+    }
     /* 6 */
-    execv(path, argv);
+    execve(path, argv, env);
     child_fail("exec failed");
     return -1;
+}
+
+/* A PEM file, whole (at most 32 KiB); NULL with why. */
+static char *read_pem(const char *path, char *why, size_t wl)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
+        snprintf(why, wl, "%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    size_t cap = 32 * 1024, len = 0;
+    char *buf = malloc(cap + 1);
+    while (buf && len < cap) {
+        ssize_t r = read(fd, buf + len, cap - len);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        len += (size_t)r;
+    }
+    close(fd);
+    if (!buf || len == 0 || len == cap || memchr(buf, '\0', len)) {
+        snprintf(why, wl, "%s: %s", path, !buf ? "out of memory" : len == cap ? "larger than 32 KiB"
+                                                                             : "empty or not PEM text");
+        free(buf);
+        return NULL;
+    }
+    buf[len] = '\0';
+    return buf;
+}
+
+/* The settings memfd for a child (see settings.h); -1 after logging. */
+static int settings_fd(const char *who, const char *const *opts, int n)
+{
+    int fd = kue_settings_create(opts, n);
+    if (fd < 0)
+        klog_error("settings for %s: %s", who, strerror(errno));
+    return fd;
 }
 
 int sup_spawn_worker(struct master *m, int idx, const struct sup_type *t)
@@ -188,12 +227,18 @@ int sup_spawn_worker(struct master *m, int idx, const struct sup_type *t)
     snprintf(slot, sizeof(slot), "%d", idx);
     snprintf(tmo, sizeof(tmo), "%lld", (long long)t->timeout_ms);
     snprintf(lease, sizeof(lease), "%lld", (long long)c->lease_ms);
-    char *argv[] = {
-        title, "--redis", m->url_text, "--prefix", (char *)c->prefix, "--type", (char *)t->name,
-        "--plugin", (char *)t->handler, "--concurrency", conc, "--slot", slot,
-        "--timeout", tmo, "--lease", lease, "--log-format", (char *)c->log_format,
-        "--log-level", (char *)c->log_level, "--name", name, NULL
+    const char *opts[] = {
+        "--redis", m->url_text, "--prefix", c->prefix, "--type", t->name,
+        "--plugin", t->handler, "--concurrency", conc, "--slot", slot,
+        "--timeout", tmo, "--lease", lease, "--log-format", c->log_format,
+        "--log-level", c->log_level, "--name", name
     };
+    int sfd = settings_fd(name, opts, (int)(sizeof(opts) / sizeof(opts[0])));
+    if (sfd < 0)
+        return -1;
+    char sfdtext[16];
+    snprintf(sfdtext, sizeof(sfdtext), "%d", sfd);
+    char *argv[] = { title, "--settings-fd", sfdtext, NULL };
 
     /* scoreboard ownership, before the child runs */
     struct kue_sb_slot *s = &m->sb.slots[idx];
@@ -209,10 +254,8 @@ int sup_spawn_worker(struct master *m, int idx, const struct sup_type *t)
     s->restarts = p->restarts;
     kue_sb_write_end(s);
 
-    char env[32];
-    snprintf(env, sizeof(env), "%d", m->sb.fd);
-    setenv("KUE_SCOREBOARD_FD", env, 1);
-    pid_t pid = spawn(m, m->worker_bin, argv, m->sb.fd, 1, 1, idx);
+    pid_t pid = spawn(m, m->worker_bin, argv, m->sb.fd, sfd, 1, 1, idx);
+    close(sfd);
     if (pid < 0) {
         klog_error("fork for worker %s: %s", name, strerror(errno));
         return -1;
@@ -229,34 +272,72 @@ int sup_spawn_web(struct master *m, int idx)
 {
     struct sup_proc *p = &m->tab.p[idx];
     const struct sup_config *c = m->cfg;
-    char *argv[24];
+    const char *opts[40];
     int n = 0;
-    argv[n++] = "kue-supervisor: web";
-    argv[n++] = "--redis";
-    argv[n++] = m->url_text;
-    argv[n++] = "--prefix";
-    argv[n++] = (char *)c->prefix;
-    argv[n++] = "--listen";
-    argv[n++] = (char *)c->web_listen;
-    argv[n++] = "--title";
-    argv[n++] = (char *)c->web_title;
+    opts[n++] = "--redis";
+    opts[n++] = m->url_text;
+    opts[n++] = "--prefix";
+    opts[n++] = c->prefix;
+    opts[n++] = "--listen";
+    opts[n++] = c->web_listen;
+    opts[n++] = "--title";
+    opts[n++] = c->web_title;
     if (c->web_auth[0]) {
-        argv[n++] = "--auth";
-        argv[n++] = (char *)c->web_auth;
+        opts[n++] = "--auth";
+        opts[n++] = c->web_auth;
     }
+    /* the key is read here, with the master's privileges, and handed
+     * over with the rest: web (as [supervisor] user) needs no access */
+    char *cert = NULL, *key = NULL;
     if (c->web_tls_cert[0]) {
-        argv[n++] = "--tls-cert";
-        argv[n++] = (char *)c->web_tls_cert;
-        argv[n++] = "--tls-key";
-        argv[n++] = (char *)c->web_tls_key;
+        char why[256];
+        if (!(cert = read_pem(c->web_tls_cert, why, sizeof(why))) ||
+            !(key = read_pem(c->web_tls_key, why, sizeof(why)))) {
+            klog_error("web: %s", why);
+            free(cert);
+            return -1;
+        }
+        opts[n++] = "--tls-cert-pem";
+        opts[n++] = cert;
+        opts[n++] = "--tls-key-pem";
+        opts[n++] = key;
     }
-    argv[n++] = "--search";
-    argv[n++] = c->search ? "yes" : "no";
-    argv[n] = NULL;
-    char env[32];
-    snprintf(env, sizeof(env), "%d", m->sb.fd);
-    setenv("KUE_SCOREBOARD_FD", env, 1);
-    pid_t pid = spawn(m, m->web_bin, argv, m->sb.fd, 1, 1, -1);
+    opts[n++] = "--search";
+    opts[n++] = c->search ? "yes" : "no";
+    opts[n++] = "--log-format";
+    opts[n++] = c->log_format;
+    opts[n++] = "--log-level";
+    opts[n++] = c->log_level;
+    char maxc[24], maxpc[24], maxs[24], evb[24];
+    snprintf(maxc, sizeof(maxc), "%lld", c->web_max_connections);
+    snprintf(maxpc, sizeof(maxpc), "%lld", c->web_max_per_client);
+    snprintf(maxs, sizeof(maxs), "%lld", c->web_max_streams);
+    snprintf(evb, sizeof(evb), "%llu", (unsigned long long)c->web_events_buffer);
+    opts[n++] = "--max-connections";
+    opts[n++] = maxc;
+    opts[n++] = "--max-per-client";
+    opts[n++] = maxpc;
+    opts[n++] = "--max-streams";
+    opts[n++] = maxs;
+    opts[n++] = "--events-buffer";
+    opts[n++] = evb;
+    if (c->web_allowed_hosts[0]) {
+        opts[n++] = "--allowed-hosts";
+        opts[n++] = c->web_allowed_hosts;
+    }
+    int sfd = settings_fd("web", opts, n);
+    if (key) {
+        memset(key, 0, strlen(key));
+        free(key);
+    }
+    free(cert);
+    if (sfd < 0)
+        return -1;
+    char sfdtext[16];
+    snprintf(sfdtext, sizeof(sfdtext), "%d", sfd);
+    char *argv[] = { "kue-supervisor: web", "--settings-fd", sfdtext, NULL };
+    pid_t pid = spawn(m, m->web_bin, argv, m->sb.fd, sfd, 1, 1, -1);
+    close(sfd);
     if (pid < 0) {
         klog_error("fork for web: %s", strerror(errno));
         return -1;
@@ -273,8 +354,21 @@ int sup_spawn_redis(struct master *m, int idx)
     char data[PATH_MAX + 8], logf[PATH_MAX + 16];
     snprintf(data, sizeof(data), "%s/data", c->run_dir);
     snprintf(logf, sizeof(logf), "%s/redis.log", c->run_dir);
-    if (mkdir(data, 0700) < 0 && errno != EEXIST) {
+    if (mkdirat(m->run_fd, "data", 0700) < 0 && errno != EEXIST) {
         klog_error("mkdir %s: %s", data, strerror(errno));
+        return -1;
+    }
+    /* redis-server opens these by name: nothing in run_dir may point
+     * elsewhere (run_dir itself is ours and closed to others) */
+    struct stat st;
+    if (fstatat(m->run_fd, "data", &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode) ||
+        st.st_uid != geteuid()) {
+        klog_error("%s: not a directory of ours (a symlink?): refused", data);
+        return -1;
+    }
+    if (fstatat(m->run_fd, "redis.log", &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+        (!S_ISREG(st.st_mode) || st.st_nlink != 1)) {
+        klog_error("%s: not a regular file (a symlink or a hard link?): refused", logf);
         return -1;
     }
     char *argv[] = {
@@ -282,7 +376,7 @@ int sup_spawn_redis(struct master *m, int idx)
         "--unixsocketperm", "700", "--dir", data, "--appendonly", "yes", "--save", "",
         "--daemonize", "no", "--logfile", logf, "--loglevel", "notice", NULL
     };
-    pid_t pid = spawn(m, c->redis_server, argv, -1, 1, 0, -1);
+    pid_t pid = spawn(m, c->redis_server, argv, -1, -1, 1, 0, -1);
     if (pid < 0) {
         klog_error("fork for redis-server: %s", strerror(errno));
         return -1;

@@ -102,6 +102,16 @@ static void other_exited(struct master *m, int idx, int status)
         sup_slot_event(p, again ? SE_RESTART : SE_EXIT, &(struct sup_ev){ .at = 0 });
         return;
     }
+    if (p->kind == SK_WEB && WIFEXITED(status) && WEXITSTATUS(status) == SUP_CHILD_EXIT_CONFIG) {
+        /* it cannot listen (address in use, bad TLS files ...): its own
+         * error line says why; starting it again would fail the same way */
+        klog_error("web (pid %d) cannot serve on %s (exit 78, see the line above); not restarted "
+                   "until a reload (HUP)", (int)p->pid, m->cfg->web_listen);
+        sup_slot_event(p, SE_EXIT, &(struct sup_ev){ .at = 0 });
+        if (m->web_idx == idx)
+            m->web_idx = -1;
+        return;
+    }
     pid_t pid = p->pid;
     int64_t now = kue_mono_ms();
     struct sup_ev ev = { .now = now, .status = status, .base = m->cfg->respawn_delay_ms,

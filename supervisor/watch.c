@@ -47,14 +47,17 @@ static const char *base_name(const char *p)
     return s ? s + 1 : p;
 }
 
-/* Check every type marked dirty whose file differs from what runs. */
+/* Check every type marked dirty whose file differs from what runs.  The
+ * check runs beside the loop (check.c); sup_plugin_checked() acts on it. */
 void sup_check_plugins_changed(struct master *m)
 {
     for (int i = 0; i < m->cfg->ntypes; i++) {
         if (!m->plugin_dirty[i])
             continue;
-        m->plugin_dirty[i] = 0;
         const struct sup_type *t = &m->cfg->types[i];
+        if (sup_pcheck_busy(m, t->name))
+            continue;   /* stays dirty: looked at again when that check ends */
+        m->plugin_dirty[i] = 0;
         struct sup_fileid id;
         if (sup_fileid_get(t->handler, &id) < 0) {
             klog_warn("plugin %s of type %s is gone; its running workers stay", t->handler, t->name);
@@ -63,13 +66,24 @@ void sup_check_plugins_changed(struct master *m)
         if (sup_fileid_eq(&id, &m->hid[i]) || sup_fileid_eq(&id, &m->hid_bad[i]))
             continue;
         char err[1024];
-        if (sup_plugin_check(t->handler, t->name, err, sizeof(err)) < 0) {
+        if (sup_pcheck_start(m, i, &id, err, sizeof(err)) < 0) {
             m->hid_bad[i] = id;
-            klog_error("plugin %s changed but cannot be used, keeping the running workers of %s: %s",
-                       t->handler, t->name, err);
-            continue;
+            klog_error("plugin %s changed but cannot be checked, keeping the running workers of "
+                       "%s: %s", t->handler, t->name, err);
         }
-        m->hid[i] = id;
+    }
+}
+
+void sup_plugin_checked(struct master *m, int i, const struct sup_fileid *id, int ok,
+                        const char *err)
+{
+    const struct sup_type *t = &m->cfg->types[i];
+    if (!ok) {
+        m->hid_bad[i] = *id;
+        klog_error("plugin %s changed but cannot be used, keeping the running workers of %s: %s",
+                   t->handler, t->name, err);
+    } else {
+        m->hid[i] = *id;
         int n = 0;
         for (int j = 0; j < SUP_TABLE_SIZE; j++) {
             struct sup_proc *p = &m->tab.p[j];
@@ -85,6 +99,8 @@ void sup_check_plugins_changed(struct master *m)
         }
         klog_info("plugin %s changed: replacing %d worker(s) of type %s", t->handler, n, t->name);
     }
+    /* changes that came in while this check ran */
+    sup_check_plugins_changed(m);
 }
 
 static void plugin_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)

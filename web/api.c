@@ -102,6 +102,12 @@ static void do_range(kue_t *k, const web_route_t *r, web_resp_t *resp, int *rf)
         web_resp_error(resp, 200, "ERR value is not an integer or out of range");
         return;
     }
+    /* bounded page (docs/security.md) */
+    if (web_range_clamp(&from, &to, -1, WEB_MAX_PAGE) == 1) {
+        long long count = kue_count(k, r->type, r->state);
+        if (count < 0) { fail(k, resp, rf, 200); return; }
+        web_range_clamp(&from, &to, count, WEB_MAX_PAGE);
+    }
     int desc = r->order && strcmp(r->order, "desc") == 0;
     int64_t *ids = NULL;
     size_t n = 0;

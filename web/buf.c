@@ -2,6 +2,7 @@
  * buf.c -- growable byte buffer, JSON string escaping, response helpers.
  */
 #include "web.h"
+#include "util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,6 +92,20 @@ void web_buf_json_strn(web_buf_t *b, const char *s, size_t n)
                 u[0] = '\\'; u[1] = 'u'; u[2] = '0'; u[3] = '0';
                 u[4] = hex[c >> 4]; u[5] = hex[c & 15]; u[6] = '\0';
                 esc = u;
+            } else if (c >= 0x80) {
+                /* JSON is UTF-8: an invalid sequence becomes U+FFFD */
+                int ok;
+                size_t l = kue_utf8_seq((const unsigned char *)s + i, n - i, &ok);
+                if (ok) {
+                    run += l;
+                    i += l - 1;
+                    continue;
+                }
+                web_buf_put(b, s + i - run, run);
+                run = 0;
+                web_buf_puts(b, "\\ufffd");
+                i += l - 1;
+                continue;
             }
         }
         if (esc) {

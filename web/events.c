@@ -3,7 +3,10 @@
  *
  * One subscriber thread (kue_watch on its own connection, reconnecting by
  * itself) appends every message to a ring buffer; SSE clients read the ring
- * from their own cursor.  A client with nothing to read parks: server.c
+ * from their own cursor.  The ring (the replay buffer for Last-Event-ID) is
+ * bounded in bytes as well as in entries: the oldest events go first, and a
+ * message larger than WEB_EVENT_MAX_BYTES (a job's big result) is kept as
+ * its id and event name only, marked "truncated" (docs/security.md).  A client with nothing to read parks: server.c
  * suspends its libmicrohttpd connection, and the hub resumes it when an event
  * arrives or a keep-alive is due, so no server thread ever blocks on a quiet
  * stream.  The hub also counts events and keeps per-type completions per
@@ -78,6 +81,8 @@ struct web_events {
     atomic_int up;
     web_event_t ring[RING];
     uint64_t next_seq;          /* seq of the next event; the first is 1 */
+    uint64_t oldest_seq;        /* oldest event still in the ring */
+    size_t ring_bytes, ring_max_bytes;
     web_sse_t *clients;
     int nfilter_type;           /* clients filtering by type */
     uint64_t counts[NCOUNTED + 1];
@@ -228,6 +233,30 @@ static void wake_parked(web_events_t *ev, int keepalive)
     }
 }
 
+/* The ring's copy of a message: as is, or reduced to its id and event
+ * name when larger than WEB_EVENT_MAX_BYTES. */
+static char *event_copy(int64_t id, const char *event, const char *json)
+{
+    if (strlen(json) <= WEB_EVENT_MAX_BYTES) return strdup(json);
+    web_buf_t b;
+    web_buf_init(&b);
+    web_buf_printf(&b, "{\"id\":%lld,\"event\":", (long long)id);
+    web_buf_json_str(&b, event);
+    web_buf_puts(&b, ",\"args\":[");
+    web_buf_json_str(&b, event);
+    web_buf_puts(&b, "],\"truncated\":true}");
+    if (b.oom) { web_buf_free(&b); return NULL; }
+    return web_buf_take(&b);
+}
+
+void web_events_set_replay_bytes(web_events_t *ev, size_t bytes)
+{
+    if (!ev) return;
+    pthread_mutex_lock(&ev->mu);
+    ev->ring_max_bytes = bytes;
+    pthread_mutex_unlock(&ev->mu);
+}
+
 static int on_event(int64_t id, const char *event, const char *json, void *privdata)
 {
     web_events_t *ev = privdata;
@@ -261,13 +290,24 @@ static int on_event(int64_t id, const char *event, const char *json, void *privd
         if (t && times[0] >= 0) observe(&t->duration, times[0]);
         if (t && times[1] >= 0) observe(&t->wait, times[1]);
     }
+    char *copy = event_copy(id, event, json);
+    size_t need = copy ? strlen(copy) + 1 : 0;
+    /* make room: entries and bytes */
+    while (ev->oldest_seq < ev->next_seq &&
+           (ev->next_seq - ev->oldest_seq >= RING || ev->ring_bytes + need > ev->ring_max_bytes)) {
+        web_event_t *old = &ev->ring[ev->oldest_seq % RING];
+        if (old->json) ev->ring_bytes -= strlen(old->json) + 1;
+        free(old->json);
+        old->json = NULL;
+        ev->oldest_seq++;
+    }
     web_event_t *e = &ev->ring[ev->next_seq % RING];
-    free(e->json);
     e->seq = ev->next_seq++;
     e->id = id;
     snprintf(e->event, sizeof e->event, "%s", event);
     snprintf(e->type, sizeof e->type, "%s", type);
-    e->json = strdup(json);
+    e->json = copy;
+    ev->ring_bytes += need;
     wake_parked(ev, 0);
     int stop = ev->stop;
     pthread_mutex_unlock(&ev->mu);
@@ -336,6 +376,8 @@ web_events_t *web_events_start(const char *redis_url, const char *prefix)
     ev->url = redis_url ? strdup(redis_url) : NULL;
     ev->prefix = strdup(prefix ? prefix : "q");
     ev->next_seq = 1;
+    ev->oldest_seq = 1;
+    ev->ring_max_bytes = WEB_EVENTS_REPLAY_BYTES;
     if (!ev->tcache || !ev->tp || !ev->prefix) goto fail;
     pthread_mutex_init(&ev->mu, NULL);
     pthread_cond_init(&ev->tick_cv, NULL);
@@ -487,7 +529,7 @@ static void fill_locked(web_sse_t *c)
                        (unsigned long long)c->cursor);
         c->hello_sent = 1;
     }
-    uint64_t oldest = ev->next_seq > RING ? ev->next_seq - RING : 1;
+    uint64_t oldest = ev->oldest_seq;
     if (c->cursor < oldest) { c->cursor = oldest; c->gap = 1; }
     if (c->gap) {
         /* the replay buffer no longer holds what the client asked for: an

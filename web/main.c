@@ -6,6 +6,8 @@
  *           [--auth user:pass] [--tls-cert F --tls-key F] [--search yes|no]
  *           [--threads N] [--max-body SIZE] [--max-connections N]
  *           [--timeout DURATION] [--log-level L] [--log-format text|json]
+ *           [--events-buffer SIZE] [--max-per-client N] [--max-streams N]
+ *           [--allowed-hosts NAME,...]
  *
  * The password may also come from the environment (KUE_WEB_AUTH), which
  * keeps it out of the process list.  With KUE_SCOREBOARD_FD set (by the
@@ -16,6 +18,7 @@
 #include "server.h"
 #include "log.h"
 #include "scoreboard.h"
+#include "settings.h"
 #include "util.h"
 
 #include <getopt.h>
@@ -30,7 +33,9 @@ static void usage(FILE *f)
             "usage: kue-web --redis URL --prefix P --listen HOST:PORT [--title T]\n"
             "               [--auth user:pass] [--tls-cert F --tls-key F] [--search yes|no]\n"
             "               [--threads N] [--max-body SIZE] [--max-connections N]\n"
-            "               [--timeout DURATION] [--log-level L] [--log-format text|json]\n");
+            "               [--timeout DURATION] [--log-level L] [--log-format text|json]\n"
+            "               [--events-buffer SIZE] [--max-per-client N] [--max-streams N]\n"
+            "               [--allowed-hosts NAME,...]\n");
 }
 
 int main(int argc, char **argv)
@@ -50,13 +55,26 @@ int main(int argc, char **argv)
         { "timeout", required_argument, NULL, 'O' },
         { "log-level", required_argument, NULL, 'L' },
         { "log-format", required_argument, NULL, 'F' },
+        { "events-buffer", required_argument, NULL, 'E' },
+        { "max-per-client", required_argument, NULL, 'M' },
+        { "max-streams", required_argument, NULL, 'S' },
+        { "allowed-hosts", required_argument, NULL, 'H' },
+        { "tls-cert-pem", required_argument, NULL, 'x' },
+        { "tls-key-pem", required_argument, NULL, 'y' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
     web_ctx_t ctx = { .redis_url = NULL, .prefix = "q", .title = "Kue" };
     web_server_opts_t o = { .listen = "127.0.0.1:3000" };
     int level = KLOG_INFO, json = 0;
+    size_t events_buffer = WEB_EVENTS_REPLAY_BYTES;
     int opt;
+    char serr[256];
+    /* started by the supervisor: the options come through a descriptor */
+    if (kue_settings_argv(&argc, &argv, serr, sizeof serr) != 0) {
+        fprintf(stderr, "kue-web: %s\n", serr);
+        return 2;
+    }
     while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         long long v;
         int64_t ms;
@@ -99,6 +117,21 @@ int main(int argc, char **argv)
             else if (strcmp(optarg, "text") == 0) json = 0;
             else { usage(stderr); return 2; }
             break;
+        case 'M':
+            if (kue_parse_int(optarg, 1, 100000, &v) < 0) { usage(stderr); return 2; }
+            o.max_per_client = (unsigned)v;
+            break;
+        case 'S':
+            if (kue_parse_int(optarg, 1, 100000, &v) < 0) { usage(stderr); return 2; }
+            o.max_streams = (unsigned)v;
+            break;
+        case 'H': o.allowed_hosts = optarg; break;
+        case 'x': o.tls_cert_pem = optarg; break;
+        case 'y': o.tls_key_pem = optarg; break;
+        case 'E':
+            if (kue_parse_size(optarg, &bytes) < 0 || bytes > (1ull << 30)) { usage(stderr); return 2; }
+            events_buffer = (size_t)bytes;
+            break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -116,7 +149,7 @@ int main(int argc, char **argv)
 
     static kue_scoreboard_t sb;
     if (getenv("KUE_SCOREBOARD_FD")) {
-        if (kue_sb_attach(&sb, -1) == 0) ctx.sb = &sb;
+        if (kue_sb_attach_ro(&sb, -1) == 0) ctx.sb = &sb;
         else klog_warn("KUE_SCOREBOARD_FD is set but the scoreboard could not be attached");
     }
 
@@ -132,14 +165,19 @@ int main(int argc, char **argv)
 
     ctx.events = web_events_start(ctx.redis_url, ctx.prefix);
     if (!ctx.events) klog_warn("events relay not started (out of memory)");
+    web_events_set_replay_bytes(ctx.events, events_buffer);
 
     char err[512];
     web_server_t *srv = web_server_start(&ctx, &o, err, sizeof err);
     if (!srv) {
+        /* 78 (EX_CONFIG): the supervisor does not restart it in a loop */
         klog_error("%s", err);
-        return 1;
+        web_events_stop(ctx.events);
+        web_events_free(ctx.events);
+        if (ctx.sb) kue_sb_detach(&sb);
+        return 78;
     }
-    klog_info("listening on %s://%s (port %d)%s", o.tls_cert ? "https" : "http", o.listen,
+    klog_info("listening on %s://%s (port %d)%s", o.tls_cert || o.tls_cert_pem ? "https" : "http", o.listen,
               web_server_port(srv), o.auth ? ", basic auth on" : "");
 
     for (;;) {

@@ -58,7 +58,7 @@ static int collect(const kue_scoreboard_t *sb, struct wagg *agg, int max, int *b
         uint32_t seq = kue_sb_counts_begin(sb);
         int n = 0;
         memset(by_state, 0, 8 * sizeof *by_state);
-        for (uint32_t i = 0; i < sb->hdr->nslots; i++) {
+        for (uint32_t i = 0; i < sb->nslots; i++) {
             struct kue_sb_slot s;
             if (kue_sb_read_slot(sb, i, &s) < 0 || s.state == KUE_SB_FREE) continue;
             if (s.state < 8) by_state[s.state]++;
@@ -224,7 +224,7 @@ void web_workers_json(const web_ctx_t *ctx, web_resp_t *resp)
     int first = 1;
     struct kue_sb_slot *s = malloc(sizeof *s);
     if (!s) { web_buf_puts(b, "]}"); return; }
-    for (uint32_t i = 0; i < h.nslots && i < KUE_SB_MAX_SLOTS; i++) {
+    for (uint32_t i = 0; i < sb->nslots; i++) {
         if (kue_sb_read_slot(sb, i, s) < 0 || s->state == KUE_SB_FREE) continue;
         s->type[KUE_SB_TYPE_LEN - 1] = '\0';
         if (!first) web_buf_puts(b, ",");

@@ -7,6 +7,13 @@
  * headers are size-limited (413), connections are counted and time out.
  * Server-sent-event streams never hold a thread: a quiet stream's connection
  * is suspended and resumed by the events hub.
+ *
+ * What one client can hold (docs/security.md): at most max_per_client
+ * connections per address; event streams count against their own, smaller
+ * allowance (max_streams); a connection must send its headers within the
+ * short idle timeout; and libmicrohttpd admits WEB_HEALTH_RESERVE
+ * connections beyond max_connections, on which only /healthz and /readyz
+ * are served (others get 503), so health checks answer with a full pool.
  */
 #include "web.h"
 #include "server.h"
@@ -39,7 +46,14 @@ struct web_server {
     char *cert, *key;         /* PEM text */
     pthread_key_t kue_key;
     int port;
+    char listen_host[256];    /* host part of the listen address */
+    atomic_uint nconn;        /* open connections */
+    atomic_uint nstreams;     /* open event streams */
 };
+
+#define WEB_HEALTH_RESERVE 16
+#define WEB_TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
+#define WEB_STREAM_TIMEOUT_S 60   /* > the hub's 15 s keep-alive */
 
 struct conn_state {
     web_buf_t body;
@@ -118,6 +132,7 @@ static MHD_Result send_resp(struct MHD_Connection *c, web_resp_t *r, int cache)
     if (r->status != 204) MHD_add_response_header(mr, "Content-Type", r->ctype);
     MHD_add_response_header(mr, "Cache-Control", cache ? "no-cache" : "no-store");
     MHD_add_response_header(mr, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(mr, "X-Frame-Options", "DENY");
     if (r->extra_header) MHD_add_response_header(mr, r->extra_header, r->extra_value);
     MHD_Result ret = MHD_queue_response(c, (unsigned)r->status, mr);
     MHD_destroy_response(mr);
@@ -134,40 +149,35 @@ static MHD_Result send_error(struct MHD_Connection *c, int status, const char *m
     return ret;
 }
 
-/* ---- auth -------------------------------------------------------------------------- */
-
-static int ct_equal(const char *a, const char *b)
+static MHD_Result send_busy(struct MHD_Connection *c)
 {
-    size_t la = strlen(a), lb = strlen(b);
-    size_t n = la > lb ? la : lb;
-    unsigned char diff = (unsigned char)(la != lb);
-    for (size_t i = 0; i < n; i++) {
-        unsigned char x = i < la ? (unsigned char)a[i] : 0;
-        unsigned char y = i < lb ? (unsigned char)b[i] : 0;
-        diff |= x ^ y;
-    }
-    return diff == 0;
+    static const char body[] = "{\"error\":\"server busy: too many connections\"}";
+    struct MHD_Response *mr = MHD_create_response_from_buffer(sizeof body - 1, (void *)body,
+                                                              MHD_RESPMEM_PERSISTENT);
+    if (!mr) return MHD_NO;
+    MHD_add_response_header(mr, "Content-Type", WEB_CT_JSON);
+    MHD_add_response_header(mr, "Connection", "close");
+    MHD_add_response_header(mr, "Retry-After", "1");
+    MHD_Result ret = MHD_queue_response(c, 503, mr);
+    MHD_destroy_response(mr);
+    return ret;
 }
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    web_server_t *s = cls;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) atomic_fetch_add(&s->nconn, 1);
+    else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) atomic_fetch_sub(&s->nconn, 1);
+}
+
+/* ---- auth -------------------------------------------------------------------------- */
 
 static int authorized(web_server_t *s, struct MHD_Connection *c)
 {
     if (!s->auth) return 1;
-    char *pass = NULL;
-    char *user = MHD_basic_auth_get_username_password(c, &pass);
-    int ok = 0;
-    if (user) {
-        web_buf_t b;
-        web_buf_init(&b);
-        web_buf_puts(&b, user);
-        web_buf_puts(&b, ":");
-        web_buf_puts(&b, pass ? pass : "");
-        ok = b.p && ct_equal(b.p, s->auth);
-        if (b.p) memset(b.p, 0, b.len);
-        web_buf_free(&b);
-    }
-    if (pass) { memset(pass, 0, strlen(pass)); MHD_free(pass); }
-    if (user) MHD_free(user);
-    return ok;
+    return web_basic_auth_ok(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization"),
+                             s->auth);
 }
 
 static MHD_Result send_unauthorized(struct MHD_Connection *c)
@@ -187,6 +197,8 @@ static MHD_Result send_unauthorized(struct MHD_Connection *c)
 struct sse_state {
     web_sse_t *sse;
     struct MHD_Connection *conn;
+    struct web_server *srv;
+    int counted;
 };
 
 static void sse_park(void *arg)
@@ -216,6 +228,7 @@ static void sse_free(void *cls)
 {
     struct sse_state *st = cls;
     web_sse_close(st->sse);
+    if (st->counted) atomic_fetch_sub(&st->srv->nstreams, 1);
     free(st);
 }
 
@@ -232,6 +245,11 @@ static const char *arg_raw(struct MHD_Connection *c, const char *name, char *out
 static MHD_Result start_sse(web_server_t *s, struct MHD_Connection *c)
 {
     if (!s->ctx->events) return send_error(c, 503, "events relay not running");
+    if (atomic_fetch_add(&s->nstreams, 1) >= s->o.max_streams) {
+        atomic_fetch_sub(&s->nstreams, 1);
+        return send_error(c, 503, "too many event streams");
+    }
+    int counted = 1;
     char type[KUE_MAX_TYPE_LEN + 1], idbuf[32];
     const char *ftype = arg_raw(c, "type", type, sizeof type);
     const char *fid = arg_raw(c, "id", idbuf, sizeof idbuf);
@@ -243,10 +261,17 @@ static MHD_Result start_sse(web_server_t *s, struct MHD_Connection *c)
     unsigned long long last = lei ? strtoull(lei, &end, 10) : 0;
     int has_last = lei && end && end != lei && *end == '\0';
     struct sse_state *st = calloc(1, sizeof *st);
-    if (!st) return send_error(c, 500, "out of memory");
+    if (!st) { atomic_fetch_sub(&s->nstreams, 1); return send_error(c, 500, "out of memory"); }
     st->conn = c;
+    st->srv = s;
+    st->counted = counted;
     st->sse = web_sse_open(s->ctx->events, ftype, id, last, has_last);
-    if (!st->sse) { free(st); return send_error(c, 500, "out of memory"); }
+    if (!st->sse) {
+        atomic_fetch_sub(&s->nstreams, 1);
+        free(st);
+        return send_error(c, 500, "out of memory");
+    }
+    MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned)WEB_STREAM_TIMEOUT_S);
     struct MHD_Response *mr = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024,
                                                                 sse_reader, st, sse_free);
     if (!mr) { sse_free(st); return MHD_NO; }
@@ -306,7 +331,7 @@ static MHD_Result dispatch(web_server_t *s, struct MHD_Connection *c, const char
             if (id == WEB_R_UI) {
                 resp.extra_header = "Content-Security-Policy";
                 resp.extra_value = "default-src 'self'; img-src 'self' data:; "
-                                   "style-src 'self'; script-src 'self'";
+                                   "style-src 'self'; script-src 'self'; frame-ancestors 'none'";
             }
             ret = send_resp(c, &resp, 1);
         }
@@ -358,7 +383,28 @@ static MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *ur
         web_route_t *r = malloc(sizeof *r);
         if (!r) return MHD_NO;
         web_route_id id = web_route_match(method, url, r);
+        int is_write = r->is_write;
         free(r);
+        const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host");
+        if (!public_route(id) && !web_host_allowed(host, s->listen_host, s->o.allowed_hosts)) {
+            cs->early = 1;
+            klog_warn("refused a request for Host \"%.100s\" (not the listen address, an IP or "
+                      "[web] allowed_hosts)", host);
+            return send_error(c, 403, "Host not allowed (see [web] allowed_hosts)");
+        }
+        if ((is_write || id == WEB_R_INACTIVE) &&
+            !web_same_origin(host, MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin"),
+                             MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Sec-Fetch-Site"),
+                             MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Referer"),
+                             id == WEB_R_INACTIVE)) {
+            cs->early = 1;
+            return send_error(c, 403, "cross-site request refused");
+        }
+        if (!public_route(id) && atomic_load(&s->nconn) > s->o.max_connections) {
+            /* the reserve above max_connections is for health checks */
+            cs->early = 1;
+            return send_busy(c);
+        }
         if (!public_route(id) && !authorized(s, c)) {
             cs->early = 1;
             return send_unauthorized(c);
@@ -468,7 +514,9 @@ web_server_t *web_server_start(web_ctx_t *ctx, const web_server_opts_t *o, char 
     if (!s->o.max_body) s->o.max_body = 1024 * 1024;
     if (!s->o.max_header) s->o.max_header = 16 * 1024;
     if (!s->o.max_connections) s->o.max_connections = 256;
-    if (!s->o.timeout_s) s->o.timeout_s = 30;
+    if (!s->o.max_per_client) s->o.max_per_client = 64;
+    if (!s->o.max_streams) s->o.max_streams = 64;
+    if (!s->o.timeout_s) s->o.timeout_s = 10;
     if (!s->o.threads) s->o.threads = 4;
     if (o->auth && *o->auth) s->auth = strdup(o->auth);
     pthread_key_create(&s->kue_key, tkue_free);
@@ -479,6 +527,7 @@ web_server_t *web_server_start(web_ctx_t *ctx, const web_server_opts_t *o, char 
         snprintf(err, errlen, "bad listen address \"%s\" (want HOST:PORT)", o->listen);
         goto fail;
     }
+    snprintf(s->listen_host, sizeof s->listen_host, "%s", host);
     struct addrinfo hints = { 0 }, *ai = NULL;
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
@@ -494,8 +543,9 @@ web_server_t *web_server_start(web_ctx_t *ctx, const web_server_opts_t *o, char 
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_ALLOW_SUSPEND_RESUME |
                      MHD_USE_ERROR_LOG;
     if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
-    if (o->tls_cert || o->tls_key) {
-        if (!o->tls_cert || !o->tls_key) {
+    int tls_pem = o->tls_cert_pem && o->tls_key_pem;
+    if (o->tls_cert || o->tls_key || tls_pem) {
+        if (!tls_pem && (!o->tls_cert || !o->tls_key)) {
             snprintf(err, errlen, "TLS needs both a certificate and a key");
             freeaddrinfo(ai);
             goto fail;
@@ -505,19 +555,32 @@ web_server_t *web_server_start(web_ctx_t *ctx, const web_server_opts_t *o, char 
             freeaddrinfo(ai);
             goto fail;
         }
-        if (!(s->cert = slurp(o->tls_cert, err, errlen)) ||
-            !(s->key = slurp(o->tls_key, err, errlen))) {
+        if (tls_pem) {
+            /* read by the supervisor before it dropped privileges */
+            s->cert = strdup(o->tls_cert_pem);
+            s->key = strdup(o->tls_key_pem);
+            if (!s->cert || !s->key) {
+                snprintf(err, errlen, "out of memory");
+                freeaddrinfo(ai);
+                goto fail;
+            }
+        } else if (!(s->cert = slurp(o->tls_cert, err, errlen)) ||
+                   !(s->key = slurp(o->tls_key, err, errlen))) {
             freeaddrinfo(ai);
             goto fail;
         }
         flags |= MHD_USE_TLS;
     }
-    struct MHD_OptionItem opts[16];
+    struct MHD_OptionItem opts[24];
     int n = 0;
     opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL };
     opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_SOCK_ADDR, 0, ai->ai_addr };
     opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_THREAD_POOL_SIZE, (intptr_t)s->o.threads, NULL };
-    opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_LIMIT, (intptr_t)s->o.max_connections, NULL };
+    opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_LIMIT,
+                                         (intptr_t)(s->o.max_connections + WEB_HEALTH_RESERVE), NULL };
+    opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+                                         (intptr_t)s->o.max_per_client, NULL };
+    opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, s };
     opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)s->o.timeout_s, NULL };
     opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_MEMORY_LIMIT,
                                          (intptr_t)(s->o.max_header * 2 + 128 * 1024), NULL };
@@ -526,6 +589,9 @@ web_server_t *web_server_start(web_ctx_t *ctx, const web_server_opts_t *o, char 
     if (s->cert) {
         opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_CERT, 0, s->cert };
         opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_KEY, 0, s->key };
+        /* TLS 1.2 and 1.3 only (GnuTLS priority string) */
+        opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_PRIORITIES, 0,
+                                             (void *)WEB_TLS_PRIORITIES };
     }
     opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
     s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_ARRAY, opts,
@@ -559,6 +625,7 @@ void web_server_stop(web_server_t *s)
     MHD_stop_daemon(s->d);
     pthread_key_delete(s->kue_key);
     if (s->auth) memset(s->auth, 0, strlen(s->auth));
+    if (s->key) memset(s->key, 0, strlen(s->key));
     free(s->auth);
     free(s->cert);
     free(s->key);

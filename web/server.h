@@ -11,10 +11,16 @@ typedef struct web_server_opts {
     const char *listen;          /* HOST:PORT, [V6]:PORT, :PORT or PORT (default 127.0.0.1:3000) */
     const char *auth;            /* "user:password" or NULL */
     const char *tls_cert, *tls_key;   /* PEM files, both or neither */
+    const char *tls_cert_pem, *tls_key_pem;   /* or their contents (from the supervisor) */
     size_t max_body;             /* bytes (default 1 MiB) */
     size_t max_header;           /* bytes of request line + headers (default 16 KiB) */
-    unsigned max_connections;    /* default 256 */
-    unsigned timeout_s;          /* idle connection timeout (default 30 s) */
+    const char *allowed_hosts;   /* Host names accepted besides IPs, localhost and
+                                    the listen host (comma-separated, "*" any) */
+    unsigned max_connections;    /* default 256 (+16 kept for /healthz, /readyz) */
+    unsigned max_per_client;     /* connections per client address (default 64) */
+    unsigned max_streams;        /* open /events streams (default 64) */
+    unsigned timeout_s;          /* idle and header-read timeout (default 10 s;
+                                    event streams 60 s) */
     unsigned threads;            /* server threads (default 4) */
 } web_server_opts_t;
 

@@ -100,6 +100,33 @@ int web_js_parse_int(const char *s, long long *out);
 /* A job id from a URL: whole-string positive decimal.  0 ok / -1. */
 int web_parse_id(const char *s, int64_t *out);
 
+/* ---- limits (limits.c) ------------------------------------------------------- */
+
+/* The most jobs one GET /jobs/..from..to.. answers (a longer range is cut
+ * to its first WEB_MAX_PAGE jobs; Kue's clients and the dashboard ask for
+ * pages of at most 500). */
+#define WEB_MAX_PAGE 1000
+
+/* Cut the ZRANGE indices from..to (negative: from the end, as Redis) to
+ * at most max elements, keeping the start.  When the indices have
+ * different signs the set's size count is needed: returns 1 when count
+ * < 0 (call again with it), else 0. */
+int web_range_clamp(long long *from, long long *to, long long count, long long max);
+
+/* Cross-site checks (docs/security.md).  A Host header (NULL: none) is
+ * accepted when its host is an IP literal, "localhost", listen_host, or
+ * in allowed (comma-separated names, "*" any): a DNS-rebinding page
+ * sends its own name.  A state-changing request is same-origin when
+ * Sec-Fetch-Site (if sent) is same-origin or none and Origin (if sent)
+ * is http(s)://<Host>; strict (GET /inactive/:id) also holds Referer to
+ * that.  Both return 1 when the request may go on. */
+int web_host_allowed(const char *host_hdr, const char *listen_host, const char *allowed);
+int web_same_origin(const char *host_hdr, const char *origin, const char *sec_fetch_site,
+                    const char *referer, int strict);
+/* An Authorization header carries "user:password" = expected (the
+ * scheme "Basic" in any case, RFC 7617; compared in constant time). */
+int web_basic_auth_ok(const char *header, const char *expected);
+
 /* ---- JSON ------------------------------------------------------------------ */
 
 struct json_t;
@@ -183,6 +210,12 @@ typedef struct web_events web_events_t;
 
 /* Start the subscriber thread (reconnects by itself). */
 web_events_t *web_events_start(const char *redis_url, const char *prefix);
+/* The replay buffer's bound in bytes (default WEB_EVENTS_REPLAY_BYTES; at
+ * most 4096 events in any case); a message over WEB_EVENT_MAX_BYTES is
+ * kept as {"id","event","args":[event],"truncated":true}. */
+#define WEB_EVENTS_REPLAY_BYTES (4u << 20)
+#define WEB_EVENT_MAX_BYTES (64u << 10)
+void web_events_set_replay_bytes(web_events_t *ev, size_t bytes);
 /* Stop: end every SSE stream and the keep-alive ticker. */
 void web_events_stop(web_events_t *ev);
 /* Free after the HTTP server is stopped (no SSE client left). */

@@ -93,9 +93,9 @@ static void sb_open(struct kw_worker *w)
         klog_warn("cannot attach the scoreboard (fd %s): %s", fd, strerror(errno));
         return;
     }
-    if ((uint32_t)w->cfg->slot >= w->sb.hdr->nslots) {
+    if ((uint32_t)w->cfg->slot >= w->sb.nslots) {
         klog_warn("scoreboard slot %d out of range (%u slots)", w->cfg->slot,
-                  (unsigned)w->sb.hdr->nslots);
+                  (unsigned)w->sb.nslots);
         kue_sb_detach(&w->sb);
         return;
     }

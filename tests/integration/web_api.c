@@ -322,7 +322,7 @@ static void sse_open(const char *path)
     sse_fd = wt_connect(W.port);
     cr_assert(sse_fd >= 0);
     char req[512];
-    int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n", path);
+    int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n", path);
     wt_send_all(sse_fd, req, (size_t)n);
     cr_assert(kt_wait_until(sse_has, "retry: 2000", 5000), "no SSE preamble: %s", sse_buf);
 }
@@ -379,7 +379,7 @@ Test(web_api, events_are_relayed_as_sse)
     sse_buf[0] = '\0';
     sse_fd = wt_connect(W.port);
     char req[256];
-    int rn = snprintf(req, sizeof req, "GET /events HTTP/1.1\r\nHost: x\r\nLast-Event-ID: %lld\r\n\r\n",
+    int rn = snprintf(req, sizeof req, "GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\nLast-Event-ID: %lld\r\n\r\n",
                       seq - 1);
     wt_send_all(sse_fd, req, (size_t)rn);
     char seqs[32];

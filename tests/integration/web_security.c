@@ -55,7 +55,7 @@ Test(web_security, body_and_header_limits)
     /* over the limit, chunked (no Content-Length): caught while reading */
     int fd = wt_connect(W.port);
     cr_assert(fd >= 0);
-    const char *head = "POST /job HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+    const char *head = "POST /job HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
                        "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
     wt_send_all(fd, head, strlen(head));
     char chunk[64];
@@ -167,7 +167,7 @@ Test(web_security, tls)
     /* plain HTTP on the TLS port is not served */
     int fd = wt_connect(W.port);
     cr_assert(fd >= 0);
-    const char *req = "GET /stats HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    const char *req = "GET /stats HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
     wt_send_all(fd, req, strlen(req));
     char buf[512];
     size_t len = 0;

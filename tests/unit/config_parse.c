@@ -171,6 +171,8 @@ Test(config, plugins_dir_writable_by_others)
 
 Test(config, broken_plugin_is_reported_with_line)
 {
+    char bin[600];
+    sup_plugin_checker(kt_bin("kue-worker", bin, sizeof(bin)));
     cr_assert_eq(tload("[supervisor]\nplugins = plugins\n[type email]\nprocesses = 2\n"), 0, "%s", err);
     cr_assert_eq(sup_config_check_plugins(&cfg, err, sizeof(err)), -1);
     cr_assert(strstr(err, "w.ini:3: [type email] handler: "), "%s", err);
@@ -182,6 +184,8 @@ Test(config, good_plugin_passes_the_check)
     snprintf(so, sizeof(so), "%s/plugins/echo.so", kt_build());
     if (access(so, R_OK) != 0)
         cr_skip_test("example plugin echo.so not built");
+    char bin[600];
+    sup_plugin_checker(kt_bin("kue-worker", bin, sizeof(bin)));
     char text[1200];
     snprintf(text, sizeof(text), "[supervisor]\nplugins = %s/plugins\n[type echo]\n", kt_build());
     cr_assert_eq(tload(text), 0, "%s", err);
@@ -253,4 +257,36 @@ Test(config, type_changes)
     cr_assert_eq(sup_type_changed(&a.types[0], &b.types[0]), 0, "a count change is not a roll");
     cr_assert_eq(sup_config_load_string(&b, "[supervisor]\nplugins=plugins\n[type email]\nconcurrency=4\n", "b", dir, err, sizeof(err)), 0, "%s", err);
     cr_assert_neq(sup_type_changed(&a.types[0], &b.types[0]), 0);
+}
+
+Test(config, embedded_redis_with_user_is_refused_as_root)
+{
+    if (geteuid() != 0)
+        cr_skip_test("only refused when started as root");
+    cr_assert_eq(tload("[supervisor]\nuser = nobody\n[redis]\nurl = embedded\nserver = /bin/true\n"), -1);
+    cr_assert(strstr(err, "w.ini:2: [supervisor] user: cannot be combined with [redis] url = embedded"),
+              "%s", err);
+}
+
+Test(config, one_reader_for_odd_bytes)
+{
+    /* what inih and the line reader used to disagree on */
+    EXPECT_ERR("[supervisor]\nlease =\f30s\n", "w.ini:2: control character 0x0c");
+    EXPECT_ERR("[supervisor]\rlease = 30s\r", "w.ini:1: control character 0x0d (lines must end with LF or CRLF)");
+    EXPECT_ERR("[type email] junk\n", "w.ini:1: syntax error: text after ']'");
+    EXPECT_ERR("[type email]]\n", "w.ini:1: syntax error: text after ']'");
+    /* CRLF, comments, a BOM and "name: value" are fine */
+    cr_assert_eq(tload("\xef\xbb\xbf; c\r\n[supervisor] ; here\r\n# c\r\nlease = 20s ; twenty\r\n"
+                       "log_level: debug\r\n"), 0, "%s", err);
+    cr_assert_eq(cfg.lease_ms, 20000);
+    cr_assert_str_eq(cfg.log_level, "debug");
+    /* a NUL byte in a file */
+    char path[600];
+    snprintf(path, sizeof(path), "%s/nul.ini", dir);
+    FILE *f = fopen(path, "w");
+    cr_assert(f);
+    fwrite("[supervisor]\nlease = 3\0s\n", 1, 25, f);
+    fclose(f);
+    cr_assert_eq(sup_config_load(&cfg, path, err, sizeof(err)), -1);
+    cr_assert(strstr(err, "nul.ini:2: control character 0x00 (NUL byte)"), "%s", err);
 }

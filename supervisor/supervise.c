@@ -133,6 +133,8 @@ void sup_reap(struct master *m)
         if (pid <= 0)
             break;
         int idx = sup_table_find_pid(&m->tab, pid);
+        if (idx < 0 && sup_pcheck_reaped(m, pid, status))
+            continue;                   /* a plugin check (supervisor/check.c) */
         if (idx < 0) {
             char st[96];
             sup_status_text(status, st, sizeof(st));

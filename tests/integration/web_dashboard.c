@@ -36,7 +36,7 @@ static int sse_from(int port, long long last, const char *needle)
     cr_assert(sse_fd >= 0);
     char req[256];
     int n = snprintf(req, sizeof req,
-                     "GET /events HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n"
+                     "GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n"
                      "Last-Event-ID: %lld\r\n\r\n", last);
     wt_send_all(sse_fd, req, (size_t)n);
     int found = kt_wait_until(sse_has, (void *)needle, 3000);

@@ -285,7 +285,7 @@ int cmd_get(cli_t *c, int argc, char **argv)
     if (!j) return cli_error("%s", kue_errstr(k));
     char *json = kue_job_to_json(j, 0);
     kue_job_free(j);
-    if (!json) return cli_error("job \"%lld\" holds data that is not valid JSON", (long long)id);
+    if (!json) return cli_error("out of memory");
     rc = print_json(json, pretty);
     free(json);
     return rc;
@@ -318,17 +318,25 @@ static const struct option retry_opts[] = {
     { NULL, 0, NULL, 0 },
 };
 
-/* failed -> inactive, checked and moved in one atomic step; any state
- * when forced. */
+static int job_is_active(kue_t *k, int64_t id)
+{
+    kue_job_t *j = kue_job_get(k, id);
+    int active = j && kue_job_state(j) && !strcmp(kue_job_state(j), "active");
+    kue_job_free(j);
+    return active;
+}
+
+/* failed -> inactive, checked and moved in one atomic step; any state but
+ * active when forced (a running job is never queued twice). */
 static int retry_one(kue_t *k, int64_t id, int force)
 {
     int rc = force ? kue_job_set_state(k, id, "inactive") : kue_job_retry(k, id);
-    if (rc != 0) {
-        if (!force && strstr(kue_errstr(k), ", not failed"))
-            return cli_error("%s (--force retries it anyway)", kue_errstr(k));
-        return cli_error("%s", kue_errstr(k));
-    }
-    return CLI_OK;
+    if (rc == 0) return CLI_OK;
+    char err[512];
+    snprintf(err, sizeof err, "%s", kue_errstr(k));
+    if (!force && kue_errcode(k) == KUE_ERR_WRONGSTATE && !job_is_active(k, id))
+        return cli_error("%s (--force retries it anyway)", err);
+    return cli_error("%s", err);
 }
 
 int cmd_retry(cli_t *c, int argc, char **argv)

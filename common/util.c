@@ -26,6 +26,13 @@ int64_t kue_mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int64_t kue_add_sat(int64_t a, int64_t b)
+{
+    if (b > 0 && a > INT64_MAX - b) return INT64_MAX;
+    if (b < 0 && a < INT64_MIN - b) return INT64_MIN;
+    return a + b;
+}
+
 /* Split "123abc" into a non-negative integer and a suffix; -1 if no digits
  * or overflow. */
 static int split_number(const char *s, unsigned long long *num, const char **suffix)

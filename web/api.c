@@ -8,42 +8,47 @@
  */
 #include "web.h"
 
+#include "kue_internal.h"
+
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-int web_is_app_error(const char *err)
+int web_is_app_error(kue_errcode_t code)
 {
-    if (!err || !*err) return 0;
-    if (strncmp(err, "job ", 4) == 0) return 1;
-    static const char *const app[] = {
-        "doesnt exist", "is invalid", "invalid", "too long", "too large", "ERR ",
-        "WRONGTYPE", "must ", "Must ", "unknown", NULL
-    };
-    for (int i = 0; app[i]; i++)
-        if (strstr(err, app[i])) return 1;
-    return 0;
+    switch (code) {
+    case KUE_ERR_NOTFOUND: case KUE_ERR_INVALID: case KUE_ERR_WRONGSTATE: case KUE_ERR_SERVER:
+        return 1;
+    default:
+        return 0;
+    }
 }
 
-/* A call on k failed: answer with Kue's convention (200 {"error"}) or 503. */
+int web_is_redis_error(kue_t *k)
+{
+    if (web_is_app_error(kue_errcode(k))) return 0;
+    kue_stats_t st;
+    return kue_stats(k, &st) < 0;
+}
+
+/* A call on k failed: answer with Kue's convention (200 {"error"}), 409 for
+ * a change the job's state forbids, or 503 when Redis is unreachable. */
 static void fail(kue_t *k, web_resp_t *resp, int *redis_failed, int app_status)
 {
     char msg[512];
     snprintf(msg, sizeof msg, "%s", kue_errstr(k));
     if (!msg[0]) snprintf(msg, sizeof msg, "unknown error");
-    if (!web_is_app_error(msg)) {
-        kue_stats_t st;
-        if (kue_stats(k, &st) < 0) {
-            *redis_failed = 1;
-            char m2[640];
-            snprintf(m2, sizeof m2, "redis unavailable: %s", msg);
-            web_resp_error(resp, 503, m2);
-            return;
-        }
+    kue_errcode_t code = kue_errcode(k);
+    if (web_is_redis_error(k)) {
+        *redis_failed = 1;
+        char m2[640];
+        snprintf(m2, sizeof m2, "redis unavailable: %s", msg);
+        web_resp_error(resp, 503, m2);
+        return;
     }
-    web_resp_error(resp, app_status, msg);
+    web_resp_error(resp, code == KUE_ERR_WRONGSTATE ? 409 : app_status, msg);
 }
 
 static void doesnt_exist(web_resp_t *resp, const char *raw)
@@ -115,7 +120,7 @@ static void do_range(kue_t *k, const web_route_t *r, web_resp_t *resp, int *rf)
         kue_job_t *job = kue_job_get(k, ids[i]);
         if (!job) {
             /* removed meanwhile: Kue skips it; a connection error fails the page */
-            if (!web_is_app_error(kue_errstr(k))) {
+            if (kue_errcode(k) != KUE_ERR_NOTFOUND) {
                 free(ids);
                 web_buf_reset(b);
                 fail(k, resp, rf, 200);
@@ -124,13 +129,16 @@ static void do_range(kue_t *k, const web_route_t *r, web_resp_t *resp, int *rf)
             continue;
         }
         char *js = kue_job_to_json(job, 0);
-        if (js) {
-            if (!first) web_buf_puts(b, ",");
-            first = 0;
-            web_buf_puts(b, js);
-            free(js);
-        }
         kue_job_free(job);
+        if (!js) {
+            free(ids);
+            web_resp_error(resp, 500, "out of memory");
+            return;
+        }
+        if (!first) web_buf_puts(b, ",");
+        first = 0;
+        web_buf_puts(b, js);
+        free(js);
     }
     web_buf_puts(b, "]");
     free(ids);
@@ -247,6 +255,8 @@ void web_api_handle(const web_ctx_t *ctx, kue_t *k, const web_req_t *req, web_re
     const web_route_t *r = req->route;
     *redis_failed = 0;
     web_resp_json(resp, 200);
+    /* actions through Kue's HTTP API publish the id as a string, as Kue */
+    if (k) kue_set_string_event_ids(k, 1);
     if (!k && needs_redis(r->id)) {
         web_resp_error(resp, 503, "redis unavailable");
         *redis_failed = 1;

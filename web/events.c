@@ -138,7 +138,7 @@ static void type_get(web_events_t *ev, int64_t id, char *out, size_t len, int ma
     }
     kue_job_t *job = kue_job_get(ev->lookup, id);
     if (!job) {
-        if (!web_is_app_error(kue_errstr(ev->lookup))) { kue_free(ev->lookup); ev->lookup = NULL; }
+        if (!web_is_app_error(kue_errcode(ev->lookup))) { kue_free(ev->lookup); ev->lookup = NULL; }
         return;
     }
     snprintf(out, len, "%s", kue_job_type(job) ? kue_job_type(job) : "");

@@ -38,6 +38,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "json.h"
 #include "log.h"
 #include "util.h"
 
@@ -89,7 +90,7 @@ static void sb_sync(struct kw_worker *w)
          * here fails the job first unless a handler blocks the loop). */
         int64_t dl = w->cfg->timeout_ms ? j->started_wall + w->cfg->timeout_ms : 0;
         if (j->ttl_ms > 0) {
-            int64_t tdl = j->started_wall + j->ttl_ms + 1000;
+            int64_t tdl = kue_add_sat(kue_add_sat(j->started_wall, j->ttl_ms), 1000);
             if (!dl || tdl < dl) dl = tdl;
         }
         s->inflight[n].deadline_ms = dl;
@@ -502,6 +503,7 @@ static void start_job(struct kw_worker *w, int slot, const redisReply *h)
     j->max_attempts = (int)num(field(h, CL_MAX_ATTEMPTS), 1);
     j->created_at = num(field(h, CL_CREATED_AT), 0);
     j->ttl_ms = num(field(h, CL_TTL), 0);
+    if (j->ttl_ms < 0 || j->ttl_ms > KUE_MAX_TTL_MS) j->ttl_ms = j->ttl_ms < 0 ? 0 : KUE_MAX_TTL_MS;
     j->delay_ms = num(field(h, CL_DELAY), 0);
     j->started_mono = kue_mono_ms();
     j->started_wall = kue_now_ms();
@@ -521,11 +523,13 @@ static void start_job(struct kw_worker *w, int slot, const redisReply *h)
         kw_job_finish(j, why, NULL);
         return;
     }
-    json_error_t je;
-    j->json = json_loads(j->data, JSON_DECODE_ANY, &je);
-    if (!j->json) {
-        snprintf(why, sizeof why, "invalid job data: not JSON: %s (line %d, column %d)",
-                 je.text, je.line, je.column);
+    /* Data jansson cannot represent (integers beyond 64 bits, lone
+     * surrogates) is JSON all the same: the handler gets it as text and
+     * kue_job_json() is NULL.  Only data JSON.parse refuses fails the job. */
+    j->json = json_loads(j->data, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+    char jerr[160];
+    if (!j->json && kue_json_check(j->data, strlen(j->data), jerr, sizeof jerr) != 0) {
+        snprintf(why, sizeof why, "invalid job data: not JSON: %s", jerr);
         klog_error("job %lld: %s", (long long)j->id, why);
         kw_job_finish(j, why, NULL);
         return;

@@ -16,10 +16,22 @@ local function zid(id)
   return string.format('%02d|%s', #id, id)
 end
 
+-- Events carry the id as a number, or, for an action that came through
+-- Kue's HTTP API (a script given the 's' id form), as a string, as Kue does.
+local EV_ID_STR = false
 local function publish(id, event, rest)
+  local jid = EV_ID_STR and ('"' .. id .. '"') or id
   redis.call('PUBLISH', key('events'),
-    '{"id":' .. id .. ',"event":"' .. event .. '","args":["' .. event .. '"' .. (rest or '') .. ']}')
+    '{"id":' .. jid .. ',"event":"' .. event .. '","args":["' .. event .. '"' .. (rest or '') .. ']}')
 end
+
+-- Error replies start with a class word that libkue turns into
+-- kue_errcode() and strips (NOTFOUND, WRONGSTATE, INVALID).
+local function err_reply(class, msg) return redis.error_reply(class .. ' ' .. msg) end
+
+-- The longest delay (ms) a job or a backoff may ask for: KUE_MAX_DELAY_MS
+-- in include/kue/kue.h (ten years; larger values are clamped to it).
+local MAX_DELAY_MS = 315360000000
 
 local function jstr(s) return cjson.encode(s) end
 
@@ -126,7 +138,10 @@ end
 -- integer (Redis formats Lua numbers with a slow %.17g), else its value.
 local function prio_s(p)
   if p and string.find(p, '^-?%d+$') then return p end
-  return fmt(tonumber(p) or 0)
+  local n = tonumber(p)
+  if not n or n ~= n or n == math.huge or n == -math.huge then return '0' end
+  if n == math.floor(n) and math.abs(n) < 1e15 then return fmt(n) end
+  return string.format('%.17g', n)
 end
 
 local JOB_FIELDS = { 'type', 'state', 'priority', 'workerId', 'attempts', 'max_attempts',
@@ -160,8 +175,16 @@ local function drop(id, t, wid)
   if #codes > 0 then redis.call('DEL', ok) end
 end
 
--- Kue's backoff delay for the attempt just failed (kue-wire.md 5.6).
+-- Kue's backoff delay for the attempt just failed (kue-wire.md 5.6),
+-- within [0, MAX_DELAY_MS] (a stored 1e308 or NaN cannot wrap promote_at).
+local backoff_raw
 local function backoff_delay(j, attempts, fn_ms)
+  local d = backoff_raw(j, attempts, fn_ms)
+  if d ~= d or d < 0 then return 0 end
+  if d > MAX_DELAY_MS then return MAX_DELAY_MS end
+  return math.floor(d)
+end
+backoff_raw = function(j, attempts, fn_ms)
   local base = tonumber(j.delay) or 0
   local b = j.backoff
   if b == 'true' then return base end
@@ -172,6 +195,7 @@ local function backoff_delay(j, attempts, fn_ms)
       local v = d / 2 * (2 ^ attempts - 1)
       local m = tonumber(obj.maxDelay)
       if m and m - d / 2 < v then v = m - d / 2 end
+      if v ~= v or v > MAX_DELAY_MS then return MAX_DELAY_MS end
       return math.floor(v + 0.5)
     end
     return d

@@ -882,10 +882,13 @@ char *kue_job_to_json(const kue_job_t *j, int string_id)
                                         "delay", "workerId", "ttl" };
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
         put_str_field(&b, strs[i], kue_job_field(j, strs[i]));
-    /* in doubles, as JavaScript computes them: no overflow whatever is stored */
+    /* in doubles, as Kue's toJSON computes them from Number(field): no
+     * overflow whatever is stored (INT_MIN, INT_MAX, 1e300, "abc") */
+    double att = kue_js_number(kue_job_field(j, "attempts"));
+    double maxn = kue_js_number(kue_job_field(j, "max_attempts"));
     double made = field_num(j, "attempts", 0);
     double max = field_num(j, "max_attempts", 1);
-    double remaining = made > 0 ? max - made : max;
+    double remaining = att > 0 ? maxn - att : max;
     kue_buf_puts(&b, ",\"attempts\":{\"made\":");
     kue_json_num(&b, made);
     kue_buf_puts(&b, ",\"remaining\":");

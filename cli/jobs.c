@@ -51,6 +51,8 @@ static int parse_duration_opt(const char *opt, const char *s, int64_t *ms)
     if (kue_parse_duration(s, ms) != 0)
         return cli_usage_error("create", "invalid --%s \"%.64s\" (a duration: 250ms, 5s, 2m, 1h)",
                                opt, s);
+    if (*ms > KUE_MAX_DELAY_MS)        /* the ttl has the same bound */
+        return cli_usage_error("create", "--%s \"%.64s\" is more than ten years", opt, s);
     return 0;
 }
 
@@ -131,7 +133,7 @@ static int create_option(struct create_req *r, int o, const char *arg)
         r->has_delay = 1;
         return parse_duration_opt("delay", arg, &r->delay_ms);
     case C_RUN_AT:
-        if (cli_parse_long("create", "--run-at", arg, 0, INT64_MAX, &v)) return CLI_USAGE;
+        if (cli_parse_long("create", "--run-at", arg, 0, KUE_MAX_RUN_AT_MS, &v)) return CLI_USAGE;
         r->has_run_at = 1;
         r->run_at_ms = v;
         return 0;

@@ -348,7 +348,9 @@ const char *kue_job_option_error(double v, const char *what)
 /* A finite number text as JSON writes it; -1 if not one. */
 static int number_text(const char *text, double *v)
 {
-    if (!text || !*text || kue_json_check(text, strlen(text), NULL, 0) != 0) return -1;
+    if (!text || !(*text == '-' || (*text >= '0' && *text <= '9')) ||
+        kue_json_check(text, strlen(text), NULL, 0) != 0)
+        return -1;
     *v = strtod(text, NULL);
     return isfinite(*v) ? 0 : -1;
 }

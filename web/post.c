@@ -110,7 +110,7 @@ static int64_t create_one(kue_t *k, const kue_jv_t *obj, item_err_t *err, int *r
                 /* any number Kue would store, kept as given (7.5 stays 7.5) */
                 n = v->type == KUE_JNUM ? v->num : kue_js_number(v->str);
                 num_text(n, txt, sizeof txt);
-                if (kue_job_set_priority_text(job, txt) < 0) {
+                if (!isfinite(n) || kue_job_set_priority_text(job, txt) < 0) {
                     set_err(err, 500, kue_job_option_error(n, "priority"));
                     goto fail;
                 }

@@ -92,13 +92,6 @@ struct web_events {
  * cannot be joined (see web_events_free). */
 static web_events_t *the_hub;
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ---- type cache ------------------------------------------------------------ */
 
 static struct type_entry *tslot(web_events_t *ev, int64_t id)
@@ -128,7 +121,7 @@ static void type_get(web_events_t *ev, int64_t id, char *out, size_t len, int ma
     if (e->id == id) snprintf(out, len, "%s", e->type);
     pthread_mutex_unlock(&ev->mu);
     if ((out[0] && !times) || !may_lookup) return;
-    int64_t sec = now_ms() / 1000;
+    int64_t sec = kue_now_ms() / 1000;
     if (sec != ev->lookup_sec) { ev->lookup_sec = sec; ev->lookups_this_sec = 0; }
     if (ev->lookups_this_sec++ >= LOOKUPS_PER_S) return;
     if (!ev->lookup) {
@@ -183,7 +176,7 @@ static void tp_count(web_events_t *ev, const char *type, int failed)
 {
     struct tp_type *t = tp_find(ev, type);
     if (!t) return;
-    int64_t sec = now_ms() / 1000;
+    int64_t sec = kue_now_ms() / 1000;
     int s = (int)(sec % TP_WINDOW);
     if (t->stamp[s] != sec) { t->stamp[s] = sec; t->complete[s] = 0; t->failed[s] = 0; }
     if (failed) t->failed[s]++; else t->complete[s]++;
@@ -191,7 +184,7 @@ static void tp_count(web_events_t *ev, const char *type, int failed)
 
 void web_events_throughput(web_events_t *ev, web_buf_t *b)
 {
-    int64_t now = now_ms(), sec = now / 1000;
+    int64_t now = kue_now_ms(), sec = now / 1000;
     pthread_mutex_lock(&ev->mu);
     web_buf_printf(b, "{\"interval_s\":1,\"window_s\":%d,\"now\":%lld,\"types\":{", TP_REPORT,
                    (long long)now);
@@ -276,10 +269,7 @@ static int on_event(int64_t id, const char *event, const char *json, void *privd
 static void sleep_ms_unless_stopped(web_events_t *ev, int ms)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) { ts.tv_sec++; ts.tv_nsec -= 1000000000L; }
+    kue_deadline_ts(&ts, ms);
     pthread_mutex_lock(&ev->mu);
     while (!ev->stop)
         if (pthread_cond_timedwait(&ev->tick_cv, &ev->mu, &ts) == ETIMEDOUT) break;
@@ -376,9 +366,7 @@ void web_events_free(web_events_t *ev)
      * message.  Join it if it has stopped; otherwise leave it (and the hub)
      * to the exiting process. */
     struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_nsec += 300 * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) { ts.tv_sec++; ts.tv_nsec -= 1000000000L; }
+    kue_deadline_ts(&ts, 300);
     if (pthread_timedjoin_np(ev->watcher, NULL, &ts) != 0) {
         pthread_detach(ev->watcher);
         return;

@@ -166,7 +166,7 @@ static int64_t create_one(kue_t *k, const kue_jv_t *obj, item_err_t *err, int *r
     int64_t id = kue_job_save(k, job);
     if (id <= 0) {
         const char *e = kue_errstr(k);
-        set_err(err, kue_errcode(k) == KUE_ERR_INVALID ? 400 : 500, e && *e ? e : "save failed");
+        set_err(err, 500, e && *e ? e : "save failed");
         if (web_is_redis_error(k)) *redis_failed = 1;
         goto fail;
     }

@@ -24,6 +24,7 @@
 #include "kue/kue.h"
 #include "buf.h"
 #include "json.h"
+#include "util.h"     /* kue_now_ms, kue_mono_ms, kue_deadline_ts: the one clock */
 
 /* ---- buffer ---------------------------------------------------------------- */
 

@@ -11,6 +11,9 @@
  */
 #include "search.h"
 
+#include "buf.h"
+#include "json.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdint.h>
@@ -33,40 +36,14 @@ static int ends_with(const char *s, size_t n, const char *suf)
     return n >= k && memcmp(s + n - k, suf, k) == 0;
 }
 
-/* A growable byte buffer. */
-typedef struct {
-    char *s;
-    size_t n, cap;
-    int err;
-} buf_t;
+/* The common buffer (common/buf.h), bounded to KUE_SEARCH_TEXT_MAX: going
+ * past it sets oom, as running out of memory does. */
+typedef kue_buf_t buf_t;
+#define BUF_INIT { .max = KUE_SEARCH_TEXT_MAX }
 
-static int buf_reserve(buf_t *b, size_t extra)
-{
-    if (b->err) return -1;
-    if (extra > KUE_SEARCH_TEXT_MAX || b->n + extra + 1 > (size_t)KUE_SEARCH_TEXT_MAX + 1) {
-        b->err = 1;
-        return -1;
-    }
-    if (b->n + extra + 1 <= b->cap) return 0;
-    size_t cap = b->cap ? b->cap : 64;
-    while (cap < b->n + extra + 1) cap *= 2;
-    char *p = realloc(b->s, cap);
-    if (!p) { b->err = 1; return -1; }
-    b->s = p;
-    b->cap = cap;
-    return 0;
-}
-
-static void buf_add(buf_t *b, const char *p, size_t k)
-{
-    if (buf_reserve(b, k) < 0) return;
-    memcpy(b->s + b->n, p, k);
-    b->n += k;
-    b->s[b->n] = 0;
-}
-
-static void buf_addc(buf_t *b, char c) { buf_add(b, &c, 1); }
-static void buf_adds(buf_t *b, const char *s) { buf_add(b, s, strlen(s)); }
+static void buf_add(buf_t *b, const char *p, size_t k) { kue_buf_append(b, p, k); }
+static void buf_addc(buf_t *b, char c) { kue_buf_putc(b, c); }
+static void buf_adds(buf_t *b, const char *s) { kue_buf_puts(b, s); }
 
 /* ---- stop words (natural 0.2.1 util/stopwords.js) -------------------------- */
 
@@ -876,76 +853,15 @@ int kue_search_query(const char *q, size_t len, kue_search_term_t **terms, size_
 
 /* ---- JavaScript values: JSON.stringify, String(), lodash _.get ----------- */
 
-/* Number.prototype.toString(10) / JSON.stringify of a finite double. */
+/* Number.prototype.toString(10) / JSON.stringify (the common writer);
+ * minus_zero: lodash toKey's "-0". */
 static void js_number(buf_t *b, double d, int minus_zero)
 {
-    if (isnan(d) || isinf(d)) { buf_adds(b, "null"); return; }
-    if (d == 0) { buf_adds(b, minus_zero && signbit(d) ? "-0" : "0"); return; }
-    char tmp[48];
-    int prec;
-    for (prec = 1; prec <= 17; prec++) {
-        snprintf(tmp, sizeof tmp, "%.*e", prec - 1, d);
-        if (strtod(tmp, NULL) == d) break;
-    }
-    /* tmp: [-]D[.DDD]e(+|-)XX -> digits and decimal exponent */
-    char dig[24];
-    size_t k = 0;
-    const char *p = tmp;
-    if (*p == '-') { buf_addc(b, '-'); p++; }
-    for (; *p && *p != 'e'; p++)
-        if (*p >= '0' && *p <= '9' && k < sizeof dig - 1) dig[k++] = *p;
-    dig[k] = 0;
-    while (k > 1 && dig[k - 1] == '0') dig[--k] = 0;
-    long e = strtol(p + 1, NULL, 10);
-    long nexp = e + 1;      /* value = 0.DIG * 10^nexp */
-    if ((long)k <= nexp && nexp <= 21) {
-        buf_add(b, dig, k);
-        for (long i = (long)k; i < nexp; i++) buf_addc(b, '0');
-    } else if (0 < nexp && nexp <= 21) {
-        buf_add(b, dig, (size_t)nexp);
-        buf_addc(b, '.');
-        buf_add(b, dig + nexp, k - (size_t)nexp);
-    } else if (-6 < nexp && nexp <= 0) {
-        buf_adds(b, "0.");
-        for (long i = 0; i < -nexp; i++) buf_addc(b, '0');
-        buf_add(b, dig, k);
-    } else {
-        char ex[24];
-        buf_addc(b, dig[0]);
-        if (k > 1) {
-            buf_addc(b, '.');
-            buf_add(b, dig + 1, k - 1);
-        }
-        snprintf(ex, sizeof ex, "e%c%ld", nexp - 1 >= 0 ? '+' : '-', labs(nexp - 1));
-        buf_adds(b, ex);
-    }
+    if (d == 0 && minus_zero && signbit(d)) buf_adds(b, "-0");
+    else kue_json_num(b, d);
 }
 
-static void js_quote(buf_t *b, const char *s, size_t n)
-{
-    static const char hex[] = "0123456789abcdef";
-    buf_addc(b, '"');
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        switch (c) {
-        case '"': buf_adds(b, "\\\""); break;
-        case '\\': buf_adds(b, "\\\\"); break;
-        case '\b': buf_adds(b, "\\b"); break;
-        case '\f': buf_adds(b, "\\f"); break;
-        case '\n': buf_adds(b, "\\n"); break;
-        case '\r': buf_adds(b, "\\r"); break;
-        case '\t': buf_adds(b, "\\t"); break;
-        default:
-            if (c < 0x20) {
-                char u[7] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15], 0 };
-                buf_adds(b, u);
-            } else {
-                buf_addc(b, (char)c);
-            }
-        }
-    }
-    buf_addc(b, '"');
-}
+static void js_quote(buf_t *b, const char *s, size_t n) { kue_json_str(b, s, n); }
 
 typedef struct {
     const char *key;
@@ -968,13 +884,13 @@ static int okey_cmp(const void *a, const void *b)
  * ascending, then insertion order). */
 static void js_stringify(buf_t *b, const json_t *v, int depth)
 {
-    if (b->err) return;
-    if (depth > 4096) { b->err = 1; return; }
+    if (b->oom) return;
+    if (depth > 4096) { b->oom = 1; return; }
     switch (json_typeof(v)) {
     case JSON_OBJECT: {
         size_t n = json_object_size(v), i = 0;
         okey_t *ks = n ? malloc(n * sizeof *ks) : NULL;
-        if (n && !ks) { b->err = 1; return; }
+        if (n && !ks) { b->oom = 1; return; }
         const char *key;
         size_t klen;
         json_t *val;
@@ -1019,7 +935,7 @@ static void js_stringify(buf_t *b, const json_t *v, int depth)
 /* String(v) (Array#join for arrays). */
 static void js_tostring(buf_t *b, const json_t *v, int depth)
 {
-    if (depth > 4096) { b->err = 1; return; }
+    if (depth > 4096) { b->oom = 1; return; }
     switch (json_typeof(v)) {
     case JSON_STRING: buf_add(b, json_string_value(v), json_string_length(v)); break;
     case JSON_INTEGER: js_number(b, (double)json_integer_value(v), 0); break;
@@ -1078,16 +994,16 @@ static void path_push(path_t *p, const char *s, size_t n)
         p->len = l;
         p->cap = nc;
     }
-    p->off[p->n] = p->text.n;
+    p->off[p->n] = p->text.len;
     p->len[p->n] = n;
     p->n++;
     buf_add(&p->text, s, n);
-    if (p->text.err) p->err = 1;
+    if (p->text.oom) p->err = 1;
 }
 
 static void path_free(path_t *p)
 {
-    free(p->text.s);
+    free(p->text.p);
     free(p->off);
     free(p->len);
 }
@@ -1164,7 +1080,7 @@ static void string_to_path(path_t *p, const char *s, size_t n)
             }
             size_t qe;
             if (i + 1 < n && (s[i + 1] == '"' || s[i + 1] == '\'') && (qe = quoted_end(s, n, i))) {
-                buf_t u = { 0 };
+                buf_t u = BUF_INIT;
                 for (size_t k = i + 2; k < qe; k++) {
                     if (s[k] == '\\') {
                         if (k + 1 < qe && s[k + 1] == '\\') { buf_addc(&u, '\\'); k++; }
@@ -1172,9 +1088,9 @@ static void string_to_path(path_t *p, const char *s, size_t n)
                     }
                     buf_addc(&u, s[k]);
                 }
-                if (u.err) p->err = 1;
-                else path_push(p, u.s ? u.s : "", u.n);
-                free(u.s);
+                if (u.oom) p->err = 1;
+                else path_push(p, u.p ? u.p : "", u.len);
+                free(u.p);
                 i = qe + 2;
                 continue;
             }
@@ -1287,27 +1203,28 @@ static void get_text(buf_t *out, const json_t *data, const json_t *key)
 {
     path_t p;
     memset(&p, 0, sizeof p);
+    p.text.max = KUE_SEARCH_TEXT_MAX;
     if (json_is_array(key)) {
         for (size_t i = 0; i < json_array_size(key) && !p.err; i++) {
-            buf_t k = { 0 };
+            buf_t k = BUF_INIT;
             js_tokey(&k, json_array_get(key, i));
-            if (k.err) p.err = 1;
-            else path_push(&p, k.s ? k.s : "", k.n);
-            free(k.s);
+            if (k.oom) p.err = 1;
+            else path_push(&p, k.p ? k.p : "", k.len);
+            free(k.p);
         }
     } else if (!json_is_string(key) && !json_is_object(key)) {
-        buf_t k = { 0 };   /* numbers, booleans, null: isKey() */
+        buf_t k = BUF_INIT;   /* numbers, booleans, null: isKey() */
         js_tokey(&k, key);
-        if (k.err) p.err = 1;
-        else path_push(&p, k.s ? k.s : "", k.n);
-        free(k.s);
+        if (k.oom) p.err = 1;
+        else path_push(&p, k.p ? k.p : "", k.len);
+        free(k.p);
     } else {
-        buf_t k = { 0 };
+        buf_t k = BUF_INIT;
         js_tostring(&k, key, 0);
-        const char *s = k.s ? k.s : "";
-        size_t n = k.n, w = 0;
+        const char *s = k.p ? k.p : "";
+        size_t n = k.len, w = 0;
         while (w < n && is_word((unsigned char)s[w])) w++;
-        if (k.err) p.err = 1;
+        if (k.oom) p.err = 1;
         else if (json_is_string(key) &&
                  (w == n || !is_deep_prop(s, n) ||
                   (json_is_object(data) && json_object_getn(data, s, n))))
@@ -1317,9 +1234,9 @@ static void get_text(buf_t *out, const json_t *data, const json_t *key)
             path_push(&p, s, n);
         else
             string_to_path(&p, s, n);
-        free(k.s);
+        free(k.p);
     }
-    if (p.err) { out->err = 1; path_free(&p); return; }
+    if (p.err) { out->oom = 1; path_free(&p); return; }
 
     jv_t cur;
     memset(&cur, 0, sizeof cur);
@@ -1327,7 +1244,7 @@ static void get_text(buf_t *out, const json_t *data, const json_t *key)
     cur.j = data;
     size_t i = 0;
     while (!jv_nullish(&cur) && i < p.n) {
-        jv_t nx = js_prop(&cur, p.text.s + p.off[i], p.len[i]);
+        jv_t nx = js_prop(&cur, p.text.p + p.off[i], p.len[i]);
         i++;
         cur = nx;
     }
@@ -1355,15 +1272,15 @@ static int texts_push(char ***texts, size_t **lens, size_t *n, buf_t *b)
     size_t *l = realloc(*lens, (*n + 1) * sizeof *l);
     if (!l) return -1;
     *lens = l;
-    if (!b->s) {
-        b->s = malloc(1);
-        if (!b->s) return -1;
-        b->s[0] = 0;
+    if (!b->p) {
+        b->p = malloc(1);
+        if (!b->p) return -1;
+        b->p[0] = 0;
     }
-    t[*n] = b->s;
-    l[*n] = b->n;
+    t[*n] = b->p;
+    l[*n] = b->len;
     (*n)++;
-    b->s = NULL;
+    b->p = NULL;
     return 0;
 }
 
@@ -1390,19 +1307,19 @@ int kue_search_job_texts(const char *data_json, size_t len, const json_t *search
     const json_t *d = data && !js_falsy(data) ? data : empty;
     int rc = 0;
     if (!search_keys) {
-        buf_t b = { 0 };
+        buf_t b = BUF_INIT;
         if (data_json && !data) buf_add(&b, data_json, len);
         else js_stringify(&b, d, 0);
-        rc = b.err ? -1 : texts_push(texts, lens, ntexts, &b);
-        free(b.s);
+        rc = b.oom ? -1 : texts_push(texts, lens, ntexts, &b);
+        free(b.p);
     } else if (!js_falsy(search_keys)) {
         size_t nk = json_is_array(search_keys) ? json_array_size(search_keys) : 1;
         for (size_t i = 0; i < nk && rc == 0; i++) {
             const json_t *key = json_is_array(search_keys) ? json_array_get(search_keys, i) : search_keys;
-            buf_t b = { 0 };
+            buf_t b = BUF_INIT;
             get_text(&b, d, key);
-            rc = b.err ? -1 : texts_push(texts, lens, ntexts, &b);
-            free(b.s);
+            rc = b.oom ? -1 : texts_push(texts, lens, ntexts, &b);
+            free(b.p);
         }
     }
     json_decref(data);

@@ -4,12 +4,12 @@
  * before it connects, then calls libkue; every change is one atomic
  * script on the Redis side.
  */
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "json.h"
 #include "kue_internal.h"
 #include "util.h"
 
@@ -264,12 +264,13 @@ static int print_json(const char *text, int pretty)
         printf("%s\n", text);
         return CLI_OK;
     }
-    json_error_t e;
-    json_t *v = json_loads(text, JSON_DECODE_ANY, &e);
-    char *s = v ? json_dumps(v, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY) : NULL;
-    json_decref(v);
-    printf("%s\n", s ? s : text);
-    free(s);
+    kue_jdoc_t *d = kue_jdoc_parse(text, strlen(text), NULL, 0);
+    kue_buf_t b;
+    kue_buf_init(&b);
+    if (d) kue_jv_write_pretty(&b, kue_jdoc_root(d), 2);
+    kue_jdoc_free(d);
+    printf("%s\n", d && b.p && !b.oom ? b.p : text);
+    kue_buf_free(&b);
     return CLI_OK;
 }
 

@@ -8,7 +8,6 @@
  * known before the first job is loaded (from the largest id and the known
  * types).
  */
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -312,11 +311,11 @@ static int stats_by_type(kue_t *k, int json)
         long long n[KUE_STATE__COUNT];
         if (type_counts(k, types[i], n) != 0) { rc = cli_error("%s", kue_errstr(k)); break; }
         if (json) {
-            json_t *name = json_string(types[i]);
-            char *qs = name ? json_dumps(name, JSON_ENCODE_ANY) : NULL;
-            printf("%s%s:{", i ? "," : "", qs ? qs : "\"?\"");
-            free(qs);
-            json_decref(name);
+            kue_buf_t qs;
+            kue_buf_init(&qs);
+            kue_json_str(&qs, types[i], strlen(types[i]));
+            printf("%s%s:{", i ? "," : "", qs.p && !qs.oom ? qs.p : "\"?\"");
+            kue_buf_free(&qs);
             json_counts(n);
             fputs("}", stdout);
         } else {

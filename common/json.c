@@ -778,6 +778,38 @@ void kue_jv_write(kue_buf_t *b, const kue_jv_t *v)
     }
 }
 
+static void newline(kue_buf_t *b, int indent, int level)
+{
+    kue_buf_putc(b, '\n');
+    for (int i = 0; i < indent * level; i++) kue_buf_putc(b, ' ');
+}
+
+static void write_pretty(kue_buf_t *b, const kue_jv_t *v, int indent, int level)
+{
+    if (!v || (v->type != KUE_JARR && v->type != KUE_JOBJ) || v->len == 0) {
+        kue_jv_write(b, v);
+        return;
+    }
+    int obj = v->type == KUE_JOBJ;
+    kue_buf_putc(b, obj ? '{' : '[');
+    for (size_t i = 0; i < v->len; i++) {
+        if (i) kue_buf_putc(b, ',');
+        newline(b, indent, level + 1);
+        if (obj) {
+            put_str(b, v->keys[i]->str, v->keys[i]->len, 1);
+            kue_buf_puts(b, ": ");
+        }
+        write_pretty(b, v->items[i], indent, level + 1);
+    }
+    newline(b, indent, level);
+    kue_buf_putc(b, obj ? '}' : ']');
+}
+
+void kue_jv_write_pretty(kue_buf_t *b, const kue_jv_t *v, int indent)
+{
+    write_pretty(b, v, indent, 0);
+}
+
 static void to_string(kue_buf_t *b, const kue_jv_t *v, int nested)
 {
     switch (v->type) {

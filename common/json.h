@@ -94,6 +94,8 @@ const kue_jv_t *kue_jv_get(const kue_jv_t *obj, const char *key);
 int kue_jv_truthy(const kue_jv_t *v);
 /* JSON.stringify(v). */
 void kue_jv_write(kue_buf_t *b, const kue_jv_t *v);
+/* JSON.stringify(v, null, indent): the same, laid out over lines. */
+void kue_jv_write_pretty(kue_buf_t *b, const kue_jv_t *v, int indent);
 /* String(v): strings as they are, numbers by Number#toString, arrays
  * joined by ",", objects "[object Object]". */
 void kue_jv_to_string(kue_buf_t *b, const kue_jv_t *v);

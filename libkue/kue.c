@@ -1186,19 +1186,20 @@ int kue_promote(kue_t *k, long limit, long *promoted, int64_t *next_due_ms)
 
 int kue_event_parse(const char *msg, size_t len, int64_t *id, char *event, size_t evlen)
 {
-    json_error_t e;
-    json_t *v = json_loadb(msg, len, 0, &e);
-    if (!v) return -1;
-    json_t *jid = json_object_get(v, "id");
-    json_t *jev = json_object_get(v, "event");
+    /* the common reader: a result with integers beyond 64 bits or a lone
+     * surrogate is an event like any other */
+    kue_jdoc_t *d = kue_jdoc_parse(msg, len, NULL, 0);
+    if (!d) return -1;
+    const kue_jv_t *v = kue_jdoc_root(d);
+    const kue_jv_t *jid = kue_jv_get(v, "id");
+    const kue_jv_t *jev = kue_jv_get(v, "event");
     int rc = 0;
-    if (json_is_integer(jid)) *id = json_integer_value(jid);
-    else if (json_is_real(jid)) *id = (int64_t)json_real_value(jid);
-    else if (json_is_string(jid)) *id = strtoll(json_string_value(jid), NULL, 10);
+    if (jid && jid->type == KUE_JNUM && jid->num >= 0 && jid->num < 9.2e18) *id = (int64_t)jid->num;
+    else if (jid && jid->type == KUE_JSTR) *id = strtoll(jid->str, NULL, 10);
     else rc = -1;
-    if (json_is_string(jev)) snprintf(event, evlen, "%s", json_string_value(jev));
+    if (jev && jev->type == KUE_JSTR) snprintf(event, evlen, "%s", jev->str);
     else rc = -1;
-    json_decref(v);
+    kue_jdoc_free(d);
     return rc;
 }
 

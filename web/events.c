@@ -16,7 +16,6 @@
 #include "web.h"
 
 #include <errno.h>
-#include <jansson.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -227,11 +226,11 @@ static int on_event(int64_t id, const char *event, const char *json, void *privd
     double times[2] = { -1, -1 };
     int is_done = strcmp(event, "complete") == 0, is_failed = strcmp(event, "failed") == 0;
     if (strcmp(event, "enqueue") == 0 || strcmp(event, "remove") == 0) {
-        json_t *root = json_loads(json, 0, NULL);
-        json_t *args = root ? json_object_get(root, "args") : NULL;
-        json_t *t = args ? json_array_get(args, 1) : NULL;
-        if (json_is_string(t)) snprintf(type, sizeof type, "%s", json_string_value(t));
-        json_decref(root);
+        kue_jdoc_t *d = kue_jdoc_parse(json, strlen(json), NULL, 0);
+        const kue_jv_t *args = kue_jv_get(kue_jdoc_root(d), "args");
+        if (args && args->type == KUE_JARR && args->len > 1 && args->items[1]->type == KUE_JSTR)
+            snprintf(type, sizeof type, "%s", args->items[1]->str);
+        kue_jdoc_free(d);
         if (type[0] && id > 0) {
             pthread_mutex_lock(&ev->mu);
             type_put(ev, id, type);

@@ -11,6 +11,7 @@
 
 #include "buf.h"
 #include "json.h"
+#include "kue_internal.h"
 
 static void norm_eq(const char *in, const char *want)
 {
@@ -203,4 +204,35 @@ Test(json_js, buffer_reports_running_out)
     cr_expect_str_eq(b.p, "abc");
     cr_expect_null(kue_buf_take(&b));
     kue_buf_free(&b);
+}
+
+Test(json_js, pretty_layout_as_json_stringify_with_indent)
+{
+    const char *in = "{\"a\":[1,{\"b\":150000000000000000000}],\"e\":{},\"s\":\"\\ud800\"}";
+    kue_jdoc_t *d = kue_jdoc_parse(in, strlen(in), NULL, 0);
+    cr_assert_not_null(d);
+    kue_buf_t b;
+    kue_buf_init(&b);
+    kue_jv_write_pretty(&b, kue_jdoc_root(d), 2);
+    cr_expect_str_eq(b.p, "{\n  \"a\": [\n    1,\n    {\n      \"b\": 150000000000000000000\n    }\n  ],\n"
+                          "  \"e\": {},\n  \"s\": \"\\ud800\"\n}");
+    kue_buf_free(&b);
+    kue_jdoc_free(d);
+}
+
+/* Events whose arguments jansson refuses are events all the same (kue
+ * watch, the web relay). */
+Test(json_js, events_with_big_results_are_parsed)
+{
+    const char *m = "{\"id\":\"4\",\"event\":\"complete\",\"args\":[\"complete\","
+                    "{\"n\":150000000000000000000,\"s\":\"\\ud800\"},null]}";
+    int64_t id = 0;
+    char ev[32] = "";
+    cr_assert_eq(kue_event_parse(m, strlen(m), &id, ev, sizeof ev), 0);
+    cr_expect_eq(id, 4);
+    cr_expect_str_eq(ev, "complete");
+    const char *n = "{\"id\":17,\"event\":\"enqueue\",\"args\":[\"enqueue\",\"t\"]}";
+    cr_assert_eq(kue_event_parse(n, strlen(n), &id, ev, sizeof ev), 0);
+    cr_expect_eq(id, 17);
+    cr_expect_neq(kue_event_parse("{\"id\":1}", 8, &id, ev, sizeof ev), 0);
 }

@@ -33,7 +33,54 @@ local function err_reply(class, msg) return redis.error_reply(class .. ' ' .. ms
 -- in include/kue/kue.h (ten years; larger values are clamped to it).
 local MAX_DELAY_MS = 315360000000
 
-local function jstr(s) return cjson.encode(s) end
+-- A string as JSON.stringify writes it (docs/data.md): the same escapes,
+-- '/' and DEL left alone, and bytes that are not UTF-8 as U+FFFD, so every
+-- event is valid JSON in valid UTF-8 (cjson escapes '/' and passes such
+-- bytes through).
+local JESC = { ['"'] = '\\"', ['\\'] = '\\\\', ['\b'] = '\\b', ['\f'] = '\\f',
+               ['\n'] = '\\n', ['\r'] = '\\r', ['\t'] = '\\t' }
+local function jesc(c) return JESC[c] or string.format('\\u%04x', string.byte(c)) end
+local function utf8_fix(s)
+  local out, i, n, start = {}, 1, #s, 1
+  while i <= n do
+    local c = string.byte(s, i)
+    if c < 0x80 then
+      i = i + 1
+    else
+      local need, lo, hi = 0, 0x80, 0xBF
+      if c >= 0xC2 and c <= 0xDF then need = 1
+      elseif c == 0xE0 then need = 2; lo = 0xA0
+      elseif c == 0xED then need = 2; hi = 0x9F
+      elseif c >= 0xE1 and c <= 0xEF then need = 2
+      elseif c == 0xF0 then need = 3; lo = 0x90
+      elseif c >= 0xF1 and c <= 0xF3 then need = 3
+      elseif c == 0xF4 then need = 3; hi = 0x8F end
+      local k = 1
+      while k <= need do
+        local x = string.byte(s, i + k)
+        if not x or x < lo or x > hi then break end
+        lo, hi = 0x80, 0xBF
+        k = k + 1
+      end
+      if need > 0 and k > need then
+        i = i + k
+      else
+        out[#out + 1] = string.sub(s, start, i - 1)
+        out[#out + 1] = '\239\191\189'
+        i = i + k
+        start = i
+      end
+    end
+  end
+  out[#out + 1] = string.sub(s, start)
+  return table.concat(out)
+end
+local function jstr(s)
+  s = tostring(s)
+  if string.find(s, '[\128-\255]') then s = utf8_fix(s) end
+  if string.find(s, '[%z\1-\31"\\]') then s = string.gsub(s, '[%z\1-\31"\\]', jesc) end
+  return '"' .. s .. '"'
+end
 
 local function first_line(s)
   local nl = string.find(s, '\n', 1, true)

@@ -16,6 +16,7 @@
 #include <kue/kue.h>
 #include "harness.h"
 #include "json.h"
+#include "scripts.h"
 #include "supervisor_common.h"
 #include "web_common.h"
 
@@ -274,4 +275,45 @@ Test(data_fidelity, damaged_hashes_stay_listed)
         cr_expect(!strstr(r.body, "\"error\":\"job"), "%s: %s", path, r.body);
         wt_resp_free(&r);
     }
+}
+
+/* Events are written as JSON.stringify writes them: '/' is not escaped, and
+ * bytes that are not UTF-8 (an error text from a handler) become U+FFFD. */
+Test(data_fidelity, events_are_json_stringify_text)
+{
+    static const char *const none[] = { NULL };
+    sup_setup(&S, none, "");
+    kue_job_t *j = kue_job_new("a/b", "{}");
+    int64_t id = kue_job_save(S.k, j);
+    kue_job_free(j);
+    cr_assert_gt(id, 0);
+    redisContext *c = kt_redis_connect(&S.redis);
+    redisContext *sub = kt_redis_connect(&S.redis);
+    freeReplyObject(kt_cmd(sub, "SUBSCRIBE q:events"));
+    const char *cl[] = { "q", "a/b", "1", "h", "1", "30000", "0", "1" };
+    redisReply *r = kue_script_call(c, KS_CLAIM, 8, cl, NULL);
+    cr_assert(r && r->type == REDIS_REPLY_ARRAY);
+    freeReplyObject(r);
+    char ids[24];
+    snprintf(ids, sizeof ids, "%lld", (long long)id);
+    const char *fa[] = { "q", ids, "kue:h:1:a/b:1", "x/y \"q\" \x01 \x7f \xff\xe2\x82 \xe2\x9c\x93", "-1", "" };
+    r = kue_script_call(c, KS_FAIL, 6, fa, NULL);
+    cr_assert(r && r->type == REDIS_REPLY_ARRAY, "%s", r && r->type == REDIS_REPLY_ERROR ? r->str : "");
+    freeReplyObject(r);
+    const char *want[] = {
+        ",\"event\":\"start\",\"args\":[\"start\",\"a/b\",null]}",
+        ",\"event\":\"error\",\"args\":[\"error\",\"x/y \\\"q\\\" \\u0001 \x7f "
+            "\xef\xbf\xbd\xef\xbf\xbd \xe2\x9c\x93\"]}",
+    };
+    for (int i = 0; i < 2; i++) {
+        redisReply *m = NULL;
+        cr_assert_eq(redisGetReply(sub, (void **)&m), REDIS_OK);
+        char w[256];
+        snprintf(w, sizeof w, "{\"id\":%lld%s", (long long)id, want[i]);
+        cr_expect_str_eq(m->element[2]->str, w);
+        cr_expect(kue_json_valid(m->element[2]->str, m->element[2]->len));
+        freeReplyObject(m);
+    }
+    redisFree(sub);
+    redisFree(c);
 }

@@ -105,8 +105,8 @@ static void answer(struct batch *bt, const redisReply *reply, const char *lost)
         err = lost;
     else if (reply->type == REDIS_REPLY_INTEGER && reply->integer > 0)
         first = reply->integer;
-    else if (reply->type == REDIS_REPLY_ERROR)
-        err = reply->str;
+    else if (reply->type == REDIS_REPLY_ERROR)   /* without the script's class word */
+        err = !strncmp(reply->str, "INVALID ", 8) ? reply->str + 8 : reply->str;
     else
         err = "unexpected reply from the enqueue script";
     for (size_t i = 0; i < bt->n; i++) {

@@ -239,7 +239,7 @@ Test(data_fidelity, damaged_hashes_stay_listed)
     freeReplyObject(kt_cmd(c, "HSET q:job:2 state inactive data {}"));
     freeReplyObject(kt_cmd(c, "HSET q:job:3 type t state inactive priority nan attempts abc "
                               "max_attempts -2147483648 progress x error %b data {}",
-                           "bad \xff\xfe utf8", (size_t)14));
+                           "bad \xff\xfe utf8", (size_t)11));
     freeReplyObject(kt_cmd(c, "HSET q:job:4 type t state inactive priority 0 data {\"a\":1}"));
     freeReplyObject(kt_cmd(c, "HSET q:job:5 type t state inactive priority 1e300 attempts "
                               "2147483647 max_attempts 1 data {}"));

@@ -105,7 +105,9 @@ typedef enum {
     KUE_ERR_PROTOCOL,    /* an unexpected reply */
     KUE_ERR_OOM          /* out of memory here */
 } kue_errcode_t;
-/* KUE_OK after a successful call; k NULL gives KUE_ERR_IO. */
+/* Meaningful after a call on k failed (like kue_errstr(), it is not reset
+ * by later successful calls; KUE_OK before any error).  k NULL gives
+ * KUE_ERR_IO. */
 KUE_API kue_errcode_t kue_errcode(const kue_t *k);
 KUE_API const char *kue_prefix(const kue_t *k);
 /* Enable indexing of job data for full-text search (Kue's reds index).

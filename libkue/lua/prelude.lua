@@ -77,6 +77,7 @@ local function utf8_fix(s)
 end
 local function jstr(s)
   s = tostring(s)
+  if not string.find(s, '[%z\1-\31"\\\128-\255]') then return '"' .. s .. '"' end
   if string.find(s, '[\128-\255]') then s = utf8_fix(s) end
   if string.find(s, '[%z\1-\31"\\]') then s = string.gsub(s, '[%z\1-\31"\\]', jesc) end
   return '"' .. s .. '"'

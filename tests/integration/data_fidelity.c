@@ -317,3 +317,31 @@ Test(data_fidelity, events_are_json_stringify_text)
     redisFree(sub);
     redisFree(c);
 }
+
+/* A C producer's data is stored as a Node producer's JSON.stringify would
+ * store it, whatever jansson thinks of it. */
+Test(data_fidelity, libkue_stores_what_node_would_store)
+{
+    static const char *const none[] = { NULL };
+    sup_setup(&S, none, "");
+    static const struct { const char *in, *stored; } cases[] = {
+        { "{ \"n\" : 1.5e20 }", "{\"n\":150000000000000000000}" },
+        { "{\"n\":9223372036854775808}", "{\"n\":9223372036854776000}" },
+        { "{\"s\":\"\\uD800\",\"t\":\"\\u00e9\\/\"}", "{\"s\":\"\\ud800\",\"t\":\"\xc3\xa9/\"}" },
+        { "[1.0, 0.1, 1e-7, {\"b\":1,\"a\":2,\"b\":3}]", "[1,0.1,1e-7,{\"b\":3,\"a\":2}]" },
+        { "\"text\"", "\"text\"" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        kue_job_t *j = kue_job_new("t", cases[i].in);
+        int64_t id = kue_job_save(S.k, j);
+        kue_job_free(j);
+        cr_assert_gt(id, 0, "%s: %s", cases[i].in, kue_errstr(S.k));
+        char buf[256];
+        cr_expect_str_eq(sup_field(&S, id, "data", buf, sizeof buf), cases[i].stored);
+    }
+    kue_job_t *j = kue_job_new("t", "{\"a\":1,}");
+    cr_expect_eq(kue_job_save(S.k, j), -1);
+    cr_expect_eq(kue_errcode(S.k), KUE_ERR_INVALID);
+    cr_expect(strstr(kue_errstr(S.k), "not valid JSON"), "%s", kue_errstr(S.k));
+    kue_job_free(j);
+}

@@ -730,8 +730,12 @@ kue_jdoc_t *kue_jdoc_parse(const char *s, size_t n, char *err, size_t errlen)
 
 const kue_jv_t *kue_jv_get(const kue_jv_t *o, const char *key)
 {
+    return kue_jv_getn(o, key, strlen(key));
+}
+
+const kue_jv_t *kue_jv_getn(const kue_jv_t *o, const char *key, size_t kl)
+{
     if (!o || o->type != KUE_JOBJ) return NULL;
-    size_t kl = strlen(key);
     for (size_t i = 0; i < o->len; i++)
         if (o->keys[i]->len == kl && !memcmp(o->keys[i]->str, key, kl)) return o->items[i];
     return NULL;

@@ -90,6 +90,8 @@ void kue_jdoc_free(kue_jdoc_t *d);
 const kue_jv_t *kue_jdoc_root(const kue_jdoc_t *d);
 /* obj[key] (NULL if obj is not an object or has no such key). */
 const kue_jv_t *kue_jv_get(const kue_jv_t *obj, const char *key);
+/* The same for a key of klen bytes (it may hold NUL). */
+const kue_jv_t *kue_jv_getn(const kue_jv_t *obj, const char *key, size_t klen);
 /* JavaScript truthiness. */
 int kue_jv_truthy(const kue_jv_t *v);
 /* JSON.stringify(v). */

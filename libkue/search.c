@@ -853,83 +853,13 @@ int kue_search_query(const char *q, size_t len, kue_search_term_t **terms, size_
 
 /* ---- JavaScript values: JSON.stringify, String(), lodash _.get ----------- */
 
-/* Number.prototype.toString(10) / JSON.stringify (the common writer);
- * minus_zero: lodash toKey's "-0". */
+/* Number.prototype.toString(10) (the common writer); minus_zero: lodash
+ * toKey's "-0".  JSON.stringify of data values is the common writer's
+ * kue_jv_write(). */
 static void js_number(buf_t *b, double d, int minus_zero)
 {
     if (d == 0 && minus_zero && signbit(d)) buf_adds(b, "-0");
     else kue_json_num(b, d);
-}
-
-static void js_quote(buf_t *b, const char *s, size_t n) { kue_json_str(b, s, n); }
-
-typedef struct {
-    const char *key;
-    size_t klen;
-    uint64_t idx;
-    int isidx;
-    size_t pos;
-    const json_t *val;
-} okey_t;
-
-static int okey_cmp(const void *a, const void *b)
-{
-    const okey_t *x = a, *y = b;
-    if (x->isidx != y->isidx) return x->isidx ? -1 : 1;
-    if (x->isidx && x->idx != y->idx) return x->idx < y->idx ? -1 : 1;
-    return x->pos < y->pos ? -1 : x->pos > y->pos;
-}
-
-/* JSON.stringify of a JSON.parse result (V8 key order: array-index keys
- * ascending, then insertion order). */
-static void js_stringify(buf_t *b, const json_t *v, int depth)
-{
-    if (b->oom) return;
-    if (depth > 4096) { b->oom = 1; return; }
-    switch (json_typeof(v)) {
-    case JSON_OBJECT: {
-        size_t n = json_object_size(v), i = 0;
-        okey_t *ks = n ? malloc(n * sizeof *ks) : NULL;
-        if (n && !ks) { b->oom = 1; return; }
-        const char *key;
-        size_t klen;
-        json_t *val;
-        json_object_keylen_foreach((json_t *)v, key, klen, val) {
-            if (i == n) break;
-            ks[i].key = key;
-            ks[i].klen = klen;
-            ks[i].isidx = array_index(key, klen, &ks[i].idx);
-            ks[i].pos = i;
-            ks[i].val = val;
-            i++;
-        }
-        if (n) qsort(ks, i, sizeof *ks, okey_cmp);
-        buf_addc(b, '{');
-        for (size_t j = 0; j < i; j++) {
-            if (j) buf_addc(b, ',');
-            js_quote(b, ks[j].key, ks[j].klen);
-            buf_addc(b, ':');
-            js_stringify(b, ks[j].val, depth + 1);
-        }
-        buf_addc(b, '}');
-        free(ks);
-        break;
-    }
-    case JSON_ARRAY:
-        buf_addc(b, '[');
-        for (size_t j = 0; j < json_array_size(v); j++) {
-            if (j) buf_addc(b, ',');
-            js_stringify(b, json_array_get(v, j), depth + 1);
-        }
-        buf_addc(b, ']');
-        break;
-    case JSON_STRING: js_quote(b, json_string_value(v), json_string_length(v)); break;
-    case JSON_INTEGER: js_number(b, (double)json_integer_value(v), 0); break;
-    case JSON_REAL: js_number(b, json_real_value(v), 0); break;
-    case JSON_TRUE: buf_adds(b, "true"); break;
-    case JSON_FALSE: buf_adds(b, "false"); break;
-    default: buf_adds(b, "null"); break;
-    }
 }
 
 /* String(v) (Array#join for arrays). */
@@ -1108,11 +1038,12 @@ static void string_to_path(path_t *p, const char *s, size_t n)
     }
 }
 
-/* A value reached by _.get. */
+/* A value reached by _.get; V_JSON: a value of the data, parsed by the
+ * common reader (common/json.h), which gives JSON.parse's objects. */
 typedef enum { V_UNDEF, V_NULL, V_JSON, V_NUM, V_STR, V_PROTO } vkind_t;
 typedef struct {
     vkind_t k;
-    const json_t *j;
+    const kue_jv_t *j;
     double num;
     char str[8];
     size_t strn;
@@ -1164,21 +1095,21 @@ static jv_t js_prop(const jv_t *o, const char *key, size_t klen)
     int length = klen == 6 && memcmp(key, "length", 6) == 0;
     uint64_t idx;
     int isidx = array_index(key, klen, &idx);
-    if (o->k == V_JSON && json_is_object(o->j)) {
-        const json_t *v = json_object_getn(o->j, key, klen);
+    if (o->k == V_JSON && o->j->type == KUE_JOBJ) {
+        const kue_jv_t *v = kue_jv_getn(o->j, key, klen);
         if (v) { r.k = V_JSON; r.j = v; }
         else if (proto) r.k = V_PROTO;
         return r;
     }
-    if (o->k == V_JSON && json_is_array(o->j)) {
-        if (isidx && idx < json_array_size(o->j)) { r.k = V_JSON; r.j = json_array_get(o->j, (size_t)idx); }
-        else if (length) { r.k = V_NUM; r.num = (double)json_array_size(o->j); }
+    if (o->k == V_JSON && o->j->type == KUE_JARR) {
+        if (isidx && idx < o->j->len) { r.k = V_JSON; r.j = o->j->items[idx]; }
+        else if (length) { r.k = V_NUM; r.num = (double)o->j->len; }
         else if (proto) r.k = V_PROTO;
         return r;
     }
-    if ((o->k == V_JSON && json_is_string(o->j)) || o->k == V_STR) {
-        const char *s = o->k == V_STR ? o->str : json_string_value(o->j);
-        size_t n = o->k == V_STR ? o->strn : json_string_length(o->j);
+    if ((o->k == V_JSON && o->j->type == KUE_JSTR) || o->k == V_STR) {
+        const char *s = o->k == V_STR ? o->str : o->j->str;
+        size_t n = o->k == V_STR ? o->strn : o->j->len;
         if (length) { r.k = V_NUM; r.num = (double)utf16_len(s, n); }
         else if (isidx && utf16_at(s, n, idx, &r)) {}
         else if (proto) r.k = V_PROTO;
@@ -1195,11 +1126,11 @@ static jv_t js_prop(const jv_t *o, const char *key, size_t klen)
 
 static int jv_nullish(const jv_t *v)
 {
-    return v->k == V_UNDEF || v->k == V_NULL || (v->k == V_JSON && json_is_null(v->j));
+    return v->k == V_UNDEF || v->k == V_NULL || (v->k == V_JSON && v->j->type == KUE_JNULL);
 }
 
 /* _.get(data, key) and the text Kue indexes for it. */
-static void get_text(buf_t *out, const json_t *data, const json_t *key)
+static void get_text(buf_t *out, const kue_jv_t *data, const json_t *key)
 {
     path_t p;
     memset(&p, 0, sizeof p);
@@ -1227,10 +1158,9 @@ static void get_text(buf_t *out, const json_t *data, const json_t *key)
         if (k.oom) p.err = 1;
         else if (json_is_string(key) &&
                  (w == n || !is_deep_prop(s, n) ||
-                  (json_is_object(data) && json_object_getn(data, s, n))))
+                  kue_jv_getn(data, s, n)))
             path_push(&p, s, n);
-        else if (!json_is_string(key) && (!is_deep_prop(s, n) ||
-                                          (json_is_object(data) && json_object_getn(data, s, n))))
+        else if (!json_is_string(key) && (!is_deep_prop(s, n) || kue_jv_getn(data, s, n)))
             path_push(&p, s, n);
         else
             string_to_path(&p, s, n);
@@ -1258,8 +1188,8 @@ static void get_text(buf_t *out, const json_t *data, const json_t *key)
     case V_STR: buf_add(out, cur.str, cur.strn); break;
     case V_PROTO: buf_adds(out, "{}"); break;
     case V_JSON:
-        if (json_is_string(cur.j)) buf_add(out, json_string_value(cur.j), json_string_length(cur.j));
-        else js_stringify(out, cur.j, 0);
+        if (cur.j->type == KUE_JSTR) kue_jv_to_string(out, cur.j);   /* lone surrogates: U+FFFD */
+        else kue_jv_write(out, cur.j);
         break;
     }
 }
@@ -1298,18 +1228,16 @@ int kue_search_job_texts(const char *data_json, size_t len, const json_t *search
     *lens = NULL;
     *ntexts = 0;
     if (len > KUE_SEARCH_TEXT_MAX) { errno = EFBIG; return -1; }
-    json_error_t jerr;
-    json_t *data = data_json ? json_loadb(data_json, len,
-                                          JSON_DECODE_ANY | JSON_ALLOW_NUL | JSON_DECODE_INT_AS_REAL,
-                                          &jerr) : NULL;
-    json_t *empty = json_object();
-    if (!empty) { json_decref(data); return -1; }
-    const json_t *d = data && !js_falsy(data) ? data : empty;
+    kue_jdoc_t *doc = data_json ? kue_jdoc_parse(data_json, len, NULL, 0) : NULL;
+    kue_jdoc_t *empty = kue_jdoc_parse("{}", 2, NULL, 0);
+    if (!empty) { kue_jdoc_free(doc); return -1; }
+    const kue_jv_t *data = kue_jdoc_root(doc);
+    const kue_jv_t *d = data && kue_jv_truthy(data) ? data : kue_jdoc_root(empty);
     int rc = 0;
     if (!search_keys) {
         buf_t b = BUF_INIT;
         if (data_json && !data) buf_add(&b, data_json, len);
-        else js_stringify(&b, d, 0);
+        else kue_jv_write(&b, d);
         rc = b.oom ? -1 : texts_push(texts, lens, ntexts, &b);
         free(b.p);
     } else if (!js_falsy(search_keys)) {
@@ -1322,8 +1250,8 @@ int kue_search_job_texts(const char *data_json, size_t len, const json_t *search
             free(b.p);
         }
     }
-    json_decref(data);
-    json_decref(empty);
+    kue_jdoc_free(doc);
+    kue_jdoc_free(empty);
     if (rc < 0) {
         kue_search_texts_free(*texts, *lens, *ntexts);
         *texts = NULL;

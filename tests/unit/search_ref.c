@@ -351,6 +351,9 @@ static const char *const jobs[] = {
     "{\"data\":\"{\\\"x\\\":\\\"constructor constructors build\\\"}\"}",
     "{\"data\":\"{\\\"a\\\":1,\\\"a\\\":2}\"}",
     "{\"data\":\"{\\\"big\\\":9007199254740993,\\\"neg\\\":-5}\",\"keys\":[\"big\",\"neg\"]}",
+    /* what jansson refuses: a lone surrogate, an integer beyond 64 bits */
+    "{\"data\":\"{\\\"s\\\":\\\"half \\\\ud800 emoji\\\",\\\"n\\\":150000000000000000000}\"}",
+    "{\"data\":\"{\\\"s\\\":\\\"half \\\\ud800 emoji\\\",\\\"n\\\":150000000000000000000}\",\"keys\":[\"s\",\"n\",\"s.length\"]}",
 };
 
 Test(search_ref, jobs)

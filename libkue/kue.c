@@ -876,8 +876,8 @@ char *kue_job_to_json(const kue_job_t *j, int string_id)
     kue_buf_puts(&b, ",\"priority\":");
     kue_json_num(&b, prio ? kue_js_number(prio) : NAN);
     const char *progress = kue_job_field(j, "progress");
-    if (progress) put_str_field(&b, "progress", progress);
-    else kue_buf_puts(&b, ",\"progress\":0");
+    if (progress && *progress) put_str_field(&b, "progress", progress);
+    else kue_buf_puts(&b, ",\"progress\":0");        /* Kue: _progress || 0 */
     put_json_field(&b, "progress_data", kue_job_field(j, "progress_data"));
     static const char *const strs[] = { "state", "error", "created_at", "promote_at",
                                         "updated_at", "failed_at", "started_at", "duration",

@@ -30,8 +30,10 @@ end
 local function err_reply(class, msg) return redis.error_reply(class .. ' ' .. msg) end
 
 -- The longest delay (ms) a job or a backoff may ask for: KUE_MAX_DELAY_MS
--- in include/kue/kue.h (ten years; larger values are clamped to it).
+-- in include/kue/kue.h (ten years; larger values are clamped to it), and
+-- the longest ttl, KUE_MAX_TTL_MS (a larger stored ttl counts as this).
 local MAX_DELAY_MS = 315360000000
+local MAX_TTL_MS = 315360000000
 
 -- A string as JSON.stringify writes it (docs/data.md): the same escapes,
 -- '/' and DEL left alone, and bytes that are not UTF-8 as U+FFFD, so every

@@ -314,3 +314,28 @@ Test(data_limits, cli_refuses_to_retry_an_active_job)
     char b[32];
     cr_expect_str_eq(sup_field(&S, id, "state", b, sizeof b), "active");
 }
+
+/* A stored ttl beyond any limit gives a deadline score in the future, not
+ * a wrapped negative one. */
+Test(data_limits, a_huge_stored_ttl_does_not_wrap_the_active_score)
+{
+    static const char *const none[] = { NULL };
+    sup_setup(&S, none, "");
+    int64_t id = save(kue_job_new("t", "{}"));
+    cr_assert_gt(id, 0);
+    redisContext *c = kt_redis_connect(&S.redis);
+    freeReplyObject(kt_cmd(c, "HSET q:job:%lld ttl 9223372036854774784", (long long)id));
+    const char *cl[] = { "q", "t", "1", "h", "1", "30000", "0", "1" };
+    redisReply *r = kue_script_call(c, KS_CLAIM, 8, cl, NULL);
+    cr_assert(r && r->type == REDIS_REPLY_ARRAY);
+    freeReplyObject(r);
+    char ids[24];
+    snprintf(ids, sizeof ids, "%lld", (long long)id);
+    r = kt_cmd(c, "ZSCORE q:jobs:active %02d|%s", (int)strlen(ids), ids);
+    cr_assert_eq(r->type, REDIS_REPLY_STRING);
+    double score = strtod(r->str, NULL);
+    cr_expect(score > (double)kt_now_ms() && score <= (double)kt_now_ms() + (double)KUE_MAX_TTL_MS,
+              "active score %s", r->str);
+    freeReplyObject(r);
+    redisFree(c);
+}

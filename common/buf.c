@@ -13,6 +13,15 @@ void kue_buf_init(kue_buf_t *b)
     memset(b, 0, sizeof *b);
 }
 
+void kue_buf_fixed(kue_buf_t *b, char *mem, size_t cap)
+{
+    memset(b, 0, sizeof *b);
+    b->p = mem;
+    b->cap = cap;
+    b->fixed = 1;
+    mem[0] = '\0';
+}
+
 void kue_buf_free(kue_buf_t *b)
 {
     free(b->p);
@@ -36,6 +45,7 @@ static int reserve(kue_buf_t *b, size_t more)
         return -1;
     }
     if (b->len + more + 1 <= b->cap) return 0;
+    if (b->fixed) { b->oom = 1; return -1; }
     size_t cap = b->cap ? b->cap : 256;
     while (cap < b->len + more + 1) cap *= 2;
     char *d = realloc(b->p, cap);

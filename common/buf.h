@@ -16,9 +16,13 @@ typedef struct kue_buf {
     size_t len, cap;
     size_t max;     /* 0: no limit; else longest content accepted */
     int oom;        /* an allocation failed or max was reached: truncated */
+    int fixed;      /* p is the caller's memory (kue_buf_fixed): never grown */
 } kue_buf_t;
 
 void kue_buf_init(kue_buf_t *b);
+/* Write into the caller's cap bytes (cap > 0), allocating nothing (for
+ * the logger); content beyond cap - 1 bytes sets oom.  Not for take/free. */
+void kue_buf_fixed(kue_buf_t *b, char *mem, size_t cap);
 void kue_buf_free(kue_buf_t *b);
 /* Empty the buffer, keeping its memory (oom is cleared). */
 void kue_buf_reset(kue_buf_t *b);

@@ -8,10 +8,12 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "buf.h"
 #include "json.h"
 #include "kue_internal.h"
+#include "log.h"
 
 static void norm_eq(const char *in, const char *want)
 {
@@ -235,4 +237,45 @@ Test(json_js, events_with_big_results_are_parsed)
     cr_assert_eq(kue_event_parse(n, strlen(n), &id, ev, sizeof ev), 0);
     cr_expect_eq(id, 17);
     cr_expect_neq(kue_event_parse("{\"id\":1}", 8, &id, ev, sizeof ev), 0);
+}
+
+/* JSON log lines come from the common writer: valid JSON whatever the
+ * message holds (quotes, control characters, bytes that are not UTF-8),
+ * and a message longer than a line is cut, still as valid JSON. */
+Test(json_js, json_log_lines_are_valid_json)
+{
+    char path[] = "/tmp/kue-json-log-XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert(fd >= 0);
+    int saved = dup(STDERR_FILENO);
+    dup2(fd, STDERR_FILENO);
+    klog_init("test \"role\"", KLOG_DEBUG, 1);
+    klog(KLOG_INFO, "job 5: error \"x/y\" \x01 \xff\xe2\x82 \xe2\x9c\x93 done");
+    char big[2000];
+    memset(big, '"', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    klog(KLOG_WARN, "%s", big);
+    fflush(stderr);
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    klog_init("test", KLOG_INFO, 0);
+    char text[16384];
+    ssize_t n = pread(fd, text, sizeof text - 1, 0);
+    close(fd);
+    unlink(path);
+    cr_assert_gt(n, 0);
+    text[n] = '\0';
+    char *nl = strchr(text, '\n');
+    cr_assert_not_null(nl);
+    *nl = '\0';
+    cr_expect(kue_json_valid(text, strlen(text)), "%s", text);
+    cr_expect(strstr(text, "\"msg\":\"job 5: error \\\"x/y\\\" \\u0001 \xEF\xBF\xBD\xEF\xBF\xBD "
+                           "\xE2\x9c\x93 done\"}"), "%s", text);
+    cr_expect(strstr(text, "\"role\":\"test \\\"role\\\"\""), "%s", text);
+    char *second = nl + 1;
+    nl = strchr(second, '\n');
+    cr_assert_not_null(nl);
+    *nl = '\0';
+    cr_expect(kue_json_valid(second, strlen(second)), "%.200s", second);
+    cr_expect_lt(strlen(second), 4096);
 }

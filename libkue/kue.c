@@ -11,7 +11,6 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <jansson.h>
 #include <limits.h>
 #include <math.h>
 #include <signal.h>
@@ -527,15 +526,20 @@ int kue_enq_build(const char *prefix, int search, const kue_job_t *j, kue_enq_ar
 
     if (search) {
         /* Kue indexes the whole data, or the value at each searchKeys path. */
-        json_t *keys = NULL;
+        kue_buf_t keys;
+        kue_buf_init(&keys);
         if (j->nsearch_keys) {
-            keys = json_array();
-            for (size_t i = 0; i < j->nsearch_keys; i++)
-                json_array_append_new(keys, json_string(j->search_keys[i]));
+            kue_buf_putc(&keys, '[');
+            for (size_t i = 0; i < j->nsearch_keys; i++) {
+                if (i) kue_buf_putc(&keys, ',');
+                kue_json_str(&keys, j->search_keys[i], strlen(j->search_keys[i]));
+            }
+            kue_buf_putc(&keys, ']');
         }
-        if (kue_search_job_terms(a->data, strlen(a->data), keys, &a->terms, &a->nterms) != 0)
+        if (keys.oom || kue_search_job_terms(a->data, strlen(a->data), keys.p, &a->terms,
+                                             &a->nterms) != 0)
             a->nterms = 0;
-        json_decref(keys);
+        kue_buf_free(&keys);
         if (a->nterms > KUE_SEARCH_MAX_TERMS) a->nterms = KUE_SEARCH_MAX_TERMS;
         if (a->nterms) {
             a->counts = calloc(a->nterms, sizeof *a->counts);

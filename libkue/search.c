@@ -862,45 +862,11 @@ static void js_number(buf_t *b, double d, int minus_zero)
     else kue_json_num(b, d);
 }
 
-/* String(v) (Array#join for arrays). */
-static void js_tostring(buf_t *b, const json_t *v, int depth)
+/* lodash toKey(): String(v) (common/json.h), except -0 -> "-0". */
+static void js_tokey(buf_t *b, const kue_jv_t *v)
 {
-    if (depth > 4096) { b->oom = 1; return; }
-    switch (json_typeof(v)) {
-    case JSON_STRING: buf_add(b, json_string_value(v), json_string_length(v)); break;
-    case JSON_INTEGER: js_number(b, (double)json_integer_value(v), 0); break;
-    case JSON_REAL: js_number(b, json_real_value(v), 0); break;
-    case JSON_TRUE: buf_adds(b, "true"); break;
-    case JSON_FALSE: buf_adds(b, "false"); break;
-    case JSON_NULL: buf_adds(b, depth ? "" : "null"); break;
-    case JSON_OBJECT: buf_adds(b, "[object Object]"); break;
-    case JSON_ARRAY:
-        for (size_t j = 0; j < json_array_size(v); j++) {
-            if (j) buf_addc(b, ',');
-            js_tostring(b, json_array_get(v, j), depth + 1);
-        }
-        break;
-    }
-}
-
-/* lodash toKey(): String(v), except -0 -> "-0". */
-static void js_tokey(buf_t *b, const json_t *v)
-{
-    if (json_is_real(v) && json_real_value(v) == 0 && signbit(json_real_value(v)))
-        buf_adds(b, "-0");
-    else
-        js_tostring(b, v, 0);
-}
-
-static int js_falsy(const json_t *v)
-{
-    switch (json_typeof(v)) {
-    case JSON_NULL: case JSON_FALSE: return 1;
-    case JSON_STRING: return json_string_length(v) == 0;
-    case JSON_INTEGER: return json_integer_value(v) == 0;
-    case JSON_REAL: return json_real_value(v) == 0 || isnan(json_real_value(v));
-    default: return 0;
-    }
+    if (v->type == KUE_JNUM && v->num == 0 && signbit(v->num)) buf_adds(b, "-0");
+    else kue_jv_to_string(b, v);
 }
 
 /* A lodash path: keys as (offset, length) into one buffer. */
@@ -1130,20 +1096,20 @@ static int jv_nullish(const jv_t *v)
 }
 
 /* _.get(data, key) and the text Kue indexes for it. */
-static void get_text(buf_t *out, const kue_jv_t *data, const json_t *key)
+static void get_text(buf_t *out, const kue_jv_t *data, const kue_jv_t *key)
 {
     path_t p;
     memset(&p, 0, sizeof p);
     p.text.max = KUE_SEARCH_TEXT_MAX;
-    if (json_is_array(key)) {
-        for (size_t i = 0; i < json_array_size(key) && !p.err; i++) {
+    if (key->type == KUE_JARR) {
+        for (size_t i = 0; i < key->len && !p.err; i++) {
             buf_t k = BUF_INIT;
-            js_tokey(&k, json_array_get(key, i));
+            js_tokey(&k, key->items[i]);
             if (k.oom) p.err = 1;
             else path_push(&p, k.p ? k.p : "", k.len);
             free(k.p);
         }
-    } else if (!json_is_string(key) && !json_is_object(key)) {
+    } else if (key->type != KUE_JSTR && key->type != KUE_JOBJ) {
         buf_t k = BUF_INIT;   /* numbers, booleans, null: isKey() */
         js_tokey(&k, key);
         if (k.oom) p.err = 1;
@@ -1151,16 +1117,16 @@ static void get_text(buf_t *out, const kue_jv_t *data, const json_t *key)
         free(k.p);
     } else {
         buf_t k = BUF_INIT;
-        js_tostring(&k, key, 0);
+        kue_jv_to_string(&k, key);
         const char *s = k.p ? k.p : "";
         size_t n = k.len, w = 0;
         while (w < n && is_word((unsigned char)s[w])) w++;
         if (k.oom) p.err = 1;
-        else if (json_is_string(key) &&
+        else if (key->type == KUE_JSTR &&
                  (w == n || !is_deep_prop(s, n) ||
                   kue_jv_getn(data, s, n)))
             path_push(&p, s, n);
-        else if (!json_is_string(key) && (!is_deep_prop(s, n) || kue_jv_getn(data, s, n)))
+        else if (key->type != KUE_JSTR && (!is_deep_prop(s, n) || kue_jv_getn(data, s, n)))
             path_push(&p, s, n);
         else
             string_to_path(&p, s, n);
@@ -1221,7 +1187,7 @@ void kue_search_texts_free(char **texts, size_t *lens, size_t ntexts)
     free(lens);
 }
 
-int kue_search_job_texts(const char *data_json, size_t len, const json_t *search_keys,
+int kue_search_job_texts(const char *data_json, size_t len, const char *search_keys_json,
                          char ***texts, size_t **lens, size_t *ntexts)
 {
     *texts = NULL;
@@ -1230,7 +1196,16 @@ int kue_search_job_texts(const char *data_json, size_t len, const json_t *search
     if (len > KUE_SEARCH_TEXT_MAX) { errno = EFBIG; return -1; }
     kue_jdoc_t *doc = data_json ? kue_jdoc_parse(data_json, len, NULL, 0) : NULL;
     kue_jdoc_t *empty = kue_jdoc_parse("{}", 2, NULL, 0);
-    if (!empty) { kue_jdoc_free(doc); return -1; }
+    kue_jdoc_t *kdoc = search_keys_json ? kue_jdoc_parse(search_keys_json, strlen(search_keys_json),
+                                                         NULL, 0) : NULL;
+    const kue_jv_t *search_keys = kue_jdoc_root(kdoc);
+    if (!empty || (search_keys_json && !kdoc)) {
+        kue_jdoc_free(doc);
+        kue_jdoc_free(empty);
+        kue_jdoc_free(kdoc);
+        errno = EINVAL;
+        return -1;
+    }
     const kue_jv_t *data = kue_jdoc_root(doc);
     const kue_jv_t *d = data && kue_jv_truthy(data) ? data : kue_jdoc_root(empty);
     int rc = 0;
@@ -1240,10 +1215,11 @@ int kue_search_job_texts(const char *data_json, size_t len, const json_t *search
         else kue_jv_write(&b, d);
         rc = b.oom ? -1 : texts_push(texts, lens, ntexts, &b);
         free(b.p);
-    } else if (!js_falsy(search_keys)) {
-        size_t nk = json_is_array(search_keys) ? json_array_size(search_keys) : 1;
+    } else if (kue_jv_truthy(search_keys)) {
+        int arr = search_keys->type == KUE_JARR;
+        size_t nk = arr ? search_keys->len : 1;
         for (size_t i = 0; i < nk && rc == 0; i++) {
-            const json_t *key = json_is_array(search_keys) ? json_array_get(search_keys, i) : search_keys;
+            const kue_jv_t *key = arr ? search_keys->items[i] : search_keys;
             buf_t b = BUF_INIT;
             get_text(&b, d, key);
             rc = b.oom ? -1 : texts_push(texts, lens, ntexts, &b);
@@ -1252,6 +1228,7 @@ int kue_search_job_texts(const char *data_json, size_t len, const json_t *search
     }
     kue_jdoc_free(doc);
     kue_jdoc_free(empty);
+    kue_jdoc_free(kdoc);
     if (rc < 0) {
         kue_search_texts_free(*texts, *lens, *ntexts);
         *texts = NULL;
@@ -1261,14 +1238,14 @@ int kue_search_job_texts(const char *data_json, size_t len, const json_t *search
     return rc;
 }
 
-int kue_search_job_terms(const char *data_json, size_t len, const json_t *search_keys,
+int kue_search_job_terms(const char *data_json, size_t len, const char *search_keys_json,
                          kue_search_term_t **terms, size_t *n)
 {
     char **texts;
     size_t *lens, nt;
     *terms = NULL;
     *n = 0;
-    if (kue_search_job_texts(data_json, len, search_keys, &texts, &lens, &nt) < 0) return -1;
+    if (kue_search_job_texts(data_json, len, search_keys_json, &texts, &lens, &nt) < 0) return -1;
     out_t o = { { 0 } };
     int rc = 0;
     for (size_t i = 0; i < nt && rc == 0; i++) rc = index_text(&o, texts[i], lens[i]);

@@ -180,7 +180,10 @@ static double parse_double(const char *s, size_t n)
 }
 
 static int is_digit(int c) { return c >= '0' && c <= '9'; }
-static int js_space(int c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; }
+static int js_space(int c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+}
 
 double kue_js_number(const char *str)
 {

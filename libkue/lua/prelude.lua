@@ -77,12 +77,21 @@ local function utf8_fix(s)
   out[#out + 1] = string.sub(s, start)
   return table.concat(out)
 end
-local function jstr(s)
-  s = tostring(s)
+local function jstr_new(s)
   if not string.find(s, '[%z\1-\31"\\\128-\255]') then return '"' .. s .. '"' end
   if string.find(s, '[\128-\255]') then s = utf8_fix(s) end
   if string.find(s, '[%z\1-\31"\\]') then s = string.gsub(s, '[%z\1-\31"\\]', jesc) end
   return '"' .. s .. '"'
+end
+-- job types repeat within a call (one "enqueue" event per job): remembered
+local JCACHE = {}
+local function jstr(s)
+  s = tostring(s)
+  local c = JCACHE[s]
+  if c then return c end
+  c = jstr_new(s)
+  if #s <= 128 then JCACHE[s] = c end
+  return c
 end
 
 local function first_line(s)

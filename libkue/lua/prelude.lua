@@ -234,7 +234,7 @@ local function drop(id, t, wid)
   if #codes > 0 then redis.call('DEL', ok) end
 end
 
--- Kue's backoff delay for the attempt just failed (kue-wire.md 5.6),
+-- Kue's backoff delay for the attempt just failed (docs/data.md, section 2),
 -- within [0, MAX_DELAY_MS] (a stored 1e308 or NaN cannot wrap promote_at).
 local backoff_raw
 local function backoff_delay(j, attempts, fn_ms)

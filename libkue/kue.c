@@ -86,16 +86,20 @@ static int set_err(kue_t *k, kue_errcode_t code, const char *fmt, ...)
 
 /* An error reply: the scripts' replies start with a class word (see
  * libkue/lua/prelude.lua, err_reply), which becomes the code and is not
- * part of the text; any other error reply is the server's. */
+ * part of the text.  A server that is not serving yet (LOADING, BUSY,
+ * MASTERDOWN) is unavailable, as an unreachable one; any other error reply
+ * is the server's. */
 static int set_reply_err(kue_t *k, const char *msg)
 {
-    static const struct { const char *word; kue_errcode_t code; } classes[] = {
-        { "NOTFOUND ", KUE_ERR_NOTFOUND }, { "WRONGSTATE ", KUE_ERR_WRONGSTATE },
-        { "INVALID ", KUE_ERR_INVALID },
+    static const struct { const char *word; kue_errcode_t code; int strip; } classes[] = {
+        { "NOTFOUND ", KUE_ERR_NOTFOUND, 1 }, { "WRONGSTATE ", KUE_ERR_WRONGSTATE, 1 },
+        { "INVALID ", KUE_ERR_INVALID, 1 }, { "LOADING ", KUE_ERR_IO, 0 },
+        { "BUSY ", KUE_ERR_IO, 0 }, { "MASTERDOWN ", KUE_ERR_IO, 0 },
     };
     for (size_t i = 0; i < sizeof classes / sizeof classes[0]; i++) {
         size_t l = strlen(classes[i].word);
-        if (!strncmp(msg, classes[i].word, l)) return set_err(k, classes[i].code, "%s", msg + l);
+        if (!strncmp(msg, classes[i].word, l))
+            return set_err(k, classes[i].code, "%s", msg + (classes[i].strip ? l : 0));
     }
     return set_err(k, KUE_ERR_SERVER, "%s", msg);
 }

@@ -97,7 +97,8 @@ KUE_API const char *kue_errstr(const kue_t *k);
 /* The class of the last error on k, as hiredis pairs err with errstr. */
 typedef enum {
     KUE_OK = 0,
-    KUE_ERR_IO,          /* Redis unreachable or the connection dropped */
+    KUE_ERR_IO,          /* Redis unreachable, the connection dropped, or
+                          * not serving yet (LOADING, BUSY, MASTERDOWN) */
     KUE_ERR_NOTFOUND,    /* no such job */
     KUE_ERR_INVALID,     /* bad input (type, data, option, state name) */
     KUE_ERR_WRONGSTATE,  /* the job is in a state that forbids the change */

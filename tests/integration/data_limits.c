@@ -213,6 +213,19 @@ Test(data_limits, libkue_refuses_to_queue_an_active_job)
     cr_expect_eq(kue_errcode(S.k), KUE_ERR_NOTFOUND);
     cr_expect_null(kue_job_get(S.k, 999));
     cr_expect_eq(kue_errcode(S.k), KUE_ERR_NOTFOUND);
+    /* an error reply of the server itself */
+    redisContext *c = kt_redis_connect(&S.redis);
+    freeReplyObject(kt_cmd(c, "SET q:job:types x"));
+    redisFree(c);
+    char **types = NULL;
+    size_t nt = 0;
+    cr_expect_eq(kue_types(S.k, &types, &nt), -1);
+    cr_expect_eq(kue_errcode(S.k), KUE_ERR_SERVER);
+    cr_expect(strstr(kue_errstr(S.k), "WRONGTYPE"), "%s", kue_errstr(S.k));
+    /* and a server that is gone */
+    kt_redis_stop(&S.redis);
+    cr_expect_eq(kue_count(S.k, NULL, "active"), -1);
+    cr_expect_eq(kue_errcode(S.k), KUE_ERR_IO, "%s", kue_errstr(S.k));
 }
 
 Test(data_limits, kue_web_answers_409_for_an_active_job)

@@ -36,6 +36,20 @@ char *kw_json_compact(const char *text, char *err, size_t errlen)
     return kue_json_normalize(text, strlen(text), err, errlen);
 }
 
+char *kw_invalid_result(const char *result_json)
+{
+    /* {"error":true,"message":"Invalid JSON Result: \"...\""}, by the common
+     * writer: a cut or invalid UTF-8 sequence becomes U+FFFD */
+    char msg[600];
+    snprintf(msg, sizeof msg, "Invalid JSON Result: \"%.500s\"", result_json);
+    kue_buf_t b;
+    kue_buf_init(&b);
+    kue_buf_puts(&b, "{\"error\":true,\"message\":");
+    kue_json_str(&b, msg, strlen(msg));
+    kue_buf_putc(&b, '}');
+    return kue_buf_take(&b);
+}
+
 static struct kw_job *J(const kue_handle_t *h)
 {
     return (struct kw_job *)(uintptr_t)h;

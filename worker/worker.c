@@ -387,13 +387,7 @@ void kw_job_finish(struct kw_job *j, const char *error, const char *result_json)
             if (!res) {
                 /* What Kue stores for a result it cannot encode. */
                 klog_warn("job %lld: result is not valid JSON (%s)", (long long)j->id, err);
-                json_t *o = json_object();
-                char msg[600];
-                snprintf(msg, sizeof msg, "Invalid JSON Result: \"%.500s\"", result_json);
-                json_object_set_new(o, "error", json_true());
-                json_object_set_new(o, "message", json_string(msg));
-                res = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-                json_decref(o);
+                res = kw_invalid_result(result_json);
             }
         }
         const char *av[] = { j->idstr, j->wid, dur, res ? res : "" };

@@ -4,12 +4,12 @@
  * before it connects, then calls libkue; every change is one atomic
  * script on the Redis side.
  */
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "json.h"
 #include "kue_internal.h"
 #include "util.h"
 
@@ -51,6 +51,8 @@ static int parse_duration_opt(const char *opt, const char *s, int64_t *ms)
     if (kue_parse_duration(s, ms) != 0)
         return cli_usage_error("create", "invalid --%s \"%.64s\" (a duration: 250ms, 5s, 2m, 1h)",
                                opt, s);
+    if (*ms > KUE_MAX_DELAY_MS)        /* the ttl has the same bound */
+        return cli_usage_error("create", "--%s \"%.64s\" is more than ten years", opt, s);
     return 0;
 }
 
@@ -131,7 +133,7 @@ static int create_option(struct create_req *r, int o, const char *arg)
         r->has_delay = 1;
         return parse_duration_opt("delay", arg, &r->delay_ms);
     case C_RUN_AT:
-        if (cli_parse_long("create", "--run-at", arg, 0, INT64_MAX, &v)) return CLI_USAGE;
+        if (cli_parse_long("create", "--run-at", arg, 0, KUE_MAX_RUN_AT_MS, &v)) return CLI_USAGE;
         r->has_run_at = 1;
         r->run_at_ms = v;
         return 0;
@@ -263,12 +265,13 @@ static int print_json(const char *text, int pretty)
         printf("%s\n", text);
         return CLI_OK;
     }
-    json_error_t e;
-    json_t *v = json_loads(text, JSON_DECODE_ANY, &e);
-    char *s = v ? json_dumps(v, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY) : NULL;
-    json_decref(v);
-    printf("%s\n", s ? s : text);
-    free(s);
+    kue_jdoc_t *d = kue_jdoc_parse(text, strlen(text), NULL, 0);
+    kue_buf_t b;
+    kue_buf_init(&b);
+    if (d) kue_jv_write_pretty(&b, kue_jdoc_root(d), 2);
+    kue_jdoc_free(d);
+    printf("%s\n", d && b.p && !b.oom ? b.p : text);
+    kue_buf_free(&b);
     return CLI_OK;
 }
 
@@ -286,7 +289,7 @@ int cmd_get(cli_t *c, int argc, char **argv)
     if (!j) return cli_error("%s", kue_errstr(k));
     char *json = kue_job_to_json(j, 1);     /* GET /job/:id's shape: "id" is a string */
     kue_job_free(j);
-    if (!json) return cli_error("job \"%lld\" holds data that is not valid JSON", (long long)id);
+    if (!json) return cli_error("out of memory");
     rc = print_json(json, pretty);
     free(json);
     return rc;
@@ -319,17 +322,25 @@ static const struct option retry_opts[] = {
     { NULL, 0, NULL, 0 },
 };
 
-/* failed -> inactive, checked and moved in one atomic step; any state
- * when forced. */
+static int job_is_active(kue_t *k, int64_t id)
+{
+    kue_job_t *j = kue_job_get(k, id);
+    int active = j && kue_job_state(j) && !strcmp(kue_job_state(j), "active");
+    kue_job_free(j);
+    return active;
+}
+
+/* failed -> inactive, checked and moved in one atomic step; any state but
+ * active when forced (a running job is never queued twice). */
 static int retry_one(kue_t *k, int64_t id, int force)
 {
     int rc = force ? kue_job_set_state(k, id, "inactive") : kue_job_retry(k, id);
-    if (rc != 0) {
-        if (!force && strstr(kue_errstr(k), ", not failed"))
-            return cli_error("%s (--force retries it anyway)", kue_errstr(k));
-        return cli_error("%s", kue_errstr(k));
-    }
-    return CLI_OK;
+    if (rc == 0) return CLI_OK;
+    char err[512];
+    snprintf(err, sizeof err, "%s", kue_errstr(k));
+    if (!force && kue_errcode(k) == KUE_ERR_WRONGSTATE && !job_is_active(k, id))
+        return cli_error("%s (--force retries it anyway)", err);
+    return cli_error("%s", err);
 }
 
 int cmd_retry(cli_t *c, int argc, char **argv)

@@ -8,12 +8,12 @@
  * known before the first job is loaded (from the largest id and the known
  * types).
  */
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "json.h"
 #include "kue_internal.h"
 #include "util.h"
 
@@ -139,26 +139,28 @@ static void clip(const char *s, char *out, size_t max)
 static void job_title(const kue_job_t *j, char *out, size_t max)
 {
     const char *data = kue_job_data(j) ? kue_job_data(j) : kue_job_field(j, "data");
-    json_error_t e;
-    json_t *v = data ? json_loads(data, JSON_DECODE_ANY, &e) : NULL;
-    char *text = NULL;
-    if (json_is_object(v) && json_is_string(json_object_get(v, "title"))) {
-        text = strdup(json_string_value(json_object_get(v, "title")));
-    } else if (json_is_object(v) && json_object_size(v) > 0) {
-        void *it = json_object_iter(v);
-        json_t *val = json_object_iter_value(it);
-        char *vs = json_is_string(val) ? strdup(json_string_value(val))
-                                        : json_dumps(val, JSON_COMPACT | JSON_ENCODE_ANY);
-        size_t l = strlen(json_object_iter_key(it)) + (vs ? strlen(vs) : 0) + 2;
-        text = malloc(l);
-        if (text) snprintf(text, l, "%s=%s", json_object_iter_key(it), vs ? vs : "");
-        free(vs);
-    } else if (v && !json_is_object(v)) {
-        text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    /* the JSON.parse-compatible reader: big integers and lone surrogates
+     * are data like any other; data that is not JSON is shown as it is */
+    kue_jdoc_t *d = data ? kue_jdoc_parse(data, strlen(data), NULL, 0) : NULL;
+    const kue_jv_t *v = kue_jdoc_root(d);
+    kue_buf_t t;
+    kue_buf_init(&t);
+    if (!v) {
+        if (data) kue_buf_puts(&t, data);
+    } else if (v->type == KUE_JOBJ && kue_jv_get(v, "title") &&
+               kue_jv_get(v, "title")->type == KUE_JSTR) {
+        kue_jv_to_string(&t, kue_jv_get(v, "title"));
+    } else if (v->type == KUE_JOBJ && v->len > 0) {
+        kue_jv_to_string(&t, v->keys[0]);
+        kue_buf_putc(&t, '=');
+        if (v->items[0]->type == KUE_JSTR) kue_jv_to_string(&t, v->items[0]);
+        else kue_jv_write(&t, v->items[0]);
+    } else if (v->type != KUE_JOBJ) {
+        kue_jv_write(&t, v);
     }
-    json_decref(v);
-    clip(text ? text : "", out, max);
-    free(text);
+    kue_jdoc_free(d);
+    clip(t.p && !t.oom ? t.p : "", out, max);
+    kue_buf_free(&t);
 }
 
 struct ls_widths { int id, type; };
@@ -309,11 +311,11 @@ static int stats_by_type(kue_t *k, int json)
         long long n[KUE_STATE__COUNT];
         if (type_counts(k, types[i], n) != 0) { rc = cli_error("%s", kue_errstr(k)); break; }
         if (json) {
-            json_t *name = json_string(types[i]);
-            char *qs = name ? json_dumps(name, JSON_ENCODE_ANY) : NULL;
-            printf("%s%s:{", i ? "," : "", qs ? qs : "\"?\"");
-            free(qs);
-            json_decref(name);
+            kue_buf_t qs;
+            kue_buf_init(&qs);
+            kue_json_str(&qs, types[i], strlen(types[i]));
+            printf("%s%s:{", i ? "," : "", qs.p && !qs.oom ? qs.p : "\"?\"");
+            kue_buf_free(&qs);
             json_counts(n);
             fputs("}", stdout);
         } else {

@@ -15,7 +15,6 @@
  * other events are looked up once (HGETALL on the command connection, used
  * only by the watch thread) and remembered in a small cache.
  */
-#include <jansson.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -25,6 +24,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "json.h"
 #include "util.h"
 
 #define TYPE_CACHE 256
@@ -50,14 +50,14 @@ static const struct option watch_opts[] = {
 };
 
 /* The type of job id (an enqueue event names it; else ask Redis once). */
-static const char *event_type(struct watch *w, int64_t id, const char *event, json_t *args)
+static const char *event_type(struct watch *w, int64_t id, const char *event, const kue_jv_t *args)
 {
     size_t slot = (size_t)id % TYPE_CACHE;
     if (w->cache[slot].id == id) return w->cache[slot].type;
     const char *t = NULL;
     kue_job_t *j = NULL;
-    if (!strcmp(event, "enqueue") && json_is_string(json_array_get(args, 1)))
-        t = json_string_value(json_array_get(args, 1));
+    if (!strcmp(event, "enqueue") && args && args->len > 1 && args->items[1]->type == KUE_JSTR)
+        t = args->items[1]->str;
     else if ((j = kue_job_get(w->c->k, id)))
         t = kue_job_type(j);
     if (t) {
@@ -69,10 +69,10 @@ static const char *event_type(struct watch *w, int64_t id, const char *event, js
 }
 
 /* A string argument bare when it is one plain word, else as JSON. */
-static void print_arg(json_t *a)
+static void print_arg(const kue_jv_t *a)
 {
-    if (json_is_string(a)) {
-        const char *s = json_string_value(a);
+    if (a->type == KUE_JSTR) {
+        const char *s = a->str;
         int plain = *s != '\0';
         for (const char *q = s; *q && plain; q++)
             if ((unsigned char)*q <= ' ' || *q == '"' || *q == '\\' || *q == 0x7f) plain = 0;
@@ -81,14 +81,16 @@ static void print_arg(json_t *a)
             return;
         }
     }
-    char *t = json_dumps(a, JSON_COMPACT | JSON_ENCODE_ANY);
-    printf(" %s", t ? t : "?");
-    free(t);
+    kue_buf_t t;
+    kue_buf_init(&t);
+    kue_jv_write(&t, a);
+    printf(" %s", t.p && !t.oom ? t.p : "?");
+    kue_buf_free(&t);
 }
 
 /* "2024-05-01T10:00:00.123Z 5 failed boom 2": time, id, event, the
  * arguments after the event name, trailing nulls dropped. */
-static void print_line(int64_t id, const char *event, json_t *args)
+static void print_line(int64_t id, const char *event, const kue_jv_t *args)
 {
     char ts[40];
     int64_t now = kue_now_ms();
@@ -97,10 +99,10 @@ static void print_line(int64_t id, const char *event, json_t *args)
     gmtime_r(&secs, &tm);
     size_t l = strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
     snprintf(ts + l, sizeof ts - l, ".%03dZ", (int)(now % 1000));
-    size_t n = json_array_size(args);
-    while (n > 1 && json_is_null(json_array_get(args, n - 1))) n--;
+    size_t n = args && args->type == KUE_JARR ? args->len : 0;
+    while (n > 1 && args->items[n - 1]->type == KUE_JNULL) n--;
     printf("%s %lld %s", ts, (long long)id, event);
-    for (size_t i = 1; i < n; i++) print_arg(json_array_get(args, i));
+    for (size_t i = 1; i < n; i++) print_arg(args->items[i]);
     putchar('\n');
 }
 
@@ -108,9 +110,8 @@ static int on_event(int64_t id, const char *event, const char *msg, void *privda
 {
     struct watch *w = privdata;
     if (w->id && id != w->id) return 0;
-    json_error_t e;
-    json_t *v = json_loads(msg, 0, &e);
-    json_t *args = json_object_get(v, "args");
+    kue_jdoc_t *d = kue_jdoc_parse(msg, strlen(msg), NULL, 0);
+    const kue_jv_t *args = kue_jv_get(kue_jdoc_root(d), "args");
     int show = 1;
     if (w->type) {
         const char *t = event_type(w, id, event, args);
@@ -122,7 +123,7 @@ static int on_event(int64_t id, const char *event, const char *msg, void *privda
         else print_line(id, event, args);
         funlockfile(stdout);
     }
-    json_decref(v);
+    kue_jdoc_free(d);
     /* A reader that went away ends the watch. */
     return show && (fflush(stdout) != 0 || ferror(stdout));
 }

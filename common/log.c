@@ -7,6 +7,9 @@
  */
 #include "log.h"
 
+#include "buf.h"
+#include "json.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -56,17 +59,23 @@ void klog_reopen(const char *path)
     close(fd);
 }
 
-/* Append s to buf as a JSON string body (no quotes). */
-static size_t json_escape(char *buf, size_t cap, size_t len, const char *s)
+/* One JSON log line into line (cap bytes) with the common writer, which
+ * allocates nothing here; a message too long for the line is cut between
+ * whole escapes and characters and its string closed. */
+static size_t json_line(char *line, size_t cap, const char *ts, int level, const char *msg)
 {
-    for (; *s && len + 7 < cap; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') { buf[len++] = '\\'; buf[len++] = (char)c; }
-        else if (c == '\n') { buf[len++] = '\\'; buf[len++] = 'n'; }
-        else if (c == '\t') { buf[len++] = '\\'; buf[len++] = 't'; }
-        else if (c < 0x20) len += (size_t)snprintf(buf + len, cap - len, "\\u%04x", c);
-        else buf[len++] = (char)c;
-    }
+    kue_buf_t b;
+    kue_buf_fixed(&b, line, cap - 4);          /* room for "}\n after a cut */
+    kue_buf_printf(&b, "{\"ts\":\"%s\",\"level\":\"%s\",\"pid\":%d,\"role\":", ts,
+                   level_names[level], (int)getpid());
+    kue_json_str(&b, log_role, strlen(log_role));
+    kue_buf_puts(&b, ",\"msg\":");
+    kue_json_str(&b, msg, strlen(msg));
+    size_t len = b.len;
+    if (b.oom) line[len++] = '"';
+    line[len++] = '}';
+    line[len++] = '\n';
+    line[len] = '\0';
     return len;
 }
 
@@ -92,13 +101,7 @@ void klog(int level, const char *fmt, ...)
     char line[4096];
     size_t len;
     if (log_json) {
-        len = (size_t)snprintf(line, sizeof line,
-                               "{\"ts\":\"%s\",\"level\":\"%s\",\"pid\":%d,\"role\":\"",
-                               ts, level_names[level], (int)getpid());
-        len = json_escape(line, sizeof line, len, log_role);
-        len += (size_t)snprintf(line + len, sizeof line - len, "\",\"msg\":\"");
-        len = json_escape(line, sizeof line, len, msg);
-        len += (size_t)snprintf(line + len, sizeof line - len, "\"}\n");
+        len = json_line(line, sizeof line, ts, level, msg);
     } else {
         len = (size_t)snprintf(line, sizeof line, "%s %-5s [%s %d] %s\n", ts,
                                level == KLOG_WARN ? "WARN" : level == KLOG_ERROR ? "ERROR"

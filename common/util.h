@@ -13,6 +13,11 @@
 int64_t kue_now_ms(void);
 /* Monotonic clock, ms (for intervals only). */
 int64_t kue_mono_ms(void);
+/* The absolute CLOCK_REALTIME time ms from now, for pthread timed waits. */
+struct timespec;
+void kue_deadline_ts(struct timespec *ts, int64_t ms);
+/* a + b, saturated to the int64_t range (deadlines never wrap). */
+int64_t kue_add_sat(int64_t a, int64_t b);
 
 /* "250ms", "30s", "5m", "1h", "1500" (bare number: ms).  0 ok, -1 bad. */
 int kue_parse_duration(const char *s, int64_t *ms);

@@ -1,11 +1,11 @@
 /*
  * fuzz_job.c -- a job hash as Redis returns it (NUL-separated field,
  * value, field, value ...) decoded by libkue and written as JSON by
- * kue_job_to_json (both id styles), and any JSON text re-encoded by
- * kue-web's JSON.stringify-compatible writer (web/jsonout.c).  Every
- * output must parse as JSON.
+ * kue_job_to_json (both id styles), and any JSON text parsed and
+ * re-encoded by the JSON.stringify-compatible reader and writer
+ * (common/json.c), also laid out over lines.  Every output must parse as
+ * JSON.
  */
-#include <jansson.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +13,7 @@
 
 #include <kue/kue.h>
 
+#include "json.h"
 #include "kue_internal.h"
 #include "json_valid.h"
 #include "web.h"
@@ -55,15 +56,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         kue_job_free(job);
     }
     /* JSON re-encoding */
-    json_t *v = json_loadb((const char *)data, size, JSON_DECODE_ANY, NULL);
-    if (v) {
-        web_buf_t b;
-        web_buf_init(&b);
-        web_json_dump(&b, v);
-        if (!b.oom)
-            must_parse("web_json_dump", b.p ? b.p : "null", b.p ? b.len : 4);
-        web_buf_free(&b);
-        json_decref(v);
+    kue_jdoc_t *d = kue_jdoc_parse((const char *)data, size, NULL, 0);
+    if (d) {
+        for (int pretty = 0; pretty < 2; pretty++) {
+            web_buf_t b;
+            web_buf_init(&b);
+            if (pretty)
+                kue_jv_write_pretty(&b, kue_jdoc_root(d), 2);
+            else
+                kue_jv_write(&b, kue_jdoc_root(d));
+            if (!b.oom)
+                must_parse("kue_jv_write", b.p ? b.p : "null", b.p ? b.len : 4);
+            web_buf_free(&b);
+        }
+        kue_jdoc_free(d);
     }
     /* a raw string escaped as JSON.stringify does */
     web_buf_t b;

@@ -73,15 +73,18 @@ struct kue_async {
     kue_enq_batch_t records;     /* the open batch's arguments */
     struct batch *open;          /* its saves; NULL when none */
     char err[512];
+    kue_errcode_t code;        /* class of err */
 };
 
-static int refuse(kue_async_t *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int refuse(kue_async_t *a, const char *fmt, ...)
+static int refuse(kue_async_t *a, kue_errcode_t code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int refuse(kue_async_t *a, kue_errcode_t code, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(a->err, sizeof a->err, fmt, ap);
     va_end(ap);
+    a->code = code;
     return -1;
 }
 
@@ -105,8 +108,8 @@ static void answer(struct batch *bt, const redisReply *reply, const char *lost)
         err = lost;
     else if (reply->type == REDIS_REPLY_INTEGER && reply->integer > 0)
         first = reply->integer;
-    else if (reply->type == REDIS_REPLY_ERROR)
-        err = reply->str;
+    else if (reply->type == REDIS_REPLY_ERROR)   /* without the script's class word */
+        err = !strncmp(reply->str, "INVALID ", 8) ? reply->str + 8 : reply->str;
     else
         err = "unexpected reply from the enqueue script";
     for (size_t i = 0; i < bt->n; i++) {
@@ -224,32 +227,35 @@ int kue_async_connected(const kue_async_t *a)
 
 int kue_async_save(kue_async_t *a, kue_job_t *job, kue_saved_fn *cb, void *privdata)
 {
-    if (a->closing) return refuse(a, "kue_async_free() is running: save refused");
-    if (!job || !cb) return refuse(a, "kue_async_save() needs a job and a callback");
+    if (a->closing) return refuse(a, KUE_ERR_INVALID, "kue_async_free() is running: save refused");
+    if (!job || !cb)
+        return refuse(a, KUE_ERR_INVALID, "kue_async_save() needs a job and a callback");
     if (kue_job_id(job) > 0)
-        return refuse(a, "job %lld is already saved", (long long)kue_job_id(job));
-    if (kue_job_saving(job)) return refuse(a, "job is already being saved");
+        return refuse(a, KUE_ERR_INVALID, "job %lld is already saved", (long long)kue_job_id(job));
+    if (kue_job_saving(job)) return refuse(a, KUE_ERR_INVALID, "job is already being saved");
     kue_enq_args_t *e = a->args;
     if (kue_enq_build(a->prefix, a->search, job, e, a->err, sizeof a->err) != 0) {
+        a->code = KUE_ERR_INVALID;
         kue_enq_free(e);
         return -1;
     }
     int rc = -1;
     struct save *s = NULL;
     if (a->pending >= KUE_ASYNC_MAX_PENDING)
-        refuse(a, "%zu saves in flight, the limit (KUE_ASYNC_MAX_PENDING): wait for their callbacks",
+        refuse(a, KUE_ERR_IO,
+               "%zu saves in flight, the limit (KUE_ASYNC_MAX_PENDING): wait for their callbacks",
                a->pending);
     else if (a->pending > 0 && a->pending_bytes + e->bytes > KUE_ASYNC_MAX_PENDING_BYTES)
-        refuse(a, "%zu bytes of saves in flight: %zu more would pass the limit of %u bytes "
+        refuse(a, KUE_ERR_IO, "%zu bytes of saves in flight: %zu more would pass the limit of %u bytes "
                "(KUE_ASYNC_MAX_PENDING_BYTES): wait for their callbacks",
                a->pending_bytes, e->bytes, KUE_ASYNC_MAX_PENDING_BYTES);
     else if (!kue_conn_ready(a->conn))
-        refuse(a, "not connected to Redis at %s (reconnecting)", a->where);
+        refuse(a, KUE_ERR_IO, "not connected to Redis at %s (reconnecting)", a->where);
     else if (!kue_conn_usable(a->conn))
-        refuse(a, "cannot send to Redis at %s: the connection is closing (reconnecting)",
+        refuse(a, KUE_ERR_IO, "cannot send to Redis at %s: the connection is closing (reconnecting)",
                a->where);
     else if (!(s = calloc(1, sizeof *s)))
-        refuse(a, "out of memory");
+        refuse(a, KUE_ERR_OOM, "out of memory");
     else {
         if (a->open && !kue_enq_batch_fits(&a->records, e)) flush(a);
         if (!a->open) {
@@ -282,6 +288,7 @@ int kue_async_save(kue_async_t *a, kue_job_t *job, kue_saved_fn *cb, void *privd
 size_t kue_async_pending(const kue_async_t *a) { return a ? a->pending : 0; }
 void kue_async_set_search(kue_async_t *a, int enabled) { a->search = enabled != 0; }
 const char *kue_async_errstr(const kue_async_t *a) { return a ? a->err : "no connection"; }
+kue_errcode_t kue_async_errcode(const kue_async_t *a) { return a ? a->code : KUE_ERR_IO; }
 
 void kue_async_free(kue_async_t *a)
 {

@@ -26,7 +26,7 @@ typedef struct kue_enq_args {
     kue_search_term_t *terms;
     size_t nterms;
     char *data;
-    char prio[16], maxa[16], delay[24], ttl[24], runat[24], nsearch[16];
+    char prio[32], maxa[16], delay[32], ttl[24], runat[24], nsearch[16];
     char (*counts)[24];
 } kue_enq_args_t;
 

@@ -11,7 +11,8 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <jansson.h>
+#include <limits.h>
+#include <math.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <limits.h>
@@ -26,6 +27,7 @@
 
 #include "buf.h"
 #include "enqueue.h"
+#include "json.h"
 #include "kue_internal.h"
 #include "scripts.h"
 #include "search.h"
@@ -45,8 +47,10 @@ struct kue {
     kue_url_t url;
     char prefix[128];
     char err[512];
+    kue_errcode_t code;         /* class of err */
     int search;
     int64_t sentinel_check_ms;  /* sentinel URLs: next check of the master's address */
+    int string_ids;             /* events of set_state/remove carry "id":"N" */
 };
 
 struct kue_field { char *name; char *value; };
@@ -60,6 +64,8 @@ struct kue_job {
     int64_t delay_ms, run_at_ms, ttl_ms;
     char *backoff;
     int remove_on_complete;
+    /* options kept as the text Kue would store (NULL: from the ints above) */
+    char *priority_s, *delay_s, *roc_s;
     char **search_keys;
     size_t nsearch_keys;
     int saving;                 /* a non-blocking save is in flight */
@@ -70,17 +76,41 @@ struct kue_job {
 
 /* ---- errors and names ---------------------------------------------------- */
 
-static int set_err(kue_t *k, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int set_err(kue_t *k, const char *fmt, ...)
+static int set_err(kue_t *k, kue_errcode_t code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int set_err(kue_t *k, kue_errcode_t code, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(k->err, sizeof k->err, fmt, ap);
     va_end(ap);
+    k->code = code;
     return -1;
 }
 
+/* An error reply: the scripts' replies start with a class word (see
+ * libkue/lua/prelude.lua, err_reply), which becomes the code and is not
+ * part of the text.  A server that is not serving yet (LOADING, BUSY,
+ * MASTERDOWN) is unavailable, as an unreachable one; any other error reply
+ * is the server's. */
+static int set_reply_err(kue_t *k, const char *msg)
+{
+    static const struct { const char *word; kue_errcode_t code; int strip; } classes[] = {
+        { "NOTFOUND ", KUE_ERR_NOTFOUND, 1 }, { "WRONGSTATE ", KUE_ERR_WRONGSTATE, 1 },
+        { "INVALID ", KUE_ERR_INVALID, 1 }, { "LOADING ", KUE_ERR_IO, 0 },
+        { "BUSY ", KUE_ERR_IO, 0 }, { "MASTERDOWN ", KUE_ERR_IO, 0 },
+    };
+    for (size_t i = 0; i < sizeof classes / sizeof classes[0]; i++) {
+        size_t l = strlen(classes[i].word);
+        if (!strncmp(msg, classes[i].word, l))
+            return set_err(k, classes[i].code, "%s", msg + (classes[i].strip ? l : 0));
+    }
+    return set_err(k, KUE_ERR_SERVER, "%s", msg);
+}
+
 const char *kue_errstr(const kue_t *k) { return k ? k->err : "no connection"; }
+kue_errcode_t kue_errcode(const kue_t *k) { return k ? k->code : KUE_ERR_IO; }
+void kue_set_string_event_ids(kue_t *k, int on) { k->string_ids = on != 0; }
 const char *kue_prefix(const kue_t *k) { return k->prefix; }
 void kue_set_search(kue_t *k, int enabled) { k->search = enabled != 0; }
 
@@ -140,7 +170,7 @@ static int handshake(kue_t *k, const char *where, const char *what, const char *
         freeReplyObject(r);
         return 0;
     }
-    set_err(k, "Redis at %s %s: %s", where, what, r ? r->str : k->c->errstr);
+    set_err(k, KUE_ERR_IO, "Redis at %s %s: %s", where, what, r ? r->str : k->c->errstr);
     if (r) freeReplyObject(r);
     redisFree(k->c);
     k->c = NULL;
@@ -153,14 +183,14 @@ static int do_connect(kue_t *k)
     if (k->c) { redisFree(k->c); k->c = NULL; }
     char why[512];
     if (kue_sentinel_resolve(&k->url, why, sizeof why) != 0)
-        return set_err(k, "cannot find the Redis master: %s", why);
+        return set_err(k, KUE_ERR_IO, "cannot find the Redis master: %s", why);
     redisContext *c = k->url.path[0] ? redisConnectUnixWithTimeout(k->url.path, tv)
                                      : redisConnectWithTimeout(k->url.host, k->url.port, tv);
     char where[400];
     kue_url_format(&k->url, where, sizeof where);
-    if (!c) return set_err(k, "cannot connect to Redis at %s: out of memory", where);
+    if (!c) return set_err(k, KUE_ERR_IO, "cannot connect to Redis at %s: out of memory", where);
     if (c->err) {
-        set_err(k, "cannot connect to Redis at %s: %s", where, c->errstr);
+        set_err(k, KUE_ERR_IO, "cannot connect to Redis at %s: %s", where, c->errstr);
         redisFree(c);
         return -1;
     }
@@ -182,7 +212,7 @@ static int do_connect(kue_t *k)
         int ok = kue_role_is_master(r);
         if (r) freeReplyObject(r);
         if (!ok) {
-            set_err(k, "Redis at %s is not a master (a failover is in progress?)", where);
+            set_err(k, KUE_ERR_IO, "Redis at %s is not a master (a failover is in progress?)", where);
             redisFree(k->c);
             k->c = NULL;
             return -1;
@@ -251,11 +281,11 @@ static int ensure(kue_t *k)
 static redisReply *check_reply(kue_t *k, redisReply *r)
 {
     if (!r) {
-        set_err(k, "Redis connection lost: %s", k->c ? k->c->errstr : "not connected");
+        set_err(k, KUE_ERR_IO, "Redis connection lost: %s", k->c ? k->c->errstr : "not connected");
         return NULL;
     }
     if (r->type == REDIS_REPLY_ERROR) {
-        set_err(k, "%s", r->str);
+        set_reply_err(k, r->str);
         freeReplyObject(r);
         return NULL;
     }
@@ -325,6 +355,9 @@ void kue_job_free(kue_job_t *j)
     free(j->type);
     free(j->data);
     free(j->backoff);
+    free(j->priority_s);
+    free(j->delay_s);
+    free(j->roc_s);
     for (size_t i = 0; i < j->nsearch_keys; i++) free(j->search_keys[i]);
     free(j->search_keys);
     for (size_t i = 0; i < j->nfields; i++) {
@@ -335,11 +368,71 @@ void kue_job_free(kue_job_t *j)
     free(j);
 }
 
-void kue_job_set_priority(kue_job_t *j, int prio) { j->priority = prio; }
+static void set_text(char **slot, const char *text)
+{
+    free(*slot);
+    *slot = text ? xstrdup(text) : NULL;
+}
+
+void kue_job_set_priority(kue_job_t *j, int prio)
+{
+    j->priority = prio;
+    set_text(&j->priority_s, NULL);
+}
 
 int kue_job_set_priority_name(kue_job_t *j, const char *name)
 {
-    return kue_priority_parse(name, &j->priority);
+    if (kue_priority_parse(name, &j->priority) != 0) return -1;
+    set_text(&j->priority_s, NULL);
+    return 0;
+}
+
+const char *kue_job_option_error(double v, const char *what)
+{
+    if (!isfinite(v)) return !strcmp(what, "priority") ? "invalid priority: not a finite number"
+                           : !strcmp(what, "delay") ? "invalid delay: not a finite number"
+                           : "invalid ttl: not a finite number";
+    if (!strcmp(what, "priority")) return "invalid priority: beyond +/-9007199254740991";
+    if (!strcmp(what, "delay")) return "invalid delay: negative or more than ten years "
+                                       "(315360000000 ms)";
+    return "invalid ttl: negative or more than ten years (315360000000 ms)";
+}
+
+/* A finite number text as JSON writes it; -1 if not one. */
+static int number_text(const char *text, double *v)
+{
+    if (!text || !(*text == '-' || (*text >= '0' && *text <= '9')) ||
+        kue_json_check(text, strlen(text), NULL, 0) != 0)
+        return -1;
+    *v = strtod(text, NULL);
+    return isfinite(*v) ? 0 : -1;
+}
+
+int kue_job_set_priority_text(kue_job_t *j, const char *text)
+{
+    double v;
+    if (number_text(text, &v) < 0 || fabs(v) > KUE_MAX_PRIORITY_ABS) return -1;
+    j->priority = v > INT_MAX ? INT_MAX : v < INT_MIN ? INT_MIN : (int)v;
+    set_text(&j->priority_s, text);
+    return 0;
+}
+
+int kue_job_set_delay_text(kue_job_t *j, const char *text)
+{
+    double v;
+    if (number_text(text, &v) < 0 || v < 0 || v > (double)KUE_MAX_DELAY_MS) return -1;
+    j->delay_ms = (int64_t)v;
+    j->run_at_ms = 0;
+    set_text(&j->delay_s, v > 0 ? text : NULL);
+    return 0;
+}
+
+int kue_job_set_remove_on_complete_text(kue_job_t *j, const char *text)
+{
+    if (!text || strlen(text) > KUE_MAX_TYPE_LEN) return -1;
+    j->remove_on_complete = *text != '\0';
+    set_text(&j->roc_s, *text ? text : NULL);
+    return 0;
 }
 
 int kue_job_set_attempts(kue_job_t *j, int n)
@@ -353,33 +446,39 @@ void kue_job_set_delay(kue_job_t *j, int64_t delay_ms)
 {
     j->delay_ms = delay_ms > 0 ? delay_ms : 0;
     j->run_at_ms = 0;
+    set_text(&j->delay_s, NULL);
 }
 
 void kue_job_set_run_at(kue_job_t *j, int64_t epoch_ms)
 {
     j->run_at_ms = epoch_ms > 0 ? epoch_ms : 0;
     j->delay_ms = 0;
+    set_text(&j->delay_s, NULL);
 }
 
 void kue_job_set_ttl(kue_job_t *j, int64_t ttl_ms) { j->ttl_ms = ttl_ms > 0 ? ttl_ms : 0; }
+
+/* A backoff delay: a number within [0, KUE_MAX_DELAY_MS]. */
+static int backoff_ms_ok(const kue_jv_t *d)
+{
+    return !d || (d->type == KUE_JNUM && d->num >= 0 && d->num <= (double)KUE_MAX_DELAY_MS);
+}
 
 int kue_backoff_valid(const char *s)
 {
     if (!s) return 0;
     if (!strcmp(s, "true")) return 1;
-    json_error_t e;
-    json_t *v = json_loads(s, 0, &e);
-    if (!v) return 0;
-    int ok = json_is_object(v);
-    json_t *t = json_object_get(v, "type");
-    if (ok && t && !(json_is_string(t) && (!strcmp(json_string_value(t), "fixed") ||
-                                          !strcmp(json_string_value(t), "exponential"))))
+    kue_jdoc_t *doc = kue_jdoc_parse(s, strlen(s), NULL, 0);
+    if (!doc) return 0;
+    const kue_jv_t *v = kue_jdoc_root(doc);
+    int ok = v->type == KUE_JOBJ;
+    const kue_jv_t *t = kue_jv_get(v, "type");
+    if (ok && t && !(t->type == KUE_JSTR && (!strcmp(t->str, "fixed") ||
+                                             !strcmp(t->str, "exponential"))))
         ok = 0;
-    json_t *d = json_object_get(v, "delay");
-    if (ok && d && !json_is_number(d)) ok = 0;
-    json_t *m = json_object_get(v, "maxDelay");
-    if (ok && m && !json_is_number(m)) ok = 0;
-    json_decref(v);
+    if (ok && !(backoff_ms_ok(kue_jv_get(v, "delay")) && backoff_ms_ok(kue_jv_get(v, "maxDelay"))))
+        ok = 0;
+    kue_jdoc_free(doc);
     return ok;
 }
 
@@ -393,7 +492,11 @@ int kue_job_set_backoff(kue_job_t *j, const char *backoff_json)
     return 0;
 }
 
-void kue_job_set_remove_on_complete(kue_job_t *j, int yes) { j->remove_on_complete = yes != 0; }
+void kue_job_set_remove_on_complete(kue_job_t *j, int yes)
+{
+    j->remove_on_complete = yes != 0;
+    set_text(&j->roc_s, NULL);
+}
 
 int kue_job_set_search_keys(kue_job_t *j, const char *const *keys, size_t n)
 {
@@ -459,25 +562,38 @@ int kue_enq_build(const char *prefix, int search, const kue_job_t *j, kue_enq_ar
     if (dl > KUE_MAX_DATA_LEN)
         return enq_err(err, errlen, "job data is %zu bytes, more than the limit of %u", dl,
                        KUE_MAX_DATA_LEN);
-    json_error_t e;
-    json_t *v = json_loadb(j->data, dl, JSON_DECODE_ANY, &e);
-    if (!v) return enq_err(err, errlen, "job data is not valid JSON: %s at line %d column %d",
-                           e.text, e.line, e.column);
-    json_decref(v);
-    a->data = kue_json_compact(j->data, dl);
-    if (!a->data) return enq_err(err, errlen, "job data is not valid JSON");
+    if (j->delay_ms > KUE_MAX_DELAY_MS)
+        return enq_err(err, errlen, "delay of %lld ms is more than the limit of %lld ms (ten years)",
+                       (long long)j->delay_ms, KUE_MAX_DELAY_MS);
+    if (j->run_at_ms > KUE_MAX_RUN_AT_MS)
+        return enq_err(err, errlen, "run-at %lld is after the year 9999", (long long)j->run_at_ms);
+    if (j->ttl_ms > KUE_MAX_TTL_MS)
+        return enq_err(err, errlen, "ttl of %lld ms is more than the limit of %lld ms (ten years)",
+                       (long long)j->ttl_ms, KUE_MAX_TTL_MS);
+    /* Stored as a Node producer's JSON.stringify would store it; any text
+     * JSON.parse accepts is accepted (big integers, lone surrogates). */
+    char jerr[160];
+    a->data = kue_json_normalize(j->data, dl, jerr, sizeof jerr);
+    if (!a->data) return enq_err(err, errlen, "job data is not valid JSON: %s", jerr);
+    if (strlen(a->data) > KUE_MAX_DATA_LEN)
+        return enq_err(err, errlen, "job data is more than the limit of %u bytes", KUE_MAX_DATA_LEN);
 
     if (search) {
         /* Kue indexes the whole data, or the value at each searchKeys path. */
-        json_t *keys = NULL;
+        kue_buf_t keys;
+        kue_buf_init(&keys);
         if (j->nsearch_keys) {
-            keys = json_array();
-            for (size_t i = 0; i < j->nsearch_keys; i++)
-                json_array_append_new(keys, json_string(j->search_keys[i]));
+            kue_buf_putc(&keys, '[');
+            for (size_t i = 0; i < j->nsearch_keys; i++) {
+                if (i) kue_buf_putc(&keys, ',');
+                kue_json_str(&keys, j->search_keys[i], strlen(j->search_keys[i]));
+            }
+            kue_buf_putc(&keys, ']');
         }
-        if (kue_search_job_terms(a->data, strlen(a->data), keys, &a->terms, &a->nterms) != 0)
+        if (keys.oom || kue_search_job_terms(a->data, strlen(a->data), keys.p, &a->terms,
+                                             &a->nterms) != 0)
             a->nterms = 0;
-        json_decref(keys);
+        kue_buf_free(&keys);
         if (a->nterms > KUE_SEARCH_MAX_TERMS) a->nterms = KUE_SEARCH_MAX_TERMS;
         if (a->nterms) {
             a->counts = calloc(a->nterms, sizeof *a->counts);
@@ -485,14 +601,16 @@ int kue_enq_build(const char *prefix, int search, const kue_job_t *j, kue_enq_ar
         }
     }
 
-    snprintf(a->prio, sizeof a->prio, "%d", j->priority);
+    if (j->priority_s) snprintf(a->prio, sizeof a->prio, "%s", j->priority_s);
+    else snprintf(a->prio, sizeof a->prio, "%d", j->priority);
     snprintf(a->maxa, sizeof a->maxa, "%d", j->max_attempts);
-    snprintf(a->delay, sizeof a->delay, "%lld", (long long)j->delay_ms);
+    if (j->delay_s) snprintf(a->delay, sizeof a->delay, "%s", j->delay_s);
+    else snprintf(a->delay, sizeof a->delay, "%lld", (long long)j->delay_ms);
     snprintf(a->ttl, sizeof a->ttl, "%lld", (long long)j->ttl_ms);
     snprintf(a->runat, sizeof a->runat, "%lld", (long long)j->run_at_ms);
     snprintf(a->nsearch, sizeof a->nsearch, "%zu", a->nterms);
     const char *v0[] = { prefix, j->type, a->data, a->prio, a->maxa, a->delay, a->ttl,
-                         j->backoff ? j->backoff : "", j->remove_on_complete ? "true" : "",
+                         j->backoff ? j->backoff : "", j->remove_on_complete ? (j->roc_s ? j->roc_s : "true") : "",
                          a->runat, a->nsearch };
     for (size_t i = 0; i < sizeof v0 / sizeof v0[0]; i++) enq_push(a, v0[i]);
     for (size_t i = 0; i < a->nterms; i++) {
@@ -505,7 +623,9 @@ int kue_enq_build(const char *prefix, int search, const kue_job_t *j, kue_enq_ar
 
 static int enq_build(kue_t *k, const kue_job_t *j, kue_enq_args_t *a)
 {
-    return kue_enq_build(k->prefix, k->search, j, a, k->err, sizeof k->err);
+    int rc = kue_enq_build(k->prefix, k->search, j, a, k->err, sizeof k->err);
+    if (rc != 0) k->code = KUE_ERR_INVALID;
+    return rc;
 }
 
 void kue_job_set_saved(kue_job_t *j, int64_t id) { j->id = id; }
@@ -514,7 +634,7 @@ int kue_job_saving(const kue_job_t *j) { return j->saving; }
 
 int64_t kue_job_save(kue_t *k, kue_job_t *j)
 {
-    if (j->id > 0) return set_err(k, "job %lld is already saved", (long long)j->id);
+    if (j->id > 0) return set_err(k, KUE_ERR_INVALID, "job %lld is already saved", (long long)j->id);
     kue_enq_args_t a;
     if (enq_build(k, j, &a) != 0) { kue_enq_free(&a); return -1; }
     redisReply *r = script(k, KS_ENQUEUE, a.argc, a.argv, a.lens);
@@ -522,7 +642,7 @@ int64_t kue_job_save(kue_t *k, kue_job_t *j)
     if (!r) return -1;
     int64_t id = r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
     freeReplyObject(r);
-    if (id <= 0) return set_err(k, "unexpected reply from the enqueue script");
+    if (id <= 0) return set_err(k, KUE_ERR_PROTOCOL, "unexpected reply from the enqueue script");
     j->id = id;
     return id;
 }
@@ -622,7 +742,7 @@ size_t kue_job_save_bulk(kue_t *k, kue_job_t *const *jobs, size_t n, int64_t *id
             }
             redisReply *r = NULL;
             if (redisGetReply(k->c, (void **)&r) != REDIS_OK || !r) {
-                set_err(k, "Redis connection lost: %s", k->c->errstr);
+                set_err(k, KUE_ERR_IO, "Redis connection lost: %s", k->c->errstr);
                 bulk_note(first, sizeof first, k->err);
                 redisFree(k->c);
                 k->c = NULL;
@@ -678,16 +798,21 @@ const char *kue_job_field(const kue_job_t *j, const char *name)
     return NULL;
 }
 
-static int field_int(const kue_job_t *j, const char *name, int dflt)
+/* JavaScript's Number(field) || dflt (the way Kue reads counters). */
+static double field_num(const kue_job_t *j, const char *name, double dflt)
 {
     const char *v = kue_job_field(j, name);
-    if (!v || !*v) return dflt;
-    char *end;
-    double d = strtod(v, &end);
-    if (end == v || d != d) return dflt;
-    if (d <= (double)INT_MIN) return INT_MIN;   /* bounded: the hash is anyone's */
-    if (d >= (double)INT_MAX) return INT_MAX;
-    return (int)d;
+    double d = v ? kue_js_number(v) : NAN;
+    return (isnan(d) || d == 0) ? dflt : d;
+}
+
+/* A stored number as an int, saturated (a damaged field cannot overflow). */
+static int field_int(const kue_job_t *j, const char *name, int dflt)
+{
+    double d = field_num(j, name, dflt);
+    if (d >= INT_MAX) return INT_MAX;
+    if (d <= INT_MIN) return INT_MIN;
+    return isfinite(d) ? (int)d : dflt;
 }
 
 kue_job_t *kue_job_from_hash(int64_t id, const char *const *kv, const size_t *lens, size_t n)
@@ -725,16 +850,12 @@ kue_job_t *kue_job_from_reply(int64_t id, const redisReply *r, size_t first)
 static kue_job_t *job_from_hgetall(kue_t *k, int64_t id, redisReply *r)
 {
     if (r->type != REDIS_REPLY_ARRAY || r->elements == 0) {
-        set_err(k, "job \"%lld\" doesnt exist", (long long)id);
+        set_err(k, KUE_ERR_NOTFOUND, "job \"%lld\" doesnt exist", (long long)id);
         return NULL;
     }
-    kue_job_t *j = kue_job_from_reply(id, r, 0);
-    if (!kue_job_field(j, "type")) {
-        set_err(k, "job \"%lld\" is invalid", (long long)id);
-        kue_job_free(j);
-        return NULL;
-    }
-    return j;
+    /* A damaged hash (no type, fields that are not numbers, data that is
+     * not JSON) is still a job: it is returned with what can be read. */
+    return kue_job_from_reply(id, r, 0);
 }
 
 kue_job_t *kue_job_get(kue_t *k, int64_t id)
@@ -756,7 +877,7 @@ static int jobs_get_once(kue_t *k, const int64_t *ids, size_t n, kue_job_t **out
         redisReply *r = NULL;
         out[i] = NULL;
         if (redisGetReply(k->c, (void **)&r) != REDIS_OK || !r) {
-            set_err(k, "Redis connection lost: %s", k->c->errstr);
+            set_err(k, KUE_ERR_IO, "Redis connection lost: %s", k->c->errstr);
             for (size_t x = 0; x < i; x++) { kue_job_free(out[x]); out[x] = NULL; }
             redisFree(k->c);
             k->c = NULL;
@@ -783,62 +904,59 @@ const char *kue_job_state(const kue_job_t *j) { return kue_job_field(j, "state")
 int kue_job_attempts_made(const kue_job_t *j) { return field_int(j, "attempts", 0); }
 int kue_job_attempts_max(const kue_job_t *j) { return j->max_attempts > 0 ? j->max_attempts : 1; }
 
-/* Append "key":<raw JSON or null> for a JSON-valued hash field. */
-static int put_json_field(kue_buf_t *b, const char *name, const char *v, int *first)
-{
-    if (!v) return 0;
-    if (!kue_json_valid(v, strlen(v))) return -1;
-    kue_buf_printf(b, "%s\"%s\":", *first ? "" : ",", name);
-    kue_buf_puts(b, v);
-    *first = 0;
-    return 0;
-}
-
-static void put_str_field(kue_buf_t *b, const char *name, const char *v, int *first)
+/* Append ,"name": and the value of a JSON-valued hash field as stored
+ * (a field that is not JSON as a string of its text). */
+static void put_json_field(kue_buf_t *b, const char *name, const char *v)
 {
     if (!v) return;
-    kue_buf_printf(b, "%s\"%s\":", *first ? "" : ",", name);
-    kue_buf_json_str(b, v, strlen(v));
-    *first = 0;
+    kue_buf_printf(b, ",\"%s\":", name);
+    kue_json_stored(b, v, strlen(v));
+}
+
+static void put_str_field(kue_buf_t *b, const char *name, const char *v)
+{
+    if (!v) return;
+    kue_buf_printf(b, ",\"%s\":", name);
+    kue_json_str(b, v, strlen(v));
 }
 
 char *kue_job_to_json(const kue_job_t *j, int string_id)
 {
-    kue_buf_t b = { 0 };
-    int first = 0;
-    kue_buf_puts(&b, "{");
-    if (string_id) kue_buf_printf(&b, "\"id\":\"%lld\"", (long long)j->id);
-    else kue_buf_printf(&b, "\"id\":%lld", (long long)j->id);
-    put_str_field(&b, "type", kue_job_field(j, "type"), &first);
-    const char *data = kue_job_field(j, "data");
-    if (put_json_field(&b, "data", data, &first) != 0 ||
-        put_json_field(&b, "result", kue_job_field(j, "result"), &first) != 0)
-        goto bad;
+    kue_buf_t b;
+    kue_buf_init(&b);
+    if (string_id) kue_buf_printf(&b, "{\"id\":\"%lld\"", (long long)j->id);
+    else kue_buf_printf(&b, "{\"id\":%lld", (long long)j->id);
+    put_str_field(&b, "type", kue_job_field(j, "type"));
+    put_json_field(&b, "data", kue_job_field(j, "data"));
+    put_json_field(&b, "result", kue_job_field(j, "result"));
+    /* Number(priority): null when missing or not a number, as in Kue */
     const char *prio = kue_job_field(j, "priority");
-    char *end = NULL;
-    double pd = prio ? strtod(prio, &end) : 0;
-    if (prio && end != prio && !*end && isfinite(pd)) kue_buf_printf(&b, ",\"priority\":%.15g", pd);
-    else kue_buf_puts(&b, ",\"priority\":null");
+    kue_buf_puts(&b, ",\"priority\":");
+    kue_json_num(&b, prio ? kue_js_number(prio) : NAN);
     const char *progress = kue_job_field(j, "progress");
-    if (progress) put_str_field(&b, "progress", progress, &first);
-    else kue_buf_puts(&b, ",\"progress\":0");
-    if (put_json_field(&b, "progress_data", kue_job_field(j, "progress_data"), &first) != 0)
-        goto bad;
+    if (progress && *progress) put_str_field(&b, "progress", progress);
+    else kue_buf_puts(&b, ",\"progress\":0");        /* Kue: _progress || 0 */
+    put_json_field(&b, "progress_data", kue_job_field(j, "progress_data"));
     static const char *const strs[] = { "state", "error", "created_at", "promote_at",
                                         "updated_at", "failed_at", "started_at", "duration",
                                         "delay", "workerId", "ttl" };
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
-        put_str_field(&b, strs[i], kue_job_field(j, strs[i]), &first);
-    int made = field_int(j, "attempts", 0);
-    int max = field_int(j, "max_attempts", 1);
-    if (max == 0 && !kue_job_field(j, "max_attempts")) max = 1;
-    long long remaining = made > 0 ? (long long)max - made : max;
-    kue_buf_printf(&b, ",\"attempts\":{\"made\":%d,\"remaining\":%lld,\"max\":%d}}", made,
-                   remaining, max);
+        put_str_field(&b, strs[i], kue_job_field(j, strs[i]));
+    /* in doubles, as Kue's toJSON computes them from Number(field): no
+     * overflow whatever is stored (INT_MIN, INT_MAX, 1e300, "abc") */
+    double att = kue_js_number(kue_job_field(j, "attempts"));
+    double maxn = kue_js_number(kue_job_field(j, "max_attempts"));
+    double made = field_num(j, "attempts", 0);
+    double max = field_num(j, "max_attempts", 1);
+    double remaining = att > 0 ? maxn - att : max;
+    kue_buf_puts(&b, ",\"attempts\":{\"made\":");
+    kue_json_num(&b, made);
+    kue_buf_puts(&b, ",\"remaining\":");
+    kue_json_num(&b, remaining);
+    kue_buf_puts(&b, ",\"max\":");
+    kue_json_num(&b, max);
+    kue_buf_puts(&b, "}}");
     return kue_buf_take(&b);
-bad:
-    kue_buf_free(&b);
-    return NULL;
 }
 
 /* ---- ranges, counts ------------------------------------------------------ */
@@ -864,12 +982,12 @@ int kue_range(kue_t *k, const char *type, const char *state, long from, long to,
     *ids = NULL;
     *n = 0;
     char key[512];
-    if (type && strlen(type) > KUE_MAX_TYPE_LEN) return set_err(k, "type too long");
-    if (state && strlen(state) > 64) return set_err(k, "state too long");
+    if (type && strlen(type) > KUE_MAX_TYPE_LEN) return set_err(k, KUE_ERR_INVALID, "type too long");
+    if (state && strlen(state) > 64) return set_err(k, KUE_ERR_INVALID, "state too long");
     state_key(k, type, state, key, sizeof key);
     redisReply *r = raw_command(k, "ZRANGE %s %ld %ld", key, from, to);
     if (!r) return -1;
-    if (r->type != REDIS_REPLY_ARRAY) { freeReplyObject(r); return set_err(k, "unexpected reply"); }
+    if (r->type != REDIS_REPLY_ARRAY) { freeReplyObject(r); return set_err(k, KUE_ERR_PROTOCOL, "unexpected reply"); }
     int64_t *v = calloc(r->elements + 1, sizeof *v);
     if (!v) abort();
     size_t m = 0;
@@ -888,7 +1006,7 @@ long long kue_count(kue_t *k, const char *type, const char *state)
 {
     char key[512];
     if ((type && strlen(type) > KUE_MAX_TYPE_LEN) || (state && strlen(state) > 64))
-        return set_err(k, "name too long");
+        return set_err(k, KUE_ERR_INVALID, "name too long");
     state_key(k, type, state, key, sizeof key);
     redisReply *r = raw_command(k, "ZCARD %s", key);
     if (!r) return -1;
@@ -912,7 +1030,7 @@ static int stats_once(kue_t *k, kue_stats_t *out)
     for (int i = 0; i < 6; i++) {
         redisReply *r = NULL;
         if (redisGetReply(k->c, (void **)&r) != REDIS_OK || !r) {
-            set_err(k, "Redis connection lost: %s", k->c->errstr);
+            set_err(k, KUE_ERR_IO, "Redis connection lost: %s", k->c->errstr);
             redisFree(k->c);
             k->c = NULL;
             return -1;
@@ -920,7 +1038,7 @@ static int stats_once(kue_t *k, kue_stats_t *out)
         if (r->type == REDIS_REPLY_INTEGER) v[i] = r->integer;
         else if (r->type == REDIS_REPLY_STRING) v[i] = strtoll(r->str, NULL, 10);
         else if (r->type == REDIS_REPLY_NIL) v[i] = -1;
-        else { v[i] = 0; rc = set_err(k, "%s", r->type == REDIS_REPLY_ERROR ? r->str : "bad reply"); }
+        else { v[i] = 0; rc = set_err(k, KUE_ERR_PROTOCOL, "%s", r->type == REDIS_REPLY_ERROR ? r->str : "bad reply"); }
         freeReplyObject(r);
     }
     out->inactive = v[0]; out->active = v[1]; out->complete = v[2];
@@ -941,7 +1059,7 @@ static int string_array(kue_t *k, redisReply *r, char ***out, size_t *n)
 {
     *out = NULL;
     *n = 0;
-    if (r->type != REDIS_REPLY_ARRAY) { freeReplyObject(r); return set_err(k, "unexpected reply"); }
+    if (r->type != REDIS_REPLY_ARRAY) { freeReplyObject(r); return set_err(k, KUE_ERR_PROTOCOL, "unexpected reply"); }
     char **v = calloc(r->elements + 1, sizeof *v);
     if (!v) abort();
     for (size_t i = 0; i < r->elements; i++) {
@@ -983,11 +1101,11 @@ int kue_search(kue_t *k, const char *query, char ***ids, size_t *n)
 {
     *ids = NULL;
     *n = 0;
-    if (query && strlen(query) > KUE_MAX_LOG_LEN) return set_err(k, "search query too long");
+    if (query && strlen(query) > KUE_MAX_LOG_LEN) return set_err(k, KUE_ERR_INVALID, "search query too long");
     kue_search_term_t *terms = NULL;
     size_t nt = 0;
     if (kue_search_query(query, query ? strlen(query) : 0, &terms, &nt) != 0)
-        return set_err(k, "search query could not be tokenised");
+        return set_err(k, KUE_ERR_INVALID, "search query could not be tokenised");
     if (nt == 0) {          /* reds answers [] without asking Redis */
         free(terms);
         *ids = calloc(1, sizeof **ids);
@@ -1021,7 +1139,7 @@ int kue_search(kue_t *k, const char *query, char ***ids, size_t *n)
     for (int i = 0; i < 5; i++) {
         redisReply *r = NULL;
         if (redisGetReply(k->c, (void **)&r) != REDIS_OK || !r) {
-            rc = set_err(k, "Redis connection lost: %s", k->c->errstr);
+            rc = set_err(k, KUE_ERR_IO, "Redis connection lost: %s", k->c->errstr);
             redisFree(k->c);
             k->c = NULL;
             break;
@@ -1035,7 +1153,7 @@ int kue_search(kue_t *k, const char *query, char ***ids, size_t *n)
                 rc = string_array(k, ids_r, ids, n);
                 continue;
             }
-            rc = set_err(k, "search failed: %s", r->type == REDIS_REPLY_ERROR ? r->str : "bad reply");
+            rc = set_err(k, KUE_ERR_PROTOCOL, "search failed: %s", r->type == REDIS_REPLY_ERROR ? r->str : "bad reply");
         }
         freeReplyObject(r);
     }
@@ -1061,27 +1179,27 @@ int kue_job_remove(kue_t *k, int64_t id)
 {
     char ids[24];
     snprintf(ids, sizeof ids, "%lld", (long long)id);
-    const char *argv[] = { k->prefix, ids };
-    return simple_script(k, KS_REMOVE, 2, argv);
+    const char *argv[] = { k->prefix, ids, k->string_ids ? "s" : "" };
+    return simple_script(k, KS_REMOVE, 3, argv);
 }
 
 int kue_job_set_state(kue_t *k, int64_t id, const char *state)
 {
     if (kue_state_parse(state) == KUE_STATE_UNKNOWN)
-        return set_err(k, "invalid state \"%.32s\" (inactive, active, complete, failed or delayed)",
+        return set_err(k, KUE_ERR_INVALID, "invalid state \"%.32s\" (inactive, active, complete, failed or delayed)",
                        state ? state : "");
     char ids[24];
     snprintf(ids, sizeof ids, "%lld", (long long)id);
-    const char *argv[] = { k->prefix, ids, state };
-    return simple_script(k, KS_SET_STATE, 3, argv);
+    const char *argv[] = { k->prefix, ids, state, "", k->string_ids ? "s" : "" };
+    return simple_script(k, KS_SET_STATE, 5, argv);
 }
 
 int kue_job_retry(kue_t *k, int64_t id)
 {
     char ids[24];
     snprintf(ids, sizeof ids, "%lld", (long long)id);
-    const char *argv[] = { k->prefix, ids, "inactive", "failed" };
-    return simple_script(k, KS_SET_STATE, 4, argv);
+    const char *argv[] = { k->prefix, ids, "inactive", "failed", k->string_ids ? "s" : "" };
+    return simple_script(k, KS_SET_STATE, 5, argv);
 }
 
 int kue_job_update_priority(kue_t *k, int64_t id, int prio)
@@ -1095,7 +1213,7 @@ int kue_job_update_priority(kue_t *k, int64_t id, int prio)
 
 int kue_job_add_log(kue_t *k, int64_t id, const char *line)
 {
-    if (strlen(line) > KUE_MAX_LOG_LEN) return set_err(k, "log line too long");
+    if (strlen(line) > KUE_MAX_LOG_LEN) return set_err(k, KUE_ERR_INVALID, "log line too long");
     char ids[24];
     snprintf(ids, sizeof ids, "%lld", (long long)id);
     const char *argv[] = { k->prefix, ids, line };
@@ -1103,7 +1221,7 @@ int kue_job_add_log(kue_t *k, int64_t id, const char *line)
     if (!r) return -1;
     int ok = r->type == REDIS_REPLY_INTEGER && r->integer == 1;
     freeReplyObject(r);
-    return ok ? 0 : set_err(k, "job \"%lld\" doesnt exist", (long long)id);
+    return ok ? 0 : set_err(k, KUE_ERR_NOTFOUND, "job \"%lld\" doesnt exist", (long long)id);
 }
 
 int kue_promote(kue_t *k, long limit, long *promoted, int64_t *next_due_ms)
@@ -1119,27 +1237,27 @@ int kue_promote(kue_t *k, long limit, long *promoted, int64_t *next_due_ms)
         if (next_due_ms) *next_due_ms = r->element[1]->integer;
     }
     freeReplyObject(r);
-    return ok ? 0 : set_err(k, "unexpected reply from the promote script");
+    return ok ? 0 : set_err(k, KUE_ERR_PROTOCOL, "unexpected reply from the promote script");
 }
 
 /* ---- events -------------------------------------------------------------- */
 
 int kue_event_parse(const char *msg, size_t len, int64_t *id, char *event, size_t evlen)
 {
-    json_error_t e;
-    json_t *v = json_loadb(msg, len, 0, &e);
-    if (!v) return -1;
-    json_t *jid = json_object_get(v, "id");
-    json_t *jev = json_object_get(v, "event");
+    /* the common reader: a result with integers beyond 64 bits or a lone
+     * surrogate is an event like any other */
+    kue_jdoc_t *d = kue_jdoc_parse(msg, len, NULL, 0);
+    if (!d) return -1;
+    const kue_jv_t *v = kue_jdoc_root(d);
+    const kue_jv_t *jid = kue_jv_get(v, "id");
+    const kue_jv_t *jev = kue_jv_get(v, "event");
     int rc = 0;
-    if (json_is_integer(jid)) *id = json_integer_value(jid);
-    else if (json_is_real(jid) && json_real_value(jid) > -9e18 && json_real_value(jid) < 9e18)
-        *id = (int64_t)json_real_value(jid);
-    else if (json_is_string(jid)) *id = strtoll(json_string_value(jid), NULL, 10);
+    if (jid && jid->type == KUE_JNUM && jid->num >= 0 && jid->num < 9.2e18) *id = (int64_t)jid->num;
+    else if (jid && jid->type == KUE_JSTR) *id = strtoll(jid->str, NULL, 10);
     else rc = -1;
-    if (json_is_string(jev)) snprintf(event, evlen, "%s", json_string_value(jev));
+    if (jev && jev->type == KUE_JSTR) snprintf(event, evlen, "%s", jev->str);
     else rc = -1;
-    json_decref(v);
+    kue_jdoc_free(d);
     return rc;
 }
 
@@ -1151,13 +1269,13 @@ int kue_watch(kue_t *k, kue_event_fn *fn, void *privdata)
     struct timeval none = { 0, 0 };
     redisSetTimeout(sub.c, none);
     redisReply *r = redisCommand(sub.c, "SUBSCRIBE %s:events", k->prefix);
-    if (!r) { set_err(k, "subscribe failed: %s", sub.c->errstr); redisFree(sub.c); return -1; }
+    if (!r) { set_err(k, KUE_ERR_IO, "subscribe failed: %s", sub.c->errstr); redisFree(sub.c); return -1; }
     freeReplyObject(r);
     int rc = -1;
     for (;;) {
         r = NULL;
         if (redisGetReply(sub.c, (void **)&r) != REDIS_OK || !r) {
-            set_err(k, "Redis connection lost: %s", sub.c->errstr);
+            set_err(k, KUE_ERR_IO, "Redis connection lost: %s", sub.c->errstr);
             break;
         }
         if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&

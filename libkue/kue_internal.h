@@ -23,6 +23,19 @@ int kue_event_parse(const char *msg, size_t len, int64_t *id, char *event, size_
  * an optional type fixed|exponential and numeric delay/maxDelay. */
 int kue_backoff_valid(const char *s);
 
+/* Options kept as the text Kue stores (POST /job): a finite priority within
+ * +/-KUE_MAX_PRIORITY_ABS ("7.5"), a delay within [0, KUE_MAX_DELAY_MS]
+ * ("1000.7"), removeOnComplete as String(value) ("yes").  -1 otherwise. */
+int kue_job_set_priority_text(kue_job_t *j, const char *num);
+int kue_job_set_delay_text(kue_job_t *j, const char *num);
+int kue_job_set_remove_on_complete_text(kue_job_t *j, const char *text);
+/* The message for an option value v refused by the setters above (what:
+ * "priority", "delay" or "ttl"). */
+const char *kue_job_option_error(double v, const char *what);
+/* Publish the events of state changes and removals on k with the id as a
+ * JSON string, as Kue does for actions taken through its HTTP API. */
+void kue_set_string_event_ids(kue_t *k, int on);
+
 /* At most this many search terms are indexed for one job (ARGV bound). */
 #define KUE_SEARCH_MAX_TERMS 2048
 

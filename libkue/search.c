@@ -11,6 +11,9 @@
  */
 #include "search.h"
 
+#include "buf.h"
+#include "json.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdint.h>
@@ -33,40 +36,14 @@ static int ends_with(const char *s, size_t n, const char *suf)
     return n >= k && memcmp(s + n - k, suf, k) == 0;
 }
 
-/* A growable byte buffer. */
-typedef struct {
-    char *s;
-    size_t n, cap;
-    int err;
-} buf_t;
+/* The common buffer (common/buf.h), bounded to KUE_SEARCH_TEXT_MAX: going
+ * past it sets oom, as running out of memory does. */
+typedef kue_buf_t buf_t;
+#define BUF_INIT { .max = KUE_SEARCH_TEXT_MAX }
 
-static int buf_reserve(buf_t *b, size_t extra)
-{
-    if (b->err) return -1;
-    if (extra > KUE_SEARCH_TEXT_MAX || b->n + extra + 1 > (size_t)KUE_SEARCH_TEXT_MAX + 1) {
-        b->err = 1;
-        return -1;
-    }
-    if (b->n + extra + 1 <= b->cap) return 0;
-    size_t cap = b->cap ? b->cap : 64;
-    while (cap < b->n + extra + 1) cap *= 2;
-    char *p = realloc(b->s, cap);
-    if (!p) { b->err = 1; return -1; }
-    b->s = p;
-    b->cap = cap;
-    return 0;
-}
-
-static void buf_add(buf_t *b, const char *p, size_t k)
-{
-    if (buf_reserve(b, k) < 0) return;
-    memcpy(b->s + b->n, p, k);
-    b->n += k;
-    b->s[b->n] = 0;
-}
-
-static void buf_addc(buf_t *b, char c) { buf_add(b, &c, 1); }
-static void buf_adds(buf_t *b, const char *s) { buf_add(b, s, strlen(s)); }
+static void buf_add(buf_t *b, const char *p, size_t k) { kue_buf_append(b, p, k); }
+static void buf_addc(buf_t *b, char c) { kue_buf_putc(b, c); }
+static void buf_adds(buf_t *b, const char *s) { kue_buf_puts(b, s); }
 
 /* ---- stop words (natural 0.2.1 util/stopwords.js) -------------------------- */
 
@@ -876,185 +853,20 @@ int kue_search_query(const char *q, size_t len, kue_search_term_t **terms, size_
 
 /* ---- JavaScript values: JSON.stringify, String(), lodash _.get ----------- */
 
-/* Number.prototype.toString(10) / JSON.stringify of a finite double. */
+/* Number.prototype.toString(10) (the common writer); minus_zero: lodash
+ * toKey's "-0".  JSON.stringify of data values is the common writer's
+ * kue_jv_write(). */
 static void js_number(buf_t *b, double d, int minus_zero)
 {
-    if (isnan(d) || isinf(d)) { buf_adds(b, "null"); return; }
-    if (d == 0) { buf_adds(b, minus_zero && signbit(d) ? "-0" : "0"); return; }
-    char tmp[48];
-    int prec;
-    for (prec = 1; prec <= 17; prec++) {
-        snprintf(tmp, sizeof tmp, "%.*e", prec - 1, d);
-        if (strtod(tmp, NULL) == d) break;
-    }
-    /* tmp: [-]D[.DDD]e(+|-)XX -> digits and decimal exponent */
-    char dig[24];
-    size_t k = 0;
-    const char *p = tmp;
-    if (*p == '-') { buf_addc(b, '-'); p++; }
-    for (; *p && *p != 'e'; p++)
-        if (*p >= '0' && *p <= '9' && k < sizeof dig - 1) dig[k++] = *p;
-    dig[k] = 0;
-    while (k > 1 && dig[k - 1] == '0') dig[--k] = 0;
-    long e = strtol(p + 1, NULL, 10);
-    long nexp = e + 1;      /* value = 0.DIG * 10^nexp */
-    if ((long)k <= nexp && nexp <= 21) {
-        buf_add(b, dig, k);
-        for (long i = (long)k; i < nexp; i++) buf_addc(b, '0');
-    } else if (0 < nexp && nexp <= 21) {
-        buf_add(b, dig, (size_t)nexp);
-        buf_addc(b, '.');
-        buf_add(b, dig + nexp, k - (size_t)nexp);
-    } else if (-6 < nexp && nexp <= 0) {
-        buf_adds(b, "0.");
-        for (long i = 0; i < -nexp; i++) buf_addc(b, '0');
-        buf_add(b, dig, k);
-    } else {
-        char ex[24];
-        buf_addc(b, dig[0]);
-        if (k > 1) {
-            buf_addc(b, '.');
-            buf_add(b, dig + 1, k - 1);
-        }
-        snprintf(ex, sizeof ex, "e%c%ld", nexp - 1 >= 0 ? '+' : '-', labs(nexp - 1));
-        buf_adds(b, ex);
-    }
+    if (d == 0 && minus_zero && signbit(d)) buf_adds(b, "-0");
+    else kue_json_num(b, d);
 }
 
-static void js_quote(buf_t *b, const char *s, size_t n)
+/* lodash toKey(): String(v) (common/json.h), except -0 -> "-0". */
+static void js_tokey(buf_t *b, const kue_jv_t *v)
 {
-    static const char hex[] = "0123456789abcdef";
-    buf_addc(b, '"');
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        switch (c) {
-        case '"': buf_adds(b, "\\\""); break;
-        case '\\': buf_adds(b, "\\\\"); break;
-        case '\b': buf_adds(b, "\\b"); break;
-        case '\f': buf_adds(b, "\\f"); break;
-        case '\n': buf_adds(b, "\\n"); break;
-        case '\r': buf_adds(b, "\\r"); break;
-        case '\t': buf_adds(b, "\\t"); break;
-        default:
-            if (c < 0x20) {
-                char u[7] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15], 0 };
-                buf_adds(b, u);
-            } else {
-                buf_addc(b, (char)c);
-            }
-        }
-    }
-    buf_addc(b, '"');
-}
-
-typedef struct {
-    const char *key;
-    size_t klen;
-    uint64_t idx;
-    int isidx;
-    size_t pos;
-    const json_t *val;
-} okey_t;
-
-static int okey_cmp(const void *a, const void *b)
-{
-    const okey_t *x = a, *y = b;
-    if (x->isidx != y->isidx) return x->isidx ? -1 : 1;
-    if (x->isidx && x->idx != y->idx) return x->idx < y->idx ? -1 : 1;
-    return x->pos < y->pos ? -1 : x->pos > y->pos;
-}
-
-/* JSON.stringify of a JSON.parse result (V8 key order: array-index keys
- * ascending, then insertion order). */
-static void js_stringify(buf_t *b, const json_t *v, int depth)
-{
-    if (b->err) return;
-    if (depth > 4096) { b->err = 1; return; }
-    switch (json_typeof(v)) {
-    case JSON_OBJECT: {
-        size_t n = json_object_size(v), i = 0;
-        okey_t *ks = n ? malloc(n * sizeof *ks) : NULL;
-        if (n && !ks) { b->err = 1; return; }
-        const char *key;
-        size_t klen;
-        json_t *val;
-        json_object_keylen_foreach((json_t *)v, key, klen, val) {
-            if (i == n) break;
-            ks[i].key = key;
-            ks[i].klen = klen;
-            ks[i].isidx = array_index(key, klen, &ks[i].idx);
-            ks[i].pos = i;
-            ks[i].val = val;
-            i++;
-        }
-        if (n) qsort(ks, i, sizeof *ks, okey_cmp);
-        buf_addc(b, '{');
-        for (size_t j = 0; j < i; j++) {
-            if (j) buf_addc(b, ',');
-            js_quote(b, ks[j].key, ks[j].klen);
-            buf_addc(b, ':');
-            js_stringify(b, ks[j].val, depth + 1);
-        }
-        buf_addc(b, '}');
-        free(ks);
-        break;
-    }
-    case JSON_ARRAY:
-        buf_addc(b, '[');
-        for (size_t j = 0; j < json_array_size(v); j++) {
-            if (j) buf_addc(b, ',');
-            js_stringify(b, json_array_get(v, j), depth + 1);
-        }
-        buf_addc(b, ']');
-        break;
-    case JSON_STRING: js_quote(b, json_string_value(v), json_string_length(v)); break;
-    case JSON_INTEGER: js_number(b, (double)json_integer_value(v), 0); break;
-    case JSON_REAL: js_number(b, json_real_value(v), 0); break;
-    case JSON_TRUE: buf_adds(b, "true"); break;
-    case JSON_FALSE: buf_adds(b, "false"); break;
-    default: buf_adds(b, "null"); break;
-    }
-}
-
-/* String(v) (Array#join for arrays). */
-static void js_tostring(buf_t *b, const json_t *v, int depth)
-{
-    if (depth > 4096) { b->err = 1; return; }
-    switch (json_typeof(v)) {
-    case JSON_STRING: buf_add(b, json_string_value(v), json_string_length(v)); break;
-    case JSON_INTEGER: js_number(b, (double)json_integer_value(v), 0); break;
-    case JSON_REAL: js_number(b, json_real_value(v), 0); break;
-    case JSON_TRUE: buf_adds(b, "true"); break;
-    case JSON_FALSE: buf_adds(b, "false"); break;
-    case JSON_NULL: buf_adds(b, depth ? "" : "null"); break;
-    case JSON_OBJECT: buf_adds(b, "[object Object]"); break;
-    case JSON_ARRAY:
-        for (size_t j = 0; j < json_array_size(v); j++) {
-            if (j) buf_addc(b, ',');
-            js_tostring(b, json_array_get(v, j), depth + 1);
-        }
-        break;
-    }
-}
-
-/* lodash toKey(): String(v), except -0 -> "-0". */
-static void js_tokey(buf_t *b, const json_t *v)
-{
-    if (json_is_real(v) && json_real_value(v) == 0 && signbit(json_real_value(v)))
-        buf_adds(b, "-0");
-    else
-        js_tostring(b, v, 0);
-}
-
-static int js_falsy(const json_t *v)
-{
-    switch (json_typeof(v)) {
-    case JSON_NULL: case JSON_FALSE: return 1;
-    case JSON_STRING: return json_string_length(v) == 0;
-    case JSON_INTEGER: return json_integer_value(v) == 0;
-    case JSON_REAL: return json_real_value(v) == 0 || isnan(json_real_value(v));
-    default: return 0;
-    }
+    if (v->type == KUE_JNUM && v->num == 0 && signbit(v->num)) buf_adds(b, "-0");
+    else kue_jv_to_string(b, v);
 }
 
 /* A lodash path: keys as (offset, length) into one buffer. */
@@ -1078,16 +890,16 @@ static void path_push(path_t *p, const char *s, size_t n)
         p->len = l;
         p->cap = nc;
     }
-    p->off[p->n] = p->text.n;
+    p->off[p->n] = p->text.len;
     p->len[p->n] = n;
     p->n++;
     buf_add(&p->text, s, n);
-    if (p->text.err) p->err = 1;
+    if (p->text.oom) p->err = 1;
 }
 
 static void path_free(path_t *p)
 {
-    free(p->text.s);
+    free(p->text.p);
     free(p->off);
     free(p->len);
 }
@@ -1164,7 +976,7 @@ static void string_to_path(path_t *p, const char *s, size_t n)
             }
             size_t qe;
             if (i + 1 < n && (s[i + 1] == '"' || s[i + 1] == '\'') && (qe = quoted_end(s, n, i))) {
-                buf_t u = { 0 };
+                buf_t u = BUF_INIT;
                 for (size_t k = i + 2; k < qe; k++) {
                     if (s[k] == '\\') {
                         if (k + 1 < qe && s[k + 1] == '\\') { buf_addc(&u, '\\'); k++; }
@@ -1172,9 +984,9 @@ static void string_to_path(path_t *p, const char *s, size_t n)
                     }
                     buf_addc(&u, s[k]);
                 }
-                if (u.err) p->err = 1;
-                else path_push(p, u.s ? u.s : "", u.n);
-                free(u.s);
+                if (u.oom) p->err = 1;
+                else path_push(p, u.p ? u.p : "", u.len);
+                free(u.p);
                 i = qe + 2;
                 continue;
             }
@@ -1192,11 +1004,12 @@ static void string_to_path(path_t *p, const char *s, size_t n)
     }
 }
 
-/* A value reached by _.get. */
+/* A value reached by _.get; V_JSON: a value of the data, parsed by the
+ * common reader (common/json.h), which gives JSON.parse's objects. */
 typedef enum { V_UNDEF, V_NULL, V_JSON, V_NUM, V_STR, V_PROTO } vkind_t;
 typedef struct {
     vkind_t k;
-    const json_t *j;
+    const kue_jv_t *j;
     double num;
     char str[8];
     size_t strn;
@@ -1248,21 +1061,21 @@ static jv_t js_prop(const jv_t *o, const char *key, size_t klen)
     int length = klen == 6 && memcmp(key, "length", 6) == 0;
     uint64_t idx;
     int isidx = array_index(key, klen, &idx);
-    if (o->k == V_JSON && json_is_object(o->j)) {
-        const json_t *v = json_object_getn(o->j, key, klen);
+    if (o->k == V_JSON && o->j->type == KUE_JOBJ) {
+        const kue_jv_t *v = kue_jv_getn(o->j, key, klen);
         if (v) { r.k = V_JSON; r.j = v; }
         else if (proto) r.k = V_PROTO;
         return r;
     }
-    if (o->k == V_JSON && json_is_array(o->j)) {
-        if (isidx && idx < json_array_size(o->j)) { r.k = V_JSON; r.j = json_array_get(o->j, (size_t)idx); }
-        else if (length) { r.k = V_NUM; r.num = (double)json_array_size(o->j); }
+    if (o->k == V_JSON && o->j->type == KUE_JARR) {
+        if (isidx && idx < o->j->len) { r.k = V_JSON; r.j = o->j->items[idx]; }
+        else if (length) { r.k = V_NUM; r.num = (double)o->j->len; }
         else if (proto) r.k = V_PROTO;
         return r;
     }
-    if ((o->k == V_JSON && json_is_string(o->j)) || o->k == V_STR) {
-        const char *s = o->k == V_STR ? o->str : json_string_value(o->j);
-        size_t n = o->k == V_STR ? o->strn : json_string_length(o->j);
+    if ((o->k == V_JSON && o->j->type == KUE_JSTR) || o->k == V_STR) {
+        const char *s = o->k == V_STR ? o->str : o->j->str;
+        size_t n = o->k == V_STR ? o->strn : o->j->len;
         if (length) { r.k = V_NUM; r.num = (double)utf16_len(s, n); }
         else if (isidx && utf16_at(s, n, idx, &r)) {}
         else if (proto) r.k = V_PROTO;
@@ -1279,47 +1092,47 @@ static jv_t js_prop(const jv_t *o, const char *key, size_t klen)
 
 static int jv_nullish(const jv_t *v)
 {
-    return v->k == V_UNDEF || v->k == V_NULL || (v->k == V_JSON && json_is_null(v->j));
+    return v->k == V_UNDEF || v->k == V_NULL || (v->k == V_JSON && v->j->type == KUE_JNULL);
 }
 
 /* _.get(data, key) and the text Kue indexes for it. */
-static void get_text(buf_t *out, const json_t *data, const json_t *key)
+static void get_text(buf_t *out, const kue_jv_t *data, const kue_jv_t *key)
 {
     path_t p;
     memset(&p, 0, sizeof p);
-    if (json_is_array(key)) {
-        for (size_t i = 0; i < json_array_size(key) && !p.err; i++) {
-            buf_t k = { 0 };
-            js_tokey(&k, json_array_get(key, i));
-            if (k.err) p.err = 1;
-            else path_push(&p, k.s ? k.s : "", k.n);
-            free(k.s);
+    p.text.max = KUE_SEARCH_TEXT_MAX;
+    if (key->type == KUE_JARR) {
+        for (size_t i = 0; i < key->len && !p.err; i++) {
+            buf_t k = BUF_INIT;
+            js_tokey(&k, key->items[i]);
+            if (k.oom) p.err = 1;
+            else path_push(&p, k.p ? k.p : "", k.len);
+            free(k.p);
         }
-    } else if (!json_is_string(key) && !json_is_object(key)) {
-        buf_t k = { 0 };   /* numbers, booleans, null: isKey() */
+    } else if (key->type != KUE_JSTR && key->type != KUE_JOBJ) {
+        buf_t k = BUF_INIT;   /* numbers, booleans, null: isKey() */
         js_tokey(&k, key);
-        if (k.err) p.err = 1;
-        else path_push(&p, k.s ? k.s : "", k.n);
-        free(k.s);
+        if (k.oom) p.err = 1;
+        else path_push(&p, k.p ? k.p : "", k.len);
+        free(k.p);
     } else {
-        buf_t k = { 0 };
-        js_tostring(&k, key, 0);
-        const char *s = k.s ? k.s : "";
-        size_t n = k.n, w = 0;
+        buf_t k = BUF_INIT;
+        kue_jv_to_string(&k, key);
+        const char *s = k.p ? k.p : "";
+        size_t n = k.len, w = 0;
         while (w < n && is_word((unsigned char)s[w])) w++;
-        if (k.err) p.err = 1;
-        else if (json_is_string(key) &&
+        if (k.oom) p.err = 1;
+        else if (key->type == KUE_JSTR &&
                  (w == n || !is_deep_prop(s, n) ||
-                  (json_is_object(data) && json_object_getn(data, s, n))))
+                  kue_jv_getn(data, s, n)))
             path_push(&p, s, n);
-        else if (!json_is_string(key) && (!is_deep_prop(s, n) ||
-                                          (json_is_object(data) && json_object_getn(data, s, n))))
+        else if (key->type != KUE_JSTR && (!is_deep_prop(s, n) || kue_jv_getn(data, s, n)))
             path_push(&p, s, n);
         else
             string_to_path(&p, s, n);
-        free(k.s);
+        free(k.p);
     }
-    if (p.err) { out->err = 1; path_free(&p); return; }
+    if (p.err) { out->oom = 1; path_free(&p); return; }
 
     jv_t cur;
     memset(&cur, 0, sizeof cur);
@@ -1327,7 +1140,7 @@ static void get_text(buf_t *out, const json_t *data, const json_t *key)
     cur.j = data;
     size_t i = 0;
     while (!jv_nullish(&cur) && i < p.n) {
-        jv_t nx = js_prop(&cur, p.text.s + p.off[i], p.len[i]);
+        jv_t nx = js_prop(&cur, p.text.p + p.off[i], p.len[i]);
         i++;
         cur = nx;
     }
@@ -1341,8 +1154,8 @@ static void get_text(buf_t *out, const json_t *data, const json_t *key)
     case V_STR: buf_add(out, cur.str, cur.strn); break;
     case V_PROTO: buf_adds(out, "{}"); break;
     case V_JSON:
-        if (json_is_string(cur.j)) buf_add(out, json_string_value(cur.j), json_string_length(cur.j));
-        else js_stringify(out, cur.j, 0);
+        if (cur.j->type == KUE_JSTR) kue_jv_to_string(out, cur.j);   /* lone surrogates: U+FFFD */
+        else kue_jv_write(out, cur.j);
         break;
     }
 }
@@ -1355,15 +1168,15 @@ static int texts_push(char ***texts, size_t **lens, size_t *n, buf_t *b)
     size_t *l = realloc(*lens, (*n + 1) * sizeof *l);
     if (!l) return -1;
     *lens = l;
-    if (!b->s) {
-        b->s = malloc(1);
-        if (!b->s) return -1;
-        b->s[0] = 0;
+    if (!b->p) {
+        b->p = malloc(1);
+        if (!b->p) return -1;
+        b->p[0] = 0;
     }
-    t[*n] = b->s;
-    l[*n] = b->n;
+    t[*n] = b->p;
+    l[*n] = b->len;
     (*n)++;
-    b->s = NULL;
+    b->p = NULL;
     return 0;
 }
 
@@ -1374,39 +1187,48 @@ void kue_search_texts_free(char **texts, size_t *lens, size_t ntexts)
     free(lens);
 }
 
-int kue_search_job_texts(const char *data_json, size_t len, const json_t *search_keys,
+int kue_search_job_texts(const char *data_json, size_t len, const char *search_keys_json,
                          char ***texts, size_t **lens, size_t *ntexts)
 {
     *texts = NULL;
     *lens = NULL;
     *ntexts = 0;
     if (len > KUE_SEARCH_TEXT_MAX) { errno = EFBIG; return -1; }
-    json_error_t jerr;
-    json_t *data = data_json ? json_loadb(data_json, len,
-                                          JSON_DECODE_ANY | JSON_ALLOW_NUL | JSON_DECODE_INT_AS_REAL,
-                                          &jerr) : NULL;
-    json_t *empty = json_object();
-    if (!empty) { json_decref(data); return -1; }
-    const json_t *d = data && !js_falsy(data) ? data : empty;
+    kue_jdoc_t *doc = data_json ? kue_jdoc_parse(data_json, len, NULL, 0) : NULL;
+    kue_jdoc_t *empty = kue_jdoc_parse("{}", 2, NULL, 0);
+    kue_jdoc_t *kdoc = search_keys_json ? kue_jdoc_parse(search_keys_json, strlen(search_keys_json),
+                                                         NULL, 0) : NULL;
+    const kue_jv_t *search_keys = kue_jdoc_root(kdoc);
+    if (!empty || (search_keys_json && !kdoc)) {
+        kue_jdoc_free(doc);
+        kue_jdoc_free(empty);
+        kue_jdoc_free(kdoc);
+        errno = EINVAL;
+        return -1;
+    }
+    const kue_jv_t *data = kue_jdoc_root(doc);
+    const kue_jv_t *d = data && kue_jv_truthy(data) ? data : kue_jdoc_root(empty);
     int rc = 0;
     if (!search_keys) {
-        buf_t b = { 0 };
+        buf_t b = BUF_INIT;
         if (data_json && !data) buf_add(&b, data_json, len);
-        else js_stringify(&b, d, 0);
-        rc = b.err ? -1 : texts_push(texts, lens, ntexts, &b);
-        free(b.s);
-    } else if (!js_falsy(search_keys)) {
-        size_t nk = json_is_array(search_keys) ? json_array_size(search_keys) : 1;
+        else kue_jv_write(&b, d);
+        rc = b.oom ? -1 : texts_push(texts, lens, ntexts, &b);
+        free(b.p);
+    } else if (kue_jv_truthy(search_keys)) {
+        int arr = search_keys->type == KUE_JARR;
+        size_t nk = arr ? search_keys->len : 1;
         for (size_t i = 0; i < nk && rc == 0; i++) {
-            const json_t *key = json_is_array(search_keys) ? json_array_get(search_keys, i) : search_keys;
-            buf_t b = { 0 };
+            const kue_jv_t *key = arr ? search_keys->items[i] : search_keys;
+            buf_t b = BUF_INIT;
             get_text(&b, d, key);
-            rc = b.err ? -1 : texts_push(texts, lens, ntexts, &b);
-            free(b.s);
+            rc = b.oom ? -1 : texts_push(texts, lens, ntexts, &b);
+            free(b.p);
         }
     }
-    json_decref(data);
-    json_decref(empty);
+    kue_jdoc_free(doc);
+    kue_jdoc_free(empty);
+    kue_jdoc_free(kdoc);
     if (rc < 0) {
         kue_search_texts_free(*texts, *lens, *ntexts);
         *texts = NULL;
@@ -1416,14 +1238,14 @@ int kue_search_job_texts(const char *data_json, size_t len, const json_t *search
     return rc;
 }
 
-int kue_search_job_terms(const char *data_json, size_t len, const json_t *search_keys,
+int kue_search_job_terms(const char *data_json, size_t len, const char *search_keys_json,
                          kue_search_term_t **terms, size_t *n)
 {
     char **texts;
     size_t *lens, nt;
     *terms = NULL;
     *n = 0;
-    if (kue_search_job_texts(data_json, len, search_keys, &texts, &lens, &nt) < 0) return -1;
+    if (kue_search_job_texts(data_json, len, search_keys_json, &texts, &lens, &nt) < 0) return -1;
     out_t o = { { 0 } };
     int rc = 0;
     for (size_t i = 0; i < nt && rc == 0; i++) rc = index_text(&o, texts[i], lens[i]);

@@ -32,7 +32,6 @@
 #define KUE_SEARCH_H
 
 #include <stddef.h>
-#include <jansson.h>
 
 #define KUE_SEARCH_CODE_MAX 64
 #define KUE_SEARCH_TEXT_MAX (64u * 1024 * 1024)
@@ -52,11 +51,14 @@ int kue_search_terms(const char *text, size_t len, kue_search_term_t **terms, si
 int kue_search_query(const char *q, size_t len, kue_search_term_t **terms, size_t *n);
 
 /* The texts Kue 0.11.6 Job#update hands to reds for a job, in order; each
- * is a separate index() call (they are not joined).
+ * is a separate index() call (they are not joined).  JSON is read and
+ * written by the common reader and writer (common/json.h).
  *   data_json    the job's data as JSON text.  It is parsed (JSON.parse
  *                semantics, numbers as doubles); a falsy value (null,
  *                false, 0, "") becomes {} (Job: `data || {}`).
- *   search_keys  NULL: no searchKeys -> one text, JSON.stringify(data),
+ *   search_keys_json  the searchKeys value as JSON text (-1 with EINVAL
+ *                when it is not JSON).
+ *                NULL: no searchKeys -> one text, JSON.stringify(data),
  *                re-serialised exactly as V8 does (key order, number and
  *                string formatting).  Otherwise the value given to
  *                job.searchKeys(): falsy -> [] (nothing indexed), a
@@ -68,7 +70,7 @@ int kue_search_query(const char *q, size_t len, kue_search_term_t **terms, size_
  * Unparsable data_json: whole-data text is data_json verbatim; keys read {}.
  * *texts and each element are malloc'd; free with kue_search_texts_free.
  * 0 ok, -1 ENOMEM / too large. */
-int kue_search_job_texts(const char *data_json, size_t len, const json_t *search_keys,
+int kue_search_job_texts(const char *data_json, size_t len, const char *search_keys_json,
                          char ***texts, size_t **lens, size_t *ntexts);
 void kue_search_texts_free(char **texts, size_t *lens, size_t ntexts);
 
@@ -76,7 +78,7 @@ void kue_search_texts_free(char **texts, size_t *lens, size_t ntexts);
  * text of kue_search_job_texts merged in order, a later ZADD of the same
  * code replacing the count (first-seen order kept).  Same conventions as
  * kue_search_terms. */
-int kue_search_job_terms(const char *data_json, size_t len, const json_t *search_keys,
+int kue_search_job_terms(const char *data_json, size_t len, const char *search_keys_json,
                          kue_search_term_t **terms, size_t *n);
 
 /* Building blocks, exposed for tests.  Each writes a NUL-terminated

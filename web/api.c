@@ -8,43 +8,48 @@
  */
 #include "web.h"
 
-#include <jansson.h>
+#include "json.h"
+#include "kue_internal.h"
+
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-int web_is_app_error(const char *err)
+int web_is_app_error(kue_errcode_t code)
 {
-    if (!err || !*err) return 0;
-    if (strncmp(err, "job ", 4) == 0) return 1;
-    static const char *const app[] = {
-        "doesnt exist", "is invalid", "invalid", "too long", "too large", "ERR ",
-        "WRONGTYPE", "must ", "Must ", "unknown", NULL
-    };
-    for (int i = 0; app[i]; i++)
-        if (strstr(err, app[i])) return 1;
-    return 0;
+    switch (code) {
+    case KUE_ERR_NOTFOUND: case KUE_ERR_INVALID: case KUE_ERR_WRONGSTATE: case KUE_ERR_SERVER:
+        return 1;
+    default:
+        return 0;
+    }
 }
 
-/* A call on k failed: answer with Kue's convention (200 {"error"}) or 503. */
+int web_is_redis_error(kue_t *k)
+{
+    if (web_is_app_error(kue_errcode(k))) return 0;
+    kue_stats_t st;
+    return kue_stats(k, &st) < 0;
+}
+
+/* A call on k failed: answer with Kue's convention (200 {"error"}), 409 for
+ * a change the job's state forbids, or 503 when Redis is unreachable. */
 static void fail(kue_t *k, web_resp_t *resp, int *redis_failed, int app_status)
 {
     char msg[512];
     snprintf(msg, sizeof msg, "%s", kue_errstr(k));
     if (!msg[0]) snprintf(msg, sizeof msg, "unknown error");
-    if (!web_is_app_error(msg)) {
-        kue_stats_t st;
-        if (kue_stats(k, &st) < 0) {
-            *redis_failed = 1;
-            char m2[640];
-            snprintf(m2, sizeof m2, "redis unavailable: %s", msg);
-            web_resp_error(resp, 503, m2);
-            return;
-        }
+    kue_errcode_t code = kue_errcode(k);
+    if (web_is_redis_error(k)) {
+        *redis_failed = 1;
+        char m2[640];
+        snprintf(m2, sizeof m2, "redis unavailable: %s", msg);
+        web_resp_error(resp, 503, m2);
+        return;
     }
-    web_resp_error(resp, app_status, msg);
+    web_resp_error(resp, code == KUE_ERR_WRONGSTATE ? 409 : app_status, msg);
 }
 
 static void doesnt_exist(web_resp_t *resp, const char *raw)
@@ -122,7 +127,7 @@ static void do_range(kue_t *k, const web_route_t *r, web_resp_t *resp, int *rf)
         kue_job_t *job = kue_job_get(k, ids[i]);
         if (!job) {
             /* removed meanwhile: Kue skips it; a connection error fails the page */
-            if (!web_is_app_error(kue_errstr(k))) {
+            if (kue_errcode(k) != KUE_ERR_NOTFOUND) {
                 free(ids);
                 web_buf_reset(b);
                 fail(k, resp, rf, 200);
@@ -131,13 +136,16 @@ static void do_range(kue_t *k, const web_route_t *r, web_resp_t *resp, int *rf)
             continue;
         }
         char *js = kue_job_to_json(job, 0);
-        if (js) {
-            if (!first) web_buf_puts(b, ",");
-            first = 0;
-            web_buf_puts(b, js);
-            free(js);
-        }
         kue_job_free(job);
+        if (!js) {
+            free(ids);
+            web_resp_error(resp, 500, "out of memory");
+            return;
+        }
+        if (!first) web_buf_puts(b, ",");
+        first = 0;
+        web_buf_puts(b, js);
+        free(js);
     }
     web_buf_puts(b, "]");
     free(ids);
@@ -150,21 +158,23 @@ static void do_job(kue_t *k, const web_route_t *r, web_resp_t *resp, int *rf)
     kue_job_t *job = kue_job_get(k, id);
     if (!job) { fail(k, resp, rf, 200); return; }
     char *js = kue_job_to_json(job, 1);
-    /* Kue's shape plus the backoff option (the dashboard's detail shows it) */
+    /* Kue's shape plus the backoff option (the dashboard's detail shows it):
+     * the stored JSON as it is, or as a string when it is not JSON */
     const char *bo = kue_job_field(job, "backoff");
-    json_t *bov = bo && *bo ? json_loads(bo, JSON_DECODE_ANY, NULL) : NULL;
-    kue_job_free(job);
-    if (!js) { json_decref(bov); web_resp_error(resp, 500, "out of memory"); return; }
+    if (!js) { kue_job_free(job); web_resp_error(resp, 500, "out of memory"); return; }
     size_t n = strlen(js);
-    if (bov && n && js[n - 1] == '}') {
+    if (bo && *bo && n && js[n - 1] == '}') {
         web_buf_put(&resp->body, js, n - 1);
         web_buf_puts(&resp->body, ",\"backoff\":");
-        web_json_dump(&resp->body, bov);
+        if (kue_json_check(bo, strlen(bo), NULL, 0) == 0)
+            web_buf_puts(&resp->body, bo);
+        else
+            web_buf_json_str(&resp->body, bo);
         web_buf_puts(&resp->body, "}");
     } else {
         web_buf_puts(&resp->body, js);
     }
-    json_decref(bov);
+    kue_job_free(job);
     free(js);
 }
 
@@ -266,6 +276,8 @@ void web_api_handle(const web_ctx_t *ctx, kue_t *k, const web_req_t *req, web_re
     const web_route_t *r = req->route;
     *redis_failed = 0;
     web_resp_json(resp, 200);
+    /* actions through Kue's HTTP API publish the id as a string, as Kue */
+    if (k) kue_set_string_event_ids(k, 1);
     if (!k && needs_redis(r->id)) {
         web_resp_error(resp, 503, "redis unavailable");
         *redis_failed = 1;

@@ -19,7 +19,6 @@
 #include "web.h"
 
 #include <errno.h>
-#include <jansson.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -98,13 +97,6 @@ struct web_events {
  * cannot be joined (see web_events_free). */
 static web_events_t *the_hub;
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ---- type cache ------------------------------------------------------------ */
 
 static struct type_entry *tslot(web_events_t *ev, int64_t id)
@@ -134,7 +126,7 @@ static void type_get(web_events_t *ev, int64_t id, char *out, size_t len, int ma
     if (e->id == id) snprintf(out, len, "%s", e->type);
     pthread_mutex_unlock(&ev->mu);
     if ((out[0] && !times) || !may_lookup) return;
-    int64_t sec = now_ms() / 1000;
+    int64_t sec = kue_now_ms() / 1000;
     if (sec != ev->lookup_sec) { ev->lookup_sec = sec; ev->lookups_this_sec = 0; }
     if (ev->lookups_this_sec++ >= LOOKUPS_PER_S) return;
     if (!ev->lookup) {
@@ -144,7 +136,7 @@ static void type_get(web_events_t *ev, int64_t id, char *out, size_t len, int ma
     }
     kue_job_t *job = kue_job_get(ev->lookup, id);
     if (!job) {
-        if (!web_is_app_error(kue_errstr(ev->lookup))) { kue_free(ev->lookup); ev->lookup = NULL; }
+        if (!web_is_app_error(kue_errcode(ev->lookup))) { kue_free(ev->lookup); ev->lookup = NULL; }
         return;
     }
     snprintf(out, len, "%s", kue_job_type(job) ? kue_job_type(job) : "");
@@ -189,7 +181,7 @@ static void tp_count(web_events_t *ev, const char *type, int failed)
 {
     struct tp_type *t = tp_find(ev, type);
     if (!t) return;
-    int64_t sec = now_ms() / 1000;
+    int64_t sec = kue_now_ms() / 1000;
     int s = (int)(sec % TP_WINDOW);
     if (t->stamp[s] != sec) { t->stamp[s] = sec; t->complete[s] = 0; t->failed[s] = 0; }
     if (failed) t->failed[s]++; else t->complete[s]++;
@@ -197,7 +189,7 @@ static void tp_count(web_events_t *ev, const char *type, int failed)
 
 void web_events_throughput(web_events_t *ev, web_buf_t *b)
 {
-    int64_t now = now_ms(), sec = now / 1000;
+    int64_t now = kue_now_ms(), sec = now / 1000;
     pthread_mutex_lock(&ev->mu);
     web_buf_printf(b, "{\"interval_s\":1,\"window_s\":%d,\"now\":%lld,\"types\":{", TP_REPORT,
                    (long long)now);
@@ -264,11 +256,11 @@ static int on_event(int64_t id, const char *event, const char *json, void *privd
     double times[2] = { -1, -1 };
     int is_done = strcmp(event, "complete") == 0, is_failed = strcmp(event, "failed") == 0;
     if (strcmp(event, "enqueue") == 0 || strcmp(event, "remove") == 0) {
-        json_t *root = json_loads(json, 0, NULL);
-        json_t *args = root ? json_object_get(root, "args") : NULL;
-        json_t *t = args ? json_array_get(args, 1) : NULL;
-        if (json_is_string(t)) snprintf(type, sizeof type, "%s", json_string_value(t));
-        json_decref(root);
+        kue_jdoc_t *d = kue_jdoc_parse(json, strlen(json), NULL, 0);
+        const kue_jv_t *args = kue_jv_get(kue_jdoc_root(d), "args");
+        if (args && args->type == KUE_JARR && args->len > 1 && args->items[1]->type == KUE_JSTR)
+            snprintf(type, sizeof type, "%s", args->items[1]->str);
+        kue_jdoc_free(d);
         if (type[0] && id > 0) {
             pthread_mutex_lock(&ev->mu);
             type_put(ev, id, type);
@@ -317,10 +309,7 @@ static int on_event(int64_t id, const char *event, const char *json, void *privd
 static void sleep_ms_unless_stopped(web_events_t *ev, int ms)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) { ts.tv_sec++; ts.tv_nsec -= 1000000000L; }
+    kue_deadline_ts(&ts, ms);
     pthread_mutex_lock(&ev->mu);
     while (!ev->stop)
         if (pthread_cond_timedwait(&ev->tick_cv, &ev->mu, &ts) == ETIMEDOUT) break;

@@ -16,13 +16,6 @@
 
 #define HEARTBEAT_STALE_MS 10000
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static const char *const states[] = { "inactive", "active", "complete", "failed", "delayed" };
 
 static void label(web_buf_t *b, const char *k, const char *v)
@@ -91,7 +84,7 @@ void web_metrics(const web_ctx_t *ctx, kue_t *k, web_resp_t *resp)
     web_buf_t *b = &resp->body;
     resp->ctype = WEB_CT_PROM;
     resp->status = 200;
-    int64_t now = now_ms();
+    int64_t now = kue_now_ms();
     kue_stats_t st;
     int up = k && kue_stats(k, &st) == 0;
 
@@ -206,7 +199,7 @@ void web_workers_json(const web_ctx_t *ctx, web_resp_t *resp)
 {
     web_buf_t *b = &resp->body;
     kue_scoreboard_t *sb = ctx->sb;
-    int64_t now = now_ms();
+    int64_t now = kue_now_ms();
     if (!sb || !sb->hdr) {
         web_buf_printf(b, "{\"scoreboard\":false,\"now\":%lld,\"workers\":[]}", (long long)now);
         return;
@@ -258,7 +251,7 @@ void web_healthz(const web_ctx_t *ctx, web_resp_t *resp)
 {
     kue_scoreboard_t *sb = ctx->sb;
     if (sb && sb->hdr) {
-        int64_t age = now_ms() - sb->hdr->master_heartbeat_ms;
+        int64_t age = kue_now_ms() - sb->hdr->master_heartbeat_ms;
         if (age > HEARTBEAT_STALE_MS) {
             resp->status = 503;
             web_buf_printf(&resp->body, "{\"status\":\"stale\",\"master_heartbeat_age_ms\":%lld}",

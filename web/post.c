@@ -7,19 +7,20 @@
  *   - an array -> one element per input, in order, continuing after errors;
  *     the status is the first error's, else 200
  *   - malformed JSON -> 400 with a JSON error (Kue sends an HTML page)
- *   - a bad option (priority, backoff, attempts, delay, ttl) -> 400 naming
- *     the value and what is allowed (Kue would store it or fail later)
+ *   - a bad option (priority, backoff, attempts, delay, ttl, or a number
+ *     beyond kue's limits) -> 400 naming the value and what is allowed (Kue
+ *     would store it or fail later)
  */
 #include "web.h"
 
-#include <ctype.h>
-#include <jansson.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+#include "kue_internal.h"
 
 static int is_json_ctype(const char *ct)
 {
@@ -30,31 +31,31 @@ static int is_json_ctype(const char *ct)
     return n == 16 && strncasecmp(ct, "application/json", 16) == 0;
 }
 
-/* JavaScript truthiness of a JSON value. */
-static int truthy(const json_t *v)
+/* A number option (ms, counts): a number, or a string read parseInt-style.
+ * -1 when it is neither, or not finite. */
+static int num_opt(const kue_jv_t *v, double *out)
 {
-    if (!v) return 0;
-    switch (json_typeof(v)) {
-    case JSON_NULL: case JSON_FALSE: return 0;
-    case JSON_STRING: return json_string_length(v) > 0;
-    case JSON_INTEGER: return json_integer_value(v) != 0;
-    case JSON_REAL: return json_real_value(v) != 0 && !isnan(json_real_value(v));
-    default: return 1;
-    }
-}
-
-/* A number option (ms, counts): number or numeric string, parseInt-style. */
-static int num_opt(const json_t *v, long long *out)
-{
-    if (json_is_integer(v)) { *out = json_integer_value(v); return 0; }
-    if (json_is_real(v)) {
-        double d = json_real_value(v);
-        if (!isfinite(d) || d > 9e18 || d < -9e18) return -1;
-        *out = (long long)d;
+    if (v->type == KUE_JNUM) {
+        if (!isfinite(v->num)) return -1;
+        *out = v->num;
         return 0;
     }
-    if (json_is_string(v)) return web_js_parse_int(json_string_value(v), out);
+    long long n;
+    if (v->type == KUE_JSTR && web_js_parse_int(v->str, &n) == 0) {
+        *out = (double)n;
+        return 0;
+    }
     return -1;
+}
+
+/* A number as JSON.stringify prints it (the text Kue stores for it). */
+static void num_text(double d, char *out, size_t len)
+{
+    kue_buf_t b;
+    kue_buf_init(&b);
+    kue_json_num(&b, d);
+    snprintf(out, len, "%s", b.p && !b.oom ? b.p : "0");
+    kue_buf_free(&b);
 }
 
 typedef struct { int status; char msg[600]; } item_err_t;
@@ -66,11 +67,11 @@ static void set_err(item_err_t *e, int status, const char *msg)
 }
 
 /* 400 "invalid NAME VALUE: ALLOWED", the value as JSON, cut short if long. */
-static void bad_option(item_err_t *e, const char *name, const json_t *v, const char *allowed)
+static void bad_option(item_err_t *e, const char *name, const kue_jv_t *v, const char *allowed)
 {
     web_buf_t b;
     web_buf_init(&b);
-    web_json_dump(&b, v);
+    kue_jv_write(&b, v);
     const char *val = b.p && !b.oom ? b.p : "?";
     int n = (int)strlen(val);
     e->status = 400;
@@ -79,28 +80,29 @@ static void bad_option(item_err_t *e, const char *name, const json_t *v, const c
     web_buf_free(&b);
 }
 
-#define ALLOWED_PRIORITY "use low, normal, medium, high, critical or an integer"
+#define ALLOWED_PRIORITY "use low, normal, medium, high, critical or a finite number"
 #define ALLOWED_BACKOFF \
     "use true or {\"type\":\"fixed\"|\"exponential\",\"delay\":ms,\"maxDelay\":ms}"
 #define ALLOWED_MS "use a number of milliseconds"
 
 /* Create one job from obj.  Returns the id (> 0) or 0 with *err set. */
-static int64_t create_one(kue_t *k, const json_t *obj, item_err_t *err, int *redis_failed)
+static int64_t create_one(kue_t *k, const kue_jv_t *obj, item_err_t *err, int *redis_failed)
 {
-    const json_t *t = json_is_object(obj) ? json_object_get(obj, "type") : NULL;
-    if (!truthy(t)) { set_err(err, 400, "Must provide job type"); return 0; }
+    const kue_jv_t *t = kue_jv_get(obj, "type");
+    if (!kue_jv_truthy(t)) { set_err(err, 400, "Must provide job type"); return 0; }
     char tbuf[64];
     const char *type;
-    if (json_is_string(t)) type = json_string_value(t);
-    else if (json_is_integer(t)) { snprintf(tbuf, sizeof tbuf, "%lld", (long long)json_integer_value(t)); type = tbuf; }
-    else if (json_is_true(t)) type = "true";
+    if (t->type == KUE_JSTR) type = t->str;
+    else if (t->type == KUE_JNUM) { num_text(t->num, tbuf, sizeof tbuf); type = tbuf; }
+    else if (t->type == KUE_JTRUE) type = "true";
     else { set_err(err, 400, "Must provide job type"); return 0; }
     if (strlen(type) > KUE_MAX_TYPE_LEN) { set_err(err, 400, "job type too long"); return 0; }
 
-    const json_t *d = json_object_get(obj, "data");
+    /* The data as Kue stores it: JSON.stringify of the parsed value. */
+    const kue_jv_t *d = kue_jv_get(obj, "data");
     web_buf_t data;
     web_buf_init(&data);
-    if (truthy(d)) web_json_dump(&data, d);
+    if (kue_jv_truthy(d)) kue_jv_write(&data, d);
     else web_buf_puts(&data, "{}");
     if (data.oom || data.len > KUE_MAX_DATA_LEN) {
         web_buf_free(&data);
@@ -111,56 +113,76 @@ static int64_t create_one(kue_t *k, const json_t *obj, item_err_t *err, int *red
     web_buf_free(&data);
     if (!job) { set_err(err, 500, "out of memory"); return 0; }
 
-    const json_t *o = json_object_get(obj, "options");
-    if (json_is_object(o)) {
-        const json_t *v;
-        long long n;
-        if (truthy(v = json_object_get(o, "attempts"))) {
+    const kue_jv_t *o = kue_jv_get(obj, "options");
+    if (o && o->type == KUE_JOBJ) {
+        const kue_jv_t *v;
+        double n;
+        char txt[64];
+        if (kue_jv_truthy(v = kue_jv_get(o, "attempts"))) {
             if (num_opt(v, &n) == 0 && (n < 1 || n > INT_MAX || kue_job_set_attempts(job, (int)n) < 0)) {
                 bad_option(err, "attempts", v, "use an integer of at least 1");
                 goto fail;
             }
         }
-        if (truthy(v = json_object_get(o, "priority"))) {
+        if (kue_jv_truthy(v = kue_jv_get(o, "priority"))) {
             int p;
-            if (json_is_string(v)) {
-                if (kue_priority_parse(json_string_value(v), &p) < 0) {
-                    bad_option(err, "priority", v, ALLOWED_PRIORITY);
+            if (v->type == KUE_JSTR && kue_priority_parse(v->str, &p) == 0) {
+                kue_job_set_priority(job, p);
+            } else if (v->type == KUE_JNUM || v->type == KUE_JSTR) {
+                /* any number Kue would store, kept as given (7.5 stays 7.5) */
+                n = v->type == KUE_JNUM ? v->num : kue_js_number(v->str);
+                num_text(n, txt, sizeof txt);
+                if (!isfinite(n) || kue_job_set_priority_text(job, txt) < 0) {
+                    if (v->type == KUE_JSTR && !isfinite(n))
+                        bad_option(err, "priority", v, ALLOWED_PRIORITY);
+                    else
+                        set_err(err, 400, kue_job_option_error(n, "priority"));
                     goto fail;
                 }
-            } else if (num_opt(v, &n) == 0 && n >= INT_MIN && n <= INT_MAX) {
-                p = (int)n;
             } else {
                 bad_option(err, "priority", v, ALLOWED_PRIORITY);
                 goto fail;
             }
-            kue_job_set_priority(job, p);
         }
-        if (truthy(v = json_object_get(o, "delay"))) {
+        if (kue_jv_truthy(v = kue_jv_get(o, "delay"))) {
             if (num_opt(v, &n) < 0) { bad_option(err, "delay", v, ALLOWED_MS); goto fail; }
-            kue_job_set_delay(job, n);
+            num_text(n, txt, sizeof txt);
+            if (kue_job_set_delay_text(job, txt) < 0) {
+                set_err(err, 400, kue_job_option_error(n, "delay"));
+                goto fail;
+            }
         }
-        if (truthy(v = json_object_get(o, "ttl"))) {
+        if (kue_jv_truthy(v = kue_jv_get(o, "ttl"))) {
             if (num_opt(v, &n) < 0) { bad_option(err, "ttl", v, ALLOWED_MS); goto fail; }
-            kue_job_set_ttl(job, n);
+            if (n < 0 || n > KUE_MAX_TTL_MS) {
+                set_err(err, 400, kue_job_option_error(n, "ttl"));
+                goto fail;
+            }
+            kue_job_set_ttl(job, (int64_t)n);
         }
-        if (truthy(v = json_object_get(o, "backoff"))) {
+        if (kue_jv_truthy(v = kue_jv_get(o, "backoff"))) {
             web_buf_t bo;
             web_buf_init(&bo);
-            web_json_dump(&bo, v);
-            int rc = kue_job_set_backoff(job, bo.p ? bo.p : "true");
+            kue_jv_write(&bo, v);
+            int rc = bo.oom ? -1 : kue_job_set_backoff(job, bo.p ? bo.p : "true");
             web_buf_free(&bo);
             if (rc < 0) { bad_option(err, "backoff", v, ALLOWED_BACKOFF); goto fail; }
         }
-        if (truthy(json_object_get(o, "removeOnComplete")))
-            kue_job_set_remove_on_complete(job, 1);
-        if (json_is_array(v = json_object_get(o, "searchKeys"))) {
-            size_t nk = json_array_size(v), m = 0;
+        if (kue_jv_truthy(v = kue_jv_get(o, "removeOnComplete"))) {
+            /* Kue stores String(value): "yes" stays "yes" */
+            web_buf_t rs;
+            web_buf_init(&rs);
+            kue_jv_to_string(&rs, v);
+            int rc = rs.oom ? -1 : kue_job_set_remove_on_complete_text(job, rs.p ? rs.p : "true");
+            web_buf_free(&rs);
+            if (rc < 0) { set_err(err, 500, "invalid removeOnComplete"); goto fail; }
+        }
+        if ((v = kue_jv_get(o, "searchKeys")) && v->type == KUE_JARR) {
+            size_t nk = v->len, m = 0;
             const char **keys = calloc(nk ? nk : 1, sizeof *keys);
             if (!keys) { set_err(err, 500, "out of memory"); goto fail; }
             for (size_t i = 0; i < nk; i++)
-                if (json_is_string(json_array_get(v, i)))
-                    keys[m++] = json_string_value(json_array_get(v, i));
+                if (v->items[i]->type == KUE_JSTR) keys[m++] = v->items[i]->str;
             kue_job_set_search_keys(job, keys, m);
             free(keys);
         }
@@ -170,10 +192,7 @@ static int64_t create_one(kue_t *k, const json_t *obj, item_err_t *err, int *red
     if (id <= 0) {
         const char *e = kue_errstr(k);
         set_err(err, 500, e && *e ? e : "save failed");
-        if (!web_is_app_error(e)) {
-            kue_stats_t st;
-            if (kue_stats(k, &st) < 0) *redis_failed = 1;
-        }
+        if (web_is_redis_error(k)) *redis_failed = 1;
         goto fail;
     }
     kue_job_free(job);
@@ -204,18 +223,17 @@ void web_post_jobs(kue_t *k, const char *content_type, const char *body, size_t 
         web_buf_reset(&resp->body);
         return;
     }
-    json_error_t jerr;
-    json_t *root = json_loadb(body, len, 0, &jerr);
-    if (!root) {
+    char jerr[200];
+    kue_jdoc_t *doc = kue_jdoc_parse(body, len, jerr, sizeof jerr);
+    if (!doc) {
         char msg[300];
-        snprintf(msg, sizeof msg, "invalid JSON: %s (line %d, column %d)", jerr.text, jerr.line,
-                 jerr.column);
+        snprintf(msg, sizeof msg, "invalid JSON: %s", jerr);
         web_resp_error(resp, 400, msg);
         return;
     }
-    if ((json_is_object(root) && json_object_size(root) == 0) ||
-        (json_is_array(root) && json_array_size(root) == 0)) {
-        json_decref(root);
+    const kue_jv_t *root = kue_jdoc_root(doc);
+    if ((root->type == KUE_JOBJ || root->type == KUE_JARR) && root->len == 0) {
+        kue_jdoc_free(doc);
         resp->status = 204;
         web_buf_reset(&resp->body);
         return;
@@ -224,18 +242,18 @@ void web_post_jobs(kue_t *k, const char *content_type, const char *body, size_t 
     web_buf_reset(b);
     web_resp_json(resp, 200);
     item_err_t err;
-    if (json_is_object(root)) {
+    if (root->type != KUE_JARR) {
         int64_t id = create_one(k, root, &err, redis_failed);
         if (id > 0) created(b, id);
         else web_resp_error(resp, *redis_failed ? 503 : err.status, err.msg);
-        json_decref(root);
+        kue_jdoc_free(doc);
         return;
     }
     int status = 200;
     web_buf_puts(b, "[");
-    for (size_t i = 0; i < json_array_size(root); i++) {
+    for (size_t i = 0; i < root->len; i++) {
         if (i) web_buf_puts(b, ",");
-        int64_t id = create_one(k, json_array_get(root, i), &err, redis_failed);
+        int64_t id = create_one(k, root->items[i], &err, redis_failed);
         if (id > 0) {
             created(b, id);
         } else {
@@ -245,5 +263,5 @@ void web_post_jobs(kue_t *k, const char *content_type, const char *body, size_t 
     }
     web_buf_puts(b, "]");
     resp->status = status;
-    json_decref(root);
+    kue_jdoc_free(doc);
 }

@@ -61,13 +61,6 @@ struct conn_state {
     int early;                /* a response was queued on the first call */
 };
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ---- per-thread Redis connection ------------------------------------------------ */
 
 struct tkue { kue_t *k; int64_t retry_at; unsigned seen_ok; };
@@ -92,12 +85,12 @@ static kue_t *thread_kue(web_server_t *s)
         pthread_setspecific(s->kue_key, t);
     }
     unsigned gen = atomic_load(&connect_ok_gen);
-    if (!t->k && (mono_ms() >= t->retry_at || gen != t->seen_ok)) {
+    if (!t->k && (kue_mono_ms() >= t->retry_at || gen != t->seen_ok)) {
         char err[256];
         t->k = kue_connect(s->ctx->redis_url, s->ctx->prefix, err, sizeof err);
         if (!t->k) {
             klog_warn("redis connect failed: %s", err);
-            t->retry_at = mono_ms() + 250;
+            t->retry_at = kue_mono_ms() + 250;
             t->seen_ok = atomic_load(&connect_ok_gen);
         } else {
             kue_set_search(t->k, s->ctx->search);

@@ -3,9 +3,8 @@
  * health checks and server-sent events.
  *
  * Layers (each in its own file, all but server.c testable without a socket):
- *   buf.c      growable byte buffer and JSON string escaping
+ *   buf.c      response helpers (the buffer and JSON writer are common/)
  *   route.c    pure request routing (Express-compatible path matching)
- *   jsonout.c  JSON re-encoding the way JavaScript's JSON.stringify does
  *   api.c      Kue's JSON routes on one kue_t
  *   post.c     POST /job (single and bulk) parsing and saving
  *   events.c   the P:events relay (one subscriber, fan-out to SSE clients)
@@ -20,27 +19,34 @@
 #include <stdint.h>
 #include <stdarg.h>
 
+#include <string.h>
+
 #include "kue/kue.h"
+#include "buf.h"
+#include "json.h"
+#include "util.h"     /* kue_now_ms, kue_mono_ms, kue_deadline_ts: the one clock */
 
 /* ---- buffer ---------------------------------------------------------------- */
 
-typedef struct web_buf {
-    char *p;
-    size_t len, cap;
-    int oom;                 /* an allocation failed; contents truncated */
-} web_buf_t;
+/* The web layer writes into the common buffer (common/buf.h) through these
+ * names; JSON goes through the common writer (common/json.h). */
+typedef kue_buf_t web_buf_t;
 
-void web_buf_init(web_buf_t *b);
-void web_buf_free(web_buf_t *b);
-void web_buf_reset(web_buf_t *b);
-void web_buf_put(web_buf_t *b, const char *s, size_t n);
-void web_buf_puts(web_buf_t *b, const char *s);
-void web_buf_printf(web_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static inline void web_buf_init(web_buf_t *b) { kue_buf_init(b); }
+static inline void web_buf_free(web_buf_t *b) { kue_buf_free(b); }
+static inline void web_buf_reset(web_buf_t *b) { kue_buf_reset(b); }
+static inline void web_buf_put(web_buf_t *b, const char *s, size_t n) { kue_buf_append(b, s, n); }
+static inline void web_buf_puts(web_buf_t *b, const char *s) { kue_buf_puts(b, s); }
+#define web_buf_printf kue_buf_printf
 /* s as a JSON string literal (with quotes), escaped as JSON.stringify does. */
-void web_buf_json_str(web_buf_t *b, const char *s);
-void web_buf_json_strn(web_buf_t *b, const char *s, size_t n);
-/* Detach the NUL-terminated contents (caller frees); the buffer is reset. */
-char *web_buf_take(web_buf_t *b);
+static inline void web_buf_json_strn(web_buf_t *b, const char *s, size_t n) { kue_json_str(b, s, n); }
+static inline void web_buf_json_str(web_buf_t *b, const char *s)
+{
+    kue_json_str(b, s ? s : "", s ? strlen(s) : 0);
+}
+/* Detach the NUL-terminated contents (caller frees; NULL after an
+ * allocation failure); the buffer is reset. */
+static inline char *web_buf_take(web_buf_t *b) { return kue_buf_take(b); }
 
 /* ---- routing --------------------------------------------------------------- */
 
@@ -127,13 +133,6 @@ int web_same_origin(const char *host_hdr, const char *origin, const char *sec_fe
  * scheme "Basic" in any case, RFC 7617; compared in constant time). */
 int web_basic_auth_ok(const char *header, const char *expected);
 
-/* ---- JSON ------------------------------------------------------------------ */
-
-struct json_t;
-/* Encode a jansson value the way JSON.stringify does (compact, shortest
- * round-trip numbers, object key order kept). */
-void web_json_dump(web_buf_t *b, const struct json_t *v);
-
 /* ---- responses ------------------------------------------------------------- */
 
 typedef struct web_resp {
@@ -189,8 +188,13 @@ void web_api_handle(const web_ctx_t *ctx, kue_t *k, const web_req_t *req,
 void web_post_jobs(kue_t *k, const char *content_type, const char *body, size_t len,
                    web_resp_t *resp, int *redis_failed);
 
-/* Is this kue_errstr() text a connection-level failure (not "job ... doesnt exist")? */
-int web_is_app_error(const char *err);
+/* Is this kue_errcode() an application error (no such job, bad input, a
+ * state that forbids the change, an error reply), answered as Kue does
+ * rather than with 503? */
+int web_is_app_error(kue_errcode_t code);
+/* After a failed call on k: is Redis unreachable (not an application
+ * error, and a probe fails too)?  The caller then drops k. */
+int web_is_redis_error(kue_t *k);
 
 /* ---- metrics, workers, health ----------------------------------------------- */
 

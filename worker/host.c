@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json.h"
 #include "log.h"
 
 long kw_progress_pct(long done, long total)
@@ -26,24 +27,27 @@ int kw_backoff_is_function(const char *b)
     if (!b || !*b || strcmp(b, "true") == 0) return 0;
     /* Kue stores true, a JSON object, or function source; other JSON is
      * treated like `true` (the delay field) by the fail script. */
-    json_t *v = json_loads(b, JSON_DECODE_ANY, NULL);
-    if (!v) return 1;
-    json_decref(v);
-    return 0;
+    return !kue_json_valid(b, strlen(b));
 }
 
 char *kw_json_compact(const char *text, char *err, size_t errlen)
 {
-    json_error_t je;
-    json_t *v = json_loads(text, JSON_DECODE_ANY, &je);
-    if (!v) {
-        if (err) snprintf(err, errlen, "%s (line %d, column %d)", je.text, je.line, je.column);
-        return NULL;
-    }
-    char *out = json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
-    json_decref(v);
-    if (!out && err) snprintf(err, errlen, "cannot encode JSON");
-    return out;
+    /* what a Node handler's JSON.stringify would store: {"x":0.1} stays so */
+    return kue_json_normalize(text, strlen(text), err, errlen);
+}
+
+char *kw_invalid_result(const char *result_json)
+{
+    /* {"error":true,"message":"Invalid JSON Result: \"...\""}, by the common
+     * writer: a cut or invalid UTF-8 sequence becomes U+FFFD */
+    char msg[600];
+    snprintf(msg, sizeof msg, "Invalid JSON Result: \"%.500s\"", result_json);
+    kue_buf_t b;
+    kue_buf_init(&b);
+    kue_buf_puts(&b, "{\"error\":true,\"message\":");
+    kue_json_str(&b, msg, strlen(msg));
+    kue_buf_putc(&b, '}');
+    return kue_buf_take(&b);
 }
 
 static struct kw_job *J(const kue_handle_t *h)

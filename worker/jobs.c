@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json.h"
 #include "log.h"
 #include "util.h"
 
@@ -112,13 +113,7 @@ void kw_job_finish(struct kw_job *j, const char *error, const char *result_json)
             if (!res) {
                 /* What Kue stores for a result it cannot encode. */
                 klog_warn("job %lld: result is not valid JSON (%s)", (long long)j->id, err);
-                json_t *o = json_object();
-                char msg[600];
-                snprintf(msg, sizeof msg, "Invalid JSON Result: \"%.500s\"", result_json);
-                json_object_set_new(o, "error", json_true());
-                json_object_set_new(o, "message", json_string(msg));
-                res = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-                json_decref(o);
+                res = kw_invalid_result(result_json);
             }
         }
         const char *av[] = { j->idstr, j->wid, dur, res ? res : "" };
@@ -283,6 +278,7 @@ void kw_job_start(struct kw_worker *w, int slot, const redisReply *h)
     j->max_attempts = (int)kw_num(field(h, CL_MAX_ATTEMPTS), 1);
     j->created_at = kw_num(field(h, CL_CREATED_AT), 0);
     j->ttl_ms = kw_num(field(h, CL_TTL), 0);
+    if (j->ttl_ms < 0 || j->ttl_ms > KUE_MAX_TTL_MS) j->ttl_ms = j->ttl_ms < 0 ? 0 : KUE_MAX_TTL_MS;
     j->delay_ms = kw_num(field(h, CL_DELAY), 0);
     j->started_mono = kue_mono_ms();
     j->started_wall = kue_now_ms();
@@ -302,11 +298,13 @@ void kw_job_start(struct kw_worker *w, int slot, const redisReply *h)
         kw_job_finish(j, why, NULL);
         return;
     }
-    json_error_t je;
-    j->json = json_loads(j->data, JSON_DECODE_ANY, &je);
-    if (!j->json) {
-        snprintf(why, sizeof why, "invalid job data: not JSON: %s (line %d, column %d)",
-                 je.text, je.line, je.column);
+    /* Data jansson cannot represent (integers beyond 64 bits, lone
+     * surrogates) is JSON all the same: the handler gets it as text and
+     * kue_job_json() is NULL.  Only data JSON.parse refuses fails the job. */
+    j->json = json_loads(j->data, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+    char jerr[160];
+    if (!j->json && kue_json_check(j->data, strlen(j->data), jerr, sizeof jerr) != 0) {
+        snprintf(why, sizeof why, "invalid job data: not JSON: %s", jerr);
         klog_error("job %lld: %s", (long long)j->id, why);
         kw_job_finish(j, why, NULL);
         return;

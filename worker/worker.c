@@ -71,7 +71,7 @@ void kw_sb_sync(struct kw_worker *w)
          * here fails the job first unless a handler blocks the loop). */
         int64_t dl = w->cfg->timeout_ms ? j->started_wall + w->cfg->timeout_ms : 0;
         if (j->ttl_ms > 0) {
-            int64_t tdl = j->started_wall + j->ttl_ms + 1000;
+            int64_t tdl = kue_add_sat(kue_add_sat(j->started_wall, j->ttl_ms), 1000);
             if (!dl || tdl < dl) dl = tdl;
         }
         s->inflight[n].deadline_ms = dl;

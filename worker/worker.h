@@ -56,9 +56,13 @@ long kw_progress_pct(long done, long total);
 /* Non-zero when a stored backoff field is JavaScript function source (not
  * "true" and not a JSON object), i.e. written by Node Kue's function backoff. */
 int kw_backoff_is_function(const char *backoff);
-/* JSON text normalised the way Kue stores it (compact, key order kept).
+/* JSON text as a Node handler's JSON.stringify would store it (common/json.h).
  * Returns a malloc'ed string, or NULL when text is not valid JSON (then
- * err, if not NULL, receives jansson's message). */
+ * err, if not NULL, receives the reader's message). */
 char *kw_json_compact(const char *text, char *err, size_t errlen);
+/* What Kue stores for a result it cannot encode:
+ * {"error":true,"message":"Invalid JSON Result: \"...\""} (caller frees;
+ * NULL: out of memory). */
+char *kw_invalid_result(const char *result_json);
 
 #endif

@@ -119,6 +119,10 @@ KUE_API size_t kue_async_pending(const kue_async_t *a);
 KUE_API void kue_async_set_search(kue_async_t *a, int enabled);
 /* Why the last kue_async_save() was refused (borrowed; "" if none). */
 KUE_API const char *kue_async_errstr(const kue_async_t *a);
+/* Its class (kue.h): KUE_ERR_INVALID for bad input or misuse, KUE_ERR_IO
+ * when not connected or a bound on saves in flight is reached (retry
+ * later), KUE_ERR_OOM. */
+KUE_API kue_errcode_t kue_async_errcode(const kue_async_t *a);
 /* Close the connection and free a.  Each save still in flight gets its
  * callback first, with an error beginning KUE_ASYNC_ERR_UNKNOWN; saves
  * issued from those callbacks are refused.  Nothing is left on the loop.

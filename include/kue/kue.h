@@ -8,7 +8,9 @@
  *
  * Conventions
  *  - Functions returning int return 0 on success and -1 on error; the error
- *    text is then available from kue_errstr().  Constructors return NULL.
+ *    text is then available from kue_errstr() and its class from
+ *    kue_errcode() (switch on the class, never on the text).  Constructors
+ *    return NULL.
  *  - kue_connect() sets SIGPIPE to SIG_IGN when it is at its default, so a
  *    connection the server closed is an error, not a dead process.
  *  - A kue_t is one blocking connection.  It is not thread-safe: use one per
@@ -40,6 +42,16 @@ extern "C" {
 #define KUE_MAX_DATA_LEN   (16u * 1024u * 1024u)
 #define KUE_MAX_ERROR_LEN  (64u * 1024u)
 #define KUE_MAX_LOG_LEN    (64u * 1024u)
+
+/* Bounds on times given in ms (docs/data.md).  A delay, ttl or run-at
+ * beyond them is refused by kue_job_save(); a backoff that computes more is
+ * clamped to KUE_MAX_DELAY_MS, so a due time never overflows. */
+#define KUE_MAX_DELAY_MS   315360000000LL      /* ten years */
+#define KUE_MAX_TTL_MS     315360000000LL      /* ten years */
+#define KUE_MAX_RUN_AT_MS  253402300799999LL   /* 9999-12-31T23:59:59.999Z */
+/* The largest priority magnitude accepted (the integers a double holds
+ * exactly; a JavaScript producer's Number.MAX_SAFE_INTEGER). */
+#define KUE_MAX_PRIORITY_ABS 9007199254740991.0
 
 /* Kue's named priorities; lower runs first. */
 #define KUE_PRIORITY_LOW       10
@@ -81,6 +93,23 @@ KUE_API kue_t *kue_connect(const char *url, const char *prefix, char *err, size_
 KUE_API void kue_free(kue_t *k);
 /* The last error on k (borrowed; empty string if none). */
 KUE_API const char *kue_errstr(const kue_t *k);
+
+/* The class of the last error on k, as hiredis pairs err with errstr. */
+typedef enum {
+    KUE_OK = 0,
+    KUE_ERR_IO,          /* Redis unreachable, the connection dropped, or
+                          * not serving yet (LOADING, BUSY, MASTERDOWN) */
+    KUE_ERR_NOTFOUND,    /* no such job */
+    KUE_ERR_INVALID,     /* bad input (type, data, option, state name) */
+    KUE_ERR_WRONGSTATE,  /* the job is in a state that forbids the change */
+    KUE_ERR_SERVER,      /* Redis answered with an error (OOM, READONLY, ...) */
+    KUE_ERR_PROTOCOL,    /* an unexpected reply */
+    KUE_ERR_OOM          /* out of memory here */
+} kue_errcode_t;
+/* Meaningful after a call on k failed (like kue_errstr(), it is not reset
+ * by later successful calls; KUE_OK before any error).  k NULL gives
+ * KUE_ERR_IO. */
+KUE_API kue_errcode_t kue_errcode(const kue_t *k);
 KUE_API const char *kue_prefix(const kue_t *k);
 /* Enable indexing of job data for full-text search (Kue's reds index).
  * Off by default, as in Kue 0.9+. */
@@ -102,6 +131,7 @@ KUE_API int kue_job_set_attempts(kue_job_t *job, int n);
 KUE_API void kue_job_set_delay(kue_job_t *job, int64_t delay_ms);
 /* Run not before this absolute time (ms since the epoch). */
 KUE_API void kue_job_set_run_at(kue_job_t *job, int64_t epoch_ms);
+/* Delay, run-at and ttl are checked against KUE_MAX_* by kue_job_save(). */
 KUE_API void kue_job_set_ttl(kue_job_t *job, int64_t ttl_ms);
 /* Backoff as Kue stores it: "true", or a JSON object such as
  * {"type":"fixed","delay":1000} / {"type":"exponential","delay":200,"maxDelay":5000}.
@@ -130,7 +160,7 @@ KUE_API kue_job_t *kue_job_get(kue_t *k, int64_t id);
 
 KUE_API int64_t     kue_job_id(const kue_job_t *job);
 KUE_API const char *kue_job_type(const kue_job_t *job);
-KUE_API const char *kue_job_data(const kue_job_t *job);         /* JSON text */
+KUE_API const char *kue_job_data(const kue_job_t *job);         /* JSON text, as stored */
 KUE_API int         kue_job_priority(const kue_job_t *job);
 KUE_API const char *kue_job_state(const kue_job_t *job);        /* NULL if unsaved */
 KUE_API int         kue_job_attempts_made(const kue_job_t *job);
@@ -139,7 +169,10 @@ KUE_API int         kue_job_attempts_max(const kue_job_t *job);
 KUE_API const char *kue_job_field(const kue_job_t *job, const char *name);
 
 /* The job as Kue's toJSON (the HTTP API shape).  string_id: emit "id" as a
- * JSON string (as GET /job/:id does) instead of a number.  Caller frees. */
+ * JSON string (as GET /job/:id does) instead of a number.  Always valid
+ * JSON: data, result and progress_data are embedded as stored; a field that
+ * is not JSON is given as a JSON string of its text, numbers as JavaScript
+ * reads them (null when not a number).  Caller frees (NULL: out of memory). */
 KUE_API char *kue_job_to_json(const kue_job_t *job, int string_id);
 
 /* Ids in a state set ordered as Kue's range API: ZRANGE from..to (inclusive,
@@ -173,10 +206,12 @@ KUE_API int kue_search(kue_t *k, const char *query, char ***ids, size_t *n);
  * "remove".  -1 if it does not exist. */
 KUE_API int kue_job_remove(kue_t *k, int64_t id);
 /* Move a job to a state (Kue's PUT /job/:id/state/:state).  Moving to
- * inactive pushes a wake-up token and publishes "enqueue". */
+ * inactive pushes a wake-up token and publishes "enqueue".  An active job
+ * is running, so moving it to inactive or delayed (queueing it again) is
+ * refused with KUE_ERR_WRONGSTATE. */
 KUE_API int kue_job_set_state(kue_t *k, int64_t id, const char *state);
 /* Retry a failed job: failed -> inactive in one step; -1 (job "ID" is
- * STATE, not failed) when it is in another state. */
+ * STATE, not failed; KUE_ERR_WRONGSTATE) when it is in another state. */
 KUE_API int kue_job_retry(kue_t *k, int64_t id);
 /* Change priority and re-score every set the job is in. */
 KUE_API int kue_job_update_priority(kue_t *k, int64_t id, int prio);

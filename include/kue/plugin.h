@@ -59,8 +59,8 @@ struct kue_host_api {
     uint32_t size;                                  /* sizeof(struct kue_host_api) */
     int64_t (*job_id)(const kue_handle_t *h);
     const char *(*job_type)(const kue_handle_t *h);
-    const char *(*job_data)(const kue_handle_t *h);  /* JSON text */
-    struct json_t *(*job_json)(const kue_handle_t *h); /* parsed data, borrowed */
+    const char *(*job_data)(const kue_handle_t *h);  /* JSON text, as stored */
+    struct json_t *(*job_json)(const kue_handle_t *h); /* parsed data, borrowed; may be NULL */
     int (*job_priority)(const kue_handle_t *h);
     int (*job_attempts)(const kue_handle_t *h);      /* attempts made before this one */
     int (*job_max_attempts)(const kue_handle_t *h);
@@ -125,10 +125,15 @@ typedef const struct kue_plugin *kue_plugin_entry_fn(void);
 
 static inline int64_t kue_job_id_of(const kue_handle_t *h) { return h->api->job_id(h); }
 static inline const char *kue_job_type_of(const kue_handle_t *h) { return h->api->job_type(h); }
-/* The job's data as JSON text (borrowed until kue_done()). */
+/* The job's data: exactly the stored JSON text (borrowed until
+ * kue_done()).  Always available: any text JavaScript's JSON.parse accepts
+ * reaches the handler, including integers beyond 64 bits
+ * (150000000000000000000) and lone surrogate escapes ("\ud800"). */
 static inline const char *kue_job_data_of(const kue_handle_t *h) { return h->api->job_data(h); }
-/* The job's data parsed by jansson (borrowed until kue_done(); never NULL:
- * jobs with invalid JSON fail before reaching a handler). */
+/* The job's data parsed by jansson (borrowed until kue_done()).  NULL when
+ * jansson cannot represent valid JSON (an integer beyond 64 bits, a lone
+ * surrogate, a \u0000 in a key): read kue_job_data_of() then.  Jobs whose
+ * data is not JSON at all fail before reaching a handler. */
 static inline struct json_t *kue_job_json(const kue_handle_t *h) { return h->api->job_json(h); }
 static inline int kue_job_priority_of(const kue_handle_t *h) { return h->api->job_priority(h); }
 static inline int kue_job_attempts_of(const kue_handle_t *h) { return h->api->job_attempts(h); }

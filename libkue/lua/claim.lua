@@ -57,7 +57,7 @@ while #out < n and scanned < n + 64 do
       local p = prio_s(v[3])
       local ttl = tonumber(v[4]) or 0
       local g
-      if ttl > 0 then g = fmt(now + ttl)
+      if ttl > 0 then g = fmt(now + math.min(ttl, MAX_TTL_MS))   -- never wraps
       elseif string.sub(p, 1, 1) == '-' then g = p
       else g = '-' .. p end
       rem_in[#rem_in + 1] = z

@@ -15,7 +15,7 @@ while b + 9 <= #ARGV do
   recs[#recs + 1] = b
   b = b + 10 + 2 * n
 end
-if #recs == 0 or b ~= #ARGV + 1 then return redis.error_reply('enqueue: malformed arguments') end
+if #recs == 0 or b ~= #ARGV + 1 then return err_reply('INVALID', 'enqueue: malformed arguments') end
 
 local last = redis.call('INCRBY', key('ids'), #recs)
 local first = last - #recs + 1
@@ -26,17 +26,21 @@ for i, r in ipairs(recs) do
   local id = fmt(first + i - 1)
   local z = zid(id)
   local t, data, prio_s = ARGV[r], ARGV[r + 1], ARGV[r + 2]
-  local delay = tonumber(ARGV[r + 4]) or 0
+  -- the delay is stored as given (Kue keeps 1000.7), within [0, MAX_DELAY_MS]
+  local delay_s = ARGV[r + 4]
+  local delay = tonumber(delay_s) or 0
   local ttl = tonumber(ARGV[r + 5]) or 0
   local backoff, roc = ARGV[r + 6], ARGV[r + 7]
   local run_at = tonumber(ARGV[r + 8]) or 0
-  if run_at > 0 then delay = run_at - now end
-  if delay < 0 then delay = 0 end
+  if run_at > 0 then delay = run_at - now; delay_s = nil end
+  if delay ~= delay or delay < 0 then delay = 0 end
+  if delay > MAX_DELAY_MS then delay = MAX_DELAY_MS; delay_s = nil end
+  delay_s = delay_s or fmt(delay)
   local state = delay > 0 and 'delayed' or 'inactive'
   local f = { 'state', state, 'updated_at', nows, 'max_attempts', ARGV[r + 3], 'type', t,
               'created_at', nows, 'promote_at', fmt(now + delay), 'priority', prio_s,
               'data', data }
-  if delay > 0 then f[#f + 1] = 'delay'; f[#f + 1] = fmt(delay) end
+  if delay > 0 then f[#f + 1] = 'delay'; f[#f + 1] = delay_s end
   if ttl > 0 then f[#f + 1] = 'ttl'; f[#f + 1] = fmt(ttl) end
   if backoff ~= '' then f[#f + 1] = 'backoff'; f[#f + 1] = backoff end
   if roc ~= '' then f[#f + 1] = 'removeOnComplete'; f[#f + 1] = roc end

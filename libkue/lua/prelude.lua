@@ -16,12 +16,83 @@ local function zid(id)
   return string.format('%02d|%s', #id, id)
 end
 
+-- Events carry the id as a number, or, for an action that came through
+-- Kue's HTTP API (a script given the 's' id form), as a string, as Kue does.
+local EV_ID_STR = false
 local function publish(id, event, rest)
+  local jid = EV_ID_STR and ('"' .. id .. '"') or id
   redis.call('PUBLISH', key('events'),
-    '{"id":' .. id .. ',"event":"' .. event .. '","args":["' .. event .. '"' .. (rest or '') .. ']}')
+    '{"id":' .. jid .. ',"event":"' .. event .. '","args":["' .. event .. '"' .. (rest or '') .. ']}')
 end
 
-local function jstr(s) return cjson.encode(s) end
+-- Error replies start with a class word that libkue turns into
+-- kue_errcode() and strips (NOTFOUND, WRONGSTATE, INVALID).
+local function err_reply(class, msg) return redis.error_reply(class .. ' ' .. msg) end
+
+-- The longest delay (ms) a job or a backoff may ask for: KUE_MAX_DELAY_MS
+-- in include/kue/kue.h (ten years; larger values are clamped to it), and
+-- the longest ttl, KUE_MAX_TTL_MS (a larger stored ttl counts as this).
+local MAX_DELAY_MS = 315360000000
+local MAX_TTL_MS = 315360000000
+
+-- A string as JSON.stringify writes it (docs/data.md): the same escapes,
+-- '/' and DEL left alone, and bytes that are not UTF-8 as U+FFFD, so every
+-- event is valid JSON in valid UTF-8 (cjson escapes '/' and passes such
+-- bytes through).
+local JESC = { ['"'] = '\\"', ['\\'] = '\\\\', ['\b'] = '\\b', ['\f'] = '\\f',
+               ['\n'] = '\\n', ['\r'] = '\\r', ['\t'] = '\\t' }
+local function jesc(c) return JESC[c] or string.format('\\u%04x', string.byte(c)) end
+local function utf8_fix(s)
+  local out, i, n, start = {}, 1, #s, 1
+  while i <= n do
+    local c = string.byte(s, i)
+    if c < 0x80 then
+      i = i + 1
+    else
+      local need, lo, hi = 0, 0x80, 0xBF
+      if c >= 0xC2 and c <= 0xDF then need = 1
+      elseif c == 0xE0 then need = 2; lo = 0xA0
+      elseif c == 0xED then need = 2; hi = 0x9F
+      elseif c >= 0xE1 and c <= 0xEF then need = 2
+      elseif c == 0xF0 then need = 3; lo = 0x90
+      elseif c >= 0xF1 and c <= 0xF3 then need = 3
+      elseif c == 0xF4 then need = 3; hi = 0x8F end
+      local k = 1
+      while k <= need do
+        local x = string.byte(s, i + k)
+        if not x or x < lo or x > hi then break end
+        lo, hi = 0x80, 0xBF
+        k = k + 1
+      end
+      if need > 0 and k > need then
+        i = i + k
+      else
+        out[#out + 1] = string.sub(s, start, i - 1)
+        out[#out + 1] = '\239\191\189'
+        i = i + k
+        start = i
+      end
+    end
+  end
+  out[#out + 1] = string.sub(s, start)
+  return table.concat(out)
+end
+local function jstr_new(s)
+  if not string.find(s, '[%z\1-\31"\\\128-\255]') then return '"' .. s .. '"' end
+  if string.find(s, '[\128-\255]') then s = utf8_fix(s) end
+  if string.find(s, '[%z\1-\31"\\]') then s = string.gsub(s, '[%z\1-\31"\\]', jesc) end
+  return '"' .. s .. '"'
+end
+-- job types repeat within a call (one "enqueue" event per job): remembered
+local JCACHE = {}
+local function jstr(s)
+  s = tostring(s)
+  local c = JCACHE[s]
+  if c then return c end
+  c = jstr_new(s)
+  if #s <= 128 then JCACHE[s] = c end
+  return c
+end
 
 local function first_line(s)
   local nl = string.find(s, '\n', 1, true)
@@ -126,7 +197,10 @@ end
 -- integer (Redis formats Lua numbers with a slow %.17g), else its value.
 local function prio_s(p)
   if p and string.find(p, '^-?%d+$') then return p end
-  return fmt(tonumber(p) or 0)
+  local n = tonumber(p)
+  if not n or n ~= n or n == math.huge or n == -math.huge then return '0' end
+  if n == math.floor(n) and math.abs(n) < 1e15 then return fmt(n) end
+  return string.format('%.17g', n)
 end
 
 local JOB_FIELDS = { 'type', 'state', 'priority', 'workerId', 'attempts', 'max_attempts',
@@ -160,8 +234,17 @@ local function drop(id, t, wid)
   if #codes > 0 then redis.call('DEL', ok) end
 end
 
--- Kue's backoff delay for the attempt just failed (docs/wire.md section 7).
+-- Kue's backoff delay for the attempt just failed (docs/wire.md section 7),
+-- within [0, MAX_DELAY_MS] (docs/data.md: a stored 1e308 or NaN cannot wrap
+-- promote_at).
+local backoff_raw
 local function backoff_delay(j, attempts, fn_ms)
+  local d = backoff_raw(j, attempts, fn_ms)
+  if d ~= d or d < 0 then return 0 end
+  if d > MAX_DELAY_MS then return MAX_DELAY_MS end
+  return math.floor(d)
+end
+backoff_raw = function(j, attempts, fn_ms)
   local base = tonumber(j.delay) or 0
   local b = j.backoff
   if b == 'true' then return base end
@@ -172,6 +255,7 @@ local function backoff_delay(j, attempts, fn_ms)
       local v = d / 2 * (2 ^ attempts - 1)
       local m = tonumber(obj.maxDelay)
       if m and m - d / 2 < v then v = m - d / 2 end
+      if v ~= v or v > MAX_DELAY_MS then return MAX_DELAY_MS end
       return math.floor(v + 0.5)
     end
     return d

@@ -2,7 +2,7 @@
 -- ARGV: prefix, id, priority.  Returns 1 or an error.
 local id, ps = ARGV[2], ARGV[3]
 local j = load(id)
-if not j then return redis.error_reply('job "' .. id .. '" doesnt exist') end
+if not j then return err_reply('NOTFOUND', 'job "' .. id .. '" doesnt exist') end
 local prio = tonumber(ps)
 local now = now_ms()
 local z = zid(id)

@@ -509,6 +509,9 @@ static void refused_alike(kue_job_t *j, const char *expect)
     cr_assert(strstr(blocking, expect), "blocking: %s", blocking);
     cr_assert_eq(kue_async_save(A, j, count_cb, NULL), -1);
     cr_assert_str_eq(kue_async_errstr(A), blocking);
+    /* and the same class */
+    cr_assert_eq(kue_errcode(K), KUE_ERR_INVALID, "%s", blocking);
+    cr_assert_eq(kue_async_errcode(A), KUE_ERR_INVALID, "%s", blocking);
 }
 
 Test(async, bad_input_refused_like_blocking_api)

@@ -752,12 +752,12 @@ Test(store, search_many_terms_indexed)
     kue_buf_puts(&b, "\"}");
     kue_search_term_t *terms;
     size_t nterms;
-    cr_assert_eq(kue_search_job_terms(b.data, b.len, NULL, &terms, &nterms), 0);
+    cr_assert_eq(kue_search_job_terms(b.p, b.len, NULL, &terms, &nterms), 0);
     free(terms);
     cr_assert_gt(nterms, 600, "only %zu distinct codes", nterms);
     cr_assert_leq(nterms, KUE_SEARCH_MAX_TERMS);
     kue_set_search(K, 1);
-    kue_job_t *j = kue_job_new("doc", b.data);
+    kue_job_t *j = kue_job_new("doc", b.p);
     int64_t id = kue_job_save(K, j);
     cr_assert_gt(id, 0, "save: %s", kue_errstr(K));
     kue_job_free(j);

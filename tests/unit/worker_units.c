@@ -40,6 +40,27 @@ Test(worker_units, json_compact)
     free(s);
     cr_assert_null(kw_json_compact("{oops", err, sizeof err));
     cr_assert_neq(err[0], '\0');
+    /* a result as a Node handler's JSON.stringify stores it */
+    s = kw_json_compact("{\"x\":0.10, \"n\":150000000000000000000, \"s\":\"\\ud800\"}", err,
+                        sizeof err);
+    cr_assert_str_eq(s, "{\"x\":0.1,\"n\":150000000000000000000,\"s\":\"\\ud800\"}");
+    free(s);
+}
+
+Test(worker_units, invalid_result_as_kue_stores_it)
+{
+    char *s = kw_invalid_result("{oops \"q\"");
+    cr_assert_str_eq(s, "{\"error\":true,\"message\":\"Invalid JSON Result: \\\"{oops \\\"q\\\"\\\"\"}");
+    free(s);
+    /* a long result is cut at 500 bytes; a character cut in half is U+FFFD,
+     * so the stored JSON stays valid */
+    char big[700];
+    memset(big, 'a', 499);
+    strcpy(big + 499, "\xe2\x9c\x93 rest");
+    s = kw_invalid_result(big);
+    cr_assert_not_null(s);
+    cr_assert(strstr(s, "a\xef\xbf\xbd\\\"\"}"), "%s", s + strlen(s) - 20);
+    free(s);
 }
 
 Test(worker_units, args)

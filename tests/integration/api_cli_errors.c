@@ -44,7 +44,7 @@ Test(api_cli_errors, post_job_bad_options_are_400_with_the_value)
     wt_web_t w;
     wt_web_start(&w, r.url, NULL, NULL);
     post_bad(w.port, "{\"priority\":\"urgent\"}",
-             "invalid priority \\\"urgent\\\": use low, normal, medium, high, critical or an integer");
+             "invalid priority \\\"urgent\\\": use low, normal, medium, high, critical or a finite number");
     post_bad(w.port, "{\"priority\":[1]}", "invalid priority [1]: use low, normal");
     post_bad(w.port, "{\"backoff\":{\"type\":\"linear\"}}",
              "invalid backoff {\\\"type\\\":\\\"linear\\\"}: use true or {\\\"type\\\":\\\"fixed\\\"|\\\"exponential\\\"");

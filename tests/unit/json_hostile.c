@@ -40,8 +40,9 @@ Test(json_hostile, huge_attempts_do_not_overflow)
 {
     const char *kv[] = { "type", "t", "attempts", "1e300", "max_attempts", "-1e300" };
     char *js = job_json(kv, 6);
-    cr_assert(strstr(js, "\"made\":2147483647"), "%s", js);
-    cr_assert(strstr(js, "\"max\":-2147483648"), "%s", js);
+    /* read as Kue's toJSON reads them, Number(field): no int overflow */
+    cr_assert(strstr(js, "\"made\":1e+300"), "%s", js);
+    cr_assert(strstr(js, "\"max\":-1e+300"), "%s", js);
     free(js);
 }
 
@@ -49,14 +50,16 @@ Test(json_hostile, invalid_utf8_becomes_replacement_character)
 {
     const char *kv[] = { "type", ("a\xff" "b\xc3"), "error", "\xe2\x82" };
     char *js = job_json(kv, 4);
-    cr_assert(strstr(js, "\"type\":\"a\\ufffdb\\ufffd\""), "%s", js);
-    cr_assert(strstr(js, "\"error\":\"\\ufffd\""), "%s", js);
+    /* U+FFFD itself, as JSON.stringify writes it after a UTF-8 decode */
+    cr_assert(strstr(js, "\"type\":\"a\xef\xbf\xbd" "b\xef\xbf\xbd\""), "%s", js);
+    cr_assert(strstr(js, "\"error\":\"\xef\xbf\xbd\""), "%s", js);
     free(js);
     /* valid sequences pass as they are */
     web_buf_t b;
     web_buf_init(&b);
     web_buf_json_str(&b, "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\xed\xa0\x80");
-    cr_assert_str_eq(b.p, "\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\\ufffd\\ufffd\\ufffd\"");
+    cr_assert_str_eq(b.p, "\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80"
+                          "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\"");
     web_buf_free(&b);
 }
 

@@ -8,9 +8,9 @@
 #            nothing).
 #   install: install what is missing (as root; make deps, .ci/run).
 set -eu
-PKGS="build-essential pkg-config libhiredis-dev libev-dev libinih-dev libjansson-dev \
+PKGS="build-essential pkg-config libhiredis-dev libev-dev libjansson-dev \
 libcriterion-dev libmicrohttpd-dev redis-server"
-[ "${2:-}" = test ] && PKGS="$PKGS nodejs npm openssl chromium"
+[ "${2:-}" = test ] && PKGS="$PKGS nodejs npm openssl chromium clang libclang-rt-14-dev"
 missing=""
 for p in $PKGS; do
   case $p in

@@ -85,9 +85,13 @@ Test(supervisor_crash, hard_timeout_kills_hung_handler)
     char err[256];
     sup_field(&S, id, "error", err, sizeof(err));
     cr_assert(strstr(err, "timeout"), "error: %s", err);
-    cr_assert(sup_wait_children(S.pid, "kue-supervisor: worker hang#1", 1, 3000));
-    pid_t w2[4];
-    sup_children(S.pid, "kue-supervisor: worker hang#1", w2, 4);
+    /* the job can be failed before the killed worker is gone: wait for
+     * the one process of the type to be a new one */
+    pid_t w2[4] = { 0 };
+    int64_t deadline = kt_now_ms() + 5000;
+    while (!(sup_children(S.pid, "kue-supervisor: worker hang#1", w2, 4) == 1 && w2[0] != w[0]) &&
+           kt_now_ms() < deadline)
+        kt_sleep_ms(10);
     cr_assert_neq(w[0], w2[0], "worker replaced");
     cr_assert_eq(sup_stop(&S, SIGTERM, 10000), 0);
     S.pid = 0;

@@ -33,6 +33,7 @@ const adapters = {
   kue(opts, NAME) {
     const kue = nm('kue');
     const q = kue.createQueue({ prefix: 'q', redis: { host, port, db } });   // one per process
+    q.setMaxListeners(0);                    // each process() call adds timer listeners
     const save = (job) => new Promise((res, rej) => job.save((e) => (e ? rej(e) : res(job))));
     return {
       add: (d) => save(q.create(NAME, d)),

@@ -15,6 +15,9 @@
 //       the cost of script machinery: EVALSHA of kue's prelude + "return 1"
 //       against a bare "return 1" and against FCALL of a function library
 //       loaded once; redis.call overhead; ZADD+ZPOPMIN against set size.
+//   KUE_BUILD=/abs/build node bench/profile.js floor [BACKLOG [M]]
+//       claim+complete without workers: kue's scripts against minimal
+//       scripts that make only the writes Kue's wire format requires.
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
@@ -265,6 +268,113 @@ async function micro() {
   }
 }
 
+// The scripts' cost without workers: BACKLOG + M jobs saved, then M jobs
+// claimed and completed in batches of 50 by this process (4 batches in
+// flight), with kue's own claim/complete scripts and with minimal scripts
+// that make only the writes Kue's wire format requires (the state HSETs,
+// the start/complete PUBLISHes, the sets of both states, global and per
+// type), with and without the reads (HMGET) that validate each job.
+const MIN_CLAIM = `
+local P, t, n, wid = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
+local now = redis.call('TIME')[1] .. '000'
+local top = redis.call('ZPOPMIN', P .. ':jobs:' .. t .. ':inactive', n)
+local rem, act, tact, ids = {}, {}, {}, {}
+for i = 1, #top, 2 do
+  local z = top[i]
+  local id = string.sub(z, 4)
+  if READS == 'wide' then redis.call('HMGET', P .. ':job:' .. id, 'type', 'state', 'priority', 'ttl', 'data', 'attempts', 'max_attempts', 'created_at', 'delay', 'backoff')
+  elseif READS == 'narrow' then redis.call('HMGET', P .. ':job:' .. id, 'state', 'type', 'priority', 'data') end
+  redis.call('HSET', P .. ':job:' .. id, 'state', 'active', 'updated_at', now, 'started_at', now, 'workerId', wid)
+  redis.call('PUBLISH', P .. ':events', '{"id":' .. id .. ',"event":"start","args":["start","' .. t .. '",null]}')
+  rem[#rem + 1] = z; act[#act + 1] = '0'; act[#act + 1] = z; tact[#tact + 1] = '0'; tact[#tact + 1] = z; ids[#ids + 1] = id
+end
+if #ids > 0 then
+  redis.call('ZREM', P .. ':jobs:inactive', unpack(rem))
+  redis.call('ZADD', P .. ':jobs:active', unpack(act))
+  redis.call('ZADD', P .. ':jobs:' .. t .. ':active', unpack(tact))
+end
+return ids`;
+const MIN_COMPLETE = `
+local P, t = ARGV[1], ARGV[2]
+local now = redis.call('TIME')[1] .. '000'
+local rem, done = {}, {}
+for i = 3, #ARGV do
+  local id = ARGV[i]
+  local z = string.format('%02d|%s', #id, id)
+  if READS == 'wide' then redis.call('HMGET', P .. ':job:' .. id, 'type', 'state', 'priority', 'workerId', 'attempts', 'max_attempts', 'removeOnComplete')
+  elseif READS == 'narrow' then redis.call('HMGET', P .. ':job:' .. id, 'state', 'workerId') end
+  redis.call('HSET', P .. ':job:' .. id, 'state', 'complete', 'updated_at', now, 'duration', '0', 'progress', '100', 'attempts', '1')
+  redis.call('PUBLISH', P .. ':events', '{"id":' .. id .. ',"event":"complete","args":["complete",null,null]}')
+  rem[#rem + 1] = z; done[#done + 1] = '0'; done[#done + 1] = z
+end
+redis.call('ZREM', P .. ':jobs:active', unpack(rem))
+redis.call('ZREM', P .. ':jobs:' .. t .. ':active', unpack(rem))
+redis.call('ZADD', P .. ':jobs:complete', unpack(done))
+redis.call('ZADD', P .. ':jobs:' .. t .. ':complete', unpack(done))
+return #rem`;
+
+async function floor(backlog, m) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kue-profile-'));
+  const rs = await startRedis(dir);
+  const { r, port } = rs;
+  const lua = (f) => fs.readFileSync(path.join(__dirname, '..', 'libkue', 'lua', f), 'utf8');
+  const variants = [
+    ['kue claim.lua + complete.lua (prelude included)', lua('prelude.lua') + '\n' + lua('claim.lua'), lua('prelude.lua') + '\n' + lua('complete.lua'), true],
+    ['minimal writes + the same HMGETs (10 and 7 fields)', "local READS = 'wide'\n" + MIN_CLAIM, "local READS = 'wide'\n" + MIN_COMPLETE, false],
+    ['minimal writes + narrow HMGETs (4 and 2 fields, all present)', "local READS = 'narrow'\n" + MIN_CLAIM, "local READS = 'narrow'\n" + MIN_COMPLETE, false],
+    ['minimal writes only (the wire-format floor)', 'local READS = false\n' + MIN_CLAIM, 'local READS = false\n' + MIN_COMPLETE, false],
+  ];
+  const ROUNDS = +(process.env.ROUNDS || 5);
+  const res = variants.map(() => []);
+  let nestedPer = variants.map(() => 0);
+  try {
+    console.log(`backlog ${backlog}, ${m} jobs claimed and completed per variant, batches of 50; load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+    for (let round = 0; round < ROUNDS; round++) for (const [vi, [, cl, co, real]] of variants.entries()) {
+      await r.flushall();
+      execFileSync(kbench, ['enqueue', `redis://127.0.0.1:${port}/0`, 'q', 'echo', 'bulk', String(backlog + m)]);
+      const shaC = await r.script('LOAD', cl), shaD = await r.script('LOAD', co);
+      await r.config('RESETSTAT');
+      const a = parseInfo(await r.info('all'));
+      let done = 0, slot = 0;
+      const lane = async () => {
+        while (done < m) {
+          done += 50;
+          const s0 = (slot++ % 2) * 50;
+          const slots = Array.from({ length: 50 }, (_, i) => String(s0 + i + 1));
+          let out;
+          if (real) out = (await r.evalsha(shaC, 0, 'q', 'echo', '50', 'bench', '4242', '60000', '50', ...slots)).map((x) => x[0]);
+          else out = await r.evalsha(shaC, 0, 'q', 'echo', '50', 'kue:bench:4242:echo:1');
+          if (!out.length) break;
+          const args = [];
+          if (real) for (const id of out) args.push(id, '', '0', '');
+          else args.push(...out);
+          await r.evalsha(shaD, 0, 'q', ...(real ? args : ['echo', ...args]));
+        }
+      };
+      await Promise.all([lane(), lane(), lane(), lane()]);
+      const b = parseInfo(await r.info('all'));
+      const n = await r.zcard('q:jobs:echo:complete');
+      let nested = 0;
+      for (const c of Object.keys(b.calls)) if (!['evalsha', 'info', 'config|resetstat', 'script|load', 'zcard'].includes(c)) nested += b.calls[c] - (a.calls[c] || 0);
+      res[vi].push(((b.cpu - a.cpu) / n) * 1e6);
+      nestedPer[vi] = nested / n;
+    }
+    console.log(`| variant | Redis CPU per job, us: min of ${ROUNDS} (the least disturbed) | median | max | nested commands per job |\n|---|---|---|---|---|`);
+    for (const [vi, [name]] of variants.entries()) {
+      const v = [...res[vi]].sort((x, y) => x - y);
+      console.log(`| ${name} | ${v[0].toFixed(2)} | ${v[v.length >> 1].toFixed(2)} | ${v[v.length - 1].toFixed(2)} | ${nestedPer[vi].toFixed(2)} |`);
+    }
+    console.log(`load average at end ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+  } finally {
+    rs.stop();
+    await sleep(200);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 const [mode, ...a] = process.argv.slice(2);
+if (mode === 'floor') {
+  floor(+(a[0] || 100000), +(a[1] || 50000)).catch((e) => { console.error(e.stack || e); process.exit(1); });
+} else
 (mode === 'micro' ? micro() : jobs(+(a[0] || 100000), +(a[1] || 30000), +(a[2] || 2), a[3] === '1', +(a[4] || 0)))
   .catch((e) => { console.error(e.stack || e); process.exit(1); });

@@ -1,11 +1,15 @@
 'use strict';
 // bench.js -- kue's benchmark, side by side with Kue 0.11.6, Bull, BullMQ and
 // bee-queue.  Started by bench/run.sh, which builds the C parts, installs the
-// peers and starts a private redis-server; see the Benchmarks section of README.md for the method.
+// peers and starts a private redis-server; see bench/METHOD.md for the method
+// (and the Benchmarks section of README.md for the other phases).
 //
 // Environment: KUE_BUILD (absolute build dir), BENCH_REDIS_PORT,
 // BENCH_RESULTS (directory for the JSON lines), BENCH_QUICK=1,
-// BENCH_SYSTEMS (comma list, default all), BENCH_RUNS (override).
+// BENCH_SYSTEMS (comma list, default all), BENCH_RUNS (override),
+// BENCH_PROCS (process counts of the processing rows, default 1..nproc),
+// BENCH_SCALE=0|1 (scale rows; default on in full mode),
+// BENCH_SCALE_BACKLOGS, BENCH_SCALE_M, BENCH_SCALE_COMPLETED (0: no such row).
 const fs = require('fs');
 const os = require('os');
 const net = require('net');

@@ -121,7 +121,9 @@ async function jobs(backlog, m, procs, sub, completed) {
     }
     await r.config('RESETSTAT');
     if (perfWorks()) {        // started first: perf takes a moment to attach
-      perf = spawn('perf', ['record', '-e', 'cpu-clock', '-F', '1999', '-g', '-p', String(rs.proc.pid), '-o', path.join(dir, 'perf.data')],
+      // PERF_DWARF=1: call graphs from DWARF unwinding (redis-server has no frame pointers)
+      const g = process.env.PERF_DWARF === '1' ? ['--call-graph', 'dwarf,16384', '-F', '499'] : ['-g', '-F', '1999'];
+      perf = spawn('perf', ['record', '-e', 'cpu-clock', ...g, '-p', String(rs.proc.pid), '-o', path.join(dir, 'perf.data')],
         { stdio: 'ignore' });
       await sleep(1500);
     }
@@ -168,6 +170,11 @@ async function jobs(backlog, m, procs, sub, completed) {
       for (const [area, pc] of byArea(self)) console.log(`${pc.toFixed(1).padStart(6)}%  ${area}`);
       console.log('\nperf: self time by function (top 30)');
       console.log(self.slice(0, 30).join('\n'));
+      if (process.env.PERF_DWARF === '1') {
+        console.log('\nperf: callers of memcmp');
+        console.log(rep(['--no-children', '--sort', 'sym', '-S', '__memcmp_evex_movbe', '-G', '--percent-limit', '0.2'])
+          .split('\n').filter((l) => l && !l.startsWith('#')).slice(0, 60).join('\n'));
+      }
       console.log('\nperf: with callees (children), selected');
       const ch = rep(['--children', '--sort', 'sym', '-g', 'none']).split('\n');
       const want = /\b(processCommand|call|evalGenericCommand|evalShaCommand|luaCallFunction|luaRedisGenericCommand|luaRedisCallCommand|scriptCall|lua_pcall|luaV_execute|luaD_precall|zaddGenericCommand|zpopMinCommand|genericZpopCommand|zremCommand|hsetCommand|hmgetCommand|publishCommand|pubsubPublishMessage|saddCommand|sremCommand|ltrimCommand|lpopCommand|zslInsert|zslDelete|zsetAdd|zsetRemoveFromSkiplist|lookupKey|lookupKeyWrite|lookupKeyRead|dictFind|lpFind|lpSeek|hashTypeGetValue|hashTypeSet|luaCreateFunction|luaSetGlobalArray|luaPushArray|luaReplyToRedisReply|redisProtocolToLuaType|lua_createtable|luaH_new|luaC_step|luaC_fullgc|luaM_realloc_|je_malloc|malloc|free|readQueryFromClient|writeToClient|sendReplyToClient|_addReplyToBufferOrList|luaF_newLclosure|luaS_newlstr|luaH_resize|ldbIsEnabled|luaMaskCountHook|string_format|str_format|luaO_pushvfstring)\b/;
@@ -231,9 +238,9 @@ async function micro() {
       const pair = await med(() => cpuPer(r, 20000, (i) => (i % 2 ? ['ZPOPMIN', 'z'] : ['ZADD', 'z', '0', `07|${next++}`])));
       rows.push([`ZADD of a tail member + ZPOPMIN, ${size} members (${enc}), per pair`, pair * 2]);
     }
-    // kue's active sets: ~100 members with equal scores (2 processes x 50), a
-    // batch of 50 added and 50 removed per claim/complete; listpack (the
-    // default for <= 128 members) against skiplist
+    // kue's active sets: ~100 members with equal scores (2 processes x 50),
+    // batches added and removed by claim/complete (25 here, so the set stays
+    // <= 128 members and a listpack); listpack (the default) against skiplist
     for (const lp of [128, 0]) {
       await r.config('SET', 'zset-max-listpack-entries', String(lp));
       await r.del('act');
@@ -245,10 +252,10 @@ async function micro() {
       await r.zadd('act', ...a0);
       const enc = await r.object('ENCODING', 'act');
       const per = await med(() => cpuPer(r, 2000, (i) => {
-        if (i % 2 === 0) { const a = []; for (let j = 0; j < 50; j++) { a.push(0, zid(id)); live.push(id++); } return ['ZADD', 'act', ...a]; }
-        return ['ZREM', 'act', ...live.splice(0, 50).map(zid)];
+        if (i % 2 === 0) { const a = []; for (let j = 0; j < 25; j++) { a.push(0, zid(id)); live.push(id++); } return ['ZADD', 'act', ...a]; }
+        return ['ZREM', 'act', ...live.splice(0, 25).map(zid)];
       }));
-      rows.push([`active-like set, 100 members, equal scores (${enc}): ZADD 50 + ZREM 50, per member added and removed`, per * 2 / 50]);
+      rows.push([`active-like set, 100-125 members, equal scores (${enc}, still ${await r.object('ENCODING', 'act')} after): ZADD 25 + ZREM 25, per member added and removed`, per * 2 / 25]);
     }
     await r.config('SET', 'zset-max-listpack-entries', '128');
     // a job hash as kue writes it (14 fields): claim's HMGET of 10 fields
@@ -269,8 +276,8 @@ async function micro() {
 }
 
 // The scripts' cost without workers: BACKLOG + M jobs saved, then M jobs
-// claimed and completed in batches of 50 by this process (4 batches in
-// flight), with kue's own claim/complete scripts and with minimal scripts
+// claimed and completed in batches of 50 by this process (2 batches in
+// flight: the active sets hold <= 100 jobs, as with 2 workers x 50), with kue's own claim/complete scripts and with minimal scripts
 // that make only the writes Kue's wire format requires (the state HSETs,
 // the start/complete PUBLISHes, the sets of both states, global and per
 // type), with and without the reads (HMGET) that validate each job.
@@ -320,6 +327,7 @@ async function floor(backlog, m) {
   const lua = (f) => fs.readFileSync(path.join(__dirname, '..', 'libkue', 'lua', f), 'utf8');
   const variants = [
     ['kue claim.lua + complete.lua (prelude included)', lua('prelude.lua') + '\n' + lua('claim.lua'), lua('prelude.lua') + '\n' + lua('complete.lua'), true],
+    ['the same, active sets skiplist-encoded (a placeholder member keeps them so; measurement only)', lua('prelude.lua') + '\n' + lua('claim.lua'), lua('prelude.lua') + '\n' + lua('complete.lua'), 'skiplist'],
     ['minimal writes + the same HMGETs (10 and 7 fields)', "local READS = 'wide'\n" + MIN_CLAIM, "local READS = 'wide'\n" + MIN_COMPLETE, false],
     ['minimal writes + narrow HMGETs (4 and 2 fields, all present)', "local READS = 'narrow'\n" + MIN_CLAIM, "local READS = 'narrow'\n" + MIN_COMPLETE, false],
     ['minimal writes only (the wire-format floor)', 'local READS = false\n' + MIN_CLAIM, 'local READS = false\n' + MIN_COMPLETE, false],
@@ -333,6 +341,14 @@ async function floor(backlog, m) {
       await r.flushall();
       execFileSync(kbench, ['enqueue', `redis://127.0.0.1:${port}/0`, 'q', 'echo', 'bulk', String(backlog + m)]);
       const shaC = await r.script('LOAD', cl), shaD = await r.script('LOAD', co);
+      if (real === 'skiplist') {
+        for (const k of ['q:jobs:active', 'q:jobs:echo:active']) {
+          const a = [];
+          for (let i = 0; i < 129; i++) a.push(-1, `00|placeholder${i}`);
+          await r.zadd(k, ...a);
+          await r.zrem(k, ...a.filter((_, i) => i % 2 && i > 1));
+        }
+      }
       await r.config('RESETSTAT');
       const a = parseInfo(await r.info('all'));
       let done = 0, slot = 0;
@@ -351,7 +367,7 @@ async function floor(backlog, m) {
           await r.evalsha(shaD, 0, 'q', ...(real ? args : ['echo', ...args]));
         }
       };
-      await Promise.all([lane(), lane(), lane(), lane()]);
+      await Promise.all([lane(), lane()]);    // <= 100 in flight, as 2 workers x 50
       const b = parseInfo(await r.info('all'));
       const n = await r.zcard('q:jobs:echo:complete');
       let nested = 0;

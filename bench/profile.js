@@ -285,12 +285,14 @@ const MIN_CLAIM = `
 local P, t, n, wid = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
 local now = redis.call('TIME')[1] .. '000'
 local top = redis.call('ZPOPMIN', P .. ':jobs:' .. t .. ':inactive', n)
-local rem, act, tact, ids = {}, {}, {}, {}
+local rem, act, tact, ids, rows = {}, {}, {}, {}, {}
 for i = 1, #top, 2 do
   local z = top[i]
   local id = string.sub(z, 4)
-  if READS == 'wide' then redis.call('HMGET', P .. ':job:' .. id, 'type', 'state', 'priority', 'ttl', 'data', 'attempts', 'max_attempts', 'created_at', 'delay', 'backoff')
+  local v
+  if READS == 'wide' then v = redis.call('HMGET', P .. ':job:' .. id, 'type', 'state', 'priority', 'ttl', 'data', 'attempts', 'max_attempts', 'created_at', 'delay', 'backoff')
   elseif READS == 'narrow' then redis.call('HMGET', P .. ':job:' .. id, 'state', 'type', 'priority', 'data') end
+  if ROWS then rows[#rows + 1] = { id, v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10] } end
   redis.call('HSET', P .. ':job:' .. id, 'state', 'active', 'updated_at', now, 'started_at', now, 'workerId', wid)
   redis.call('PUBLISH', P .. ':events', '{"id":' .. id .. ',"event":"start","args":["start","' .. t .. '",null]}')
   rem[#rem + 1] = z; act[#act + 1] = '0'; act[#act + 1] = z; tact[#tact + 1] = '0'; tact[#tact + 1] = z; ids[#ids + 1] = id
@@ -300,6 +302,7 @@ if #ids > 0 then
   redis.call('ZADD', P .. ':jobs:active', unpack(act))
   redis.call('ZADD', P .. ':jobs:' .. t .. ':active', unpack(tact))
 end
+if ROWS then return rows end
 return ids`;
 const MIN_COMPLETE = `
 local P, t = ARGV[1], ARGV[2]
@@ -328,9 +331,10 @@ async function floor(backlog, m) {
   const variants = [
     ['kue claim.lua + complete.lua (prelude included)', lua('prelude.lua') + '\n' + lua('claim.lua'), lua('prelude.lua') + '\n' + lua('complete.lua'), true],
     ['the same, active sets skiplist-encoded (a placeholder member keeps them so; measurement only)', lua('prelude.lua') + '\n' + lua('claim.lua'), lua('prelude.lua') + '\n' + lua('complete.lua'), 'skiplist'],
-    ['minimal writes + the same HMGETs (10 and 7 fields)', "local READS = 'wide'\n" + MIN_CLAIM, "local READS = 'wide'\n" + MIN_COMPLETE, false],
-    ['minimal writes + narrow HMGETs (4 and 2 fields, all present)', "local READS = 'narrow'\n" + MIN_CLAIM, "local READS = 'narrow'\n" + MIN_COMPLETE, false],
-    ['minimal writes only (the wire-format floor)', 'local READS = false\n' + MIN_CLAIM, 'local READS = false\n' + MIN_COMPLETE, false],
+    ['minimal writes + the same HMGETs + the same claim reply (9 values per job)', "local READS, ROWS = 'wide', true\n" + MIN_CLAIM, "local READS = 'wide'\n" + MIN_COMPLETE, 'rows'],
+    ['minimal writes + the same HMGETs (10 and 7 fields)', "local READS, ROWS = 'wide', false\n" + MIN_CLAIM, "local READS = 'wide'\n" + MIN_COMPLETE, false],
+    ['minimal writes + narrow HMGETs (4 and 2 fields, all present)', "local READS, ROWS = 'narrow', false\n" + MIN_CLAIM, "local READS = 'narrow'\n" + MIN_COMPLETE, false],
+    ['minimal writes only (the wire-format floor)', 'local READS, ROWS = false, false\n' + MIN_CLAIM, 'local READS = false\n' + MIN_COMPLETE, false],
   ];
   const ROUNDS = +(process.env.ROUNDS || 5);
   const res = variants.map(() => []);
@@ -358,13 +362,15 @@ async function floor(backlog, m) {
           const s0 = (slot++ % 2) * 50;
           const slots = Array.from({ length: 50 }, (_, i) => String(s0 + i + 1));
           let out;
-          if (real) out = (await r.evalsha(shaC, 0, 'q', 'echo', '50', 'bench', '4242', '60000', '50', ...slots)).map((x) => x[0]);
+          if (real === 'rows') out = (await r.evalsha(shaC, 0, 'q', 'echo', '50', 'kue:bench:4242:echo:1')).map((x) => x[0]);
+          else if (real) out = (await r.evalsha(shaC, 0, 'q', 'echo', '50', 'bench', '4242', '60000', '50', ...slots)).map((x) => x[0]);
           else out = await r.evalsha(shaC, 0, 'q', 'echo', '50', 'kue:bench:4242:echo:1');
           if (!out.length) break;
           const args = [];
-          if (real) for (const id of out) args.push(id, '', '0', '');
+          const kueArgs = real && real !== 'rows';
+          if (kueArgs) for (const id of out) args.push(id, '', '0', '');
           else args.push(...out);
-          await r.evalsha(shaD, 0, 'q', ...(real ? args : ['echo', ...args]));
+          await r.evalsha(shaD, 0, 'q', ...(kueArgs ? args : ['echo', ...args]));
         }
       };
       await Promise.all([lane(), lane()]);    // <= 100 in flight, as 2 workers x 50

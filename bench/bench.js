@@ -723,7 +723,7 @@ async function main() {
   }
   let t = table(header);
   t += '\nRedis CPU/job (process): kue\'s includes delivering its events to its one q:events subscriber (kbench watch),'
-    + ' about 7 us/job; every Kue process subscribes to q:events itself.' + (S.on ? ' The scale rows below run without subscribers.' : '');
+    + ' at most ~2 us/job (bench/METHOD.md); every Kue process subscribes to q:events itself.' + (S.on ? ' The scale rows below run without subscribers.' : '');
   t += `\nload average at end of the comparison: ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`;
   if (S.on && SYSTEMS.some((x) => x.id === 'kue')) {
     try { t += '\n\n' + scaleTable(await scaleRows()); } catch (e) { log(`  scale rows failed: ${e.message}`); }

@@ -9,7 +9,8 @@
 //       command's calls and usec per job (INFO commandstats, nested
 //       commands included), the encodings of the sets, and, when `perf`
 //       works, redis-server's hottest functions (perf record -e cpu-clock).
-//       SUB=1 adds one subscriber on q:events (as the bench's rate does);
+//       SUB=1 adds one subscriber on q:events over TCP (as the bench's rate
+//       does), SUB=2 one over the unix socket;
 //       COMPLETED jobs are saved and processed first, and kept.
 //   KUE_BUILD=/abs/build node bench/profile.js micro
 //       the cost of script machinery: EVALSHA of kue's prelude + "return 1"
@@ -47,7 +48,8 @@ async function startRedis(dir) {
     const s = require('net').createServer().listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => res(p)); });
   });
   const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
-    '--dir', dir, '--logfile', path.join(dir, 'redis.log')], { stdio: 'ignore' });
+    '--dir', dir, '--logfile', path.join(dir, 'redis.log'), '--unixsocket', path.join(dir, 'redis.sock'), '--unixsocketperm', '700'],
+  { stdio: 'ignore' });
   for (let i = 0; spawnSync('redis-cli', ['-p', String(port), 'ping']).status !== 0; i++) {
     if (i > 100) throw new Error('redis-server did not start');
     await sleep(50);
@@ -115,8 +117,8 @@ async function jobs(backlog, m, procs, sub, completed) {
     const t0 = hr();
     execFileSync(kbench, ['enqueue', url, 'q', 'echo', 'bulk', String(backlog + m)]);
     console.log(`saved ${backlog + m} jobs in ${((hr() - t0) / 1000).toFixed(1)} s; load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
-    if (sub) {
-      watcher = new Redis({ host: '127.0.0.1', port });
+    if (sub) {               // SUB=1: over TCP loopback, SUB=2: over the unix socket
+      watcher = new Redis(sub === 2 ? { path: path.join(dir, 'redis.sock') } : { host: '127.0.0.1', port });
       await watcher.subscribe('q:events');
     }
     await r.config('RESETSTAT');
@@ -145,7 +147,7 @@ async function jobs(backlog, m, procs, sub, completed) {
     done = (await r.zcard('q:jobs:echo:complete')) - base;
     const secs = (hr() - aT) / 1000;
     if (perf) { perf.kill('SIGINT'); await new Promise((res) => perf.on('exit', res)); }
-    console.log(`backlog ${backlog}, processed ${done} jobs (${procs} procs x 50${sub ? ', one q:events subscriber' : ''}) in ${secs.toFixed(2)} s`
+    console.log(`backlog ${backlog}, processed ${done} jobs (${procs} procs x 50${sub ? `, one q:events subscriber (${sub === 2 ? 'unix socket' : 'TCP'})` : ''}) in ${secs.toFixed(2)} s`
       + ` (${Math.round(done / secs)} jobs/s from supervisor start); load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
     console.log(`Redis CPU per job: ${(((b.cpu - a.cpu) / done) * 1e6).toFixed(2)} us (INFO used_cpu_sys+user)`);
     console.log('encodings at half-way:', JSON.stringify(mid));
@@ -398,5 +400,5 @@ const [mode, ...a] = process.argv.slice(2);
 if (mode === 'floor') {
   floor(+(a[0] || 100000), +(a[1] || 50000)).catch((e) => { console.error(e.stack || e); process.exit(1); });
 } else
-(mode === 'micro' ? micro() : jobs(+(a[0] || 100000), +(a[1] || 30000), +(a[2] || 2), a[3] === '1', +(a[4] || 0)))
+(mode === 'micro' ? micro() : jobs(+(a[0] || 100000), +(a[1] || 30000), +(a[2] || 2), +(a[3] || 0), +(a[4] || 0)))
   .catch((e) => { console.error(e.stack || e); process.exit(1); });

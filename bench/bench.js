@@ -1,11 +1,15 @@
 'use strict';
 // bench.js -- kue's benchmark, side by side with Kue 0.11.6, Bull, BullMQ and
 // bee-queue.  Started by bench/run.sh, which builds the C parts, installs the
-// peers and starts a private redis-server; see the Benchmarks section of README.md for the method.
+// peers and starts a private redis-server; see bench/METHOD.md for the method
+// (and the Benchmarks section of README.md for the other phases).
 //
 // Environment: KUE_BUILD (absolute build dir), BENCH_REDIS_PORT,
 // BENCH_RESULTS (directory for the JSON lines), BENCH_QUICK=1,
-// BENCH_SYSTEMS (comma list, default all), BENCH_RUNS (override).
+// BENCH_SYSTEMS (comma list, default all), BENCH_RUNS (override),
+// BENCH_PROCS (process counts of the processing rows, default 1..nproc),
+// BENCH_SCALE=0|1 (scale rows; default on in full mode),
+// BENCH_SCALE_BACKLOGS, BENCH_SCALE_M, BENCH_SCALE_COMPLETED (0: no such row).
 const fs = require('fs');
 const os = require('os');
 const net = require('net');
@@ -24,18 +28,30 @@ const kbench = path.join(build, 'bench', 'kbench');
 const supBin = path.join(build, 'bin', 'kue-supervisor');
 const plugDir = path.join(build, 'bench', 'plugins');
 
+// n: enqueue phases; nProc: the processing phases (after a discarded warm-up
+// of `warm` jobs per process), at each process count in `procs`.
 const P = quick
-  ? { runs: 1, n: 4000, nSingle: 1000, nC1: 1000, m: 100, k: 40, lo: 200, hi: 1000, nMon: 500, nDrain: 20000 }
-  : { runs: 3, n: 10000, nSingle: 2000, nC1: 2000, m: 200, k: 100, lo: 300, hi: 1800, nMon: 1000, nDrain: 20000 };
+  ? { runs: 1, n: 4000, nProc: 6000, warm: 2000, nSingle: 1000, nC1: 1000, m: 100, k: 40, lo: 200, hi: 1000, nMon: 500, nDrain: 20000 }
+  : { runs: 3, n: 10000, nProc: 30000, warm: 5000, nSingle: 2000, nC1: 2000, m: 200, k: 100, lo: 300, hi: 1800, nMon: 1000, nDrain: 20000 };
+P.procs = Array.from({ length: nproc }, (_, i) => i + 1);
 if (process.env.BENCH_RUNS) P.runs = +process.env.BENCH_RUNS;
+if (process.env.BENCH_PROCS) P.procs = process.env.BENCH_PROCS.split(',').map(Number);
+// Scale rows (kue only; full mode, or BENCH_SCALE=1): `win` windows of
+// `m` jobs processed with each backlog still waiting behind them.
+const S = {
+  on: process.env.BENCH_SCALE ? process.env.BENCH_SCALE === '1' : !quick,
+  backlogs: (process.env.BENCH_SCALE_BACKLOGS || '10000,100000,1000000').split(',').map(Number),
+  m: +(process.env.BENCH_SCALE_M || 15000), win: 3, completed: +(process.env.BENCH_SCALE_COMPLETED || 1000000),
+};
 
+// key: the completed set (all types); tkey: the one of the processed type.
 const SYSTEMS = [
-  { id: 'kue', label: 'kue', db: 1, key: 'q:jobs:complete', set: false },
-  { id: 'kue-node', label: 'Kue 0.11.6', adapter: 'kue', db: 2, key: 'q:jobs:complete', set: false },
+  { id: 'kue', label: 'kue', db: 1, key: 'q:jobs:complete', tkey: 'q:jobs:echo:complete', set: false },
+  { id: 'kue-node', label: 'Kue 0.11.6', adapter: 'kue', db: 2, key: 'q:jobs:complete', tkey: 'q:jobs:bench:complete', set: false },
   { id: 'bull', label: 'Bull', adapter: 'bull', db: 3, key: 'bull:bench:completed', set: false },
   { id: 'bullmq', label: 'BullMQ', adapter: 'bullmq', db: 4, key: 'bull:bench:completed', set: false },
   { id: 'bee', label: 'bee-queue', adapter: 'bee', db: 5, key: 'bq:bench:succeeded', set: true },
-].filter((s) => !process.env.BENCH_SYSTEMS || process.env.BENCH_SYSTEMS.split(',').includes(s.id));
+].map((s) => ({ tkey: s.key, ...s })).filter((s) => !process.env.BENCH_SYSTEMS || process.env.BENCH_SYSTEMS.split(',').includes(s.id));
 
 const hr = () => Number(process.hrtime.bigint()) / 1e6;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -188,17 +204,55 @@ async function waitDone(sys, n, timeoutMs = 120000) {
 const rate = (w) => (w.done > w.first ? (w.n - w.cFirst) / ((w.done - w.first) / 1000) : null);
 async function flush(sys) { const r = await poller(sys); await r.flushdb(); }
 
-async function info() {
-  const txt = await admin.info('all');
-  const calls = {};
-  let cpu = 0;
+function parseInfo(txt) {
+  const calls = {}, usec = {};
+  let cpu = 0, sys = 0;
   for (const line of txt.split('\r\n')) {
-    let m = /^cmdstat_([^:]+):calls=(\d+)/.exec(line);
-    if (m) calls[m[1]] = +m[2];
+    let m = /^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/.exec(line);
+    if (m) { calls[m[1]] = +m[2]; usec[m[1]] = +m[3]; }
     m = /^used_cpu_(sys|user):([\d.]+)/.exec(line);
-    if (m) cpu += +m[2];
+    if (m) { cpu += +m[2]; if (m[1] === 'sys') sys += +m[2]; }
   }
-  return { calls, cpu };
+  return { calls, usec, cpu, sys };
+}
+async function info() { return parseInfo(await admin.info('all')); }
+// One atomic sample: Redis CPU and command counters, and how many jobs the
+// completed set of `sys` holds at that instant (MULTI: nothing runs between).
+async function sample(sys, key) {
+  const r = await (await poller(sys)).multi().call('INFO', 'cpu', 'commandstats')[sys.set ? 'scard' : 'zcard'](key || sys.tkey).exec();
+  return { ...parseInfo(r[0][1]), count: r[1][1], t: hr() };
+}
+// Sample every 10 ms while jobs complete: from the first sample that sees a
+// completed job (start-up left out) to the first that sees `n`.
+async function measureWindow(sys, n, from = 1, timeoutMs = 300000) {
+  let a = null, samples = 0;
+  const end = hr() + timeoutMs;
+  for (;;) {
+    const x = await sample(sys);
+    if (a) samples++;
+    if (!a && x.count >= from) a = x;
+    else if (a && x.count >= n) return perJob(a, x, samples);
+    if (hr() > end) throw new Error(`${sys.id}: ${x.count}/${n} jobs completed after ${timeoutMs} ms`);
+    await sleep(10);
+  }
+}
+// Per-job figures between two samples: Redis CPU (us) and commands, the
+// sampling's own commands (MULTI, SELECT, INFO, ZCARD/SCARD, EXEC) left out.
+function perJob(a, b, samples) {
+  const n = b.count - a.count;
+  if (n <= 0) return null;
+  const own = { multi: 1, info: 1, exec: 1, zcard: 1, scard: 1 };
+  let cmds = 0;
+  const by = {};
+  for (const [c, v] of Object.entries(b.calls)) {
+    let d = v - (a.calls[c] || 0);
+    if (own[c]) d -= samples;
+    if (d <= 0) continue;
+    cmds += d;
+    by[c] = { calls: +(d / n).toFixed(3), us: +(((b.usec[c] || 0) - (a.usec[c] || 0)) / n).toFixed(3) };
+  }
+  return { n, secs: (b.t - a.t) / 1000, rate: n / ((b.t - a.t) / 1000), cpu_us: ((b.cpu - a.cpu) / n) * 1e6,
+    cpu_sys_us: ((b.sys - a.sys) / n) * 1e6, cmds: cmds / n, by };
 }
 function infoDelta(a, b, exclude) {
   let total = 0;
@@ -243,8 +297,11 @@ async function enqueue(sys, mode, n) {
   const r = await nodePeer(sys, ['enqueue', mode, String(n)]);
   return r.secs;
 }
+// Untimed prefill.  Kue has no bulk add: its jobs are saved by kbench's
+// bulk save with type "bench", which writes what Kue writes.
 async function fill(sys, n) {
   if (sys.id === 'kue') await kb(sys, ['enqueue', 'echo', 'bulk', String(n)]);
+  else if (sys.id === 'kue-node') await kb(sys, ['enqueue', 'bench', 'bulk', String(n)]);
   else await nodePeer(sys, ['fill', String(n)]);
 }
 // Start workers on jobs already waiting; returns the waitDone figures and RSS.
@@ -264,6 +321,97 @@ async function processJobs(sys, procs, conc, n) {
     const w = await waitDone(sys, n);
     return { w, rss: { master: null, workers: kids.map((k) => rssKiB(k.pid)).filter((x) => x) } };
   } finally { await stopPeers(kids); }
+}
+
+// Processing at its best, P processes x 50: a discarded warm-up, then n
+// jobs saved before the workers start; the rate from the library's own
+// completion events (first to last), Redis CPU and commands per job from
+// samples around the same jobs.
+async function waitCount(sys, n) {
+  const r = await poller(sys);
+  const end = hr() + 300000;
+  while ((sys.set ? await r.scard(sys.tkey) : await r.zcard(sys.tkey)) < n) {
+    if (hr() > end) throw new Error(`${sys.id}: warm-up did not finish`);
+    await sleep(10);
+  }
+}
+async function processBest(sys, procs, n) {
+  if (sys.id === 'kue') return kueProcess(sys, procs, n);
+  await flush(sys);
+  const kids = [];
+  for (let i = 0; i < procs; i++) {
+    const p = spawn(process.execPath, [path.join(here, 'peers.js'), sys.adapter, 'bench', '50', String(P.warm)], {
+      env: { ...process.env, BENCH_REDIS_PORT: String(port), BENCH_REDIS_DB: String(sys.db) },
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
+    let buf = '';
+    const lines = [];
+    let waiter = null;
+    p.stdout.on('data', (d) => {
+      buf += d;
+      let j;
+      while ((j = buf.indexOf('\n')) >= 0) { lines.push(buf.slice(0, j)); buf = buf.slice(j + 1); if (waiter) waiter(); }
+    });
+    p.next = async (ms) => {
+      const end = hr() + ms;
+      while (!lines.length) {
+        if (hr() > end) throw new Error(`${sys.id}: worker process silent for ${ms} ms`);
+        await Promise.race([new Promise((r) => { waiter = r; }), sleep(100)]);
+      }
+      return lines.shift();
+    };
+    p.exited = new Promise((r) => p.on('exit', r));
+    kids.push(p);
+  }
+  try {
+    for (const k of kids) if ((await k.next(120000)) !== 'warm') throw new Error(`${sys.id}: no warm-up`);
+    await fill(sys, n);
+    for (const k of kids) k.stdin.write('go\n');
+    const m = await measureWindow(sys, n);
+    for (const k of kids) k.stdin.write('report\n');
+    const reps = [];
+    for (const k of kids) reps.push(JSON.parse(await k.next(10000)));
+    const count = reps.reduce((x, r) => x + r.count, 0);
+    const used = reps.filter((r) => r.count > 0);
+    const first = Math.min(...used.map((r) => r.first_ms)), last = Math.max(...used.map((r) => r.last_ms));
+    const rss = { master: null, workers: kids.map((k) => rssKiB(k.pid)).filter((x) => x) };
+    return { rate: count >= n && last > first ? (count - 1) / ((last - first) / 1000) : null, count, m, rss };
+  } finally {
+    for (const k of kids) k.kill('SIGTERM');
+    await Promise.all(kids.map((k) => Promise.race([k.exited, sleep(5000).then(() => k.kill('SIGKILL'))])));
+  }
+}
+// kue: the warm-up is a whole supervisor run over P.warm jobs (discarded);
+// completion is the "complete" message on q:events (kbench watch).
+async function kueProcess(sys, procs, n) {
+  await flush(sys);
+  await fill(sys, P.warm);
+  const sw = supervisor(sys, 'echo', procs, 50);
+  try { await waitCount(sys, P.warm); } finally { await stopSupervisor(sw); }
+  await flush(sys);
+  await fill(sys, n);
+  const wp = spawn(kbench, ['watch', redisUrl(sys), 'q', 'echo', String(n)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let wout = '';
+  wp.stdout.on('data', (d) => (wout += d));
+  const watch = new Promise((res, rej) => wp.on('exit', (code) => (code === 0 ? res(JSON.parse(wout.trim())) : rej(new Error(`kbench watch: exit ${code}`)))));
+  watch.catch(() => {});
+  const end = hr() + 10000;
+  while (+(await admin.pubsub('NUMSUB', 'q:events'))[1] < 1) {
+    if (hr() > end) { wp.kill('SIGKILL'); throw new Error('kbench watch did not subscribe'); }
+    await sleep(5);
+  }
+  const s = supervisor(sys, 'echo', procs, 50);
+  try {
+    const m = await measureWindow(sys, n);
+    // every completion was published before the set reached n; the watcher
+    // has at most its socket buffer left to read
+    const ev = await Promise.race([watch, sleep(10000).then(() => { wp.kill('SIGKILL'); throw new Error('kbench watch missed completions'); })]);
+    const kids = childrenOf(s.proc.pid);
+    const rss = { master: rssKiB(s.proc.pid), workers: kids.map(rssKiB).filter((x) => x),
+      detail: { master: memKiB(s.proc.pid), workers: kids.map(memKiB) } };
+    const rate = ev.count >= n && ev.last_ms > ev.first_ms ? (ev.count - 1) / ((ev.last_ms - ev.first_ms) / 1000) : null;
+    return { rate, count: ev.count, m, rss };
+  } finally { await stopSupervisor(s); }
 }
 
 async function latency(sys) {
@@ -312,17 +460,13 @@ async function oneRun(runNo, sys) {
   // single adds
   await flush(sys);
   record(runNo, sys, 'enqueue_single', P.nSingle / await enqueue(sys, 'single', P.nSingle), 'jobs/s');
-  // concurrent adds + one process at concurrency 50, with Redis counters around both
+  // concurrent adds, with Redis counters around them
   await flush(sys);
   let pc0 = pollCount;
   const i0 = await info();
   record(runNo, sys, 'enqueue_concurrent', P.n / await enqueue(sys, 'concurrent', P.n), 'jobs/s');
-  const p50 = await processJobs(sys, 1, 50, P.n);
   const i1 = await info();
-  record(runNo, sys, 'process_1x50', rate(p50.w), 'jobs/s');
-  const d = infoDelta(i0, i1, { [sys.set ? 'scard' : 'zcard']: pollCount - pc0 });
-  record(runNo, sys, 'redis_cmds_per_job', d.total / P.n, 'cmds', { note: 'all commands, scripts included' });
-  record(runNo, sys, 'redis_cpu_per_job', (d.cpu / P.n) * 1e6, 'us');
+  const de = infoDelta(i0, i1, { [sys.set ? 'scard' : 'zcard']: pollCount - pc0 });
   // bulk adds
   await flush(sys);
   const bs = await enqueue(sys, 'bulk', P.n);
@@ -331,16 +475,25 @@ async function oneRun(runNo, sys) {
   await flush(sys);
   await fill(sys, P.nC1);
   record(runNo, sys, 'process_1x1', rate((await processJobs(sys, 1, 1, P.nC1)).w), 'jobs/s');
-  // all cores
-  await flush(sys);
-  await fill(sys, P.n);
-  const a0 = await info();
-  const pall = await processJobs(sys, nproc, 50, P.n);
-  const a1 = await info();
-  record(runNo, sys, 'redis_cpu_per_job_process', ((a1.cpu - a0.cpu) / P.n) * 1e6, 'us', { note: 'claim+complete only, all processes' });
-  record(runNo, sys, 'process_all', rate(pall.w), 'jobs/s', { processes: nproc, concurrency: 50 });
-  if (pall.rss.master) record(runNo, sys, 'rss_master', pall.rss.master / 1024, 'MiB', pall.rss.detail && { kib: pall.rss.detail.master });
-  if (pall.rss.workers.length) record(runNo, sys, 'rss_worker', Math.max(...pall.rss.workers) / 1024, 'MiB', pall.rss.detail && { kib: pall.rss.detail.workers });
+  // processing at its best, at each process count
+  let best = null;
+  for (const procs of P.procs) {
+    const r = await processBest(sys, procs, P.nProc);
+    record(runNo, sys, `process_p${procs}`, r.rate, 'jobs/s', { processes: procs, concurrency: 50, events: r.count,
+      polled_rate: r.m && r.m.rate, redis_cpu_us: r.m && r.m.cpu_us, redis_cmds: r.m && r.m.cmds, by_command: r.m && r.m.by });
+    if (r.rate && (!best || r.rate > best.rate)) best = { ...r, procs };
+  }
+  if (best) {
+    record(runNo, sys, 'process_best', best.rate, 'jobs/s', { processes: best.procs });
+    record(runNo, sys, 'redis_cpu_per_job_process', best.m.cpu_us, 'us', { processes: best.procs, note: 'claim+complete only' });
+    record(runNo, sys, 'redis_cpu_per_job', de.cpu / P.n * 1e6 + best.m.cpu_us, 'us',
+      { enqueue_us: de.cpu / P.n * 1e6, note: 'enqueue (50 in flight) + processing at the best process count' });
+    record(runNo, sys, 'redis_cmds_per_job', de.total / P.n + best.m.cmds, 'cmds', { enqueue: de.total / P.n, note: 'all commands, scripts included' });
+    if (best.rss.master) record(runNo, sys, 'rss_master', best.rss.master / 1024, 'MiB', best.rss.detail && { kib: best.rss.detail.master });
+    if (best.rss.master && best.rss.detail.master.Pss) record(runNo, sys, 'pss_master', best.rss.detail.master.Pss / 1024, 'MiB');
+    if (best.rss.master && best.rss.detail.master.RssAnon) record(runNo, sys, 'anon_master', best.rss.detail.master.RssAnon / 1024, 'MiB');
+    if (best.rss.workers.length) record(runNo, sys, 'rss_worker', Math.max(...best.rss.workers) / 1024, 'MiB', best.rss.detail && { kib: best.rss.detail.workers });
+  }
   // client commands per job (MONITOR; a small separate pass, as MONITOR slows Redis)
   await flush(sys);
   const pr = await poller(sys);
@@ -372,6 +525,118 @@ async function oneRun(runNo, sys) {
   log(`  ${sys.label} run ${runNo}: ${((hr() - t0) / 1000).toFixed(1)} s`);
 }
 
+// ---- scale rows (kue) ----------------------------------------------------------
+
+// Processing with a backlog: `backlog` + win x m jobs are saved (kbench's
+// bulk save: what libkue writes), then nproc workers x 50 process; each
+// window of m jobs is measured between two samples, so at least `backlog`
+// jobs are still waiting behind every measured job.
+const SCALE_KEYS = ['q:jobs', 'q:jobs:inactive', 'q:jobs:echo:inactive', 'q:jobs:active', 'q:jobs:echo:active',
+  'q:jobs:complete', 'q:jobs:echo:complete'];
+async function describe(r) {
+  const o = {};
+  for (const k of SCALE_KEYS) {
+    const n = await r.zcard(k);
+    o[k] = { n, enc: n ? await r.object('ENCODING', k) : null };
+  }
+  o['q:echo:jobs'] = { n: await r.llen('q:echo:jobs'), enc: await r.object('ENCODING', 'q:echo:jobs') };
+  o.keys = await r.dbsize();
+  o.used_memory_mib = +(/used_memory:(\d+)/.exec(await r.info('memory'))[1] / 2 ** 20).toFixed(1);
+  return o;
+}
+async function scaleRow(sys, label, backlog, procs) {
+  const r = await poller(sys);
+  const total = backlog + S.win * S.m;
+  const tf = hr();
+  await fill(sys, total);
+  const fillSecs = (hr() - tf) / 1000;
+  const base = await r.zcard(sys.tkey);
+  const s = supervisor(sys, 'echo', procs, 50);
+  const wins = [];
+  let desc = null;
+  try {
+    let a = null, samples = 0, k = 0;
+    const end = hr() + 600000;
+    while (k < S.win) {
+      const x = await sample(sys);
+      samples++;
+      if (!a) { if (x.count >= base + 1) { a = x; samples = 0; } }
+      else if (x.count >= base + (k + 1) * S.m) {
+        wins.push(perJob(a, x, samples));
+        if (!desc) desc = await describe(r);           // while the workers run
+        a = await sample(sys); samples = 0; k++;
+      }
+      if (hr() > end) throw new Error(`scale ${label}: ${x.count - base} jobs done`);
+      await sleep(10);
+    }
+    // what is left is processed too (it makes the completed jobs of the next row)
+    const left = await r.zcard('q:jobs:echo:inactive');
+    if (label.endsWith('+done')) await waitCount(sys, base + total);
+    return { label, backlog, left, fill_secs: fillSecs, fill_rate: total / fillSecs, wins, desc };
+  } finally { await stopSupervisor(s); }
+}
+async function scaleRows() {
+  const sys = { id: 'kue', label: 'kue', db: 6, key: 'q:jobs:complete', tkey: 'q:jobs:echo:complete', set: false };
+  const procs = nproc;
+  const out = [];
+  await flush(sys);
+  for (let i = 0; i < S.backlogs.length; i++) {
+    const b = S.backlogs[i];
+    const last = i === S.backlogs.length - 1;
+    await flush(sys);
+    const t = hr();
+    const row = await scaleRow(sys, `${b} waiting${last && S.completed ? '+done' : ''}`, b, procs);
+    row.load = os.loadavg();
+    out.push(row);
+    log(`  scale ${b} waiting: ${((hr() - t) / 1000).toFixed(1)} s`);
+  }
+  if (S.completed) {
+    // the completed jobs of the last row stay; a fresh small backlog on top
+    const r = await poller(sys);
+    const done = await r.zcard(sys.tkey);
+    const t = hr();
+    const row = await scaleRow(sys, `${S.backlogs[0]} waiting, ${done} completed`, S.backlogs[0], procs);
+    row.completed = done;
+    row.load = os.loadavg();
+    out.push(row);
+    log(`  scale ${S.backlogs[0]} waiting + ${done} completed: ${((hr() - t) / 1000).toFixed(1)} s`);
+  }
+  // the first row again: Redis CPU per job drifts over minutes on a shared
+  // machine, so the growth is taken against the mean of both
+  await flush(sys);
+  const again = await scaleRow(sys, `${S.backlogs[0]} waiting (again, for drift)`, S.backlogs[0], procs);
+  again.load = os.loadavg();
+  out.push(again);
+  await (await poller(sys)).flushdb();
+  for (const row of out) raw.write(JSON.stringify({ scale: row }) + '\n');
+  return out;
+}
+function scaleTable(rows) {
+  const lines = [];
+  const med = (v) => median(v.filter((x) => x !== null && x !== undefined));
+  const rng = (v) => `${fmt(med(v))} (${fmt(Math.min(...v))}-${fmt(Math.max(...v))})`;
+  const base = (med(rows[0].wins.map((w) => w.cpu_us)) + med(rows[rows.length - 1].wins.map((w) => w.cpu_us))) / 2;
+  const t = [['kue, ' + nproc + ' procs x 50', 'jobs/s', 'Redis CPU/job us', 'vs first+last row', 'Redis cmds/job', 'script us/job (wall)', 'inactive / complete set', 'load avg']];
+  for (const r of rows) {
+    const cpu = r.wins.map((w) => w.cpu_us);
+    const ev = r.wins.map((w) => (w.by.evalsha ? w.by.evalsha.us : 0));
+    const d = r.desc || {};
+    const enc = (k) => (d[k] ? `${d[k].enc || '-'}` : '-');
+    t.push([r.label.replace('+done', ''), rng(r.wins.map((w) => w.rate)), rng(cpu),
+      `${((med(cpu) / base - 1) * 100).toFixed(0)}%`, fmt(med(r.wins.map((w) => w.cmds))), fmt(med(ev)),
+      `${enc('q:jobs:echo:inactive')} / ${enc('q:jobs:echo:complete')}`, r.load.map((x) => x.toFixed(2)).join(' ')]);
+  }
+  const w = t[0].map((_, i) => Math.max(...t.map((r) => r[i].length)));
+  lines.push(`Scale rows (kue only): backlog + ${S.win} x ${S.m} jobs saved, then ${nproc} procs x 50; each window of ${S.m} jobs`
+    + ' measured with that backlog still waiting (median of the windows, min-max); Redis CPU from INFO used_cpu_sys+user.');
+  lines.push('');
+  t.forEach((r, j) => {
+    lines.push('| ' + r.map((c, i) => (i === 0 ? c.padEnd(w[i]) : c.padStart(w[i]))).join(' | ') + ' |');
+    if (j === 0) lines.push('|' + w.map((x, i) => (i === 0 ? ':' + '-'.repeat(x + 1) : '-'.repeat(x + 1) + ':')).join('|') + '|');
+  });
+  return lines.join('\n');
+}
+
 // ---- report -----------------------------------------------------------------
 
 const METRICS = [
@@ -379,8 +644,8 @@ const METRICS = [
   ['enqueue_concurrent', 'enqueue, 50 in flight', 'jobs/s', +1],
   ['enqueue_bulk', 'enqueue, bulk (1000/call)', 'jobs/s', +1],
   ['process_1x1', 'process, 1 proc x conc 1', 'jobs/s', +1],
-  ['process_1x50', 'process, 1 proc x conc 50', 'jobs/s', +1],
-  ['process_all', `process, ${nproc} procs x conc 50`, 'jobs/s', +1],
+  ...P.procs.map((n) => [`process_p${n}`, `process, ${n} proc${n > 1 ? 's' : ''} x conc 50`, 'jobs/s', +1]),
+  ['process_best', 'process, best proc count (pN)', 'jobs/s', +1],
   ['lat_start_p50', 'enqueue -> start p50', 'ms', -1],
   ['lat_start_p99', 'enqueue -> start p99', 'ms', -1],
   ['lat_complete_p50', 'enqueue -> complete p50', 'ms', -1],
@@ -391,8 +656,10 @@ const METRICS = [
   ['client_cmds_per_job', 'client commands/job', '', -1],
   ['redis_cmds_per_job', 'Redis commands/job (all)', '', -1],
   ['redis_cpu_per_job', 'Redis CPU/job (enqueue+process)', 'us', -1],
-  ['redis_cpu_per_job_process', `Redis CPU/job (process, ${nproc} procs)`, 'us', -1],
+  ['redis_cpu_per_job_process', 'Redis CPU/job (process, best)', 'us', -1],
   ['rss_master', 'RSS master', 'MiB', -1],
+  ['pss_master', 'Pss master', 'MiB', -1],
+  ['anon_master', 'RssAnon master', 'MiB', -1],
   ['rss_worker', 'RSS worker (max)', 'MiB', -1],
 ];
 
@@ -418,7 +685,12 @@ function table(header) {
       if (!v.length) { cells.push('n/a'); continue; }
       const m = median(v);
       meds[s.id] = m;
-      cells.push(v.length > 1 ? `${fmt(m)} (${fmt(Math.min(...v))}-${fmt(Math.max(...v))})` : fmt(m));
+      let cell = v.length > 1 ? `${fmt(m)} (${fmt(Math.min(...v))}-${fmt(Math.max(...v))})` : fmt(m);
+      if (id === 'process_best') {        // the process counts that won, per run
+        const ps = records.filter((r) => r.system === s.id && r.metric === id).map((r) => r.processes);
+        cell += ` p${[...new Set(ps)].sort().join('/')}`;
+      }
+      cells.push(cell);
     }
     const peers = Object.entries(meds).filter(([k]) => k !== 'kue').map(([, v]) => v);
     let ratio = '';
@@ -450,14 +722,25 @@ async function main() {
     `machine: ${nproc} cpus (${cpuModel}), ${memGiB} GiB, Linux ${os.release()}`,
     `redis ${redisVer} (TCP loopback, no persistence), node ${process.version}, kue ${kueVersion()}, kue(node) ${ver('kue')}, bull ${ver('bull')}, bullmq ${ver('bullmq')}, bee-queue ${ver('bee-queue')}, ioredis ${ver('ioredis')}`,
     `N=${P.n} (single adds ${P.nSingle}, conc 1: ${P.nC1}), latency ${P.m} jobs, promotion ${P.k} jobs due in ${P.lo}-${P.hi} ms, drain with ${P.nDrain} queued`,
+    `method (process rows): ${P.nProc} no-op jobs saved first, each worker process warmed up on ${P.warm} discarded jobs; rate = (N-1)/(first to last completion)`
+      + ' as the library reports it (kue, Kue: "complete" on q:events; Bull "completed", BullMQ Worker "completed", bee-queue "succeeded" in the workers);'
+      + ` ${P.procs.join(', ')} processes x 50 each, best count reported`,
+    `load average at start: ${os.loadavg().map((x) => x.toFixed(2)).join(' ')} (shared machine)`,
   ];
+  if (quick) header.push('QUICK MODE: short runs, one run each; the ratios are indicative only (use the full mode for figures)');
   raw.write(JSON.stringify({ header, params: P, nproc, mem_gib: +memGiB }) + '\n');
   for (let r = 1; r <= P.runs; r++) {
     for (const s of SYSTEMS) {
       try { await oneRun(r, s); } catch (e) { log(`  ${s.label} run ${r} failed: ${e.message}`); raw.write(JSON.stringify({ run: r, system: s.id, error: e.message }) + '\n'); }
     }
   }
-  const t = table(header);
+  let t = table(header);
+  t += '\nRedis CPU/job (process): kue\'s includes delivering its events to its one q:events subscriber (kbench watch),'
+    + ' at most ~2 us/job (bench/METHOD.md); every Kue process subscribes to q:events itself.' + (S.on ? ' The scale rows below run without subscribers.' : '');
+  t += `\nload average at end of the comparison: ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`;
+  if (S.on && SYSTEMS.some((x) => x.id === 'kue')) {
+    try { t += '\n\n' + scaleTable(await scaleRows()); } catch (e) { log(`  scale rows failed: ${e.message}`); }
+  }
   console.log(t);
   fs.writeFileSync(path.join(resultsDir, `bench-${stamp}.txt`), t + '\n');
   log(`raw figures: ${rawPath}`);

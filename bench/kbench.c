@@ -14,6 +14,11 @@
  *   kbench delayed URL PREFIX TYPE K MIN_MS MAX_MS STAMPS
  *       K jobs due at now + a delay spread evenly over MIN..MAX; the lag is
  *       handler start minus due time.  -> lag samples (ms)
+ *   kbench watch URL PREFIX TYPE N
+ *       subscribe to PREFIX:events (kue_watch) and count "complete"
+ *       messages until N have arrived; TYPE is unused.  Prints when the
+ *       first and the Nth arrived, in CLOCK_MONOTONIC ms (Node's hrtime
+ *       clock).  -> {"count":N,"first_ms":F,"last_ms":L}
  */
 #include <errno.h>
 #include <pthread.h>
@@ -276,10 +281,34 @@ static int cmd_delayed(long n, long lo, long hi, const char *stamps)
     return 0;
 }
 
+/* ---- watch ------------------------------------------------------------------ */
+
+static struct { long want, got; double first, last; } wt;
+
+static int on_complete(int64_t id, const char *event, const char *json, void *p)
+{
+    (void)id; (void)json; (void)p;
+    if (strcmp(event, "complete")) return 0;
+    double t = mono() * 1000.0;
+    if (wt.got++ == 0) wt.first = t;
+    wt.last = t;
+    return wt.got >= wt.want;
+}
+
+static int cmd_watch(long n)
+{
+    kue_t *k = conn();
+    wt.want = n;
+    if (n > 0 && kue_watch(k, on_complete, NULL) < 0 && wt.got < n) die("watch", kue_errstr(k));
+    printf("{\"count\":%ld,\"first_ms\":%.4f,\"last_ms\":%.4f}\n", wt.got, wt.first, wt.last);
+    kue_free(k);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 6) {
-        fprintf(stderr, "usage: kbench enqueue|latency|delayed URL PREFIX TYPE ...\n");
+        fprintf(stderr, "usage: kbench enqueue|latency|delayed|watch URL PREFIX TYPE ...\n");
         return 2;
     }
     url = argv[2];
@@ -292,6 +321,8 @@ int main(int argc, char **argv)
         return cmd_latency(atol(argv[5]), argv[6]);
     if (!strcmp(argv[1], "delayed") && argc >= 9)
         return cmd_delayed(atol(argv[5]), atol(argv[6]), atol(argv[7]), argv[8]);
+    if (!strcmp(argv[1], "watch") && argc >= 6)
+        return cmd_watch(atol(argv[5]));
     fprintf(stderr, "kbench: bad arguments\n");
     return 2;
 }

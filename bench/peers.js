@@ -12,6 +12,12 @@
 //   node peers.js SYSTEM latency M                          -> start/complete samples (ms)
 //   node peers.js SYSTEM delayed K MIN_MS MAX_MS            -> lag samples (ms)
 //   node peers.js SYSTEM drain N CONC                       -> close time under load
+//   node peers.js SYSTEM bench CONC WARM                    processing at its best: first a
+//       discarded warm-up (WARM jobs on a private queue, processed by this process at CONC),
+//       prints "warm"; on "go" (stdin) processes the bench queue, counting the library's own
+//       in-process completion event (Kue: the worker's 'job complete'; Bull: 'completed';
+//       BullMQ: Worker 'completed'; bee-queue: 'succeeded'); on "report" (stdin) prints
+//       {"count":C,"first_ms":F,"last_ms":L} once no completion came for 50 ms (hrtime ms).
 // Redis: BENCH_REDIS_PORT, BENCH_REDIS_DB (host 127.0.0.1).
 const path = require('path');
 const nm = (p) => require(path.join(__dirname, 'node_modules', p));
@@ -24,9 +30,10 @@ const hr = () => Number(process.hrtime.bigint()) / 1e6;      // ms, monotonic
 const out = (o) => process.stdout.write(JSON.stringify(o) + '\n');
 
 const adapters = {
-  kue() {
+  kue(opts, NAME) {
     const kue = nm('kue');
-    const q = kue.createQueue({ prefix: 'q', redis: { host, port, db } });
+    const q = kue.createQueue({ prefix: 'q', redis: { host, port, db } });   // one per process
+    q.setMaxListeners(0);                    // each process() call adds timer listeners
     const save = (job) => new Promise((res, rej) => job.save((e) => (e ? rej(e) : res(job))));
     return {
       add: (d) => save(q.create(NAME, d)),
@@ -34,11 +41,14 @@ const adapters = {
       addDelayed: (d, ms) => save(q.create(NAME, d).delay(ms)),
       work(conc, fn) { q.process(NAME, conc, (job, done) => { fn(String(job.id)); done(); }); },
       onComplete(fn) { q.on('job complete', (id) => fn(String(id))); },
+      onLocalComplete(fn) {
+        for (const w of q.workers) if (w.type === NAME) w.on('job complete', (job) => fn(String(job.id)));
+      },
       idOf: (job) => String(job.id),
       close: () => new Promise((res) => q.shutdown(5000, () => res())),
     };
   },
-  bull() {
+  bull(opts, NAME) {
     const Queue = nm('bull');
     const q = new Queue(NAME, { redis: { host, port, db } });
     return {
@@ -47,12 +57,13 @@ const adapters = {
       addDelayed: (d, ms) => q.add(d, { delay: ms }),
       work(conc, fn) { q.process(conc, async (job) => { fn(String(job.id)); }); },
       onComplete(fn) { q.on('global:completed', (id) => fn(String(id))); },
+      onLocalComplete(fn) { q.on('completed', (job) => fn(String(job.id))); },
       idOf: (job) => String(job.id),
       ready: () => q.isReady(),
       close: () => q.close(),
     };
   },
-  bullmq() {
+  bullmq(opts, NAME) {
     const { Queue, Worker, QueueEvents } = nm('bullmq');
     const connection = { host, port, db };
     const q = new Queue(NAME, { connection });
@@ -70,11 +81,12 @@ const adapters = {
         ev.on('completed', ({ jobId }) => fn(String(jobId)));
         return ev.waitUntilReady();
       },
+      onLocalComplete(fn) { w.on('completed', (job) => fn(String(job.id))); },
       idOf: (job) => String(job.id),
       close: async () => { if (w) await w.close(); if (ev) await ev.close(); await q.close(); },
     };
   },
-  bee(opts = {}) {
+  bee(opts, NAME) {
     const Queue = nm('bee-queue');
     const q = new Queue(NAME, { redis: { host, port, db }, ...opts });
     return {
@@ -83,6 +95,7 @@ const adapters = {
       addDelayed: (d, ms) => q.createJob(d).delayUntil(Date.now() + ms).save(),
       work(conc, fn) { q.process(conc, async (job) => { fn(String(job.id)); }); },
       onComplete(fn) { q.on('job succeeded', (id) => fn(String(id))); },
+      onLocalComplete(fn) { q.on('succeeded', (job) => fn(String(job.id))); },
       idOf: (job) => String(job.id),
       ready: () => q.ready(),
       close: () => q.close(5000),
@@ -113,9 +126,56 @@ async function enqueue(a, mode, n, conc = 50) {
 const pct = (v) => v.sort((x, y) => x - y).map((x) => +x.toFixed(4));
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+// Process `n` jobs (0: until told) of adapter `a` at `conc`, counting its
+// in-process completion event; resolves when n have completed.
+function countLocal(a, conc, n, st) {
+  return new Promise((resolve) => {
+    const seen = (id) => {
+      const t = hr();
+      if (st.count++ === 0) st.first = t;
+      st.last = t;
+      if (n && st.count === n) resolve();
+    };
+    a.work(conc, () => {});                  // BullMQ's Worker exists once work() returns
+    a.onLocalComplete(seen);
+  });
+}
+
+async function bench(system, conc, warm) {
+  // warm-up, discarded: the same code paths on a private queue
+  const w = adapters[system]({}, `warm${process.pid}`);
+  if (w.ready) await w.ready();
+  await enqueue(w, w.addBulk ? 'bulk' : 'concurrent', warm);
+  await countLocal(w, conc, warm, { count: 0 });
+  if (system !== 'kue') await w.close();    // Kue's queue is the process's singleton
+  process.stdout.write('warm\n');
+  const st = { count: 0, first: 0, last: 0 };
+  let buf = '';
+  process.stdin.on('data', (d) => {
+    buf += d;
+    if (buf.includes('go\n')) {
+      buf = buf.replace('go\n', '');
+      const a = adapters[system]({}, NAME);
+      Promise.resolve(a.ready && a.ready()).then(() => countLocal(a, conc, 0, st));
+    }
+    if (buf.includes('report\n')) {
+      buf = buf.replace('report\n', '');
+      let c = -1;
+      const tick = () => {
+        if (st.count === c) { out({ count: st.count, first_ms: st.first, last_ms: st.last }); return; }
+        c = st.count;
+        setTimeout(tick, 50);
+      };
+      tick();
+    }
+  });
+  process.on('SIGTERM', () => process.exit(0));
+}
+
 async function main() {
   const [system, mode, ...args] = process.argv.slice(2);
-  const a = adapters[system](mode === 'delayed' && system === 'bee' ? { activateDelayedJobs: true } : {});
+  if (mode === 'bench') return bench(system, +args[0], +args[1]);
+  const a = adapters[system](mode === 'delayed' && system === 'bee' ? { activateDelayedJobs: true } : {}, NAME);
   if (mode === 'enqueue') {
     const secs = await enqueue(a, args[0], +args[1]);
     out({ secs, n: +args[1] });

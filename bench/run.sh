@@ -5,7 +5,8 @@
 # peer queues from npm into bench/node_modules, starts a private redis-server
 # (loopback TCP on a free port plus a unix socket, no persistence), runs
 # bench/bench.js and stops the server.  Never part of `make test`.
-# Extra environment: BENCH_SYSTEMS=kue,bull (subset), BENCH_RUNS=N.
+# Extra environment: BENCH_SYSTEMS=kue,bull (subset), BENCH_RUNS=N,
+# BENCH_PROCS=1,2, BENCH_SCALE=0|1 (see bench/bench.js and bench/METHOD.md).
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 : "${KUE_BUILD:?set KUE_BUILD to the absolute build directory (make O=dir all)}"

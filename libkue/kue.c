@@ -28,6 +28,7 @@
 #include "buf.h"
 #include "enqueue.h"
 #include "json.h"
+#include "keys.h"
 #include "kue_internal.h"
 #include "scripts.h"
 #include "search.h"
@@ -860,7 +861,10 @@ static kue_job_t *job_from_hgetall(kue_t *k, int64_t id, redisReply *r)
 
 kue_job_t *kue_job_get(kue_t *k, int64_t id)
 {
-    redisReply *r = raw_command(k, "HGETALL %s:job:%lld", k->prefix, (long long)id);
+    char key[KUE_KEY_PREFIX_MAX + 32], sid[24];
+    snprintf(sid, sizeof sid, "%lld", (long long)id);
+    kue_key_job(key, sizeof key, k->prefix, sid);
+    redisReply *r = raw_command(k, "HGETALL %s", key);
     if (!r) return NULL;
     kue_job_t *j = job_from_hgetall(k, id, r);
     freeReplyObject(r);
@@ -870,8 +874,12 @@ kue_job_t *kue_job_get(kue_t *k, int64_t id)
 static int jobs_get_once(kue_t *k, const int64_t *ids, size_t n, kue_job_t **out)
 {
     if (ensure(k) != 0) return -1;
-    for (size_t i = 0; i < n; i++)
-        redisAppendCommand(k->c, "HGETALL %s:job:%lld", k->prefix, (long long)ids[i]);
+    for (size_t i = 0; i < n; i++) {
+        char key[KUE_KEY_PREFIX_MAX + 32], sid[24];
+        snprintf(sid, sizeof sid, "%lld", (long long)ids[i]);
+        kue_key_job(key, sizeof key, k->prefix, sid);
+        redisAppendCommand(k->c, "HGETALL %s", key);
+    }
     int rc = 0;
     for (size_t i = 0; i < n; i++) {
         redisReply *r = NULL;
@@ -963,9 +971,7 @@ char *kue_job_to_json(const kue_job_t *j, int string_id)
 
 static void state_key(kue_t *k, const char *type, const char *state, char *buf, size_t len)
 {
-    if (type && *type && state && *state) snprintf(buf, len, "%s:jobs:%s:%s", k->prefix, type, state);
-    else if (state && *state) snprintf(buf, len, "%s:jobs:%s", k->prefix, state);
-    else snprintf(buf, len, "%s:jobs", k->prefix);
+    kue_key_jobs(buf, len, k->prefix, type, state);
 }
 
 static int cmp_id_asc(const void *a, const void *b)
@@ -1018,13 +1024,14 @@ long long kue_count(kue_t *k, const char *type, const char *state)
 static int stats_once(kue_t *k, kue_stats_t *out)
 {
     if (ensure(k) != 0) return -1;
-    const char *p = k->prefix;
-    redisAppendCommand(k->c, "ZCARD %s:jobs:inactive", p);
-    redisAppendCommand(k->c, "ZCARD %s:jobs:active", p);
-    redisAppendCommand(k->c, "ZCARD %s:jobs:complete", p);
-    redisAppendCommand(k->c, "ZCARD %s:jobs:failed", p);
-    redisAppendCommand(k->c, "ZCARD %s:jobs:delayed", p);
-    redisAppendCommand(k->c, "GET %s:stats:work-time", p);
+    static const char *const states[] = { "inactive", "active", "complete", "failed", "delayed" };
+    char key[KUE_KEY_PREFIX_MAX + 32];
+    for (int i = 0; i < 5; i++) {
+        kue_key_jobs(key, sizeof key, k->prefix, NULL, states[i]);
+        redisAppendCommand(k->c, "ZCARD %s", key);
+    }
+    kue_key_work_time(key, sizeof key, k->prefix);
+    redisAppendCommand(k->c, "GET %s", key);
     long long v[6];
     int rc = 0;
     for (int i = 0; i < 6; i++) {
@@ -1076,14 +1083,19 @@ static int string_array(kue_t *k, redisReply *r, char ***out, size_t *n)
 
 int kue_types(kue_t *k, char ***types, size_t *n)
 {
-    redisReply *r = raw_command(k, "SMEMBERS %s:job:types", k->prefix);
+    char key[KUE_KEY_PREFIX_MAX + 32];
+    kue_key_types(key, sizeof key, k->prefix);
+    redisReply *r = raw_command(k, "SMEMBERS %s", key);
     if (!r) return -1;
     return string_array(k, r, types, n);
 }
 
 int kue_job_log(kue_t *k, int64_t id, char ***lines, size_t *n)
 {
-    redisReply *r = raw_command(k, "LRANGE %s:job:%lld:log 0 -1", k->prefix, (long long)id);
+    char key[KUE_KEY_PREFIX_MAX + 32], sid[24];
+    snprintf(sid, sizeof sid, "%lld", (long long)id);
+    kue_key_job_log(key, sizeof key, k->prefix, sid);
+    redisReply *r = raw_command(k, "LRANGE %s 0 -1", key);
     if (!r) return -1;
     return string_array(k, r, lines, n);
 }
@@ -1121,12 +1133,14 @@ int kue_search(kue_t *k, const char *query, char ***ids, size_t *n)
     size_t *lens = calloc(argc, sizeof *lens);
     char **keys = calloc(nt, sizeof *keys);
     if (!argv || !lens || !keys) abort();
-    char tmp[160], cnt[24];
-    snprintf(tmp, sizeof tmp, "%s:searchtmpkey", k->prefix);
+    char tmp[KUE_KEY_PREFIX_MAX + 32], cnt[24];
+    kue_key_search_tmp(tmp, sizeof tmp, k->prefix);
     snprintf(cnt, sizeof cnt, "%zu", nt);
     argv[0] = "ZINTERSTORE"; argv[1] = tmp; argv[2] = cnt;
     for (size_t i = 0; i < nt; i++) {
-        if (asprintf(&keys[i], "%s:search:word:%s", k->prefix, terms[i].code) < 0) abort();
+        size_t kl = strlen(k->prefix) + strlen(terms[i].code) + 16;
+        if (!(keys[i] = malloc(kl))) abort();
+        kue_key_search_word(keys[i], kl, k->prefix, terms[i].code);
         argv[3 + i] = keys[i];
     }
     for (size_t i = 0; i < argc; i++) lens[i] = strlen(argv[i]);
@@ -1268,7 +1282,9 @@ int kue_watch(kue_t *k, kue_event_fn *fn, void *privdata)
     if (do_connect(&sub) != 0) { snprintf(k->err, sizeof k->err, "%s", sub.err); return -1; }
     struct timeval none = { 0, 0 };
     redisSetTimeout(sub.c, none);
-    redisReply *r = redisCommand(sub.c, "SUBSCRIBE %s:events", k->prefix);
+    char ch[KUE_KEY_PREFIX_MAX + 16];
+    kue_key_events(ch, sizeof ch, k->prefix);
+    redisReply *r = redisCommand(sub.c, "SUBSCRIBE %s", ch);
     if (!r) { set_err(k, KUE_ERR_IO, "subscribe failed: %s", sub.c->errstr); redisFree(sub.c); return -1; }
     freeReplyObject(r);
     int rc = -1;

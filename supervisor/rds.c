@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "keys.h"
 #include "scripts.h"
 #include "util.h"
 
@@ -178,9 +179,8 @@ static void rq_push(struct master *m, kue_script_id script, int requeue, const c
 
 void sup_rds_mark_drained(struct master *m, pid_t pid)
 {
-    char key[600], spid[24], what[64], now[24];
-    snprintf(spid, sizeof(spid), "%d", (int)pid);
-    snprintf(key, sizeof(key), "%s:drained:%s:%s", m->cfg->prefix, m->hostname, spid);
+    char key[600], what[64], now[24];
+    kue_key_drained(key, sizeof(key), m->cfg->prefix, m->hostname, (long)pid);
     snprintf(what, sizeof(what), "worker %d", (int)pid);
     snprintf(now, sizeof(now), "%lld", (long long)kue_now_ms());
     const char *argv[] = { "SET", key, now, "PX", DRAINED_TTL_MS };
@@ -409,7 +409,7 @@ static void sub_state(kue_conn_t *c, int connected, void *priv)
     if (!connected)
         return;
     char ch[160];
-    snprintf(ch, sizeof ch, "%s:delayed", m->cfg->prefix);
+    kue_key_delayed(ch, sizeof ch, m->cfg->prefix);
     if (kue_conn_subscribe(c, ch, delayed_msg, NULL) != 0)
         klog_warn("cannot subscribe to %s; promotion falls back to polling", ch);
 }

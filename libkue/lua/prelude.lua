@@ -178,6 +178,10 @@ local function ix_flush(ix)
   ix.keys, ix.rem, ix.add, ix.tokens, ix.ttypes = {}, {}, {}, {}, {}
 end
 
+-- The workerId a claim writes is kue:<host>:<pid>:<type>:<n> (libkue/keys.h:
+-- kue_worker_id); owner is <host>:<pid>, the stem every slot shares.
+local function worker_stem(owner) return 'kue:' .. owner .. ':' end
+
 -- The holder set of a worker identity kue:<host>:<pid>:<type>:<n>.
 local function held_key(wid)
   if not wid then return nil end

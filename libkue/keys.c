@@ -93,6 +93,16 @@ int kue_key_drained(char *buf, size_t len, const char *pfx, const char *host, lo
     return put(buf, len, "%s:drained:%s:%ld", pfx, host, pid);
 }
 
+int kue_key_ids(char *buf, size_t len, const char *pfx)
+{
+    return put(buf, len, "%s:ids", pfx);
+}
+
+int kue_key_fence(char *buf, size_t len, const char *pfx)
+{
+    return put(buf, len, "%s:fence", pfx);
+}
+
 int kue_key_events(char *buf, size_t len, const char *pfx)
 {
     return put(buf, len, "%s:events", pfx);

@@ -53,6 +53,17 @@ int kue_key_search_tmp(char *buf, size_t len, const char *pfx);
 int kue_key_held(char *buf, size_t len, const char *pfx, const char *host, long pid);
 int kue_key_wake(char *buf, size_t len, const char *pfx, const char *host, long pid);
 int kue_key_drained(char *buf, size_t len, const char *pfx, const char *host, long pid);
+/* The two keys every script call declares (KEYS[1], KEYS[2]; the scripts
+ * build the names they touch from ARGV[1] = P): P:ids, Kue's id counter,
+ * and P:fence, which is never written.  Both lie in the queue's hash slot,
+ * so Redis Cluster routes the call to the queue's master and checks it
+ * there; and since P:fence never exists, a call made while that slot is
+ * being migrated is refused with TRYAGAIN before it runs (the keys of the
+ * queue may then lie on two nodes), instead of running half on one node
+ * (docs/redis-topologies.md). */
+#define KUE_SCRIPT_NKEYS 2
+int kue_key_ids(char *buf, size_t len, const char *pfx);
+int kue_key_fence(char *buf, size_t len, const char *pfx);
 /* Channels: P:events (Kue's job events), P:delayed (kue's due times). */
 int kue_key_events(char *buf, size_t len, const char *pfx);
 int kue_key_delayed(char *buf, size_t len, const char *pfx);

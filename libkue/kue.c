@@ -46,7 +46,9 @@ _Static_assert(KUE_ENQ_MAX_ARGS <= KUE_SCRIPT_MAX_ARGS,
 struct kue {
     redisContext *c;
     kue_url_t url;
-    char prefix[128];
+    char prefix[KUE_KEY_PREFIX_MAX];   /* effective: P or {P} (keys.h) */
+    char name[128];                    /* as configured: P */
+    int key_style;
     char err[512];
     kue_errcode_t code;         /* class of err */
     int search;
@@ -112,7 +114,19 @@ static int set_reply_err(kue_t *k, const char *msg)
 const char *kue_errstr(const kue_t *k) { return k ? k->err : "no connection"; }
 kue_errcode_t kue_errcode(const kue_t *k) { return k ? k->code : KUE_ERR_IO; }
 void kue_set_string_event_ids(kue_t *k, int on) { k->string_ids = on != 0; }
-const char *kue_prefix(const kue_t *k) { return k->prefix; }
+const char *kue_prefix(const kue_t *k) { return k->name; }
+const char *kue_keys_prefix(const kue_t *k) { return k->prefix; }
+
+int kue_set_key_style(kue_t *k, const char *style)
+{
+    int ks = kue_key_style_parse(style);
+    if (ks < 0)
+        return set_err(k, KUE_ERR_INVALID, "key style \"%.32s\": expected plain or hashtag",
+                       style ? style : "");
+    k->key_style = ks;
+    kue_key_prefix(k->prefix, sizeof k->prefix, k->name, ks);
+    return 0;
+}
 void kue_set_search(kue_t *k, int enabled) { k->search = enabled != 0; }
 
 static const char *const state_names[KUE_STATE__COUNT] = {
@@ -234,12 +248,13 @@ kue_t *kue_connect(const char *url, const char *prefix, char *err, size_t errlen
     kue_t *k = calloc(1, sizeof *k);
     if (!k) return NULL;
     if (!prefix || !*prefix) prefix = "q";
-    if (strlen(prefix) >= sizeof k->prefix || strpbrk(prefix, " \t\r\n")) {
+    if (strlen(prefix) >= sizeof k->name || strpbrk(prefix, " \t\r\n")) {
         if (err) snprintf(err, errlen, "invalid prefix \"%.64s\"", prefix);
         free(k);
         return NULL;
     }
-    snprintf(k->prefix, sizeof k->prefix, "%s", prefix);
+    snprintf(k->name, sizeof k->name, "%s", prefix);
+    kue_key_prefix(k->prefix, sizeof k->prefix, k->name, KUE_KEYS_PLAIN);
     if (kue_url_parse(url, &k->url, err, errlen) != 0 || do_connect(k) != 0) {
         if (err && k->err[0]) snprintf(err, errlen, "%s", k->err);
         free(k);

@@ -180,7 +180,7 @@ static void rq_push(struct master *m, kue_script_id script, int requeue, const c
 void sup_rds_mark_drained(struct master *m, pid_t pid)
 {
     char key[600], what[64], now[24];
-    kue_key_drained(key, sizeof(key), m->cfg->prefix, m->hostname, (long)pid);
+    kue_key_drained(key, sizeof(key), m->cfg->keys_prefix, m->hostname, (long)pid);
     snprintf(what, sizeof(what), "worker %d", (int)pid);
     snprintf(now, sizeof(now), "%lld", (long long)kue_now_ms());
     const char *argv[] = { "SET", key, now, "PX", DRAINED_TTL_MS };
@@ -263,7 +263,7 @@ void sup_rds_settle(struct master *m, pid_t pid, const char *cause, int requeue)
     char spid[24], what[64];
     snprintf(spid, sizeof(spid), "%d", (int)pid);
     snprintf(what, sizeof(what), "worker %d", (int)pid);
-    const char *argv[] = { m->cfg->prefix, m->hostname, spid, cause, requeue ? "requeue" : "fail" };
+    const char *argv[] = { m->cfg->keys_prefix, m->hostname, spid, cause, requeue ? "requeue" : "fail" };
     rq_push(m, KS_SETTLE, requeue, what, 5, argv);
 }
 
@@ -272,7 +272,7 @@ void sup_rds_fail_job(struct master *m, int64_t id, const char *error)
     char sid[24], what[64];
     snprintf(sid, sizeof(sid), "%lld", (long long)id);
     snprintf(what, sizeof(what), "job %lld", (long long)id);
-    const char *argv[] = { m->cfg->prefix, sid, "", error, "-1", "" };
+    const char *argv[] = { m->cfg->keys_prefix, sid, "", error, "-1", "" };
     rq_push(m, KS_FAIL, 0, what, 6, argv);
 }
 
@@ -374,7 +374,7 @@ static void promo_cb(struct ev_loop *loop, ev_timer *w, int revents)
     }
     char limit[24];
     snprintf(limit, sizeof(limit), "%lld", m->cfg->promotion_limit);
-    const char *argv[] = { m->cfg->prefix, limit };
+    const char *argv[] = { m->cfg->keys_prefix, limit };
     if (kue_conn_script(m->conn, KS_PROMOTE, promo_reply, NULL, 2, argv, NULL) == 0)
         m->promo_inflight = 1;
     else
@@ -409,7 +409,7 @@ static void sub_state(kue_conn_t *c, int connected, void *priv)
     if (!connected)
         return;
     char ch[160];
-    kue_key_delayed(ch, sizeof ch, m->cfg->prefix);
+    kue_key_delayed(ch, sizeof ch, m->cfg->keys_prefix);
     if (kue_conn_subscribe(c, ch, delayed_msg, NULL) != 0)
         klog_warn("cannot subscribe to %s; promotion falls back to polling", ch);
 }
@@ -443,7 +443,7 @@ static void recover_cb(struct ev_loop *loop, ev_timer *w, int revents)
         return;
     char limit[24];
     snprintf(limit, sizeof(limit), "%lld", m->cfg->promotion_limit);
-    const char *argv[] = { m->cfg->prefix, limit };
+    const char *argv[] = { m->cfg->keys_prefix, limit };
     if (kue_conn_script(m->conn, KS_RECOVER, recover_reply, NULL, 2, argv, NULL) == 0)
         m->recover_inflight = 1;
 }

@@ -4,6 +4,12 @@
 -- plain decimal string, never in exponent notation.
 local P = ARGV[1]
 local function key(s) return P .. ':' .. s end
+-- Every call declares KEYS P:ids and P:fence, in the queue's cluster slot
+-- (libkue/keys.h: KUE_SCRIPT_NKEYS): a call whose KEYS name another queue
+-- would be routed by Redis Cluster to the wrong node.
+if KEYS[1] ~= key('ids') or KEYS[2] ~= key('fence') then
+  return redis.error_reply('INVALID the declared keys do not match the prefix ' .. tostring(P))
+end
 local function fmt(n) return string.format('%d', n) end
 
 local function now_ms()

@@ -36,6 +36,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "cluster.h"
 #include "sentinel.h"
 
 #define CONN_BACKOFF_MIN_MS 100
@@ -272,9 +273,10 @@ static void on_retry(struct ev_loop *loop, ev_timer *w, int revents)
 
 static void conn_connect(kue_conn_t *c)
 {
-    if (c->url.nsentinels > 0) {
+    if (c->url.nsentinels > 0 || c->url.nseeds > 0) {
         char why[512];
-        if (kue_sentinel_resolve(&c->url, why, sizeof why) != 0) {
+        if ((c->url.nsentinels > 0 ? kue_sentinel_resolve(&c->url, why, sizeof why)
+                                   : kue_cluster_resolve(&c->url, why, sizeof why)) != 0) {
             lost(c, why);
             return;
         }
@@ -484,7 +486,7 @@ int kue_reply_transient(const char *err)
 {
     static const char *const codes[] = { "OOM ", "MISCONF ", "READONLY ", "LOADING ", "BUSY ",
                                          "MASTERDOWN ", "NOREPLICAS ", "TRYAGAIN ",
-                                         "CLUSTERDOWN " };
+                                         "CLUSTERDOWN ", "MOVED ", "ASK " };
     if (!err) return 0;
     for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
         if (!strncmp(err, codes[i], strlen(codes[i]))) return 1;

@@ -63,6 +63,7 @@ struct kue_async {
     kue_conn_t *conn;
     char prefix[KUE_KEY_PREFIX_MAX];   /* effective: P or {P} (keys.h) */
     char name[128];                    /* as configured */
+    int cluster;                       /* redis-cluster:// (hashtag only) */
     char where[320];             /* printable endpoint, for messages */
     int search;
     int closing;                 /* kue_async_free() running */
@@ -201,6 +202,8 @@ kue_async_t *kue_async_connect(struct ev_loop *loop, const char *url, const char
     }
     snprintf(a->name, sizeof a->name, "%s", kue_prefix(k));
     snprintf(a->prefix, sizeof a->prefix, "%s", kue_keys_prefix(k));
+    snprintf(u.route, sizeof u.route, "%s", a->prefix);     /* cluster.h */
+    a->cluster = u.nseeds > 0;
     kue_free(k);
     a->loop = loop;
     ev_prepare_init(&a->flush_w, on_flush);
@@ -299,6 +302,8 @@ int kue_async_set_key_style(kue_async_t *a, const char *style)
         return refuse(a, KUE_ERR_INVALID, "key style \"%.32s\": expected plain or hashtag",
                       style ? style : "");
     }
+    if (a->cluster && ks != KUE_KEYS_HASHTAG)
+        return refuse(a, KUE_ERR_INVALID, "a redis-cluster:// URL needs the hashtag key style");
     kue_key_prefix(a->prefix, sizeof a->prefix, a->name, ks);
     return 0;
 }

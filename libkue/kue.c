@@ -26,6 +26,7 @@
 #include <hiredis/hiredis.h>
 
 #include "buf.h"
+#include "cluster.h"
 #include "enqueue.h"
 #include "json.h"
 #include "keys.h"
@@ -123,8 +124,11 @@ int kue_set_key_style(kue_t *k, const char *style)
     if (ks < 0)
         return set_err(k, KUE_ERR_INVALID, "key style \"%.32s\": expected plain or hashtag",
                        style ? style : "");
+    if (k->url.nseeds > 0 && ks != KUE_KEYS_HASHTAG)
+        return set_err(k, KUE_ERR_INVALID, "a redis-cluster:// URL needs the hashtag key style");
     k->key_style = ks;
     kue_key_prefix(k->prefix, sizeof k->prefix, k->name, ks);
+    snprintf(k->url.route, sizeof k->url.route, "%s", k->prefix);
     return 0;
 }
 void kue_set_search(kue_t *k, int enabled) { k->search = enabled != 0; }
@@ -199,6 +203,8 @@ static int do_connect(kue_t *k)
     char why[512];
     if (kue_sentinel_resolve(&k->url, why, sizeof why) != 0)
         return set_err(k, KUE_ERR_IO, "cannot find the Redis master: %s", why);
+    if (kue_cluster_resolve(&k->url, why, sizeof why) != 0)
+        return set_err(k, KUE_ERR_IO, "cannot find the queue's cluster node: %s", why);
     redisContext *c = k->url.path[0] ? redisConnectUnixWithTimeout(k->url.path, tv)
                                      : redisConnectWithTimeout(k->url.host, k->url.port, tv);
     char where[400];
@@ -254,8 +260,16 @@ kue_t *kue_connect(const char *url, const char *prefix, char *err, size_t errlen
         return NULL;
     }
     snprintf(k->name, sizeof k->name, "%s", prefix);
-    kue_key_prefix(k->prefix, sizeof k->prefix, k->name, KUE_KEYS_PLAIN);
-    if (kue_url_parse(url, &k->url, err, errlen) != 0 || do_connect(k) != 0) {
+    if (kue_url_parse(url, &k->url, err, errlen) != 0) {
+        free(k);
+        return NULL;
+    }
+    /* a cluster implies the hashtag style: the queue is one slot, the
+     * connection goes to its master (cluster.h) */
+    k->key_style = k->url.nseeds > 0 ? KUE_KEYS_HASHTAG : KUE_KEYS_PLAIN;
+    kue_key_prefix(k->prefix, sizeof k->prefix, k->name, k->key_style);
+    snprintf(k->url.route, sizeof k->url.route, "%s", k->prefix);
+    if (do_connect(k) != 0) {
         if (err && k->err[0]) snprintf(err, errlen, "%s", k->err);
         free(k);
         return NULL;
@@ -308,6 +322,35 @@ static redisReply *check_reply(kue_t *k, redisReply *r)
     return r;
 }
 
+/* An ASK reply (the queue's slot is being migrated and the key has moved
+ * already): the command once more on the node it names, after ASKING.
+ * NULL when r is no ASK or that node cannot be reached. */
+static redisReply *asked(kue_t *k, const redisReply *r, const char *fmt, va_list ap)
+{
+    unsigned slot;
+    char host[256];
+    int port;
+    if (kue_cluster_redirect(r, &slot, host, sizeof host, &port) != 2) return NULL;
+    struct timeval tv = { KUE_CONNECT_TIMEOUT_MS / 1000, (KUE_CONNECT_TIMEOUT_MS % 1000) * 1000 };
+    redisContext *c = redisConnectWithTimeout(host, port, tv);
+    if (!c || c->err) {
+        if (c) redisFree(c);
+        return NULL;
+    }
+    struct timeval ct = { KUE_COMMAND_TIMEOUT_MS / 1000, 0 };
+    redisSetTimeout(c, ct);
+    redisReply *a = NULL;
+    if (k->url.password[0])
+        a = k->url.user[0] ? redisCommand(c, "AUTH %s %s", k->url.user, k->url.password)
+                           : redisCommand(c, "AUTH %s", k->url.password);
+    if (a) freeReplyObject(a);
+    a = redisCommand(c, "ASKING");
+    if (a) freeReplyObject(a);
+    redisReply *out = redisvCommand(c, fmt, ap);
+    redisFree(c);
+    return out;
+}
+
 static redisReply *raw_command(kue_t *k, const char *fmt, ...)
 {
     for (int attempt = 0; attempt < 2; attempt++) {
@@ -316,6 +359,15 @@ static redisReply *raw_command(kue_t *k, const char *fmt, ...)
         va_start(ap, fmt);
         redisReply *r = redisvCommand(k->c, fmt, ap);
         va_end(ap);
+        if (r && r->type == REDIS_REPLY_ERROR && !strncmp(r->str, "ASK ", 4)) {
+            va_start(ap, fmt);
+            redisReply *x = asked(k, r, fmt, ap);
+            va_end(ap);
+            if (x) {
+                freeReplyObject(r);
+                r = x;
+            }
+        }
         if (attempt == 0 && kue_reply_wants_failover(r)) {
             freeReplyObject(r);         /* not run: retry on the current master */
             r = NULL;
@@ -1257,8 +1309,8 @@ int kue_promote(kue_t *k, long limit, long *promoted, int64_t *next_due_ms)
 {
     char lim[24];
     snprintf(lim, sizeof lim, "%ld", limit > 0 ? limit : 1000);
-    const char *argv[] = { k->prefix, lim };
-    redisReply *r = script(k, KS_PROMOTE, 2, argv, NULL);
+    const char *argv[] = { k->prefix, lim, k->url.nseeds > 0 ? "cluster" : "" };
+    redisReply *r = script(k, KS_PROMOTE, 3, argv, NULL);
     if (!r) return -1;
     int ok = r->type == REDIS_REPLY_ARRAY && r->elements >= 2;
     if (ok) {

@@ -511,6 +511,13 @@ static int validate(struct parse *p)
         if (kue_url_parse(cfg->redis_url, &u, why, sizeof(why)) < 0)
             return env_url ? kerr(p, 0, "environment KUE_REDIS_URL: %s", why)
                            : kerr(p, line, "[redis] url: %s", why);
+        /* a cluster implies the hashtag key style (one queue, one slot) */
+        if (u.nseeds > 0) {
+            if (global_line(p, "redis", "key_style") > 0 && strcmp(cfg->key_style, "hashtag") != 0)
+                return kerr(p, global_line(p, "redis", "key_style"),
+                            "[redis] key_style: a redis-cluster:// url needs hashtag");
+            kue_strlcpy(cfg->key_style, "hashtag", sizeof(cfg->key_style));
+        }
     }
     line = global_line(p, "redis", "prefix");
     if (!cfg->prefix[0] || strpbrk(cfg->prefix, " \t\r\n"))

@@ -374,8 +374,8 @@ static void promo_cb(struct ev_loop *loop, ev_timer *w, int revents)
     }
     char limit[24];
     snprintf(limit, sizeof(limit), "%lld", m->cfg->promotion_limit);
-    const char *argv[] = { m->cfg->keys_prefix, limit };
-    if (kue_conn_script(m->conn, KS_PROMOTE, promo_reply, NULL, 2, argv, NULL) == 0)
+    const char *argv[] = { m->cfg->keys_prefix, limit, m->url.nseeds > 0 ? "cluster" : "" };
+    if (kue_conn_script(m->conn, KS_PROMOTE, promo_reply, NULL, 3, argv, NULL) == 0)
         m->promo_inflight = 1;
     else
         promo_arm(m, promo_poll_ms(m));
@@ -482,6 +482,7 @@ int sup_rds_start(struct master *m, char *err, size_t errlen)
 {
     if (kue_url_parse(m->url_text, &m->url, err, errlen) < 0)
         return -1;
+    kue_strlcpy(m->url.route, m->cfg->keys_prefix, sizeof(m->url.route));
     ev_init(&m->promo_timer, promo_cb);
     m->promo_timer.data = m;
     ev_init(&m->recover_timer, recover_cb);

@@ -5,6 +5,7 @@
 #include "web.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #include "keys.h"
 
@@ -20,7 +21,8 @@ int web_set_key_style(const char *style)
 kue_t *web_kue_connect(const char *url, const char *prefix, char *err, size_t errlen)
 {
     kue_t *k = kue_connect(url, prefix, err, errlen);
-    if (k && kue_set_key_style(k, key_style) != 0) {
+    /* plain is the default (and a cluster URL has already chosen hashtag) */
+    if (k && strcmp(key_style, "plain") != 0 && kue_set_key_style(k, key_style) != 0) {
         snprintf(err, errlen, "%s", kue_errstr(k));
         kue_free(k);
         return NULL;

@@ -140,6 +140,8 @@ bad:
         return -1;
     }
     if (!cfg->name[0]) snprintf(cfg->name, sizeof cfg->name, "%s", cfg->type);
+    if (!strncmp(cfg->redis_url, "redis-cluster://", 16))
+        style = KUE_KEYS_HASHTAG;       /* a cluster implies it: one queue, one slot */
     char p[sizeof cfg->prefix];
     kue_key_prefix(p, sizeof p, cfg->prefix, style);
     memcpy(cfg->prefix, p, sizeof p);

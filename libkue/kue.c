@@ -55,6 +55,7 @@ struct kue {
     int search;
     int64_t sentinel_check_ms;  /* sentinel URLs: next check of the master's address */
     int string_ids;             /* events of set_state/remove carry "id":"N" */
+    int reroute;                /* a MOVED reply: find the queue's master again */
 };
 
 struct kue_field { char *name; char *value; };
@@ -103,7 +104,11 @@ static int set_reply_err(kue_t *k, const char *msg)
         { "NOTFOUND ", KUE_ERR_NOTFOUND, 1 }, { "WRONGSTATE ", KUE_ERR_WRONGSTATE, 1 },
         { "INVALID ", KUE_ERR_INVALID, 1 }, { "LOADING ", KUE_ERR_IO, 0 },
         { "BUSY ", KUE_ERR_IO, 0 }, { "MASTERDOWN ", KUE_ERR_IO, 0 },
+        /* Redis Cluster: the queue's slot moved or is moving (cluster.h) */
+        { "MOVED ", KUE_ERR_IO, 0 }, { "ASK ", KUE_ERR_IO, 0 }, { "TRYAGAIN ", KUE_ERR_IO, 0 },
+        { "CLUSTERDOWN ", KUE_ERR_IO, 0 },
     };
+    if (!strncmp(msg, "MOVED ", 6)) k->reroute = 1;     /* the next call reconnects */
     for (size_t i = 0; i < sizeof classes / sizeof classes[0]; i++) {
         size_t l = strlen(classes[i].word);
         if (!strncmp(msg, classes[i].word, l))
@@ -303,6 +308,11 @@ static void sentinel_check(kue_t *k)
 /* Make sure a usable connection exists (reconnect once if it dropped). */
 static int ensure(kue_t *k)
 {
+    if (k->c && k->reroute) {
+        redisFree(k->c);
+        k->c = NULL;
+    }
+    k->reroute = 0;
     if (k->c && !k->c->err && k->url.nsentinels > 0) sentinel_check(k);
     if (k->c && !k->c->err) return 0;
     return do_connect(k);

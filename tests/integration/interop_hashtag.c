@@ -156,6 +156,20 @@ Test(interop_hashtag, node_on_ioredis_and_the_supervisor_share_a_queue)
                   "key %s is not in the hashtag style", k);
     }
     freeReplyObject(r);
+    /* the CLI reads the same queue with --key-style hashtag, and nothing
+     * without it */
+    char bin[600], cmd[1400], line[256];
+    kt_bin("kue", bin, sizeof bin);
+    for (int style = 0; style < 2; style++) {
+        snprintf(cmd, sizeof cmd, "%s --redis %s %s stats", bin, R.url, style ? "--key-style hashtag" : "");
+        FILE *p = popen(cmd, "r");
+        cr_assert_not_null(p);
+        long long done = -1;
+        while (fgets(line, sizeof line, p))
+            if (!strncmp(line, "complete", 8)) done = atoll(line + 8);
+        pclose(p);
+        cr_assert_eq(done, style ? NCREATE + NPROCESS : 0, "%s: complete %lld", cmd, done);
+    }
     /* the supervisor ran throughout */
     int st;
     cr_assert_neq(kt_wait(sup, 0, &st), 0, "the supervisor exited");

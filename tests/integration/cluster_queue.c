@@ -301,3 +301,50 @@ Test(cluster_queue, the_queues_slot_migrates)
     cr_assert_eq(kt_int(t, "EXISTS {q}:ids"), 1);
     redisFree(t);
 }
+
+struct lock_arg { int64_t id; const char *state; };
+
+static int job_state_is(void *arg)
+{
+    struct lock_arg *a = arg;
+    kue_job_t *j = kue_job_get(K, a->id);
+    int yes = j && kue_job_field(j, "state") && !strcmp(kue_job_field(j, "state"), a->state);
+    kue_job_free(j);
+    return yes;
+}
+
+static int lock_gone(void *arg)
+{
+    redisContext *c = arg;
+    return kt_int(c, "EXISTS promotion:lock") == 0;
+}
+
+/* Kue's promotion:lock lives in another slot; the supervisor takes it as
+ * Kue does, so it promotes nothing while a Kue process holds it, and
+ * releases it after each round. */
+Test(cluster_queue, kues_promotion_lock)
+{
+    kt_cluster_start(&CL);
+    connect_queue();
+    int ln = owner_of(kue_key_slot("promotion:lock", 14));
+    cr_assert_neq(ln, owner_of(kue_key_slot("{q}", 3)), "the test needs the lock on another master");
+    redisContext *lc = kt_cluster_node(&CL, ln);
+    redisReply *r = kt_cmd(lc, "SET promotion:lock kue-node-process PX 60000");
+    freeReplyObject(r);
+    start_supervisor();
+    kue_job_t *j = kue_job_new("echo", "{}");
+    kue_job_set_delay(j, 200);
+    int64_t id = kue_job_save(K, j);
+    kue_job_free(j);
+    cr_assert_gt(id, 0, "%s", kue_errstr(K));
+    struct lock_arg inactive = { id, "inactive" }, complete = { id, "complete" };
+    /* due after 200 ms; promotion runs every 200 ms: not while Kue holds the lock */
+    cr_assert(!kt_wait_until(job_state_is, &inactive, 1500), "promoted under Kue's lock");
+    cr_assert(!job_state_is(&complete));
+    kt_int(lc, "DEL promotion:lock");
+    cr_assert(kt_wait_until(job_state_is, &complete, 10000), "not promoted after the lock went (log %s)",
+              SUPLOG);
+    /* the supervisor's own lock is released after each round */
+    cr_assert(kt_wait_until(lock_gone, lc, 5000));
+    redisFree(lc);
+}

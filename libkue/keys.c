@@ -113,6 +113,11 @@ int kue_key_delayed(char *buf, size_t len, const char *pfx)
     return put(buf, len, "%s:delayed", pfx);
 }
 
+int kue_lock_owner(char *buf, size_t len, const char *host, long pid)
+{
+    return put(buf, len, "kue:%s:%ld", host, pid);
+}
+
 int kue_worker_id(char *buf, size_t len, const char *host, long pid, const char *type, int n)
 {
     if (n < 0) return put(buf, len, "kue:%s:%ld:%s:", host, pid, type);

@@ -71,5 +71,8 @@ int kue_key_delayed(char *buf, size_t len, const char *pfx);
 /* The workerId a claim writes: kue:<host>:<pid>:<type>:<n>; n < 0 gives the
  * stem "kue:<host>:<pid>:<type>:" every slot of that process shares. */
 int kue_worker_id(char *buf, size_t len, const char *host, long pid, const char *type, int n);
+/* The value a supervisor writes into KUE_KEY_PROMOTION_LOCK while it holds
+ * it (a cluster only): kue:<host>:<pid>. */
+int kue_lock_owner(char *buf, size_t len, const char *host, long pid);
 
 #endif

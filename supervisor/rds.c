@@ -559,7 +559,7 @@ int sup_rds_start(struct master *m, char *err, size_t errlen)
     if (m->url.nseeds > 0) {
         kue_url_t lu = m->url;
         kue_strlcpy(lu.route, KUE_KEY_PROMOTION_LOCK, sizeof(lu.route));
-        snprintf(m->lock_token, sizeof(m->lock_token), "kue:%s:%d", m->hostname, (int)m->mypid);
+        kue_lock_owner(m->lock_token, sizeof(m->lock_token), m->hostname, (long)m->mypid);
         m->lock = kue_conn_new(m->loop, &lu, "promotion-lock", NULL, m);
         if (!m->lock) {
             snprintf(err, errlen, "out of memory");

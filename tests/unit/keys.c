@@ -64,6 +64,8 @@ Test(keys, styles_and_worker_id)
     cr_assert_str_eq(b, "kue:box:1234:email:3");
     kue_worker_id(b, sizeof b, "box", 1234, "email", -1);
     cr_assert_str_eq(b, "kue:box:1234:email:");
+    kue_lock_owner(b, sizeof b, "box", 1234);
+    cr_assert_str_eq(b, "kue:box:1234");
 }
 
 Test(keys, too_long_is_refused)

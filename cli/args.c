@@ -17,14 +17,16 @@
 #include <string.h>
 
 #include "cli.h"
+#include "keys.h"
 #include "url.h"
 #include "util.h"
 
-enum { G_REDIS = 1001, G_PREFIX, G_SEARCH };
+enum { G_REDIS = 1001, G_PREFIX, G_SEARCH, G_KEY_STYLE };
 
 static const struct option global_opts[] = {
     { "redis", required_argument, NULL, G_REDIS },
     { "prefix", required_argument, NULL, G_PREFIX },
+    { "key-style", required_argument, NULL, G_KEY_STYLE },
     { "search", no_argument, NULL, G_SEARCH },
     { "help", no_argument, NULL, 'h' },
 };
@@ -80,6 +82,11 @@ kue_t *cli_kue(cli_t *c)
         return NULL;
     }
     kue_set_search(c->k, c->search);
+    if (c->key_style && kue_set_key_style(c->k, c->key_style) != 0) {
+        cli_error("%s", kue_errstr(c->k));
+        kue_free(c->k);
+        c->k = NULL;
+    }
     return c->k;
 }
 
@@ -157,6 +164,13 @@ int cli_next(cli_parser_t *p)
             break;
         }
         case G_PREFIX: p->c->prefix = p->arg; break;
+        case G_KEY_STYLE:
+            if (kue_key_style_parse(p->arg) < 0) {
+                cli_usage_error(p->cmd, "--key-style: \"%s\": expected plain or hashtag", p->arg);
+                return CLI_PARSE_BAD;
+            }
+            p->c->key_style = p->arg;
+            break;
         case G_SEARCH: p->c->search = 1; break;
         case ':': case '?':
             bad_option(p, o);

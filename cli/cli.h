@@ -21,6 +21,7 @@ enum { CLI_OK = 0, CLI_ERR = 1, CLI_USAGE = 2 };
 typedef struct cli {
     const char *url;        /* --redis, else $KUE_REDIS_URL, else NULL (libkue default) */
     const char *prefix;     /* --prefix, else $KUE_PREFIX, else NULL ("q") */
+    const char *key_style;  /* --key-style, else $KUE_KEY_STYLE, else NULL ("plain") */
     int search;             /* --search: index the data of created jobs */
     kue_t *k;               /* connected on first use by cli_kue() */
 } cli_t;

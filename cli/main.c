@@ -21,6 +21,8 @@ static int cmd_version(cli_t *c, int argc, char **argv);
     "  --redis URL    redis://[:password@]host[:port][/db] or unix:///path.sock[?db=N]\n" \
     "                 (default: $KUE_REDIS_URL, else redis://127.0.0.1:6379/0)\n" \
     "  --prefix P     key prefix (default: $KUE_PREFIX, else q)\n" \
+    "  --key-style S  plain (P:jobs) or hashtag ({P}:jobs, Kue on ioredis)\n" \
+    "                 (default: $KUE_KEY_STYLE, else plain)\n" \
     "  --search       index the data of created jobs for Kue's search\n"
 
 static const struct command {
@@ -115,7 +117,7 @@ const char *cli_help_text(const char *cmd)
 
 static void general_help(FILE *f)
 {
-    fputs("usage: kue [--redis URL] [--prefix P] [--search] COMMAND [ARGS]\n\n"
+    fputs("usage: kue [--redis URL] [--prefix P] [--key-style S] [--search] COMMAND [ARGS]\n\n"
           "Commands:\n", f);
     for (size_t i = 0; i < NCOMMANDS; i++)
         fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
@@ -187,6 +189,7 @@ int main(int argc, char **argv)
     };
     c.url = env_or_null("KUE_REDIS_URL");
     c.prefix = env_or_null("KUE_PREFIX");
+    c.key_style = env_or_null("KUE_KEY_STYLE");
     argv[0] = "kue";
     cli_parse_begin(&p, &c, argc, argv, top);
     p.stop_at_arg = 1;

@@ -36,6 +36,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "cluster.h"
 #include "sentinel.h"
 
 #define CONN_BACKOFF_MIN_MS 100
@@ -69,8 +70,8 @@ struct conn_cmd {
     void *privdata;
     int script;                  /* -1: plain command; else kue_script_id */
     int retried;                 /* already re-sent as EVAL */
-    int argc;                    /* script arguments (without EVALSHA sha 0) */
-    const char **argv;           /* argc + 3: EVALSHA|EVAL, sha|source, "0", ARGV */
+    int argc;                    /* script arguments (without EVALSHA sha 2 K1 K2) */
+    const char **argv;           /* argc + 5: EVALSHA|EVAL, sha|source, "2", KEYS, ARGV */
     size_t *lens;
 };
 
@@ -272,9 +273,10 @@ static void on_retry(struct ev_loop *loop, ev_timer *w, int revents)
 
 static void conn_connect(kue_conn_t *c)
 {
-    if (c->url.nsentinels > 0) {
+    if (c->url.nsentinels > 0 || c->url.nseeds > 0) {
         char why[512];
-        if (kue_sentinel_resolve(&c->url, why, sizeof why) != 0) {
+        if ((c->url.nsentinels > 0 ? kue_sentinel_resolve(&c->url, why, sizeof why)
+                                   : kue_cluster_resolve(&c->url, why, sizeof why)) != 0) {
             lost(c, why);
             return;
         }
@@ -424,7 +426,8 @@ static int send_script(kue_conn_t *c, struct conn_cmd *cmd, int as_eval)
     cmd->lens[0] = strlen(cmd->argv[0]);
     cmd->argv[1] = body;
     cmd->lens[1] = strlen(body);
-    if (redisAsyncCommandArgv(c->ac, on_reply, cmd, cmd->argc + 3, cmd->argv, cmd->lens) != REDIS_OK)
+    if (redisAsyncCommandArgv(c->ac, on_reply, cmd, cmd->argc + 3 + KUE_SCRIPT_NKEYS, cmd->argv,
+                              cmd->lens) != REDIS_OK)
         return -1;
     c->pending++;
     return 0;
@@ -433,12 +436,12 @@ static int send_script(kue_conn_t *c, struct conn_cmd *cmd, int as_eval)
 int kue_conn_script(kue_conn_t *c, kue_script_id id, redisCallbackFn *cb, void *privdata,
                     int argc, const char **argv, const size_t *lens)
 {
-    if (!usable(c) || argc < 0 || argc > KUE_SCRIPT_MAX_ARGS) return -1;
-    size_t total = 0;
+    if (!usable(c) || argc < 1 || argc > KUE_SCRIPT_MAX_ARGS) return -1;
+    size_t total = KUE_SCRIPT_KEYS_BUF;
     for (int i = 0; i < argc; i++) total += lens ? lens[i] : strlen(argv[i]);
-    /* One block: the struct, the pointer and length arrays (with the three
-     * leading EVALSHA sha 0 slots), the bytes. */
-    size_t nv = (size_t)argc + 3;
+    /* One block: the struct, the pointer and length arrays (with the five
+     * leading EVALSHA sha 2 K1 K2 slots), the KEYS and the bytes. */
+    size_t head = 3 + KUE_SCRIPT_NKEYS, nv = (size_t)argc + head;
     size_t hdr = sizeof(struct conn_cmd) + nv * (sizeof(char *) + sizeof(size_t));
     struct conn_cmd *cmd = malloc(hdr + total + (size_t)argc);
     if (!cmd) return -1;
@@ -449,16 +452,21 @@ int kue_conn_script(kue_conn_t *c, kue_script_id id, redisCallbackFn *cb, void *
     cmd->argc = argc;
     cmd->argv = (const char **)(cmd + 1);
     cmd->lens = (size_t *)(cmd->argv + nv);
-    cmd->argv[2] = "0";
+    _Static_assert(KUE_SCRIPT_NKEYS == 2, "the key count below");
+    cmd->argv[2] = "2";
     cmd->lens[2] = 1;
-    char *p = (char *)(cmd->lens + nv);
+    char *keys = (char *)(cmd->lens + nv), *p = keys + KUE_SCRIPT_KEYS_BUF;
     for (int i = 0; i < argc; i++) {
         size_t l = lens ? lens[i] : strlen(argv[i]);
         memcpy(p, argv[i], l);
         p[l] = '\0';
-        cmd->argv[i + 3] = p;
-        cmd->lens[i + 3] = l;
+        cmd->argv[i + head] = p;
+        cmd->lens[i + head] = l;
         p += l + 1;
+    }
+    if (kue_script_keys(cmd->argv[head], cmd->lens[head], keys, cmd->argv + 3, cmd->lens + 3) != 0) {
+        free(cmd);
+        return -1;
     }
     if (send_script(c, cmd, 0) != 0) {
         free(cmd);
@@ -478,7 +486,7 @@ int kue_reply_transient(const char *err)
 {
     static const char *const codes[] = { "OOM ", "MISCONF ", "READONLY ", "LOADING ", "BUSY ",
                                          "MASTERDOWN ", "NOREPLICAS ", "TRYAGAIN ",
-                                         "CLUSTERDOWN " };
+                                         "CLUSTERDOWN ", "MOVED ", "ASK " };
     if (!err) return 0;
     for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
         if (!strncmp(err, codes[i], strlen(codes[i]))) return 1;

@@ -30,7 +30,9 @@
 #include <string.h>
 
 #include "conn.h"
+#include "kue_internal.h"
 #include "enqueue.h"
+#include "keys.h"
 #include "scripts.h"
 #include "url.h"
 
@@ -59,7 +61,9 @@ struct batch {
 
 struct kue_async {
     kue_conn_t *conn;
-    char prefix[128];
+    char prefix[KUE_KEY_PREFIX_MAX];   /* effective: P or {P} (keys.h) */
+    char name[128];                    /* as configured */
+    int cluster;                       /* redis-cluster:// (hashtag only) */
     char where[320];             /* printable endpoint, for messages */
     int search;
     int closing;                 /* kue_async_free() running */
@@ -196,7 +200,10 @@ kue_async_t *kue_async_connect(struct ev_loop *loop, const char *url, const char
         kue_free(k);
         return NULL;
     }
-    snprintf(a->prefix, sizeof a->prefix, "%s", kue_prefix(k));
+    snprintf(a->name, sizeof a->name, "%s", kue_prefix(k));
+    snprintf(a->prefix, sizeof a->prefix, "%s", kue_keys_prefix(k));
+    snprintf(u.route, sizeof u.route, "%s", a->prefix);     /* cluster.h */
+    a->cluster = u.nseeds > 0;
     kue_free(k);
     a->loop = loop;
     ev_prepare_init(&a->flush_w, on_flush);
@@ -287,6 +294,19 @@ int kue_async_save(kue_async_t *a, kue_job_t *job, kue_saved_fn *cb, void *privd
 
 size_t kue_async_pending(const kue_async_t *a) { return a ? a->pending : 0; }
 void kue_async_set_search(kue_async_t *a, int enabled) { a->search = enabled != 0; }
+
+int kue_async_set_key_style(kue_async_t *a, const char *style)
+{
+    int ks = kue_key_style_parse(style);
+    if (ks < 0) {
+        return refuse(a, KUE_ERR_INVALID, "key style \"%.32s\": expected plain or hashtag",
+                      style ? style : "");
+    }
+    if (a->cluster && ks != KUE_KEYS_HASHTAG)
+        return refuse(a, KUE_ERR_INVALID, "a redis-cluster:// URL needs the hashtag key style");
+    kue_key_prefix(a->prefix, sizeof a->prefix, a->name, ks);
+    return 0;
+}
 const char *kue_async_errstr(const kue_async_t *a) { return a ? a->err : "no connection"; }
 kue_errcode_t kue_async_errcode(const kue_async_t *a) { return a ? a->code : KUE_ERR_IO; }
 

@@ -93,3 +93,76 @@ int kue_cluster_redirect(const redisReply *r, unsigned *slot, char *host, size_t
     *port = (int)port_v;
     return kind;
 }
+
+/* ---- finding the queue's master ----------------------------------------- */
+
+#define SEED_CONNECT_MS 150
+#define SEED_REPLY_MS 250
+#define MAP_MAX 1024
+
+static int ask_seed(kue_url_t *u, int i, unsigned slot, char *why, size_t whylen)
+{
+    struct timeval ct = { 0, SEED_CONNECT_MS * 1000 };
+    redisContext *c = redisConnectWithTimeout(u->seeds[i].host, u->seeds[i].port, ct);
+    if (!c || c->err) {
+        snprintf(why, whylen, "%s", c ? c->errstr : "out of memory");
+        if (c) redisFree(c);
+        return -1;
+    }
+    struct timeval rt = { 0, SEED_REPLY_MS * 1000 };
+    redisSetTimeout(c, rt);
+    int rc = -1;
+    redisReply *r = NULL;
+    if (u->password[0]) {
+        r = u->user[0] ? redisCommand(c, "AUTH %s %s", u->user, u->password)
+                       : redisCommand(c, "AUTH %s", u->password);
+        if (!r || r->type == REDIS_REPLY_ERROR) {
+            snprintf(why, whylen, "AUTH refused: %s", r ? r->str : c->errstr);
+            goto out;
+        }
+        freeReplyObject(r);
+    }
+    r = redisCommand(c, "CLUSTER SLOTS");
+    kue_slot_range_t *map = malloc(MAP_MAX * sizeof *map);
+    int n = r && map ? kue_cluster_parse_slots(r, u->seeds[i].host, map, MAP_MAX) : -1;
+    const kue_slot_range_t *m = n > 0 ? kue_cluster_lookup(map, n, slot) : NULL;
+    if (!r) {
+        snprintf(why, whylen, "%s", c->errstr[0] ? c->errstr : "no reply");
+    } else if (r->type == REDIS_REPLY_ERROR) {
+        snprintf(why, whylen, "%s", r->str);
+    } else if (!m) {
+        snprintf(why, whylen, "no master serves slot %u", slot);
+    } else {
+        snprintf(u->host, sizeof u->host, "%s", m->host);
+        u->port = m->port;
+        rc = 0;
+    }
+    free(map);
+out:
+    if (r) freeReplyObject(r);
+    redisFree(c);
+    return rc;
+}
+
+int kue_cluster_resolve(kue_url_t *u, char *err, size_t errlen)
+{
+    if (u->nseeds <= 0) return 0;
+    unsigned slot = kue_key_slot(u->route, strlen(u->route));
+    size_t o = 0;
+    if (err && errlen) {
+        o = (size_t)snprintf(err, errlen, "no cluster node named the master of %s (slot %u):",
+                             u->route, slot);
+        if (o >= errlen) o = errlen - 1;
+    }
+    for (int k = 0; k < u->nseeds; k++) {
+        char why[160];
+        if (ask_seed(u, k, slot, why, sizeof why) == 0) return 0;
+        if (err && o < errlen)
+            o += (size_t)snprintf(err + o, errlen - o, " %s:%d %s;", u->seeds[k].host, u->seeds[k].port,
+                                  why);
+        if (o >= errlen) o = errlen - 1;
+    }
+    u->host[0] = '\0';
+    u->port = 0;
+    return -1;
+}

@@ -15,6 +15,8 @@
 #include <stdint.h>
 #include <hiredis/hiredis.h>
 
+#include "url.h"
+
 #define KUE_CLUSTER_SLOTS 16384
 
 /* CRC16-CCITT (XModem) as Redis Cluster uses it. */
@@ -44,5 +46,12 @@ const kue_slot_range_t *kue_cluster_lookup(const kue_slot_range_t *map, int n, u
 /* A redirection: "MOVED 3999 127.0.0.1:6381" or "ASK 3999 127.0.0.1:6381".
  * Returns 1 for MOVED, 2 for ASK (slot, host, port filled), 0 otherwise. */
 int kue_cluster_redirect(const redisReply *r, unsigned *slot, char *host, size_t hostlen, int *port);
+
+/* For a redis-cluster:// URL: read the slot map (CLUSTER SLOTS) from the
+ * seeds in turn and fill u->host/u->port with the master of the slot of
+ * u->route (the queue's {P}).  Bounded like the sentinel lookup (150 ms to
+ * connect, 250 ms for the reply, per seed).  0, or -1 with every seed's
+ * reason in err.  A no-op returning 0 for other URLs. */
+int kue_cluster_resolve(kue_url_t *u, char *err, size_t errlen);
 
 #endif

@@ -26,8 +26,10 @@
 #include <hiredis/hiredis.h>
 
 #include "buf.h"
+#include "cluster.h"
 #include "enqueue.h"
 #include "json.h"
+#include "keys.h"
 #include "kue_internal.h"
 #include "scripts.h"
 #include "search.h"
@@ -45,12 +47,15 @@ _Static_assert(KUE_ENQ_MAX_ARGS <= KUE_SCRIPT_MAX_ARGS,
 struct kue {
     redisContext *c;
     kue_url_t url;
-    char prefix[128];
+    char prefix[KUE_KEY_PREFIX_MAX];   /* effective: P or {P} (keys.h) */
+    char name[128];                    /* as configured: P */
+    int key_style;
     char err[512];
     kue_errcode_t code;         /* class of err */
     int search;
     int64_t sentinel_check_ms;  /* sentinel URLs: next check of the master's address */
     int string_ids;             /* events of set_state/remove carry "id":"N" */
+    int reroute;                /* a MOVED reply: find the queue's master again */
 };
 
 struct kue_field { char *name; char *value; };
@@ -99,7 +104,11 @@ static int set_reply_err(kue_t *k, const char *msg)
         { "NOTFOUND ", KUE_ERR_NOTFOUND, 1 }, { "WRONGSTATE ", KUE_ERR_WRONGSTATE, 1 },
         { "INVALID ", KUE_ERR_INVALID, 1 }, { "LOADING ", KUE_ERR_IO, 0 },
         { "BUSY ", KUE_ERR_IO, 0 }, { "MASTERDOWN ", KUE_ERR_IO, 0 },
+        /* Redis Cluster: the queue's slot moved or is moving (cluster.h) */
+        { "MOVED ", KUE_ERR_IO, 0 }, { "ASK ", KUE_ERR_IO, 0 }, { "TRYAGAIN ", KUE_ERR_IO, 0 },
+        { "CLUSTERDOWN ", KUE_ERR_IO, 0 },
     };
+    if (!strncmp(msg, "MOVED ", 6)) k->reroute = 1;     /* the next call reconnects */
     for (size_t i = 0; i < sizeof classes / sizeof classes[0]; i++) {
         size_t l = strlen(classes[i].word);
         if (!strncmp(msg, classes[i].word, l))
@@ -111,7 +120,22 @@ static int set_reply_err(kue_t *k, const char *msg)
 const char *kue_errstr(const kue_t *k) { return k ? k->err : "no connection"; }
 kue_errcode_t kue_errcode(const kue_t *k) { return k ? k->code : KUE_ERR_IO; }
 void kue_set_string_event_ids(kue_t *k, int on) { k->string_ids = on != 0; }
-const char *kue_prefix(const kue_t *k) { return k->prefix; }
+const char *kue_prefix(const kue_t *k) { return k->name; }
+const char *kue_keys_prefix(const kue_t *k) { return k->prefix; }
+
+int kue_set_key_style(kue_t *k, const char *style)
+{
+    int ks = kue_key_style_parse(style);
+    if (ks < 0)
+        return set_err(k, KUE_ERR_INVALID, "key style \"%.32s\": expected plain or hashtag",
+                       style ? style : "");
+    if (k->url.nseeds > 0 && ks != KUE_KEYS_HASHTAG)
+        return set_err(k, KUE_ERR_INVALID, "a redis-cluster:// URL needs the hashtag key style");
+    k->key_style = ks;
+    kue_key_prefix(k->prefix, sizeof k->prefix, k->name, ks);
+    snprintf(k->url.route, sizeof k->url.route, "%s", k->prefix);
+    return 0;
+}
 void kue_set_search(kue_t *k, int enabled) { k->search = enabled != 0; }
 
 static const char *const state_names[KUE_STATE__COUNT] = {
@@ -184,6 +208,8 @@ static int do_connect(kue_t *k)
     char why[512];
     if (kue_sentinel_resolve(&k->url, why, sizeof why) != 0)
         return set_err(k, KUE_ERR_IO, "cannot find the Redis master: %s", why);
+    if (kue_cluster_resolve(&k->url, why, sizeof why) != 0)
+        return set_err(k, KUE_ERR_IO, "cannot find the queue's cluster node: %s", why);
     redisContext *c = k->url.path[0] ? redisConnectUnixWithTimeout(k->url.path, tv)
                                      : redisConnectWithTimeout(k->url.host, k->url.port, tv);
     char where[400];
@@ -233,13 +259,22 @@ kue_t *kue_connect(const char *url, const char *prefix, char *err, size_t errlen
     kue_t *k = calloc(1, sizeof *k);
     if (!k) return NULL;
     if (!prefix || !*prefix) prefix = "q";
-    if (strlen(prefix) >= sizeof k->prefix || strpbrk(prefix, " \t\r\n")) {
+    if (strlen(prefix) >= sizeof k->name || strpbrk(prefix, " \t\r\n")) {
         if (err) snprintf(err, errlen, "invalid prefix \"%.64s\"", prefix);
         free(k);
         return NULL;
     }
-    snprintf(k->prefix, sizeof k->prefix, "%s", prefix);
-    if (kue_url_parse(url, &k->url, err, errlen) != 0 || do_connect(k) != 0) {
+    snprintf(k->name, sizeof k->name, "%s", prefix);
+    if (kue_url_parse(url, &k->url, err, errlen) != 0) {
+        free(k);
+        return NULL;
+    }
+    /* a cluster implies the hashtag style: the queue is one slot, the
+     * connection goes to its master (cluster.h) */
+    k->key_style = k->url.nseeds > 0 ? KUE_KEYS_HASHTAG : KUE_KEYS_PLAIN;
+    kue_key_prefix(k->prefix, sizeof k->prefix, k->name, k->key_style);
+    snprintf(k->url.route, sizeof k->url.route, "%s", k->prefix);
+    if (do_connect(k) != 0) {
         if (err && k->err[0]) snprintf(err, errlen, "%s", k->err);
         free(k);
         return NULL;
@@ -273,6 +308,11 @@ static void sentinel_check(kue_t *k)
 /* Make sure a usable connection exists (reconnect once if it dropped). */
 static int ensure(kue_t *k)
 {
+    if (k->c && k->reroute) {
+        redisFree(k->c);
+        k->c = NULL;
+    }
+    k->reroute = 0;
     if (k->c && !k->c->err && k->url.nsentinels > 0) sentinel_check(k);
     if (k->c && !k->c->err) return 0;
     return do_connect(k);
@@ -292,6 +332,35 @@ static redisReply *check_reply(kue_t *k, redisReply *r)
     return r;
 }
 
+/* An ASK reply (the queue's slot is being migrated and the key has moved
+ * already): the command once more on the node it names, after ASKING.
+ * NULL when r is no ASK or that node cannot be reached. */
+static redisReply *asked(kue_t *k, const redisReply *r, const char *fmt, va_list ap)
+{
+    unsigned slot;
+    char host[256];
+    int port;
+    if (kue_cluster_redirect(r, &slot, host, sizeof host, &port) != 2) return NULL;
+    struct timeval tv = { KUE_CONNECT_TIMEOUT_MS / 1000, (KUE_CONNECT_TIMEOUT_MS % 1000) * 1000 };
+    redisContext *c = redisConnectWithTimeout(host, port, tv);
+    if (!c || c->err) {
+        if (c) redisFree(c);
+        return NULL;
+    }
+    struct timeval ct = { KUE_COMMAND_TIMEOUT_MS / 1000, 0 };
+    redisSetTimeout(c, ct);
+    redisReply *a = NULL;
+    if (k->url.password[0])
+        a = k->url.user[0] ? redisCommand(c, "AUTH %s %s", k->url.user, k->url.password)
+                           : redisCommand(c, "AUTH %s", k->url.password);
+    if (a) freeReplyObject(a);
+    a = redisCommand(c, "ASKING");
+    if (a) freeReplyObject(a);
+    redisReply *out = redisvCommand(c, fmt, ap);
+    redisFree(c);
+    return out;
+}
+
 static redisReply *raw_command(kue_t *k, const char *fmt, ...)
 {
     for (int attempt = 0; attempt < 2; attempt++) {
@@ -300,6 +369,15 @@ static redisReply *raw_command(kue_t *k, const char *fmt, ...)
         va_start(ap, fmt);
         redisReply *r = redisvCommand(k->c, fmt, ap);
         va_end(ap);
+        if (r && r->type == REDIS_REPLY_ERROR && !strncmp(r->str, "ASK ", 4)) {
+            va_start(ap, fmt);
+            redisReply *x = asked(k, r, fmt, ap);
+            va_end(ap);
+            if (x) {
+                freeReplyObject(r);
+                r = x;
+            }
+        }
         if (attempt == 0 && kue_reply_wants_failover(r)) {
             freeReplyObject(r);         /* not run: retry on the current master */
             r = NULL;
@@ -860,7 +938,10 @@ static kue_job_t *job_from_hgetall(kue_t *k, int64_t id, redisReply *r)
 
 kue_job_t *kue_job_get(kue_t *k, int64_t id)
 {
-    redisReply *r = raw_command(k, "HGETALL %s:job:%lld", k->prefix, (long long)id);
+    char key[KUE_KEY_PREFIX_MAX + 32], sid[24];
+    snprintf(sid, sizeof sid, "%lld", (long long)id);
+    kue_key_job(key, sizeof key, k->prefix, sid);
+    redisReply *r = raw_command(k, "HGETALL %s", key);
     if (!r) return NULL;
     kue_job_t *j = job_from_hgetall(k, id, r);
     freeReplyObject(r);
@@ -870,8 +951,12 @@ kue_job_t *kue_job_get(kue_t *k, int64_t id)
 static int jobs_get_once(kue_t *k, const int64_t *ids, size_t n, kue_job_t **out)
 {
     if (ensure(k) != 0) return -1;
-    for (size_t i = 0; i < n; i++)
-        redisAppendCommand(k->c, "HGETALL %s:job:%lld", k->prefix, (long long)ids[i]);
+    for (size_t i = 0; i < n; i++) {
+        char key[KUE_KEY_PREFIX_MAX + 32], sid[24];
+        snprintf(sid, sizeof sid, "%lld", (long long)ids[i]);
+        kue_key_job(key, sizeof key, k->prefix, sid);
+        redisAppendCommand(k->c, "HGETALL %s", key);
+    }
     int rc = 0;
     for (size_t i = 0; i < n; i++) {
         redisReply *r = NULL;
@@ -963,9 +1048,7 @@ char *kue_job_to_json(const kue_job_t *j, int string_id)
 
 static void state_key(kue_t *k, const char *type, const char *state, char *buf, size_t len)
 {
-    if (type && *type && state && *state) snprintf(buf, len, "%s:jobs:%s:%s", k->prefix, type, state);
-    else if (state && *state) snprintf(buf, len, "%s:jobs:%s", k->prefix, state);
-    else snprintf(buf, len, "%s:jobs", k->prefix);
+    kue_key_jobs(buf, len, k->prefix, type, state);
 }
 
 static int cmp_id_asc(const void *a, const void *b)
@@ -1018,13 +1101,14 @@ long long kue_count(kue_t *k, const char *type, const char *state)
 static int stats_once(kue_t *k, kue_stats_t *out)
 {
     if (ensure(k) != 0) return -1;
-    const char *p = k->prefix;
-    redisAppendCommand(k->c, "ZCARD %s:jobs:inactive", p);
-    redisAppendCommand(k->c, "ZCARD %s:jobs:active", p);
-    redisAppendCommand(k->c, "ZCARD %s:jobs:complete", p);
-    redisAppendCommand(k->c, "ZCARD %s:jobs:failed", p);
-    redisAppendCommand(k->c, "ZCARD %s:jobs:delayed", p);
-    redisAppendCommand(k->c, "GET %s:stats:work-time", p);
+    static const char *const states[] = { "inactive", "active", "complete", "failed", "delayed" };
+    char key[KUE_KEY_PREFIX_MAX + 32];
+    for (int i = 0; i < 5; i++) {
+        kue_key_jobs(key, sizeof key, k->prefix, NULL, states[i]);
+        redisAppendCommand(k->c, "ZCARD %s", key);
+    }
+    kue_key_work_time(key, sizeof key, k->prefix);
+    redisAppendCommand(k->c, "GET %s", key);
     long long v[6];
     int rc = 0;
     for (int i = 0; i < 6; i++) {
@@ -1076,14 +1160,19 @@ static int string_array(kue_t *k, redisReply *r, char ***out, size_t *n)
 
 int kue_types(kue_t *k, char ***types, size_t *n)
 {
-    redisReply *r = raw_command(k, "SMEMBERS %s:job:types", k->prefix);
+    char key[KUE_KEY_PREFIX_MAX + 32];
+    kue_key_types(key, sizeof key, k->prefix);
+    redisReply *r = raw_command(k, "SMEMBERS %s", key);
     if (!r) return -1;
     return string_array(k, r, types, n);
 }
 
 int kue_job_log(kue_t *k, int64_t id, char ***lines, size_t *n)
 {
-    redisReply *r = raw_command(k, "LRANGE %s:job:%lld:log 0 -1", k->prefix, (long long)id);
+    char key[KUE_KEY_PREFIX_MAX + 32], sid[24];
+    snprintf(sid, sizeof sid, "%lld", (long long)id);
+    kue_key_job_log(key, sizeof key, k->prefix, sid);
+    redisReply *r = raw_command(k, "LRANGE %s 0 -1", key);
     if (!r) return -1;
     return string_array(k, r, lines, n);
 }
@@ -1121,12 +1210,14 @@ int kue_search(kue_t *k, const char *query, char ***ids, size_t *n)
     size_t *lens = calloc(argc, sizeof *lens);
     char **keys = calloc(nt, sizeof *keys);
     if (!argv || !lens || !keys) abort();
-    char tmp[160], cnt[24];
-    snprintf(tmp, sizeof tmp, "%s:searchtmpkey", k->prefix);
+    char tmp[KUE_KEY_PREFIX_MAX + 32], cnt[24];
+    kue_key_search_tmp(tmp, sizeof tmp, k->prefix);
     snprintf(cnt, sizeof cnt, "%zu", nt);
     argv[0] = "ZINTERSTORE"; argv[1] = tmp; argv[2] = cnt;
     for (size_t i = 0; i < nt; i++) {
-        if (asprintf(&keys[i], "%s:search:word:%s", k->prefix, terms[i].code) < 0) abort();
+        size_t kl = strlen(k->prefix) + strlen(terms[i].code) + 16;
+        if (!(keys[i] = malloc(kl))) abort();
+        kue_key_search_word(keys[i], kl, k->prefix, terms[i].code);
         argv[3 + i] = keys[i];
     }
     for (size_t i = 0; i < argc; i++) lens[i] = strlen(argv[i]);
@@ -1228,8 +1319,8 @@ int kue_promote(kue_t *k, long limit, long *promoted, int64_t *next_due_ms)
 {
     char lim[24];
     snprintf(lim, sizeof lim, "%ld", limit > 0 ? limit : 1000);
-    const char *argv[] = { k->prefix, lim };
-    redisReply *r = script(k, KS_PROMOTE, 2, argv, NULL);
+    const char *argv[] = { k->prefix, lim, k->url.nseeds > 0 ? "cluster" : "" };
+    redisReply *r = script(k, KS_PROMOTE, 3, argv, NULL);
     if (!r) return -1;
     int ok = r->type == REDIS_REPLY_ARRAY && r->elements >= 2;
     if (ok) {
@@ -1268,7 +1359,9 @@ int kue_watch(kue_t *k, kue_event_fn *fn, void *privdata)
     if (do_connect(&sub) != 0) { snprintf(k->err, sizeof k->err, "%s", sub.err); return -1; }
     struct timeval none = { 0, 0 };
     redisSetTimeout(sub.c, none);
-    redisReply *r = redisCommand(sub.c, "SUBSCRIBE %s:events", k->prefix);
+    char ch[KUE_KEY_PREFIX_MAX + 16];
+    kue_key_events(ch, sizeof ch, k->prefix);
+    redisReply *r = redisCommand(sub.c, "SUBSCRIBE %s", ch);
     if (!r) { set_err(k, KUE_ERR_IO, "subscribe failed: %s", sub.c->errstr); redisFree(sub.c); return -1; }
     freeReplyObject(r);
     int rc = -1;

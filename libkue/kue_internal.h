@@ -35,6 +35,9 @@ const char *kue_job_option_error(double v, const char *what);
 /* Publish the events of state changes and removals on k with the id as a
  * JSON string, as Kue does for actions taken through its HTTP API. */
 void kue_set_string_event_ids(kue_t *k, int on);
+/* The prefix keys are built from: P, or {P} in the hashtag key style
+ * (keys.h); kue_prefix() gives P as configured. */
+const char *kue_keys_prefix(const kue_t *k);
 
 /* At most this many search terms are indexed for one job (ARGV bound). */
 #define KUE_SEARCH_MAX_TERMS 2048

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "keys.h"
 #include "sha1.h"
 
 struct kue_embedded { const char *name; const char *data; size_t len; };
@@ -77,11 +78,29 @@ const char *kue_script_sha(kue_script_id id)
     return scripts[id].sha;
 }
 
-/* Room for "EVALSHA sha 0 ARGV...": on the stack for the usual calls, on
- * the heap for large ones (the enqueue script with many search terms). */
+int kue_script_keys(const char *pfx, size_t pfxlen, char *buf, const char **k, size_t *kl)
+{
+    char p[KUE_KEY_PREFIX_MAX];
+    if (pfxlen >= sizeof p) return -1;
+    memcpy(p, pfx, pfxlen);
+    p[pfxlen] = '\0';
+    size_t half = KUE_SCRIPT_KEYS_BUF / 2;
+    int a = kue_key_ids(buf, half, p), b = kue_key_fence(buf + half, half, p);
+    if (a < 0 || b < 0) return -1;
+    k[0] = buf;
+    kl[0] = (size_t)a;
+    k[1] = buf + half;
+    kl[1] = (size_t)b;
+    return 0;
+}
+
+/* Room for "EVALSHA sha 2 K1 K2 ARGV...": on the stack for the usual calls,
+ * on the heap for large ones (the enqueue script with many search terms). */
 #define STACK_ARGS 64
+#define HEAD (3 + KUE_SCRIPT_NKEYS)
 
 struct cmdv {
+    char keys[KUE_SCRIPT_KEYS_BUF];
     const char **v;
     size_t *l;
     const char *sv[STACK_ARGS];
@@ -93,9 +112,9 @@ static int cmdv_init(struct cmdv *c, int argc)
     if (argc < 1 || argc > KUE_SCRIPT_MAX_ARGS) return -1;
     c->v = c->sv;
     c->l = c->sl;
-    if (argc + 3 > STACK_ARGS) {
-        c->v = malloc((size_t)(argc + 3) * sizeof *c->v);
-        c->l = malloc((size_t)(argc + 3) * sizeof *c->l);
+    if (argc + HEAD > STACK_ARGS) {
+        c->v = malloc((size_t)(argc + HEAD) * sizeof *c->v);
+        c->l = malloc((size_t)(argc + HEAD) * sizeof *c->l);
         if (!c->v || !c->l) abort();
     }
     return 0;
@@ -107,8 +126,8 @@ static void cmdv_free(struct cmdv *c)
     if (c->l != c->sl) free(c->l);
 }
 
-/* Fill "EVALSHA sha 0 argv..." (or EVAL src 0 ...) into c; returns the
- * number of arguments. */
+/* Fill "EVALSHA sha 2 K1 K2 argv..." (or EVAL src 2 ...) into c; returns
+ * the number of arguments, -1 for a prefix too long. */
 static int build(struct cmdv *c, kue_script_id id, int eval, int argc, const char **argv,
                  const size_t *lens)
 {
@@ -118,12 +137,14 @@ static int build(struct cmdv *c, kue_script_id id, int eval, int argc, const cha
     v[0] = eval ? "EVAL" : "EVALSHA"; l[0] = strlen(v[0]);
     v[1] = eval ? scripts[id].src : scripts[id].sha;
     l[1] = eval ? scripts[id].len : 40;
-    v[2] = "0"; l[2] = 1;
+    _Static_assert(KUE_SCRIPT_NKEYS == 2, "the key count below");
+    v[2] = "2"; l[2] = 1;
     for (int i = 0; i < argc; i++) {
-        v[3 + i] = argv[i];
-        l[3 + i] = lens ? lens[i] : strlen(argv[i]);
+        v[HEAD + i] = argv[i];
+        l[HEAD + i] = lens ? lens[i] : strlen(argv[i]);
     }
-    return argc + 3;
+    if (kue_script_keys(v[HEAD], l[HEAD], c->keys, v + 3, l + 3) != 0) return -1;
+    return argc + HEAD;
 }
 
 static int is_noscript(const redisReply *r)
@@ -137,6 +158,7 @@ redisReply *kue_script_call(redisContext *c, kue_script_id id, int argc,
     struct cmdv cv;
     if (cmdv_init(&cv, argc) != 0) return NULL;
     int n = build(&cv, id, 0, argc, argv, lens);
+    if (n < 0) { cmdv_free(&cv); return NULL; }
     redisReply *r = redisCommandArgv(c, n, cv.v, cv.l);
     if (is_noscript(r)) {
         freeReplyObject(r);
@@ -153,7 +175,7 @@ int kue_script_append(redisContext *c, kue_script_id id, int argc,
     struct cmdv cv;
     if (cmdv_init(&cv, argc) != 0) return -1;
     int n = build(&cv, id, 0, argc, argv, lens);
-    int rc = redisAppendCommandArgv(c, n, cv.v, cv.l) == REDIS_OK ? 0 : -1;
+    int rc = n > 0 && redisAppendCommandArgv(c, n, cv.v, cv.l) == REDIS_OK ? 0 : -1;
     cmdv_free(&cv);
     return rc;
 }

@@ -5,9 +5,10 @@
  *
  * The sources live in libkue/lua/ (a shared prelude plus one file per script)
  * and are compiled into the library; their SHA1 is computed at start-up, so
- * no SCRIPT LOAD round trip is needed.  Every script takes no KEYS and has
- * ARGV[1] = key prefix; the remaining ARGV are documented in each .lua file
- * and in docs/ARCHITECTURE.md.  Time inside scripts is the Redis server's
+ * no SCRIPT LOAD round trip is needed.  Every script has ARGV[1] = the key
+ * prefix (P or {P}, keys.h) and declares the two KEYS kue_script_keys()
+ * builds from it; the remaining ARGV are documented in each .lua file and
+ * in docs/ARCHITECTURE.md.  Time inside scripts is the Redis server's
  * clock (TIME), so every host promotes and expires leases against one clock.
  */
 #ifndef KUE_SCRIPTS_H
@@ -15,6 +16,8 @@
 
 #include <stddef.h>
 #include <hiredis/hiredis.h>
+
+#include "keys.h"
 
 typedef enum {
     KS_ENQUEUE = 0,
@@ -54,5 +57,11 @@ redisReply *kue_script_call(redisContext *c, kue_script_id id, int argc,
 int kue_script_append(redisContext *c, kue_script_id id, int argc,
                       const char **argv, const size_t *lens);
 int kue_script_is_noscript(const redisReply *r);
+
+/* The KEYS of a call whose ARGV[1] is pfx (pfxlen bytes): KUE_SCRIPT_NKEYS
+ * names written into buf (at least KUE_SCRIPT_KEYS_BUF bytes), pointed to
+ * by k[] with their lengths in kl[].  -1 when the prefix is too long. */
+#define KUE_SCRIPT_KEYS_BUF 320
+int kue_script_keys(const char *pfx, size_t pfxlen, char *buf, const char **k, size_t *kl);
 
 #endif

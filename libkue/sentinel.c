@@ -92,7 +92,8 @@ int kue_role_is_master(const redisReply *r)
 int kue_reply_wants_failover(const redisReply *r)
 {
     if (!r || r->type != REDIS_REPLY_ERROR || !r->str) return 0;
-    static const char *const codes[] = { "READONLY", "MASTERDOWN", "LOADING", "UNBLOCKED" };
+    /* MOVED: the queue's slot now lives on another master (cluster.h) */
+    static const char *const codes[] = { "READONLY", "MASTERDOWN", "LOADING", "UNBLOCKED", "MOVED" };
     for (size_t i = 0; i < sizeof codes / sizeof *codes; i++) {
         size_t n = strlen(codes[i]);
         if (!strncmp(r->str, codes[i], n) && (r->str[n] == ' ' || r->str[n] == '\0'))

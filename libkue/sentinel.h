@@ -26,7 +26,7 @@ int kue_role_is_master(const redisReply *r);
 /* Non-zero for an error reply after which the connection must be dropped
  * and the master found again: the server was demoted (READONLY), lost its
  * master (MASTERDOWN), is loading (LOADING), or unblocked us because its
- * role changed (UNBLOCKED). */
+ * role changed (UNBLOCKED), or a cluster moved the queue's slot (MOVED). */
 int kue_reply_wants_failover(const redisReply *r);
 
 #endif

@@ -4,6 +4,7 @@
  *   redis://[[user]:password@]host[:port][/db][?db=N&password=P]
  *   unix:///path/to/redis.sock[?db=N][&password=P]
  *   redis-sentinel://[[user]:password@]host:port[,host:port...]/master[?...]
+ *   redis-cluster://[[user]:password@]host:port[,host:port...][?password=P]
  */
 #include "url.h"
 
@@ -77,7 +78,9 @@ static int parse_query(const char *q, kue_url_t *u, char *err, size_t errlen, co
     while (q && *q) {
         const char *amp = strchr(q, '&');
         size_t n = amp ? (size_t)(amp - q) : strlen(q);
-        if (n > 3 && !strncmp(q, "db=", 3)) {
+        if (n > 3 && !strncmp(q, "db=", 3) && u->nseeds > 0) {
+            return fail(err, errlen, url, "a cluster has db 0 only (no db with redis-cluster://)");
+        } else if (n > 3 && !strncmp(q, "db=", 3)) {
             char tmp[16];
             if (n - 3 >= sizeof tmp) return fail(err, errlen, url, "bad db");
             memcpy(tmp, q + 3, n - 3);
@@ -185,6 +188,36 @@ static int parse_sentinel(const char *url, kue_url_t *u, char *err, size_t errle
     return parse_query(*p == '?' ? p + 1 : NULL, u, err, errlen, url);
 }
 
+static int parse_cluster(const char *url, kue_url_t *u, char *err, size_t errlen)
+{
+    const char *p = url + strlen("redis-cluster://");
+    const char *end = p + strcspn(p, "/?");
+    p = parse_userinfo(p, end, u);
+    if (!p) return fail(err, errlen, url, "user or password too long");
+    while (p < end) {
+        const char *comma = memchr(p, ',', (size_t)(end - p));
+        const char *e = comma ? comma : end;
+        if (u->nseeds == KUE_URL_MAX_SEEDS) return fail(err, errlen, url, "too many nodes (at most 8)");
+        int i = u->nseeds;
+        u->seeds[i].port = 6379;
+        if (e == p) return fail(err, errlen, url, "empty node address");
+        const char *why = parse_hostport(p, e, u->seeds[i].host, sizeof u->seeds[i].host,
+                                         &u->seeds[i].port);
+        if (why) return fail(err, errlen, url, why);
+        u->nseeds++;
+        p = comma ? comma + 1 : end;
+    }
+    if (u->nseeds == 0) return fail(err, errlen, url, "no node address");
+    if (*p == '/') {
+        p++;
+        if (*p && *p != '?')
+            return fail(err, errlen, url, "a cluster has db 0 only (no db with redis-cluster://)");
+    }
+    u->host[0] = '\0';
+    u->port = 0;
+    return parse_query(*p == '?' ? p + 1 : NULL, u, err, errlen, url);
+}
+
 int kue_url_parse(const char *url, kue_url_t *u, char *err, size_t errlen)
 {
     memset(u, 0, sizeof *u);
@@ -204,10 +237,13 @@ int kue_url_parse(const char *url, kue_url_t *u, char *err, size_t errlen)
     }
     if (!strncmp(url, "redis-sentinel://", 17))
         return parse_sentinel(url, u, err, errlen);
+    if (!strncmp(url, "redis-cluster://", 16))
+        return parse_cluster(url, u, err, errlen);
     if (strncmp(url, "redis://", 8) != 0)
         return fail(err, errlen, url,
                     "expected redis://host[:port][/db], unix:///path.sock or "
-                    "redis-sentinel://host:port[,host:port...]/master");
+                    "redis-sentinel://host:port[,host:port...]/master or "
+                    "redis-cluster://host:port[,host:port...]");
 
     const char *p = url + 8;
     const char *end = p + strcspn(p, "/?");
@@ -243,6 +279,15 @@ void kue_url_format(const kue_url_t *u, char *buf, size_t len)
         if (o < len) o += (size_t)snprintf(buf + o, len - o, "/%s?db=%d", u->master_name, u->db);
         if (o < len && u->host[0])
             snprintf(buf + o, len - o, " (master %s:%d)", u->host, u->port);
+        return;
+    }
+    if (u->nseeds > 0) {
+        size_t o = (size_t)snprintf(buf, len, "redis-cluster://%s", u->password[0] ? ":***@" : "");
+        for (int i = 0; i < u->nseeds && o < len; i++)
+            o += (size_t)snprintf(buf + o, len - o, "%s%s:%d", i ? "," : "", u->seeds[i].host,
+                                  u->seeds[i].port);
+        if (o < len && u->host[0])
+            snprintf(buf + o, len - o, " (master %s:%d of %s)", u->host, u->port, u->route);
         return;
     }
     if (u->path[0])

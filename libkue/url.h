@@ -5,10 +5,16 @@
  *   unix:///path.sock[?db=N][&password=P]
  *   redis-sentinel://[[user]:password@]host:port[,host:port...]/master[?db=N
  *                    &sentinel_password=P]
+ *   redis-cluster://[[user]:password@]host:port[,host:port...][?password=P]
  *
  * A sentinel URL names sentinels, not the server: host and port stay empty
  * until kue_sentinel_resolve() (sentinel.h) asks the sentinels for the
  * master's address.  user/password are the data server's credentials.
+ * A cluster URL names seed nodes: host and port stay empty until
+ * kue_cluster_resolve() (cluster.h) reads the slot map from a seed and picks
+ * the master of the slot of `route`, which the caller sets to the queue's
+ * effective prefix ({P}: a cluster implies the hashtag key style).  Cluster
+ * mode has db 0 only; a db in a cluster URL is an error.
  */
 #ifndef KUE_URL_H
 #define KUE_URL_H
@@ -16,6 +22,7 @@
 #include <stddef.h>
 
 #define KUE_URL_MAX_SENTINELS 8
+#define KUE_URL_MAX_SEEDS 8
 
 typedef struct kue_url {
     char host[256];        /* empty for unix sockets */
@@ -29,6 +36,10 @@ typedef struct kue_url {
     struct { char host[256]; int port; } sentinels[KUE_URL_MAX_SENTINELS];
     char master_name[128];
     char sentinel_password[256];
+    /* redis-cluster:// only (nseeds > 0). */
+    int nseeds;
+    struct { char host[256]; int port; } seeds[KUE_URL_MAX_SEEDS];
+    char route[136];       /* the key whose slot picks the master: the queue's {P} */
 } kue_url_t;
 
 /* Parse url (NULL or "": redis://127.0.0.1:6379/0).  0 ok; -1 with a

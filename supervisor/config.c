@@ -27,6 +27,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "keys.h"
 #include "pluginload.h"
 #include "url.h"
 #include "util.h"
@@ -86,6 +87,8 @@ static const struct cfg_key keys[] = {
       "redis://[:password@]host[:port][/db], unix:///path.sock?db=N, or embedded" },
     { "redis", "prefix", CK_STR, "q", 0, 0, NULL, G(prefix), AP_FIXED,
       "key prefix (Kue's prefix option)" },
+    { "redis", "key_style", CK_ENUM, "plain", 0, 0, "plain|hashtag", G(key_style), AP_FIXED,
+      "plain (P:jobs) | hashtag ({P}:jobs, as Kue on ioredis; one queue in one cluster slot)" },
     { "redis", "server", CK_STR, "redis-server", 0, 0, NULL, G(redis_server), AP_FIXED,
       "redis-server binary for url = embedded (searched in PATH)" },
 
@@ -508,11 +511,20 @@ static int validate(struct parse *p)
         if (kue_url_parse(cfg->redis_url, &u, why, sizeof(why)) < 0)
             return env_url ? kerr(p, 0, "environment KUE_REDIS_URL: %s", why)
                            : kerr(p, line, "[redis] url: %s", why);
+        /* a cluster implies the hashtag key style (one queue, one slot) */
+        if (u.nseeds > 0) {
+            if (global_line(p, "redis", "key_style") > 0 && strcmp(cfg->key_style, "hashtag") != 0)
+                return kerr(p, global_line(p, "redis", "key_style"),
+                            "[redis] key_style: a redis-cluster:// url needs hashtag");
+            kue_strlcpy(cfg->key_style, "hashtag", sizeof(cfg->key_style));
+        }
     }
     line = global_line(p, "redis", "prefix");
     if (!cfg->prefix[0] || strpbrk(cfg->prefix, " \t\r\n"))
         return env_prefix ? kerr(p, 0, "environment KUE_PREFIX: must be non-empty, without spaces")
                           : kerr(p, line, "[redis] prefix: must be non-empty, without spaces");
+    kue_key_prefix(cfg->keys_prefix, sizeof(cfg->keys_prefix), cfg->prefix,
+                   kue_key_style_parse(cfg->key_style));
 
     /* [supervisor] */
     if (!cfg->run_dir[0])

@@ -63,6 +63,8 @@ struct sup_config {
     /* [redis] */
     char redis_url[512];
     char prefix[64];
+    char key_style[8];              /* plain | hashtag */
+    char keys_prefix[68];           /* prefix or {prefix}: what keys are built from (keys.h) */
     char redis_server[SUP_PATH_LEN];  /* binary for url = embedded */
     int embedded;
 

@@ -67,6 +67,9 @@ struct master {
     kue_url_t url;
     kue_conn_t *conn;
     kue_conn_t *sub;             /* P:delayed: due times of new delayed jobs */
+    kue_conn_t *lock;            /* cluster: the node of Kue's promotion:lock */
+    int promo_locked;            /* this round holds promotion:lock */
+    char lock_token[300];        /* our value of it: kue:<host>:<pid> */
     struct sup_rq *rq_head, *rq_tail;
     int rq_len;
     int rq_inflight;

@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "keys.h"
 #include "scripts.h"
 #include "util.h"
 
@@ -178,9 +179,8 @@ static void rq_push(struct master *m, kue_script_id script, int requeue, const c
 
 void sup_rds_mark_drained(struct master *m, pid_t pid)
 {
-    char key[600], spid[24], what[64], now[24];
-    snprintf(spid, sizeof(spid), "%d", (int)pid);
-    snprintf(key, sizeof(key), "%s:drained:%s:%s", m->cfg->prefix, m->hostname, spid);
+    char key[600], what[64], now[24];
+    kue_key_drained(key, sizeof(key), m->cfg->keys_prefix, m->hostname, (long)pid);
     snprintf(what, sizeof(what), "worker %d", (int)pid);
     snprintf(now, sizeof(now), "%lld", (long long)kue_now_ms());
     const char *argv[] = { "SET", key, now, "PX", DRAINED_TTL_MS };
@@ -263,7 +263,7 @@ void sup_rds_settle(struct master *m, pid_t pid, const char *cause, int requeue)
     char spid[24], what[64];
     snprintf(spid, sizeof(spid), "%d", (int)pid);
     snprintf(what, sizeof(what), "worker %d", (int)pid);
-    const char *argv[] = { m->cfg->prefix, m->hostname, spid, cause, requeue ? "requeue" : "fail" };
+    const char *argv[] = { m->cfg->keys_prefix, m->hostname, spid, cause, requeue ? "requeue" : "fail" };
     rq_push(m, KS_SETTLE, requeue, what, 5, argv);
 }
 
@@ -272,7 +272,7 @@ void sup_rds_fail_job(struct master *m, int64_t id, const char *error)
     char sid[24], what[64];
     snprintf(sid, sizeof(sid), "%lld", (long long)id);
     snprintf(what, sizeof(what), "job %lld", (long long)id);
-    const char *argv[] = { m->cfg->prefix, sid, "", error, "-1", "" };
+    const char *argv[] = { m->cfg->keys_prefix, sid, "", error, "-1", "" };
     rq_push(m, KS_FAIL, 0, what, 6, argv);
 }
 
@@ -315,6 +315,27 @@ static double due_in_ms(int64_t due)
     return (double)due - now + 0.05;
 }
 
+/* ---- Kue's promotion lock on a cluster ----------------------------------
+ * On a single server the promote script itself does nothing while Kue's
+ * unprefixed promotion:lock exists.  On a cluster that key lives in its own
+ * hash slot, usually on another master, where the script cannot read it; the
+ * master then takes the lock as Kue does (SET NX PX, released only if still
+ * ours) through a connection routed to that slot, so a Kue process and kue
+ * never promote at the same time (docs/redis-topologies.md). */
+#define PROMO_LOCK_TTL_MS "5000"
+static const char promo_unlock_lua[] =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
+
+static void promo_unlock(struct master *m)
+{
+    if (!m->promo_locked)
+        return;
+    m->promo_locked = 0;
+    const char *av[] = { "EVAL", promo_unlock_lua, "1", KUE_KEY_PROMOTION_LOCK, m->lock_token };
+    if (m->lock && kue_conn_usable(m->lock))
+        kue_conn_commandargv(m->lock, NULL, NULL, 5, av, NULL);   /* else it expires */
+}
+
 static void promo_reply(redisAsyncContext *ac, void *r, void *priv)
 {
     struct master *m = sup_master;
@@ -322,6 +343,7 @@ static void promo_reply(redisAsyncContext *ac, void *r, void *priv)
     (void)ac;
     (void)priv;
     m->promo_inflight = 0;
+    promo_unlock(m);
     if (m->draining)
         return;
     int64_t next = promo_poll_ms(m);
@@ -361,6 +383,30 @@ static void promo_reply(redisAsyncContext *ac, void *r, void *priv)
     promo_arm(m, next);
 }
 
+static void promo_send(struct master *m);
+
+/* The answer to SET promotion:lock NX: OK, ours; nil, a Kue process holds it. */
+static void lock_reply(redisAsyncContext *ac, void *r, void *priv)
+{
+    struct master *m = sup_master;
+    redisReply *reply = r;
+    (void)ac;
+    (void)priv;
+    if (reply && reply->type == REDIS_REPLY_STATUS) {
+        m->promo_locked = 1;
+        if (!m->draining) {
+            promo_send(m);
+            return;
+        }
+        promo_unlock(m);
+    }
+    m->promo_inflight = 0;
+    if (reply && reply->type == REDIS_REPLY_ERROR)
+        klog_error("promotion lock: %s", reply->str);
+    if (!m->draining)
+        promo_arm(m, promo_poll_ms(m));
+}
+
 static void promo_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     struct master *m = w->data;
@@ -368,17 +414,33 @@ static void promo_cb(struct ev_loop *loop, ev_timer *w, int revents)
     (void)revents;
     if (m->draining || m->promo_inflight)
         return;
-    if (!m->conn || !kue_conn_ready(m->conn)) {
+    if (!m->conn || !kue_conn_ready(m->conn) || (m->lock && !kue_conn_ready(m->lock))) {
         promo_arm(m, promo_poll_ms(m));
         return;
     }
+    if (m->lock) {
+        const char *av[] = { "SET", KUE_KEY_PROMOTION_LOCK, m->lock_token, "NX", "PX", PROMO_LOCK_TTL_MS };
+        if (kue_conn_commandargv(m->lock, lock_reply, NULL, 6, av, NULL) == 0)
+            m->promo_inflight = 1;
+        else
+            promo_arm(m, promo_poll_ms(m));
+        return;
+    }
+    promo_send(m);
+}
+
+static void promo_send(struct master *m)
+{
     char limit[24];
     snprintf(limit, sizeof(limit), "%lld", m->cfg->promotion_limit);
-    const char *argv[] = { m->cfg->prefix, limit };
-    if (kue_conn_script(m->conn, KS_PROMOTE, promo_reply, NULL, 2, argv, NULL) == 0)
+    const char *argv[] = { m->cfg->keys_prefix, limit, m->url.nseeds > 0 ? "cluster" : "" };
+    if (kue_conn_script(m->conn, KS_PROMOTE, promo_reply, NULL, 3, argv, NULL) == 0) {
         m->promo_inflight = 1;
-    else
+    } else {
+        m->promo_inflight = 0;
+        promo_unlock(m);
         promo_arm(m, promo_poll_ms(m));
+    }
 }
 
 /* A job just became delayed (P:delayed carries its due time, Redis clock):
@@ -409,7 +471,7 @@ static void sub_state(kue_conn_t *c, int connected, void *priv)
     if (!connected)
         return;
     char ch[160];
-    snprintf(ch, sizeof ch, "%s:delayed", m->cfg->prefix);
+    kue_key_delayed(ch, sizeof ch, m->cfg->keys_prefix);
     if (kue_conn_subscribe(c, ch, delayed_msg, NULL) != 0)
         klog_warn("cannot subscribe to %s; promotion falls back to polling", ch);
 }
@@ -443,7 +505,7 @@ static void recover_cb(struct ev_loop *loop, ev_timer *w, int revents)
         return;
     char limit[24];
     snprintf(limit, sizeof(limit), "%lld", m->cfg->promotion_limit);
-    const char *argv[] = { m->cfg->prefix, limit };
+    const char *argv[] = { m->cfg->keys_prefix, limit };
     if (kue_conn_script(m->conn, KS_RECOVER, recover_reply, NULL, 2, argv, NULL) == 0)
         m->recover_inflight = 1;
 }
@@ -482,6 +544,7 @@ int sup_rds_start(struct master *m, char *err, size_t errlen)
 {
     if (kue_url_parse(m->url_text, &m->url, err, errlen) < 0)
         return -1;
+    kue_strlcpy(m->url.route, m->cfg->keys_prefix, sizeof(m->url.route));
     ev_init(&m->promo_timer, promo_cb);
     m->promo_timer.data = m;
     ev_init(&m->recover_timer, recover_cb);
@@ -493,6 +556,16 @@ int sup_rds_start(struct master *m, char *err, size_t errlen)
     journal_replay(m);   /* before anything else reaches the connection */
     m->conn = kue_conn_new(m->loop, &m->url, "master", conn_state, m);
     m->sub = kue_conn_new(m->loop, &m->url, "master-sub", sub_state, m);
+    if (m->url.nseeds > 0) {
+        kue_url_t lu = m->url;
+        kue_strlcpy(lu.route, KUE_KEY_PROMOTION_LOCK, sizeof(lu.route));
+        kue_lock_owner(m->lock_token, sizeof(m->lock_token), m->hostname, (long)m->mypid);
+        m->lock = kue_conn_new(m->loop, &lu, "promotion-lock", NULL, m);
+        if (!m->lock) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+    }
     if (!m->conn || !m->sub) {
         snprintf(err, errlen, "cannot create the Redis connection");
         return -1;
@@ -512,6 +585,9 @@ void sup_rds_stop(struct master *m)
     if (m->sub)
         kue_conn_free(m->sub);
     m->sub = NULL;
+    if (m->lock)
+        kue_conn_free(m->lock);     /* a lock still held expires by itself */
+    m->lock = NULL;
     /* pending callbacks got NULL replies and re-queued their calls */
     journal_write(m);
     while (m->rq_head) {

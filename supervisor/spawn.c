@@ -228,7 +228,7 @@ int sup_spawn_worker(struct master *m, int idx, const struct sup_type *t)
     snprintf(tmo, sizeof(tmo), "%lld", (long long)t->timeout_ms);
     snprintf(lease, sizeof(lease), "%lld", (long long)c->lease_ms);
     const char *opts[] = {
-        "--redis", m->url_text, "--prefix", c->prefix, "--type", t->name,
+        "--redis", m->url_text, "--prefix", c->prefix, "--key-style", c->key_style, "--type", t->name,
         "--plugin", t->handler, "--concurrency", conc, "--slot", slot,
         "--timeout", tmo, "--lease", lease, "--log-format", c->log_format,
         "--log-level", c->log_level, "--name", name
@@ -278,6 +278,8 @@ int sup_spawn_web(struct master *m, int idx)
     opts[n++] = m->url_text;
     opts[n++] = "--prefix";
     opts[n++] = c->prefix;
+    opts[n++] = "--key-style";
+    opts[n++] = c->key_style;
     opts[n++] = "--listen";
     opts[n++] = c->web_listen;
     opts[n++] = "--title";

@@ -131,7 +131,7 @@ static void type_get(web_events_t *ev, int64_t id, char *out, size_t len, int ma
     if (ev->lookups_this_sec++ >= LOOKUPS_PER_S) return;
     if (!ev->lookup) {
         char err[256];
-        ev->lookup = kue_connect(ev->url, ev->prefix, err, sizeof err);
+        ev->lookup = web_kue_connect(ev->url, ev->prefix, err, sizeof err);
         if (!ev->lookup) return;
     }
     kue_job_t *job = kue_job_get(ev->lookup, id);
@@ -330,7 +330,7 @@ static void *watcher_main(void *arg)
     int backoff = 100;
     while (!stopping(ev)) {
         char err[256];
-        kue_t *k = kue_connect(ev->url, ev->prefix, err, sizeof err);
+        kue_t *k = web_kue_connect(ev->url, ev->prefix, err, sizeof err);
         if (k) {
             atomic_store(&ev->up, 1);
             backoff = 100;

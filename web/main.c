@@ -35,7 +35,7 @@ static void usage(FILE *f)
             "               [--threads N] [--max-body SIZE] [--max-connections N]\n"
             "               [--timeout DURATION] [--log-level L] [--log-format text|json]\n"
             "               [--events-buffer SIZE] [--max-per-client N] [--max-streams N]\n"
-            "               [--allowed-hosts NAME,...]\n");
+            "               [--allowed-hosts NAME,...] [--key-style plain|hashtag]\n");
 }
 
 int main(int argc, char **argv)
@@ -59,6 +59,7 @@ int main(int argc, char **argv)
         { "max-per-client", required_argument, NULL, 'M' },
         { "max-streams", required_argument, NULL, 'S' },
         { "allowed-hosts", required_argument, NULL, 'H' },
+        { "key-style", required_argument, NULL, 'K' },
         { "tls-cert-pem", required_argument, NULL, 'x' },
         { "tls-key-pem", required_argument, NULL, 'y' },
         { "help", no_argument, NULL, 'h' },
@@ -82,6 +83,9 @@ int main(int argc, char **argv)
         switch (opt) {
         case 'r': ctx.redis_url = optarg; break;
         case 'p': ctx.prefix = optarg; break;
+        case 'K':
+            if (web_set_key_style(optarg) < 0) { usage(stderr); return 2; }
+            break;
         case 'l': o.listen = optarg; break;
         case 't': ctx.title = optarg; break;
         case 'a': o.auth = optarg; break;

@@ -87,7 +87,7 @@ static kue_t *thread_kue(web_server_t *s)
     unsigned gen = atomic_load(&connect_ok_gen);
     if (!t->k && (kue_mono_ms() >= t->retry_at || gen != t->seen_ok)) {
         char err[256];
-        t->k = kue_connect(s->ctx->redis_url, s->ctx->prefix, err, sizeof err);
+        t->k = web_kue_connect(s->ctx->redis_url, s->ctx->prefix, err, sizeof err);
         if (!t->k) {
             klog_warn("redis connect failed: %s", err);
             t->retry_at = kue_mono_ms() + 250;

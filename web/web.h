@@ -208,6 +208,14 @@ void web_readyz(const web_ctx_t *ctx, kue_t *k, web_resp_t *resp);
 /* An embedded asset by file name; NULL if none.  *ctype receives its type. */
 const char *web_asset(const char *name, size_t *len, const char **ctype);
 
+/* ---- Redis connections (connect.c) ------------------------------------------------ */
+
+/* The key style of every connection (--key-style): set once by main before
+ * any thread starts; -1 for an unknown name. */
+int web_set_key_style(const char *style);
+/* kue_connect() with that key style. */
+kue_t *web_kue_connect(const char *url, const char *prefix, char *err, size_t errlen);
+
 /* ---- events relay -------------------------------------------------------------- */
 
 typedef struct web_events web_events_t;

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "keys.h"
 #include "log.h"
 #include "scoreboard.h"
 #include "util.h"
@@ -20,6 +21,7 @@ void kw_usage(FILE *f)
         "  --redis URL        redis://[:pass@]host[:port][/db] or unix:///path.sock?db=N\n"
         "                     (default redis://127.0.0.1:6379/0)\n"
         "  --prefix P         key prefix (default q)\n"
+        "  --key-style S      plain (P:jobs, default) | hashtag ({P}:jobs)\n"
         "  --type T           job type to process (required)\n"
         "  --plugin PATH      handler plugin .so (required)\n"
         "  --concurrency N    jobs in flight (default 1, at most %d)\n"
@@ -46,6 +48,7 @@ int kw_parse_args(int argc, char **argv, kw_config_t *cfg, char *err, size_t err
     static const struct option opts[] = {
         { "redis", required_argument, NULL, 'r' },
         { "prefix", required_argument, NULL, 'p' },
+        { "key-style", required_argument, NULL, 'k' },
         { "type", required_argument, NULL, 't' },
         { "plugin", required_argument, NULL, 'P' },
         { "concurrency", required_argument, NULL, 'c' },
@@ -69,15 +72,18 @@ int kw_parse_args(int argc, char **argv, kw_config_t *cfg, char *err, size_t err
 
     optind = 1;
     opterr = 0;
-    int ch;
+    int ch, style = KUE_KEYS_PLAIN;
     long long v;
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         const char *a = optarg;
         switch (ch) {
         case 'r': snprintf(cfg->redis_url, sizeof cfg->redis_url, "%s", a); break;
         case 'p':
-            if (!*a || strlen(a) >= sizeof cfg->prefix) goto bad;
+            if (!*a || strlen(a) >= 128) goto bad;
             snprintf(cfg->prefix, sizeof cfg->prefix, "%s", a);
+            break;
+        case 'k':
+            if ((style = kue_key_style_parse(a)) < 0) goto bad;
             break;
         case 't':
             if (!*a || strlen(a) > KUE_MAX_TYPE_LEN) goto bad;
@@ -134,5 +140,10 @@ bad:
         return -1;
     }
     if (!cfg->name[0]) snprintf(cfg->name, sizeof cfg->name, "%s", cfg->type);
+    if (!strncmp(cfg->redis_url, "redis-cluster://", 16))
+        style = KUE_KEYS_HASHTAG;       /* a cluster implies it: one queue, one slot */
+    char p[sizeof cfg->prefix];
+    kue_key_prefix(p, sizeof p, cfg->prefix, style);
+    memcpy(cfg->prefix, p, sizeof p);
     return 0;
 }

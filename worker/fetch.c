@@ -357,8 +357,8 @@ static void send_claim(struct kw_worker *w, int wait, int free_slots)
         return;
     }
     char src[KUE_MAX_TYPE_LEN + 160], dst[600], to[16];
-    snprintf(src, sizeof src, "%s:%s:jobs", w->cfg->prefix, w->cfg->type);
-    snprintf(dst, sizeof dst, "%s:wake:%s:%d", w->cfg->prefix, w->host, w->pid);
+    kue_key_tokens(src, sizeof src, w->cfg->prefix, w->cfg->type);
+    kue_key_wake(dst, sizeof dst, w->cfg->prefix, w->host, w->pid);
     snprintf(to, sizeof to, "%d", KW_WAIT_TIMEOUT_S);
     const char *bv[] = { "BRPOPLPUSH", src, dst, to };
     if (kue_conn_commandargv(w->blk, on_wake, w, 4, bv, NULL) != 0 ||
@@ -380,7 +380,7 @@ static void on_orphan_owner(redisAsyncContext *ac, void *rep, void *privdata)
     struct kw_worker *w = o->w;
     redisReply *r = rep;
     char mine[KUE_MAX_TYPE_LEN + 320];
-    int n = snprintf(mine, sizeof mine, "kue:%s:%d:%s:", w->host, w->pid, w->cfg->type);
+    int n = kue_worker_id(mine, sizeof mine, w->host, w->pid, w->cfg->type, -1);
     if (r && r->type == REDIS_REPLY_STRING && n > 0 && strncmp(r->str, mine, (size_t)n) == 0 &&
         !kw_job_known(w, o->id)) {
         klog_warn("job %lld: Redis says this worker holds it, but its claim reply was lost "
@@ -406,8 +406,8 @@ static void on_held(redisAsyncContext *ac, void *rep, void *privdata)
             o->w = w;
             o->id = id;
             snprintf(o->idstr, sizeof o->idstr, "%lld", (long long)id);
-            char key[200];
-            snprintf(key, sizeof key, "%s:job:%s", w->cfg->prefix, o->idstr);
+            char key[KUE_KEY_PREFIX_MAX + 32];
+            kue_key_job(key, sizeof key, w->cfg->prefix, o->idstr);
             const char *av[] = { "HGET", key, "workerId" };
             if (kue_conn_commandargv(w->cmd, on_orphan_owner, o, 3, av, NULL) != 0) free(o);
             else kw_fetch_event(w, KFE_CHECK_MORE, NULL);
@@ -419,7 +419,7 @@ static void on_held(redisAsyncContext *ac, void *rep, void *privdata)
 static void send_check(struct kw_worker *w)
 {
     char held[600];
-    snprintf(held, sizeof held, "%s:held:%s:%d", w->cfg->prefix, w->host, w->pid);
+    kue_key_held(held, sizeof held, w->cfg->prefix, w->host, w->pid);
     const char *av[] = { "SMEMBERS", held };
     if (kue_conn_commandargv(w->cmd, on_held, w, 2, av, NULL) != 0)
         kw_fetch_event(w, KFE_SEND_FAILED, NULL);

@@ -268,7 +268,7 @@ void kw_job_start(struct kw_worker *w, int slot, const redisReply *h)
     j->id = kw_num(j->idstr, -1);
     j->slot = slot;
     /* the identity the script wrote: kue:<host>:<pid>:<type>:<slot> */
-    snprintf(j->wid, sizeof j->wid, "kue:%s:%d:%s:%d", w->host, w->pid, w->cfg->type, slot);
+    kue_worker_id(j->wid, sizeof j->wid, w->host, w->pid, w->cfg->type, slot);
     j->type = xstrdup(w->cfg->type);         /* the script claims only this type */
     j->data = xstrdup(field(h, CL_DATA) ? field(h, CL_DATA) : "{}");
     const char *b = field(h, CL_BACKOFF);

@@ -312,13 +312,14 @@ static struct kw_worker *worker_new(const kw_config_t *cfg, int *rc)
     if (gethostname(w->host, sizeof w->host) != 0 || !w->host[0])
         snprintf(w->host, sizeof w->host, "localhost");
     w->host[sizeof w->host - 1] = '\0';
-    snprintf(w->events_channel, sizeof w->events_channel, "%s:events", cfg->prefix);
+    kue_key_events(w->events_channel, sizeof w->events_channel, cfg->prefix);
     if (kue_url_parse(cfg->redis_url, &w->url, err, sizeof err) != 0) {
         klog_error("--redis: %s", err);
         *rc = KW_EXIT_USAGE;
         free(w);
         return NULL;
     }
+    snprintf(w->url.route, sizeof w->url.route, "%s", cfg->prefix);   /* a cluster's slot: cluster.h */
     if (kue_pl_check_perms(cfg->plugin, err, sizeof err) != 0 ||
         kue_pl_open(cfg->plugin, &w->plugin, err, sizeof err) != 0) {
         klog_error("%s", err);

@@ -28,7 +28,7 @@
 
 typedef struct kw_config {
     char redis_url[1024];
-    char prefix[128];
+    char prefix[132];           /* what keys are built from: P, or {P} with --key-style hashtag */
     char type[KUE_MAX_TYPE_LEN + 1];
     char plugin[4096];
     int concurrency;            /* 1 .. KUE_SB_MAX_INFLIGHT */

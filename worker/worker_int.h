@@ -9,6 +9,7 @@
 #include <jansson.h>
 
 #include "conn.h"
+#include "keys.h"
 #include "pluginload.h"
 #include "scoreboard.h"
 #include "worker.h"

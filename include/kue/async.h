@@ -117,6 +117,9 @@ KUE_API int kue_async_save(kue_async_t *a, kue_job_t *job, kue_saved_fn *cb, voi
 KUE_API size_t kue_async_pending(const kue_async_t *a);
 /* Index job data for search, as kue_set_search().  Off by default. */
 KUE_API void kue_async_set_search(kue_async_t *a, int enabled);
+/* The key style, as kue_set_key_style(); set it before the first save.
+ * Returns 0, or -1 with the reason in kue_async_errstr(). */
+KUE_API int kue_async_set_key_style(kue_async_t *a, const char *style);
 /* Why the last kue_async_save() was refused (borrowed; "" if none). */
 KUE_API const char *kue_async_errstr(const kue_async_t *a);
 /* Its class (kue.h): KUE_ERR_INVALID for bad input or misuse, KUE_ERR_IO

@@ -114,6 +114,12 @@ KUE_API const char *kue_prefix(const kue_t *k);
 /* Enable indexing of job data for full-text search (Kue's reds index).
  * Off by default, as in Kue 0.9+. */
 KUE_API void kue_set_search(kue_t *k, int enabled);
+/* The key style: "plain" (P:jobs, the default) or "hashtag" ({P}:jobs, as
+ * Kue 0.11 writes its keys on ioredis, so that one queue lives in one Redis
+ * Cluster hash slot).  Every key and channel follows it (docs/wire.md).
+ * Returns 0, or -1 (KUE_ERR_INVALID) for another name, or when a cluster
+ * URL (which implies hashtag) is given "plain". */
+KUE_API int kue_set_key_style(kue_t *k, const char *style);
 
 /* ---- building and saving jobs ------------------------------------------- */
 

@@ -32,7 +32,7 @@ local ids = {}
 local rem_in = ix_list(ix, key('jobs:inactive'), 'rem')
 local add_act = ix_list(ix, key('jobs:active'), 'add')
 local add_tact = ix_list(ix, key('jobs:' .. t .. ':active'), 'add')
-local prefix_wid = 'kue:' .. host .. ':' .. pid .. ':' .. t .. ':'
+local prefix_wid = worker_stem(host .. ':' .. pid) .. t .. ':'
 local start_rest = ',' .. jstr(t) .. ',null'
 local CLAIM_FIELDS = { 'type', 'state', 'priority', 'ttl', 'data', 'attempts', 'max_attempts',
                        'created_at', 'delay', 'backoff' }

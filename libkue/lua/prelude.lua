@@ -4,6 +4,12 @@
 -- plain decimal string, never in exponent notation.
 local P = ARGV[1]
 local function key(s) return P .. ':' .. s end
+-- Every call declares KEYS P:ids and P:fence, in the queue's cluster slot
+-- (libkue/keys.h: KUE_SCRIPT_NKEYS): a call whose KEYS name another queue
+-- would be routed by Redis Cluster to the wrong node.
+if KEYS[1] ~= key('ids') or KEYS[2] ~= key('fence') then
+  return redis.error_reply('INVALID the declared keys do not match the prefix ' .. tostring(P))
+end
 local function fmt(n) return string.format('%d', n) end
 
 local function now_ms()
@@ -177,6 +183,10 @@ local function ix_flush(ix)
   end
   ix.keys, ix.rem, ix.add, ix.tokens, ix.ttypes = {}, {}, {}, {}, {}
 end
+
+-- The workerId a claim writes is kue:<host>:<pid>:<type>:<n> (libkue/keys.h:
+-- kue_worker_id); owner is <host>:<pid>, the stem every slot shares.
+local function worker_stem(owner) return 'kue:' .. owner .. ':' end
 
 -- The holder set of a worker identity kue:<host>:<pid>:<type>:<n>.
 local function held_key(wid)

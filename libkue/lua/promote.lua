@@ -4,7 +4,8 @@
 -- promotion:lock it is mid-promotion, so this tick does nothing.
 -- Each job costs its own HMGET, HSET and two events (promotion, enqueue);
 -- the sets and tokens take one variadic command per key (ix_flush).
--- ARGV: prefix, limit
+-- ARGV: prefix, limit, cluster ("cluster": the lock lives in another hash
+-- slot, on another node, where a script cannot read it; docs/wire.md)
 -- Returns {promoted, next_due_ms or -1, locked (0/1), max_lag_ms}.
 local limit = tonumber(ARGV[2]) or 1000
 local dk = key('jobs:delayed')
@@ -13,7 +14,9 @@ local function next_due()
   if #top == 0 then return -1 end
   return tonumber(top[2])
 end
-if redis.call('EXISTS', 'promotion:lock') == 1 then return { 0, next_due(), 1, 0 } end
+if ARGV[3] ~= 'cluster' and redis.call('EXISTS', 'promotion:lock') == 1 then
+  return { 0, next_due(), 1, 0 }
+end
 local now = now_ms()
 local nows = fmt(now)
 local due = redis.call('ZRANGEBYSCORE', dk, '-inf', now, 'WITHSCORES', 'LIMIT', 0, limit)

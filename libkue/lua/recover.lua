@@ -15,7 +15,7 @@ for _, owner in ipairs(owners) do
   local hk = key('held:' .. owner)
   local dk = key('drained:' .. owner)
   local drained = redis.call('EXISTS', dk) == 1
-  local prefix = 'kue:' .. owner .. ':'
+  local prefix = worker_stem(owner)
   for _, id in ipairs(redis.call('SMEMBERS', hk)) do
     local j = load(id)
     if j and j.state == 'active' and j.workerId and

@@ -5,7 +5,7 @@
 -- Returns the number of jobs settled.
 local host, pid, cause, mode = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local hk = key('held:' .. host .. ':' .. pid)
-local prefix = 'kue:' .. host .. ':' .. pid .. ':'
+local prefix = worker_stem(host .. ':' .. pid)
 local now = now_ms()
 local n = 0
 for _, id in ipairs(redis.call('SMEMBERS', hk)) do

@@ -290,3 +290,22 @@ Test(config, one_reader_for_odd_bytes)
     cr_assert_eq(sup_config_load(&cfg, path, err, sizeof(err)), -1);
     cr_assert(strstr(err, "nul.ini:2: control character 0x00 (NUL byte)"), "%s", err);
 }
+
+/* [redis] key_style: the effective prefix; a cluster URL implies hashtag
+ * and refuses plain; a db with a cluster URL names the line. */
+Test(config, key_style)
+{
+    cr_assert_eq(tload(""), 0, "%s", err);
+    cr_assert_str_eq(cfg.key_style, "plain");
+    cr_assert_str_eq(cfg.keys_prefix, "q");
+    cr_assert_eq(tload("[redis]\nprefix = jobs\nkey_style = hashtag\n"), 0, "%s", err);
+    cr_assert_str_eq(cfg.keys_prefix, "{jobs}");
+    EXPECT_ERR("[redis]\nkey_style = braces\n", "w.ini:2: [redis] key_style:");
+    cr_assert_eq(tload("[redis]\nurl = redis-cluster://127.0.0.1:7000,127.0.0.1:7001\n"), 0, "%s", err);
+    cr_assert_str_eq(cfg.key_style, "hashtag");
+    cr_assert_str_eq(cfg.keys_prefix, "{q}");
+    EXPECT_ERR("[redis]\nurl = redis-cluster://127.0.0.1:7000\nkey_style = plain\n",
+               "w.ini:3: [redis] key_style: a redis-cluster:// url needs hashtag");
+    EXPECT_ERR("[redis]\nurl = redis-cluster://:pw@127.0.0.1:7000/1\n", "w.ini:2: [redis] url:");
+    cr_assert(strstr(err, "db 0 only") && !strstr(err, ":pw@"), "%s", err);
+}

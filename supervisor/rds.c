@@ -498,12 +498,14 @@ int sup_rds_start(struct master *m, char *err, size_t errlen)
         return -1;
     }
     sup_rds_timers(m, 1);
+    sup_leader_start(m);
     return 0;
 }
 
 void sup_rds_stop(struct master *m)
 {
     sup_rds_timers(m, 0);
+    sup_leader_free(m);
     ev_timer_stop(m->loop, &m->drain_kick);
     ev_timer_stop(m->loop, &m->rq_retry);
     if (m->conn)

@@ -308,3 +308,12 @@ end
 local function held_by(j, wid)
   return j and j.state == 'active' and (wid == '' or j.workerId == wid)
 end
+
+-- The leader lease of this prefix (docs/wire.md section 12): P:leader is
+-- a hash {holder, token, until, since}.  A leader-only script takes the
+-- fencing token its caller got with the lease and refuses to act when it
+-- is no longer the current, unexpired one.
+local function leader_fenced(tok, now)
+  local v = redis.call('HMGET', key('leader'), 'token', 'until')
+  return v[1] ~= tok or (tonumber(v[2]) or 0) < now
+end

@@ -18,7 +18,8 @@
  * successful renewal (its own clock, which only makes it stop early).  A
  * follower asks again when the holder's lease runs out (the script tells
  * it how long that is), so a dead leader is replaced within the lease
- * time of its last renewal.  A draining leader gives the lease up at once.
+ * time of its last renewal.  A draining leader gives the lease up at once
+ * and says so on the channel P:leader, to which every master listens.
  */
 #include "master.h"
 
@@ -139,6 +140,28 @@ static void leader_cb(struct ev_loop *loop, ev_timer *w, int revents)
         arm(m, third);
 }
 
+/* The lease was given up (P:leader channel): ask for it now. */
+static void released_msg(redisAsyncContext *ac, void *r, void *priv)
+{
+    struct master *m = sup_master;
+    redisReply *reply = r;
+    (void)ac;
+    (void)priv;
+    if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 3 || m->draining ||
+        reply->element[0]->type != REDIS_REPLY_STRING || strcmp(reply->element[0]->str, "message"))
+        return;
+    if (!m->leader && !m->leader_inflight)
+        arm(m, 1);
+}
+
+void sup_leader_subscribe(struct master *m, kue_conn_t *c)
+{
+    char ch[160];
+    snprintf(ch, sizeof ch, "%s:leader", m->cfg->prefix);
+    if (kue_conn_subscribe(c, ch, released_msg, NULL) != 0)
+        klog_warn("cannot subscribe to %s; a lease given up is seen when it expires", ch);
+}
+
 void sup_leader_start(struct master *m)
 {
     snprintf(m->leader_id, sizeof(m->leader_id), "%s:%d:%lld", m->hostname, (int)m->mypid,
@@ -158,10 +181,8 @@ void sup_leader_drain(struct master *m)
     if (!m->leader)
         return;
     set_leader(m, 0, m->sb.hdr ? m->sb.hdr->leader_token : 0, NULL);
-    if (m->conn && kue_conn_usable(m->conn)) {
-        const char *argv[] = { m->cfg->prefix, m->leader_id, "0", "release" };
-        kue_conn_script(m->conn, KS_LEADER, NULL, NULL, 4, argv, NULL);
-    }
+    const char *argv[] = { m->cfg->prefix, m->leader_id, "0", "release" };
+    sup_rds_call(m, KS_LEADER, "the leader lease", 4, argv);
 }
 
 void sup_leader_free(struct master *m)

@@ -168,6 +168,10 @@ void sup_rds_fail_job(struct master *m, int64_t id, const char *error);
 /* Record that worker pid is being drained (P:drained:<host>:<pid>): lease
  * recovery then puts its jobs back without spending an attempt. */
 void sup_rds_mark_drained(struct master *m, pid_t pid);
+/* A script call that must reach Redis before the exit (the drain waits
+ * for it, at most 3 s). */
+void sup_rds_call(struct master *m, kue_script_id script, const char *what, int argc,
+                  const char *const *argv);
 /* Non-zero while queued or sent calls await an answer. */
 int sup_rds_busy(const struct master *m);
 void sup_rds_timers(struct master *m, int on);
@@ -178,6 +182,8 @@ void sup_leader_start(struct master *m);
  * cron and retention. */
 void sup_leader_drain(struct master *m);
 void sup_leader_free(struct master *m);
+/* On the subscriber connection (each time it is up): P:leader. */
+void sup_leader_subscribe(struct master *m, kue_conn_t *c);
 /* Holds the lease now (renewed within its time). */
 int sup_is_leader(const struct master *m);
 /* A leader-only script answered FENCED: the lease is gone. */

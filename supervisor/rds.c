@@ -172,6 +172,12 @@ static void rq_push(struct master *m, kue_script_id script, int requeue, const c
     rq_push_raw(m, 0, script, requeue, what, argc, argv);
 }
 
+void sup_rds_call(struct master *m, kue_script_id script, const char *what, int argc,
+                  const char *const *argv)
+{
+    rq_push(m, script, 0, what, argc, argv);
+}
+
 /* A drained process's record: a day is far longer than any lease, and
  * settle or recover deletes it first. */
 #define DRAINED_TTL_MS "86400000"
@@ -412,6 +418,7 @@ static void sub_state(kue_conn_t *c, int connected, void *priv)
     snprintf(ch, sizeof ch, "%s:delayed", m->cfg->prefix);
     if (kue_conn_subscribe(c, ch, delayed_msg, NULL) != 0)
         klog_warn("cannot subscribe to %s; promotion falls back to polling", ch);
+    sup_leader_subscribe(m, c);
 }
 
 /* ---- recovery --------------------------------------------------------- */

@@ -13,6 +13,7 @@ if ARGV[4] == 'release' then
   if v[1] == me then
     redis.call('HSET', k, 'until', '0')
     redis.call('HDEL', k, 'holder')
+    redis.call('PUBLISH', k, 'released')   -- followers ask at once
     return 1
   end
   return 0

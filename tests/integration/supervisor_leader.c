@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "supervisor_common.h"
+#include "web_common.h"
 
 static struct sup_t S;
 
@@ -273,6 +274,49 @@ Test(supervisor_leader, retention_count_age_search_and_states)
     cr_expect_eq(zcard(c, "q:jobs:idle:delayed"), 5);
     /* the metrics counter of the leader (scoreboard): read via /workers is
      * covered in web tests; here the log is enough */
+    redisFree(c);
+    cr_assert_eq(sup_stop(&S, SIGTERM, 10000), 0);
+    S.pid = 0;
+}
+
+/* /metrics: kue_leader{prefix} and kue_pruned_total{type,state}; /workers
+ * names the leader. */
+Test(supervisor_leader, metrics_and_workers_show_the_leader)
+{
+    static const char *const plugins[] = { "echo", NULL };
+    int port = wt_free_port();
+    char body[512];
+    snprintf(body, sizeof(body),
+             "[web]\nlisten = 127.0.0.1:%d\n[retention]\nkeep_complete = 2\ninterval = 100ms\n"
+             "[type echo]\nconcurrency = 4\n", port);
+    sup_setup(&S, plugins, body);
+    sup_start(&S);
+    wt_up_port = port;
+    cr_assert(kt_wait_until(wt_is_up, NULL, 15000), "web did not start");
+    for (int i = 0; i < 6; i++)
+        sup_job(&S, "echo", "{}", 1, 0);
+    redisContext *c = kt_redis_connect(&S.redis);
+    struct zw w = { c, "q:jobs:echo:complete", 2 };
+    cr_assert(kt_wait_until(zcard_is, &w, 15000));
+    cr_assert(sup_wait_count(&S, "echo", "complete", 2, 5000));
+    int ok = 0;
+    for (int tries = 0; tries < 50 && !ok; tries++) {
+        wt_resp_t r = wt_get(port, "/metrics");
+        ok = r.body && strstr(r.body, "kue_leader{prefix=\"q\"} 1\n") &&
+             strstr(r.body, "kue_pruned_total{type=\"echo\",state=\"complete\"} 4\n");
+        if (!ok && tries == 49)
+            cr_log_error("%s", r.body ? r.body : "(none)");
+        wt_resp_free(&r);
+        if (!ok)
+            kt_sleep_ms(100);
+    }
+    cr_expect(ok, "kue_leader 1 and kue_pruned_total 4 in /metrics");
+    wt_resp_t r = wt_get(port, "/workers");
+    char want[128];
+    snprintf(want, sizeof(want), ":%d:", (int)S.pid);
+    cr_expect(r.body && strstr(r.body, "\"leader\":true"), "%s", r.body);
+    cr_expect(r.body && strstr(r.body, want), "the holder names our pid: %s", r.body);
+    wt_resp_free(&r);
     redisFree(c);
     cr_assert_eq(sup_stop(&S, SIGTERM, 10000), 0);
     S.pid = 0;

@@ -1,16 +1,19 @@
 -- prune: retention (docs/wire.md section 12).  Removes complete and
--- failed jobs past their type's limits, whole (drop(): hash, log, every
--- index entry, search entries), within a time budget, for the leader only.
+-- failed jobs past their type's limits, whole (the prelude's drop_many(),
+-- drop() for a batch: hash, log, every index entry, search entries),
+-- within a time budget, for the leader only.
 -- ARGV: prefix, token, budget_us, first type index (0-based, in sorted
 --       order), default keep_complete, keep_complete_for_ms, keep_failed,
 --       keep_failed_for_ms, then per-type overrides: type, the same four.
 --       A count or age of 0 is no limit of that kind.
 -- Returns {next type index (-1: every type done), type, state, n, ...}, or
 -- the error FENCED when the token is not the current leader's.
+-- (The checks stop at half the budget: the removal of the batch takes
+-- about as long.)
 -- Order: a job's age is its id (ids grow with creation); the oldest ids
 -- are found per distinct priority score (at most MAX_GROUPS scores), so
 -- no call reads more than MAX_GROUPS x BATCH members.
-local MAX_GROUPS, BATCH = 16, 64
+local MAX_GROUPS, BATCH = 16, 256
 local t0 = redis.call('TIME')
 local start_us = tonumber(t0[1]) * 1000000 + tonumber(t0[2])
 local now = math.floor(start_us / 1000)
@@ -58,20 +61,22 @@ for ti = first + 1, #types do
     local n = 0
     if excess > 0 or keep_for > 0 then
       local cut = now - keep_for
+      local gone = {}
       for i, id in ipairs(oldest(k, BATCH)) do
-        local v = redis.call('HMGET', key('job:' .. id), 'state', 'updated_at', 'workerId')
+        local v = redis.call('HMGET', key('job:' .. id), 'state', 'updated_at')
         local old = keep_for > 0 and (tonumber(v[2]) or 0) < cut
         if not (i <= excess or old) then break end
-        -- only a job the hash says is finished: never an active, inactive
-        -- or delayed one whose index entry is stale
+        -- only a job the hash says is finished (or a bare index entry):
+        -- never an active, inactive or delayed one whose entry is stale
         if v[1] == state or not v[1] then
-          drop(id, t, v[3])
-          n = n + 1
+          gone[#gone + 1] = id
         else
           redis.call('ZREM', k, zid(id))
         end
-        if n % 8 == 0 and elapsed() > budget then spent = true; break end
+        if i % 32 == 0 and elapsed() > budget / 2 then spent = true; break end
       end
+      drop_many(gone, t)
+      n = #gone
     end
     if n > 0 then out[#out + 1] = t; out[#out + 1] = state; out[#out + 1] = n end
     if spent or (n > 0 and elapsed() > budget) then spent = true; break end

@@ -19,7 +19,7 @@
 #include "log.h"
 #include "util.h"
 
-#define PRUNE_BUDGET_US "800"
+#define PRUNE_BUDGET_US "1000"
 #define PRUNE_ARGS (8 + 5 * SUP_MAX_TYPES)
 
 static void arm(struct master *m, int64_t ms)

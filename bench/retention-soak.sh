@@ -5,13 +5,17 @@
 # is installed (Debian: gnuplot-nox), bench/retention-soak.png.  Not part
 # of `make test` or `make bench` (it runs for minutes).
 #
-#   KUE_BUILD=build sh bench/retention-soak.sh [N] [KEEP]
+#   KUE_BUILD=build [RATE=5000] sh bench/retention-soak.sh [N] [KEEP]
 #
+# RATE (jobs/s, default 0: as fast as they are taken) paces the producer;
+# unpaced, the workers' claims and completions saturate Redis on a small
+# machine and retention gets only what is left of it.
 # N (default 1000000) jobs are saved in batches of 10,000 while fewer than
 # 50,000 wait, so the backlog stays bounded and what grows is what is kept.
 # KEEP=0 runs the same without retention (keep_complete = 0 and no age
 # limit: nothing is removed), for the "before" curve.
 set -eu
+RATE=${RATE:-0}
 N=${1:-1000000}
 KEEP=${2:-1000}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -64,11 +68,14 @@ sample() {
 last=0
 while :; do
     inact=$(redis-cli -s "$sock" zcard q:jobs:inactive)
-    if [ "$made" -lt "$N" ] && [ "$inact" -lt 50000 ]; then
-        "$out/kbench" enqueue "$url" q echo bulk 10000 > /dev/null
-        made=$((made + 10000))
+    due=$N
+    [ "$RATE" -gt 0 ] && due=$(( ($(date +%s%N) / 1000000 - t0 * 1000) * RATE / 1000 ))
+    if [ "$made" -lt "$N" ] && [ "$inact" -lt 50000 ] && [ "$made" -lt "$due" ]; then
+        b=10000; [ "$RATE" -gt 0 ] && b=1000
+        "$out/kbench" enqueue "$url" q echo bulk $b > /dev/null
+        made=$((made + b))
     else
-        sleep 0.2
+        sleep 0.05
     fi
     now=$(date +%s)
     if [ "$now" -ne "$last" ]; then sample; last=$now; fi
@@ -77,3 +84,8 @@ done
 sleep 2; sample
 peak=$(awk -F, 'NR>1 && $3>m {m=$3} END {print m}' "$csv")
 echo "jobs: $made  peak used_memory: $peak bytes  ($(( $(date +%s) - t0 )) s)  -> $csv"
+if command -v gnuplot > /dev/null; then
+    png=${csv%.csv}.png
+    gnuplot -e "csv='$csv'; png='$png'; title='$made echo jobs, keep\\_complete = $KEEP, ${RATE:-0} jobs/s (0: unpaced); peak $((peak / 1048576)) MB'" \
+        "$here/retention-soak.gp" && echo "plot: $png"
+fi

@@ -321,3 +321,59 @@ Test(supervisor_leader, metrics_and_workers_show_the_leader)
     cr_assert_eq(sup_stop(&S, SIGTERM, 10000), 0);
     S.pid = 0;
 }
+
+/* kue cron add|ls|rm against a running leader. */
+static int kue_run(struct sup_t *s, const char *out, char *const args[])
+{
+    char bin[600];
+    kt_bin("kue", bin, sizeof(bin));
+    char *argv[32];
+    int n = 0;
+    argv[n++] = bin;
+    argv[n++] = "--redis";
+    argv[n++] = s->redis.url;
+    for (int i = 0; args[i] && n < 31; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    pid_t p = kt_spawn(argv, out);
+    int st;
+    cr_assert_eq(kt_wait(p, 10000, &st), 0);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static int tick_jobs_2(void *arg)
+{
+    return kue_count(((struct sup_t *)arg)->k, "hb", "inactive") >= 2;
+}
+
+Test(supervisor_leader, cron_added_at_run_time)
+{
+    static const char *const plugins[] = { NULL };
+    sup_setup(&S, plugins, "[cron filed]\nschedule = 0 3 * * *\ntype = report\ntimezone = Europe/Berlin\n");
+    sup_start(&S);
+    char out[700];
+    snprintf(out, sizeof(out), "%s/kue.out", S.dir);
+    cr_expect_eq(kue_run(&S, out, (char *[]){ "cron", "add", "bad", "--schedule", "61 * * * *",
+                                              "--type", "hb", NULL }), 1);
+    cr_expect(sup_log_has(out, "minute"), "the reason is named");
+    cr_assert_eq(kue_run(&S, out, (char *[]){ "cron", "add", "hb", "--schedule", "@every 1s",
+                                              "--type", "hb", "--data", "{\"a\":1}",
+                                              "--catch-up", "all", NULL }), 0);
+    cr_assert(kt_wait_until(tick_jobs_2, &S, 10000), "no jobs from the run-time schedule");
+    cr_assert_eq(kue_run(&S, out, (char *[]){ "cron", "ls", "--json", NULL }), 0);
+    char *t = kt_read_file(out);
+    cr_expect(t && strstr(t, "\"name\":\"hb\""), "%s", t);
+    cr_expect(t && strstr(t, "\"name\":\"filed\""), "%s", t);
+    cr_expect(t && strstr(t, "\"source\":\"file\""), "%s", t);
+    cr_expect(t && strstr(t, "\"timezone\":\"Europe/Berlin\""), "%s", t);
+    free(t);
+    cr_assert_eq(kue_run(&S, out, (char *[]){ "cron", "ls", NULL }), 0);
+    t = kt_read_file(out);
+    cr_expect(t && strstr(t, "@every 1s") && strstr(t, "0 3 * * *"), "%s", t);
+    free(t);
+    cr_expect_eq(kue_run(&S, out, (char *[]){ "cron", "rm", "hb", NULL }), 0);
+    cr_expect_eq(kue_run(&S, out, (char *[]){ "cron", "rm", "hb", NULL }), 1);
+    cr_expect_eq(kue_run(&S, out, (char *[]){ "cron", "rm", "filed", NULL }), 1, "file schedules stay");
+    cr_assert_eq(sup_stop(&S, SIGTERM, 10000), 0);
+    S.pid = 0;
+}

@@ -280,7 +280,7 @@ Test(supervisor_leader, retention_count_age_search_and_states)
 }
 
 /* /metrics: kue_leader{prefix} and kue_pruned_total{type,state}; /workers
- * names the leader. */
+ * names the leader; GET/PUT/DELETE /cron/:name. */
 Test(supervisor_leader, metrics_and_workers_show_the_leader)
 {
     static const char *const plugins[] = { "echo", NULL };
@@ -316,6 +316,32 @@ Test(supervisor_leader, metrics_and_workers_show_the_leader)
     snprintf(want, sizeof(want), ":%d:", (int)S.pid);
     cr_expect(r.body && strstr(r.body, "\"leader\":true"), "%s", r.body);
     cr_expect(r.body && strstr(r.body, want), "the holder names our pid: %s", r.body);
+    wt_resp_free(&r);
+
+    /* /cron: PUT, GET, DELETE */
+    const char *def = "{\"schedule\":\"@every 1s\",\"type\":\"viaweb\",\"data\":{\"k\":2}}";
+    r = wt_request(port, "PUT", "/cron/web1", "Content-Type: application/json\r\n", def, strlen(def));
+    cr_expect_eq(r.status, 200, "%s", r.body);
+    wt_resp_free(&r);
+    const char *bad = "{\"schedule\":\"* * *\",\"type\":\"viaweb\"}";
+    r = wt_request(port, "PUT", "/cron/web2", "Content-Type: application/json\r\n", bad, strlen(bad));
+    cr_expect_eq(r.status, 400, "%s", r.body);
+    cr_expect(r.body && strstr(r.body, "5 fields"), "%s", r.body);
+    wt_resp_free(&r);
+    cr_expect(sup_wait_count(&S, "viaweb", "inactive", 1, 10000), "no job from PUT /cron");
+    r = wt_get(port, "/cron/web1");
+    cr_expect_eq(r.status, 200);
+    cr_expect(r.body && strstr(r.body, "\"source\":\"runtime\"") && strstr(r.body, "\"next\":"),
+              "%s", r.body);
+    wt_resp_free(&r);
+    r = wt_get(port, "/cron");
+    cr_expect(r.body && r.body[0] == '[' && strstr(r.body, "web1"), "%s", r.body);
+    wt_resp_free(&r);
+    r = wt_request(port, "DELETE", "/cron/web1", NULL, NULL, 0);
+    cr_expect_eq(r.status, 200, "%s", r.body);
+    wt_resp_free(&r);
+    r = wt_request(port, "DELETE", "/cron/web1", NULL, NULL, 0);
+    cr_expect_eq(r.status, 404, "%s", r.body);
     wt_resp_free(&r);
     redisFree(c);
     cr_assert_eq(sup_stop(&S, SIGTERM, 10000), 0);

@@ -62,7 +62,7 @@ TEST_LIBS := -lcriterion -ldl -lmicrohttpd -lpthread
 # hidden visibility; the programs link the rest from libkue-common.a.
 LIBKUE_SRC := $(wildcard libkue/*.c)
 COMMON_SRC := $(wildcard common/*.c)
-COMMON_IN_LIB := common/buf.c common/conn.c common/json.c common/log.c common/util.c
+COMMON_IN_LIB := common/buf.c common/conn.c common/cronexpr.c common/json.c common/log.c common/util.c
 LUA_SRC  := libkue/lua/prelude.lua $(filter-out libkue/lua/prelude.lua,$(sort $(wildcard libkue/lua/*.lua)))
 SUP_SRC  := $(wildcard supervisor/*.c)
 WRK_SRC  := $(filter-out worker/main.c,$(wildcard worker/*.c))

@@ -88,6 +88,7 @@ int cli_print_help(const char *cmd);
 
 /* ---- commands (argv[0] is the command name) -------------------------------- */
 int cmd_create(cli_t *c, int argc, char **argv);
+int cmd_cron(cli_t *c, int argc, char **argv);
 int cmd_get(cli_t *c, int argc, char **argv);
 int cmd_rm(cli_t *c, int argc, char **argv);
 int cmd_retry(cli_t *c, int argc, char **argv);

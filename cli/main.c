@@ -91,6 +91,25 @@ static const struct command {
       "usage: kue search WORD...\n"
       "Print the ids of jobs whose data holds every word (Kue's search index:\n"
       "only jobs created with search on are indexed), best match first.\n" },
+    { "cron", cmd_cron, "list, add or remove cron schedules",
+      "usage: kue cron ls [--json]\n"
+      "       kue cron add NAME --schedule S --type T [options]\n"
+      "       kue cron rm NAME\n"
+      "ls: every schedule the leading kue-supervisor runs (from its INI file and\n"
+      "added here), with its next and last tick and the last job it made.\n"
+      "add: add or replace a run-time schedule (the leader picks it up within a\n"
+      "second); rm: remove one.  Schedules of the INI file change there.\n"
+      "  --json                ls: one JSON array\n"
+      "  --schedule S          5-field cron, or @every 30s, @hourly, @daily, ...\n"
+      "  --type T              job type of the jobs made\n"
+      "  --data JSON           job data (default {})\n"
+      "  --priority P          low, normal, medium, high, critical or an integer\n"
+      "  --attempts N          attempts of each job\n"
+      "  --backoff B           true, or Kue's JSON backoff object\n"
+      "  --ttl D               ttl of each job (250ms, 5s, 2m, 1h)\n"
+      "  --delay D             each job is made delayed by D\n"
+      "  --timezone TZ         zone of the schedule (default UTC)\n"
+      "  --catch-up C          none, one (default) or all: ticks missed without a leader\n" },
     { "types", cmd_types, "list job types",
       "usage: kue types\n"
       "Print the known job types, one a line.\n" },

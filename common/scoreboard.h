@@ -73,6 +73,15 @@ struct kue_sb_retired {
     uint64_t jobs_failed;
 };
 
+/* Jobs removed by retention in this supervisor, by type (written by the
+ * master: the type first, then npruned; counts only grow). */
+#define KUE_SB_MAX_PRUNED 64
+struct kue_sb_pruned {
+    char type[KUE_SB_TYPE_LEN];
+    uint64_t complete;
+    uint64_t failed;
+};
+
 struct kue_sb_header {
     uint32_t magic, version;
     uint32_t nslots;
@@ -89,6 +98,13 @@ struct kue_sb_header {
     uint32_t counts_seq;     /* seqlock over moves of counts into retired[] */
     uint32_t nretired;
     struct kue_sb_retired retired[KUE_SB_MAX_SLOTS];   /* one per type at most */
+    /* the leader lease of the prefix (supervisor/leader.c) */
+    uint32_t leader;                  /* 1 while this supervisor holds it */
+    uint32_t npruned;
+    int64_t leader_token;             /* fencing token of the lease held (or last seen) */
+    int64_t leader_since_ms;
+    char leader_holder[128];          /* "host:pid:started_ms" of the holder seen last */
+    struct kue_sb_pruned pruned[KUE_SB_MAX_PRUNED];   /* retention, by type */
 };
 
 typedef struct kue_scoreboard {

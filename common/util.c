@@ -76,6 +76,7 @@ int kue_parse_duration(const char *s, int64_t *ms)
     else if (suffix_is(suf, "s")) mul = 1000;
     else if (suffix_is(suf, "m")) mul = 60000;
     else if (suffix_is(suf, "h")) mul = 3600000;
+    else if (suffix_is(suf, "d")) mul = 86400000;
     else return -1;
     if (v > (unsigned long long)INT64_MAX / mul) return -1;
     *ms = (int64_t)(v * mul);

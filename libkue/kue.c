@@ -27,6 +27,7 @@
 
 #include "buf.h"
 #include "cluster.h"
+#include "cronexpr.h"
 #include "enqueue.h"
 #include "json.h"
 #include "keys.h"
@@ -1386,4 +1387,117 @@ int kue_watch(kue_t *k, kue_event_fn *fn, void *privdata)
     }
     redisFree(sub.c);
     return rc;
+}
+
+/* ---- cron schedules managed at run time ----------------------------------- */
+
+static int cron_name_ok(const char *name)
+{
+    size_t n = name ? strlen(name) : 0;
+    if (n == 0 || n > 63) return 0;
+    for (const char *c = name; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f || *c == ' ' || *c == '/' || *c == '#') return 0;
+    return 1;
+}
+
+int kue_cron_put(kue_t *k, const char *name, const char *def)
+{
+    if (!cron_name_ok(name))
+        return set_err(k, KUE_ERR_INVALID, "cron name: 1 to 63 characters, no space, '/', '#' or control character");
+    size_t n = def ? strlen(def) : 0;
+    if (n == 0 || n > KUE_CRON_DEF_MAX)
+        return set_err(k, KUE_ERR_INVALID, "cron definition: 1 to %d bytes", KUE_CRON_DEF_MAX);
+    char why[256];
+    kue_jdoc_t *d = kue_jdoc_parse(def, n, why, sizeof why);
+    if (!d) return set_err(k, KUE_ERR_INVALID, "cron definition: not JSON: %s", why);
+    const kue_jv_t *o = kue_jdoc_root(d);
+    const kue_jv_t *sc = kue_jv_get(o, "schedule"), *ty = kue_jv_get(o, "type");
+    const kue_jv_t *tz = kue_jv_get(o, "timezone");
+    struct kue_cron_expr e;
+    int rc = 0;
+    if (o->type != KUE_JOBJ)
+        rc = set_err(k, KUE_ERR_INVALID, "cron definition: not a JSON object");
+    else if (!sc || sc->type != KUE_JSTR || kue_cron_parse(sc->str, &e, why, sizeof why) < 0)
+        rc = set_err(k, KUE_ERR_INVALID, "schedule: %s", sc && sc->type == KUE_JSTR ? why : "missing");
+    else if (!ty || ty->type != KUE_JSTR || !ty->len)
+        rc = set_err(k, KUE_ERR_INVALID, "type: missing");
+    else if (tz && (tz->type != KUE_JSTR || !kue_cron_tz_ok(tz->str)))
+        rc = set_err(k, KUE_ERR_INVALID, "timezone: not UTC or a zone of the tz database");
+    kue_jdoc_free(d);
+    if (rc) return rc;
+    redisReply *r = raw_command(k, "HSET %s:cron:defs %s %b", k->prefix, name, def, n);
+    if (!r) return -1;
+    freeReplyObject(r);
+    return 0;
+}
+
+int kue_cron_del(kue_t *k, const char *name)
+{
+    if (!cron_name_ok(name)) return set_err(k, KUE_ERR_INVALID, "cron name not valid");
+    redisReply *r = raw_command(k, "HDEL %s:cron:defs %s", k->prefix, name);
+    if (!r) return -1;
+    int n = r->type == REDIS_REPLY_INTEGER && r->integer > 0;
+    freeReplyObject(r);
+    return n;
+}
+
+static const redisReply *hash_get(const redisReply *h, const char *field)
+{
+    for (size_t i = 0; h && h->type == REDIS_REPLY_ARRAY && i + 1 < h->elements; i += 2)
+        if (h->element[i]->type == REDIS_REPLY_STRING && !strcmp(h->element[i]->str, field))
+            return h->element[i + 1];
+    return NULL;
+}
+
+static int cmp_cstr(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int kue_cron_list(kue_t *k, char **json)
+{
+    *json = NULL;
+    static const char *const keys[4] = { "info", "defs", "last", "job" };
+    redisReply *h[4] = { NULL };
+    for (int i = 0; i < 4; i++) {
+        h[i] = raw_command(k, "HGETALL %s:cron:%s", k->prefix, keys[i]);
+        if (!h[i]) {
+            for (int j = 0; j < i; j++) freeReplyObject(h[j]);
+            return -1;
+        }
+    }
+    size_t cap = (h[0]->elements + h[1]->elements) / 2 + 1, n = 0;
+    const char **names = calloc(cap, sizeof *names);
+    for (int i = 0; i < 2 && names; i++)
+        for (size_t e = 0; h[i]->type == REDIS_REPLY_ARRAY && e + 1 < h[i]->elements; e += 2) {
+            const char *nm = h[i]->element[e]->str;
+            int dup = 0;
+            for (size_t j = 0; j < n; j++) dup |= !strcmp(names[j], nm);
+            if (!dup && n < cap) names[n++] = nm;
+        }
+    kue_buf_t b;
+    kue_buf_init(&b);
+    kue_buf_putc(&b, '[');
+    if (names) qsort(names, n, sizeof *names, cmp_cstr);
+    for (size_t i = 0; i < n; i++) {
+        if (i) kue_buf_putc(&b, ',');
+        kue_buf_puts(&b, "{\"name\":");
+        kue_json_str(&b, names[i], strlen(names[i]));
+        for (int f = 0; f < 4; f++) {
+            const redisReply *v = hash_get(h[f], names[i]);
+            static const char *const out[4] = { "info", "definition", "last", "job" };
+            kue_buf_printf(&b, ",\"%s\":", out[f]);
+            if (!v || v->type != REDIS_REPLY_STRING) kue_buf_puts(&b, "null");
+            else if (f < 2 && kue_json_valid(v->str, v->len)) kue_buf_append(&b, v->str, v->len);
+            else if (f < 2) kue_json_str(&b, v->str, v->len);
+            else kue_buf_printf(&b, "%lld", strtoll(v->str, NULL, 10));
+        }
+        kue_buf_putc(&b, '}');
+    }
+    kue_buf_putc(&b, ']');
+    free(names);
+    for (int i = 0; i < 4; i++) freeReplyObject(h[i]);
+    *json = kue_buf_take(&b);
+    if (!*json) return set_err(k, KUE_ERR_OOM, "out of memory");
+    return 0;
 }

@@ -23,6 +23,7 @@ static const char *const names[KS__COUNT] = {
     [KS_LOG] = "log",           [KS_RENEW] = "renew",       [KS_PROMOTE] = "promote",
     [KS_RECOVER] = "recover",   [KS_SETTLE] = "settle",     [KS_SET_STATE] = "set_state",
     [KS_SET_PRIORITY] = "set_priority", [KS_REMOVE] = "remove",
+    [KS_LEADER] = "leader",     [KS_PRUNE] = "prune",       [KS_CRON] = "cron",
 };
 
 static struct {

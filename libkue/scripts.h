@@ -34,6 +34,9 @@ typedef enum {
     KS_SET_STATE,
     KS_SET_PRIORITY,
     KS_REMOVE,
+    KS_LEADER,
+    KS_PRUNE,
+    KS_CRON,
     KS__COUNT
 } kue_script_id;
 

@@ -11,6 +11,8 @@ set -eu
 PKGS="build-essential pkg-config libhiredis-dev libev-dev libjansson-dev \
 libcriterion-dev libmicrohttpd-dev redis-server"
 [ "${2:-}" = test ] && PKGS="$PKGS nodejs npm openssl chromium clang libclang-rt-14-dev"
+# the plot of bench/retention-soak.sh (installed by make deps, never required)
+[ "$1" = install ] && PKGS="$PKGS gnuplot-nox"
 missing=""
 for p in $PKGS; do
   case $p in

@@ -28,6 +28,8 @@
 #include <unistd.h>
 
 #include "keys.h"
+#include "cronexpr.h"
+#include "json.h"
 #include "pluginload.h"
 #include "url.h"
 #include "util.h"
@@ -41,6 +43,9 @@ enum ck { CK_STR, CK_PATH, CK_DUR, CK_SIZE, CK_BOOL, CK_INT, CK_ENUM, CK_HANDLER
 
 #define G(m) offsetof(struct sup_config, m), sizeof(((struct sup_config *)0)->m)
 #define T(m) offsetof(struct sup_type, m), sizeof(((struct sup_type *)0)->m)
+#define R(m) offsetof(struct sup_retention, m), sizeof(((struct sup_retention *)0)->m)
+#define C(m) offsetof(struct sup_cron, m), sizeof(((struct sup_cron *)0)->m)
+#define MS_YEARS (10LL * 365 * 24 * 3600 * 1000)
 #define MS_MAX (7LL * 24 * 3600 * 1000)
 
 struct cfg_key {
@@ -82,6 +87,8 @@ static const struct cfg_key keys[] = {
       "lease of a claimed job; renewed by its worker, recovered when it expires" },
     { "supervisor", "recovery_interval", CK_DUR, "5s", 100, 3600000, NULL, G(recovery_interval_ms), AP_MASTER,
       "how often expired leases (jobs of dead hosts) are recovered" },
+    { "supervisor", "leader_lease", CK_DUR, "5s", 1000, 3600000, NULL, G(leader_lease_ms), AP_MASTER,
+      "lease of the leader of this Redis and prefix (cron, retention); renewed every third" },
 
     { "redis", "url", CK_STR, "redis://127.0.0.1:6379/0", 0, 0, NULL, G(redis_url), AP_FIXED,
       "redis://[:password@]host[:port][/db], unix:///path.sock?db=N, or embedded" },
@@ -117,6 +124,35 @@ static const struct cfg_key keys[] = {
     { "web", "events_buffer", CK_SIZE, "4M", 0, 1LL << 30, NULL, G(web_events_buffer), AP_WEB,
       "bytes of past events kept for Last-Event-ID replay" },
 
+    { "retention", "keep_complete", CK_INT, "10000", 0, 1000000000, NULL, R(keep_complete), AP_MASTER,
+      "newest complete jobs kept per type (0: no count limit)" },
+    { "retention", "keep_complete_for", CK_DUR, "7d", 0, MS_YEARS, NULL, R(keep_complete_for_ms), AP_MASTER,
+      "complete jobs older than this are removed (0: no age limit)" },
+    { "retention", "keep_failed", CK_INT, "100000", 0, 1000000000, NULL, R(keep_failed), AP_MASTER,
+      "newest failed jobs kept per type (0: no count limit)" },
+    { "retention", "keep_failed_for", CK_DUR, "30d", 0, MS_YEARS, NULL, R(keep_failed_for_ms), AP_MASTER,
+      "failed jobs older than this are removed (0: no age limit)" },
+    { "retention", "interval", CK_DUR, "1s", 10, 3600000, NULL, R(interval_ms), AP_MASTER,
+      "how often the leader looks for jobs to remove" },
+
+    { "cron", "schedule", CK_STR, NULL, 0, 0, NULL, C(schedule), AP_MASTER,
+      "5-field cron (min hour day month weekday), or @every 30s, @hourly, @daily, ..." },
+    { "cron", "type", CK_STR, NULL, 0, 0, NULL, C(type), AP_MASTER, "job type of the jobs made" },
+    { "cron", "data", CK_STR, "{}", 0, 0, NULL, C(data), AP_MASTER, "job data (JSON)" },
+    { "cron", "priority", CK_STR, "normal", 0, 0, NULL, C(priority), AP_MASTER,
+      "low | normal | medium | high | critical, or an integer" },
+    { "cron", "attempts", CK_INT, "1", 1, 1000000, NULL, C(attempts), AP_MASTER, "attempts of each job" },
+    { "cron", "backoff", CK_STR, NULL, 0, 0, NULL, C(backoff), AP_MASTER,
+      "Kue backoff: true, or {\"type\":\"exponential\",\"delay\":1000}" },
+    { "cron", "ttl", CK_DUR, "0", 0, MS_YEARS, NULL, C(ttl_ms), AP_MASTER, "ttl of each job (0: none)" },
+    { "cron", "delay", CK_DUR, "0", 0, MS_YEARS, NULL, C(delay_ms), AP_MASTER, "delay of each job" },
+    { "cron", "timezone", CK_STR, "UTC", 0, 0, NULL, C(timezone), AP_MASTER,
+      "time zone of the schedule (tz database name)" },
+    { "cron", "catch_up", CK_ENUM, "one", 0, 0, "none|one|all", C(catch_up), AP_MASTER,
+      "ticks missed while no leader ran: none, the latest one, or all (bounded)" },
+    { "cron", "catch_up_max", CK_INT, "1000", 1, 100000, NULL, C(catch_up_max), AP_MASTER,
+      "catch_up = all: at most this many missed ticks are run" },
+
     { "type", "handler", CK_HANDLER, NULL, 0, 0, NULL, T(handler), AP_WORKERS,
       "plugin file in the plugins directory (or absolute); default: <type>.so" },
     { "type", "processes", CK_INT, "1", 0, SUP_MAX_PROCESSES, NULL, T(processes), AP_MASTER,
@@ -134,7 +170,8 @@ static const struct cfg_key keys[] = {
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
-static const char *const sections[] = { "supervisor", "redis", "promotion", "search", "web" };
+static const char *const sections[] = { "supervisor", "redis", "promotion", "search", "web",
+                                        "retention" };
 #define NSECTIONS (sizeof(sections) / sizeof(sections[0]))
 
 struct parse {
@@ -148,8 +185,12 @@ struct parse {
     char sect[128];
     int sect_known;            /* 0: unknown section (already reported) */
     struct sup_type *type;     /* current [type NAME], or NULL */
+    struct sup_retention *rtype;   /* current [retention TYPE], or NULL */
+    struct sup_cron *cron;     /* current [cron NAME], or NULL */
     int gline[NKEYS];          /* line each global key was set on */
     int tline[SUP_MAX_TYPES][NKEYS];
+    int rline[SUP_MAX_TYPES][NKEYS];
+    int cline[SUP_MAX_CRON][NKEYS];
     int sect_line[NSECTIONS];
     /* input */
     const char *str;
@@ -328,6 +369,8 @@ static void section_start(struct parse *p, char *inner)
     struct sup_config *cfg = p->cfg;
     kue_strlcpy(p->sect, name, sizeof(p->sect));
     p->type = NULL;
+    p->rtype = NULL;
+    p->cron = NULL;
     p->sect_known = 0;
     if (!strncmp(name, "type", 4) && (name[4] == '\0' || name[4] == ' ' || name[4] == '\t')) {
         const char *tn = name + 4;
@@ -364,6 +407,62 @@ static void section_start(struct parse *p, char *inner)
         p->sect_known = 1;
         return;
     }
+    int is_ret = !strncmp(name, "retention", 9) && (name[9] == ' ' || name[9] == '\t');
+    int is_cron = !strncmp(name, "cron", 4) && (name[4] == '\0' || name[4] == ' ' || name[4] == '\t');
+    if (is_ret || is_cron) {
+        const char *tn = name + (is_ret ? 9 : 4);
+        while (*tn == ' ' || *tn == '\t')
+            tn++;
+        size_t max = is_ret ? KUE_SB_TYPE_LEN : sizeof(cfg->crons[0].name);
+        if (!*tn) {
+            perr(p, "[cron]: a cron section needs a name: [cron NAME]");
+            return;
+        }
+        if (strlen(tn) >= max) {
+            perr(p, "[%s]: name longer than %zu characters", name, max - 1);
+            return;
+        }
+        for (const char *c = tn; *c; c++)
+            if ((unsigned char)*c < 0x20 || *c == '#' || (is_cron && (*c == '/' || *c == ' '))) {
+                perr(p, "[%s]: the name contains a control character, '#'%s", name,
+                     is_cron ? ", '/' or a space" : "");
+                return;
+            }
+        if (is_ret) {
+            for (int i = 0; i < cfg->nretention; i++)
+                if (!strcmp(cfg->ret_types[i].type, tn)) {
+                    perr(p, "[%s]: duplicate section (first at line %d)", name, cfg->ret_types[i].line);
+                    return;
+                }
+            if (cfg->nretention >= SUP_MAX_TYPES) {
+                perr(p, "[%s]: too many retention sections (at most %d)", name, SUP_MAX_TYPES);
+                return;
+            }
+            struct sup_retention *r = &cfg->ret_types[cfg->nretention++];
+            memset(r, 0xff, sizeof(*r));   /* -1: from [retention] */
+            kue_strlcpy(r->type, tn, sizeof(r->type));
+            r->line = p->line;
+            p->rtype = r;
+        } else {
+            for (int i = 0; i < cfg->ncron; i++)
+                if (!strcmp(cfg->crons[i].name, tn)) {
+                    perr(p, "[%s]: duplicate section (first at line %d)", name, cfg->crons[i].line);
+                    return;
+                }
+            if (cfg->ncron >= SUP_MAX_CRON) {
+                perr(p, "[%s]: too many cron sections (at most %d)", name, SUP_MAX_CRON);
+                return;
+            }
+            struct sup_cron *c = &cfg->crons[cfg->ncron++];
+            memset(c, 0, sizeof(*c));
+            apply_defaults("cron", c, cfg->dir);
+            kue_strlcpy(c->name, tn, sizeof(c->name));
+            c->line = p->line;
+            p->cron = c;
+        }
+        p->sect_known = 1;
+        return;
+    }
     for (size_t i = 0; i < NSECTIONS; i++)
         if (!strcmp(sections[i], name)) {
             if (p->sect_line[i]) {
@@ -376,8 +475,8 @@ static void section_start(struct parse *p, char *inner)
             p->sect_known = 1;
             return;
         }
-    perr(p, "[%s]: unknown section (known: supervisor, redis, promotion, search, web, type NAME)",
-         name);
+    perr(p, "[%s]: unknown section (known: supervisor, redis, promotion, search, web, retention, "
+         "type NAME, retention TYPE, cron NAME)", name);
 }
 
 static int handler(void *user, const char *section, const char *name, const char *value)
@@ -391,7 +490,7 @@ static int handler(void *user, const char *section, const char *name, const char
         return perr(p, "%s: key outside of any section", name);
     if (!p->sect_known)
         return 0;
-    const char *ksect = p->type ? "type" : p->sect;
+    const char *ksect = p->type ? "type" : p->rtype ? "retention" : p->cron ? "cron" : p->sect;
     const struct cfg_key *k = NULL;
     size_t ki = 0;
     for (; ki < NKEYS; ki++)
@@ -401,15 +500,31 @@ static int handler(void *user, const char *section, const char *name, const char
         }
     if (!k)
         return perr(p, "[%s] %s: unknown key", p->sect, name);
-    int *seen = p->type ? &p->tline[p->type - cfg->types][ki] : &p->gline[ki];
+    if (p->rtype && !strcmp(name, "interval"))
+        return perr(p, "[%s] interval: only in [retention]", p->sect);
+    int *seen = p->type ? &p->tline[p->type - cfg->types][ki]
+              : p->rtype ? &p->rline[p->rtype - cfg->ret_types][ki]
+              : p->cron ? &p->cline[p->cron - cfg->crons][ki] : &p->gline[ki];
     if (*seen)
         return perr(p, "[%s] %s: set twice (first at line %d)", p->sect, name, *seen);
     *seen = p->line;
     if (!*value && k->kind != CK_STR && k->kind != CK_PATH)
         return perr(p, "[%s] %s: empty value", p->sect, name);
     char why[512];
-    if (set_value(k, p->type ? (void *)p->type : (void *)cfg, value, cfg->dir, why, sizeof(why)) < 0)
+    void *base = p->type ? (void *)p->type : p->rtype ? (void *)p->rtype
+               : p->cron ? (void *)p->cron : !strcmp(ksect, "retention") ? (void *)&cfg->retention
+               : (void *)cfg;
+    if (set_value(k, base, value, cfg->dir, why, sizeof(why)) < 0)
         return perr(p, "[%s] %s: %s", p->sect, name, why);
+    if (p->cron) {
+        struct sup_cron *c = p->cron;
+        int *at = !strcmp(name, "schedule") ? &c->schedule_line : !strcmp(name, "type") ? &c->type_line
+                : !strcmp(name, "data") ? &c->data_line : !strcmp(name, "priority") ? &c->priority_line
+                : !strcmp(name, "timezone") ? &c->timezone_line
+                : !strcmp(name, "backoff") ? &c->backoff_line : NULL;
+        if (at)
+            *at = p->line;
+    }
     if (p->type && k->kind == CK_HANDLER)
         p->type->handler_line = p->line;
     if (!p->type && !strcmp(name, "plugins"))
@@ -466,6 +581,82 @@ static int find_exe(const char *name, char *out, size_t len)
         path = c + 1;
     }
     return -1;
+}
+
+void sup_cron_init(struct sup_cron *c, const char *name)
+{
+    memset(c, 0, sizeof(*c));
+    apply_defaults("cron", c, "/");
+    kue_strlcpy(c->name, name, sizeof(c->name));
+}
+
+int sup_cron_set(struct sup_cron *c, const char *name, const char *value, char *why, size_t wl)
+{
+    for (size_t i = 0; i < NKEYS; i++)
+        if (!strcmp(keys[i].section, "cron") && !strcmp(keys[i].name, name)) {
+            char w[512];
+            if (set_value(&keys[i], c, value, "/", w, sizeof(w)) < 0) {
+                snprintf(why, wl, "%s: %s", name, w);
+                return -1;
+            }
+            return 0;
+        }
+    snprintf(why, wl, "%s: unknown key", name);
+    return -1;
+}
+
+int sup_cron_check(struct sup_cron *c, char *why, size_t wl, int *line)
+{
+    struct kue_cron_expr e;
+    char w[400];
+    *line = c->schedule_line ? c->schedule_line : c->line;
+    if (!c->schedule[0]) {
+        snprintf(why, wl, "schedule: missing");
+        return -1;
+    }
+    if (kue_cron_parse(c->schedule, &e, w, sizeof(w)) < 0) {
+        snprintf(why, wl, "schedule: %s", w);
+        return -1;
+    }
+    *line = c->type_line ? c->type_line : c->line;
+    if (!c->type[0]) {
+        snprintf(why, wl, "type: missing");
+        return -1;
+    }
+    *line = c->timezone_line;
+    if (!kue_cron_tz_ok(c->timezone)) {
+        snprintf(why, wl, "timezone: \"%s\" is not UTC or a zone of the tz database "
+                 "(/usr/share/zoneinfo), e.g. Europe/Berlin", c->timezone);
+        return -1;
+    }
+    *line = c->data_line;
+    if (kue_json_check(c->data, strlen(c->data), w, sizeof(w)) < 0) {
+        snprintf(why, wl, "data: not JSON: %s", w);
+        return -1;
+    }
+    *line = c->priority_line;
+    static const struct { const char *name; int v; } prios[] = {
+        { "low", 10 }, { "normal", 0 }, { "medium", -5 }, { "high", -10 }, { "critical", -15 },
+    };
+    long long pv;
+    int named = 0;
+    for (size_t i = 0; i < sizeof(prios) / sizeof(prios[0]); i++)
+        if (!strcmp(c->priority, prios[i].name)) {
+            snprintf(c->priority, sizeof(c->priority), "%d", prios[i].v);
+            named = 1;
+        }
+    if (!named && kue_parse_int(c->priority, -1000000000, 1000000000, &pv) < 0) {
+        snprintf(why, wl, "priority: \"%s\" is not low, normal, medium, high, critical or an integer",
+                 c->priority);
+        return -1;
+    }
+    *line = c->backoff_line;
+    if (c->backoff[0] && strcmp(c->backoff, "true") != 0 &&
+        (c->backoff[0] != '{' || kue_json_check(c->backoff, strlen(c->backoff), w, sizeof(w)) < 0)) {
+        snprintf(why, wl, "backoff: \"%s\" is not true or a JSON object", c->backoff);
+        return -1;
+    }
+    return 0;
 }
 
 static int validate(struct parse *p)
@@ -610,6 +801,25 @@ static int validate(struct parse *p)
             return kerr(p, global_line(p, "web", "tls_key"), "[web] tls_key: %s: %s",
                         cfg->web_tls_key, strerror(errno));
     }
+
+    /* [retention TYPE]: keys not set there come from [retention] */
+    for (int i = 0; i < cfg->nretention; i++) {
+        struct sup_retention *r = &cfg->ret_types[i];
+        if (r->keep_complete < 0)
+            r->keep_complete = cfg->retention.keep_complete;
+        if (r->keep_complete_for_ms < 0)
+            r->keep_complete_for_ms = cfg->retention.keep_complete_for_ms;
+        if (r->keep_failed < 0)
+            r->keep_failed = cfg->retention.keep_failed;
+        if (r->keep_failed_for_ms < 0)
+            r->keep_failed_for_ms = cfg->retention.keep_failed_for_ms;
+        r->interval_ms = cfg->retention.interval_ms;
+    }
+
+    /* [cron NAME] */
+    for (int i = 0; i < cfg->ncron; i++)
+        if (sup_cron_check(&cfg->crons[i], why, sizeof(why), &line) < 0)
+            return kerr(p, line, "[cron %s] %s", cfg->crons[i].name, why);
     return 0;
 }
 
@@ -718,6 +928,7 @@ static int load(struct sup_config *cfg, struct parse *p)
     apply_defaults("promotion", cfg, cfg->dir);
     apply_defaults("search", cfg, cfg->dir);
     apply_defaults("web", cfg, cfg->dir);
+    apply_defaults("retention", &cfg->retention, cfg->dir);
     cfg->web = 0;
 
     parse_text(p, p->str, p->str_len);
@@ -1077,6 +1288,14 @@ int sup_config_check_plugins(const struct sup_config *cfg, char *err, size_t err
     return -1;
 }
 
+const struct sup_retention *sup_config_retention(const struct sup_config *cfg, const char *type)
+{
+    for (int i = 0; i < cfg->nretention; i++)
+        if (!strcmp(cfg->ret_types[i].type, type))
+            return &cfg->ret_types[i];
+    return &cfg->retention;
+}
+
 const struct sup_type *sup_config_type(const struct sup_config *cfg, const char *name)
 {
     for (int i = 0; i < cfg->ntypes; i++)
@@ -1105,7 +1324,9 @@ static unsigned changes(const char *section, const void *a, const void *b, char 
     size_t n = buf && len ? strlen(buf) : 0;
     for (size_t i = 0; i < NKEYS; i++) {
         const struct cfg_key *k = &keys[i];
-        if (section ? strcmp(k->section, section) != 0 : !strcmp(k->section, "type"))
+        if (section ? strcmp(k->section, section) != 0
+                    : !strcmp(k->section, "type") || !strcmp(k->section, "retention") ||
+                      !strcmp(k->section, "cron"))
             continue;
         if (!key_differs(k, a, b))
             continue;
@@ -1191,6 +1412,8 @@ void sup_config_print_defaults(void)
     const char *last = "";
     for (size_t i = 0; i < NKEYS; i++) {
         const struct cfg_key *k = &keys[i];
+        if (!strcmp(k->section, "cron"))
+            continue;   /* no defaults to print: docs/kue-supervisor.md, [cron NAME] */
         if (strcmp(k->section, last)) {
             printf("%s[%s]\n", i ? "\n" : "", strcmp(k->section, "type") ? k->section : "type NAME");
             last = k->section;

@@ -40,6 +40,38 @@ struct sup_type {
     int handler_line;               /* line of handler=, or the header's */
 };
 
+/* Retention limits ([retention], [retention TYPE]); 0: no limit of that
+ * kind.  In a [retention TYPE] section, -1 until filled from [retention]. */
+struct sup_retention {
+    char type[KUE_SB_TYPE_LEN];     /* "" in [retention] */
+    long long keep_complete;
+    int64_t keep_complete_for_ms;
+    long long keep_failed;
+    int64_t keep_failed_for_ms;
+    int64_t interval_ms;            /* [retention] only */
+    int line;
+};
+
+/* A schedule of [cron NAME] (supervisor/cron.h parses the schedule). */
+#define SUP_MAX_CRON     64
+#define SUP_CRON_DATA    4096
+struct sup_cron {
+    char name[64];
+    char schedule[128];
+    char type[KUE_SB_TYPE_LEN];
+    char data[SUP_CRON_DATA];       /* JSON */
+    char priority[16];
+    long long attempts;
+    char backoff[256];              /* as Kue stores it: true, or a JSON object */
+    int64_t ttl_ms;
+    int64_t delay_ms;
+    char timezone[64];
+    char catch_up[8];               /* none | one | all */
+    long long catch_up_max;         /* bound of catch_up = all */
+    int line;
+    int schedule_line, type_line, data_line, priority_line, timezone_line, backoff_line;
+};
+
 struct sup_config {
     char file[SUP_PATH_LEN];        /* as given */
     char dir[SUP_PATH_LEN];         /* its directory (absolute) */
@@ -59,6 +91,7 @@ struct sup_config {
     int64_t respawn_max_delay_ms;
     int64_t lease_ms;
     int64_t recovery_interval_ms;
+    int64_t leader_lease_ms;
 
     /* [redis] */
     char redis_url[512];
@@ -90,7 +123,28 @@ struct sup_config {
 
     int ntypes;
     struct sup_type types[SUP_MAX_TYPES];
+
+    /* [retention], then [retention TYPE] overrides */
+    struct sup_retention retention;
+    int nretention;
+    struct sup_retention ret_types[SUP_MAX_TYPES];
+
+    /* [cron NAME] */
+    int ncron;
+    struct sup_cron crons[SUP_MAX_CRON];
 };
+
+/* Check a cron section (also those added at run time): 0, or -1 with
+ * "key: why" in why and the line of that key (0: none) in *line.  Turns a
+ * priority name into its number. */
+int sup_cron_check(struct sup_cron *c, char *why, size_t wl, int *line);
+/* A schedule added at run time: defaults, then key = value (the keys of
+ * [cron NAME]); 0, or -1 with "key: why". */
+void sup_cron_init(struct sup_cron *c, const char *name);
+int sup_cron_set(struct sup_cron *c, const char *key, const char *value, char *why, size_t wl);
+
+/* The retention limits of a type (its override, or [retention]). */
+const struct sup_retention *sup_config_retention(const struct sup_config *cfg, const char *type);
 
 /* Load and validate path into *cfg (which the caller allocates; it is
  * fully overwritten).  0 ok; -1 with "file:line: [section] key: why" in

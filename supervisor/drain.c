@@ -37,6 +37,7 @@ void sup_start_drain(struct master *m, int force, const char *why)
     if (m->sb.hdr)
         m->sb.hdr->draining = 1;
     sup_rds_timers(m, 0);
+    sup_leader_drain(m);
     sup_watch_stop(m);
     /* the drain is announced before the first worker is told (and logs) */
     int n = 0;

@@ -78,6 +78,22 @@ struct master {
     ev_timer drain_kick;         /* next drain step, outside Redis callbacks */
     ev_timer rq_retry;           /* Redis refused a queued call: send again then */
 
+    /* the leader lease (leader.c), cron (cron.c), retention (retention.c) */
+    char leader_id[320];         /* host:pid:started_ms */
+    char leader_token[24];       /* fencing token while leader */
+    int leader;                  /* holds the lease (until leader_valid_mono) */
+    int64_t leader_valid_mono;
+    int64_t leader_sent_mono;
+    int leader_inflight;
+    ev_timer leader_timer;
+    ev_timer ret_timer;
+    int ret_inflight;
+    int ret_cursor;
+    ev_timer cron_timer;
+    int cron_inflight;
+    struct sup_cron_rt *cron_rt; /* per schedule: last tick, last job, next */
+    int cron_nrt;
+
     /* special children: table indexes, -1 none */
     int web_idx, redis_idx;
     char redis_sock[128];
@@ -155,9 +171,36 @@ void sup_rds_fail_job(struct master *m, int64_t id, const char *error);
 /* Record that worker pid is being drained (P:drained:<host>:<pid>): lease
  * recovery then puts its jobs back without spending an attempt. */
 void sup_rds_mark_drained(struct master *m, pid_t pid);
+/* A script call that must reach Redis before the exit (the drain waits
+ * for it, at most 3 s). */
+void sup_rds_call(struct master *m, kue_script_id script, const char *what, int argc,
+                  const char *const *argv);
 /* Non-zero while queued or sent calls await an answer. */
 int sup_rds_busy(const struct master *m);
 void sup_rds_timers(struct master *m, int on);
+
+/* leader.c: the leader lease of this Redis and prefix */
+void sup_leader_start(struct master *m);
+/* Drain: give the lease up (the next leader takes over at once), stop
+ * cron and retention. */
+void sup_leader_drain(struct master *m);
+void sup_leader_free(struct master *m);
+/* On the subscriber connection (each time it is up): P:leader. */
+void sup_leader_subscribe(struct master *m, kue_conn_t *c);
+/* Holds the lease now (renewed within its time). */
+int sup_is_leader(const struct master *m);
+/* A leader-only script answered FENCED: the lease is gone. */
+void sup_leader_lost(struct master *m, const char *why);
+
+/* retention.c */
+void sup_retention_start(struct master *m);
+void sup_retention_stop(struct master *m);
+/* cron.c */
+void sup_cron_start(struct master *m);
+void sup_cron_stop(struct master *m);
+void sup_cron_free(struct master *m);
+/* A new leader: run the due ticks now. */
+void sup_cron_kick(struct master *m);
 
 /* watch.c */
 int sup_watch_start(struct master *m);

@@ -173,6 +173,12 @@ static void rq_push(struct master *m, kue_script_id script, int requeue, const c
     rq_push_raw(m, 0, script, requeue, what, argc, argv);
 }
 
+void sup_rds_call(struct master *m, kue_script_id script, const char *what, int argc,
+                  const char *const *argv)
+{
+    rq_push(m, script, 0, what, argc, argv);
+}
+
 /* A drained process's record: a day is far longer than any lease, and
  * settle or recover deletes it first. */
 #define DRAINED_TTL_MS "86400000"
@@ -474,6 +480,7 @@ static void sub_state(kue_conn_t *c, int connected, void *priv)
     kue_key_delayed(ch, sizeof ch, m->cfg->keys_prefix);
     if (kue_conn_subscribe(c, ch, delayed_msg, NULL) != 0)
         klog_warn("cannot subscribe to %s; promotion falls back to polling", ch);
+    sup_leader_subscribe(m, c);
 }
 
 /* ---- recovery --------------------------------------------------------- */
@@ -571,12 +578,14 @@ int sup_rds_start(struct master *m, char *err, size_t errlen)
         return -1;
     }
     sup_rds_timers(m, 1);
+    sup_leader_start(m);
     return 0;
 }
 
 void sup_rds_stop(struct master *m)
 {
     sup_rds_timers(m, 0);
+    sup_leader_free(m);
     ev_timer_stop(m->loop, &m->drain_kick);
     ev_timer_stop(m->loop, &m->rq_retry);
     if (m->conn)

@@ -259,6 +259,54 @@ static void do_config(const web_ctx_t *ctx, web_resp_t *resp)
     web_buf_printf(b, ",\"scoreboard\":%s}", ctx->sb ? "true" : "false");
 }
 
+/* GET /cron, GET|PUT|DELETE /cron/:name: run-time schedules through
+ * libkue (docs/kue-web.md). */
+static void do_cron(kue_t *k, const web_req_t *req, web_resp_t *resp, int *rf)
+{
+    const web_route_t *r = req->route;
+    if (r->id == WEB_R_CRON_PUT) {
+        char *def = malloc(req->body_len + 1);
+        if (!def) { web_resp_error(resp, 500, "out of memory"); return; }
+        memcpy(def, req->body ? req->body : "", req->body_len);
+        def[req->body_len] = '\0';
+        int rc = strlen(def) == req->body_len ? kue_cron_put(k, r->type, def) : -2;
+        free(def);
+        if (rc == -2) { web_resp_error(resp, 400, "cron definition: NUL byte"); return; }
+        if (rc < 0) { fail(k, resp, rf, 400); return; }
+        message(resp, "cron ", r->type, " saved");
+        return;
+    }
+    if (r->id == WEB_R_CRON_DELETE) {
+        int rc = kue_cron_del(k, r->type);
+        if (rc < 0) { fail(k, resp, rf, 400); return; }
+        if (rc == 0) { web_resp_error(resp, 404, "no run-time cron schedule of that name"); return; }
+        message(resp, "cron ", r->type, " removed");
+        return;
+    }
+    char *list;
+    if (kue_cron_list(k, &list) < 0) { fail(k, resp, rf, 200); return; }
+    if (r->id == WEB_R_CRON_LIST) {
+        web_buf_puts(&resp->body, list);
+        free(list);
+        return;
+    }
+    /* one entry: the list is small (at most 128 schedules) */
+    char err[128];
+    kue_jdoc_t *d = kue_jdoc_parse(list, strlen(list), err, sizeof err);
+    const kue_jv_t *a = d ? kue_jdoc_root(d) : NULL;
+    int found = 0;
+    for (size_t i = 0; a && a->type == KUE_JARR && i < a->len && !found; i++) {
+        const kue_jv_t *nm = kue_jv_get(a->items[i], "name");
+        if (nm && nm->type == KUE_JSTR && !strcmp(nm->str, r->type)) {
+            web_buf_put(&resp->body, a->items[i]->src, a->items[i]->srclen);
+            found = 1;
+        }
+    }
+    kue_jdoc_free(d);
+    free(list);   /* after: the values point into it */
+    if (!found) web_resp_error(resp, 404, "no cron schedule of that name");
+}
+
 static int needs_redis(web_route_id id)
 {
     switch (id) {
@@ -309,6 +357,9 @@ void web_api_handle(const web_ctx_t *ctx, kue_t *k, const web_req_t *req, web_re
         else web_buf_puts(&resp->body, "{\"interval_s\":1,\"types\":{}}");
         break;
     case WEB_R_CONFIG: do_config(ctx, resp); break;
+    case WEB_R_CRON_LIST: case WEB_R_CRON_GET: case WEB_R_CRON_PUT: case WEB_R_CRON_DELETE:
+        do_cron(k, req, resp, redis_failed);
+        break;
     default:
         web_resp_error(resp, 404, "not found");
         break;

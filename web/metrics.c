@@ -165,6 +165,26 @@ void web_metrics(const web_ctx_t *ctx, kue_t *k, web_resp_t *resp)
                           "# TYPE kue_worker_restarts_total counter\nkue_worker_restarts_total %llu\n",
                        (unsigned long long)h.restarts_total);
 
+        web_buf_puts(b, "# HELP kue_leader Whether this supervisor holds the leader lease of the prefix (cron, retention).\n"
+                        "# TYPE kue_leader gauge\nkue_leader{");
+        label(b, "prefix", ctx->prefix ? ctx->prefix : "q");
+        web_buf_printf(b, "} %u\n", h.leader ? 1u : 0u);
+        web_buf_puts(b, "# HELP kue_pruned_total Jobs removed by retention while this supervisor led.\n"
+                        "# TYPE kue_pruned_total counter\n");
+        uint32_t np = __atomic_load_n(&sb->hdr->npruned, __ATOMIC_ACQUIRE);
+        for (uint32_t i = 0; i < np && i < KUE_SB_MAX_PRUNED; i++) {
+            char type[KUE_SB_TYPE_LEN];
+            memcpy(type, sb->hdr->pruned[i].type, sizeof type);
+            type[sizeof type - 1] = '\0';
+            for (int fs = 0; fs < 2; fs++) {
+                web_buf_puts(b, "kue_pruned_total{");
+                label(b, "type", type);
+                web_buf_printf(b, ",state=\"%s\"} %llu\n", fs ? "failed" : "complete",
+                               (unsigned long long)(fs ? sb->hdr->pruned[i].failed
+                                                       : sb->hdr->pruned[i].complete));
+            }
+        }
+
         struct wagg agg[64];
         int by_state[8] = { 0 };
         int na = collect(sb, agg, 64, by_state);
@@ -208,12 +228,18 @@ void web_workers_json(const web_ctx_t *ctx, web_resp_t *resp)
     web_buf_printf(b, "{\"scoreboard\":true,\"now\":%lld,\"master\":{\"pid\":%d,"
                       "\"heartbeat_ms\":%lld,\"started_ms\":%lld,\"draining\":%s,\"quiet\":%s,"
                       "\"redis_up\":%s,\"promoted_total\":%llu,\"promotion_lag_ms_last\":%lld,"
-                      "\"recovered_total\":%llu,\"restarts_total\":%llu},\"workers\":[",
+                      "\"recovered_total\":%llu,\"restarts_total\":%llu,\"leader\":%s,"
+                      "\"leader_token\":%lld,\"leader_since_ms\":%lld,\"leader_holder\":",
                    (long long)now, h.master_pid, (long long)h.master_heartbeat_ms,
                    (long long)h.started_ms, h.draining ? "true" : "false",
                    h.quiet ? "true" : "false", h.redis_up ? "true" : "false",
                    (unsigned long long)h.promoted_total, (long long)h.promotion_lag_ms_last,
-                   (unsigned long long)h.recovered_total, (unsigned long long)h.restarts_total);
+                   (unsigned long long)h.recovered_total, (unsigned long long)h.restarts_total,
+                   h.leader ? "true" : "false", (long long)h.leader_token,
+                   (long long)(h.leader ? h.leader_since_ms : 0));
+    h.leader_holder[sizeof h.leader_holder - 1] = '\0';
+    web_buf_json_str(b, h.leader_holder);
+    web_buf_puts(b, "},\"workers\":[");
     int first = 1;
     struct kue_sb_slot *s = malloc(sizeof *s);
     if (!s) { web_buf_puts(b, "]}"); return; }

@@ -88,6 +88,8 @@ static const char *const route_names[WEB_R__COUNT] = {
     [WEB_R_ASSET] = "asset", [WEB_R_METRICS] = "metrics", [WEB_R_HEALTHZ] = "healthz",
     [WEB_R_READYZ] = "readyz", [WEB_R_EVENTS] = "events", [WEB_R_WORKERS] = "workers",
     [WEB_R_THROUGHPUT] = "throughput", [WEB_R_CONFIG] = "config",
+    [WEB_R_CRON_LIST] = "cron_list", [WEB_R_CRON_GET] = "cron_get", [WEB_R_CRON_PUT] = "cron_put",
+    [WEB_R_CRON_DELETE] = "cron_delete",
 };
 
 const char *web_route_name(web_route_id id)
@@ -201,6 +203,7 @@ web_route_id web_route_match(const char *method, const char *raw_path, web_route
         if (n == 2 && eq(s[0], "inactive")) { r->job_id = s[1]; return r->id = WEB_R_INACTIVE; }
         if (n == 1 && is_ui_state(s[0])) { r->state = s[0]; return r->id = WEB_R_UI; }
         if (n == 2 && eq(s[0], "assets")) { r->asset = s[1]; return r->id = WEB_R_ASSET; }
+        if (n == 2 && eq(s[0], "cron")) { r->type = s[1]; return r->id = WEB_R_CRON_GET; }
         if (n == 1) {
             if (eq(s[0], "metrics")) return r->id = WEB_R_METRICS;
             if (eq(s[0], "healthz")) return r->id = WEB_R_HEALTHZ;
@@ -209,6 +212,7 @@ web_route_id web_route_match(const char *method, const char *raw_path, web_route
             if (eq(s[0], "workers")) return r->id = WEB_R_WORKERS;
             if (eq(s[0], "throughput")) return r->id = WEB_R_THROUGHPUT;
             if (eq(s[0], "config")) return r->id = WEB_R_CONFIG;
+            if (eq(s[0], "cron")) return r->id = WEB_R_CRON_LIST;
         }
         return r->id;
     }
@@ -221,6 +225,10 @@ web_route_id web_route_match(const char *method, const char *raw_path, web_route
         return r->id;
     }
     if (del && n == 2 && eq(s[0], "job")) { r->job_id = s[1]; return r->id = WEB_R_JOB_DELETE; }
+    if ((put || del) && n == 2 && eq(s[0], "cron")) {
+        r->type = s[1];
+        return r->id = put ? WEB_R_CRON_PUT : WEB_R_CRON_DELETE;
+    }
     if (post && n == 1 && eq(s[0], "job")) return r->id = WEB_R_JOB_CREATE;
     return r->id;
 }

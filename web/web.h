@@ -79,6 +79,10 @@ typedef enum {
     WEB_R_WORKERS,           /* GET /workers */
     WEB_R_THROUGHPUT,        /* GET /throughput */
     WEB_R_CONFIG,            /* GET /config (title, search, version) */
+    WEB_R_CRON_LIST,         /* GET /cron */
+    WEB_R_CRON_GET,          /* GET /cron/:name */
+    WEB_R_CRON_PUT,          /* PUT /cron/:name (JSON definition) */
+    WEB_R_CRON_DELETE,       /* DELETE /cron/:name */
     WEB_R__COUNT
 } web_route_id;
 

@@ -206,6 +206,26 @@ KUE_API void kue_strings_free(char **v, size_t n);
  * with kue_strings_free().  query NULL searches "undefined", as Kue does. */
 KUE_API int kue_search(kue_t *k, const char *query, char ***ids, size_t *n);
 
+/* ---- cron schedules managed at run time (docs/libkue.md) ---------------
+ * Kept in P:cron:defs and run by the leading kue-supervisor
+ * (docs/kue-supervisor.md, "Leader, cron and retention").  def is a JSON
+ * object with the keys of an INI [cron NAME] section: "schedule" and
+ * "type" required, "data", "priority", "attempts", "backoff", "ttl",
+ * "delay", "timezone", "catch_up", "catch_up_max" optional.  NAME: 1 to
+ * 63 characters, no space, '/', '#' or control character; def at most
+ * KUE_CRON_DEF_MAX bytes.  The schedule and zone are checked here, the
+ * rest by the supervisor (shown as "error" by kue_cron_list). */
+#define KUE_CRON_DEF_MAX 16384
+KUE_API int kue_cron_put(kue_t *k, const char *name, const char *def);
+/* 1 removed, 0 there was none, -1 error. */
+KUE_API int kue_cron_del(kue_t *k, const char *name);
+/* Every schedule the leader runs or that was added at run time, as a JSON
+ * array of {"name", "info" (the leader's view: schedule, type, timezone,
+ * catch_up, source, next, last, job, error; null before a leader saw it),
+ * "definition" (run-time ones; null for file ones), "last", "job"} in name
+ * order, into *json (free()). */
+KUE_API int kue_cron_list(kue_t *k, char **json);
+
 /* ---- changing jobs ------------------------------------------------------ */
 
 /* Remove a job with its log, indexes and search entries; publishes

@@ -244,6 +244,28 @@ local function drop(id, t, wid)
   if #codes > 0 then redis.call('DEL', ok) end
 end
 
+-- drop() for many jobs of type t at once (retention): the same keys, one
+-- variadic command per index for the batch; ids' holders are not touched
+-- (the callers drop only finished jobs, which have none).
+local function drop_many(ids, t)
+  if #ids == 0 then return end
+  local zs, ks = {}, {}
+  for i, id in ipairs(ids) do
+    zs[i] = zid(id)
+    ks[#ks + 1] = key('job:' .. id); ks[#ks + 1] = key('job:' .. id .. ':log')
+    local ok = key('search:object:' .. id)
+    local codes = redis.call('ZRANGE', ok, 0, -1)
+    for _, c in ipairs(codes) do redis.call('ZREM', key('search:word:' .. c), id) end
+    if #codes > 0 then ks[#ks + 1] = ok end
+  end
+  for _, st in ipairs(STATES) do
+    ix_send('ZREM', key('jobs:' .. st), zs)
+    ix_send('ZREM', key('jobs:' .. t .. ':' .. st), zs)
+  end
+  ix_send('ZREM', key('jobs'), zs)
+  for i = 1, #ks, IX_CHUNK do redis.call('DEL', unpack(ks, i, math.min(i + IX_CHUNK - 1, #ks))) end
+end
+
 -- Kue's backoff delay for the attempt just failed (docs/wire.md section 7),
 -- within [0, MAX_DELAY_MS] (docs/data.md: a stored 1e308 or NaN cannot wrap
 -- promote_at).
@@ -317,4 +339,13 @@ end
 -- Is job j held by worker wid ('' accepts any holder)?
 local function held_by(j, wid)
   return j and j.state == 'active' and (wid == '' or j.workerId == wid)
+end
+
+-- The leader lease of this prefix (docs/wire.md section 12): P:leader is
+-- a hash {holder, token, until, since}.  A leader-only script takes the
+-- fencing token its caller got with the lease and refuses to act when it
+-- is no longer the current, unexpired one.
+local function leader_fenced(tok, now)
+  local v = redis.call('HMGET', key('leader'), 'token', 'until')
+  return v[1] ~= tok or (tonumber(v[2]) or 0) < now
 end

@@ -1124,6 +1124,21 @@ int kue_types(kue_t *k, char ***types, size_t *n)
     return string_array(k, r, types, n);
 }
 
+/* P:stats:rate-limited (docs/wire.md section 11) */
+static const char *key_rate_limited(const kue_t *k, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s:stats:rate-limited", k->prefix);
+    return buf;
+}
+
+int kue_rate_limited_counts(kue_t *k, char ***pairs, size_t *n)
+{
+    char key[160];          /* prefix (< 128) + the name */
+    redisReply *r = raw_command(k, "HGETALL %s", key_rate_limited(k, key, sizeof key));
+    if (!r) return -1;
+    return string_array(k, r, pairs, n);
+}
+
 int kue_job_log(kue_t *k, int64_t id, char ***lines, size_t *n)
 {
     redisReply *r = raw_command(k, "LRANGE %s:job:%lld:log 0 -1", k->prefix, (long long)id);

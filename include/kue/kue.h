@@ -206,6 +206,10 @@ KUE_API int kue_stats(kue_t *k, kue_stats_t *out);
 KUE_API long long kue_count(kue_t *k, const char *type, const char *state);
 /* Known job types (SMEMBERS P:job:types).  Free with kue_strings_free(). */
 KUE_API int kue_types(kue_t *k, char ***types, size_t *n);
+/* Claims cut short by a type's rate limit ([type] rate in kue-supervisor),
+ * fleet-wide since the counter was created: *pairs holds type, count,
+ * type, count ... (*n strings; free with kue_strings_free).  0 or -1. */
+KUE_API int kue_rate_limited_counts(kue_t *k, char ***pairs, size_t *n);
 /* Log lines of a job, oldest first.  Free with kue_strings_free(). */
 KUE_API int kue_job_log(kue_t *k, int64_t id, char ***lines, size_t *n);
 KUE_API void kue_strings_free(char **v, size_t n);

@@ -334,6 +334,7 @@ end
 local function grp_revisit(t, gc)
   local lk = grp_list_key(t)
   local gl = redis.call('ZRANGE', lk, 0, GRP_REVISIT - 1)
+  if #gl == 0 then return end
   local now = now_ms()
   for _, g in ipairs(gl) do
     local room = GRP_SCAN

@@ -31,7 +31,10 @@ run() {   # $1 groups, $2 group_concurrency -> jobs/s
     t0=$(date +%s.%N)
     "$KUE_BUILD/bin/kue-supervisor" -c "$out/w.ini" >"$out/sup.log" 2>&1 &
     echo $! > "$out/sup.pid"
-    while [ "$(redis-cli -p $port zcard q:jobs:complete)" -lt "$N" ]; do sleep 0.05; done
+    while [ "$(redis-cli -p $port zcard q:jobs:complete)" -lt "$N" ]; do
+        kill -0 "$(cat "$out/sup.pid")" 2>/dev/null || { cat "$out/sup.log" >&2; exit 1; }
+        sleep 0.05
+    done
     t1=$(date +%s.%N)
     kill "$(cat "$out/sup.pid")"; wait "$(cat "$out/sup.pid")" 2>/dev/null || true
     rm -f "$out/sup.pid"

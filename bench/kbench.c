@@ -7,6 +7,7 @@
  *       kue_async_save() on one connection and one libev loop (CONC jobs
  *       in flight, each callback sends the chain's next save); or
  *       kue_job_save_bulk() in batches of 1000.  -> {"secs":S,"n":N}
+ *       With KBENCH_GROUPS=G (bulk only), job i is in group "g<i mod G>".
  *   kbench latency URL PREFIX TYPE M STAMPS
  *       M jobs one at a time through an idle worker of TYPE (the stamp
  *       plugin appends "id ns" to STAMPS at handler start); completion is
@@ -131,6 +132,8 @@ static int cmd_enqueue(const char *mode, long n, long conc)
         enum { B = 1000 };
         kue_job_t *jobs[B];
         int64_t ids[B];
+        const char *ge = getenv("KBENCH_GROUPS");
+        long groups = ge ? atol(ge) : 0;
         t0 = mono();
         for (long i = 0; i < n; i += B) {
             size_t m = (size_t)(n - i < B ? n - i : B);
@@ -138,6 +141,11 @@ static int cmd_enqueue(const char *mode, long n, long conc)
                 char data[32];
                 snprintf(data, sizeof data, "{\"n\":%ld}", i + (long)x);
                 jobs[x] = kue_job_new(type, data);
+                if (groups > 0) {
+                    char g[32];
+                    snprintf(g, sizeof g, "g%ld", (i + (long)x) % groups);
+                    kue_job_set_group(jobs[x], g);
+                }
             }
             if (kue_job_save_bulk(k, jobs, m, ids) != m) die("save_bulk", kue_errstr(k));
             for (size_t x = 0; x < m; x++) kue_job_free(jobs[x]);

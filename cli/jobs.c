@@ -30,9 +30,12 @@ struct create_req {
     char keys_buf[1024];
     const char *keys[MAX_SEARCH_KEYS];
     size_t nkeys;
+    const char *unique, *group;
+    int64_t unique_for_ms;
 };
 
-enum { C_PRIO = 1, C_ATTEMPTS, C_DELAY, C_RUN_AT, C_BACKOFF, C_TTL, C_ROC, C_KEYS };
+enum { C_PRIO = 1, C_ATTEMPTS, C_DELAY, C_RUN_AT, C_BACKOFF, C_TTL, C_ROC, C_KEYS, C_UNIQUE,
+       C_UNIQUE_FOR, C_GROUP };
 
 static const struct option create_opts[] = {
     { "priority", required_argument, NULL, C_PRIO },
@@ -43,6 +46,9 @@ static const struct option create_opts[] = {
     { "ttl", required_argument, NULL, C_TTL },
     { "remove-on-complete", no_argument, NULL, C_ROC },
     { "search-keys", required_argument, NULL, C_KEYS },
+    { "unique", required_argument, NULL, C_UNIQUE },
+    { "unique-for", required_argument, NULL, C_UNIQUE_FOR },
+    { "group", required_argument, NULL, C_GROUP },
     { NULL, 0, NULL, 0 },
 };
 
@@ -146,6 +152,20 @@ static int create_option(struct create_req *r, int o, const char *arg)
         return 0;
     case C_KEYS:
         return parse_search_keys(r, arg);
+    case C_UNIQUE:
+        if (!*arg || strlen(arg) > KUE_MAX_UNIQUE_LEN)
+            return cli_usage_error("create", "--unique takes a key of 1 to %d bytes",
+                                   KUE_MAX_UNIQUE_LEN);
+        r->unique = arg;
+        return 0;
+    case C_UNIQUE_FOR:
+        return parse_duration_opt("unique-for", arg, &r->unique_for_ms);
+    case C_GROUP:
+        if (!*arg || strlen(arg) > KUE_MAX_GROUP_LEN)
+            return cli_usage_error("create", "--group takes a name of 1 to %d bytes",
+                                   KUE_MAX_GROUP_LEN);
+        r->group = arg;
+        return 0;
     }
     return CLI_USAGE;
 }
@@ -195,6 +215,8 @@ static int parse_create(cli_t *c, int argc, char **argv, struct create_req *r)
     if (p.npos > 2) return cli_usage_error("create", "too many arguments (quote the JSON data)");
     if (r->has_delay && r->has_run_at)
         return cli_usage_error("create", "--delay and --run-at exclude each other");
+    if (r->unique_for_ms && !r->unique)
+        return cli_usage_error("create", "--unique-for needs --unique");
     r->type = p.pos[0];
     r->data = p.npos > 1 ? p.pos[1] : NULL;
     r->from_stdin = r->data && !strcmp(r->data, "-");
@@ -213,6 +235,8 @@ static kue_job_t *build_job(const struct create_req *r, const char *data)
     if (r->backoff[0]) kue_job_set_backoff(j, r->backoff);    /* validated already */
     if (r->remove_on_complete) kue_job_set_remove_on_complete(j, 1);
     if (r->nkeys) kue_job_set_search_keys(j, r->keys, r->nkeys);
+    if (r->unique) kue_job_set_unique(j, r->unique, r->unique_for_ms);   /* validated already */
+    if (r->group) kue_job_set_group(j, r->group);
     return j;
 }
 
@@ -229,8 +253,11 @@ int cmd_create(cli_t *c, int argc, char **argv)
     kue_job_t *j = build_job(&r, in ? in : r.data);
     free(in);
     int64_t id = kue_job_save(k, j);
+    int existing = id > 0 && kue_job_existing(j);
     kue_job_free(j);
     if (id <= 0) return cli_error("%s", kue_errstr(k));
+    if (existing)
+        fprintf(stderr, "kue: job %lld holds the unique key: nothing created\n", (long long)id);
     printf("%lld\n", (long long)id);
     return CLI_OK;
 }

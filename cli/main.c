@@ -42,7 +42,10 @@ static const struct command {
       "  --backoff B           true, fixed[:D], exponential[:D[:MAX]] or Kue's JSON\n"
       "  --ttl D               time a worker may hold the job\n"
       "  --remove-on-complete  delete the job once it completes\n"
-      "  --search-keys a,b.c   index only these data paths (with --search)\n" },
+      "  --search-keys a,b.c   index only these data paths (with --search)\n"
+      "  --unique KEY          no new job while one of TYPE with KEY is queued or running\n"
+      "  --unique-for D        keep the key this long after that job completes\n"
+      "  --group G             the job's group (the type's group_concurrency)\n" },
     { "get", cmd_get, "print a job as JSON",
       "usage: kue get ID [--pretty]\n"
       "Print the job as Kue's JSON API shows it (--pretty: indented).\n" },

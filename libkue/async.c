@@ -106,12 +106,11 @@ static void take_off(kue_async_t *a, struct save *s)
  * saves after it were then answered by kue_async_free() (s->a == NULL). */
 static void answer(struct batch *bt, const redisReply *reply, const char *lost)
 {
-    int64_t first = 0;
     const char *err = NULL;
     if (!reply)
         err = lost;
-    else if (reply->type == REDIS_REPLY_INTEGER && reply->integer > 0)
-        first = reply->integer;
+    else if (kue_enq_reply_id(reply, 0) != 0)
+        ;
     else if (reply->type == REDIS_REPLY_ERROR)   /* without the script's class word */
         err = !strncmp(reply->str, "INVALID ", 8) ? reply->str + 8 : reply->str;
     else
@@ -124,13 +123,14 @@ static void answer(struct batch *bt, const redisReply *reply, const char *lost)
             continue;
         }
         take_off(a, s);
-        int64_t id = first > 0 ? first + (int64_t)i : 0;
+        int64_t id = err ? 0 : kue_enq_reply_id(reply, i);
         kue_job_t *job = s->job;
         kue_saved_fn *cb = s->cb;
         void *priv = s->privdata;
         free(s);
         kue_job_set_saving(job, 0);
-        if (id > 0) kue_job_set_saved(job, id);
+        if (id != 0) kue_job_set_saved(job, id);
+        if (id < 0) id = -id;
         cb(a, id, err, priv);    /* may free job, save again, or free a */
     }
     free(bt);

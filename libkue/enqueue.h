@@ -15,7 +15,7 @@
 #include "kue_internal.h"
 #include "search.h"
 
-#define KUE_ENQ_MAX_ARGS (11 + 2 * KUE_SEARCH_MAX_TERMS)
+#define KUE_ENQ_MAX_ARGS (14 + 2 * KUE_SEARCH_MAX_TERMS)
 
 /* ARGV of one enqueue call; argv/lens point into storage owned here. */
 typedef struct kue_enq_args {
@@ -26,7 +26,7 @@ typedef struct kue_enq_args {
     kue_search_term_t *terms;
     size_t nterms;
     char *data;
-    char prio[32], maxa[16], delay[32], ttl[24], runat[24], nsearch[16];
+    char prio[32], maxa[16], delay[32], ttl[24], runat[24], ufor[24], nsearch[16];
     char (*counts)[24];
 } kue_enq_args_t;
 
@@ -66,8 +66,13 @@ void kue_enq_batch_add(kue_enq_batch_t *b, const kue_enq_args_t *a);
 int kue_enq_batch_args(kue_enq_batch_t *b, const char ***argv, const size_t **lens);
 
 /* The id the enqueue script returned, stored in the job as kue_job_save
- * does. */
+ * does (negative: an existing job holding the unique key). */
 void kue_job_set_saved(kue_job_t *j, int64_t id);
+/* The id of record i in an enqueue reply (the first id, or one entry per
+ * record when a record had a unique key: negative for an existing job);
+ * 0 when the reply has none. */
+struct redisReply;
+int64_t kue_enq_reply_id(const struct redisReply *r, size_t i);
 /* Non-blocking saves mark a job while its save is in flight. */
 void kue_job_set_saving(kue_job_t *j, int saving);
 int kue_job_saving(const kue_job_t *j);

@@ -74,6 +74,9 @@ struct kue_job {
     char *priority_s, *delay_s, *roc_s;
     char **search_keys;
     size_t nsearch_keys;
+    char *unique, *group;       /* NULL: none */
+    int64_t unique_for_ms;
+    int existing;               /* the last save found the unique key held */
     int saving;                 /* a non-blocking save is in flight */
     /* loaded jobs: every hash field */
     struct kue_field *fields;
@@ -437,6 +440,8 @@ void kue_job_free(kue_job_t *j)
     free(j->priority_s);
     free(j->delay_s);
     free(j->roc_s);
+    free(j->unique);
+    free(j->group);
     for (size_t i = 0; i < j->nsearch_keys; i++) free(j->search_keys[i]);
     free(j->search_keys);
     for (size_t i = 0; i < j->nfields; i++) {
@@ -511,6 +516,25 @@ int kue_job_set_remove_on_complete_text(kue_job_t *j, const char *text)
     if (!text || strlen(text) > KUE_MAX_TYPE_LEN) return -1;
     j->remove_on_complete = *text != '\0';
     set_text(&j->roc_s, *text ? text : NULL);
+    return 0;
+}
+
+int kue_job_set_unique(kue_job_t *j, const char *key, int64_t keep_ms)
+{
+    if (key && (!*key || strlen(key) > KUE_MAX_UNIQUE_LEN || keep_ms < 0 ||
+                keep_ms > KUE_MAX_DELAY_MS))
+        return -1;
+    set_text(&j->unique, key);
+    j->unique_for_ms = key ? keep_ms : 0;
+    return 0;
+}
+
+int kue_job_existing(const kue_job_t *j) { return j->existing; }
+
+int kue_job_set_group(kue_job_t *j, const char *group)
+{
+    if (group && (!*group || strlen(group) > KUE_MAX_GROUP_LEN)) return -1;
+    set_text(&j->group, group);
     return 0;
 }
 
@@ -688,9 +712,11 @@ int kue_enq_build(const char *prefix, int search, const kue_job_t *j, kue_enq_ar
     snprintf(a->ttl, sizeof a->ttl, "%lld", (long long)j->ttl_ms);
     snprintf(a->runat, sizeof a->runat, "%lld", (long long)j->run_at_ms);
     snprintf(a->nsearch, sizeof a->nsearch, "%zu", a->nterms);
+    snprintf(a->ufor, sizeof a->ufor, "%lld", (long long)j->unique_for_ms);
     const char *v0[] = { prefix, j->type, a->data, a->prio, a->maxa, a->delay, a->ttl,
                          j->backoff ? j->backoff : "", j->remove_on_complete ? (j->roc_s ? j->roc_s : "true") : "",
-                         a->runat, a->nsearch };
+                         a->runat, j->unique ? j->unique : "", a->ufor, j->group ? j->group : "",
+                         a->nsearch };
     for (size_t i = 0; i < sizeof v0 / sizeof v0[0]; i++) enq_push(a, v0[i]);
     for (size_t i = 0; i < a->nterms; i++) {
         snprintf(a->counts[i], sizeof a->counts[i], "%ld", a->terms[i].count);
@@ -707,7 +733,20 @@ static int enq_build(kue_t *k, const kue_job_t *j, kue_enq_args_t *a)
     return rc;
 }
 
-void kue_job_set_saved(kue_job_t *j, int64_t id) { j->id = id; }
+void kue_job_set_saved(kue_job_t *j, int64_t id)
+{
+    j->existing = id < 0;
+    j->id = id < 0 ? -id : id;
+}
+
+int64_t kue_enq_reply_id(const redisReply *r, size_t i)
+{
+    if (r->type == REDIS_REPLY_INTEGER) return r->integer > 0 ? r->integer + (int64_t)i : 0;
+    if (r->type == REDIS_REPLY_ARRAY && i < r->elements &&
+        r->element[i]->type == REDIS_REPLY_INTEGER)
+        return r->element[i]->integer;
+    return 0;
+}
 void kue_job_set_saving(kue_job_t *j, int saving) { j->saving = saving != 0; }
 int kue_job_saving(const kue_job_t *j) { return j->saving; }
 
@@ -719,11 +758,11 @@ int64_t kue_job_save(kue_t *k, kue_job_t *j)
     redisReply *r = script(k, KS_ENQUEUE, a.argc, a.argv, a.lens);
     kue_enq_free(&a);
     if (!r) return -1;
-    int64_t id = r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+    int64_t id = kue_enq_reply_id(r, 0);
     freeReplyObject(r);
-    if (id <= 0) return set_err(k, KUE_ERR_PROTOCOL, "unexpected reply from the enqueue script");
-    j->id = id;
-    return id;
+    if (id == 0) return set_err(k, KUE_ERR_PROTOCOL, "unexpected reply from the enqueue script");
+    kue_job_set_saved(j, id);
+    return j->id;
 }
 
 /* Up to BULK_ROUND enqueue calls of KUE_ENQ_BATCH_MAX_JOBS jobs each are
@@ -746,16 +785,20 @@ static void bulk_note(char *first, size_t len, const char *msg)
 static size_t bulk_assign(kue_job_t *const *jobs, int64_t *ids, const size_t *idx, size_t cnt,
                           const redisReply *r, char *first, size_t len)
 {
-    if (r->type != REDIS_REPLY_INTEGER || r->integer <= 0) {
+    if (kue_enq_reply_id(r, 0) == 0) {
         bulk_note(first, len, r->type == REDIS_REPLY_ERROR ? r->str
                                                             : "unexpected reply from the enqueue script");
         return 0;
     }
+    size_t n = 0;
     for (size_t j = 0; j < cnt; j++) {
-        ids[idx[j]] = r->integer + (int64_t)j;
-        jobs[idx[j]]->id = r->integer + (int64_t)j;
+        int64_t id = kue_enq_reply_id(r, j);
+        if (id == 0) continue;
+        kue_job_set_saved(jobs[idx[j]], id);
+        ids[idx[j]] = jobs[idx[j]]->id;
+        n++;
     }
-    return cnt;
+    return n;
 }
 
 size_t kue_job_save_bulk(kue_t *k, kue_job_t *const *jobs, size_t n, int64_t *ids)
@@ -1166,6 +1209,21 @@ int kue_types(kue_t *k, char ***types, size_t *n)
     redisReply *r = raw_command(k, "SMEMBERS %s", key);
     if (!r) return -1;
     return string_array(k, r, types, n);
+}
+
+/* P:stats:rate-limited (docs/wire.md section 11) */
+static const char *key_rate_limited(const kue_t *k, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s:stats:rate-limited", k->prefix);
+    return buf;
+}
+
+int kue_rate_limited_counts(kue_t *k, char ***pairs, size_t *n)
+{
+    char key[160];          /* prefix (< 128) + the name */
+    redisReply *r = raw_command(k, "HGETALL %s", key_rate_limited(k, key, sizeof key));
+    if (!r) return -1;
+    return string_array(k, r, pairs, n);
 }
 
 int kue_job_log(kue_t *k, int64_t id, char ***lines, size_t *n)

@@ -34,7 +34,7 @@
 #include "url.h"
 #include "util.h"
 
-enum ck { CK_STR, CK_PATH, CK_DUR, CK_SIZE, CK_BOOL, CK_INT, CK_ENUM, CK_HANDLER };
+enum ck { CK_STR, CK_PATH, CK_DUR, CK_SIZE, CK_BOOL, CK_INT, CK_ENUM, CK_HANDLER, CK_RATE };
 
 #define AP_FIXED   SUP_APPLY_FIXED
 #define AP_MASTER  SUP_APPLY_MASTER
@@ -167,6 +167,11 @@ static const struct cfg_key keys[] = {
       "percent of max_jobs added at random, so processes do not recycle together" },
     { "type", "max_rss", CK_SIZE, "0", 0, 1LL << 40, NULL, T(max_rss), AP_MASTER,
       "recycle a process above this resident size (0: off)" },
+    { "type", "rate", CK_RATE, "0", 1, SUP_MAX_RATE, NULL, T(rate), AP_WORKERS,
+      "N/PERIOD: at most N starts of this type in any PERIOD, fleet-wide (100/1s; 0: no limit)" },
+    { "type", "group_concurrency", CK_INT, "0", 0, SUP_MAX_GROUP_CONCURRENCY, NULL,
+      T(group_concurrency), AP_WORKERS,
+      "at most N active jobs per job group, fleet-wide (0: no limit)" },
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -322,6 +327,16 @@ static int set_value(const struct cfg_key *k, void *base, const char *v, const c
             return -1;
         }
         memcpy(dst, &n, sizeof(n));
+        return 0;
+    }
+    case CK_RATE: {
+        struct sup_rate r = { 0, 0 };
+        if (strcmp(v, "0") != 0 && sup_parse_rate(v, &r) < 0) {
+            snprintf(why, wl, "\"%s\" is not a rate N/PERIOD with N from 1 to %lld and PERIOD "
+                     "from 1ms to 1d (e.g. 100/1s, 5000/1m; 0: no limit)", v, k->max);
+            return -1;
+        }
+        memcpy(dst, &r, sizeof(r));
         return 0;
     }
     case CK_ENUM:
@@ -1294,6 +1309,22 @@ const struct sup_retention *sup_config_retention(const struct sup_config *cfg, c
         if (!strcmp(cfg->ret_types[i].type, type))
             return &cfg->ret_types[i];
     return &cfg->retention;
+}
+
+int sup_parse_rate(const char *v, struct sup_rate *r)
+{
+    const char *slash = strchr(v, '/');
+    char num[24];
+    long long n;
+    int64_t ms;
+    if (!slash || slash == v || (size_t)(slash - v) >= sizeof num) return -1;
+    memcpy(num, v, (size_t)(slash - v));
+    num[slash - v] = '\0';
+    if (kue_parse_int(num, 1, SUP_MAX_RATE, &n) < 0) return -1;
+    if (kue_parse_duration(slash + 1, &ms) < 0 || ms < 1 || ms > SUP_MAX_RATE_PERIOD_MS) return -1;
+    r->n = n;
+    r->period_ms = ms;
+    return 0;
 }
 
 const struct sup_type *sup_config_type(const struct sup_config *cfg, const char *name)

@@ -27,6 +27,17 @@
 #define SUP_PATH_LEN      1024
 #define SUP_MAX_PROCESSES 256   /* all types together; half the scoreboard */
 
+/* [type] rate = N/PERIOD (n 0: no limit) */
+#define SUP_MAX_RATE 100000
+#define SUP_MAX_RATE_PERIOD_MS (24LL * 3600 * 1000)
+#define SUP_MAX_GROUP_CONCURRENCY 10000
+struct sup_rate {
+    long long n;
+    int64_t period_ms;
+};
+/* "N/PERIOD" into r; -1 if it is not one within the bounds above. */
+int sup_parse_rate(const char *v, struct sup_rate *r);
+
 struct sup_type {
     char name[KUE_SB_TYPE_LEN];
     char handler[SUP_PATH_LEN];     /* absolute, resolved */
@@ -36,6 +47,8 @@ struct sup_type {
     long long max_jobs;             /* 0: never recycle by count */
     long long max_jobs_jitter;      /* percent */
     uint64_t max_rss;               /* bytes, 0: off */
+    struct sup_rate rate;           /* fleet-wide starts per period */
+    long long group_concurrency;    /* active per job group, 0: no limit */
     int line;                       /* line of the [type NAME] header */
     int handler_line;               /* line of handler=, or the header's */
 };

@@ -220,18 +220,24 @@ int sup_spawn_worker(struct master *m, int idx, const struct sup_type *t)
 {
     struct sup_proc *p = &m->tab.p[idx];
     const struct sup_config *c = m->cfg;
-    char title[160], name[128], conc[16], slot[16], tmo[24], lease[24];
+    char title[160], name[128], conc[16], slot[16], tmo[24], lease[24], rate[48], gconc[24];
     snprintf(name, sizeof(name), "%s#%d", t->name, p->k);
     snprintf(title, sizeof(title), "kue-supervisor: worker %s", name);
     snprintf(conc, sizeof(conc), "%lld", t->concurrency);
     snprintf(slot, sizeof(slot), "%d", idx);
     snprintf(tmo, sizeof(tmo), "%lld", (long long)t->timeout_ms);
     snprintf(lease, sizeof(lease), "%lld", (long long)c->lease_ms);
+    if (t->rate.n > 0)
+        snprintf(rate, sizeof(rate), "%lld/%lldms", t->rate.n, (long long)t->rate.period_ms);
+    else
+        snprintf(rate, sizeof(rate), "0");
+    snprintf(gconc, sizeof(gconc), "%lld", t->group_concurrency);
     const char *opts[] = {
         "--redis", m->url_text, "--prefix", c->prefix, "--key-style", c->key_style, "--type", t->name,
         "--plugin", t->handler, "--concurrency", conc, "--slot", slot,
         "--timeout", tmo, "--lease", lease, "--log-format", c->log_format,
-        "--log-level", c->log_level, "--name", name
+        "--log-level", c->log_level, "--name", name, "--rate", rate,
+        "--group-concurrency", gconc
     };
     int sfd = settings_fd(name, opts, (int)(sizeof(opts) / sizeof(opts[0])));
     if (sfd < 0)

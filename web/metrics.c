@@ -115,6 +115,18 @@ void web_metrics(const web_ctx_t *ctx, kue_t *k, web_resp_t *resp)
                 }
             kue_strings_free(types, nt);
         }
+        char **rl = NULL;
+        size_t nrl = 0;
+        if (kue_rate_limited_counts(k, &rl, &nrl) == 0) {
+            web_buf_puts(b, "# HELP kue_rate_limited_total Claims cut short by the type's rate limit "
+                            "(fleet-wide).\n# TYPE kue_rate_limited_total counter\n");
+            for (size_t i = 0; i + 1 < nrl && i < 2000; i += 2) {
+                web_buf_puts(b, "kue_rate_limited_total{");
+                label(b, "type", rl[i]);
+                web_buf_printf(b, "} %lld\n", atoll(rl[i + 1]));
+            }
+            kue_strings_free(rl, nrl);
+        }
         /* promotion lag: how overdue the earliest delayed job is */
         double lag = 0;
         int64_t *ids = NULL;

@@ -177,6 +177,24 @@ static int64_t create_one(kue_t *k, const kue_jv_t *obj, item_err_t *err, int *r
             web_buf_free(&rs);
             if (rc < 0) { set_err(err, 500, "invalid removeOnComplete"); goto fail; }
         }
+        if ((v = kue_jv_get(o, "unique"))) {
+            double keep = 0;
+            const kue_jv_t *uf = kue_jv_get(o, "unique_for");
+            if (kue_jv_truthy(uf) && (num_opt(uf, &keep) < 0 || keep < 0 || keep > KUE_MAX_DELAY_MS)) {
+                bad_option(err, "unique_for", uf, "use a number of milliseconds up to ten years");
+                goto fail;
+            }
+            if (v->type != KUE_JSTR || kue_job_set_unique(job, v->str, (int64_t)keep) < 0) {
+                bad_option(err, "unique", v, "use a string of 1 to 256 bytes");
+                goto fail;
+            }
+        }
+        if ((v = kue_jv_get(o, "group"))) {
+            if (v->type != KUE_JSTR || kue_job_set_group(job, v->str) < 0) {
+                bad_option(err, "group", v, "use a string of 1 to 128 bytes");
+                goto fail;
+            }
+        }
         if ((v = kue_jv_get(o, "searchKeys")) && v->type == KUE_JARR) {
             size_t nk = v->len, m = 0;
             const char **keys = calloc(nk ? nk : 1, sizeof *keys);
@@ -195,6 +213,7 @@ static int64_t create_one(kue_t *k, const kue_jv_t *obj, item_err_t *err, int *r
         if (web_is_redis_error(k)) *redis_failed = 1;
         goto fail;
     }
+    if (kue_job_existing(job)) id = -id;     /* the holder of its unique key */
     kue_job_free(job);
     return id;
 fail:
@@ -202,9 +221,14 @@ fail:
     return 0;
 }
 
+/* id < 0: no job was created, job -id holds the unique key (docs/kue-web.md) */
 static void created(web_buf_t *b, int64_t id)
 {
-    web_buf_printf(b, "{\"message\":\"job created\",\"id\":%lld}", (long long)id);
+    if (id < 0)
+        web_buf_printf(b, "{\"message\":\"job exists\",\"id\":%lld,\"existing\":true}",
+                       (long long)-id);
+    else
+        web_buf_printf(b, "{\"message\":\"job created\",\"id\":%lld}", (long long)id);
 }
 
 static void errobj(web_buf_t *b, const char *msg)
@@ -244,7 +268,7 @@ void web_post_jobs(kue_t *k, const char *content_type, const char *body, size_t 
     item_err_t err;
     if (root->type != KUE_JARR) {
         int64_t id = create_one(k, root, &err, redis_failed);
-        if (id > 0) created(b, id);
+        if (id != 0) created(b, id);
         else web_resp_error(resp, *redis_failed ? 503 : err.status, err.msg);
         kue_jdoc_free(doc);
         return;
@@ -254,7 +278,7 @@ void web_post_jobs(kue_t *k, const char *content_type, const char *body, size_t 
     for (size_t i = 0; i < root->len; i++) {
         if (i) web_buf_puts(b, ",");
         int64_t id = create_one(k, root->items[i], &err, redis_failed);
-        if (id > 0) {
+        if (id != 0) {
             created(b, id);
         } else {
             errobj(b, err.msg);

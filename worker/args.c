@@ -29,6 +29,8 @@ void kw_usage(FILE *f)
         "  --timeout D        hard per-job limit, enforced by the supervisor (e.g. 30s)\n"
         "  --max-jobs N       exit 0 after N jobs (recycling)\n"
         "  --lease D          job lease, renewed every third of it (default 30s)\n"
+        "  --rate N/PERIOD    at most N starts of the type per PERIOD, fleet-wide (e.g. 100/1s)\n"
+        "  --group-concurrency N  at most N active jobs per job group, fleet-wide\n"
         "  --log-format F     text | json\n"
         "  --log-level L      debug | info | warn | error\n"
         "  --name NAME        name in log lines (default TYPE)\n"
@@ -59,6 +61,8 @@ int kw_parse_args(int argc, char **argv, kw_config_t *cfg, char *err, size_t err
         { "log-format", required_argument, NULL, 'f' },
         { "log-level", required_argument, NULL, 'L' },
         { "name", required_argument, NULL, 'n' },
+        { "rate", required_argument, NULL, 'R' },
+        { "group-concurrency", required_argument, NULL, 'G' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -116,6 +120,26 @@ int kw_parse_args(int argc, char **argv, kw_config_t *cfg, char *err, size_t err
             if ((cfg->log_level = klog_level_parse(a)) < 0) goto bad;
             break;
         case 'n': snprintf(cfg->name, sizeof cfg->name, "%s", a); break;
+        case 'R': {
+            /* N/PERIOD; "0": no limit */
+            const char *sl = strchr(a, '/');
+            char num[24];
+            cfg->rate_n = 0;
+            cfg->rate_period_ms = 0;
+            if (!strcmp(a, "0")) break;
+            if (!sl || sl == a || (size_t)(sl - a) >= sizeof num) goto bad;
+            memcpy(num, a, (size_t)(sl - a));
+            num[sl - a] = '\0';
+            if (kue_parse_int(num, 1, KW_MAX_RATE, &cfg->rate_n) != 0 ||
+                kue_parse_duration(sl + 1, &cfg->rate_period_ms) != 0 ||
+                cfg->rate_period_ms < 1 || cfg->rate_period_ms > KW_MAX_RATE_PERIOD_MS)
+                goto bad;
+            break;
+        }
+        case 'G':
+            if (kue_parse_int(a, 0, KW_MAX_GROUP_CONCURRENCY, &cfg->group_concurrency) != 0)
+                goto bad;
+            break;
         case 'h': kw_usage(stdout); return 1;
         default:
             snprintf(err, errlen, "unknown or incomplete option %s",

@@ -26,7 +26,9 @@
  *   on drain, pause, quiet).  After a timeout one plain claim follows, for
  *   jobs whose tokens went astray.
  * - BACKOFF: the wait itself failed (an error reply): one second before
- *   the next one.
+ *   the next one.  Also after a claim cut short by the type's rate limit:
+ *   the claim's reply says when the window has room, and a timer set for
+ *   then ends the BACKOFF (no polling; docs/wire.md section 11).
  * - CHECKING: a claim whose reply was lost with a connection may have run:
  *   the jobs Redis says we hold (P:held:<host>:<pid>) but we do not run are
  *   put back in the queue, so they do not wait for their lease to expire.
@@ -96,6 +98,14 @@ static void claim_result(struct kw_fetch *f, const struct kw_fetch_in *in)
 
 static int f_reply(struct kw_fetch *f, const struct kw_fetch_in *in)
 {
+    if (in->wait_ms > 0 && !in->lost && !in->error) {    /* rate window full */
+        f->want_wake = 0;
+        f->poll_next = 0;
+        f->backoff_due = 0;
+        f->retry_ms = in->wait_ms;
+        f->state = KF_BACKOFF;
+        return KFA_RETRY_LATER;
+    }
     claim_result(f, in);
     f->state = f->state == KF_WAITING && f->backoff_due ? KF_BACKOFF : KF_IDLE;
     return KFA_NONE;
@@ -128,6 +138,7 @@ static int f_retry(struct kw_fetch *f, const struct kw_fetch_in *in)
     (void)in;
     f->want_wake = 0;
     f->backoff_due = 0;
+    f->retry_ms = 0;
     if (f->state == KF_BACKOFF) f->state = KF_IDLE;
     return KFA_NONE;
 }
@@ -269,7 +280,8 @@ void kw_fetch_event(struct kw_worker *w, int ev, const struct kw_fetch_in *reply
     case KFA_UNBLOCK: kw_fetch_stop_waiting(w); break;
     case KFA_RETRY_LATER:
         ev_timer_stop(w->loop, &w->blk_retry);
-        ev_timer_set(&w->blk_retry, 1., 0.);
+        ev_timer_set(&w->blk_retry, w->fetch.retry_ms > 0 ? (double)w->fetch.retry_ms / 1000. : 1.,
+                     0.);
         ev_timer_start(w->loop, &w->blk_retry);
         break;
     default: break;
@@ -288,8 +300,14 @@ static void claimed(struct kw_worker *w, redisReply *reply)
     } else if (reply->type == REDIS_REPLY_ERROR) {
         klog_error("claim script failed: %s", reply->str);
         in.error = 1;
-    } else {
-        in.got = reply->type == REDIS_REPLY_ARRAY ? (int)reply->elements : 0;
+    } else if (reply->type == REDIS_REPLY_ARRAY) {
+        in.got = (int)reply->elements;
+        /* the rate window is full: the ms until it has room follow the jobs */
+        if (in.got > 0 && reply->element[in.got - 1]->type == REDIS_REPLY_INTEGER) {
+            in.wait_ms = reply->element[in.got - 1]->integer;
+            if (in.wait_ms < 1) in.wait_ms = 1;
+            in.got--;
+        }
     }
     kw_fetch_event(w, KFE_REPLY, &in);
     for (int i = 0; i < in.got && i < w->claim_n; i++)
@@ -325,9 +343,11 @@ static void on_blk_retry(struct ev_loop *loop, ev_timer *t, int revents)
 
 static void send_claim(struct kw_worker *w, int wait, int free_slots)
 {
-    /* claim: type, n, host, pid, lease_ms, tokens_taken, slot_1 .. slot_n */
-    const char *av[7 + KUE_SB_MAX_INFLIGHT];
+    /* claim: type, n, host, pid, lease_ms, tokens_taken, slot_1 .. slot_n,
+     * rate_n, rate_period_ms, group_concurrency */
+    const char *av[10 + KUE_SB_MAX_INFLIGHT];
     char nbuf[16], pidbuf[16], lease[24], slotbuf[KUE_SB_MAX_INFLIGHT][8];
+    char rate_n[24], rate_p[24], gconc[24];
     int n = 0;
     for (int s = 1; s <= w->cfg->concurrency && n < free_slots; s++) {
         if (w->slots[s]) continue;
@@ -351,8 +371,14 @@ static void send_claim(struct kw_worker *w, int wait, int free_slots)
     av[5] = lease;
     av[6] = wait ? "w" : "0";
     w->claim_n = n;
+    snprintf(rate_n, sizeof rate_n, "%lld", w->cfg->rate_n);
+    snprintf(rate_p, sizeof rate_p, "%lld", (long long)w->cfg->rate_period_ms);
+    snprintf(gconc, sizeof gconc, "%lld", w->cfg->group_concurrency);
+    av[7 + n] = rate_n;
+    av[8 + n] = rate_p;
+    av[9 + n] = gconc;
     if (!wait) {
-        if (kue_conn_script(w->cmd, KS_CLAIM, on_claim, w, 7 + n, av, NULL) != 0)
+        if (kue_conn_script(w->cmd, KS_CLAIM, on_claim, w, 10 + n, av, NULL) != 0)
             kw_fetch_event(w, KFE_SEND_FAILED, NULL);
         return;
     }
@@ -362,7 +388,7 @@ static void send_claim(struct kw_worker *w, int wait, int free_slots)
     snprintf(to, sizeof to, "%d", KW_WAIT_TIMEOUT_S);
     const char *bv[] = { "BRPOPLPUSH", src, dst, to };
     if (kue_conn_commandargv(w->blk, on_wake, w, 4, bv, NULL) != 0 ||
-        kue_conn_script(w->blk, KS_CLAIM, on_claim, w, 7 + n, av, NULL) != 0)
+        kue_conn_script(w->blk, KS_CLAIM, on_claim, w, 10 + n, av, NULL) != 0)
         kw_fetch_event(w, KFE_SEND_FAILED, NULL);
 }
 

@@ -39,7 +39,15 @@ typedef struct kw_config {
     int log_json;
     int log_level;
     char name[160];             /* for the log role: "email#2" */
+    long long rate_n;           /* --rate: starts per period, 0: no limit */
+    int64_t rate_period_ms;
+    long long group_concurrency; /* active per job group, 0: no limit */
 } kw_config_t;
+/* Bounds of --rate and --group-concurrency (as [type] rate and
+ * group_concurrency in kue-supervisor). */
+#define KW_MAX_RATE 100000
+#define KW_MAX_RATE_PERIOD_MS (24LL * 3600 * 1000)
+#define KW_MAX_GROUP_CONCURRENCY 10000
 
 /* Parse argv into cfg (defaults filled in).  0 ok; 1 when --help was asked
  * (usage printed); -1 with a message in err. */

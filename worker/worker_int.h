@@ -130,6 +130,7 @@ struct kw_fetch {
     int check_due;      /* a claim reply was lost: check before claiming again */
     int backoff_due;    /* the wait failed: BACKOFF after its claim's reply */
     int checks;         /* CHECKING: replies still to come */
+    int64_t retry_ms;   /* BACKOFF: how long (0: one second) */
 };
 
 /* What the machine sees of the worker and of a claim's reply. */
@@ -139,6 +140,7 @@ struct kw_fetch_in {
     int free_slots;     /* KFE_GO: slots to offer (after --max-jobs) */
     int lost, error;    /* KFE_REPLY: connection dropped / error reply */
     int got, asked;     /* KFE_REPLY: jobs claimed, slots offered */
+    int64_t wait_ms;    /* KFE_REPLY: > 0, the type's rate window is full for this long */
 };
 
 struct kw_plugin_ctx {

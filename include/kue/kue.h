@@ -147,6 +147,22 @@ KUE_API void kue_job_set_remove_on_complete(kue_job_t *job, int yes);
 /* Index only these paths of data (dot-separated, as lodash _.get) for
  * search.  The array is copied. */
 KUE_API int kue_job_set_search_keys(kue_job_t *job, const char *const *keys, size_t n);
+/* A unique key (1 to KUE_MAX_UNIQUE_LEN bytes, no NUL): while a job of the
+ * same type holding this key is inactive, delayed or active, saving this
+ * one creates nothing and gives that job's id (kue_job_existing() says
+ * which happened).  keep_ms > 0: the key stays held that long after the
+ * job completes (a throttle; at most KUE_MAX_DELAY_MS).  NULL clears it.
+ * -1 on a bad key or keep_ms.  docs/libkue.md. */
+#define KUE_MAX_UNIQUE_LEN 256
+KUE_API int kue_job_set_unique(kue_job_t *job, const char *key, int64_t keep_ms);
+/* After a save: 1 when no job was created because another job held the
+ * unique key (kue_job_id() is that job's id), else 0. */
+KUE_API int kue_job_existing(const kue_job_t *job);
+/* The job's group (1 to KUE_MAX_GROUP_LEN bytes, no NUL), limited by the
+ * type's group_concurrency in kue-supervisor.  NULL clears it; -1 on a bad
+ * name. */
+#define KUE_MAX_GROUP_LEN 128
+KUE_API int kue_job_set_group(kue_job_t *job, const char *group);
 
 /* Save a new job: one atomic step that writes the hash, the indexes, the
  * wake-up token and publishes "enqueue".  Returns the new id (> 0), or -1
@@ -196,6 +212,10 @@ KUE_API int kue_stats(kue_t *k, kue_stats_t *out);
 KUE_API long long kue_count(kue_t *k, const char *type, const char *state);
 /* Known job types (SMEMBERS P:job:types).  Free with kue_strings_free(). */
 KUE_API int kue_types(kue_t *k, char ***types, size_t *n);
+/* Claims cut short by a type's rate limit ([type] rate in kue-supervisor),
+ * fleet-wide since the counter was created: *pairs holds type, count,
+ * type, count ... (*n strings; free with kue_strings_free).  0 or -1. */
+KUE_API int kue_rate_limited_counts(kue_t *k, char ***pairs, size_t *n);
 /* Log lines of a job, oldest first.  Free with kue_strings_free(). */
 KUE_API int kue_job_log(kue_t *k, int64_t id, char ***lines, size_t *n);
 KUE_API void kue_strings_free(char **v, size_t n);

@@ -6,16 +6,22 @@
 -- The index updates of the whole batch are one variadic command per key
 -- (ZREM/ZADD on the global and per-type sets, SADD of the holder set), so a
 -- job costs only its own HMGET, HSET and PUBLISH.
--- ARGV: prefix, type, n, host, pid, lease_ms, tokens_taken, slot_1 .. slot_n
+-- ARGV: prefix, type, n, host, pid, lease_ms, tokens_taken, slot_1 .. slot_n,
+--       [rate_n, rate_period_ms, group_concurrency] (0 or absent: no limit;
+--       docs/wire.md section 11)
 -- tokens_taken 'w': the worker's BRPOPLPUSH, pipelined just before this call
 -- on the same connection, moved a token (or, timed out or unblocked, none)
 -- to P:wake:<host>:<pid>; without one there, nothing is claimed.
 -- Returns an array of {id, priority, ttl, data, attempts, max_attempts,
 -- created_at, delay, backoff} (missing fields nil): what the worker and
--- its plugin use, read with one HMGET and returned by position.
+-- its plugin use, read with one HMGET and returned by position.  When the
+-- rate window is full, one integer follows the jobs: the ms until it has
+-- room again.
 local t, n = ARGV[2], tonumber(ARGV[3])
 local host, pid = ARGV[4], ARGV[5]
 local lease, taken = tonumber(ARGV[6]), ARGV[7]
+local rate_n, rate_p = tonumber(ARGV[8 + n]) or 0, tonumber(ARGV[9 + n]) or 0
+local gc = tonumber(ARGV[10 + n]) or 0
 if taken == 'w' then
   if not redis.call('LPOP', key('wake:' .. host .. ':' .. pid)) then return {} end
   taken = 1
@@ -23,6 +29,10 @@ else
   taken = tonumber(taken) or 0
 end
 local now = now_ms()
+local asked, rk = n, nil
+if rate_n > 0 and rate_p > 0 then
+  rk, n = rate_claim_room(t, n, rate_n, rate_p, now)
+end
 local nows = fmt(now)
 local ik = key('jobs:' .. t .. ':inactive')
 local out = {}
@@ -35,10 +45,13 @@ local add_tact = ix_list(ix, key('jobs:' .. t .. ':active'), 'add')
 local prefix_wid = worker_stem(host .. ':' .. pid) .. t .. ':'
 local start_rest = ',' .. jstr(t) .. ',null'
 local CLAIM_FIELDS = { 'type', 'state', 'priority', 'ttl', 'data', 'attempts', 'max_attempts',
-                       'created_at', 'delay', 'backoff' }
+                       'created_at', 'delay', 'backoff', 'group' }
 local scanned = 0
--- pop what is wanted; stale entries are skipped, up to 64 beyond n
-while #out < n and scanned < n + 64 do
+local gs = gc > 0 and grp_scan_new(t, gc, now) or nil
+-- pop what is wanted; stale entries are skipped, up to 64 beyond n (with
+-- group_concurrency: up to GRP_SCAN beyond n, and entries of groups at
+-- their limit are parked instead of claimed)
+while #out < n and scanned < n + (gs and GRP_SCAN or 64) do
   local want = n - #out
   local top = redis.call('ZPOPMIN', ik, want)
   if #top == 0 then break end
@@ -49,7 +62,10 @@ while #out < n and scanned < n + 64 do
     local v = redis.call('HMGET', key('job:' .. id), unpack(CLAIM_FIELDS))
     if not v[1] then
       drop(id, t, nil)
+    elseif gs and v[2] == 'inactive' and v[1] == t and not grp_admit(gs, id, z, v[3], v[11]) then
+      -- parked: its group is at its limit
     elseif v[2] == 'inactive' and v[1] == t then
+      if v[11] and v[11] ~= '' and not gs then redis.call('SADD', grp_active_key(t, v[11]), id) end
       local wid = prefix_wid .. ARGV[7 + #out + 1]
       redis.call('HSET', key('job:' .. id), 'state', 'active', 'updated_at', nows,
                  'started_at', nows, 'workerId', wid)
@@ -69,13 +85,19 @@ while #out < n and scanned < n + 64 do
     end
   end
 end
+local parked = gs and gs.parked or 0
 if #out > 0 then
   ix_flush(ix)
   redis.call('SADD', key('held:' .. host .. ':' .. pid), unpack(ids))
   redis.call('ZADD', key('leases'), now + lease, host .. ':' .. pid)
+end
+if #out > 0 or parked > 0 then
   -- one wake-up token per job, less those the worker already took (all
-  -- tokens are alike, so trimming k from the head pops k)
-  local k = #out - taken
+  -- tokens are alike, so trimming k from the head pops k); parked jobs
+  -- give theirs up too
+  local k = #out + parked - taken
   if k > 0 then redis.call('LTRIM', key(t .. ':jobs'), k, -1) end
 end
+if #out < asked then grp_revisit(t, gc) end
+if rk then return rate_claim_done(rk, t, ids, asked, n, taken, parked, rate_n, rate_p, now, out) end
 return out

@@ -8,7 +8,7 @@
 -- Returns one integer per job: 1, or 0 when the job is not held by W (a
 -- late or repeated report: ignored, never completed twice).
 local DONE_FIELDS = { 'type', 'state', 'priority', 'workerId', 'attempts', 'max_attempts',
-                      'removeOnComplete' }
+                      'removeOnComplete', 'unique', 'unique_for', 'group' }
 local now = now_ms()
 local nows = fmt(now)
 local out = {}
@@ -54,6 +54,9 @@ for b = 2, #ARGV - 3, 4 do
       local hs = byheld[hk]
       if not hs then hs = {}; byheld[hk] = hs; helds[#helds + 1] = hk end
       hs[#hs + 1] = id
+    end
+    if v[8] or v[10] then
+      sched_leave(id, { type = ty, unique = v[8], unique_for = v[9], group = v[10] }, 'complete')
     end
     work = work + dur
     done = done + 1

@@ -1,29 +1,56 @@
 -- enqueue: save new jobs (docs/wire.md sections 2, 6) in one step.
 -- ARGV: prefix, then one record per job:
 --   type, data, priority, max_attempts, delay_ms, ttl_ms, backoff,
---   removeOnComplete, run_at_ms, nsearch, [code, count] x nsearch
+--   removeOnComplete, run_at_ms, unique, unique_for_ms, group,
+--   nsearch, [code, count] x nsearch
 -- The jobs get consecutive ids.  Each job costs its own HSET and "enqueue"
 -- PUBLISH; the id counter, the type set, the global and per-type sets and
 -- the wake-up tokens take one variadic command per key for the whole call.
--- Returns the first id.
+-- A job with a unique key ('' = none) whose key is held (docs/wire.md
+-- section 11) is not saved: the holder's id stands for it.
+-- Returns the first id; when a record has a unique key, an array with one
+-- entry per record instead: the new job's id, or minus the holder's id.
 local now = now_ms()
 local nows = fmt(now)
 local recs = {}
 local b = 2
-while b + 9 <= #ARGV do
-  local n = tonumber(ARGV[b + 9]) or 0
+while b + 12 <= #ARGV do
+  local n = tonumber(ARGV[b + 12]) or 0
   recs[#recs + 1] = b
-  b = b + 10 + 2 * n
+  b = b + 13 + 2 * n
 end
 if #recs == 0 or b ~= #ARGV + 1 then return err_reply('INVALID', 'enqueue: malformed arguments') end
 
-local last = redis.call('INCRBY', key('ids'), #recs)
-local first = last - #recs + 1
+-- unique keys: which records stand for a job that already holds theirs
+local held, uniq_any, fresh = {}, false, 0
+local inbatch = {}
+for i, r in ipairs(recs) do
+  local u = ARGV[r + 9]
+  if u ~= '' then
+    uniq_any = true
+    local bk = ARGV[r] .. '\0' .. u
+    if inbatch[bk] then held[i] = inbatch[bk]
+    else
+      held[i] = uniq_holder(ARGV[r], u)
+      if not held[i] then inbatch[bk] = i end
+    end
+  end
+  if not held[i] then fresh = fresh + 1 end
+end
+local first = 1
+if fresh > 0 then first = redis.call('INCRBY', key('ids'), fresh) - fresh + 1 end
+local ids, out, nnew = {}, {}, 0
 local ix = ix_new()
 local types, seen = {}, {}
 local min_due
 for i, r in ipairs(recs) do
-  local id = fmt(first + i - 1)
+  local h = held[i]
+  if type(h) == 'number' then h = ids[h] end
+  if h then out[i] = -tonumber(h) else     -- (body of the new job's save, to the second 'end')
+  local id = fmt(first + nnew)
+  nnew = nnew + 1
+  ids[i] = id
+  out[i] = tonumber(id)
   local z = zid(id)
   local t, data, prio_s = ARGV[r], ARGV[r + 1], ARGV[r + 2]
   -- the delay is stored as given (Kue keeps 1000.7), within [0, MAX_DELAY_MS]
@@ -44,6 +71,13 @@ for i, r in ipairs(recs) do
   if ttl > 0 then f[#f + 1] = 'ttl'; f[#f + 1] = fmt(ttl) end
   if backoff ~= '' then f[#f + 1] = 'backoff'; f[#f + 1] = backoff end
   if roc ~= '' then f[#f + 1] = 'removeOnComplete'; f[#f + 1] = roc end
+  local u, ufor, g = ARGV[r + 9], ARGV[r + 10], ARGV[r + 11]
+  if u ~= '' then
+    f[#f + 1] = 'unique'; f[#f + 1] = u
+    redis.call('SET', uniq_key(t, u), id)
+    if (tonumber(ufor) or 0) > 0 then f[#f + 1] = 'unique_for'; f[#f + 1] = ufor end
+  end
+  if g ~= '' then f[#f + 1] = 'group'; f[#f + 1] = g end
   redis.call('HSET', key('job:' .. id), unpack(f))
 
   if not seen[t] then seen[t] = true; types[#types + 1] = t end
@@ -59,16 +93,18 @@ for i, r in ipairs(recs) do
     publish(id, 'enqueue', ',' .. jstr(t))
   end
 
-  local n = tonumber(ARGV[r + 9]) or 0
+  local n = tonumber(ARGV[r + 12]) or 0
   for k = 0, n - 1 do
-    local code, count = ARGV[r + 10 + 2 * k], ARGV[r + 11 + 2 * k]
+    local code, count = ARGV[r + 13 + 2 * k], ARGV[r + 14 + 2 * k]
     redis.call('ZADD', key('search:word:' .. code), count, id)
     redis.call('ZADD', key('search:object:' .. id), count, code)
   end
+  end
 end
 
-redis.call('SADD', key('job:types'), unpack(types))
+if #types > 0 then redis.call('SADD', key('job:types'), unpack(types)) end
 ix_flush(ix)
 -- tell promoters (kue-supervisor) the earliest due time at once (our channel)
 if min_due then redis.call('PUBLISH', key('delayed'), fmt(min_due)) end
+if uniq_any then return out end
 return first

@@ -213,8 +213,209 @@ local function prio_s(p)
   return string.format('%.17g', n)
 end
 
+-- ---- scheduling: unique keys, groups, rate windows (docs/wire.md section 11)
+-- Kue knows none of these; the keys carry the type's length so that a
+-- type containing ':' cannot collide with another type's key.
+local function uniq_key(t, u) return key('unique:' .. #t .. ':' .. t .. ':' .. u) end
+local function grp_active_key(t, g) return key('group:' .. #t .. ':' .. t .. ':' .. g .. ':active') end
+local function grp_wait_key(t, g) return key('group:' .. #t .. ':' .. t .. ':' .. g .. ':waiting') end
+local function grp_list_key(t) return key('groups:' .. t) end
+local function rate_key(t) return key('rate:' .. t) end
+local function rate_stats_key() return key('stats:rate-limited') end
+
+-- The id holding unique key u of type t, or nil when the key is free.  A
+-- key with an expiry is a kept one (unique_for after completion) and holds
+-- as is; otherwise its job must still be inactive, delayed or active with
+-- that key, so a key whose job went away behind our back (a Node Kue
+-- process completed or removed it) is free.
+local function uniq_holder(t, u)
+  local uk = uniq_key(t, u)
+  local id = redis.call('GET', uk)
+  if not id then return nil end
+  if redis.call('PTTL', uk) > 0 then return id end
+  local v = redis.call('HMGET', key('job:' .. id), 'type', 'state', 'unique')
+  if v[1] == t and v[3] == u and (v[2] == 'inactive' or v[2] == 'delayed' or v[2] == 'active') then
+    return id
+  end
+  return nil
+end
+
+-- Free job id's unique key (j: type, unique, unique_for), if it holds it;
+-- `completed`: keep it for unique_for ms instead (a throttle).
+local function uniq_release(id, j, completed)
+  if not j.unique or j.unique == '' then return end
+  local uk = uniq_key(j.type, j.unique)
+  if redis.call('GET', uk) ~= id then return end
+  local keep = completed and tonumber(j.unique_for) or 0
+  if keep and keep > 0 then redis.call('PEXPIRE', uk, fmt(math.min(keep, MAX_DELAY_MS)))
+  else redis.call('DEL', uk) end
+end
+
+-- Put up to k parked jobs of group g back in the type's inactive set, with
+-- a wake-up token each (entries that are no longer inactive jobs of that
+-- group are dropped).  Returns how many.
+local function grp_unpark(t, g, k)
+  local wk = grp_wait_key(t, g)
+  local top = redis.call('ZPOPMIN', wk, k)
+  local moved = 0
+  for i = 1, #top, 2 do
+    local z = top[i]
+    local id = string.sub(z, (string.find(z, '|', 1, true) or 0) + 1)
+    local v = redis.call('HMGET', key('job:' .. id), 'state', 'group', 'type', 'priority')
+    if v[1] == 'inactive' and v[2] == g and v[3] == t then
+      redis.call('ZADD', key('jobs:' .. t .. ':inactive'), prio_s(v[4]), z)
+      redis.call('LPUSH', key(t .. ':jobs'), 1)
+      moved = moved + 1
+    end
+  end
+  if redis.call('EXISTS', wk) == 0 then redis.call('ZREM', grp_list_key(t), g) end
+  return moved
+end
+
+-- Job id (j: type, group) leaves active: its group has room again, so two
+-- of its parked jobs (if any) go back to the queue -- two, so that a raised
+-- group_concurrency fills up; a claim parks the surplus again.
+local function grp_leave(id, j)
+  if not j.group or j.group == '' then return end
+  redis.call('SREM', grp_active_key(j.type, j.group), id)
+  grp_unpark(j.type, j.group, 2)
+end
+
+-- Everything a job leaving `active` for good or for a retry must undo:
+-- its group slot; its unique key when it is done (`done`: 'complete' or
+-- 'failed'; a retry keeps the key).
+local function sched_leave(id, j, done)
+  grp_leave(id, j)
+  if done then uniq_release(id, j, done == 'complete') end
+end
+
+-- Group limits in claim (group_concurrency gc > 0).  A claim reads at most
+-- n + GRP_SCAN entries of the queue; an entry whose group has gc active
+-- jobs is parked (moved to the group's waiting set, its token given up)
+-- so that it does not stand in front of the other groups again.  A job of
+-- the group leaving active brings parked ones back (grp_leave), and a claim
+-- that found fewer jobs than it wanted looks at GRP_REVISIT parked groups,
+-- least recently looked at first, and brings back as many as each has
+-- room for (a raised or removed limit; a slot freed behind our back).
+local GRP_SCAN, GRP_REVISIT, GRP_VERIFY = 100, 4, 16
+local function grp_scan_new(t, gc, now)
+  return { t = t, gc = gc, now = now, count = {}, checked = {}, verify = GRP_VERIFY, parked = 0 }
+end
+
+-- Drop members of group g's active set that are no longer active jobs of
+-- that group (moved by a Node Kue process, say); at most GRP_VERIFY per
+-- claim.  Returns the count left.
+local function grp_verify(s, g, ak, c)
+  if s.checked[g] or c > s.verify then return c end
+  s.checked[g] = true
+  s.verify = s.verify - c
+  for _, id in ipairs(redis.call('SMEMBERS', ak)) do
+    local v = redis.call('HMGET', key('job:' .. id), 'state', 'group', 'type')
+    if v[1] ~= 'active' or v[2] ~= g or v[3] ~= s.t then
+      redis.call('SREM', ak, id)
+      c = c - 1
+    end
+  end
+  return c
+end
+
+-- May inactive job id (member z, priority p, group g) be claimed?  Yes:
+-- it takes a slot of its group.  No: it is parked.
+local function grp_admit(s, id, z, p, g)
+  if not g or g == '' then return true end
+  local ak = grp_active_key(s.t, g)
+  local c = s.count[g] or redis.call('SCARD', ak)
+  if c >= s.gc then c = grp_verify(s, g, ak, c) end
+  if c >= s.gc then
+    s.count[g] = c
+    redis.call('ZADD', grp_wait_key(s.t, g), prio_s(p), z)
+    redis.call('ZADD', grp_list_key(s.t), 'NX', s.now, g)
+    s.parked = s.parked + 1
+    return false
+  end
+  s.count[g] = c + 1
+  redis.call('SADD', ak, id)
+  return true
+end
+
+-- A claim that found fewer jobs than it wanted: bring back parked jobs of
+-- groups with room (gc 0: the limit is gone, bring them all back, GRP_SCAN
+-- per group and call).
+local function grp_revisit(t, gc)
+  local lk = grp_list_key(t)
+  local gl = redis.call('ZRANGE', lk, 0, GRP_REVISIT - 1)
+  if #gl == 0 then return end
+  local now = now_ms()
+  for _, g in ipairs(gl) do
+    local room = GRP_SCAN
+    if gc > 0 then room = math.min(room, gc - redis.call('SCARD', grp_active_key(t, g))) end
+    if room > 0 then grp_unpark(t, g, room) end
+    redis.call('ZADD', lk, 'XX', now, g)
+  end
+end
+
+-- Rate limit of a type: a sliding window, P:rate:T holding one member per
+-- claimed job scored by its claim time, so that no window of rate_p ms
+-- holds more than rate_n starts.  Returns the key and how many of the n
+-- wanted may start now.
+local function rate_claim_room(t, n, rate_n, rate_p, now)
+  local rk = rate_key(t)
+  redis.call('ZREMRANGEBYSCORE', rk, '-inf', now - rate_p)
+  local room = rate_n - redis.call('ZCARD', rk)
+  if room < 0 then room = 0 end
+  return rk, math.min(n, room)
+end
+
+-- After the claim: record its starts; when the window cut it short, give
+-- back the token the worker's wait took, count it in P:stats:rate-limited
+-- and append the ms until the window has room.
+local function rate_claim_done(rk, t, ids, asked, n, taken, parked, rate_n, rate_p, now, out)
+  if #ids > 0 then
+    local m = {}
+    for i, id in ipairs(ids) do m[2 * i - 1] = now; m[2 * i] = id .. ':' .. now end
+    redis.call('ZADD', rk, unpack(m))
+    redis.call('PEXPIRE', rk, rate_p)
+  end
+  if n >= asked or #ids < n then return out end
+  if taken > #ids + parked then redis.call('LPUSH', key(t .. ':jobs'), 1) end
+  redis.call('HINCRBY', rate_stats_key(), t, 1)
+  local oldest = redis.call('ZRANGE', rk, 0, 0, 'WITHSCORES')
+  local wait = 1
+  if oldest[2] then wait = math.max(1, tonumber(oldest[2]) + rate_p - now + 1) end
+  out[#out + 1] = wait
+  return out
+end
+
+-- A job moved by hand (set_state) from its state to `to`: group slot taken
+-- or given back; the unique key freed when it is done, taken again when it
+-- is queued again (if no other job holds it meanwhile).
+local function sched_set_state(id, j, to)
+  if j.state == to then return end
+  if j.group and j.group ~= '' then
+    if j.state == 'active' then grp_leave(id, j)
+    elseif to == 'active' then redis.call('SADD', grp_active_key(j.type, j.group), id) end
+  end
+  if j.unique and j.unique ~= '' then
+    if to == 'complete' or to == 'failed' then
+      uniq_release(id, j, to == 'complete')
+    elseif (j.state == 'complete' or j.state == 'failed') and not uniq_holder(j.type, j.unique) then
+      redis.call('SET', uniq_key(j.type, j.unique), id)
+    end
+  end
+end
+
+-- A job being removed: its group slot or its parked entry, its unique key.
+local function sched_forget(id, j)
+  if j.group and j.group ~= '' then
+    if j.state == 'active' then grp_leave(id, j)
+    else redis.call('ZREM', grp_wait_key(j.type, j.group), zid(id)) end
+  end
+  uniq_release(id, j, false)
+end
+
 local JOB_FIELDS = { 'type', 'state', 'priority', 'workerId', 'attempts', 'max_attempts',
-                     'backoff', 'delay', 'ttl', 'promote_at', 'removeOnComplete' }
+                     'backoff', 'delay', 'ttl', 'promote_at', 'removeOnComplete',
+                     'unique', 'unique_for', 'group' }
 -- The fields above as a table (nil when the hash has no type).
 local function load(id)
   local v = redis.call('HMGET', key('job:' .. id), unpack(JOB_FIELDS))
@@ -317,6 +518,7 @@ local function fail_job(id, j, err, fn_ms, now, cause)
   end
   move(id, j.type, j.prio, j.state, 'failed', now, nil, nil, extra)
   release(id, j.workerId)
+  sched_leave(id, j, max - made <= 0 and 'failed' or nil)
   if cause == 'ttl' then publish(id, 'ttl exceeded ack') end
   if max - made <= 0 then
     publish(id, 'failed', ',' .. jstr(msg) .. ',null')

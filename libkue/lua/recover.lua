@@ -22,6 +22,7 @@ for _, owner in ipairs(owners) do
        string.sub(j.workerId, 1, #prefix) == prefix then
       if drained then
         release(id, j.workerId)
+        sched_leave(id, j)
         move(id, j.type, j.prio, 'active', 'inactive', now)
       else
         fail_job(id, j, 'lease expired', -1, now, '')

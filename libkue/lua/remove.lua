@@ -11,6 +11,7 @@ if not j then
   end
   return err_reply('NOTFOUND', 'job "' .. id .. '" doesnt exist')
 end
+sched_forget(id, j)
 drop(id, j.type, j.workerId)
 publish(id, 'remove', ',' .. jstr(j.type))
 return j.type

@@ -22,5 +22,6 @@ if j.state == 'active' and (to == 'inactive' or to == 'delayed') then
 end
 local now = now_ms()
 if j.state == 'active' and to ~= 'active' then release(id, j.workerId) end
+sched_set_state(id, j, to)
 move(id, j.type, j.prio, j.state, to, now, j.promote_at, j.ttln)
 return 1

@@ -14,6 +14,7 @@ for _, id in ipairs(redis.call('SMEMBERS', hk)) do
      string.sub(j.workerId, 1, #prefix) == prefix then
     if mode == 'requeue' then
       release(id, j.workerId)
+      sched_leave(id, j)
       move(id, j.type, j.prio, 'active', 'inactive', now)
     else
       fail_job(id, j, cause, -1, now, '')

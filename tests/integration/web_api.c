@@ -126,6 +126,33 @@ Test(web_api, post_bulk_rules)
     wt_resp_free(&r);
 }
 
+/* unique and group options (docs/kue-web.md): a second save of the key
+ * answers the holder's id with "existing":true and creates nothing */
+Test(web_api, post_unique_and_group)
+{
+    wt_resp_t r = wt_post_json(W.port, "/job",
+        "{\"type\":\"u\",\"options\":{\"unique\":\"k\",\"group\":\"acme\"}}");
+    cr_expect_eq(r.status, 200);
+    cr_expect_str_eq(r.body, "{\"message\":\"job created\",\"id\":1}");
+    wt_resp_free(&r);
+    r = wt_post_json(W.port, "/job", "[{\"type\":\"u\",\"options\":{\"unique\":\"k\"}},"
+                                     "{\"type\":\"u\",\"options\":{\"unique\":\"j\"}}]");
+    cr_expect_eq(r.status, 200);
+    cr_expect_str_eq(r.body, "[{\"message\":\"job exists\",\"id\":1,\"existing\":true},"
+                             "{\"message\":\"job created\",\"id\":2}]");
+    wt_resp_free(&r);
+    char buf[64];
+    cr_expect_str_eq(kt_str(C, buf, sizeof buf, "HGET q:job:1 group"), "acme");
+    cr_expect_str_eq(kt_str(C, buf, sizeof buf, "GET q:unique:1:u:k"), "1");
+    cr_expect_eq(kt_int(C, "ZCARD q:jobs:u:inactive"), 2);
+    r = wt_post_json(W.port, "/job", "{\"type\":\"u\",\"options\":{\"unique\":7}}");
+    cr_expect_eq(r.status, 400, "%s", r.body);
+    wt_resp_free(&r);
+    r = wt_post_json(W.port, "/job", "{\"type\":\"u\",\"options\":{\"group\":\"\"}}");
+    cr_expect_eq(r.status, 400, "%s", r.body);
+    wt_resp_free(&r);
+}
+
 Test(web_api, post_empty_is_204_and_malformed_is_400)
 {
     const char *empties[] = { "{}", "[]", "" };

@@ -262,7 +262,8 @@ Test(web_metrics, strict_exposition_and_monotonic_counters)
     snprintf(conf, sizeof conf,
              "[supervisor]\nplugins = %s/plugins\nrun_dir = run\nshutdown_timeout = 3s\n"
              "respawn_delay = 100ms\n[redis]\nurl = %s\nprefix = q\n[web]\nlisten = 127.0.0.1:%d\n"
-             "[promotion]\ninterval = 200ms\n[type echo]\nprocesses = 1\nconcurrency = 4\n",
+             "[promotion]\ninterval = 200ms\n[type echo]\nprocesses = 1\nconcurrency = 4\n"
+             "rate = 25/1s\n",
              kt_build(), r.url, port);
     kt_write_file(ini, conf);
     char bin[600];
@@ -284,6 +285,8 @@ Test(web_metrics, strict_exposition_and_monotonic_counters)
     cr_assert(kt_wait_until(processed_reaches, NULL, 20000), "40 echo jobs processed");
     struct scrape *a = scr();
     cr_expect_eq(value(a, "kue_jobs_processed_total{type=\"echo\"}"), 40);
+    /* 40 jobs at 25 per second: some claims were cut short */
+    cr_expect_gt(value(a, "kue_rate_limited_total{type=\"echo\"}"), 0);
 
     /* SIGKILL the worker; the master respawns it */
     old_pid = echo_pid();

@@ -226,3 +226,34 @@ Test(worker_fetch, nothing_sent_means_idle)
         cr_assert_eq(f.check_due, from[i] == KF_CHECKING);
     }
 }
+
+/* A claim cut short by the type's rate limit: BACKOFF with a timer for the
+ * time the reply named, no wait for tokens (they are there: waiting on
+ * them would spin), then a plain claim. */
+Test(worker_fetch, full_rate_window_waits_for_the_time_named)
+{
+    for (int st = KF_CLAIMING; st <= KF_WAITING; st++) {
+        struct kw_fetch f = in_state(st);
+        struct kw_fetch_in r = ready;
+        r.asked = 4;
+        r.got = 1;
+        r.wait_ms = 250;
+        cr_assert_eq(kw_fetch_step(&f, KFE_REPLY, &r), KFA_RETRY_LATER);
+        cr_assert_eq(f.state, KF_BACKOFF);
+        cr_assert_eq(f.retry_ms, 250);
+        cr_assert_eq(f.want_wake, 0);
+        cr_assert_eq(kw_fetch_step(&f, KFE_GO, &ready), KFA_NONE);   /* no polling */
+        cr_assert_eq(f.state, KF_BACKOFF);
+        cr_assert_eq(kw_fetch_step(&f, KFE_RETRY, &ready), KFA_NONE);
+        cr_assert_eq(f.state, KF_IDLE);
+        cr_assert_eq(f.retry_ms, 0);
+        cr_assert_eq(kw_fetch_step(&f, KFE_GO, &ready), KFA_CLAIM);
+    }
+    /* a lost reply still means a check, whatever it said */
+    struct kw_fetch f = in_state(KF_CLAIMING);
+    struct kw_fetch_in r = ready;
+    r.lost = 1;
+    r.wait_ms = 250;
+    cr_assert_eq(kw_fetch_step(&f, KFE_REPLY, &r), KFA_NONE);
+    cr_assert_eq(f.check_due, 1);
+}

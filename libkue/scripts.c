@@ -22,6 +22,7 @@ static const char *const names[KS__COUNT] = {
     [KS_LOG] = "log",           [KS_RENEW] = "renew",       [KS_PROMOTE] = "promote",
     [KS_RECOVER] = "recover",   [KS_SETTLE] = "settle",     [KS_SET_STATE] = "set_state",
     [KS_SET_PRIORITY] = "set_priority", [KS_REMOVE] = "remove",
+    [KS_CANCEL] = "cancel",     [KS_PAUSE] = "pause",
 };
 
 static struct {

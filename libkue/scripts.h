@@ -31,6 +31,8 @@ typedef enum {
     KS_SET_STATE,
     KS_SET_PRIORITY,
     KS_REMOVE,
+    KS_CANCEL,
+    KS_PAUSE,
     KS__COUNT
 } kue_script_id;
 

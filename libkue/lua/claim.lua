@@ -12,10 +12,19 @@
 -- to P:wake:<host>:<pid>; without one there, nothing is claimed.
 -- Returns an array of {id, priority, ttl, data, attempts, max_attempts,
 -- created_at, delay, backoff} (missing fields nil): what the worker and
--- its plugin use, read with one HMGET and returned by position.
+-- its plugin use, read with one HMGET and returned by position; or the
+-- string 'paused' when the type is paused.
 local t, n = ARGV[2], tonumber(ARGV[3])
 local host, pid = ARGV[4], ARGV[5]
 local lease, taken = tonumber(ARGV[6]), ARGV[7]
+-- a paused type (pause.lua) claims nothing: the token a wait moved goes
+-- back, and the worker is told 'paused' so it stops asking
+if redis.call('SISMEMBER', key('paused'), t) == 1 then
+  if taken == 'w' and redis.call('LPOP', key('wake:' .. host .. ':' .. pid)) then
+    redis.call('RPUSH', key(t .. ':jobs'), 1)
+  end
+  return 'paused'
+end
 if taken == 'w' then
   if not redis.call('LPOP', key('wake:' .. host .. ':' .. pid)) then return {} end
   taken = 1

@@ -271,6 +271,10 @@ end
 -- fail for good.  Returns {1, outcome, delay}.
 local function fail_job(id, j, err, fn_ms, now, cause)
   local jk = key('job:' .. id)
+  -- a job cancelled while active (cancel.lua) fails for good, whoever
+  -- reports it and whatever the handler said
+  local cancelled = redis.call('ZREM', key('cancels'), id) == 1
+  if cancelled then err = 'cancelled' end
   local msg = first_line(err)
   redis.call('RPUSH', jk .. ':log', msg)
   publish(id, 'error', ',' .. jstr(err))
@@ -286,7 +290,7 @@ local function fail_job(id, j, err, fn_ms, now, cause)
   move(id, j.type, j.prio, j.state, 'failed', now, nil, nil, extra)
   release(id, j.workerId)
   if cause == 'ttl' then publish(id, 'ttl exceeded ack') end
-  if max - made <= 0 then
+  if max - made <= 0 or cancelled then
     publish(id, 'failed', ',' .. jstr(msg) .. ',null')
     return { 1, 'failed', 0 }
   end

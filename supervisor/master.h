@@ -8,6 +8,7 @@
  *   spawn.c   fork + child init + exec of workers, web, redis-server
  *   rds.c     the master's Redis work: promotion, lease recovery, settling
  *             the jobs of dead workers (async, queued while disconnected)
+ *   control.c kills the workers of cancelled jobs
  *   watch.c   inotify on the plugins directory
  *   check.c   plugin checks beside the loop (an exec'd kue-worker --check)
  *   rundir.c  run_dir safety, files in it, -t's bind check
@@ -155,6 +156,13 @@ void sup_rds_mark_drained(struct master *m, pid_t pid);
 /* Non-zero while queued or sent calls await an answer. */
 int sup_rds_busy(const struct master *m);
 void sup_rds_timers(struct master *m, int on);
+
+/* control.c: cancelled jobs (P:cancels, P:control) */
+int sup_control_start(struct master *m);
+void sup_control_stop(struct master *m);
+/* Kill worker idx when it holds a cancelled job whose grace time passed
+ * (or whose plugin has no cancel hook); 1 when it did. */
+int sup_control_check(struct master *m, int idx, const struct kue_sb_slot *s, int64_t now_wall);
 
 /* watch.c */
 int sup_watch_start(struct master *m);

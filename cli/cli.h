@@ -88,6 +88,9 @@ int cli_print_help(const char *cmd);
 /* ---- commands (argv[0] is the command name) -------------------------------- */
 int cmd_create(cli_t *c, int argc, char **argv);
 int cmd_get(cli_t *c, int argc, char **argv);
+int cmd_cancel(cli_t *c, int argc, char **argv);
+int cmd_pause(cli_t *c, int argc, char **argv);
+int cmd_resume(cli_t *c, int argc, char **argv);
 int cmd_rm(cli_t *c, int argc, char **argv);
 int cmd_retry(cli_t *c, int argc, char **argv);
 int cmd_state(cli_t *c, int argc, char **argv);

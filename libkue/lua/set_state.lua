@@ -22,5 +22,7 @@ if j.state == 'active' and (to == 'inactive' or to == 'delayed') then
 end
 local now = now_ms()
 if j.state == 'active' and to ~= 'active' then release(id, j.workerId) end
+-- an operator's move overrides a pending cancel (cancel.lua)
+redis.call('ZREM', key('cancels'), id)
 move(id, j.type, j.prio, j.state, to, now, j.promote_at, j.ttln)
 return 1

@@ -17,9 +17,10 @@ local j = load(id)
 if not j then return err_reply('NOTFOUND', 'job "' .. id .. '" doesnt exist') end
 local now = now_ms()
 if j.state == 'inactive' or j.state == 'delayed' then
+  -- (the RPUSH first: Redis refuses the whole script when out of memory)
+  redis.call('RPUSH', key('job:' .. id .. ':log'), 'cancelled')
   -- its wake-up token goes with it (as a claim takes one per job)
   if j.state == 'inactive' then redis.call('LPOP', key(j.type .. ':jobs')) end
-  redis.call('RPUSH', key('job:' .. id .. ':log'), 'cancelled')
   publish(id, 'error', ',"cancelled"')
   move(id, j.type, j.prio, j.state, 'failed', now, nil, nil,
        { 'error', 'cancelled', 'failed_at', fmt(now) })

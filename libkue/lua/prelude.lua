@@ -272,11 +272,13 @@ end
 local function fail_job(id, j, err, fn_ms, now, cause)
   local jk = key('job:' .. id)
   -- a job cancelled while active (cancel.lua) fails for good, whoever
-  -- reports it and whatever the handler said
-  local cancelled = redis.call('ZREM', key('cancels'), id) == 1
+  -- reports it and whatever the handler said (read first: the first write
+  -- stays the RPUSH, so Redis refuses the script whole when out of memory)
+  local cancelled = redis.call('ZSCORE', key('cancels'), id) ~= false
   if cancelled then err = 'cancelled' end
   local msg = first_line(err)
   redis.call('RPUSH', jk .. ':log', msg)
+  if cancelled then redis.call('ZREM', key('cancels'), id) end
   publish(id, 'error', ',' .. jstr(err))
   -- count the attempt while attempts < max_attempts (as Kue's HINCRBY),
   -- written with the state change

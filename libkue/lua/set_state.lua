@@ -23,6 +23,6 @@ end
 local now = now_ms()
 if j.state == 'active' and to ~= 'active' then release(id, j.workerId) end
 -- an operator's move overrides a pending cancel (cancel.lua)
-redis.call('ZREM', key('cancels'), id)
+if redis.call('ZSCORE', key('cancels'), id) then redis.call('ZREM', key('cancels'), id) end
 move(id, j.type, j.prio, j.state, to, now, j.promote_at, j.ttln)
 return 1

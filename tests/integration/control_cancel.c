@@ -10,6 +10,8 @@
  */
 #include "supervisor_common.h"
 
+#include "scripts.h"
+
 static struct sup_t S;
 
 TestSuite(control_cancel, .fini = sup_fini, .timeout = 90);
@@ -237,4 +239,51 @@ Test(control_cancel, job_held_by_a_second_supervisor)
     cr_assert_eq(kt_wait(second, 10000, &st), 0);
     cr_assert_eq(sup_stop(&S, SIGTERM, 10000), 0);
     S.pid = 0;
+}
+
+/* While a job is marked cancelled, a failure of it is final and says
+ * "cancelled", whoever reports it (the handler with another error, the
+ * settle of its dead worker, in requeue mode too); an operator's move
+ * clears the mark. */
+Test(control_cancel, a_cancelled_job_fails_for_good_whoever_reports_it)
+{
+    static const char *const none[] = { NULL };
+    sup_setup(&S, none, "");
+    redisContext *c = kt_redis_connect(&S.redis);
+    int64_t id[3];
+    for (int i = 0; i < 3; i++)
+        id[i] = sup_job(&S, "t", "{}", 5, 0);
+    const char *claim[] = { "q", "t", "3", "h", "7", "30000", "0", "1", "2", "3" };
+    redisReply *r = kue_script_call(c, KS_CLAIM, 10, claim, NULL);
+    cr_assert(r && r->type == REDIS_REPLY_ARRAY && r->elements == 3);
+    freeReplyObject(r);
+    kue_cancel_t out;
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(kue_job_cancel(S.k, id[i], 60000, &out), 0, "%s", kue_errstr(S.k));
+        cr_assert_eq(out, KUE_CANCEL_PENDING);
+    }
+    cr_assert_eq(kt_int(c, "ZCARD q:cancels"), 3);
+    /* the handler fails it with its own error */
+    char s0[24];
+    snprintf(s0, sizeof(s0), "%lld", (long long)id[0]);
+    const char *fail[] = { "q", s0, "", "boom", "-1", "" };
+    freeReplyObject(kue_script_call(c, KS_FAIL, 6, fail, NULL));
+    /* the worker died: settle in requeue mode */
+    const char *settle[] = { "q", "h", "7", "worker 7 killed", "requeue" };
+    freeReplyObject(kue_script_call(c, KS_SETTLE, 5, settle, NULL));
+    char buf[64];
+    for (int i = 0; i < 3; i++) {
+        cr_assert_str_eq(sup_field(&S, id[i], "state", buf, sizeof(buf)), "failed",
+                         "job %lld", (long long)id[i]);
+        cr_assert_str_eq(sup_field(&S, id[i], "error", buf, sizeof(buf)), "cancelled");
+    }
+    cr_assert_eq(kt_int(c, "ZCARD q:cancels"), 0);
+    /* an operator's move clears a mark */
+    int64_t j = sup_job(&S, "t", "{}", 1, 0);
+    const char *claim1[] = { "q", "t", "1", "h", "8", "30000", "0", "1" };
+    freeReplyObject(kue_script_call(c, KS_CLAIM, 8, claim1, NULL));
+    cr_assert_eq(kue_job_cancel(S.k, j, 60000, &out), 0);
+    cr_assert_eq(kue_job_set_state(S.k, j, "complete"), 0);
+    cr_assert_eq(kt_int(c, "ZCARD q:cancels"), 0);
+    redisFree(c);
 }

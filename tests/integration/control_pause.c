@@ -7,6 +7,8 @@
  */
 #include "supervisor_common.h"
 
+#include "scripts.h"
+
 static struct sup_t S;
 
 TestSuite(control_pause, .fini = sup_fini, .timeout = 120);
@@ -128,4 +130,38 @@ Test(control_pause, idle_workers_notice_at_once)
     cr_assert_lt(kt_now_ms() - t0, 1000);
     cr_assert_eq(sup_stop(&S, SIGTERM, 10000), 0);
     S.pid = 0;
+}
+
+/* The claim script of a paused type claims nothing, answers "paused", and
+ * gives back the token a worker's wait moved: after resume every job is
+ * claimed with its token. */
+Test(control_pause, claim_of_a_paused_type_keeps_its_tokens)
+{
+    static const char *const none[] = { NULL };
+    sup_setup(&S, none, "");
+    for (int i = 0; i < 3; i++)
+        sup_job(&S, "t", "{}", 1, 0);
+    redisContext *c = kt_redis_connect(&S.redis);
+    cr_assert_eq(kt_int(c, "LLEN q:t:jobs"), 3);
+    cr_assert_eq(kue_type_pause(S.k, "t"), 0);
+    cr_assert_eq(kue_type_pause(S.k, "t"), 0, "pausing twice is not an error");
+    freeReplyObject(kt_cmd(c, "BRPOPLPUSH q:t:jobs q:wake:h:1 1"));
+    const char *wait[] = { "q", "t", "3", "h", "1", "30000", "w", "1", "2", "3" };
+    redisReply *r = kue_script_call(c, KS_CLAIM, 10, wait, NULL);
+    cr_assert(r && r->type == REDIS_REPLY_STRING && !strcmp(r->str, "paused"));
+    freeReplyObject(r);
+    cr_assert_eq(kt_int(c, "LLEN q:t:jobs"), 3, "the token the wait moved was lost");
+    cr_assert_eq(kt_int(c, "EXISTS q:wake:h:1"), 0);
+    const char *plain[] = { "q", "t", "3", "h", "1", "30000", "0", "1", "2", "3" };
+    r = kue_script_call(c, KS_CLAIM, 10, plain, NULL);
+    cr_assert(r && r->type == REDIS_REPLY_STRING && !strcmp(r->str, "paused"));
+    freeReplyObject(r);
+    cr_assert_eq(kue_count(S.k, "t", "inactive"), 3);
+    cr_assert_eq(kue_type_resume(S.k, "t"), 0);
+    r = kue_script_call(c, KS_CLAIM, 10, plain, NULL);
+    cr_assert(r && r->type == REDIS_REPLY_ARRAY && r->elements == 3);
+    freeReplyObject(r);
+    cr_assert_eq(kt_int(c, "LLEN q:t:jobs"), 0);
+    cr_assert_eq(kue_count(S.k, "t", "active"), 3);
+    redisFree(c);
 }

@@ -679,7 +679,7 @@
       const on = paused.includes(t);
       return el('button', { type: 'button', class: 'pause-toggle', 'aria-pressed': on ? 'true' : 'false',
         title: on ? 'Paused on every host: click to resume' : 'Click to pause on every host',
-        text: (on ? '▶ Resume ' : '⏸ Pause ') + t,
+        text: (on ? '▶ Resume ' : 'Pause ') + t,
         onclick: async () => {
           try { await api((on ? 'resume/' : 'pause/') + encodeURIComponent(t), { method: 'PUT' }); banner('Type ' + t + (on ? ' resumed' : ' paused'), true); }
           catch (e) { banner(e.message); }

@@ -29,8 +29,9 @@ if j.state == 'inactive' or j.state == 'delayed' then
 end
 if j.state == 'active' then
   if not j.workerId or string.sub(j.workerId, 1, 4) ~= 'kue:' then
-    return err_reply('WRONGSTATE', 'job "' .. id .. '" is held by a Node Kue worker (' ..
-                     tostring(j.workerId or 'unknown') .. '), which cannot be told to cancel it')
+    return err_reply('WRONGSTATE', 'job "' .. id .. '" is active but not held by a kue worker (' ..
+                     'workerId ' .. tostring(j.workerId or 'none') .. ', a Node Kue worker?): ' ..
+                     'it cannot be told to cancel it')
   end
   redis.call('ZADD', key('cancels'), now + math.max(0, grace), id)
   redis.call('PUBLISH', key('control'), 'cancel ' .. id)

@@ -80,6 +80,18 @@ Test(control_cancel, queued_jobs_fail_at_once_and_finished_ones_stay)
     cr_assert_eq(out, KUE_CANCEL_COMPLETE);
     cr_assert_str_eq(sup_field(&S, c, "state", buf, sizeof(buf)), "complete");
     cr_assert_str_empty(sup_field(&S, c, "error", buf, sizeof(buf)));
+    /* active under a Node Kue worker: it cannot be told */
+    int64_t node = sup_job(&S, "nobody", "{}", 1, 0);
+    cr_assert_eq(kue_job_set_state(S.k, node, "active"), 0);
+    redisContext *rc = kt_redis_connect(&S.redis);
+    char hset[200];
+    snprintf(hset, sizeof(hset), "HSET q:job:%lld workerId node-worker-1", (long long)node);
+    freeReplyObject(kt_cmd(rc, hset));
+    redisFree(rc);
+    cr_assert_eq(kue_job_cancel(S.k, node, 5000, &out), -1);
+    cr_assert_eq(kue_errcode(S.k), KUE_ERR_WRONGSTATE);
+    cr_assert(strstr(kue_errstr(S.k), "not held by a kue worker"), "%s", kue_errstr(S.k));
+    cr_assert_str_eq(sup_field(&S, node, "state", buf, sizeof(buf)), "active");
     cr_assert_eq(kue_job_cancel(S.k, 999999, 5000, &out), -1);
     cr_assert_eq(kue_errcode(S.k), KUE_ERR_NOTFOUND);
     cr_assert_eq(kue_job_cancel(S.k, q, -1, &out), -1);

@@ -299,3 +299,33 @@ Test(control_cancel, a_cancelled_job_fails_for_good_whoever_reports_it)
     cr_assert_eq(kt_int(c, "ZCARD q:cancels"), 0);
     redisFree(c);
 }
+
+/* A worker run by hand (no supervisor to kill it) whose plugin has no
+ * cancel hook fails the job's attempt itself, at once, and lives on. */
+Test(control_cancel, worker_without_a_supervisor_fails_the_job_itself)
+{
+    static const char *const none[] = { NULL };
+    sup_setup(&S, none, "");
+    build_cancel(S.plugins, 1);
+    char bin[600], so[800], log[800];
+    kt_bin("kue-worker", bin, sizeof(bin));
+    snprintf(so, sizeof(so), "%s/cancel.so", S.plugins);
+    snprintf(log, sizeof(log), "%s/worker.log", S.dir);
+    char *argv[] = { bin, "--redis", S.redis.url, "--type", "cancel", "--plugin", so,
+                     "--concurrency", "2", NULL };
+    pid_t w = kt_spawn(argv, log);
+    int64_t id = sup_job(&S, "cancel", "{\"ms\":60000}", 3, 0);
+    cr_assert(sup_wait_state(&S, id, "active", 5000));
+    kue_cancel_t out;
+    cr_assert_eq(kue_job_cancel(S.k, id, 60000, &out), 0, "%s", kue_errstr(S.k));
+    cr_assert_eq(out, KUE_CANCEL_PENDING);
+    cr_assert(sup_wait_state(&S, id, "failed", 3000));
+    char buf[64];
+    cr_assert_str_eq(sup_field(&S, id, "error", buf, sizeof(buf)), "cancelled");
+    cr_assert_eq(kill(w, 0), 0, "the worker is gone");
+    int64_t next = sup_job(&S, "cancel", "{\"ms\":10}", 1, 0);
+    cr_assert(sup_wait_state(&S, next, "complete", 5000));
+    kill(w, SIGTERM);
+    int st;
+    cr_assert_eq(kt_wait(w, 10000, &st), 0);
+}

@@ -344,6 +344,74 @@ int cmd_rm(cli_t *c, int argc, char **argv)
     return rc;
 }
 
+static const struct option cancel_opts[] = {
+    { "grace", required_argument, NULL, 'g' },
+    { NULL, 0, NULL, 0 },
+};
+
+int cmd_cancel(cli_t *c, int argc, char **argv)
+{
+    static cli_parser_t p;
+    static int64_t ids[CLI_MAX_ARGS];
+    int64_t grace = KUE_CANCEL_GRACE_DEFAULT_MS;
+    cli_parse_begin(&p, c, argc, argv, cancel_opts);
+    int o;
+    while ((o = cli_next(&p)) > 0) {
+        if (kue_parse_duration(p.arg, &grace) != 0 || grace > KUE_MAX_CANCEL_GRACE_MS)
+            return cli_usage_error("cancel", "invalid --grace \"%.64s\" (a duration up to 1d: "
+                                   "250ms, 5s, 2m)", p.arg);
+    }
+    if (o < 0) return cli_parse_end(&p, o);
+    if (p.npos == 0) return cli_usage_error("cancel", "missing the job ID");
+    int rc = parse_ids(&p, ids);
+    if (rc) return rc;
+    kue_t *k = cli_kue(c);
+    if (!k) return CLI_ERR;
+    for (int i = 0; i < p.npos; i++) {
+        kue_cancel_t out;
+        if (kue_job_cancel(k, ids[i], grace, &out) != 0) {
+            rc = cli_error("%s", kue_errstr(k));
+            continue;
+        }
+        switch (out) {
+        case KUE_CANCEL_DONE:
+            printf("%lld cancelled\n", (long long)ids[i]);
+            break;
+        case KUE_CANCEL_PENDING:
+            printf("%lld cancelling (running: its worker is told; killed after %lldms if it "
+                   "has not stopped)\n", (long long)ids[i], (long long)grace);
+            break;
+        case KUE_CANCEL_COMPLETE:
+            rc = cli_error("job %lld had already completed: left complete", (long long)ids[i]);
+            break;
+        default:
+            rc = cli_error("job %lld had already failed: left failed", (long long)ids[i]);
+            break;
+        }
+    }
+    return rc;
+}
+
+static int pause_cmd(cli_t *c, int argc, char **argv, int on)
+{
+    static cli_parser_t p;
+    int unused = 0;
+    int rc = simple_args(c, argc, argv, NULL, &unused, -1, &p, "the job TYPE");
+    if (rc) return exit_of(rc);
+    kue_t *k = cli_kue(c);
+    if (!k) return CLI_ERR;
+    for (int i = 0; i < p.npos; i++) {
+        if ((on ? kue_type_pause(k, p.pos[i]) : kue_type_resume(k, p.pos[i])) != 0)
+            rc = cli_error("%s", kue_errstr(k));
+        else
+            printf("%s %s\n", p.pos[i], on ? "paused" : "resumed");
+    }
+    return rc;
+}
+
+int cmd_pause(cli_t *c, int argc, char **argv) { return pause_cmd(c, argc, argv, 1); }
+int cmd_resume(cli_t *c, int argc, char **argv) { return pause_cmd(c, argc, argv, 0); }
+
 static const struct option retry_opts[] = {
     { "force", no_argument, NULL, 'f' },
     { NULL, 0, NULL, 0 },

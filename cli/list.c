@@ -328,6 +328,31 @@ static int stats_by_type(kue_t *k, int json)
     return rc;
 }
 
+/* The paused types (kue pause), when there are any: a "paused" line, or
+ * a "paused" array in the JSON object. */
+static int print_paused(kue_t *k, int json)
+{
+    char **types;
+    size_t nt;
+    if (kue_paused_types(k, &types, &nt) != 0) return cli_error("%s", kue_errstr(k));
+    qsort(types, nt, sizeof *types, cmp_str);
+    if (nt) fputs(json ? ",\"paused\":[" : "paused    ", stdout);
+    for (size_t i = 0; i < nt; i++) {
+        if (json) {
+            kue_buf_t qs;
+            kue_buf_init(&qs);
+            kue_json_str(&qs, types[i], strlen(types[i]));
+            printf("%s%s", i ? "," : "", qs.p && !qs.oom ? qs.p : "\"?\"");
+            kue_buf_free(&qs);
+        } else {
+            printf("%s%s", i ? ", " : "", types[i]);
+        }
+    }
+    if (nt) fputs(json ? "]" : "\n", stdout);
+    kue_strings_free(types, nt);
+    return CLI_OK;
+}
+
 int cmd_stats(cli_t *c, int argc, char **argv)
 {
     int json = 0, by_type = 0;
@@ -353,12 +378,14 @@ int cmd_stats(cli_t *c, int argc, char **argv)
         json_counts(n);
         printf(",\"workTime\":%s", wt);
         if (by_type) rc = stats_by_type(k, 1);
+        if (rc == CLI_OK) rc = print_paused(k, 1);
         fputs("}\n", stdout);
         return rc;
     }
     for (int i = 0; i < KUE_STATE__COUNT; i++)
         printf("%-9s %lld\n", kue_state_name((kue_state_t)i), n[i]);
     printf("%-9s %s\n", "workTime", s.work_time_ms >= 0 ? wt : "-");
+    if ((rc = print_paused(k, 0)) != CLI_OK) return rc;
     if (by_type) rc = stats_by_type(k, 0);
     return rc;
 }

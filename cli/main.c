@@ -68,6 +68,26 @@ static const struct command {
       "usage: kue retry ID... [--force]\n"
       "Move failed jobs to inactive so a worker runs them again.  A job that is\n"
       "not failed is refused unless --force is given.\n" },
+    { "cancel", cmd_cancel, "cancel jobs, running ones included",
+      "usage: kue cancel ID... [--grace D]\n"
+      "Cancel jobs.  An inactive or delayed job fails at once with the error\n"
+      "\"cancelled\" and is not retried.  For an active job, the worker running it\n"
+      "(on any host) calls its plugin's cancel hook; if the job is still running\n"
+      "after the grace time (default 5s, at most 1d), or the plugin has no cancel\n"
+      "hook, its supervisor kills that worker process; the job fails with\n"
+      "\"cancelled\" and the process's other jobs go back to the queue without\n"
+      "spending an attempt.  A job already complete or failed is left as it is\n"
+      "(said on stderr, exit 1).\n"
+      "  --grace D      250ms, 5s, 2m ...\n" },
+    { "pause", cmd_pause, "stop every worker of a type taking jobs",
+      "usage: kue pause TYPE...\n"
+      "Pause job types on every host: once this returns, no kue worker claims a\n"
+      "job of the type; jobs in flight finish and jobs can still be created.  The\n"
+      "pause is kept in Redis (restarts and supervisors started later honour it)\n"
+      "until `kue resume`.  Node Kue workers do not honour it.\n" },
+    { "resume", cmd_resume, "let a paused type run again",
+      "usage: kue resume TYPE...\n"
+      "Resume paused job types: idle workers take their jobs at once.\n" },
     { "state", cmd_state, "move a job to a state",
       "usage: kue state ID STATE\n"
       "Move a job to inactive, active, complete, failed or delayed.\n" },

@@ -24,7 +24,7 @@
 #include <sys/types.h>
 
 #define KUE_SB_MAGIC        0x4b554553u   /* "KUES" */
-#define KUE_SB_VERSION      2u
+#define KUE_SB_VERSION      3u
 #define KUE_SB_MAX_SLOTS    512
 #define KUE_SB_MAX_INFLIGHT 256            /* also the upper bound of concurrency */
 #define KUE_SB_TYPE_LEN     64
@@ -61,6 +61,8 @@ struct kue_sb_slot {
     uint32_t redis_up;       /* worker's command connection is up */
     int64_t handler_job;     /* the job whose handler runs now (holds the loop), 0: none */
     int64_t handler_since_ms;  /* wall clock: when that handler was entered */
+    int64_t cancel_job;      /* a cancelled job whose plugin has no cancel hook: the
+                              * worker asks its master to kill it now, 0: none */
     struct kue_sb_job inflight[KUE_SB_MAX_INFLIGHT];
 };
 

@@ -1226,6 +1226,21 @@ int kue_rate_limited_counts(kue_t *k, char ***pairs, size_t *n)
     return string_array(k, r, pairs, n);
 }
 
+/* P:paused: the set of paused types (libkue/lua/pause.lua). */
+static const char *paused_key(const kue_t *k, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s:paused", k->prefix);
+    return buf;
+}
+
+int kue_paused_types(kue_t *k, char ***types, size_t *n)
+{
+    char key[KUE_MAX_TYPE_LEN + 64];
+    redisReply *r = raw_command(k, "SMEMBERS %s", paused_key(k, key, sizeof key));
+    if (!r) return -1;
+    return string_array(k, r, types, n);
+}
+
 int kue_job_log(kue_t *k, int64_t id, char ***lines, size_t *n)
 {
     char key[KUE_KEY_PREFIX_MAX + 32], sid[24];
@@ -1351,6 +1366,42 @@ int kue_job_retry(kue_t *k, int64_t id)
     const char *argv[] = { k->prefix, ids, "inactive", "failed", k->string_ids ? "s" : "" };
     return simple_script(k, KS_SET_STATE, 5, argv);
 }
+
+int kue_job_cancel(kue_t *k, int64_t id, int64_t grace_ms, kue_cancel_t *outcome)
+{
+    if (grace_ms < 0 || grace_ms > KUE_MAX_CANCEL_GRACE_MS)
+        return set_err(k, KUE_ERR_INVALID, "cancel grace %lld ms out of range (0 to %lld ms)",
+                       (long long)grace_ms, (long long)KUE_MAX_CANCEL_GRACE_MS);
+    char ids[24], gs[24];
+    snprintf(ids, sizeof ids, "%lld", (long long)id);
+    snprintf(gs, sizeof gs, "%lld", (long long)grace_ms);
+    const char *argv[] = { k->prefix, ids, gs, k->string_ids ? "s" : "" };
+    redisReply *r = script(k, KS_CANCEL, 4, argv, NULL);
+    if (!r) return -1;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 ||
+        r->element[0]->type != REDIS_REPLY_STRING) {
+        freeReplyObject(r);
+        return set_err(k, KUE_ERR_PROTOCOL, "cancel: unexpected reply");
+    }
+    const char *o = r->element[0]->str;
+    kue_cancel_t c = !strcmp(o, "cancelled") ? KUE_CANCEL_DONE
+                   : !strcmp(o, "cancelling") ? KUE_CANCEL_PENDING
+                   : !strcmp(o, "complete") ? KUE_CANCEL_COMPLETE : KUE_CANCEL_FAILED;
+    freeReplyObject(r);
+    if (outcome) *outcome = c;
+    return 0;
+}
+
+static int type_pause(kue_t *k, const char *type, int on)
+{
+    if (!type || !*type || strlen(type) > KUE_MAX_TYPE_LEN)
+        return set_err(k, KUE_ERR_INVALID, "invalid job type (1 to %d bytes)", KUE_MAX_TYPE_LEN);
+    const char *argv[] = { k->prefix, type, on ? "1" : "0" };
+    return simple_script(k, KS_PAUSE, 3, argv);
+}
+
+int kue_type_pause(kue_t *k, const char *type) { return type_pause(k, type, 1); }
+int kue_type_resume(kue_t *k, const char *type) { return type_pause(k, type, 0); }
 
 int kue_job_update_priority(kue_t *k, int64_t id, int prio)
 {

@@ -24,6 +24,7 @@ static const char *const names[KS__COUNT] = {
     [KS_RECOVER] = "recover",   [KS_SETTLE] = "settle",     [KS_SET_STATE] = "set_state",
     [KS_SET_PRIORITY] = "set_priority", [KS_REMOVE] = "remove",
     [KS_LEADER] = "leader",     [KS_PRUNE] = "prune",       [KS_CRON] = "cron",
+    [KS_CANCEL] = "cancel",     [KS_PAUSE] = "pause",
 };
 
 static struct {

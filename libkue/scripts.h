@@ -37,6 +37,8 @@ typedef enum {
     KS_LEADER,
     KS_PRUNE,
     KS_CRON,
+    KS_CANCEL,
+    KS_PAUSE,
     KS__COUNT
 } kue_script_id;
 

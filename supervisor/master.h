@@ -8,6 +8,7 @@
  *   spawn.c   fork + child init + exec of workers, web, redis-server
  *   rds.c     the master's Redis work: promotion, lease recovery, settling
  *             the jobs of dead workers (async, queued while disconnected)
+ *   control.c kills the workers of cancelled jobs
  *   watch.c   inotify on the plugins directory
  *   check.c   plugin checks beside the loop (an exec'd kue-worker --check)
  *   rundir.c  run_dir safety, files in it, -t's bind check
@@ -201,6 +202,12 @@ void sup_cron_stop(struct master *m);
 void sup_cron_free(struct master *m);
 /* A new leader: run the due ticks now. */
 void sup_cron_kick(struct master *m);
+/* control.c: cancelled jobs (P:cancels, P:control) */
+int sup_control_start(struct master *m);
+void sup_control_stop(struct master *m);
+/* Kill worker idx when it holds a cancelled job whose grace time passed
+ * (or whose plugin has no cancel hook); 1 when it did. */
+int sup_control_check(struct master *m, int idx, const struct kue_sb_slot *s, int64_t now_wall);
 
 /* watch.c */
 int sup_watch_start(struct master *m);

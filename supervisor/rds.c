@@ -579,11 +579,16 @@ int sup_rds_start(struct master *m, char *err, size_t errlen)
     }
     sup_rds_timers(m, 1);
     sup_leader_start(m);
+    if (sup_control_start(m) != 0) {
+        snprintf(err, errlen, "cannot create the Redis connection");
+        return -1;
+    }
     return 0;
 }
 
 void sup_rds_stop(struct master *m)
 {
+    sup_control_stop(m);
     sup_rds_timers(m, 0);
     sup_leader_free(m);
     ev_timer_stop(m->loop, &m->drain_kick);

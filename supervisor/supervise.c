@@ -174,6 +174,10 @@ void sup_check_worker(struct master *m, int idx, int64_t now_wall, int check_rss
     char name[128];
     sup_proc_name(p, name, sizeof(name));
 
+    /* a cancelled job: its grace time passed, or its plugin has no hook */
+    if (sup_control_check(m, idx, &s, now_wall))
+        return;
+
     /* quiet (TSTP) reaches workers started after it once they can take
      * the signal, i.e. once they report being ready */
     if (m->quiet && s.state == KUE_SB_READY && p->state == SS_RUNNING)

@@ -240,6 +240,43 @@ static void do_delete(kue_t *k, const web_route_t *r, web_resp_t *resp, int *rf)
     message(resp, "job ", r->job_id, " removed");
 }
 
+/* PUT /job/:id/cancel[/:grace] (grace a duration, default 5s) */
+static void do_cancel(kue_t *k, const web_route_t *r, web_resp_t *resp, int *rf)
+{
+    int64_t grace = KUE_CANCEL_GRACE_DEFAULT_MS;
+    if (r->value && (kue_parse_duration(r->value, &grace) != 0 ||
+                     grace > KUE_MAX_CANCEL_GRACE_MS)) {
+        web_resp_error(resp, 400, "invalid grace (a duration up to 1d: 250ms, 5s, 2m)");
+        return;
+    }
+    int64_t id;
+    if (web_parse_id(r->job_id, &id) < 0) { doesnt_exist(resp, r->job_id); return; }
+    kue_cancel_t out;
+    if (kue_job_cancel(k, id, grace, &out) < 0) { fail(k, resp, rf, 200); return; }
+    static const char *const what[] = { "cancelled", "cancelling", "complete", "failed" };
+    web_buf_t *b = &resp->body;
+    if (out == KUE_CANCEL_COMPLETE || out == KUE_CANCEL_FAILED) {
+        /* finished before the cancel arrived: left as it is */
+        resp->status = 409;
+        web_buf_printf(b, "{\"error\":\"job %lld had already %s\",\"outcome\":\"%s\"}",
+                       (long long)id, out == KUE_CANCEL_COMPLETE ? "completed" : "failed",
+                       what[out]);
+        return;
+    }
+    web_buf_printf(b, "{\"message\":\"job %lld %s\",\"outcome\":\"%s\"}", (long long)id,
+                   what[out], what[out]);
+}
+
+/* PUT /pause/:type, PUT /resume/:type */
+static void do_pause(kue_t *k, const web_route_t *r, int on, web_resp_t *resp, int *rf)
+{
+    if ((on ? kue_type_pause(k, r->type) : kue_type_resume(k, r->type)) < 0) {
+        fail(k, resp, rf, 200);
+        return;
+    }
+    message(resp, "type ", r->type, on ? " paused" : " resumed");
+}
+
 static void do_type_state_stats(kue_t *k, const web_route_t *r, web_resp_t *resp, int *rf)
 {
     long long c = kue_count(k, r->type, r->state);
@@ -344,6 +381,9 @@ void web_api_handle(const web_ctx_t *ctx, kue_t *k, const web_req_t *req, web_re
     case WEB_R_JOB_STATE: do_set_state(k, r, r->value, resp, redis_failed, 0); break;
     case WEB_R_JOB_PRIORITY: do_priority(k, r, resp, redis_failed); break;
     case WEB_R_JOB_DELETE: do_delete(k, r, resp, redis_failed); break;
+    case WEB_R_JOB_CANCEL: do_cancel(k, r, resp, redis_failed); break;
+    case WEB_R_PAUSE: do_pause(k, r, 1, resp, redis_failed); break;
+    case WEB_R_RESUME: do_pause(k, r, 0, resp, redis_failed); break;
     case WEB_R_INACTIVE: do_set_state(k, r, "inactive", resp, redis_failed, 1); break;
     case WEB_R_JOB_CREATE:
         web_post_jobs(k, req->content_type, req->body, req->body_len, resp, redis_failed);
@@ -351,7 +391,7 @@ void web_api_handle(const web_ctx_t *ctx, kue_t *k, const web_req_t *req, web_re
     case WEB_R_METRICS: web_metrics(ctx, k, resp); break;
     case WEB_R_HEALTHZ: web_healthz(ctx, resp); break;
     case WEB_R_READYZ: web_readyz(ctx, k, resp); break;
-    case WEB_R_WORKERS: web_workers_json(ctx, resp); break;
+    case WEB_R_WORKERS: web_workers_json(ctx, k, resp); break;
     case WEB_R_THROUGHPUT:
         if (ctx->events) web_events_throughput(ctx->events, &resp->body);
         else web_buf_puts(&resp->body, "{\"interval_s\":1,\"types\":{}}");

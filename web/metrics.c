@@ -79,6 +79,33 @@ static int collect(const kue_scoreboard_t *sb, struct wagg *agg, int max, int *b
     }
 }
 
+/* kue_type_paused{type}: 1 for each paused type (kue pause), 0 for the
+ * other known types. */
+static void paused_metric(kue_t *k, web_buf_t *b, char **types, size_t nt)
+{
+    char **paused = NULL;
+    size_t np = 0;
+    if (kue_paused_types(k, &paused, &np) != 0) return;
+    web_buf_puts(b, "# HELP kue_type_paused Whether the type is paused on every host (kue pause).\n"
+                    "# TYPE kue_type_paused gauge\n");
+    for (size_t t = 0; t < nt && t < 1000; t++) {
+        int on = 0;
+        for (size_t i = 0; i < np && !on; i++) on = !strcmp(paused[i], types[t]);
+        web_buf_puts(b, "kue_type_paused{");
+        label(b, "type", types[t]);
+        web_buf_printf(b, "} %d\n", on);
+    }
+    for (size_t i = 0; i < np && i < 1000; i++) {      /* paused before any job was saved */
+        int known = 0;
+        for (size_t t = 0; t < nt && !known; t++) known = !strcmp(paused[i], types[t]);
+        if (known) continue;
+        web_buf_puts(b, "kue_type_paused{");
+        label(b, "type", paused[i]);
+        web_buf_puts(b, "} 1\n");
+    }
+    kue_strings_free(paused, np);
+}
+
 void web_metrics(const web_ctx_t *ctx, kue_t *k, web_resp_t *resp)
 {
     web_buf_t *b = &resp->body;
@@ -113,6 +140,7 @@ void web_metrics(const web_ctx_t *ctx, kue_t *k, web_resp_t *resp)
                     label(b, "type", types[t]);
                     web_buf_printf(b, ",state=\"%s\"} %lld\n", states[i], c);
                 }
+            paused_metric(k, b, types, nt);
             kue_strings_free(types, nt);
         }
         char **rl = NULL;
@@ -227,22 +255,44 @@ void web_metrics(const web_ctx_t *ctx, kue_t *k, web_resp_t *resp)
     }
 }
 
-void web_workers_json(const web_ctx_t *ctx, web_resp_t *resp)
+/* ,"paused":[types] (null when Redis did not answer) */
+static void paused_json(kue_t *k, web_buf_t *b)
+{
+    char **paused = NULL;
+    size_t np = 0;
+    if (!k || kue_paused_types(k, &paused, &np) != 0) {
+        web_buf_puts(b, ",\"paused\":null");
+        return;
+    }
+    web_buf_puts(b, ",\"paused\":[");
+    for (size_t i = 0; i < np && i < 1000; i++) {
+        if (i) web_buf_puts(b, ",");
+        web_buf_json_str(b, paused[i]);
+    }
+    web_buf_puts(b, "]");
+    kue_strings_free(paused, np);
+}
+
+void web_workers_json(const web_ctx_t *ctx, kue_t *k, web_resp_t *resp)
 {
     web_buf_t *b = &resp->body;
     kue_scoreboard_t *sb = ctx->sb;
     int64_t now = kue_now_ms();
     if (!sb || !sb->hdr) {
-        web_buf_printf(b, "{\"scoreboard\":false,\"now\":%lld,\"workers\":[]}", (long long)now);
+        web_buf_printf(b, "{\"scoreboard\":false,\"now\":%lld", (long long)now);
+        paused_json(k, b);
+        web_buf_puts(b, ",\"workers\":[]}");
         return;
     }
     struct kue_sb_header h = *sb->hdr;
-    web_buf_printf(b, "{\"scoreboard\":true,\"now\":%lld,\"master\":{\"pid\":%d,"
+    web_buf_printf(b, "{\"scoreboard\":true,\"now\":%lld", (long long)now);
+    paused_json(k, b);
+    web_buf_printf(b, ",\"master\":{\"pid\":%d,"
                       "\"heartbeat_ms\":%lld,\"started_ms\":%lld,\"draining\":%s,\"quiet\":%s,"
                       "\"redis_up\":%s,\"promoted_total\":%llu,\"promotion_lag_ms_last\":%lld,"
                       "\"recovered_total\":%llu,\"restarts_total\":%llu,\"leader\":%s,"
                       "\"leader_token\":%lld,\"leader_since_ms\":%lld,\"leader_holder\":",
-                   (long long)now, h.master_pid, (long long)h.master_heartbeat_ms,
+                   h.master_pid, (long long)h.master_heartbeat_ms,
                    (long long)h.started_ms, h.draining ? "true" : "false",
                    h.quiet ? "true" : "false", h.redis_up ? "true" : "false",
                    (unsigned long long)h.promoted_total, (long long)h.promotion_lag_ms_last,

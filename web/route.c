@@ -90,6 +90,7 @@ static const char *const route_names[WEB_R__COUNT] = {
     [WEB_R_THROUGHPUT] = "throughput", [WEB_R_CONFIG] = "config",
     [WEB_R_CRON_LIST] = "cron_list", [WEB_R_CRON_GET] = "cron_get", [WEB_R_CRON_PUT] = "cron_put",
     [WEB_R_CRON_DELETE] = "cron_delete",
+    [WEB_R_JOB_CANCEL] = "job_cancel", [WEB_R_PAUSE] = "pause", [WEB_R_RESUME] = "resume",
 };
 
 const char *web_route_name(web_route_id id)
@@ -221,9 +222,16 @@ web_route_id web_route_match(const char *method, const char *raw_path, web_route
         r->value = s[3];
         if (eq(s[2], "state")) return r->id = WEB_R_JOB_STATE;
         if (eq(s[2], "priority")) return r->id = WEB_R_JOB_PRIORITY;
+        if (eq(s[2], "cancel")) return r->id = WEB_R_JOB_CANCEL;
         r->job_id = r->value = NULL;
         return r->id;
     }
+    if (put && n == 3 && eq(s[0], "job") && eq(s[2], "cancel")) {
+        r->job_id = s[1];
+        return r->id = WEB_R_JOB_CANCEL;
+    }
+    if (put && n == 2 && eq(s[0], "pause")) { r->type = s[1]; return r->id = WEB_R_PAUSE; }
+    if (put && n == 2 && eq(s[0], "resume")) { r->type = s[1]; return r->id = WEB_R_RESUME; }
     if (del && n == 2 && eq(s[0], "job")) { r->job_id = s[1]; return r->id = WEB_R_JOB_DELETE; }
     if ((put || del) && n == 2 && eq(s[0], "cron")) {
         r->type = s[1];

@@ -83,6 +83,9 @@ typedef enum {
     WEB_R_CRON_GET,          /* GET /cron/:name */
     WEB_R_CRON_PUT,          /* PUT /cron/:name (JSON definition) */
     WEB_R_CRON_DELETE,       /* DELETE /cron/:name */
+    WEB_R_JOB_CANCEL,        /* PUT /job/:id/cancel[/:grace] */
+    WEB_R_PAUSE,             /* PUT /pause/:type */
+    WEB_R_RESUME,            /* PUT /resume/:type */
     WEB_R__COUNT
 } web_route_id;
 
@@ -203,7 +206,8 @@ int web_is_redis_error(kue_t *k);
 /* ---- metrics, workers, health ----------------------------------------------- */
 
 void web_metrics(const web_ctx_t *ctx, kue_t *k, web_resp_t *resp);
-void web_workers_json(const web_ctx_t *ctx, web_resp_t *resp);
+/* GET /workers; k may be NULL (then "paused" is null) */
+void web_workers_json(const web_ctx_t *ctx, kue_t *k, web_resp_t *resp);
 void web_healthz(const web_ctx_t *ctx, web_resp_t *resp);
 void web_readyz(const web_ctx_t *ctx, kue_t *k, web_resp_t *resp);
 

@@ -261,12 +261,12 @@ void kw_fetch_stop_waiting(struct kw_worker *w)
 void kw_fetch_event(struct kw_worker *w, int ev, const struct kw_fetch_in *reply)
 {
     struct kw_fetch_in in = reply ? *reply : (struct kw_fetch_in){ 0 };
-    in.allowed = !w->draining && !w->paused && !w->quiet;
+    in.allowed = !w->draining && !w->paused && !w->quiet && !w->type_paused;
     in.cmd_up = kue_conn_ready(w->cmd);
     in.blk_up = kue_conn_ready(w->blk);
     if (ev == KFE_GO && w->fetch.state == KF_IDLE && in.cmd_up && in.allowed)
         in.free_slots = slots_to_offer(w);
-    in.allowed = !w->draining && !w->paused && !w->quiet;    /* max_jobs may drain */
+    in.allowed = !w->draining && !w->paused && !w->quiet && !w->type_paused;    /* max_jobs may drain */
     int before = w->fetch.state;
     int a = kw_fetch_step(&w->fetch, ev, &in);
     if (a < 0) {
@@ -300,6 +300,8 @@ static void claimed(struct kw_worker *w, redisReply *reply)
     } else if (reply->type == REDIS_REPLY_ERROR) {
         klog_error("claim script failed: %s", reply->str);
         in.error = 1;
+    } else if (reply->type == REDIS_REPLY_STRING && !strcmp(reply->str, "paused")) {
+        kw_type_paused(w, 1);        /* the type is paused fleet-wide (control.c) */
     } else if (reply->type == REDIS_REPLY_ARRAY) {
         in.got = (int)reply->elements;
         /* the rate window is full: the ms until it has room follow the jobs */

@@ -129,7 +129,7 @@ void kw_job_finish(struct kw_job *j, const char *error, const char *result_json)
 }
 
 /* Fail the attempt of a running job while its handler still holds it. */
-static void take_away(struct kw_job *j, const char *error, const char *cause)
+void kw_job_take_away(struct kw_job *j, const char *error, const char *cause)
 {
     struct kw_worker *w = j->w;
     if (j->state != KJ_RUNNING) return;
@@ -147,7 +147,7 @@ static void take_away(struct kw_job *j, const char *error, const char *cause)
 
 static void on_ttl(struct ev_loop *loop, ev_timer *t, int revents)
 {
-    take_away(t->data, "TTL exceeded", "ttl");
+    kw_job_take_away(t->data, "TTL exceeded", "ttl");
 }
 
 void kw_report_progress(struct kw_job *j, long pct, const char *data_json)
@@ -353,7 +353,7 @@ static void on_event(redisAsyncContext *ac, void *rep, void *privdata)
         for (int s = 1; s <= w->cfg->concurrency; s++) {
             struct kw_job *j = w->slots[s];
             if (j && j->id == id) {
-                take_away(j, "TTL exceeded", "ttl");
+                kw_job_take_away(j, "TTL exceeded", "ttl");
                 break;
             }
         }

@@ -44,7 +44,7 @@ static long rss_kb(void)
 static uint32_t sb_state(const struct kw_worker *w)
 {
     if (w->draining) return KUE_SB_DRAINING;
-    if (w->paused || w->quiet) return KUE_SB_QUIET;
+    if (w->paused || w->quiet || w->type_paused) return KUE_SB_QUIET;
     if (!w->started_jobs && !kue_conn_ready(w->cmd)) return KUE_SB_STARTING;
     return KUE_SB_READY;
 }
@@ -244,6 +244,7 @@ static void on_heartbeat(struct ev_loop *loop, ev_timer *t, int revents)
     kw_sb_sync(w);
     if (w->ppid && getppid() != w->ppid && !w->draining)
         kw_begin_drain(w, "the supervisor is gone");
+    kw_control_poll(w);
     kw_kick(w);        /* safety nets: never stall with free slots, or in a drain */
     kw_check_drained(w);
 }
@@ -362,6 +363,7 @@ static int watchers_start(struct kw_worker *w)
     kw_watchdog_start(w);
     w->cmd = kue_conn_new(w->loop, &w->url, "cmd", on_cmd_state, w);
     w->blk = kue_conn_new(w->loop, &w->url, "blocking", on_blk_state, w);
+    kw_control_open(w);
     return w->cmd && w->blk ? 0 : -1;
 }
 
@@ -369,6 +371,7 @@ static void worker_free(struct kw_worker *w)
 {
     kw_watchdog_stop();
     if (w->sub) kue_conn_free(w->sub);
+    if (w->ctl) kue_conn_free(w->ctl);
     if (w->blk) kue_conn_free(w->blk);
     if (w->cmd) kue_conn_free(w->cmd);
     if (w->sbs) {

@@ -45,6 +45,7 @@ struct kw_job {
     int64_t created_at, ttl_ms, delay_ms;
     int64_t started_mono, started_wall;
     ev_timer ttl_timer;
+    int cancelled;              /* a cancel for it arrived (control.c) */
     struct kw_job *taken_prev, *taken_next;   /* w->taken, while KJ_TAKEN */
 };
 
@@ -159,7 +160,8 @@ struct kw_worker {
     int pid;
     char events_channel[160];
 
-    kue_conn_t *cmd, *blk, *sub;
+    kue_conn_t *cmd, *blk, *sub, *ctl;
+    int type_paused;            /* the type is paused fleet-wide (P:paused) */
 
     struct kw_job *slots[KUE_SB_MAX_INFLIGHT + 1];   /* 1-based; RUNNING jobs */
     int inflight;
@@ -211,6 +213,13 @@ int kw_job_known(const struct kw_worker *w, int64_t id);     /* running or taken
 void kw_jobs_free(struct kw_worker *w);
 void kw_sub_open(struct kw_worker *w);      /* listen for Kue's "ttl exceeded" */
 long long kw_num(const char *s, long long dflt);
+
+/* control.c: cancel and pause messages on P:control */
+void kw_control_open(struct kw_worker *w);
+void kw_control_poll(struct kw_worker *w);      /* while paused: is it still? */
+void kw_type_paused(struct kw_worker *w, int paused);
+/* jobs.c: fail the attempt of a running job while its handler holds it */
+void kw_job_take_away(struct kw_job *j, const char *error, const char *cause);
 
 /* fetch.c */
 void kw_fetch_init(struct kw_worker *w);

@@ -263,6 +263,36 @@ KUE_API int kue_job_retry(kue_t *k, int64_t id);
 KUE_API int kue_job_update_priority(kue_t *k, int64_t id, int prio);
 /* Append a log line. */
 KUE_API int kue_job_add_log(kue_t *k, int64_t id, const char *line);
+/* Cancel a job (docs/libkue.md, "Cancel and pause").  An inactive or
+ * delayed job fails at once with the error "cancelled" and is not retried
+ * (*outcome KUE_CANCEL_DONE).  An active job held by a kue worker is
+ * marked and its worker told at once, on any host: the plugin's cancel
+ * hook is called, and the supervisor running it kills the process after
+ * grace_ms (0 .. KUE_MAX_CANCEL_GRACE_MS) if the job has not finished, or
+ * at once when the plugin has no cancel hook; the job then fails with
+ * "cancelled" (KUE_CANCEL_PENDING).  A job already complete or failed is
+ * left as it is (KUE_CANCEL_COMPLETE, KUE_CANCEL_FAILED).  -1: no such
+ * job (KUE_ERR_NOTFOUND), an active job held by a Node Kue worker
+ * (KUE_ERR_WRONGSTATE), a bad grace (KUE_ERR_INVALID) or a Redis error.
+ * outcome may be NULL. */
+typedef enum {
+    KUE_CANCEL_DONE = 0,     /* was queued: failed now with "cancelled" */
+    KUE_CANCEL_PENDING,      /* active: its worker is told, killed after the grace */
+    KUE_CANCEL_COMPLETE,     /* had completed already: stays complete */
+    KUE_CANCEL_FAILED        /* had failed already: stays failed */
+} kue_cancel_t;
+#define KUE_MAX_CANCEL_GRACE_MS 86400000LL    /* a day */
+#define KUE_CANCEL_GRACE_DEFAULT_MS 5000
+KUE_API int kue_job_cancel(kue_t *k, int64_t id, int64_t grace_ms, kue_cancel_t *outcome);
+/* Pause a job type on every host: once this returns, no kue worker
+ * anywhere claims a job of the type (jobs in flight finish; jobs can still
+ * be saved) until kue_type_resume().  Stored in Redis (P:paused), so it
+ * holds across restarts and for supervisors started later.  Node Kue
+ * workers do not honour it.  0 ok (also when already paused), -1 error. */
+KUE_API int kue_type_pause(kue_t *k, const char *type);
+KUE_API int kue_type_resume(kue_t *k, const char *type);
+/* The paused types (free with kue_strings_free). */
+KUE_API int kue_paused_types(kue_t *k, char ***types, size_t *n);
 /* Promote due delayed jobs (at most limit) in one atomic step; honours
  * Kue's promotion:lock.  *promoted receives the count, *next_due_ms the
  * promote_at of the earliest remaining delayed job (-1: none). */

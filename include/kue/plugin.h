@@ -103,6 +103,17 @@ struct kue_plugin {
      * Kue's custom backoff).  attempts: attempts made; delay_ms: the job's
      * delay field.  Without this hook such jobs wait their delay field. */
     int64_t (*backoff)(int attempts, int64_t delay_ms);
+    /* Optional: the job was cancelled (kue cancel, PUT /job/:id/cancel)
+     * while this process runs it.  Stop the work and call
+     * kue_done(job, "cancelled", NULL), now or later from the loop.  The
+     * job fails with "cancelled" whatever the handler reports.  Without
+     * this hook, or when the job is still running after the cancel's grace
+     * time, the supervisor kills the process (its other jobs go back to
+     * the queue without spending an attempt).  Called on the loop thread,
+     * so a handler that blocks the loop never sees it.  Added after the
+     * first release of this ABI: plugins built before it still load
+     * (their smaller descriptor leaves it NULL). */
+    void (*cancel)(kue_handle_t *job);
 };
 
 #define KUE_PLUGIN_ENTRY_SYMBOL "kue_plugin_entry"

@@ -16,12 +16,20 @@
 -- created_at, delay, backoff} (missing fields nil): what the worker and
 -- its plugin use, read with one HMGET and returned by position.  When the
 -- rate window is full, one integer follows the jobs: the ms until it has
--- room again.
+-- room again.  When the type is paused: the string 'paused'.
 local t, n = ARGV[2], tonumber(ARGV[3])
 local host, pid = ARGV[4], ARGV[5]
 local lease, taken = tonumber(ARGV[6]), ARGV[7]
 local rate_n, rate_p = tonumber(ARGV[8 + n]) or 0, tonumber(ARGV[9 + n]) or 0
 local gc = tonumber(ARGV[10 + n]) or 0
+-- a paused type (pause.lua) claims nothing: the token a wait moved goes
+-- back, and the worker is told 'paused' so it stops asking
+if redis.call('SISMEMBER', key('paused'), t) == 1 then
+  if taken == 'w' and redis.call('LPOP', key('wake:' .. host .. ':' .. pid)) then
+    redis.call('RPUSH', key(t .. ':jobs'), 1)
+  end
+  return 'paused'
+end
 if taken == 'w' then
   if not redis.call('LPOP', key('wake:' .. host .. ':' .. pid)) then return {} end
   taken = 1

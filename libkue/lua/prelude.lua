@@ -504,8 +504,14 @@ end
 -- fail for good.  Returns {1, outcome, delay}.
 local function fail_job(id, j, err, fn_ms, now, cause)
   local jk = key('job:' .. id)
+  -- a job cancelled while active (cancel.lua) fails for good, whoever
+  -- reports it and whatever the handler said (read first: the first write
+  -- stays the RPUSH, so Redis refuses the script whole when out of memory)
+  local cancelled = redis.call('ZSCORE', key('cancels'), id) ~= false
+  if cancelled then err = 'cancelled' end
   local msg = first_line(err)
   redis.call('RPUSH', jk .. ':log', msg)
+  if cancelled then redis.call('ZREM', key('cancels'), id) end
   publish(id, 'error', ',' .. jstr(err))
   -- count the attempt while attempts < max_attempts (as Kue's HINCRBY),
   -- written with the state change
@@ -520,7 +526,7 @@ local function fail_job(id, j, err, fn_ms, now, cause)
   release(id, j.workerId)
   sched_leave(id, j, max - made <= 0 and 'failed' or nil)
   if cause == 'ttl' then publish(id, 'ttl exceeded ack') end
-  if max - made <= 0 then
+  if max - made <= 0 or cancelled then
     publish(id, 'failed', ',' .. jstr(msg) .. ',null')
     return { 1, 'failed', 0 }
   end

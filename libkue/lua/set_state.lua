@@ -23,5 +23,7 @@ end
 local now = now_ms()
 if j.state == 'active' and to ~= 'active' then release(id, j.workerId) end
 sched_set_state(id, j, to)
+-- an operator's move overrides a pending cancel (cancel.lua)
+if redis.call('ZSCORE', key('cancels'), id) then redis.call('ZREM', key('cancels'), id) end
 move(id, j.type, j.prio, j.state, to, now, j.promote_at, j.ttln)
 return 1

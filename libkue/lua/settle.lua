@@ -12,7 +12,8 @@ for _, id in ipairs(redis.call('SMEMBERS', hk)) do
   local j = load(id)
   if j and j.state == 'active' and j.workerId and
      string.sub(j.workerId, 1, #prefix) == prefix then
-    if mode == 'requeue' then
+    -- a cancelled job (cancel.lua) is not put back: it fails
+    if mode == 'requeue' and not redis.call('ZSCORE', key('cancels'), id) then
       release(id, j.workerId)
       sched_leave(id, j)
       move(id, j.type, j.prio, 'active', 'inactive', now)

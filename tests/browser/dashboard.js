@@ -345,6 +345,27 @@ async function redisDown(browser, out) {
     await noOverflow(p2, 'queued');
     await shot(p2, 'phone-queued');
 
+    /* 12. cancel a queued job from its row; pause and resume a type from the workers view */
+    await page.goto(base + 'inactive', { waitUntil: 'domcontentloaded' });
+    await page.waitForSelector('#jobs li.job button.cancel');
+    const cid = (await page.$eval('#jobs li.job:has(button.cancel) .id', (e) => e.textContent)).replace('#', '');
+    const ncd = dialogs.length;
+    await page.click('#jobs li.job:has(button.cancel) button.cancel');
+    check(dialogs.length === ncd + 1 && dialogs[ncd] === 'Cancel job ' + cid + '?', 'cancel confirm: ' + dialogs[ncd]);
+    await page.waitForFunction((b) => fetch(b.base + 'job/' + b.id).then((r) => r.json()).then((j) => j.state === 'failed' && j.error === 'cancelled'), { base, id: cid });
+    await page.click('#view-workers');
+    await page.waitForSelector('#pauses button.pause-toggle');
+    const toggle = '#pauses button.pause-toggle:has-text("flaky")';
+    check(await page.getAttribute(toggle, 'aria-pressed') === 'false', 'flaky starts running');
+    await page.click(toggle);
+    await page.waitForSelector('#pauses button.pause-toggle[aria-pressed="true"]:has-text("flaky")');
+    const paused = await page.evaluate((b) => fetch(b + 'workers').then((r) => r.json()).then((w) => w.paused), base);
+    check(JSON.stringify(paused) === '["flaky"]', 'paused after the toggle: ' + JSON.stringify(paused));
+    await shot(page, 'desktop-workers-paused');
+    await page.click(toggle);
+    await page.waitForSelector('#pauses button.pause-toggle[aria-pressed="false"]:has-text("flaky")');
+    out.cancelled = cid;
+
     check(errors.length === 0, 'page errors: ' + errors.join(' | '));
     out.ok = true;
   } catch (e) {

@@ -58,6 +58,15 @@ Test(web_units, kue_routes_in_declaration_order)
     cr_expect_str_eq(R.value, "failed");
     cr_expect_eq(m("PUT", "/job/12/priority/-10"), WEB_R_JOB_PRIORITY);
     cr_expect_eq(m("PUT", "/job/12/other/x"), WEB_R_NONE);
+    cr_expect_eq(m("PUT", "/job/12/cancel"), WEB_R_JOB_CANCEL);
+    cr_expect_str_eq(R.job_id, "12");
+    cr_expect_eq(m("PUT", "/job/12/cancel/5s"), WEB_R_JOB_CANCEL);
+    cr_expect_str_eq(R.value, "5s");
+    cr_expect_eq(m("GET", "/job/12/cancel"), WEB_R_NONE);
+    cr_expect_eq(m("PUT", "/pause/my%2Ftype"), WEB_R_PAUSE);
+    cr_expect_str_eq(R.type, "my/type");
+    cr_expect_eq(m("PUT", "/resume/email"), WEB_R_RESUME);
+    cr_expect_eq(m("GET", "/pause/email"), WEB_R_NONE);
     cr_expect_eq(m("DELETE", "/job/12"), WEB_R_JOB_DELETE);
     cr_expect_eq(m("POST", "/job"), WEB_R_JOB_CREATE);
     cr_expect_eq(m("GET", "/inactive/12"), WEB_R_INACTIVE);

@@ -233,6 +233,8 @@
     const acts = el('span', { class: 'acts' });
     if (job.state !== 'inactive' && job.state !== 'active')
       acts.append(el('button', { type: 'button', title: 'Retry (move to queued)', 'aria-label': 'Retry job ' + id, text: '↻', onclick: () => retry(id) }));
+    if (cancellable(job))
+      acts.append(el('button', { type: 'button', class: 'cancel', title: 'Cancel', 'aria-label': 'Cancel job ' + id, text: '⊘', onclick: () => cancelJob(id) }));
     acts.append(el('button', { type: 'button', class: 'danger', title: 'Remove', 'aria-label': 'Remove job ' + id, text: '✕', onclick: () => removeJob(id) }));
     li.append(cb, el('span', { class: 'id', text: '#' + id }), el('div', { class: 'main' }, open), acts);
     if (job.state === 'active') {
@@ -351,6 +353,19 @@
   async function retry(id) {
     try { await api('inactive/' + id); banner('Job ' + id + ' queued again', true); pending.add(id); scheduleFlush(); scheduleCounts(0); }
     catch (e) { banner(e.message); }
+  }
+  // Cancel (PUT /job/:id/cancel): a queued job fails at once, a running one
+  // is stopped by its worker or killed after the grace time; a job that
+  // finished first is left as it is (409, said in the banner).
+  const cancellable = (job) => job.state === 'inactive' || job.state === 'delayed' || job.state === 'active';
+  async function cancelJob(id) {
+    if (!confirm('Cancel job ' + id + '?')) return false;
+    try {
+      const r = await api('job/' + id + '/cancel', { method: 'PUT' });
+      banner(r && r.outcome === 'cancelling' ? 'Job ' + id + ' is being cancelled' : 'Job ' + id + ' cancelled', true);
+      pending.add(String(id)); scheduleFlush(); scheduleCounts(0);
+      return true;
+    } catch (e) { banner(e.message); return false; }
   }
   async function removeJob(id, quiet) {
     try { await api('job/' + id, { method: 'DELETE' }); dropRow(id); if (!quiet) { banner('Job ' + id + ' removed', true); scheduleCounts(0); } }
@@ -537,6 +552,8 @@
     const actions = el('div', { class: 'detail-actions' });
     if (job.state !== 'inactive' && job.state !== 'active')
       actions.append(el('button', { type: 'button', class: 'primary', text: 'Retry', onclick: async () => { await retry(id); renderDetail(id); } }));
+    if (cancellable(job))
+      actions.append(el('button', { type: 'button', text: 'Cancel', onclick: async () => { if (await cancelJob(String(id))) renderDetail(id); } }));
     actions.append(el('button', { type: 'button', class: 'danger', text: 'Remove', onclick: async () => { if (confirm('Remove job ' + id + '?')) { await removeJob(String(id)); $('detail').close(); } } }));
 
     const parts = [actions, kv, el('section', null, el('h3', { text: 'Data' }), data)];
@@ -652,10 +669,29 @@
     if (x.inflight.length > INFLIGHT_SHOWN) ul.append(el('li', { class: 'muted', text: '+' + (x.inflight.length - INFLIGHT_SHOWN) + ' more' }));
     return ul;
   }
+  // One toggle per known type: paused on every host (kue pause) or not.
+  async function renderPauses(paused) {
+    const box = $('pauses');
+    if (!Array.isArray(paused)) { box.replaceChildren(); return; }
+    const types = await api('job/types').catch(() => []);
+    const all = Array.from(new Set(types.concat(paused))).sort();
+    box.replaceChildren(...all.map((t) => {
+      const on = paused.includes(t);
+      return el('button', { type: 'button', class: 'pause-toggle', 'aria-pressed': on ? 'true' : 'false',
+        title: on ? 'Paused on every host: click to resume' : 'Click to pause on every host',
+        text: (on ? '▶ Resume ' : 'Pause ') + t,
+        onclick: async () => {
+          try { await api((on ? 'resume/' : 'pause/') + encodeURIComponent(t), { method: 'PUT' }); banner('Type ' + t + (on ? ' resumed' : ' paused'), true); }
+          catch (e) { banner(e.message); }
+          refreshWorkers();
+        } });
+    }));
+  }
   async function refreshWorkers() {
     if (st.view !== 'workers') return;
     try {
       const w = await api('workers');
+      renderPauses(w.paused);
       const tb = $('workers');
       if (!w.scoreboard) {
         $('master-info').textContent = 'This web process runs without a supervisor scoreboard: no worker processes to show.';

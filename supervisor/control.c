@@ -1,0 +1,187 @@
+/*
+ * control.c -- the master's part in cancelling a running job
+ * (docs/supervision.md, section 7).
+ *
+ * A cancelled active job is a member of P:cancels, scored by the time (ms,
+ * Redis clock) after which it may be killed (libkue/lua/cancel.lua).  The
+ * master keeps a copy of that set, read every second and at once when
+ * "cancel <id>" arrives on P:control, and on every tick looks for those
+ * ids among the jobs its workers hold (scoreboard).  A worker holding one
+ * is killed, as for a hard timeout, when
+ *
+ *   - the grace time has passed (the plugin's cancel hook did not end the
+ *     job, or a handler holds the worker's loop and never saw the message),
+ *   - or the worker asks for it through its slot (cancel_job: the plugin
+ *     has no cancel hook), and the job is in the set.
+ *
+ * The cancelled job fails with "cancelled" (a failure of a job in
+ * P:cancels is final), and the process's other jobs go back to inactive
+ * without spending an attempt (settle in requeue mode).  Members whose
+ * time passed ten minutes ago are dropped from the set by whichever
+ * supervisor reads it.
+ */
+#include "master.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "util.h"
+
+#define CTL_MAX_CANCELS 1024          /* read at most this many members per poll */
+#define CTL_POLL_MS 1000
+#define CTL_FORGET_MS 600000          /* drop members this long past their time */
+
+struct ctl_cancel {
+    int64_t id;
+    int64_t kill_at;                  /* ms, Redis clock */
+};
+
+static struct {
+    kue_conn_t *sub;
+    ev_timer poll;
+    int inflight;
+    int n;
+    struct ctl_cancel c[CTL_MAX_CANCELS];
+} ctl;
+
+/* P:cancels: the cancelled active jobs. */
+static void cancels_key(const struct master *m, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s:cancels", m->cfg->prefix);
+}
+
+/* P:control: the channel of cancel and pause messages. */
+static void control_channel(const struct master *m, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s:control", m->cfg->prefix);
+}
+
+static void on_cancels(redisAsyncContext *ac, void *rep, void *priv)
+{
+    redisReply *r = rep;
+    (void)ac;
+    (void)priv;
+    ctl.inflight = 0;
+    if (!r || r->type != REDIS_REPLY_ARRAY)
+        return;
+    int n = 0;
+    for (size_t i = 0; i + 1 < r->elements && n < CTL_MAX_CANCELS; i += 2) {
+        if (r->element[i]->type != REDIS_REPLY_STRING ||
+            r->element[i + 1]->type != REDIS_REPLY_STRING)
+            continue;
+        ctl.c[n].id = strtoll(r->element[i]->str, NULL, 10);
+        ctl.c[n].kill_at = (int64_t)strtod(r->element[i + 1]->str, NULL);
+        if (ctl.c[n].id > 0)
+            n++;
+    }
+    ctl.n = n;
+}
+
+static void poll_now(struct master *m)
+{
+    if (ctl.inflight || !m->conn || !kue_conn_ready(m->conn))
+        return;
+    char key[200], old[24], limit[16];
+    cancels_key(m, key, sizeof(key));
+    snprintf(old, sizeof(old), "(%lld", (long long)(kue_now_ms() - CTL_FORGET_MS));
+    snprintf(limit, sizeof(limit), "%d", CTL_MAX_CANCELS);
+    const char *prune[] = { "ZREMRANGEBYSCORE", key, "-inf", old };
+    kue_conn_commandargv(m->conn, NULL, NULL, 4, prune, NULL);
+    const char *read[] = { "ZRANGEBYSCORE", key, "-inf", "+inf", "WITHSCORES", "LIMIT", "0",
+                           limit };
+    if (kue_conn_commandargv(m->conn, on_cancels, NULL, 8, read, NULL) == 0)
+        ctl.inflight = 1;
+}
+
+static void poll_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    poll_now(w->data);
+}
+
+static void on_control(redisAsyncContext *ac, void *rep, void *priv)
+{
+    struct master *m = sup_master;
+    redisReply *r = rep;
+    (void)ac;
+    (void)priv;
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
+        r->element[0]->type != REDIS_REPLY_STRING || strcmp(r->element[0]->str, "message") != 0 ||
+        r->element[2]->type != REDIS_REPLY_STRING)
+        return;
+    if (!strncmp(r->element[2]->str, "cancel ", 7))
+        poll_now(m);
+}
+
+static void sub_state(kue_conn_t *c, int connected, void *priv)
+{
+    struct master *m = priv;
+    if (!connected)
+        return;
+    char ch[160];
+    control_channel(m, ch, sizeof(ch));
+    if (kue_conn_subscribe(c, ch, on_control, NULL) != 0)
+        klog_warn("cannot subscribe to %s; cancels are seen within a second", ch);
+    poll_now(m);
+}
+
+int sup_control_start(struct master *m)
+{
+    ev_timer_init(&ctl.poll, poll_cb, CTL_POLL_MS / 1000.0, CTL_POLL_MS / 1000.0);
+    ctl.poll.data = m;
+    ev_timer_start(m->loop, &ctl.poll);
+    ctl.sub = kue_conn_new(m->loop, &m->url, "master-control", sub_state, m);
+    return ctl.sub ? 0 : -1;
+}
+
+void sup_control_stop(struct master *m)
+{
+    ev_timer_stop(m->loop, &ctl.poll);
+    if (ctl.sub)
+        kue_conn_free(ctl.sub);
+    ctl.sub = NULL;
+    ctl.inflight = 0;
+}
+
+static const struct ctl_cancel *find(int64_t id)
+{
+    for (int i = 0; i < ctl.n; i++)
+        if (ctl.c[i].id == id)
+            return &ctl.c[i];
+    return NULL;
+}
+
+int sup_control_check(struct master *m, int idx, const struct kue_sb_slot *s, int64_t now_wall)
+{
+    if (!ctl.n)
+        return 0;
+    struct sup_proc *p = &m->tab.p[idx];
+    uint32_t n = s->inflight_n < KUE_SB_MAX_INFLIGHT ? s->inflight_n : KUE_SB_MAX_INFLIGHT;
+    for (uint32_t j = 0; j < n; j++) {
+        int64_t id = s->inflight[j].id;
+        const struct ctl_cancel *c = find(id);
+        if (!c)
+            continue;
+        int asked = s->cancel_job == id;
+        if (!asked && now_wall < c->kill_at)
+            continue;
+        char name[128];
+        sup_proc_name(p, name, sizeof(name));
+        klog_warn("%s (pid %d): job %lld was cancelled %s; killing the worker", name,
+                  (int)p->pid, (long long)id,
+                  asked ? "and its plugin has no cancel hook" : "and is still running after "
+                  "the grace time");
+        sup_rds_fail_job(m, id, "cancelled");
+        /* the process's other jobs go back without spending an attempt */
+        p->settle_requeue = 1;
+        snprintf(p->stop_cause, sizeof(p->stop_cause), "worker %d killed: job %lld cancelled",
+                 (int)p->pid, (long long)id);
+        sup_stop_proc(m, idx, SIGKILL, "job cancelled");
+        return 1;
+    }
+    return 0;
+}

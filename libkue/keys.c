@@ -113,6 +113,41 @@ int kue_key_delayed(char *buf, size_t len, const char *pfx)
     return put(buf, len, "%s:delayed", pfx);
 }
 
+int kue_key_paused(char *buf, size_t len, const char *pfx)
+{
+    return put(buf, len, "%s:paused", pfx);
+}
+
+int kue_key_cancels(char *buf, size_t len, const char *pfx)
+{
+    return put(buf, len, "%s:cancels", pfx);
+}
+
+int kue_key_control(char *buf, size_t len, const char *pfx)
+{
+    return put(buf, len, "%s:control", pfx);
+}
+
+int kue_key_leader(char *buf, size_t len, const char *pfx)
+{
+    return put(buf, len, "%s:leader", pfx);
+}
+
+int kue_key_cron_info(char *buf, size_t len, const char *pfx)
+{
+    return put(buf, len, "%s:cron:info", pfx);
+}
+
+int kue_key_cron_defs(char *buf, size_t len, const char *pfx)
+{
+    return put(buf, len, "%s:cron:defs", pfx);
+}
+
+int kue_key_rate_limited(char *buf, size_t len, const char *pfx)
+{
+    return put(buf, len, "%s:stats:rate-limited", pfx);
+}
+
 int kue_lock_owner(char *buf, size_t len, const char *host, long pid)
 {
     return put(buf, len, "kue:%s:%ld", host, pid);

@@ -67,6 +67,17 @@ int kue_key_fence(char *buf, size_t len, const char *pfx);
 /* Channels: P:events (Kue's job events), P:delayed (kue's due times). */
 int kue_key_events(char *buf, size_t len, const char *pfx);
 int kue_key_delayed(char *buf, size_t len, const char *pfx);
+/* kue's operator keys (docs/wire.md sections 11 and 12, docs/supervision.md):
+ * P:paused (set of paused types), P:cancels (pending cancels), P:control
+ * (channel to the workers), P:leader (the lease hash and its channel),
+ * P:cron:info, P:cron:defs, P:stats:rate-limited. */
+int kue_key_paused(char *buf, size_t len, const char *pfx);
+int kue_key_cancels(char *buf, size_t len, const char *pfx);
+int kue_key_control(char *buf, size_t len, const char *pfx);
+int kue_key_leader(char *buf, size_t len, const char *pfx);
+int kue_key_cron_info(char *buf, size_t len, const char *pfx);
+int kue_key_cron_defs(char *buf, size_t len, const char *pfx);
+int kue_key_rate_limited(char *buf, size_t len, const char *pfx);
 
 /* The workerId a claim writes: kue:<host>:<pid>:<type>:<n>; n < 0 gives the
  * stem "kue:<host>:<pid>:<type>:" every slot of that process shares. */

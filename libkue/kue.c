@@ -1214,7 +1214,7 @@ int kue_types(kue_t *k, char ***types, size_t *n)
 /* P:stats:rate-limited (docs/wire.md section 11) */
 static const char *key_rate_limited(const kue_t *k, char *buf, size_t len)
 {
-    snprintf(buf, len, "%s:stats:rate-limited", k->prefix);
+    kue_key_rate_limited(buf, len, k->prefix);
     return buf;
 }
 
@@ -1229,7 +1229,7 @@ int kue_rate_limited_counts(kue_t *k, char ***pairs, size_t *n)
 /* P:paused: the set of paused types (libkue/lua/pause.lua). */
 static const char *paused_key(const kue_t *k, char *buf, size_t len)
 {
-    snprintf(buf, len, "%s:paused", k->prefix);
+    kue_key_paused(buf, len, k->prefix);
     return buf;
 }
 

@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "keys.h"
 #include "log.h"
 #include "util.h"
 
@@ -50,13 +51,13 @@ static struct {
 /* P:cancels: the cancelled active jobs. */
 static void cancels_key(const struct master *m, char *buf, size_t len)
 {
-    snprintf(buf, len, "%s:cancels", m->cfg->prefix);
+    kue_key_cancels(buf, len, m->cfg->keys_prefix);
 }
 
 /* P:control: the channel of cancel and pause messages. */
 static void control_channel(const struct master *m, char *buf, size_t len)
 {
-    snprintf(buf, len, "%s:control", m->cfg->prefix);
+    kue_key_control(buf, len, m->cfg->keys_prefix);
 }
 
 static void on_cancels(redisAsyncContext *ac, void *rep, void *priv)

@@ -30,6 +30,7 @@
 #include "buf.h"
 #include "cronexpr.h"
 #include "json.h"
+#include "keys.h"
 #include "log.h"
 #include "util.h"
 
@@ -158,7 +159,7 @@ static void info_write(struct master *m)
     const char *argv[2 + 2 * CRON_MAX];
     char *vals[CRON_MAX];
     char key[200];
-    snprintf(key, sizeof(key), "%s:cron:info", m->cfg->prefix);
+    kue_key_cron_info(key, sizeof(key), m->cfg->keys_prefix);
     /* the hash is replaced whole: DEL and HSET in one MULTI */
     kue_conn_command(m->conn, NULL, NULL, "MULTI");
     kue_conn_command(m->conn, NULL, NULL, "DEL %s", key);
@@ -247,7 +248,7 @@ static int send(struct master *m, struct sup_cron_rt *e, const char *mode, int64
     snprintf(att, sizeof(att), "%lld", e->c.attempts);
     snprintf(delay, sizeof(delay), "%lld", (long long)e->c.delay_ms);
     snprintf(ttl, sizeof(ttl), "%lld", (long long)e->c.ttl_ms);
-    const char *argv[] = { m->cfg->prefix, m->leader_token, e->c.name, stick, mode, e->c.type,
+    const char *argv[] = { m->cfg->keys_prefix, m->leader_token, e->c.name, stick, mode, e->c.type,
                            e->c.data, e->c.priority, att, delay, ttl, e->c.backoff };
     /* the name outlives a rebuild of the list while the call is out */
     int idx = (int)(e - m->cron_rt);
@@ -358,7 +359,7 @@ static void cron_cb(struct ev_loop *loop, ev_timer *w, int revents)
         return;
     }
     char key[200];
-    snprintf(key, sizeof(key), "%s:cron:defs", m->cfg->prefix);
+    kue_key_cron_defs(key, sizeof(key), m->cfg->keys_prefix);
     const char *argv[] = { "HGETALL", key };
     if (kue_conn_commandargv(m->conn, defs_reply, NULL, 2, argv, NULL) == 0)
         m->cron_inflight = 1;

@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "keys.h"
 #include "log.h"
 #include "util.h"
 
@@ -132,7 +133,7 @@ static void leader_cb(struct ev_loop *loop, ev_timer *w, int revents)
     }
     char lease[24];
     snprintf(lease, sizeof(lease), "%lld", (long long)m->cfg->leader_lease_ms);
-    const char *argv[] = { m->cfg->prefix, m->leader_id, lease, "" };
+    const char *argv[] = { m->cfg->keys_prefix, m->leader_id, lease, "" };
     m->leader_sent_mono = kue_mono_ms();
     if (kue_conn_script(m->conn, KS_LEADER, leader_reply, NULL, 4, argv, NULL) == 0)
         m->leader_inflight = 1;
@@ -157,7 +158,7 @@ static void released_msg(redisAsyncContext *ac, void *r, void *priv)
 void sup_leader_subscribe(struct master *m, kue_conn_t *c)
 {
     char ch[160];
-    snprintf(ch, sizeof ch, "%s:leader", m->cfg->prefix);
+    kue_key_leader(ch, sizeof ch, m->cfg->keys_prefix);
     if (kue_conn_subscribe(c, ch, released_msg, NULL) != 0)
         klog_warn("cannot subscribe to %s; a lease given up is seen when it expires", ch);
 }
@@ -181,7 +182,7 @@ void sup_leader_drain(struct master *m)
     if (!m->leader)
         return;
     set_leader(m, 0, m->sb.hdr ? m->sb.hdr->leader_token : 0, NULL);
-    const char *argv[] = { m->cfg->prefix, m->leader_id, "0", "release" };
+    const char *argv[] = { m->cfg->keys_prefix, m->leader_id, "0", "release" };
     sup_rds_call(m, KS_LEADER, "the leader lease", 4, argv);
 }
 

@@ -116,7 +116,7 @@ static void ret_cb(struct ev_loop *loop, ev_timer *w, int revents)
     static char num[PRUNE_ARGS][24];
     const char *argv[PRUNE_ARGS];
     int n = 0;
-    argv[n++] = c->prefix;
+    argv[n++] = c->keys_prefix;
     argv[n++] = m->leader_token;
     argv[n++] = PRUNE_BUDGET_US;
     fmt_ll(num[n], sizeof(num[n]), m->ret_cursor);

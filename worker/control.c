@@ -25,19 +25,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "keys.h"
 #include "log.h"
 #include "util.h"
 
 /* P:control: the channel of cancel and pause messages. */
 static void control_channel(const struct kw_worker *w, char *buf, size_t len)
 {
-    snprintf(buf, len, "%s:control", w->cfg->prefix);
+    kue_key_control(buf, len, w->cfg->prefix);
 }
 
 /* P:paused: the set of paused types. */
 static void paused_key(const struct kw_worker *w, char *buf, size_t len)
 {
-    snprintf(buf, len, "%s:paused", w->cfg->prefix);
+    kue_key_paused(buf, len, w->cfg->prefix);
 }
 
 void kw_type_paused(struct kw_worker *w, int paused)

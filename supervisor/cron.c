@@ -105,19 +105,22 @@ static int parse_def(struct sup_cron *c, const char *name, const char *json, siz
  * of a schedule of the same name and schedule is kept. */
 static void rebuild(struct master *m, const redisReply *defs)
 {
-    struct sup_cron_rt *nl = calloc(CRON_MAX, sizeof(*nl));
+    size_t want = (size_t)m->cfg->ncron + (defs ? defs->elements / 2 : 0);
+    if (want > CRON_MAX)
+        want = CRON_MAX;
+    struct sup_cron_rt *nl = calloc(want ? want : 1, sizeof(*nl));
     if (!nl)
         return;
     int n = 0;
     char why[256];
-    for (int i = 0; i < m->cfg->ncron && n < CRON_MAX; i++) {
+    for (int i = 0; i < m->cfg->ncron && n < (int)want; i++) {
         struct sup_cron_rt *r = &nl[n];
         r->c = m->cfg->crons[i];
         if (kue_cron_parse(r->c.schedule, &r->e, why, sizeof(why)) < 0)
             continue;
         n++;
     }
-    for (size_t i = 0; defs && i + 1 < defs->elements && n < CRON_MAX; i += 2) {
+    for (size_t i = 0; defs && i + 1 < defs->elements && n < (int)want; i += 2) {
         const redisReply *k = defs->element[i], *v = defs->element[i + 1];
         if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING || k->len >= 64 ||
             v->len > CRON_DEF_MAX)

@@ -24,8 +24,8 @@ static void other_ini(int i, char *ini, size_t il, char *log, size_t ll)
     char *t = kt_read_file(S.ini);
     char *r = strstr(t, "run_dir = run");
     cr_assert(r);
-    char rd[16];
-    snprintf(rd, sizeof(rd), "run_dir = rn%d", i);
+    char rd[32];
+    snprintf(rd, sizeof(rd), "run_dir = rn%d", i % 10);   /* as long as "run" */
     memcpy(r, rd, strlen(rd));
     kt_write_file(ini, t);
     free(t);

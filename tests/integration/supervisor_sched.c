@@ -384,3 +384,43 @@ Test(supervisor_sched, groups_small_tenants_first)
     cr_assert_eq(sup_stop(&S, SIGTERM, 10000), 0);
     S.pid = 0;
 }
+
+/* A key whose job was moved or deleted behind the scripts' back (a Node
+ * Kue process, a hand edit) does not block the type; moving a job to
+ * complete or failed by hand frees its key, queueing it again takes it. */
+Test(supervisor_sched, unique_keys_never_stick)
+{
+    static const char *const plugins[] = { "echo", NULL };
+    sup_setup(&S, plugins, "");
+    redisContext *c = kt_redis_connect(&S.redis);
+    int ex;
+    int64_t a = save_unique(S.k, "report", "{}", "x", 0, 1, &ex);
+    kt_int(c, "DEL q:job:%lld", (long long)a);      /* gone without the remove script */
+    int64_t b = save_unique(S.k, "report", "{}", "x", 0, 1, &ex);
+    cr_assert_eq(ex, 0);
+    cr_assert_neq(b, a);
+    char buf[32];
+    cr_assert_str_eq(kt_str(c, buf, sizeof buf, "GET q:unique:6:report:x"), "2");
+
+    cr_assert_eq(kue_job_set_state(S.k, b, "complete"), 0);
+    cr_assert_eq(kt_int(c, "EXISTS q:unique:6:report:x"), 0);
+    cr_assert_eq(kue_job_set_state(S.k, b, "inactive"), 0);
+    int64_t d = save_unique(S.k, "report", "{}", "x", 0, 1, &ex);
+    cr_assert_eq(ex, 1, "a job queued again holds its key again");
+    cr_assert_eq(d, b);
+    cr_assert_eq(kue_job_set_state(S.k, b, "failed"), 0);
+    d = save_unique(S.k, "report", "{}", "x", 0, 1, &ex);
+    cr_assert_eq(ex, 0);
+    cr_assert_neq(d, b);
+    /* bad keys are refused before anything is written */
+    kue_job_t *j = kue_job_new("report", "{}");
+    cr_assert_eq(kue_job_set_unique(j, "", 0), -1);
+    char big[KUE_MAX_UNIQUE_LEN + 2];
+    memset(big, 'k', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    cr_assert_eq(kue_job_set_unique(j, big, 0), -1);
+    cr_assert_eq(kue_job_set_unique(j, "k", -1), -1);
+    cr_assert_eq(kue_job_set_group(j, ""), -1);
+    kue_job_free(j);
+    redisFree(c);
+}

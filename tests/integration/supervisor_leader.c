@@ -104,7 +104,8 @@ Test(supervisor_leader, cron_tick_exactly_once_across_leader_kills)
         int64_t t0 = kt_now_ms();
         cr_assert(kt_wait_until(new_leader, &lw, 10000), "no new leader after kill %d", kill_n + 1);
         cr_log_info("kill %d: new leader after %lld ms", kill_n + 1, (long long)(kt_now_ms() - t0));
-        cr_expect_leq(kt_now_ms() - t0, 2000 + 1000, "handover slower than the lease");
+        /* the lease (2 s) from the last renewal, plus room for a busy machine */
+        cr_expect_leq(kt_now_ms() - t0, 2000 + 2000, "handover much slower than the lease");
         /* the killed one comes back, as a follower */
         pid[li] = sup_start_cfg(ini[li], log[li]);
     }

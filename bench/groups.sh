@@ -17,21 +17,21 @@ $CC -O2 -std=c11 -D_GNU_SOURCE -I"$here/../include" -o "$out/kbench" "$here/kben
 mkdir -p "$out/plugins" "$out/run"
 chmod 755 "$out/plugins"
 cp "$KUE_BUILD/plugins/echo.so" "$out/plugins/" && chmod 755 "$out/plugins/echo.so"
-port=$((20000 + $$ % 20000))
-redis-server --port $port --save '' --appendonly no --daemonize yes --pidfile "$out/redis.pid" \
-    --dir "$out" >/dev/null
-url=redis://127.0.0.1:$port/0
-until redis-cli -p $port ping >/dev/null 2>&1; do sleep 0.05; done
+sock="$out/redis.sock"
+redis-server --port 0 --unixsocket "$sock" --save '' --appendonly no --daemonize yes \
+    --pidfile "$out/redis.pid" --dir "$out" >/dev/null
+url="unix://$sock?db=0"
+until redis-cli -s "$sock" ping >/dev/null 2>&1; do sleep 0.05; done
 
 run() {   # $1 groups, $2 group_concurrency -> jobs/s
-    redis-cli -p $port flushall >/dev/null
-    KBENCH_GROUPS=$1 "$out/kbench" enqueue $url q echo bulk "$N" >/dev/null
+    redis-cli -s "$sock" flushall >/dev/null
+    KBENCH_GROUPS=$1 "$out/kbench" enqueue "$url" q echo bulk "$N" >/dev/null
     printf '[supervisor]\nplugins = plugins\nrun_dir = run\n[redis]\nurl = %s\nprefix = q\n[type echo]\nprocesses = 2\nconcurrency = 16\ngroup_concurrency = %s\n' \
         "$url" "$2" > "$out/w.ini"
     t0=$(date +%s.%N)
     "$KUE_BUILD/bin/kue-supervisor" -c "$out/w.ini" >"$out/sup.log" 2>&1 &
     echo $! > "$out/sup.pid"
-    while [ "$(redis-cli -p $port zcard q:jobs:complete)" -lt "$N" ]; do
+    while [ "$(redis-cli -s "$sock" zcard q:jobs:complete)" -lt "$N" ]; do
         kill -0 "$(cat "$out/sup.pid")" 2>/dev/null || { cat "$out/sup.log" >&2; exit 1; }
         sleep 0.05
     done

@@ -253,10 +253,16 @@ end
 
 -- Put up to k parked jobs of group g back in the type's inactive set, with
 -- a wake-up token each (entries that are no longer inactive jobs of that
--- group are dropped).  Returns how many.
-local function grp_unpark(t, g, k)
+-- group are dropped).  Returns how many.  `tidy`: also forget the group in
+-- P:groups:T when it has nothing parked (a leave with nothing parked, the
+-- common case, costs one ZPOPMIN).
+local function grp_unpark(t, g, k, tidy)
   local wk = grp_wait_key(t, g)
   local top = redis.call('ZPOPMIN', wk, k)
+  if #top == 0 then
+    if tidy then redis.call('ZREM', grp_list_key(t), g) end
+    return 0
+  end
   local moved = 0
   for i = 1, #top, 2 do
     local z = top[i]
@@ -268,7 +274,7 @@ local function grp_unpark(t, g, k)
       moved = moved + 1
     end
   end
-  if redis.call('EXISTS', wk) == 0 then redis.call('ZREM', grp_list_key(t), g) end
+  if #top < 2 * k or redis.call('EXISTS', wk) == 0 then redis.call('ZREM', grp_list_key(t), g) end
   return moved
 end
 
@@ -349,7 +355,7 @@ local function grp_revisit(t, gc)
   for _, g in ipairs(gl) do
     local room = GRP_SCAN
     if gc > 0 then room = math.min(room, gc - redis.call('SCARD', grp_active_key(t, g))) end
-    if room > 0 then grp_unpark(t, g, room) end
+    if room > 0 then grp_unpark(t, g, room, true) end
     redis.call('ZADD', lk, 'XX', now, g)
   end
 end

@@ -315,7 +315,10 @@ static int sample_active_max(redisContext *c)
 Test(supervisor_sched, groups_small_tenants_first)
 {
     static const char *const plugins[] = { "echo", NULL };
-    sup_setup(&S, plugins, "[type echo]\nprocesses = 2\nconcurrency = 16\n"
+    /* more than the default retention keeps: pruning must not take the
+     * complete jobs whose times are read below */
+    sup_setup(&S, plugins, "[retention]\nkeep_complete = 0\n"
+                           "[type echo]\nprocesses = 2\nconcurrency = 16\n"
                            "group_concurrency = 2\n");
     enum { BIG = 10000, SMALL = 100, NSMALL = 9, N = BIG + NSMALL * SMALL };
     kue_job_t **jobs = calloc(N, sizeof(*jobs));
@@ -352,6 +355,8 @@ Test(supervisor_sched, groups_small_tenants_first)
     for (int i = 0; i < N; i++) {
         redisReply *rep;
         cr_assert_eq(redisGetReply(c, (void **)&rep), REDIS_OK);
+        cr_assert(rep->type == REDIS_REPLY_ARRAY && rep->element[0]->str && rep->element[1]->str,
+                  "job %lld has no started_at/updated_at", (long long)ids[i]);
         sp[i].start = atoll(rep->element[0]->str);
         sp[i].end = atoll(rep->element[1]->str);
         sp[i].group = grp[i];

@@ -151,27 +151,49 @@ static const char *parse_userinfo(const char *p, const char *end, kue_url_t *u)
     return at + 1;
 }
 
+/* A comma-separated list of host[:port] in p..end into list (at most max,
+ * default_port where none is given); what names the entries in errors
+ * ("sentinel", "node").  NULL on success, else the reason. */
+static const char *parse_hostlist(const char *p, const char *end, kue_hostport_t *list, int max,
+                                  int *n, int default_port, char *why, size_t whylen,
+                                  const char *what)
+{
+    while (p < end) {
+        const char *comma = memchr(p, ',', (size_t)(end - p));
+        const char *e = comma ? comma : end;
+        if (*n == max) {
+            snprintf(why, whylen, "too many %ss (at most %d)", what, max);
+            return why;
+        }
+        if (e == p) {
+            snprintf(why, whylen, "empty %s address", what);
+            return why;
+        }
+        kue_hostport_t *h = &list[*n];
+        h->port = default_port;
+        const char *bad = parse_hostport(p, e, h->host, sizeof h->host, &h->port);
+        if (bad) return bad;
+        (*n)++;
+        p = comma ? comma + 1 : end;
+    }
+    if (*n == 0) {
+        snprintf(why, whylen, "no %s address", what);
+        return why;
+    }
+    return NULL;
+}
+
 static int parse_sentinel(const char *url, kue_url_t *u, char *err, size_t errlen)
 {
     const char *p = url + strlen("redis-sentinel://");
     const char *end = p + strcspn(p, "/?");
     p = parse_userinfo(p, end, u);
     if (!p) return fail(err, errlen, url, "user or password too long");
-    while (p < end) {
-        const char *comma = memchr(p, ',', (size_t)(end - p));
-        const char *e = comma ? comma : end;
-        if (u->nsentinels == KUE_URL_MAX_SENTINELS)
-            return fail(err, errlen, url, "too many sentinels (at most 8)");
-        int i = u->nsentinels;
-        u->sentinels[i].port = 26379;
-        if (e == p) return fail(err, errlen, url, "empty sentinel address");
-        const char *why = parse_hostport(p, e, u->sentinels[i].host, sizeof u->sentinels[i].host,
-                                         &u->sentinels[i].port);
-        if (why) return fail(err, errlen, url, why);
-        u->nsentinels++;
-        p = comma ? comma + 1 : end;
-    }
-    if (u->nsentinels == 0) return fail(err, errlen, url, "no sentinel address");
+    char why[64];
+    const char *bad = parse_hostlist(p, end, u->sentinels, KUE_URL_MAX_SENTINELS, &u->nsentinels,
+                                     26379, why, sizeof why, "sentinel");
+    if (bad) return fail(err, errlen, url, bad);
+    p = end;
     if (*p != '/') return fail(err, errlen, url, "expected /MASTER_NAME after the sentinels");
     p++;
     size_t n = strcspn(p, "?");
@@ -194,20 +216,11 @@ static int parse_cluster(const char *url, kue_url_t *u, char *err, size_t errlen
     const char *end = p + strcspn(p, "/?");
     p = parse_userinfo(p, end, u);
     if (!p) return fail(err, errlen, url, "user or password too long");
-    while (p < end) {
-        const char *comma = memchr(p, ',', (size_t)(end - p));
-        const char *e = comma ? comma : end;
-        if (u->nseeds == KUE_URL_MAX_SEEDS) return fail(err, errlen, url, "too many nodes (at most 8)");
-        int i = u->nseeds;
-        u->seeds[i].port = 6379;
-        if (e == p) return fail(err, errlen, url, "empty node address");
-        const char *why = parse_hostport(p, e, u->seeds[i].host, sizeof u->seeds[i].host,
-                                         &u->seeds[i].port);
-        if (why) return fail(err, errlen, url, why);
-        u->nseeds++;
-        p = comma ? comma + 1 : end;
-    }
-    if (u->nseeds == 0) return fail(err, errlen, url, "no node address");
+    char why[64];
+    const char *bad = parse_hostlist(p, end, u->seeds, KUE_URL_MAX_SEEDS, &u->nseeds, 6379, why,
+                                     sizeof why, "node");
+    if (bad) return fail(err, errlen, url, bad);
+    p = end;
     if (*p == '/') {
         p++;
         if (*p && *p != '?')

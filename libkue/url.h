@@ -24,6 +24,8 @@
 #define KUE_URL_MAX_SENTINELS 8
 #define KUE_URL_MAX_SEEDS 8
 
+typedef struct kue_hostport { char host[256]; int port; } kue_hostport_t;
+
 typedef struct kue_url {
     char host[256];        /* empty for unix sockets */
     int port;              /* default 6379 */
@@ -33,12 +35,12 @@ typedef struct kue_url {
     char user[128];        /* ACL user for AUTH; empty: the default user */
     /* redis-sentinel:// only (nsentinels > 0). */
     int nsentinels;
-    struct { char host[256]; int port; } sentinels[KUE_URL_MAX_SENTINELS];
+    kue_hostport_t sentinels[KUE_URL_MAX_SENTINELS];
     char master_name[128];
     char sentinel_password[256];
     /* redis-cluster:// only (nseeds > 0). */
     int nseeds;
-    struct { char host[256]; int port; } seeds[KUE_URL_MAX_SEEDS];
+    kue_hostport_t seeds[KUE_URL_MAX_SEEDS];
     char route[136];       /* the key whose slot picks the master: the queue's {P} */
 } kue_url_t;
 

@@ -257,6 +257,13 @@ async function redisDown(browser, out) {
     check(sleepRow.concurrency === '2 / 3', 'concurrency: ' + sleepRow.concurrency);
     check(/\d/.test(sleepRow.uptime), 'uptime: ' + sleepRow.uptime);
     out.workers = sleepRow;
+    /* the cron schedules, as the leader sees them: next run ahead, no run yet */
+    await page.waitForFunction(() => {
+      const tr = document.querySelector('#cron tr[data-cron="hourly-report"]');
+      return tr && /^in /.test(tr.querySelector('td[data-label="Next run"]').textContent);
+    }, null, { timeout: 15000 });
+    const cronRow = await page.evaluate(() => Array.from(document.querySelectorAll('#cron tr[data-cron] td')).map((t) => t.textContent));
+    check(cronRow[0] === 'hourly-report' && /@every 1h/.test(cronRow[1]) && cronRow[2] === 'echo', 'cron row: ' + JSON.stringify(cronRow));
     await shot(page, 'desktop-workers');
     await page.click('#workers .inflight-list a');
     await page.waitForSelector('#detail[open] #detail-body dl.kv');

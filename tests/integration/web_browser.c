@@ -131,7 +131,8 @@ Test(web_browser, dashboard_in_chromium)
              "[redis]\nurl = %s\nprefix = q\n[web]\nlisten = 127.0.0.1:%d\n"
              "[type sleep]\nprocesses = 1\nconcurrency = 3\n"
              "[type echo]\nprocesses = 1\nconcurrency = 4\n"
-             "[type flaky]\nprocesses = 1\nconcurrency = 4\n",
+             "[type flaky]\nprocesses = 1\nconcurrency = 4\n"
+             "[cron hourly-report]\nschedule = @every 1h\ntype = echo\n",
              kt_build(), r.url, web_port);
     kt_write_file(ini, conf);
     char sup_bin[600];

@@ -714,6 +714,30 @@
         td('Restarts', String(x.restarts), 'num'))));
       if (!w.workers.length) tb.append(el('tr', null, el('td', { colspan: '11', class: 'muted empty', text: 'No worker processes.' })));
     } catch (e) { if (!noteDown(e)) banner(e.message); }
+    refreshCron();
+  }
+  // The cron schedules as the leader last saw them (GET /cron): next and
+  // last run and the job the last tick made.
+  async function refreshCron() {
+    const tb = $('cron');
+    let list;
+    try { list = await api('cron'); } catch (e) { return; }
+    if (!Array.isArray(list)) return;
+    const td = (label, v, cls) => el('td', { 'data-label': label, class: cls }, v);
+    const when = (ms) => (ms > 0 ? el('time', { 'data-ts': String(ms), 'data-prefix': '', title: new Date(ms).toISOString(), text: rel(ms) }) : '–');
+    tb.replaceChildren(...list.map((c) => {
+      const info = c.info || {};
+      const def = c.definition || {};
+      const job = info.job || c.job;
+      return el('tr', { 'data-cron': c.name },
+        td('Name', c.name),
+        td('Schedule', (info.schedule || def.schedule || '') + (info.timezone && info.timezone !== 'UTC' ? ' (' + info.timezone + ')' : '') + (info.error ? ' ⚠ ' + info.error : '')),
+        td('Type', el('span', { class: 'type', text: info.type || def.type || '' })),
+        td('Next run', when(info.next)),
+        td('Last run', job ? when(info.last || c.last) : '–'),   /* a tick recorded when the schedule was first seen made no job */
+        td('Last job', job ? el('a', { href: base + 'complete', text: '#' + job, onclick: (e) => { e.preventDefault(); openDetail(String(job)); } }) : '–'));
+    }));
+    if (!list.length) tb.append(el('tr', null, el('td', { colspan: '6', class: 'muted empty', text: 'No cron schedules.' })));
   }
 
   // One colour per type for the life of the page and across reloads: a type

@@ -142,9 +142,9 @@ int sup_control_start(struct master *m)
 void sup_control_stop(struct master *m)
 {
     ev_timer_stop(m->loop, &ctl.poll);
-    if (ctl.sub)
-        kue_conn_free(ctl.sub);
-    ctl.sub = NULL;
+    kue_conn_t *c = ctl.sub;
+    ctl.sub = NULL;                 /* its pending callbacks see it gone */
+    kue_conn_free(c);
     ctl.inflight = 0;
 }
 

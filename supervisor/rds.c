@@ -593,15 +593,15 @@ void sup_rds_stop(struct master *m)
     sup_leader_free(m);
     ev_timer_stop(m->loop, &m->drain_kick);
     ev_timer_stop(m->loop, &m->rq_retry);
-    if (m->conn)
-        kue_conn_free(m->conn);
-    m->conn = NULL;
-    if (m->sub)
-        kue_conn_free(m->sub);
-    m->sub = NULL;
-    if (m->lock)
-        kue_conn_free(m->lock);     /* a lock still held expires by itself */
-    m->lock = NULL;
+    /* Freeing a connection runs its pending callbacks with no reply; each
+     * pointer is cleared first so that those callbacks see it gone.  A lock
+     * still held expires by itself. */
+    kue_conn_t **conns[] = { &m->conn, &m->sub, &m->lock };
+    for (size_t i = 0; i < sizeof conns / sizeof conns[0]; i++) {
+        kue_conn_t *c = *conns[i];
+        *conns[i] = NULL;
+        kue_conn_free(c);
+    }
     /* pending callbacks got NULL replies and re-queued their calls */
     journal_write(m);
     while (m->rq_head) {

@@ -370,10 +370,15 @@ static int watchers_start(struct kw_worker *w)
 static void worker_free(struct kw_worker *w)
 {
     kw_watchdog_stop();
-    if (w->sub) kue_conn_free(w->sub);
-    if (w->ctl) kue_conn_free(w->ctl);
-    if (w->blk) kue_conn_free(w->blk);
-    if (w->cmd) kue_conn_free(w->cmd);
+    /* Freeing a connection runs its pending callbacks with no reply, and
+     * those look at the other connections: each pointer is cleared before
+     * its connection goes. */
+    kue_conn_t **conns[] = { &w->sub, &w->ctl, &w->blk, &w->cmd };
+    for (size_t i = 0; i < sizeof conns / sizeof conns[0]; i++) {
+        kue_conn_t *c = *conns[i];
+        *conns[i] = NULL;
+        kue_conn_free(c);
+    }
     if (w->sbs) {
         kue_sb_write_begin(w->sbs);
         w->sbs->inflight_n = 0;

@@ -189,7 +189,7 @@ $(O)/tests/%: tests/%.c $(TCOM_OBJ) $(O)/lib/libkue-worker.a $(O)/lib/libkue-web
               $(O)/lib/libkue-common.a $(O)/lib/libkue.a
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)
-	$(Q)$(CC) $(CFLAGS) -Itests/common -o $@ $< $(TCOM_OBJ) $(O)/lib/libkue-worker.a \
+	$(Q)$(CC) $(CFLAGS) -Itests/common -DKUE_TEST_SANITIZE='"$(SANITIZE)"' -o $@ $< $(TCOM_OBJ) $(O)/lib/libkue-worker.a \
 	    $(O)/lib/libkue-web.a $(O)/lib/libkue-common.a $(O)/lib/libkue.a $(LDFLAGS) $(TEST_LIBS) $(LIB_LIBS)
 
 $(O)/obj/tests/%.o: CFLAGS += -Itests/common

@@ -27,14 +27,18 @@
 TestSuite(install_files, .timeout = 180);
 
 /* Extra compiler flags and make arguments matching this build (a
- * sanitized libkue needs the sanitizer runtime in the program too). */
-#if defined(__SANITIZE_ADDRESS__)
-#define SAN_CFLAGS "-fsanitize=address,undefined"
-#define SAN_MAKE "SANITIZE=address,undefined"
-#else
-#define SAN_CFLAGS ""
-#define SAN_MAKE ""
+ * sanitized libkue needs the sanitizer runtime in the program too): the
+ * Makefile passes its SANITIZE list as KUE_TEST_SANITIZE. */
+#ifndef KUE_TEST_SANITIZE
+#define KUE_TEST_SANITIZE ""
 #endif
+
+static void san_flags(char *cflags, size_t cn, char *make, size_t mn)
+{
+    const char *s = KUE_TEST_SANITIZE;
+    snprintf(cflags, cn, "%s%s", s[0] ? "-fsanitize=" : "", s);
+    snprintf(make, mn, "%s%s", s[0] ? "SANITIZE=" : "", s);
+}
 
 static int sh(const char *cmd, const char *log)
 {
@@ -46,11 +50,12 @@ static int sh(const char *cmd, const char *log)
 
 static void install_into(const char *prefix)
 {
-    char cmd[20000], log[1024];
+    char cmd[20000], log[1024], sanc[128], sanm[128];
+    san_flags(sanc, sizeof sanc, sanm, sizeof sanm);
     snprintf(log, sizeof log, "%s.install.log", prefix);
     snprintf(cmd, sizeof cmd,
              "cd %s && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s O=%s %s install PREFIX=%s",
-             kt_srcdir(), kt_build(), SAN_MAKE, prefix);
+             kt_srcdir(), kt_build(), sanm, prefix);
     int rc = sh(cmd, log);
     char *out = kt_read_file(log);
     cr_assert_eq(rc, 0, "%s: %s", cmd, out ? out : "");
@@ -108,13 +113,14 @@ Test(install_files, pkgconfig_for_a_new_prefix_builds_the_producer)
     cr_expect_eq(stat(doc, &sb), 0, "%s", doc);
 
     /* the README's producer, built the README's way */
-    char cmd[20000], log[1200], prog[1200];
+    char cmd[20000], log[1200], prog[1200], sanc[128], sanm[128];
+    san_flags(sanc, sizeof sanc, sanm, sizeof sanm);
     snprintf(prog, sizeof prog, "%s/producer", prefix);
     snprintf(log, sizeof log, "%s/cc.log", prefix);
     snprintf(cmd, sizeof cmd,
              "export PKG_CONFIG_PATH=%s/lib/pkgconfig; "
              "cc %s -o %s %s/examples/producer.c $(pkg-config --cflags --libs kue)",
-             prefix, SAN_CFLAGS, prog, kt_srcdir());
+             prefix, sanc, prog, kt_srcdir());
     int rc = sh(cmd, log);
     char *out = kt_read_file(log);
     cr_assert_eq(rc, 0, "%s: %s", cmd, out ? out : "");
@@ -142,7 +148,7 @@ Test(install_files, pkgconfig_for_a_new_prefix_builds_the_producer)
     snprintf(cmd, sizeof cmd,
              "export PKG_CONFIG_PATH=%s/lib/pkgconfig; "
              "cc %s -o %s %s/examples/async_producer.c $(pkg-config --cflags --libs kue)",
-             prefix, SAN_CFLAGS, prog, kt_srcdir());
+             prefix, sanc, prog, kt_srcdir());
     rc = sh(cmd, log);
     out = kt_read_file(log);
     cr_assert_eq(rc, 0, "%s: %s", cmd, out ? out : "");

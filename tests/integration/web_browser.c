@@ -17,32 +17,12 @@
 
 TestSuite(web_browser, .timeout = 180);
 
-static int web_port;
-static int web_answers(void *arg)
-{
-    (void)arg;
-    int fd = wt_connect(web_port);
-    if (fd < 0) return 0;
-    close(fd);
-    return 1;
-}
-
 static int processed(void *arg)
 {
     redisContext *c = arg;
     return kt_int(c, "ZCARD q:jobs:echo:complete") == 30 &&
            kt_int(c, "ZCARD q:jobs:sleep:complete") == 3 &&
            kt_int(c, "ZCARD q:jobs:sleep:active") == 2;
-}
-
-static int64_t job(kue_t *k, const char *type, const char *data, int prio)
-{
-    kue_job_t *j = kue_job_new(type, data);
-    kue_job_set_priority(j, prio);
-    int64_t id = kue_job_save(k, j);
-    cr_assert_gt(id, 0, "%s", kue_errstr(k));
-    kue_job_free(j);
-    return id;
 }
 
 Test(web_browser, dashboard_in_chromium)
@@ -66,16 +46,16 @@ Test(web_browser, dashboard_in_chromium)
     char data[128];
     for (int i = 0; i < 70; i++) {
         snprintf(data, sizeof data, "{\"title\":\"welcome mail %d\",\"to\":\"user%d@example.com\"}", i, i);
-        job(k, "email", data, prios[i % 3]);
+        wt_job(k, "email", data, prios[i % 3]);
     }
     for (int i = 0; i < 5; i++) {
         snprintf(data, sizeof data, "{\"title\":\"transcode %d\",\"file\":\"v%d.mp4\"}", i, i);
-        job(k, "video", data, 0);
+        wt_job(k, "video", data, 0);
     }
     int64_t failed[4];
     for (int i = 0; i < 4; i++) {
         snprintf(data, sizeof data, "{\"title\":\"broken upload %d\"}", i);
-        failed[i] = job(k, "video", data, 0);
+        failed[i] = wt_job(k, "video", data, 0);
         cr_assert_eq(kue_job_set_state(k, failed[i], "failed"), 0);
         freeReplyObject(kt_cmd(c, "HSET q:job:%lld error %s", (long long)failed[i],
                                "Error: ffmpeg exited with 1\n    at transcode (video.js:12:9)"));
@@ -84,13 +64,13 @@ Test(web_browser, dashboard_in_chromium)
         kue_job_add_log(k, failed[i], "starting ffmpeg");
         kue_job_add_log(k, failed[i], "ffmpeg exited with 1");
     }
-    int64_t active = job(k, "video", "{\"title\":\"long transcode\"}", 0);
+    int64_t active = wt_job(k, "video", "{\"title\":\"long transcode\"}", 0);
     cr_assert_eq(kue_job_set_state(k, active, "active"), 0);
     freeReplyObject(kt_cmd(c, "HSET q:job:%lld progress 40", (long long)active));
     freeReplyObject(kt_cmd(c, "HSET q:job:%lld started_at %lld", (long long)active,
                            (long long)kt_now_ms() - 30000));
     for (int i = 0; i < 3; i++) {
-        int64_t id = job(k, "email", "{\"title\":\"sent\"}", 0);
+        int64_t id = wt_job(k, "email", "{\"title\":\"sent\"}", 0);
         cr_assert_eq(kue_job_set_state(k, id, "complete"), 0);
         freeReplyObject(kt_cmd(c, "HSET q:job:%lld duration 1234", (long long)id));
     }
@@ -99,7 +79,7 @@ Test(web_browser, dashboard_in_chromium)
     for (int i = 0; i < 62; i++) {
         if (i == 20 || i == 57) snprintf(data, sizeof data, "{\"title\":\"hello world %d\"}", i);
         else snprintf(data, sizeof data, "{\"title\":\"receipt %d\"}", i);
-        int64_t id = job(k, "receipt", data, 0);
+        int64_t id = wt_job(k, "receipt", data, 0);
         if (i == 20) hello[0] = id;
         if (i == 57) hello[1] = id;
         cr_assert_eq(kue_job_set_state(k, id, "complete"), 0);
@@ -120,39 +100,22 @@ Test(web_browser, dashboard_in_chromium)
     /* a supervisor with its web process; "sleep" keeps two jobs in flight,
      * "echo" and "sleep" complete jobs for the throughput chart, and
      * "flaky" (a type that sorts between them) fails jobs later in the run */
-    char dir[600], ini[700], sup_log[700], conf[2048];
-    snprintf(dir, sizeof dir, "%s/browser-sup", kt_tmpdir());
-    mkdir(dir, 0755);
-    snprintf(ini, sizeof ini, "%s/workers.ini", dir);
-    snprintf(sup_log, sizeof sup_log, "%s/supervisor.log", dir);
-    web_port = wt_free_port();
-    snprintf(conf, sizeof conf,
-             "[supervisor]\nplugins = %s/plugins\nrun_dir = run\nshutdown_timeout = 3s\n"
-             "[redis]\nurl = %s\nprefix = q\n[web]\nlisten = 127.0.0.1:%d\n"
-             "[type sleep]\nprocesses = 1\nconcurrency = 3\n"
-             "[type echo]\nprocesses = 1\nconcurrency = 4\n"
-             "[type flaky]\nprocesses = 1\nconcurrency = 4\n"
-             "[cron hourly-report]\nschedule = @every 1h\ntype = echo\n",
-             kt_build(), r.url, web_port);
-    kt_write_file(ini, conf);
-    char sup_bin[600];
-    kt_bin("kue-supervisor", sup_bin, sizeof sup_bin);
-    char *sargv[] = { sup_bin, "-c", ini, NULL };
-    pid_t sup = kt_spawn(sargv, sup_log);
-    if (!kt_wait_until(web_answers, NULL, 15000)) {
-        char *log = kt_read_file(sup_log);
-        cr_assert_fail("the supervisor's web did not start: %s", log ? log : "(no log)");
-    }
-    for (int i = 0; i < 2; i++) job(k, "sleep", "{\"title\":\"long nap\",\"ms\":600000}", 0);
+    wt_sup_t sup;
+    wt_sup_start(&sup, "browser-sup", r.url, "shutdown_timeout = 3s\n",
+                 "[type sleep]\nprocesses = 1\nconcurrency = 3\n"
+                 "[type echo]\nprocesses = 1\nconcurrency = 4\n"
+                 "[type flaky]\nprocesses = 1\nconcurrency = 4\n"
+                 "[cron hourly-report]\nschedule = @every 1h\ntype = echo\n");
+    for (int i = 0; i < 2; i++) wt_job(k, "sleep", "{\"title\":\"long nap\",\"ms\":600000}", 0);
     for (int i = 0; i < 30; i++) {
         snprintf(data, sizeof data, "{\"title\":\"ping %d\"}", i);
-        job(k, "echo", data, 0);
+        wt_job(k, "echo", data, 0);
     }
-    for (int i = 0; i < 3; i++) job(k, "sleep", "{\"title\":\"short nap\",\"ms\":20}", 0);
+    for (int i = 0; i < 3; i++) wt_job(k, "sleep", "{\"title\":\"short nap\",\"ms\":20}", 0);
     cr_assert(kt_wait_until(processed, c, 20000), "echo/sleep jobs were not processed");
 
     char url[64], shots[1024], script[64];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d/", web_port);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/", sup.port);
     snprintf(shots, sizeof shots, "%s/screenshots", kt_build());
     mkdir(shots, 0755);
     snprintf(script, sizeof script, "../browser/dashboard.js");
@@ -197,9 +160,7 @@ Test(web_browser, dashboard_in_chromium)
         snprintf(shot, sizeof shot, "%s/dashboard-%s.png", shots, names[i]);
         cr_expect_eq(stat(shot, &sb), 0, "screenshot %s", shot);
     }
-    kill(sup, SIGTERM);
-    int status = 0;
-    cr_expect_eq(kt_wait(sup, 15000, &status), 0, "supervisor drained");
+    cr_expect_neq(wt_sup_stop(&sup), -1, "supervisor drained");
     kue_free(k);
     redisFree(c);
 

@@ -205,25 +205,11 @@ static struct scrape *scr(void)
     return copy;
 }
 
-static int web_up(void *arg)
-{
-    (void)arg;
-    int fd = wt_connect(port);
-    if (fd < 0) return 0;
-    close(fd);
-    return 1;
-}
-
 static long long want_done;
 static int processed_reaches(void *arg)
 {
     (void)arg;
-    wt_resp_t r = wt_get(port, "/metrics");
-    const char *k = "kue_jobs_processed_total{type=\"echo\"} ";
-    const char *p = strstr(r.body, k);
-    long long v = p ? atoll(p + strlen(k)) : -1;
-    wt_resp_free(&r);
-    return v >= want_done;
+    return wt_metric(port, "kue_jobs_processed_total{type=\"echo\"}") >= (double)want_done;
 }
 
 /* pid of the echo worker in /workers, 0 if none is ready */
@@ -253,24 +239,11 @@ Test(web_metrics, strict_exposition_and_monotonic_counters)
 {
     kt_redis_t r;
     kt_redis_start(&r, 0);
-    char dir[600], ini[700], log[700], conf[2048];
-    snprintf(dir, sizeof dir, "%s/metrics-sup", kt_tmpdir());
-    mkdir(dir, 0755);
-    snprintf(ini, sizeof ini, "%s/workers.ini", dir);
-    snprintf(log, sizeof log, "%s/supervisor.log", dir);
-    port = wt_free_port();
-    snprintf(conf, sizeof conf,
-             "[supervisor]\nplugins = %s/plugins\nrun_dir = run\nshutdown_timeout = 3s\n"
-             "respawn_delay = 100ms\n[redis]\nurl = %s\nprefix = q\n[web]\nlisten = 127.0.0.1:%d\n"
-             "[promotion]\ninterval = 200ms\n[type echo]\nprocesses = 1\nconcurrency = 4\n"
-             "rate = 25/1s\n",
-             kt_build(), r.url, port);
-    kt_write_file(ini, conf);
-    char bin[600];
-    kt_bin("kue-supervisor", bin, sizeof bin);
-    char *argv[] = { bin, "-c", ini, NULL };
-    pid_t sup = kt_spawn(argv, log);
-    cr_assert(kt_wait_until(web_up, NULL, 15000), "web did not start");
+    wt_sup_t sup;
+    wt_sup_start(&sup, "metrics-sup", r.url, "shutdown_timeout = 3s\nrespawn_delay = 100ms\n",
+                 "[promotion]\ninterval = 200ms\n[type echo]\nprocesses = 1\nconcurrency = 4\n"
+                 "rate = 25/1s\n");
+    port = sup.port;
     char err[256];
     kue_t *k = kue_connect(r.url, "q", err, sizeof err);
     cr_assert_not_null(k, "%s", err);
@@ -286,7 +259,7 @@ Test(web_metrics, strict_exposition_and_monotonic_counters)
     struct scrape *a = scr();
     cr_expect_eq(value(a, "kue_jobs_processed_total{type=\"echo\"}"), 40);
     /* 40 jobs at 25 per second: some claims were cut short */
-    cr_expect_gt(value(a, "kue_rate_limited_total{type=\"echo\"}"), 0);
+    cr_expect_gt(value(a, "kue_rate_limited_total{queue=\"q\",type=\"echo\"}"), 0);
 
     /* SIGKILL the worker; the master respawns it */
     old_pid = echo_pid();
@@ -310,9 +283,7 @@ Test(web_metrics, strict_exposition_and_monotonic_counters)
     cr_expect_eq(value(c, "kue_jobs_processed_total{type=\"echo\"}"), 50);
     free(a); free(b); free(c);
 
-    kill(sup, SIGTERM);
-    int st = 0;
-    cr_expect_eq(kt_wait(sup, 15000, &st), 0);
+    cr_expect_eq(wt_sup_stop(&sup), 0);
     kue_free(k);
     kt_redis_stop(&r);
     kt_cleanup();
@@ -325,30 +296,15 @@ Test(web_metrics, idle_drain_with_web_is_fast)
 {
     kt_redis_t r;
     kt_redis_start(&r, 0);
-    char dir[600], ini[700], log[700], conf[2048];
-    snprintf(dir, sizeof dir, "%s/drain-sup", kt_tmpdir());
-    mkdir(dir, 0755);
-    snprintf(ini, sizeof ini, "%s/workers.ini", dir);
-    snprintf(log, sizeof log, "%s/supervisor.log", dir);
-    port = wt_free_port();
-    snprintf(conf, sizeof conf,
-             "[supervisor]\nplugins = %s/plugins\nrun_dir = run\n"
-             "[redis]\nurl = %s\nprefix = q\n[web]\nlisten = 127.0.0.1:%d\n"
-             "[type echo]\nprocesses = 2\n",
-             kt_build(), r.url, port);
-    kt_write_file(ini, conf);
-    char bin[600];
-    kt_bin("kue-supervisor", bin, sizeof bin);
-    char *argv[] = { bin, "-c", ini, NULL };
     int64_t best = INT64_MAX;
     for (int i = 0; i < 3; i++) {
-        pid_t sup = kt_spawn(argv, log);
-        cr_assert(kt_wait_until(web_up, NULL, 15000), "web did not start");
+        wt_sup_t sup;
+        wt_sup_start(&sup, "drain-sup", r.url, NULL, "[type echo]\nprocesses = 2\n");
+        port = sup.port;
         cr_assert(kt_wait_until(respawned, NULL, 15000), "no echo worker ready");  /* old_pid 0 */
         int64_t t0 = kt_now_ms();
-        kill(sup, SIGTERM);
-        int st = 0;
-        cr_assert_eq(kt_wait(sup, 15000, &st), 0);
+        int st = wt_sup_stop(&sup);
+        cr_assert_neq(st, -1, "the supervisor did not drain");
         int64_t took = kt_now_ms() - t0;
         cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "drain exit status %d", st);
         if (took < best) best = took;

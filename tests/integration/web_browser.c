@@ -6,7 +6,8 @@
  * chart and the phone layout; this test then checks Redis.  The web process
  * is the one a real kue-supervisor runs (so the Workers view has workers
  * with jobs in flight).  A second run with Redis stopped checks the page
- * says so.  Screenshots go to $KUE_BUILD/screenshots/.  Skips, saying so,
+ * says so.  A kue-web over two queues checks the queue selector.
+ * Screenshots go to $KUE_BUILD/screenshots/.  Skips, saying so,
  * without /usr/bin/chromium or playwright-core in tests/node.
  */
 #include <stdlib.h>
@@ -25,7 +26,7 @@ static int processed(void *arg)
            kt_int(c, "ZCARD q:jobs:sleep:active") == 2;
 }
 
-Test(web_browser, dashboard_in_chromium)
+static void need_chromium(void)
 {
     char pw[1024];
     snprintf(pw, sizeof pw, "%s/tests/node/node_modules/playwright-core/package.json", kt_srcdir());
@@ -35,6 +36,12 @@ Test(web_browser, dashboard_in_chromium)
         cr_skip_test("chromium or tests/node/node_modules/playwright-core missing "
                      "(apt-get install chromium; sh scripts/node-deps.sh)");
     }
+}
+
+Test(web_browser, dashboard_in_chromium)
+{
+    need_chromium();
+    struct stat sb;
     kt_redis_t r;
     kt_redis_start(&r, 0);
     redisContext *c = kt_redis_connect(&r);
@@ -178,4 +185,42 @@ Test(web_browser, dashboard_in_chromium)
     free(out);
     cr_expect_eq(wt_web_stop(&w), 0);
     kt_cleanup();
+}
+
+/* One kue-web over the queues q and p2, jobs with the same ids in both:
+ * the selector, and every view following it. */
+Test(web_browser, queue_selector_in_chromium)
+{
+    need_chromium();
+    wt_env_t e;
+    wt_env_open(&e, 0);
+    char err[256];
+    kue_t *p2 = kue_connect(e.r.url, "p2", err, sizeof err);
+    cr_assert_not_null(p2, "%s", err);
+    char data[64];
+    for (int i = 0; i < 3; i++) {
+        snprintf(data, sizeof data, "{\"title\":\"q job %d\"}", i);
+        wt_job(e.k, "email", data, 0);
+    }
+    for (int i = 0; i < 5; i++) {
+        snprintf(data, sizeof data, "{\"title\":\"p2 job %d\"}", i);
+        wt_job(p2, "video", data, 0);
+    }
+    wt_web_start_prefix(&e.w, e.r.url, "q,p2", NULL, NULL);
+    char url[64], shots[1024], mode[] = "queues";
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/", e.w.port);
+    snprintf(shots, sizeof shots, "%s/screenshots", kt_build());
+    mkdir(shots, 0755);
+    char *args[] = { url, shots, mode, NULL };
+    char *out = NULL;
+    int rc = kt_node_run("../browser/dashboard.js", args, &out, 90000);
+    fprintf(stderr, "browser (queues): %s\n", out ? out : "(no output)");
+    cr_expect_eq(rc, 0, "dashboard.js queues failed (%d): %s", rc, out ? out : "");
+    cr_expect(out && strstr(out, "\"ok\":true"), "%s", out ? out : "");
+    free(out);
+    /* the live job went to p2 only */
+    cr_expect_eq(kt_int(e.c, "ZCARD p2:jobs:video:inactive"), 6);
+    cr_expect_eq(kt_int(e.c, "ZCARD q:jobs:inactive"), 3);
+    kue_free(p2);
+    wt_env_close(&e);
 }

@@ -3,6 +3,8 @@
  */
 #include "web_common.h"
 
+#include <ctype.h>
+#include <math.h>
 #include <sys/stat.h>
 
 void wt_resp_free(wt_resp_t *r)
@@ -313,4 +315,167 @@ void wt_sse_close(wt_sse_t *s)
 {
     if (s->fd >= 0) close(s->fd);
     s->fd = -1;
+}
+
+/* ---- the Prometheus text format, strictly ------------------------------------------- */
+
+
+static int name_ok(const char *p, size_t n)
+{
+    if (!n || !(isalpha((unsigned char)p[0]) || p[0] == '_' || p[0] == ':')) return 0;
+    for (size_t i = 1; i < n; i++)
+        if (!(isalnum((unsigned char)p[i]) || p[i] == '_' || p[i] == ':')) return 0;
+    return 1;
+}
+
+static wt_prom_family_t *fam(wt_prom_t *sc, const char *name, int create)
+{
+    for (int i = 0; i < sc->nf; i++)
+        if (!strcmp(sc->f[i].name, name)) return &sc->f[i];
+    if (!create) return NULL;
+    cr_assert_lt(sc->nf, WT_PROM_MAXF);
+    wt_prom_family_t *f = &sc->f[sc->nf++];
+    memset(f, 0, sizeof *f);
+    snprintf(f->name, sizeof f->name, "%s", name);
+    return f;
+}
+
+/* Parses text into sc; asserts on the first violation (naming the line). */
+void wt_prom_parse(const char *text, wt_prom_t *sc)
+{
+    memset(sc, 0, sizeof *sc);
+    char last[128] = "";
+    int lineno = 0;
+    cr_assert(*text && text[strlen(text) - 1] == '\n', "exposition must end with a newline");
+    for (const char *p = text; *p;) {
+        const char *nl = strchr(p, '\n');
+        size_t len = (size_t)(nl - p);
+        char line[2048];
+        cr_assert_lt(len, sizeof line);
+        memcpy(line, p, len);
+        line[len] = '\0';
+        p = nl + 1;
+        lineno++;
+        cr_assert(len > 0, "line %d: empty line", lineno);
+        if (line[0] == '#') {
+            char kw[8], name[128];
+            int off = 0;
+            cr_assert(sscanf(line, "# %7s %127s %n", kw, name, &off) == 2,
+                      "line %d: a comment that is neither HELP nor TYPE: %s", lineno, line);
+            cr_assert(name_ok(name, strlen(name)), "line %d: bad name %s", lineno, name);
+            wt_prom_family_t *f = fam(sc, name, 1);
+            if (!strcmp(kw, "HELP")) {
+                cr_assert(!f->help, "line %d: second HELP for %s", lineno, name);
+                cr_assert(off > 0 && line[off], "line %d: empty HELP for %s", lineno, name);
+                f->help = 1;
+            } else if (!strcmp(kw, "TYPE")) {
+                cr_assert(!f->typed, "line %d: second TYPE for %s", lineno, name);
+                const char *t = line + off;
+                cr_assert(!strcmp(t, "counter") || !strcmp(t, "gauge") || !strcmp(t, "histogram") ||
+                          !strcmp(t, "summary") || !strcmp(t, "untyped"),
+                          "line %d: bad TYPE %s", lineno, t);
+                snprintf(f->type, sizeof f->type, "%s", t);
+                f->typed = 1;
+            } else {
+                cr_assert_fail("line %d: a comment that is neither HELP nor TYPE: %s", lineno, line);
+            }
+            continue;
+        }
+        /* a sample: name{labels} value */
+        size_t n = strcspn(line, "{ ");
+        cr_assert(name_ok(line, n), "line %d: bad metric name: %s", lineno, line);
+        char name[128];
+        cr_assert_lt(n, sizeof name);
+        memcpy(name, line, n);
+        name[n] = '\0';
+        char family[128];
+        snprintf(family, sizeof family, "%s", name);
+        wt_prom_family_t *f = fam(sc, name, 0);
+        static const char *const sfx[] = { "_bucket", "_sum", "_count" };
+        for (int i = 0; !f && i < 3; i++) {
+            size_t sl = strlen(sfx[i]);
+            if (n > sl && !strcmp(name + n - sl, sfx[i])) {
+                snprintf(family, sizeof family, "%.*s", (int)(n - sl), name);
+                f = fam(sc, family, 0);
+                if (f && strcmp(f->type, "histogram") && strcmp(f->type, "summary")) f = NULL;
+            }
+        }
+        cr_assert_not_null(f, "line %d: sample of %s before its # HELP/# TYPE", lineno, name);
+        cr_assert(f->help && f->typed, "line %d: family %s lacks %s", lineno, f->name,
+                  f->help ? "# TYPE" : "# HELP");
+        if (strcmp(last, f->name) != 0) {
+            /* a family's samples are contiguous */
+            for (int i = 0; i < sc->ns; i++)
+                cr_assert(strcmp(sc->s[i].family, f->name) != 0,
+                          "line %d: samples of %s are split", lineno, f->name);
+            snprintf(last, sizeof last, "%s", f->name);
+        }
+        const char *q = line + n;
+        if (*q == '{') {
+            q++;
+            while (*q != '}') {
+                size_t ln = strcspn(q, "=");
+                cr_assert(name_ok(q, ln), "line %d: bad label name: %s", lineno, line);
+                q += ln;
+                cr_assert(q[0] == '=' && q[1] == '"', "line %d: label value not quoted: %s", lineno, line);
+                q += 2;
+                int inf = !strncmp(q, "+Inf\"", 5) && !strncmp(q - 4, "le=\"", 4);
+                if (inf) f->has_inf = 1;
+                while (*q && *q != '"') {
+                    if (*q == '\\') {
+                        cr_assert(q[1] == '\\' || q[1] == '"' || q[1] == 'n',
+                                  "line %d: bad escape: %s", lineno, line);
+                        q++;
+                    }
+                    q++;
+                }
+                cr_assert(*q == '"', "line %d: unterminated label value: %s", lineno, line);
+                q++;
+                if (*q == ',') q++;
+                else cr_assert(*q == '}', "line %d: bad label list: %s", lineno, line);
+            }
+            q++;
+        }
+        cr_assert(*q == ' ', "line %d: no space before the value: %s", lineno, line);
+        q++;
+        char *end;
+        double v = strtod(q, &end);
+        cr_assert(end != q && (*end == '\0' || *end == ' '), "line %d: bad value: %s", lineno, line);
+        if (!strcmp(f->type, "counter"))
+            cr_assert(v >= 0 && !isnan(v), "line %d: negative counter: %s", lineno, line);
+        cr_assert_lt(sc->ns, WT_PROM_MAXS);
+        wt_prom_series_t *s = &sc->s[sc->ns];
+        snprintf(s->key, sizeof s->key, "%.*s", (int)(q - 1 - line), line);
+        for (int i = 0; i < sc->ns; i++)
+            cr_assert(strcmp(sc->s[i].key, s->key) != 0, "line %d: series repeated: %s", lineno, s->key);
+        snprintf(s->family, sizeof s->family, "%s", f->name);
+        s->v = v;
+        sc->ns++;
+    }
+    for (int i = 0; i < sc->nf; i++) {
+        cr_assert(sc->f[i].help && sc->f[i].typed, "family %s lacks # HELP or # TYPE", sc->f[i].name);
+        if (!strcmp(sc->f[i].type, "histogram")) {
+            int has_samples = 0;
+            for (int k = 0; k < sc->ns; k++) has_samples |= !strcmp(sc->s[k].family, sc->f[i].name);
+            cr_assert(!has_samples || sc->f[i].has_inf, "histogram %s without le=\"+Inf\"", sc->f[i].name);
+        }
+    }
+}
+
+double wt_prom_value(const wt_prom_t *sc, const char *key)
+{
+    for (int i = 0; i < sc->ns; i++)
+        if (!strcmp(sc->s[i].key, key)) return sc->s[i].v;
+    return -1;
+}
+
+wt_prom_t *wt_prom_scrape(int port)
+{
+    wt_resp_t r = wt_get(port, "/metrics");
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    wt_prom_t *sc = malloc(sizeof *sc);
+    cr_assert_not_null(sc);
+    wt_prom_parse(r.body, sc);
+    wt_resp_free(&r);
+    return sc;
 }

@@ -103,6 +103,28 @@ int wt_sup_stop(wt_sup_t *s);
  * "kue_events_total{queue=\"q\",event=\"complete\"}"; -1 when absent. */
 double wt_metric(int port, const char *series);
 
+/* A /metrics scrape read by a strict parser of the Prometheus text
+ * format: every family has one # HELP and one # TYPE before its samples,
+ * samples of a family are contiguous, names, labels and values are well
+ * formed, no series repeats, histograms end at le="+Inf".  The parser
+ * asserts on the first violation, naming the line. */
+#define WT_PROM_MAXF 256
+#define WT_PROM_MAXS 4096
+typedef struct { char name[128], type[16]; int help, typed, has_inf; } wt_prom_family_t;
+typedef struct { char key[512]; char family[128]; double v; } wt_prom_series_t;
+typedef struct {
+    wt_prom_family_t f[WT_PROM_MAXF];
+    int nf;
+    wt_prom_series_t s[WT_PROM_MAXS];
+    int ns;
+} wt_prom_t;
+
+void wt_prom_parse(const char *text, wt_prom_t *sc);
+/* GET /metrics on port, parsed (caller frees). */
+wt_prom_t *wt_prom_scrape(int port);
+/* The value of a series ("name{labels}" as written), -1 when absent. */
+double wt_prom_value(const wt_prom_t *sc, const char *key);
+
 /* An event stream: GET path with Accept: text/event-stream. */
 typedef struct {
     int fd;

@@ -160,6 +160,24 @@ static int count_of(const char *text, const char *needle)
     return n;
 }
 
+static int completes_seen(void *arg)
+{
+    (void)arg;
+    return wt_metric(E.w.port, "kue_events_total{queue=\"q\",event=\"complete\"}") >= 1 &&
+           wt_metric(E.w.port, "kue_events_total{queue=\"p2\",event=\"complete\"}") >= 1;
+}
+
+/* a "complete" message for job 1 of each queue (no duration: counted, not
+ * timed) */
+static void publish_completions(void)
+{
+    freeReplyObject(kt_cmd(E.c, "PUBLISH q:events %s",
+                           "{\"id\":1,\"event\":\"complete\",\"args\":[\"complete\",null,null]}"));
+    freeReplyObject(kt_cmd(E.c, "PUBLISH p2:events %s",
+                           "{\"id\":1,\"event\":\"complete\",\"args\":[\"complete\",null,null]}"));
+    cr_assert(kt_wait_until(completes_seen, NULL, 10000), "both relays saw their completion");
+}
+
 static int events_up(void *arg)
 {
     (void)arg;
@@ -195,6 +213,14 @@ Test(web_queues, metrics_readyz_and_events)
         cr_expect_eq(count_of(r.body, t), 1, "%s once: %s", t, r.body);
     }
     wt_resp_free(&r);
+    /* a completion in each queue: both have histogram series; every family
+     * (histograms among them) is one contiguous block */
+    publish_completions();
+    wt_prom_t *sc = wt_prom_scrape(E.w.port);
+    cr_expect_eq(wt_prom_value(sc, "kue_jobs{queue=\"p2\",state=\"inactive\"}"), 3);
+    cr_expect_eq(wt_prom_value(sc, "kue_job_duration_seconds_count{queue=\"q\",type=\"email\"}"), 0);
+    cr_expect_eq(wt_prom_value(sc, "kue_job_duration_seconds_count{queue=\"p2\",type=\"video\"}"), 0);
+    free(sc);
     wt_resp_t ready = wt_get(E.w.port, "/readyz");
     cr_expect_eq(ready.status, 200, "%s", ready.body);
     cr_expect(strstr(ready.body, "\"queues\":{\"q\":true,\"p2\":true}"), "%s", ready.body);

@@ -1,6 +1,8 @@
 /*
  * events.c -- relay of P:events to server-sent-event clients.
  *
+ * One hub per queue (kue-web --prefix P1,P2: GET /events?queue=P2 reads
+ * P2's hub); what follows is one hub.
  * One subscriber thread (kue_watch on its own connection, reconnecting by
  * itself) appends every message to a ring buffer; SSE clients read the ring
  * from their own cursor.  The ring (the replay buffer for Last-Event-ID) is

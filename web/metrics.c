@@ -3,7 +3,7 @@
  * JSON), /healthz and /readyz.
  *
  * Queue depths come from Redis on each scrape (ZCARDs, one per type and
- * state); worker processes, restarts and promotion figures from the
+ * state), for every queue, labelled queue="P"; worker processes, restarts and promotion figures from the
  * supervisor's scoreboard when the process was given one.
  */
 #include "web.h"

@@ -8,7 +8,7 @@
  *   queues.c   the configured queues (--prefix P1,P2,...) and ?queue=
  *   api.c      Kue's JSON routes on one kue_t
  *   post.c     POST /job (single and bulk) parsing and saving
- *   events.c   the P:events relay (one subscriber, fan-out to SSE clients)
+ *   events.c   the P:events relay (one subscriber per queue, fan-out to SSE clients)
  *   metrics.c  /metrics, /workers, /healthz, /readyz from Redis + scoreboard
  *   server.c   libmicrohttpd glue: threads, limits, auth, TLS
  * Non-static symbols are prefixed web_.

@@ -298,7 +298,7 @@ Test(web_api, metrics_health_workers)
     expect(E.w.port, "GET", "/healthz", 200, "{\"status\":\"ok\"}");
     expect(E.w.port, "GET", "/readyz", 200,
            "{\"ready\":true,\"redis\":true,\"workers\":null,\"draining\":false,"
-           "\"queues\":{\"q\":true}}");
+           "\"queues\":1,\"queues_up\":1}");
     r = wt_get(E.w.port, "/workers");
     cr_expect_eq(r.status, 200);
     cr_expect(strstr(r.body, "\"scoreboard\":false"), "%s", r.body);

@@ -4,7 +4,7 @@
  * ?queue=p2, each with its own jobs; a queue that is not configured is
  * refused (even one with jobs in Redis); GET /queues lists them; /metrics
  * carries both queues' series, labelled, each family once; /readyz looks
- * at both; /events?queue=p2 relays p2's events only; bad --prefix lists
+ * at both (and, open without auth, names neither); /events?queue=p2 relays p2's events only; bad --prefix lists
  * are refused at start.
  */
 #include <jansson.h>
@@ -223,7 +223,15 @@ Test(web_queues, metrics_readyz_and_events)
     free(sc);
     wt_resp_t ready = wt_get(E.w.port, "/readyz");
     cr_expect_eq(ready.status, 200, "%s", ready.body);
-    cr_expect(strstr(ready.body, "\"queues\":{\"q\":true,\"p2\":true}"), "%s", ready.body);
+    cr_expect(strstr(ready.body, "\"queues\":2,\"queues_up\":2}"), "%s", ready.body);
+    wt_resp_free(&ready);
+    /* the open health routes name no queue and take no ?queue= */
+    ready = wt_get(E.w.port, "/readyz?queue=p3");
+    cr_expect_eq(ready.status, 200, "%s", ready.body);
+    cr_expect(!strstr(ready.body, "p2"), "%s", ready.body);
+    wt_resp_free(&ready);
+    ready = wt_get(E.w.port, "/healthz?queue=p3");
+    cr_expect_eq(ready.status, 200, "%s", ready.body);
     wt_resp_free(&ready);
 
     /* p2's stream has p2's events only */
@@ -247,7 +255,8 @@ Test(web_queues, redis_down_fails_readyz_for_every_queue)
     kt_redis_stop_keep(&E.r, 1);
     wt_resp_t r = wt_get(E.w.port, "/readyz");
     cr_expect_eq(r.status, 503, "%s", r.body);
-    cr_expect(strstr(r.body, "\"queues\":{\"q\":false,\"p2\":false}"), "%s", r.body);
+    cr_expect(strstr(r.body, "\"redis\":false,") && strstr(r.body, "\"queues\":2,\"queues_up\":0}"),
+              "%s", r.body);
     wt_resp_free(&r);
     cr_expect_eq(wt_metric(E.w.port, "kue_redis_up{queue=\"p2\"}"), 0);
 }

@@ -284,16 +284,40 @@ static void do_type_state_stats(kue_t *k, const web_route_t *r, web_resp_t *resp
     web_buf_printf(&resp->body, "{\"count\":%lld}", c);
 }
 
+/* "queues":["P1",...] */
+static void queues_json(const web_ctx_t *ctx, web_buf_t *b)
+{
+    web_buf_puts(b, "\"queues\":[");
+    for (int i = 0; i < web_ctx_nqueues(ctx); i++) {
+        if (i) web_buf_puts(b, ",");
+        web_buf_json_str(b, web_ctx_queue(ctx, i));
+    }
+    web_buf_puts(b, "]");
+}
+
 static void do_config(const web_ctx_t *ctx, web_resp_t *resp)
 {
     web_buf_t *b = &resp->body;
     web_buf_puts(b, "{\"title\":");
     web_buf_json_str(b, ctx->title ? ctx->title : "Kue");
     web_buf_puts(b, ",\"prefix\":");
-    web_buf_json_str(b, ctx->prefix ? ctx->prefix : "q");
+    web_buf_json_str(b, web_ctx_queue(ctx, 0));
     web_buf_printf(b, ",\"search\":%s,\"version\":", ctx->search ? "true" : "false");
     web_buf_json_str(b, KUE_VERSION);
-    web_buf_printf(b, ",\"scoreboard\":%s}", ctx->sb ? "true" : "false");
+    web_buf_printf(b, ",\"scoreboard\":%s,", ctx->sb ? "true" : "false");
+    queues_json(ctx, b);
+    web_buf_puts(b, "}");
+}
+
+/* GET /queues: {"default":"P1","queues":["P1","P2"]} */
+static void do_queues(const web_ctx_t *ctx, web_resp_t *resp)
+{
+    web_buf_t *b = &resp->body;
+    web_buf_puts(b, "{\"default\":");
+    web_buf_json_str(b, web_ctx_queue(ctx, 0));
+    web_buf_puts(b, ",");
+    queues_json(ctx, b);
+    web_buf_puts(b, "}");
 }
 
 /* GET /cron, GET|PUT|DELETE /cron/:name: run-time schedules through
@@ -348,17 +372,28 @@ static int needs_redis(web_route_id id)
 {
     switch (id) {
     case WEB_R_HEALTHZ: case WEB_R_READYZ: case WEB_R_WORKERS: case WEB_R_THROUGHPUT:
-    case WEB_R_CONFIG: case WEB_R_METRICS:
+    case WEB_R_CONFIG: case WEB_R_METRICS: case WEB_R_QUEUES:
         return 0;
     default:
         return 1;
     }
 }
 
-void web_api_handle(const web_ctx_t *ctx, kue_t *k, const web_req_t *req, web_resp_t *resp,
-                    int *redis_failed)
+int web_route_all_queues(web_route_id id)
+{
+    return id == WEB_R_METRICS || id == WEB_R_READYZ;
+}
+
+void web_api_handle(const web_ctx_t *ctx, kue_t *k, kue_t *const *all, const web_req_t *req,
+                    web_resp_t *resp, int *redis_failed)
 {
     const web_route_t *r = req->route;
+    int qi = req->queue >= 0 && req->queue < web_ctx_nqueues(ctx) ? req->queue : 0;
+    kue_t *only[WEB_MAX_QUEUES] = { 0 };
+    if (!all) {           /* k is the one connection there is */
+        only[qi] = k;
+        all = only;
+    }
     *redis_failed = 0;
     web_resp_json(resp, 200);
     /* actions through Kue's HTTP API publish the id as a string, as Kue */
@@ -388,15 +423,16 @@ void web_api_handle(const web_ctx_t *ctx, kue_t *k, const web_req_t *req, web_re
     case WEB_R_JOB_CREATE:
         web_post_jobs(k, req->content_type, req->body, req->body_len, resp, redis_failed);
         break;
-    case WEB_R_METRICS: web_metrics(ctx, k, resp); break;
+    case WEB_R_METRICS: web_metrics(ctx, all, resp); break;
     case WEB_R_HEALTHZ: web_healthz(ctx, resp); break;
-    case WEB_R_READYZ: web_readyz(ctx, k, resp); break;
+    case WEB_R_READYZ: web_readyz(ctx, all, resp); break;
     case WEB_R_WORKERS: web_workers_json(ctx, k, resp); break;
     case WEB_R_THROUGHPUT:
-        if (ctx->events) web_events_throughput(ctx->events, &resp->body);
+        if (ctx->events[qi]) web_events_throughput(ctx->events[qi], &resp->body);
         else web_buf_puts(&resp->body, "{\"interval_s\":1,\"types\":{}}");
         break;
     case WEB_R_CONFIG: do_config(ctx, resp); break;
+    case WEB_R_QUEUES: do_queues(ctx, resp); break;
     case WEB_R_CRON_LIST: case WEB_R_CRON_GET: case WEB_R_CRON_PUT: case WEB_R_CRON_DELETE:
         do_cron(k, req, resp, redis_failed);
         break;

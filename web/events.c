@@ -1,6 +1,8 @@
 /*
  * events.c -- relay of P:events to server-sent-event clients.
  *
+ * One hub per queue (kue-web --prefix P1,P2: GET /events?queue=P2 reads
+ * P2's hub); what follows is one hub.
  * One subscriber thread (kue_watch on its own connection, reconnecting by
  * itself) appends every message to a ring buffer; SSE clients read the ring
  * from their own cursor.  The ring (the replay buffer for Last-Event-ID) is
@@ -93,9 +95,16 @@ struct web_events {
     int lookups_this_sec;
 };
 
-/* The hub of this process: it lives until exit when its subscriber thread
- * cannot be joined (see web_events_free). */
-static web_events_t *the_hub;
+/* The hubs of this process (one per queue): each lives until exit when
+ * its subscriber thread cannot be joined (see web_events_free).  Only the
+ * main thread starts and frees hubs. */
+static web_events_t *hubs[WEB_MAX_QUEUES];
+
+static void hub_keep(web_events_t *ev, web_events_t *was)
+{
+    for (int i = 0; i < WEB_MAX_QUEUES; i++)
+        if (hubs[i] == was) { hubs[i] = ev; return; }
+}
 
 /* ---- type cache ------------------------------------------------------------ */
 
@@ -371,7 +380,7 @@ web_events_t *web_events_start(const char *redis_url, const char *prefix)
     pthread_mutex_init(&ev->mu, NULL);
     pthread_cond_init(&ev->tick_cv, NULL);
     if (pthread_create(&ev->watcher, NULL, watcher_main, ev) != 0) goto fail;
-    the_hub = ev;
+    hub_keep(ev, NULL);
     if (pthread_create(&ev->ticker, NULL, ticker_main, ev) != 0) {
         /* cannot run without keep-alives (stop joins the ticker) */
         pthread_mutex_lock(&ev->mu);
@@ -418,7 +427,7 @@ void web_events_free(web_events_t *ev)
     free(ev->tp);
     free(ev->url);
     free(ev->prefix);
-    if (the_hub == ev) the_hub = NULL;
+    hub_keep(NULL, ev);
     free(ev);
 }
 
@@ -439,43 +448,73 @@ uint64_t web_events_count(web_events_t *ev, const char *event)
     return v;
 }
 
-static void hist_out(web_buf_t *b, const char *name, const char *type, const struct hist *h)
+static void sample(web_buf_t *b, const char *name, const char *queue)
 {
-    for (int i = 0; i < NHIST; i++) {
-        web_buf_printf(b, "%s_bucket{type=", name);
+    web_buf_printf(b, "%s{queue=", name);
+    web_buf_json_str(b, queue);
+}
+
+static void hist_out(web_buf_t *b, const char *name, const char *queue, const char *type,
+                     const struct hist *h)
+{
+    char bucket[96];
+    snprintf(bucket, sizeof bucket, "%s_bucket", name);
+    for (int i = 0; i <= NHIST; i++) {
+        sample(b, bucket, queue);
+        web_buf_puts(b, ",type=");
         web_buf_json_str(b, type);
-        web_buf_printf(b, ",le=\"%g\"} %llu\n", hist_le[i], (unsigned long long)h->b[i]);
+        if (i < NHIST)
+            web_buf_printf(b, ",le=\"%g\"} %llu\n", hist_le[i], (unsigned long long)h->b[i]);
+        else
+            web_buf_printf(b, ",le=\"+Inf\"} %llu\n", (unsigned long long)h->count);
     }
-    web_buf_printf(b, "%s_bucket{type=", name);
-    web_buf_json_str(b, type);
-    web_buf_printf(b, ",le=\"+Inf\"} %llu\n", (unsigned long long)h->count);
-    web_buf_printf(b, "%s_sum{type=", name);
+    web_buf_printf(b, "%s_sum{queue=", name);
+    web_buf_json_str(b, queue);
+    web_buf_puts(b, ",type=");
     web_buf_json_str(b, type);
     web_buf_printf(b, "} %.6f\n", h->sum);
-    web_buf_printf(b, "%s_count{type=", name);
+    web_buf_printf(b, "%s_count{queue=", name);
+    web_buf_json_str(b, queue);
+    web_buf_puts(b, ",type=");
     web_buf_json_str(b, type);
     web_buf_printf(b, "} %llu\n", (unsigned long long)h->count);
 }
 
-void web_events_metrics(web_events_t *ev, web_buf_t *b)
+static void events_counts(web_events_t *ev, const char *queue, web_buf_t *b)
 {
     pthread_mutex_lock(&ev->mu);
-    web_buf_puts(b, "# HELP kue_events_total Messages seen on the events channel by this web process.\n"
-                    "# TYPE kue_events_total counter\n");
     for (int k = 0; k <= NCOUNTED; k++) {
-        web_buf_puts(b, "kue_events_total{event=");
+        sample(b, "kue_events_total", queue);
+        web_buf_puts(b, ",event=");
         web_buf_json_str(b, counted[k] ? counted[k] : "other");
         web_buf_printf(b, "} %llu\n", (unsigned long long)ev->counts[k]);
     }
+    pthread_mutex_unlock(&ev->mu);
+}
+
+static void events_hists(web_events_t *ev, const char *queue, int wait, web_buf_t *b)
+{
+    const char *name = wait ? "kue_job_queue_wait_seconds" : "kue_job_duration_seconds";
+    pthread_mutex_lock(&ev->mu);
+    for (int i = 0; i < ev->ntp; i++)
+        hist_out(b, name, queue, ev->tp[i].name, wait ? &ev->tp[i].wait : &ev->tp[i].duration);
+    pthread_mutex_unlock(&ev->mu);
+}
+
+void web_events_metrics(web_events_t *const *evs, const char *const *names, int n, web_buf_t *b)
+{
+    web_buf_puts(b, "# HELP kue_events_total Messages seen on the events channel by this web process.\n"
+                    "# TYPE kue_events_total counter\n");
+    for (int q = 0; q < n; q++)
+        if (evs[q]) events_counts(evs[q], names[q], b);
     web_buf_puts(b, "# HELP kue_job_duration_seconds Run time of completed jobs (sampled from completion events).\n"
                     "# TYPE kue_job_duration_seconds histogram\n");
-    for (int i = 0; i < ev->ntp; i++)
-        hist_out(b, "kue_job_duration_seconds", ev->tp[i].name, &ev->tp[i].duration);
+    for (int q = 0; q < n; q++)
+        if (evs[q]) events_hists(evs[q], names[q], 0, b);
     web_buf_puts(b, "# HELP kue_job_queue_wait_seconds Time from due to start of completed jobs (sampled).\n"
                     "# TYPE kue_job_queue_wait_seconds histogram\n");
-    for (int i = 0; i < ev->ntp; i++)
-        hist_out(b, "kue_job_queue_wait_seconds", ev->tp[i].name, &ev->tp[i].wait);
-    pthread_mutex_unlock(&ev->mu);
+    for (int q = 0; q < n; q++)
+        if (evs[q]) events_hists(evs[q], names[q], 1, b);
 }
 
 void web_events_wake_all(web_events_t *ev)

@@ -2,14 +2,15 @@
  * main.c -- kue-web: Kue's JSON API, the dashboard, /metrics, /healthz,
  * /readyz, /events and /workers over one Redis.
  *
- *   kue-web --redis URL --prefix P --listen HOST:PORT [--title T]
+ *   kue-web --redis URL --prefix P[,P2...] --listen HOST:PORT [--title T]
  *           [--auth user:pass] [--tls-cert F --tls-key F] [--search yes|no]
  *           [--threads N] [--max-body SIZE] [--max-connections N]
  *           [--timeout DURATION] [--log-level L] [--log-format text|json]
  *           [--events-buffer SIZE] [--max-per-client N] [--max-streams N]
  *           [--allowed-hosts NAME,...]
  *
- * The password may also come from the environment (KUE_WEB_AUTH), which
+ * Several prefixes are several queues, the first the default one
+ * (queues.c).  The password may also come from the environment (KUE_WEB_AUTH), which
  * keeps it out of the process list.  With KUE_SCOREBOARD_FD set (by the
  * supervisor) worker processes and health come from the scoreboard.
  * TERM/INT stop the server cleanly.
@@ -30,12 +31,20 @@
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: kue-web --redis URL --prefix P --listen HOST:PORT [--title T]\n"
+            "usage: kue-web --redis URL --prefix P[,P2...] --listen HOST:PORT [--title T]\n"
             "               [--auth user:pass] [--tls-cert F --tls-key F] [--search yes|no]\n"
             "               [--threads N] [--max-body SIZE] [--max-connections N]\n"
             "               [--timeout DURATION] [--log-level L] [--log-format text|json]\n"
             "               [--events-buffer SIZE] [--max-per-client N] [--max-streams N]\n"
             "               [--allowed-hosts NAME,...] [--key-style plain|hashtag]\n");
+}
+
+static void stop_events(web_ctx_t *ctx)
+{
+    for (int q = 0; q < ctx->queues.n; q++) {
+        web_events_stop(ctx->events[q]);
+        web_events_free(ctx->events[q]);
+    }
 }
 
 int main(int argc, char **argv)
@@ -65,7 +74,8 @@ int main(int argc, char **argv)
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
-    web_ctx_t ctx = { .redis_url = NULL, .prefix = "q", .title = "Kue" };
+    static web_ctx_t ctx = { .redis_url = NULL, .prefix = "q", .title = "Kue" };
+    const char *prefixes = "q";
     web_server_opts_t o = { .listen = "127.0.0.1:3000" };
     int level = KLOG_INFO, json = 0;
     size_t events_buffer = WEB_EVENTS_REPLAY_BYTES;
@@ -82,7 +92,7 @@ int main(int argc, char **argv)
         uint64_t bytes;
         switch (opt) {
         case 'r': ctx.redis_url = optarg; break;
-        case 'p': ctx.prefix = optarg; break;
+        case 'p': prefixes = optarg; break;
         case 'K':
             if (web_set_key_style(optarg) < 0) { usage(stderr); return 2; }
             break;
@@ -142,6 +152,12 @@ int main(int argc, char **argv)
     }
     if (optind != argc) { usage(stderr); return 2; }
     klog_init("web", level, json);
+    char qerr[320];
+    if (web_queues_parse(prefixes, &ctx.queues, qerr, sizeof qerr) < 0) {
+        fprintf(stderr, "kue-web: %s\n", qerr);
+        return 2;
+    }
+    ctx.prefix = ctx.queues.name[0];
     if (!o.auth) {
         const char *env = getenv("KUE_WEB_AUTH");
         if (env && *env) o.auth = env;
@@ -167,22 +183,24 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    ctx.events = web_events_start(ctx.redis_url, ctx.prefix);
-    if (!ctx.events) klog_warn("events relay not started (out of memory)");
-    web_events_set_replay_bytes(ctx.events, events_buffer);
+    for (int q = 0; q < ctx.queues.n; q++) {
+        ctx.events[q] = web_events_start(ctx.redis_url, ctx.queues.name[q]);
+        if (!ctx.events[q]) klog_warn("events relay of %s not started (out of memory)", ctx.queues.name[q]);
+        web_events_set_replay_bytes(ctx.events[q], events_buffer);
+    }
 
     char err[512];
     web_server_t *srv = web_server_start(&ctx, &o, err, sizeof err);
     if (!srv) {
         /* 78 (EX_CONFIG): the supervisor does not restart it in a loop */
         klog_error("%s", err);
-        web_events_stop(ctx.events);
-        web_events_free(ctx.events);
+        stop_events(&ctx);
         if (ctx.sb) kue_sb_detach(&sb);
         return 78;
     }
     klog_info("listening on %s://%s (port %d)%s", o.tls_cert || o.tls_cert_pem ? "https" : "http", o.listen,
               web_server_port(srv), o.auth ? ", basic auth on" : "");
+    if (ctx.queues.n > 1) klog_info("queues: %s (the first is the default)", prefixes);
 
     for (;;) {
         int sig = 0;
@@ -191,9 +209,9 @@ int main(int argc, char **argv)
         klog_info("signal %d: stopping", sig);
         break;
     }
-    web_events_stop(ctx.events);
+    for (int q = 0; q < ctx.queues.n; q++) web_events_stop(ctx.events[q]);
     web_server_stop(srv);
-    web_events_free(ctx.events);
+    for (int q = 0; q < ctx.queues.n; q++) web_events_free(ctx.events[q]);
     if (ctx.sb) kue_sb_detach(&sb);
     klog_info("stopped");
     return 0;

@@ -3,7 +3,7 @@
  * JSON), /healthz and /readyz.
  *
  * Queue depths come from Redis on each scrape (ZCARDs, one per type and
- * state); worker processes, restarts and promotion figures from the
+ * state), for every queue, labelled queue="P"; worker processes, restarts and promotion figures from the
  * supervisor's scoreboard when the process was given one.
  */
 #include "web.h"
@@ -79,19 +79,55 @@ static int collect(const kue_scoreboard_t *sb, struct wagg *agg, int max, int *b
     }
 }
 
+/* The families read from Redis, one set of samples per queue, each
+ * sample labelled queue="P" (docs/kue-web.md#metrics).  A family is
+ * written once, its samples for every queue together. */
+enum {
+    F_REDIS_UP, F_JOBS, F_WORK_TIME, F_BY_TYPE, F_PAUSED, F_RATE_LIMITED, F_PROMO_LAG,
+    F_EVENTS_UP, NFAM
+};
+
+static const struct { const char *name, *type, *help; } qfam[NFAM] = {
+    { "kue_redis_up", "gauge", "Whether Redis answered this scrape." },
+    { "kue_jobs", "gauge", "Jobs by state (all types)." },
+    { "kue_work_time_seconds_total", "counter", "Total run time of completed jobs (Kue's workTime)." },
+    { "kue_jobs_by_type", "gauge", "Jobs by type and state." },
+    { "kue_type_paused", "gauge", "Whether the type is paused on every host (kue pause)." },
+    { "kue_rate_limited_total", "counter", "Claims cut short by the type's rate limit (fleet-wide)." },
+    { "kue_promotion_lag_seconds", "gauge", "How overdue the earliest delayed job is." },
+    { "kue_events_up", "gauge", "Whether this web process is subscribed to the events channel." },
+};
+
+struct qfams {
+    web_buf_t b[NFAM];
+    int used[NFAM];
+    const char *queue;       /* of the samples being written */
+};
+
+/* Start a sample of family f: name{queue="P" -- the caller ends it. */
+static web_buf_t *sample(struct qfams *fs, int f)
+{
+    web_buf_t *b = &fs->b[f];
+    fs->used[f] = 1;
+    web_buf_puts(b, qfam[f].name);
+    web_buf_puts(b, "{");
+    label(b, "queue", fs->queue);
+    return b;
+}
+
 /* kue_type_paused{type}: 1 for each paused type (kue pause), 0 for the
  * other known types. */
-static void paused_metric(kue_t *k, web_buf_t *b, char **types, size_t nt)
+static void paused_metric(kue_t *k, struct qfams *fs, char **types, size_t nt)
 {
     char **paused = NULL;
     size_t np = 0;
     if (kue_paused_types(k, &paused, &np) != 0) return;
-    web_buf_puts(b, "# HELP kue_type_paused Whether the type is paused on every host (kue pause).\n"
-                    "# TYPE kue_type_paused gauge\n");
+    fs->used[F_PAUSED] = 1;
     for (size_t t = 0; t < nt && t < 1000; t++) {
         int on = 0;
         for (size_t i = 0; i < np && !on; i++) on = !strcmp(paused[i], types[t]);
-        web_buf_puts(b, "kue_type_paused{");
+        web_buf_t *b = sample(fs, F_PAUSED);
+        web_buf_puts(b, ",");
         label(b, "type", types[t]);
         web_buf_printf(b, "} %d\n", on);
     }
@@ -99,87 +135,122 @@ static void paused_metric(kue_t *k, web_buf_t *b, char **types, size_t nt)
         int known = 0;
         for (size_t t = 0; t < nt && !known; t++) known = !strcmp(paused[i], types[t]);
         if (known) continue;
-        web_buf_puts(b, "kue_type_paused{");
+        web_buf_t *b = sample(fs, F_PAUSED);
+        web_buf_puts(b, ",");
         label(b, "type", paused[i]);
         web_buf_puts(b, "} 1\n");
     }
     kue_strings_free(paused, np);
 }
 
-void web_metrics(const web_ctx_t *ctx, kue_t *k, web_resp_t *resp)
+static void types_metrics(kue_t *k, struct qfams *fs)
+{
+    char **types = NULL;
+    size_t nt = 0;
+    if (kue_types(k, &types, &nt) != 0) return;
+    fs->used[F_BY_TYPE] = 1;
+    for (size_t t = 0; t < nt && t < 1000; t++)
+        for (int i = 0; i < 5; i++) {
+            long long c = kue_count(k, types[t], states[i]);
+            if (c < 0) continue;
+            web_buf_t *b = sample(fs, F_BY_TYPE);
+            web_buf_puts(b, ",");
+            label(b, "type", types[t]);
+            web_buf_printf(b, ",state=\"%s\"} %lld\n", states[i], c);
+        }
+    paused_metric(k, fs, types, nt);
+    kue_strings_free(types, nt);
+}
+
+static void rate_limited_metric(kue_t *k, struct qfams *fs)
+{
+    char **rl = NULL;
+    size_t nrl = 0;
+    if (kue_rate_limited_counts(k, &rl, &nrl) != 0) return;
+    fs->used[F_RATE_LIMITED] = 1;
+    for (size_t i = 0; i + 1 < nrl && i < 2000; i += 2) {
+        web_buf_t *b = sample(fs, F_RATE_LIMITED);
+        web_buf_puts(b, ",");
+        label(b, "type", rl[i]);
+        web_buf_printf(b, "} %lld\n", atoll(rl[i + 1]));
+    }
+    kue_strings_free(rl, nrl);
+}
+
+/* promotion lag: how overdue the earliest delayed job is */
+static void promotion_lag_metric(kue_t *k, const kue_stats_t *st, int64_t now, struct qfams *fs)
+{
+    double lag = 0;
+    int64_t *ids = NULL;
+    size_t n = 0;
+    if (st->delayed > 0 && kue_range(k, NULL, "delayed", 0, 0, 0, &ids, &n) == 0 && n > 0) {
+        kue_job_t *job = kue_job_get(k, ids[0]);
+        const char *pa = job ? kue_job_field(job, "promote_at") : NULL;
+        if (pa) {
+            double due = atof(pa);
+            if (due < (double)now) lag = ((double)now - due) / 1000.0;
+        }
+        kue_job_free(job);
+    }
+    free(ids);
+    web_buf_printf(sample(fs, F_PROMO_LAG), "} %.3f\n", lag);
+}
+
+/* The Redis families of one queue on its connection k (NULL: unreachable). */
+static void queue_metrics(kue_t *k, int64_t now, struct qfams *fs)
+{
+    kue_stats_t st;
+    int up = k && kue_stats(k, &st) == 0;
+    web_buf_printf(sample(fs, F_REDIS_UP), "} %d\n", up);
+    if (!up) return;
+    long long v[5] = { st.inactive, st.active, st.complete, st.failed, st.delayed };
+    for (int i = 0; i < 5; i++)
+        web_buf_printf(sample(fs, F_JOBS), ",state=\"%s\"} %lld\n", states[i], v[i]);
+    web_buf_printf(sample(fs, F_WORK_TIME), "} %.3f\n",
+                   st.work_time_ms < 0 ? 0.0 : st.work_time_ms / 1000.0);
+    types_metrics(k, fs);
+    rate_limited_metric(k, fs);
+    promotion_lag_metric(k, &st, now, fs);
+}
+
+static void queues_metrics(const web_ctx_t *ctx, kue_t *const *ks, int64_t now, web_buf_t *out)
+{
+    struct qfams fs;
+    memset(&fs, 0, sizeof fs);
+    for (int f = 0; f < NFAM; f++) web_buf_init(&fs.b[f]);
+    int nq = web_ctx_nqueues(ctx);
+    for (int q = 0; q < nq; q++) {
+        fs.queue = web_ctx_queue(ctx, q);
+        queue_metrics(ks ? ks[q] : NULL, now, &fs);
+        if (ctx->events[q])
+            web_buf_printf(sample(&fs, F_EVENTS_UP), "} %d\n", web_events_up(ctx->events[q]));
+    }
+    for (int f = 0; f < NFAM; f++) {
+        if (fs.used[f]) {
+            web_buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", qfam[f].name, qfam[f].help,
+                           qfam[f].name, qfam[f].type);
+            if (fs.b[f].p) web_buf_put(out, fs.b[f].p, fs.b[f].len);
+        }
+        web_buf_free(&fs.b[f]);
+    }
+    web_events_t *evs[WEB_MAX_QUEUES];
+    const char *names[WEB_MAX_QUEUES];
+    int any = 0;
+    for (int q = 0; q < nq; q++) {
+        evs[q] = ctx->events[q];
+        names[q] = web_ctx_queue(ctx, q);
+        any |= evs[q] != NULL;
+    }
+    if (any) web_events_metrics(evs, names, nq, out);
+}
+
+void web_metrics(const web_ctx_t *ctx, kue_t *const *ks, web_resp_t *resp)
 {
     web_buf_t *b = &resp->body;
     resp->ctype = WEB_CT_PROM;
     resp->status = 200;
     int64_t now = kue_now_ms();
-    kue_stats_t st;
-    int up = k && kue_stats(k, &st) == 0;
-
-    web_buf_puts(b, "# HELP kue_redis_up Whether Redis answered this scrape.\n"
-                    "# TYPE kue_redis_up gauge\n");
-    web_buf_printf(b, "kue_redis_up %d\n", up);
-    if (up) {
-        web_buf_puts(b, "# HELP kue_jobs Jobs by state (all types).\n# TYPE kue_jobs gauge\n");
-        long long v[5] = { st.inactive, st.active, st.complete, st.failed, st.delayed };
-        for (int i = 0; i < 5; i++)
-            web_buf_printf(b, "kue_jobs{state=\"%s\"} %lld\n", states[i], v[i]);
-        web_buf_puts(b, "# HELP kue_work_time_seconds_total Total run time of completed jobs (Kue's workTime).\n"
-                        "# TYPE kue_work_time_seconds_total counter\n");
-        web_buf_printf(b, "kue_work_time_seconds_total %.3f\n",
-                       st.work_time_ms < 0 ? 0.0 : st.work_time_ms / 1000.0);
-        char **types = NULL;
-        size_t nt = 0;
-        if (kue_types(k, &types, &nt) == 0) {
-            web_buf_puts(b, "# HELP kue_jobs_by_type Jobs by type and state.\n"
-                            "# TYPE kue_jobs_by_type gauge\n");
-            for (size_t t = 0; t < nt && t < 1000; t++)
-                for (int i = 0; i < 5; i++) {
-                    long long c = kue_count(k, types[t], states[i]);
-                    if (c < 0) continue;
-                    web_buf_puts(b, "kue_jobs_by_type{");
-                    label(b, "type", types[t]);
-                    web_buf_printf(b, ",state=\"%s\"} %lld\n", states[i], c);
-                }
-            paused_metric(k, b, types, nt);
-            kue_strings_free(types, nt);
-        }
-        char **rl = NULL;
-        size_t nrl = 0;
-        if (kue_rate_limited_counts(k, &rl, &nrl) == 0) {
-            web_buf_puts(b, "# HELP kue_rate_limited_total Claims cut short by the type's rate limit "
-                            "(fleet-wide).\n# TYPE kue_rate_limited_total counter\n");
-            for (size_t i = 0; i + 1 < nrl && i < 2000; i += 2) {
-                web_buf_puts(b, "kue_rate_limited_total{");
-                label(b, "type", rl[i]);
-                web_buf_printf(b, "} %lld\n", atoll(rl[i + 1]));
-            }
-            kue_strings_free(rl, nrl);
-        }
-        /* promotion lag: how overdue the earliest delayed job is */
-        double lag = 0;
-        int64_t *ids = NULL;
-        size_t n = 0;
-        if (st.delayed > 0 && kue_range(k, NULL, "delayed", 0, 0, 0, &ids, &n) == 0 && n > 0) {
-            kue_job_t *job = kue_job_get(k, ids[0]);
-            const char *pa = job ? kue_job_field(job, "promote_at") : NULL;
-            if (pa) {
-                double due = atof(pa);
-                if (due < (double)now) lag = ((double)now - due) / 1000.0;
-            }
-            kue_job_free(job);
-        }
-        free(ids);
-        web_buf_puts(b, "# HELP kue_promotion_lag_seconds How overdue the earliest delayed job is.\n"
-                        "# TYPE kue_promotion_lag_seconds gauge\n");
-        web_buf_printf(b, "kue_promotion_lag_seconds %.3f\n", lag);
-    }
-
-    if (ctx->events) {
-        web_buf_puts(b, "# HELP kue_events_up Whether this web process is subscribed to the events channel.\n"
-                        "# TYPE kue_events_up gauge\n");
-        web_buf_printf(b, "kue_events_up %d\n", web_events_up(ctx->events));
-        web_events_metrics(ctx->events, b);
-    }
+    queues_metrics(ctx, ks, now, b);
 
     kue_scoreboard_t *sb = ctx->sb;
     if (sb && sb->hdr) {
@@ -207,7 +278,7 @@ void web_metrics(const web_ctx_t *ctx, kue_t *k, web_resp_t *resp)
 
         web_buf_puts(b, "# HELP kue_leader Whether this supervisor holds the leader lease of the prefix (cron, retention).\n"
                         "# TYPE kue_leader gauge\nkue_leader{");
-        label(b, "prefix", ctx->prefix ? ctx->prefix : "q");
+        label(b, "prefix", web_ctx_queue(ctx, 0));
         web_buf_printf(b, "} %u\n", h.leader ? 1u : 0u);
         web_buf_puts(b, "# HELP kue_pruned_total Jobs removed by retention while this supervisor led.\n"
                         "# TYPE kue_pruned_total counter\n");
@@ -353,10 +424,15 @@ void web_healthz(const web_ctx_t *ctx, web_resp_t *resp)
     web_buf_puts(&resp->body, "{\"status\":\"ok\"}");
 }
 
-void web_readyz(const web_ctx_t *ctx, kue_t *k, web_resp_t *resp)
+void web_readyz(const web_ctx_t *ctx, kue_t *const *ks, web_resp_t *resp)
 {
-    kue_stats_t st;
-    int redis = k && kue_stats(k, &st) == 0;
+    /* every queue's connection must answer */
+    int nq = web_ctx_nqueues(ctx), nup = 0;
+    for (int q = 0; q < nq; q++) {
+        kue_stats_t st;
+        nup += ks && ks[q] && kue_stats(ks[q], &st) == 0;
+    }
+    int redis = nup == nq;
     int workers_ready = -1, draining = 0;
     kue_scoreboard_t *sb = ctx->sb;
     if (sb && sb->hdr) {
@@ -368,8 +444,10 @@ void web_readyz(const web_ctx_t *ctx, kue_t *k, web_resp_t *resp)
     }
     int ok = redis && workers_ready != 0 && !draining;
     resp->status = ok ? 200 : 503;
-    web_buf_printf(&resp->body, "{\"ready\":%s,\"redis\":%s,\"workers\":%s,\"draining\":%s}",
+    /* counts, not names: this route is open without auth */
+    web_buf_printf(&resp->body, "{\"ready\":%s,\"redis\":%s,\"workers\":%s,\"draining\":%s,"
+                                "\"queues\":%d,\"queues_up\":%d}",
                    ok ? "true" : "false", redis ? "true" : "false",
                    workers_ready < 0 ? "null" : workers_ready ? "true" : "false",
-                   draining ? "true" : "false");
+                   draining ? "true" : "false", nq, nup);
 }

@@ -91,6 +91,7 @@ static const char *const route_names[WEB_R__COUNT] = {
     [WEB_R_CRON_LIST] = "cron_list", [WEB_R_CRON_GET] = "cron_get", [WEB_R_CRON_PUT] = "cron_put",
     [WEB_R_CRON_DELETE] = "cron_delete",
     [WEB_R_JOB_CANCEL] = "job_cancel", [WEB_R_PAUSE] = "pause", [WEB_R_RESUME] = "resume",
+    [WEB_R_QUEUES] = "queues",
 };
 
 const char *web_route_name(web_route_id id)
@@ -214,6 +215,7 @@ web_route_id web_route_match(const char *method, const char *raw_path, web_route
             if (eq(s[0], "throughput")) return r->id = WEB_R_THROUGHPUT;
             if (eq(s[0], "config")) return r->id = WEB_R_CONFIG;
             if (eq(s[0], "cron")) return r->id = WEB_R_CRON_LIST;
+            if (eq(s[0], "queues")) return r->id = WEB_R_QUEUES;
         }
         return r->id;
     }

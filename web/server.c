@@ -61,9 +61,14 @@ struct conn_state {
     int early;                /* a response was queued on the first call */
 };
 
-/* ---- per-thread Redis connection ------------------------------------------------ */
+/* ---- per-thread Redis connections ----------------------------------------------- */
 
-struct tkue { kue_t *k; int64_t retry_at; unsigned seen_ok; };
+/* One connection per queue, each made on the first request for its queue. */
+struct tkue {
+    kue_t *k[WEB_MAX_QUEUES];
+    int64_t retry_at[WEB_MAX_QUEUES];
+    unsigned seen_ok[WEB_MAX_QUEUES];
+};
 
 /* Bumped by any thread that connects: the others then retry at once
  * instead of waiting out their back-off. */
@@ -72,11 +77,12 @@ static _Atomic unsigned connect_ok_gen;
 static void tkue_free(void *p)
 {
     struct tkue *t = p;
-    if (t) kue_free(t->k);
+    if (t)
+        for (int i = 0; i < WEB_MAX_QUEUES; i++) kue_free(t->k[i]);
     free(t);
 }
 
-static kue_t *thread_kue(web_server_t *s)
+static kue_t *thread_kue(web_server_t *s, int q)
 {
     struct tkue *t = pthread_getspecific(s->kue_key);
     if (!t) {
@@ -85,27 +91,27 @@ static kue_t *thread_kue(web_server_t *s)
         pthread_setspecific(s->kue_key, t);
     }
     unsigned gen = atomic_load(&connect_ok_gen);
-    if (!t->k && (kue_mono_ms() >= t->retry_at || gen != t->seen_ok)) {
+    if (!t->k[q] && (kue_mono_ms() >= t->retry_at[q] || gen != t->seen_ok[q])) {
         char err[256];
-        t->k = web_kue_connect(s->ctx->redis_url, s->ctx->prefix, err, sizeof err);
-        if (!t->k) {
-            klog_warn("redis connect failed: %s", err);
-            t->retry_at = kue_mono_ms() + 250;
-            t->seen_ok = atomic_load(&connect_ok_gen);
+        t->k[q] = web_kue_connect(s->ctx->redis_url, web_ctx_queue(s->ctx, q), err, sizeof err);
+        if (!t->k[q]) {
+            klog_warn("redis connect failed (queue %s): %s", web_ctx_queue(s->ctx, q), err);
+            t->retry_at[q] = kue_mono_ms() + 250;
+            t->seen_ok[q] = atomic_load(&connect_ok_gen);
         } else {
-            kue_set_search(t->k, s->ctx->search);
-            t->seen_ok = atomic_fetch_add(&connect_ok_gen, 1) + 1;
+            kue_set_search(t->k[q], s->ctx->search);
+            t->seen_ok[q] = atomic_fetch_add(&connect_ok_gen, 1) + 1;
         }
     }
-    return t->k;
+    return t->k[q];
 }
 
-static void thread_kue_drop(web_server_t *s)
+static void thread_kue_drop(web_server_t *s, int q)
 {
     struct tkue *t = pthread_getspecific(s->kue_key);
-    if (t && t->k) {
-        kue_free(t->k);
-        t->k = NULL;
+    if (t && t->k[q]) {
+        kue_free(t->k[q]);
+        t->k[q] = NULL;
     }
 }
 
@@ -235,9 +241,10 @@ static const char *arg_raw(struct MHD_Connection *c, const char *name, char *out
     return out;
 }
 
-static MHD_Result start_sse(web_server_t *s, struct MHD_Connection *c)
+static MHD_Result start_sse(web_server_t *s, struct MHD_Connection *c, int q)
 {
-    if (!s->ctx->events) return send_error(c, 503, "events relay not running");
+    web_events_t *hub = s->ctx->events[q];
+    if (!hub) return send_error(c, 503, "events relay not running");
     if (atomic_fetch_add(&s->nstreams, 1) >= s->o.max_streams) {
         atomic_fetch_sub(&s->nstreams, 1);
         return send_error(c, 503, "too many event streams");
@@ -258,7 +265,7 @@ static MHD_Result start_sse(web_server_t *s, struct MHD_Connection *c)
     st->conn = c;
     st->srv = s;
     st->counted = counted;
-    st->sse = web_sse_open(s->ctx->events, ftype, id, last, has_last);
+    st->sse = web_sse_open(hub, ftype, id, last, has_last);
     if (!st->sse) {
         atomic_fetch_sub(&s->nstreams, 1);
         free(st);
@@ -288,6 +295,29 @@ static MHD_Result sum_headers(void *cls, enum MHD_ValueKind kind, const char *ke
     return MHD_YES;
 }
 
+/* ?queue=NAME: the index of a configured queue (absent or empty: the
+ * default, 0); -1 after answering 404 (not a configured queue) or 400. */
+static int request_queue(web_server_t *s, struct MHD_Connection *c, MHD_Result *ret)
+{
+    const char *raw = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "queue");
+    if (!raw || !*raw) return 0;
+    char name[WEB_QUEUE_NAME_MAX + 1];
+    const char *v = arg_raw(c, "queue", name, sizeof name);
+    int q = v ? web_queue_index(&s->ctx->queues, v) : -1;
+    if (q < 0 && s->ctx->queues.n == 0 && v && !strcmp(v, web_ctx_queue(s->ctx, 0))) q = 0;
+    if (q >= 0) return q;
+    if (!v) {
+        *ret = send_error(c, 400, "invalid queue parameter");
+        return -1;
+    }
+    web_buf_t m;
+    web_buf_init(&m);
+    web_buf_printf(&m, "no such queue: %s (see GET /queues)", v);
+    *ret = send_error(c, 404, m.p ? m.p : "no such queue");
+    web_buf_free(&m);
+    return -1;
+}
+
 static int public_route(web_route_id id)
 {
     return id == WEB_R_HEALTHZ || id == WEB_R_READYZ;
@@ -299,7 +329,8 @@ static MHD_Result dispatch(web_server_t *s, struct MHD_Connection *c, const char
     web_route_t *r = malloc(sizeof *r);
     if (!r) return MHD_NO;
     web_route_id id = web_route_match(method, url, r);
-    MHD_Result ret;
+    MHD_Result ret = MHD_NO;
+    int qi = 0;
     web_resp_t resp;
     web_resp_init(&resp);
 
@@ -328,21 +359,28 @@ static MHD_Result dispatch(web_server_t *s, struct MHD_Connection *c, const char
             }
             ret = send_resp(c, &resp, 1);
         }
+    } else if (!public_route(id) && (qi = request_queue(s, c, &ret)) < 0) {
+        /* (the open health routes ignore ?queue=: no oracle of queue names) */
+        /* answered */
     } else if (id == WEB_R_EVENTS) {
-        ret = start_sse(s, c);
+        ret = start_sse(s, c, qi);
     } else {
         web_req_t req = { 0 };
         char q[1024];
         req.method = method;
         req.route = r;
+        req.queue = qi;
         req.query_q = arg_raw(c, "q", q, sizeof q);
         req.content_type = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
         req.body = cs->body.p;
         req.body_len = cs->body.len;
-        kue_t *k = thread_kue(s);
+        kue_t *all[WEB_MAX_QUEUES] = { 0 };
+        int every = web_route_all_queues(id);
+        for (int i = 0; every && i < web_ctx_nqueues(s->ctx); i++) all[i] = thread_kue(s, i);
+        kue_t *k = every ? all[qi] : thread_kue(s, qi);
         int failed = 0;
-        web_api_handle(s->ctx, k, &req, &resp, &failed);
-        if (failed) thread_kue_drop(s);
+        web_api_handle(s->ctx, k, every ? all : NULL, &req, &resp, &failed);
+        if (failed) thread_kue_drop(s, qi);
         ret = send_resp(c, &resp, 0);
         klog_debug("%s %s -> %d", method, url, resp.status);
     }

@@ -5,9 +5,10 @@
  * Layers (each in its own file, all but server.c testable without a socket):
  *   buf.c      response helpers (the buffer and JSON writer are common/)
  *   route.c    pure request routing (Express-compatible path matching)
+ *   queues.c   the configured queues (--prefix P1,P2,...) and ?queue=
  *   api.c      Kue's JSON routes on one kue_t
  *   post.c     POST /job (single and bulk) parsing and saving
- *   events.c   the P:events relay (one subscriber, fan-out to SSE clients)
+ *   events.c   the P:events relay (one subscriber per queue, fan-out to SSE clients)
  *   metrics.c  /metrics, /workers, /healthz, /readyz from Redis + scoreboard
  *   server.c   libmicrohttpd glue: threads, limits, auth, TLS
  * Non-static symbols are prefixed web_.
@@ -86,6 +87,7 @@ typedef enum {
     WEB_R_JOB_CANCEL,        /* PUT /job/:id/cancel[/:grace] */
     WEB_R_PAUSE,             /* PUT /pause/:type */
     WEB_R_RESUME,            /* PUT /resume/:type */
+    WEB_R_QUEUES,            /* GET /queues */
     WEB_R__COUNT
 } web_route_id;
 
@@ -162,34 +164,65 @@ void web_resp_error(web_resp_t *r, int status, const char *msg);
 #define WEB_CT_HTML "text/html; charset=utf-8"
 #define WEB_CT_PROM "text/plain; version=0.0.4; charset=utf-8"
 
+/* ---- queues (queues.c) -------------------------------------------------------- */
+
+/* The queues (key prefixes) one kue-web serves: --prefix P1[,P2...]; the
+ * first is the default, answered when a request names none. */
+#define WEB_MAX_QUEUES 16
+#define WEB_QUEUE_NAME_MAX 127     /* what kue_connect accepts */
+
+typedef struct web_queues {
+    int n;
+    char name[WEB_MAX_QUEUES][WEB_QUEUE_NAME_MAX + 1];
+} web_queues_t;
+
+/* Parse a comma-separated list of prefixes into q.  Refuses (-1, with the
+ * reason in err) an empty list or item, an item longer than
+ * WEB_QUEUE_NAME_MAX or holding a blank or control byte, a duplicate, and
+ * more than WEB_MAX_QUEUES items. */
+int web_queues_parse(const char *list, web_queues_t *q, char *err, size_t errlen);
+/* The index of a configured queue by exact name; -1 when it is not one. */
+int web_queue_index(const web_queues_t *q, const char *name);
+
 /* ---- request context -------------------------------------------------------- */
 
 struct kue_scoreboard;
 
 typedef struct web_ctx {
     const char *redis_url;
-    const char *prefix;
+    const char *prefix;          /* the default queue (queues.name[0]) */
+    web_queues_t queues;         /* n == 0 is taken as the one queue "prefix" */
     const char *title;
     int search;
     struct kue_scoreboard *sb;   /* NULL without KUE_SCOREBOARD_FD */
-    struct web_events *events;   /* NULL: no relay (tests of api.c) */
+    struct web_events *events[WEB_MAX_QUEUES];   /* per queue; NULL: no relay */
 } web_ctx_t;
+
+/* The number of queues of ctx (at least 1) and the name of queue i. */
+int web_ctx_nqueues(const web_ctx_t *ctx);
+const char *web_ctx_queue(const web_ctx_t *ctx, int i);
 
 typedef struct web_req {
     const char *method;
     const web_route_t *route;
+    int queue;                   /* index of the queue asked for (?queue=) */
     const char *query_q;         /* decoded ?q= (search) */
     const char *content_type;
     const char *body;
     size_t body_len;
 } web_req_t;
 
-/* Run one JSON API / metrics route on connection k (may be NULL when Redis
- * could not be reached: the route then answers 503 unless it does not need
- * Redis).  Sets *redis_failed when a Redis error (not an application error)
- * happened, so the caller can drop and reconnect k. */
-void web_api_handle(const web_ctx_t *ctx, kue_t *k, const web_req_t *req,
+/* Run one JSON API / metrics route on connection k, the one of queue
+ * req->queue (may be NULL when Redis could not be reached: the route then
+ * answers 503 unless it does not need Redis).  /metrics and /readyz look
+ * at every queue: all[i] is the connection of queue i (NULL entries when
+ * unreachable; all may be NULL for "k only").  Sets *redis_failed when a
+ * Redis error (not an application error) happened on k, so the caller can
+ * drop and reconnect it. */
+void web_api_handle(const web_ctx_t *ctx, kue_t *k, kue_t *const *all, const web_req_t *req,
                     web_resp_t *resp, int *redis_failed);
+/* Does the route work on every queue at once (/metrics, /readyz)? */
+int web_route_all_queues(web_route_id id);
 
 /* POST /job: body is the raw request body. */
 void web_post_jobs(kue_t *k, const char *content_type, const char *body, size_t len,
@@ -205,11 +238,12 @@ int web_is_redis_error(kue_t *k);
 
 /* ---- metrics, workers, health ----------------------------------------------- */
 
-void web_metrics(const web_ctx_t *ctx, kue_t *k, web_resp_t *resp);
+/* ks[i]: the connection of queue i (NULL: unreachable) */
+void web_metrics(const web_ctx_t *ctx, kue_t *const *ks, web_resp_t *resp);
 /* GET /workers; k may be NULL (then "paused" is null) */
 void web_workers_json(const web_ctx_t *ctx, kue_t *k, web_resp_t *resp);
 void web_healthz(const web_ctx_t *ctx, web_resp_t *resp);
-void web_readyz(const web_ctx_t *ctx, kue_t *k, web_resp_t *resp);
+void web_readyz(const web_ctx_t *ctx, kue_t *const *ks, web_resp_t *resp);
 
 /* ---- dashboard assets -------------------------------------------------------- */
 
@@ -247,8 +281,10 @@ uint64_t web_events_count(web_events_t *ev, const char *event);
 /* Throughput JSON: {"interval_s":N,"now":ms,"types":{"T":{"complete":[..],"failed":[..]}}} */
 void web_events_throughput(web_events_t *ev, web_buf_t *out);
 
-/* Prometheus lines: event counters and the sampled duration/wait histograms. */
-void web_events_metrics(web_events_t *ev, web_buf_t *out);
+/* Prometheus lines of n relays (evs[i] of queue names[i]; NULL entries
+ * skipped): event counters and the sampled duration/wait histograms, each
+ * family once, every sample labelled queue="P". */
+void web_events_metrics(web_events_t *const *evs, const char *const *names, int n, web_buf_t *out);
 
 /* A relayed event; ring-buffered. */
 typedef struct web_event {

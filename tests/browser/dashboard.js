@@ -4,7 +4,7 @@
  * Redis first, runs a supervisor with its web process, and checks Redis
  * afterwards:
  *
- *   node tests/browser/dashboard.js URL SHOTDIR [redis-down]
+ *   node tests/browser/dashboard.js URL SHOTDIR [redis-down|queues]
  *
  * Expects: >= 60 queued jobs of type "email", failed jobs with an error (one
  * of them "retry with backoff"), one active job with progress, more than a
@@ -14,7 +14,11 @@
  * Checks at 1440x900 and at 390x844 (a phone).  Prints one JSON line
  * {"ok":true,"retried":ID,...} on success; exits 1 with a message on the
  * first failed check.  With "redis-down" (Redis stopped) it only checks
- * that the list says Redis is unavailable.
+ * that the list says Redis is unavailable.  With "queues" (kue-web --prefix
+ * q,p2; queued jobs titled "q job N" (3) in q and "p2 job N" (5) in p2,
+ * type "video" in p2 only) it checks the queue selector: each queue's
+ * counts, rows, types, job detail and live rows, and the queue kept in the
+ * address across a reload.
  */
 'use strict';
 const path = require('path');
@@ -64,6 +68,61 @@ async function launch() {
   });
 }
 
+const rowTitles = (page) => page.$$eval('#jobs li.job .title', (ts) => ts.map((t) => t.textContent));
+
+/* the list shows n rows, every title matching re, and the queued count n */
+async function showsQueue(page, n, re, what) {
+  await page.waitForFunction(([n, src]) => {
+    const c = document.querySelector('[data-count="inactive"]').textContent.replace(/[^0-9]/g, '');
+    const ts = Array.from(document.querySelectorAll('#jobs li.job .title')).map((t) => t.textContent);
+    return Number(c) === n && ts.length === n && ts.every((t) => new RegExp(src).test(t));
+  }, [n, re.source]).catch(async () => {
+    throw new Error('check failed: ' + what + ': count ' + await count(page, 'inactive') + ', rows ' + JSON.stringify(await rowTitles(page)));
+  });
+}
+
+async function queues(browser, out, errors) {
+  const ctx = await browser.newContext({ viewport: { width: 1440, height: 900 } });
+  const page = await ctx.newPage();
+  page.on('pageerror', (e) => errors.push(String(e)));
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  page.setDefaultTimeout(15000);
+  await page.goto(base, { waitUntil: 'domcontentloaded' });
+  await page.waitForSelector('#queue-box:not([hidden])');
+  const opts = await page.$$eval('#queue option', (o) => o.map((x) => x.textContent));
+  check(JSON.stringify(opts) === '["q (default)","p2"]', 'queue options ' + JSON.stringify(opts));
+  await showsQueue(page, 3, /^q job \d$/, 'the default queue');
+  await page.waitForSelector('#live.on');
+
+  /* p2: counts, rows, types and the address */
+  await page.selectOption('#queue', 'p2');
+  await showsQueue(page, 5, /^p2 job \d$/, 'p2 after the switch');
+  check(new URL(page.url()).searchParams.get('queue') === 'p2', 'address names the queue: ' + page.url());
+  await page.waitForFunction(() => Array.from(document.querySelectorAll('#type-filter option')).some((o) => o.value === 'video'));
+  const types = await page.$$eval('#type-filter option', (o) => o.map((x) => x.value).filter(Boolean));
+  check(JSON.stringify(types) === '["video"]', "p2's types: " + JSON.stringify(types));
+  /* the detail of job 1 is p2's job 1 (q has a job 1 too) */
+  await page.click('#jobs li.job[data-id="1"] .open');
+  await page.waitForSelector('#detail[open] #detail-body dl.kv');
+  const text = await page.textContent('#detail-body');
+  check(text.includes('p2 job 0') && !text.includes('q job'), "p2's job 1 in the detail: " + text.slice(0, 300));
+  await page.keyboard.press('Escape');
+  /* a job created in p2 shows up live (p2's events) */
+  await page.evaluate(() => fetch('job?queue=p2', { method: 'POST', headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ type: 'video', data: { title: 'p2 job 9' } }) }));
+  await showsQueue(page, 6, /^p2 job \d$/, 'the new p2 job, live');
+  await shot(page, 'queues-p2');
+
+  /* the queue stays across a reload; back to the default */
+  await page.reload({ waitUntil: 'domcontentloaded' });
+  await showsQueue(page, 6, /^p2 job \d$/, 'p2 after a reload');
+  check(await page.inputValue('#queue') === 'p2', 'selector after a reload');
+  await page.selectOption('#queue', '');
+  await showsQueue(page, 3, /^q job \d$/, 'back to the default queue');
+  check(!new URL(page.url()).searchParams.has('queue'), 'no queue parameter for the default: ' + page.url());
+  out.queues = opts.length;
+}
+
 async function redisDown(browser, out) {
   const ctx = await browser.newContext({ viewport: { width: 1440, height: 900 } });
   const page = await ctx.newPage();
@@ -88,6 +147,12 @@ async function redisDown(browser, out) {
       out.ok = true;
       return;
     }
+    if (mode === 'queues') {
+      await queues(browser, out, errors);
+      check(errors.length === 0, 'page errors: ' + errors.join(' | '));
+      out.ok = true;
+      return;
+    }
     const ctx = await browser.newContext({ viewport: { width: 1440, height: 900 } });
     page = await ctx.newPage();
     page.on('pageerror', (e) => errors.push(String(e)));
@@ -102,6 +167,7 @@ async function redisDown(browser, out) {
     const queued = await count(page, 'inactive');
     check(queued >= 60, 'queued count ' + queued);
     check(await page.getAttribute('#tab-inactive', 'aria-selected') === 'true', 'queued tab selected');
+    check(await page.isHidden('#queue-box'), 'no queue selector with one queue');
     await page.waitForSelector('#live.on');
     const first = await page.locator('#jobs li.job').count();
     check(first === 50, 'first page has 50 rows, not ' + first);

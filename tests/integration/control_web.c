@@ -7,26 +7,16 @@
 #include <kue/kue.h>
 #include "web_common.h"
 
-static kt_redis_t R;
-static kue_t *K;
-static wt_web_t W;
+static wt_env_t E;
 
 static void setup(void)
 {
-    kt_redis_start(&R, 0);
-    char err[256];
-    K = kue_connect(R.url, "q", err, sizeof err);
-    cr_assert_not_null(K, "%s", err);
-    wt_web_start(&W, R.url, NULL, NULL);
+    wt_env_open(&E, 1);
 }
 
 static void teardown(void)
 {
-    if (W.pid > 0) wt_web_stop(&W);
-    W.pid = 0;
-    if (K) kue_free(K);
-    K = NULL;
-    kt_cleanup();
+    wt_env_close(&E);
 }
 
 TestSuite(control_web, .init = setup, .fini = teardown, .timeout = 60);
@@ -35,7 +25,7 @@ static int64_t save(const char *type, int attempts)
 {
     kue_job_t *j = kue_job_new(type, "{}");
     kue_job_set_attempts(j, attempts);
-    int64_t id = kue_job_save(K, j);
+    int64_t id = kue_job_save(E.k, j);
     kue_job_free(j);
     cr_assert_gt(id, 0);
     return id;
@@ -43,7 +33,7 @@ static int64_t save(const char *type, int attempts)
 
 static wt_resp_t put(const char *path)
 {
-    return wt_request(W.port, "PUT", path, NULL, NULL, 0);
+    return wt_request(E.w.port, "PUT", path, NULL, NULL, 0);
 }
 
 Test(control_web, cancel_route)
@@ -55,7 +45,7 @@ Test(control_web, cancel_route)
     cr_assert_eq(r.status, 200, "%s", r.body);
     cr_assert(strstr(r.body, "\"outcome\":\"cancelled\""), "%s", r.body);
     wt_resp_free(&r);
-    kue_job_t *j = kue_job_get(K, id);
+    kue_job_t *j = kue_job_get(E.k, id);
     cr_assert_str_eq(kue_job_state(j), "failed");
     cr_assert_str_eq(kue_job_field(j, "error"), "cancelled");
     kue_job_free(j);
@@ -80,13 +70,13 @@ Test(control_web, cancel_route)
     /* a cross-site request changes nothing */
     int64_t id3 = save("email", 1);
     snprintf(path, sizeof path, "/job/%lld/cancel", (long long)id3);
-    r = wt_request(W.port, "PUT", path, "Origin: http://evil.example\r\n", NULL, 0);
+    r = wt_request(E.w.port, "PUT", path, "Origin: http://evil.example\r\n", NULL, 0);
     cr_assert_eq(r.status, 403, "%s", r.body);
     wt_resp_free(&r);
-    r = wt_request(W.port, "PUT", "/pause/email", "Origin: http://evil.example\r\n", NULL, 0);
+    r = wt_request(E.w.port, "PUT", "/pause/email", "Origin: http://evil.example\r\n", NULL, 0);
     cr_assert_eq(r.status, 403, "%s", r.body);
     wt_resp_free(&r);
-    j = kue_job_get(K, id3);
+    j = kue_job_get(E.k, id3);
     cr_assert_str_eq(kue_job_state(j), "inactive");
     kue_job_free(j);
 }
@@ -101,27 +91,27 @@ Test(control_web, pause_routes_metrics_and_workers)
     wt_resp_free(&r);
     char **v;
     size_t n;
-    cr_assert_eq(kue_paused_types(K, &v, &n), 0);
+    cr_assert_eq(kue_paused_types(E.k, &v, &n), 0);
     cr_assert_eq(n, 1);
     cr_assert_str_eq(v[0], "video");
     kue_strings_free(v, n);
 
-    r = wt_get(W.port, "/metrics");
+    r = wt_get(E.w.port, "/metrics");
     cr_assert(strstr(r.body, "# TYPE kue_type_paused gauge\n"), "%s", r.body);
-    cr_assert(strstr(r.body, "kue_type_paused{type=\"video\"} 1\n"), "%s", r.body);
-    cr_assert(strstr(r.body, "kue_type_paused{type=\"email\"} 0\n"), "%s", r.body);
+    cr_assert(strstr(r.body, "kue_type_paused{queue=\"q\",type=\"video\"} 1\n"), "%s", r.body);
+    cr_assert(strstr(r.body, "kue_type_paused{queue=\"q\",type=\"email\"} 0\n"), "%s", r.body);
     wt_resp_free(&r);
-    r = wt_get(W.port, "/workers");
+    r = wt_get(E.w.port, "/workers");
     cr_assert(strstr(r.body, "\"paused\":[\"video\"]"), "%s", r.body);
     wt_resp_free(&r);
 
     r = put("/resume/video");
     cr_assert_eq(r.status, 200, "%s", r.body);
     wt_resp_free(&r);
-    r = wt_get(W.port, "/metrics");
-    cr_assert(strstr(r.body, "kue_type_paused{type=\"video\"} 0\n"), "%s", r.body);
+    r = wt_get(E.w.port, "/metrics");
+    cr_assert(strstr(r.body, "kue_type_paused{queue=\"q\",type=\"video\"} 0\n"), "%s", r.body);
     wt_resp_free(&r);
-    r = wt_get(W.port, "/workers");
+    r = wt_get(E.w.port, "/workers");
     cr_assert(strstr(r.body, "\"paused\":[]"), "%s", r.body);
     wt_resp_free(&r);
 }

@@ -292,8 +292,7 @@ Test(supervisor_leader, metrics_and_workers_show_the_leader)
              "[type echo]\nconcurrency = 4\n", port);
     sup_setup(&S, plugins, body);
     sup_start(&S);
-    wt_up_port = port;
-    cr_assert(kt_wait_until(wt_is_up, NULL, 15000), "web did not start");
+    cr_assert(wt_wait_port(port, 15000), "web did not start");
     for (int i = 0; i < 6; i++)
         sup_job(&S, "echo", "{}", 1, 0);
     redisContext *c = kt_redis_connect(&S.redis);

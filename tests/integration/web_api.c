@@ -9,30 +9,16 @@
 #include <kue/kue.h>
 #include "web_common.h"
 
-static kt_redis_t R;
-static redisContext *C;
-static kue_t *K;
-static wt_web_t W;
+static wt_env_t E;
 
 static void setup(void)
 {
-    kt_redis_start(&R, 0);
-    C = kt_redis_connect(&R);
-    char err[256];
-    K = kue_connect(R.url, "q", err, sizeof err);
-    cr_assert_not_null(K, "%s", err);
-    wt_web_start(&W, R.url, NULL, NULL);
+    wt_env_open(&E, 1);
 }
 
 static void teardown(void)
 {
-    if (W.pid > 0) wt_web_stop(&W);
-    W.pid = 0;
-    if (K) kue_free(K);
-    if (C) redisFree(C);
-    K = NULL;
-    C = NULL;
-    kt_cleanup();
+    wt_env_close(&E);
 }
 
 TestSuite(web_api, .init = setup, .fini = teardown, .timeout = 60);
@@ -47,12 +33,7 @@ static json_t *body_json(const wt_resp_t *r)
 
 static int64_t add_job(const char *type, const char *data, int prio)
 {
-    kue_job_t *j = kue_job_new(type, data);
-    kue_job_set_priority(j, prio);
-    int64_t id = kue_job_save(K, j);
-    cr_assert_gt(id, 0, "%s", kue_errstr(K));
-    kue_job_free(j);
-    return id;
+    return wt_job(E.k, type, data, prio);
 }
 
 static void expect(int port, const char *method, const char *path, int status, const char *body)
@@ -65,7 +46,7 @@ static void expect(int port, const char *method, const char *path, int status, c
 
 Test(web_api, post_single_then_get_by_string_id)
 {
-    wt_resp_t r = wt_post_json(W.port, "/job",
+    wt_resp_t r = wt_post_json(E.w.port, "/job",
         "{\"type\":\"email\",\"data\":{\"title\":\"hi\",\"n\":0.1,\"to\":\"a@b.c\"},"
         "\"options\":{\"priority\":\"high\",\"attempts\":3}}");
     cr_assert_eq(r.status, 200, "%s", r.body);
@@ -74,14 +55,14 @@ Test(web_api, post_single_then_get_by_string_id)
     wt_resp_free(&r);
 
     char buf[256];
-    cr_expect_str_eq(kt_str(C, buf, sizeof buf, "HGET q:job:1 type"), "email");
-    cr_expect_str_eq(kt_str(C, buf, sizeof buf, "HGET q:job:1 priority"), "-10");
-    cr_expect_str_eq(kt_str(C, buf, sizeof buf, "HGET q:job:1 max_attempts"), "3");
-    cr_expect_str_eq(kt_str(C, buf, sizeof buf, "HGET q:job:1 data"),
+    cr_expect_str_eq(kt_str(E.c, buf, sizeof buf, "HGET q:job:1 type"), "email");
+    cr_expect_str_eq(kt_str(E.c, buf, sizeof buf, "HGET q:job:1 priority"), "-10");
+    cr_expect_str_eq(kt_str(E.c, buf, sizeof buf, "HGET q:job:1 max_attempts"), "3");
+    cr_expect_str_eq(kt_str(E.c, buf, sizeof buf, "HGET q:job:1 data"),
                      "{\"title\":\"hi\",\"n\":0.1,\"to\":\"a@b.c\"}");
-    cr_expect_eq(kt_int(C, "ZCARD q:jobs:email:inactive"), 1);
+    cr_expect_eq(kt_int(E.c, "ZCARD q:jobs:email:inactive"), 1);
 
-    r = wt_get(W.port, "/job/1");
+    r = wt_get(E.w.port, "/job/1");
     cr_assert_eq(r.status, 200);
     json_t *j = body_json(&r);
     cr_expect(json_is_string(json_object_get(j, "id")), "GET /job/:id has a string id: %s", r.body);
@@ -93,34 +74,34 @@ Test(web_api, post_single_then_get_by_string_id)
     json_decref(j);
     wt_resp_free(&r);
 
-    expect(W.port, "GET", "/job/999", 200, "{\"error\":\"job \\\"999\\\" doesnt exist\"}");
-    expect(W.port, "GET", "/job/abc", 200, "{\"error\":\"job \\\"abc\\\" doesnt exist\"}");
+    expect(E.w.port, "GET", "/job/999", 200, "{\"error\":\"job \\\"999\\\" doesnt exist\"}");
+    expect(E.w.port, "GET", "/job/abc", 200, "{\"error\":\"job \\\"abc\\\" doesnt exist\"}");
 }
 
 Test(web_api, post_bulk_rules)
 {
-    wt_resp_t r = wt_post_json(W.port, "/job",
+    wt_resp_t r = wt_post_json(E.w.port, "/job",
         "[{\"type\":\"a\"},{\"data\":{\"x\":1}},{\"type\":\"b\",\"options\":{\"delay\":60000}}]");
     cr_expect_eq(r.status, 400);
     cr_expect_str_eq(r.body, "[{\"message\":\"job created\",\"id\":1},"
                              "{\"error\":\"Must provide job type\"},"
                              "{\"message\":\"job created\",\"id\":2}]");
     wt_resp_free(&r);
-    cr_expect_eq(kt_int(C, "ZCARD q:jobs:delayed"), 1);
+    cr_expect_eq(kt_int(E.c, "ZCARD q:jobs:delayed"), 1);
 
-    r = wt_post_json(W.port, "/job", "[{\"type\":\"a\"},{\"type\":\"a\"}]");
+    r = wt_post_json(E.w.port, "/job", "[{\"type\":\"a\"},{\"type\":\"a\"}]");
     cr_expect_eq(r.status, 200);
     cr_expect_str_eq(r.body, "[{\"message\":\"job created\",\"id\":3},"
                              "{\"message\":\"job created\",\"id\":4}]");
     wt_resp_free(&r);
 
-    r = wt_post_json(W.port, "/job", "{\"data\":{}}");
+    r = wt_post_json(E.w.port, "/job", "{\"data\":{}}");
     cr_expect_eq(r.status, 400);
     cr_expect_str_eq(r.body, "{\"error\":\"Must provide job type\"}");
     wt_resp_free(&r);
 
     /* a bad option is 400, naming the value (tests/integration/api_cli_errors.c) */
-    r = wt_post_json(W.port, "/job", "{\"type\":\"a\",\"options\":{\"priority\":\"urgent\"}}");
+    r = wt_post_json(E.w.port, "/job", "{\"type\":\"a\",\"options\":{\"priority\":\"urgent\"}}");
     cr_expect_eq(r.status, 400, "%s", r.body);
     cr_expect(strstr(r.body, "urgent"), "%s", r.body);
     wt_resp_free(&r);
@@ -130,25 +111,25 @@ Test(web_api, post_bulk_rules)
  * answers the holder's id with "existing":true and creates nothing */
 Test(web_api, post_unique_and_group)
 {
-    wt_resp_t r = wt_post_json(W.port, "/job",
+    wt_resp_t r = wt_post_json(E.w.port, "/job",
         "{\"type\":\"u\",\"options\":{\"unique\":\"k\",\"group\":\"acme\"}}");
     cr_expect_eq(r.status, 200);
     cr_expect_str_eq(r.body, "{\"message\":\"job created\",\"id\":1}");
     wt_resp_free(&r);
-    r = wt_post_json(W.port, "/job", "[{\"type\":\"u\",\"options\":{\"unique\":\"k\"}},"
+    r = wt_post_json(E.w.port, "/job", "[{\"type\":\"u\",\"options\":{\"unique\":\"k\"}},"
                                      "{\"type\":\"u\",\"options\":{\"unique\":\"j\"}}]");
     cr_expect_eq(r.status, 200);
     cr_expect_str_eq(r.body, "[{\"message\":\"job exists\",\"id\":1,\"existing\":true},"
                              "{\"message\":\"job created\",\"id\":2}]");
     wt_resp_free(&r);
     char buf[64];
-    cr_expect_str_eq(kt_str(C, buf, sizeof buf, "HGET q:job:1 group"), "acme");
-    cr_expect_str_eq(kt_str(C, buf, sizeof buf, "GET q:unique:1:u:k"), "1");
-    cr_expect_eq(kt_int(C, "ZCARD q:jobs:u:inactive"), 2);
-    r = wt_post_json(W.port, "/job", "{\"type\":\"u\",\"options\":{\"unique\":7}}");
+    cr_expect_str_eq(kt_str(E.c, buf, sizeof buf, "HGET q:job:1 group"), "acme");
+    cr_expect_str_eq(kt_str(E.c, buf, sizeof buf, "GET q:unique:1:u:k"), "1");
+    cr_expect_eq(kt_int(E.c, "ZCARD q:jobs:u:inactive"), 2);
+    r = wt_post_json(E.w.port, "/job", "{\"type\":\"u\",\"options\":{\"unique\":7}}");
     cr_expect_eq(r.status, 400, "%s", r.body);
     wt_resp_free(&r);
-    r = wt_post_json(W.port, "/job", "{\"type\":\"u\",\"options\":{\"group\":\"\"}}");
+    r = wt_post_json(E.w.port, "/job", "{\"type\":\"u\",\"options\":{\"group\":\"\"}}");
     cr_expect_eq(r.status, 400, "%s", r.body);
     wt_resp_free(&r);
 }
@@ -157,25 +138,25 @@ Test(web_api, post_empty_is_204_and_malformed_is_400)
 {
     const char *empties[] = { "{}", "[]", "" };
     for (int i = 0; i < 3; i++) {
-        wt_resp_t r = wt_post_json(W.port, "/job", empties[i]);
+        wt_resp_t r = wt_post_json(E.w.port, "/job", empties[i]);
         cr_expect_eq(r.status, 204, "body '%s' -> %d", empties[i], r.status);
         cr_expect_eq(r.body_len, 0);
         wt_resp_free(&r);
     }
     /* not JSON content: body-parser leaves {} -> 204, nothing created */
-    wt_resp_t r = wt_request(W.port, "POST", "/job", "Content-Type: text/plain\r\n",
+    wt_resp_t r = wt_request(E.w.port, "POST", "/job", "Content-Type: text/plain\r\n",
                              "{\"type\":\"x\"}", 12);
     cr_expect_eq(r.status, 204);
     wt_resp_free(&r);
-    cr_expect_eq(kt_int(C, "EXISTS q:ids"), 0);
+    cr_expect_eq(kt_int(E.c, "EXISTS q:ids"), 0);
 
-    r = wt_post_json(W.port, "/job", "{\"type\":");
+    r = wt_post_json(E.w.port, "/job", "{\"type\":");
     cr_expect_eq(r.status, 400);
     json_t *j = body_json(&r);
     cr_expect(json_is_string(json_object_get(j, "error")), "%s", r.body);
     json_decref(j);
     wt_resp_free(&r);
-    r = wt_post_json(W.port, "/job", "\"just a string\"");
+    r = wt_post_json(E.w.port, "/job", "\"just a string\"");
     cr_expect_eq(r.status, 400);
     wt_resp_free(&r);
 }
@@ -189,7 +170,7 @@ Test(web_api, ranges_pick_by_rank_then_sort_by_id)
     (void)a; (void)c;
 
     /* ranks 0..1 of q:jobs:inactive are b (-15) and d (-10); page sorted by id */
-    wt_resp_t r = wt_get(W.port, "/jobs/inactive/0..1");
+    wt_resp_t r = wt_get(E.w.port, "/jobs/inactive/0..1");
     cr_assert_eq(r.status, 200);
     json_t *j = body_json(&r);
     cr_assert_eq(json_array_size(j), 2, "%s", r.body);
@@ -199,7 +180,7 @@ Test(web_api, ranges_pick_by_rank_then_sort_by_id)
     json_decref(j);
     wt_resp_free(&r);
 
-    r = wt_get(W.port, "/jobs/0..3/desc");
+    r = wt_get(E.w.port, "/jobs/0..3/desc");
     j = body_json(&r);
     cr_assert_eq(json_array_size(j), 4);
     for (int i = 0; i < 4; i++)
@@ -207,7 +188,7 @@ Test(web_api, ranges_pick_by_rank_then_sort_by_id)
     json_decref(j);
     wt_resp_free(&r);
 
-    r = wt_get(W.port, "/jobs/email/inactive/0..20/asc");
+    r = wt_get(E.w.port, "/jobs/email/inactive/0..20/asc");
     j = body_json(&r);
     cr_assert_eq(json_array_size(j), 3, "%s", r.body);
     cr_expect_eq(json_integer_value(json_object_get(json_array_get(j, 0), "id")), 1);
@@ -215,19 +196,19 @@ Test(web_api, ranges_pick_by_rank_then_sort_by_id)
     json_decref(j);
     wt_resp_free(&r);
 
-    expect(W.port, "GET", "/jobs/email/inactive/stats", 200, "{\"count\":3}");
-    expect(W.port, "GET", "/jobs/nope/failed/stats", 200, "{\"count\":0}");
-    expect(W.port, "GET", "/jobs/a..b", 200,
+    expect(E.w.port, "GET", "/jobs/email/inactive/stats", 200, "{\"count\":3}");
+    expect(E.w.port, "GET", "/jobs/nope/failed/stats", 200, "{\"count\":0}");
+    expect(E.w.port, "GET", "/jobs/a..b", 200,
            "{\"error\":\"ERR value is not an integer or out of range\"}");
-    expect(W.port, "GET", "/jobs/inactive/5..9", 200, "[]");
+    expect(E.w.port, "GET", "/jobs/inactive/5..9", 200, "[]");
 
-    r = wt_get(W.port, "/job/types");
+    r = wt_get(E.w.port, "/job/types");
     j = body_json(&r);
     cr_expect_eq(json_array_size(j), 2);
     json_decref(j);
     wt_resp_free(&r);
 
-    r = wt_get(W.port, "/stats");
+    r = wt_get(E.w.port, "/stats");
     cr_expect_str_eq(r.body, "{\"inactiveCount\":4,\"completeCount\":0,\"activeCount\":0,"
                              "\"failedCount\":0,\"delayedCount\":0,\"workTime\":null}");
     wt_resp_free(&r);
@@ -239,64 +220,64 @@ Test(web_api, state_priority_remove_restart_log)
     cr_assert_eq(id, 1);
     char buf[64];
 
-    expect(W.port, "PUT", "/job/1/state/failed", 200, "{\"message\":\"updated state\"}");
-    cr_expect_str_eq(kt_str(C, buf, sizeof buf, "HGET q:job:1 state"), "failed");
-    cr_expect_eq(kt_int(C, "ZCARD q:jobs:failed"), 1);
-    cr_expect_eq(kt_int(C, "ZCARD q:jobs:email:inactive"), 0);
+    expect(E.w.port, "PUT", "/job/1/state/failed", 200, "{\"message\":\"updated state\"}");
+    cr_expect_str_eq(kt_str(E.c, buf, sizeof buf, "HGET q:job:1 state"), "failed");
+    cr_expect_eq(kt_int(E.c, "ZCARD q:jobs:failed"), 1);
+    cr_expect_eq(kt_int(E.c, "ZCARD q:jobs:email:inactive"), 0);
 
-    expect(W.port, "GET", "/inactive/1", 200, "{\"message\":\"job 1 inactive\"}");
-    cr_expect_str_eq(kt_str(C, buf, sizeof buf, "HGET q:job:1 state"), "inactive");
-    cr_expect_eq(kt_int(C, "ZCARD q:jobs:failed"), 0);
+    expect(E.w.port, "GET", "/inactive/1", 200, "{\"message\":\"job 1 inactive\"}");
+    cr_expect_str_eq(kt_str(E.c, buf, sizeof buf, "HGET q:job:1 state"), "inactive");
+    cr_expect_eq(kt_int(E.c, "ZCARD q:jobs:failed"), 0);
 
-    expect(W.port, "PUT", "/job/1/priority/abc", 200, "{\"error\":\"invalid priority\"}");
-    expect(W.port, "PUT", "/job/1/priority/-5", 200, "{\"message\":\"updated priority\"}");
-    cr_expect_str_eq(kt_str(C, buf, sizeof buf, "HGET q:job:1 priority"), "-5");
-    cr_expect_str_eq(kt_str(C, buf, sizeof buf, "ZSCORE q:jobs:inactive 01|1"), "-5");
-    expect(W.port, "PUT", "/job/77/state/active", 200, "{\"error\":\"job \\\"77\\\" doesnt exist\"}");
+    expect(E.w.port, "PUT", "/job/1/priority/abc", 200, "{\"error\":\"invalid priority\"}");
+    expect(E.w.port, "PUT", "/job/1/priority/-5", 200, "{\"message\":\"updated priority\"}");
+    cr_expect_str_eq(kt_str(E.c, buf, sizeof buf, "HGET q:job:1 priority"), "-5");
+    cr_expect_str_eq(kt_str(E.c, buf, sizeof buf, "ZSCORE q:jobs:inactive 01|1"), "-5");
+    expect(E.w.port, "PUT", "/job/77/state/active", 200, "{\"error\":\"job \\\"77\\\" doesnt exist\"}");
 
-    cr_assert_eq(kue_job_add_log(K, 1, "first line"), 0);
-    cr_assert_eq(kue_job_add_log(K, 1, "second \"quoted\""), 0);
-    expect(W.port, "GET", "/job/1/log", 200, "[\"first line\",\"second \\\"quoted\\\"\"]");
-    expect(W.port, "GET", "/job/42/log", 200, "[]");
+    cr_assert_eq(kue_job_add_log(E.k, 1, "first line"), 0);
+    cr_assert_eq(kue_job_add_log(E.k, 1, "second \"quoted\""), 0);
+    expect(E.w.port, "GET", "/job/1/log", 200, "[\"first line\",\"second \\\"quoted\\\"\"]");
+    expect(E.w.port, "GET", "/job/42/log", 200, "[]");
 
-    expect(W.port, "DELETE", "/job/1", 200, "{\"message\":\"job 1 removed\"}");
-    cr_expect_eq(kt_int(C, "EXISTS q:job:1"), 0);
-    cr_expect_eq(kt_int(C, "EXISTS q:job:1:log"), 0);
-    expect(W.port, "DELETE", "/job/1", 200, "{\"error\":\"job \\\"1\\\" doesnt exist\"}");
+    expect(E.w.port, "DELETE", "/job/1", 200, "{\"message\":\"job 1 removed\"}");
+    cr_expect_eq(kt_int(E.c, "EXISTS q:job:1"), 0);
+    cr_expect_eq(kt_int(E.c, "EXISTS q:job:1:log"), 0);
+    expect(E.w.port, "DELETE", "/job/1", 200, "{\"error\":\"job \\\"1\\\" doesnt exist\"}");
 }
 
 Test(web_api, unknown_routes_and_bad_paths)
 {
-    wt_resp_t r = wt_get(W.port, "/nope");
+    wt_resp_t r = wt_get(E.w.port, "/nope");
     cr_expect_eq(r.status, 404);
     json_t *j = body_json(&r);
     cr_expect(json_is_string(json_object_get(j, "error")));
     json_decref(j);
     wt_resp_free(&r);
-    expect(W.port, "POST", "/stats", 404, NULL);
-    expect(W.port, "PATCH", "/job/1", 404, NULL);
-    expect(W.port, "GET", "/jobs/%zz/inactive/0..1", 400, NULL);
+    expect(E.w.port, "POST", "/stats", 404, NULL);
+    expect(E.w.port, "PATCH", "/job/1", 404, NULL);
+    expect(E.w.port, "GET", "/jobs/%zz/inactive/0..1", 400, NULL);
     /* trailing slash and case, as Express */
-    expect(W.port, "GET", "/STATS/", 200, NULL);
+    expect(E.w.port, "GET", "/STATS/", 200, NULL);
 }
 
 Test(web_api, dashboard_and_assets)
 {
     const char *pages[] = { "/", "/failed", "/inactive", "/active", "/complete", "/delayed" };
     for (int i = 0; i < 6; i++) {
-        wt_resp_t r = wt_get(W.port, pages[i]);
+        wt_resp_t r = wt_get(E.w.port, pages[i]);
         cr_expect_eq(r.status, 200, "%s", pages[i]);
         cr_expect(strcasestr(r.headers, "Content-Type: text/html"), "%s", pages[i]);
         cr_expect(strstr(r.body, "assets/app.js"), "%s", pages[i]);
         wt_resp_free(&r);
     }
-    wt_resp_t r = wt_get(W.port, "/assets/app.js");
+    wt_resp_t r = wt_get(E.w.port, "/assets/app.js");
     cr_expect_eq(r.status, 200);
     cr_expect(strcasestr(r.headers, "Content-Type: text/javascript"));
     wt_resp_free(&r);
-    expect(W.port, "GET", "/assets/app.css", 200, NULL);
-    expect(W.port, "GET", "/assets/missing.js", 404, NULL);
-    expect(W.port, "GET", "/assets/..%2Fweb.h", 404, NULL);
+    expect(E.w.port, "GET", "/assets/app.css", 200, NULL);
+    expect(E.w.port, "GET", "/assets/missing.js", 404, NULL);
+    expect(E.w.port, "GET", "/assets/..%2Fweb.h", 404, NULL);
 }
 
 Test(web_api, metrics_health_workers)
@@ -304,69 +285,59 @@ Test(web_api, metrics_health_workers)
     add_job("email", NULL, 0);
     add_job("email", NULL, 0);
     add_job("video", NULL, 0);
-    wt_resp_t r = wt_get(W.port, "/metrics");
+    wt_resp_t r = wt_get(E.w.port, "/metrics");
     cr_assert_eq(r.status, 200);
     cr_expect(strcasestr(r.headers, "Content-Type: text/plain; version=0.0.4"));
-    cr_expect(strstr(r.body, "kue_redis_up 1\n"), "%s", r.body);
-    cr_expect(strstr(r.body, "kue_jobs{state=\"inactive\"} 3\n"));
-    cr_expect(strstr(r.body, "kue_jobs_by_type{type=\"email\",state=\"inactive\"} 2\n"), "%s", r.body);
-    cr_expect(strstr(r.body, "kue_jobs_by_type{type=\"video\",state=\"inactive\"} 1\n"));
+    cr_expect(strstr(r.body, "kue_redis_up{queue=\"q\"} 1\n"), "%s", r.body);
+    cr_expect(strstr(r.body, "kue_jobs{queue=\"q\",state=\"inactive\"} 3\n"));
+    cr_expect(strstr(r.body, "kue_jobs_by_type{queue=\"q\",type=\"email\",state=\"inactive\"} 2\n"), "%s", r.body);
+    cr_expect(strstr(r.body, "kue_jobs_by_type{queue=\"q\",type=\"video\",state=\"inactive\"} 1\n"));
     cr_expect(strstr(r.body, "kue_promotion_lag_seconds"));
     wt_resp_free(&r);
 
-    expect(W.port, "GET", "/healthz", 200, "{\"status\":\"ok\"}");
-    expect(W.port, "GET", "/readyz", 200,
-           "{\"ready\":true,\"redis\":true,\"workers\":null,\"draining\":false}");
-    r = wt_get(W.port, "/workers");
+    expect(E.w.port, "GET", "/healthz", 200, "{\"status\":\"ok\"}");
+    expect(E.w.port, "GET", "/readyz", 200,
+           "{\"ready\":true,\"redis\":true,\"workers\":null,\"draining\":false,"
+           "\"queues\":1,\"queues_up\":1}");
+    r = wt_get(E.w.port, "/workers");
     cr_expect_eq(r.status, 200);
     cr_expect(strstr(r.body, "\"scoreboard\":false"), "%s", r.body);
     wt_resp_free(&r);
-    r = wt_get(W.port, "/config");
+    r = wt_get(E.w.port, "/config");
     cr_expect(strstr(r.body, "\"title\":\"Kue\""), "%s", r.body);
     wt_resp_free(&r);
 }
 
-static int sse_fd;
-static char sse_buf[65536];
-static size_t sse_len;
-
-static int sse_has(void *needle)
-{
-    struct pollfd p = { sse_fd, POLLIN, 0 };
-    while (poll(&p, 1, 0) > 0) {
-        ssize_t n = recv(sse_fd, sse_buf + sse_len, sizeof sse_buf - sse_len - 1, 0);
-        if (n <= 0) break;
-        sse_len += (size_t)n;
-        sse_buf[sse_len] = '\0';
-    }
-    return strstr(sse_buf, needle) != NULL;
-}
+static wt_sse_t S;
 
 static void sse_open(const char *path)
 {
-    sse_len = 0;
-    sse_buf[0] = '\0';
-    sse_fd = wt_connect(W.port);
-    cr_assert(sse_fd >= 0);
-    char req[512];
-    int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n", path);
-    wt_send_all(sse_fd, req, (size_t)n);
-    cr_assert(kt_wait_until(sse_has, "retry: 2000", 5000), "no SSE preamble: %s", sse_buf);
+    wt_sse_open(&S, E.w.port, path, NULL);
+}
+
+static int sse_has(const char *needle)
+{
+    return wt_sse_has(&S, needle);
+}
+
+static int sse_wait(const char *needle, int ms)
+{
+    return wt_sse_wait(&S, needle, ms);
 }
 
 Test(web_api, events_are_relayed_as_sse)
 {
     /* the subscriber connects in the background: wait until it sees traffic */
     sse_open("/events");
-    cr_expect(strcasestr(sse_buf, "Content-Type: text/event-stream"), "%s", sse_buf);
+    cr_expect(strcasestr(S.buf, "Content-Type: text/event-stream"), "%s", S.buf);
     int64_t id = 0;
     for (int i = 0; i < 50 && !sse_has("\"event\":\"enqueue\""); i++) {
         id = add_job("email", NULL, 0);
         kt_sleep_ms(100);
     }
-    cr_expect(kt_wait_until(sse_has, "\"event\":\"enqueue\"", 5000), "%s", sse_buf);
-    cr_expect(sse_has("data: {\"id\":"), "%s", sse_buf);
-    close(sse_fd);
+    cr_expect(sse_wait("\"event\":\"enqueue\"", 5000), "%s", S.buf);
+    cr_expect(sse_has("data: {\"id\":"), "%s", S.buf);
+    wt_sse_close(&S);
 
     /* filtered by type: only video events */
     sse_open("/events?type=video");
@@ -374,88 +345,84 @@ Test(web_api, events_are_relayed_as_sse)
     int64_t v = add_job("video", NULL, 0);
     char needle[64];
     snprintf(needle, sizeof needle, "\"id\":%lld,", (long long)v);
-    cr_expect(kt_wait_until(sse_has, needle, 5000), "%s", sse_buf);
-    cr_expect(!strstr(sse_buf, "[\"enqueue\",\"email\"]"), "type filter leaked: %s", sse_buf);
-    close(sse_fd);
+    cr_expect(sse_wait(needle, 5000), "%s", S.buf);
+    cr_expect(!strstr(S.buf, "[\"enqueue\",\"email\"]"), "type filter leaked: %s", S.buf);
+    wt_sse_close(&S);
 
     /* one job's events; a reconnect with Last-Event-ID replays what it missed */
     int64_t one = add_job("email", NULL, 0);
     char path[64];
     snprintf(path, sizeof path, "/events?id=%lld", (long long)one);
     sse_open(path);
-    cr_assert_eq(kue_job_add_log(K, one, "x"), 0);
-    cr_assert_eq(kue_job_set_state(K, one, "failed"), 0);
-    cr_assert_eq(kue_job_set_state(K, one, "inactive"), 0);
+    cr_assert_eq(kue_job_add_log(E.k, one, "x"), 0);
+    cr_assert_eq(kue_job_set_state(E.k, one, "failed"), 0);
+    cr_assert_eq(kue_job_set_state(E.k, one, "inactive"), 0);
     snprintf(needle, sizeof needle, "{\"id\":%lld,\"event\":\"enqueue\"", (long long)one);
-    cr_expect(kt_wait_until(sse_has, needle, 5000), "%s", sse_buf);
+    cr_expect(sse_wait(needle, 5000), "%s", S.buf);
     int64_t other = add_job("email", NULL, 0);
     /* an event of `one` published after `other`'s enqueue: once it is
      * through, a leaked event of `other` would be too (the relay keeps
      * the channel's order) */
-    cr_assert_eq(kue_job_remove(K, one), 0);
+    cr_assert_eq(kue_job_remove(E.k, one), 0);
     snprintf(needle, sizeof needle, "{\"id\":%lld,\"event\":\"remove\"", (long long)one);
-    cr_expect(kt_wait_until(sse_has, needle, 5000), "%s", sse_buf);
+    cr_expect(sse_wait(needle, 5000), "%s", S.buf);
     char oth[64];
     snprintf(oth, sizeof oth, "{\"id\":%lld,", (long long)other);
-    cr_expect(!sse_has(oth), "id filter leaked job %lld: %s", (long long)other, sse_buf);
-    close(sse_fd);
-    const char *idl = strstr(sse_buf, "id: ");
-    cr_assert_not_null(idl, "%s", sse_buf);
+    cr_expect(!sse_has(oth), "id filter leaked job %lld: %s", (long long)other, S.buf);
+    wt_sse_close(&S);
+    const char *idl = strstr(S.buf, "id: ");
+    cr_assert_not_null(idl, "%s", S.buf);
     long long seq = atoll(idl + 4);
-    sse_len = 0;
-    sse_buf[0] = '\0';
-    sse_fd = wt_connect(W.port);
-    char req[256];
-    int rn = snprintf(req, sizeof req, "GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\nLast-Event-ID: %lld\r\n\r\n",
-                      seq - 1);
-    wt_send_all(sse_fd, req, (size_t)rn);
+    char lei[64];
+    snprintf(lei, sizeof lei, "Last-Event-ID: %lld\r\n", seq - 1);
+    wt_sse_open(&S, E.w.port, "/events", lei);
     char seqs[32];
     snprintf(seqs, sizeof seqs, "id: %lld\n", seq);
-    cr_expect(kt_wait_until(sse_has, seqs, 5000), "replay from Last-Event-ID: %s", sse_buf);
-    close(sse_fd);
+    cr_expect(sse_wait(seqs, 5000), "replay from Last-Event-ID: %s", S.buf);
+    wt_sse_close(&S);
 
     /* a progress event from a Kue producer with a string id passes through */
     sse_open("/events");
-    redisReply *rr = kt_cmd(C, "PUBLISH q:events %s",
+    redisReply *rr = kt_cmd(E.c, "PUBLISH q:events %s",
                             "{\"id\":\"7\",\"event\":\"progress\",\"args\":[\"progress\",50,null]}");
     freeReplyObject(rr);
-    cr_expect(kt_wait_until(sse_has, "\"progress\",50", 5000), "%s", sse_buf);
-    close(sse_fd);
+    cr_expect(sse_wait("\"progress\",50", 5000), "%s", S.buf);
+    wt_sse_close(&S);
     (void)id;
 
-    wt_resp_t r = wt_get(W.port, "/metrics");
-    cr_expect(strstr(r.body, "kue_events_up 1"), "%s", r.body);
-    cr_expect(strstr(r.body, "kue_events_total{event=\"enqueue\"}"));
+    wt_resp_t r = wt_get(E.w.port, "/metrics");
+    cr_expect(strstr(r.body, "kue_events_up{queue=\"q\"} 1"), "%s", r.body);
+    cr_expect(strstr(r.body, "kue_events_total{queue=\"q\",event=\"enqueue\"}"));
     wt_resp_free(&r);
 }
 
 Test(web_api, redis_down_503_then_recovers)
 {
     add_job("email", NULL, 0);
-    expect(W.port, "GET", "/stats", 200, NULL);
-    kt_redis_stop_keep(&R, 1);
-    wt_resp_t r = wt_get(W.port, "/stats");
+    expect(E.w.port, "GET", "/stats", 200, NULL);
+    kt_redis_stop_keep(&E.r, 1);
+    wt_resp_t r = wt_get(E.w.port, "/stats");
     cr_expect_eq(r.status, 503, "%s", r.body);
     json_t *j = body_json(&r);
     cr_expect(json_is_string(json_object_get(j, "error")));
     json_decref(j);
     wt_resp_free(&r);
-    expect(W.port, "GET", "/job/1", 503, NULL);
-    expect(W.port, "GET", "/readyz", 503, NULL);
-    expect(W.port, "GET", "/healthz", 200, NULL);
-    r = wt_get(W.port, "/metrics");
+    expect(E.w.port, "GET", "/job/1", 503, NULL);
+    expect(E.w.port, "GET", "/readyz", 503, NULL);
+    expect(E.w.port, "GET", "/healthz", 200, NULL);
+    r = wt_get(E.w.port, "/metrics");
     cr_expect_eq(r.status, 200);
-    cr_expect(strstr(r.body, "kue_redis_up 0\n"), "%s", r.body);
+    cr_expect(strstr(r.body, "kue_redis_up{queue=\"q\"} 0\n"), "%s", r.body);
     wt_resp_free(&r);
 
-    redisFree(C);
-    C = NULL;
-    kt_redis_restart(&R, 0);
-    C = kt_redis_connect(&R);
+    redisFree(E.c);
+    E.c = NULL;
+    kt_redis_restart(&E.r, 0);
+    E.c = kt_redis_connect(&E.r);
     /* the server reconnects by itself */
     int ok = 0;
     for (int i = 0; i < 50 && !ok; i++) {
-        r = wt_get(W.port, "/stats");
+        r = wt_get(E.w.port, "/stats");
         ok = r.status == 200;
         wt_resp_free(&r);
         if (!ok) kt_sleep_ms(100);
@@ -465,19 +432,19 @@ Test(web_api, redis_down_503_then_recovers)
      * a POST may still see 503 from a thread that has not retried yet. */
     ok = 0;
     for (int i = 0; i < 20 && !ok; i++) {
-        r = wt_post_json(W.port, "/job", "{\"type\":\"after\"}");
+        r = wt_post_json(E.w.port, "/job", "{\"type\":\"after\"}");
         ok = r.status == 200;
         if (!ok) cr_expect_eq(r.status, 503, "%s", r.body);
         wt_resp_free(&r);
         if (!ok) kt_sleep_ms(100);
     }
     cr_expect(ok, "POST /job never succeeded after Redis came back");
-    cr_expect_eq(kt_int(C, "SISMEMBER q:job:types after"), 1);
+    cr_expect_eq(kt_int(E.c, "SISMEMBER q:job:types after"), 1);
 }
 
 Test(web_api, clean_exit_on_term)
 {
-    int status = wt_web_stop(&W);
-    W.pid = 0;
+    int status = wt_web_stop(&E.w);
+    E.w.pid = 0;
     cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %d", status);
 }

@@ -6,7 +6,8 @@
  * chart and the phone layout; this test then checks Redis.  The web process
  * is the one a real kue-supervisor runs (so the Workers view has workers
  * with jobs in flight).  A second run with Redis stopped checks the page
- * says so.  Screenshots go to $KUE_BUILD/screenshots/.  Skips, saying so,
+ * says so.  A kue-web over two queues checks the queue selector.
+ * Screenshots go to $KUE_BUILD/screenshots/.  Skips, saying so,
  * without /usr/bin/chromium or playwright-core in tests/node.
  */
 #include <stdlib.h>
@@ -17,16 +18,6 @@
 
 TestSuite(web_browser, .timeout = 180);
 
-static int web_port;
-static int web_answers(void *arg)
-{
-    (void)arg;
-    int fd = wt_connect(web_port);
-    if (fd < 0) return 0;
-    close(fd);
-    return 1;
-}
-
 static int processed(void *arg)
 {
     redisContext *c = arg;
@@ -35,17 +26,7 @@ static int processed(void *arg)
            kt_int(c, "ZCARD q:jobs:sleep:active") == 2;
 }
 
-static int64_t job(kue_t *k, const char *type, const char *data, int prio)
-{
-    kue_job_t *j = kue_job_new(type, data);
-    kue_job_set_priority(j, prio);
-    int64_t id = kue_job_save(k, j);
-    cr_assert_gt(id, 0, "%s", kue_errstr(k));
-    kue_job_free(j);
-    return id;
-}
-
-Test(web_browser, dashboard_in_chromium)
+static void need_chromium(void)
 {
     char pw[1024];
     snprintf(pw, sizeof pw, "%s/tests/node/node_modules/playwright-core/package.json", kt_srcdir());
@@ -55,6 +36,12 @@ Test(web_browser, dashboard_in_chromium)
         cr_skip_test("chromium or tests/node/node_modules/playwright-core missing "
                      "(apt-get install chromium; sh scripts/node-deps.sh)");
     }
+}
+
+Test(web_browser, dashboard_in_chromium)
+{
+    need_chromium();
+    struct stat sb;
     kt_redis_t r;
     kt_redis_start(&r, 0);
     redisContext *c = kt_redis_connect(&r);
@@ -66,16 +53,16 @@ Test(web_browser, dashboard_in_chromium)
     char data[128];
     for (int i = 0; i < 70; i++) {
         snprintf(data, sizeof data, "{\"title\":\"welcome mail %d\",\"to\":\"user%d@example.com\"}", i, i);
-        job(k, "email", data, prios[i % 3]);
+        wt_job(k, "email", data, prios[i % 3]);
     }
     for (int i = 0; i < 5; i++) {
         snprintf(data, sizeof data, "{\"title\":\"transcode %d\",\"file\":\"v%d.mp4\"}", i, i);
-        job(k, "video", data, 0);
+        wt_job(k, "video", data, 0);
     }
     int64_t failed[4];
     for (int i = 0; i < 4; i++) {
         snprintf(data, sizeof data, "{\"title\":\"broken upload %d\"}", i);
-        failed[i] = job(k, "video", data, 0);
+        failed[i] = wt_job(k, "video", data, 0);
         cr_assert_eq(kue_job_set_state(k, failed[i], "failed"), 0);
         freeReplyObject(kt_cmd(c, "HSET q:job:%lld error %s", (long long)failed[i],
                                "Error: ffmpeg exited with 1\n    at transcode (video.js:12:9)"));
@@ -84,13 +71,13 @@ Test(web_browser, dashboard_in_chromium)
         kue_job_add_log(k, failed[i], "starting ffmpeg");
         kue_job_add_log(k, failed[i], "ffmpeg exited with 1");
     }
-    int64_t active = job(k, "video", "{\"title\":\"long transcode\"}", 0);
+    int64_t active = wt_job(k, "video", "{\"title\":\"long transcode\"}", 0);
     cr_assert_eq(kue_job_set_state(k, active, "active"), 0);
     freeReplyObject(kt_cmd(c, "HSET q:job:%lld progress 40", (long long)active));
     freeReplyObject(kt_cmd(c, "HSET q:job:%lld started_at %lld", (long long)active,
                            (long long)kt_now_ms() - 30000));
     for (int i = 0; i < 3; i++) {
-        int64_t id = job(k, "email", "{\"title\":\"sent\"}", 0);
+        int64_t id = wt_job(k, "email", "{\"title\":\"sent\"}", 0);
         cr_assert_eq(kue_job_set_state(k, id, "complete"), 0);
         freeReplyObject(kt_cmd(c, "HSET q:job:%lld duration 1234", (long long)id));
     }
@@ -99,7 +86,7 @@ Test(web_browser, dashboard_in_chromium)
     for (int i = 0; i < 62; i++) {
         if (i == 20 || i == 57) snprintf(data, sizeof data, "{\"title\":\"hello world %d\"}", i);
         else snprintf(data, sizeof data, "{\"title\":\"receipt %d\"}", i);
-        int64_t id = job(k, "receipt", data, 0);
+        int64_t id = wt_job(k, "receipt", data, 0);
         if (i == 20) hello[0] = id;
         if (i == 57) hello[1] = id;
         cr_assert_eq(kue_job_set_state(k, id, "complete"), 0);
@@ -120,39 +107,22 @@ Test(web_browser, dashboard_in_chromium)
     /* a supervisor with its web process; "sleep" keeps two jobs in flight,
      * "echo" and "sleep" complete jobs for the throughput chart, and
      * "flaky" (a type that sorts between them) fails jobs later in the run */
-    char dir[600], ini[700], sup_log[700], conf[2048];
-    snprintf(dir, sizeof dir, "%s/browser-sup", kt_tmpdir());
-    mkdir(dir, 0755);
-    snprintf(ini, sizeof ini, "%s/workers.ini", dir);
-    snprintf(sup_log, sizeof sup_log, "%s/supervisor.log", dir);
-    web_port = wt_free_port();
-    snprintf(conf, sizeof conf,
-             "[supervisor]\nplugins = %s/plugins\nrun_dir = run\nshutdown_timeout = 3s\n"
-             "[redis]\nurl = %s\nprefix = q\n[web]\nlisten = 127.0.0.1:%d\n"
-             "[type sleep]\nprocesses = 1\nconcurrency = 3\n"
-             "[type echo]\nprocesses = 1\nconcurrency = 4\n"
-             "[type flaky]\nprocesses = 1\nconcurrency = 4\n"
-             "[cron hourly-report]\nschedule = @every 1h\ntype = echo\n",
-             kt_build(), r.url, web_port);
-    kt_write_file(ini, conf);
-    char sup_bin[600];
-    kt_bin("kue-supervisor", sup_bin, sizeof sup_bin);
-    char *sargv[] = { sup_bin, "-c", ini, NULL };
-    pid_t sup = kt_spawn(sargv, sup_log);
-    if (!kt_wait_until(web_answers, NULL, 15000)) {
-        char *log = kt_read_file(sup_log);
-        cr_assert_fail("the supervisor's web did not start: %s", log ? log : "(no log)");
-    }
-    for (int i = 0; i < 2; i++) job(k, "sleep", "{\"title\":\"long nap\",\"ms\":600000}", 0);
+    wt_sup_t sup;
+    wt_sup_start(&sup, "browser-sup", r.url, "shutdown_timeout = 3s\n",
+                 "[type sleep]\nprocesses = 1\nconcurrency = 3\n"
+                 "[type echo]\nprocesses = 1\nconcurrency = 4\n"
+                 "[type flaky]\nprocesses = 1\nconcurrency = 4\n"
+                 "[cron hourly-report]\nschedule = @every 1h\ntype = echo\n");
+    for (int i = 0; i < 2; i++) wt_job(k, "sleep", "{\"title\":\"long nap\",\"ms\":600000}", 0);
     for (int i = 0; i < 30; i++) {
         snprintf(data, sizeof data, "{\"title\":\"ping %d\"}", i);
-        job(k, "echo", data, 0);
+        wt_job(k, "echo", data, 0);
     }
-    for (int i = 0; i < 3; i++) job(k, "sleep", "{\"title\":\"short nap\",\"ms\":20}", 0);
+    for (int i = 0; i < 3; i++) wt_job(k, "sleep", "{\"title\":\"short nap\",\"ms\":20}", 0);
     cr_assert(kt_wait_until(processed, c, 20000), "echo/sleep jobs were not processed");
 
     char url[64], shots[1024], script[64];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d/", web_port);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/", sup.port);
     snprintf(shots, sizeof shots, "%s/screenshots", kt_build());
     mkdir(shots, 0755);
     snprintf(script, sizeof script, "../browser/dashboard.js");
@@ -197,9 +167,7 @@ Test(web_browser, dashboard_in_chromium)
         snprintf(shot, sizeof shot, "%s/dashboard-%s.png", shots, names[i]);
         cr_expect_eq(stat(shot, &sb), 0, "screenshot %s", shot);
     }
-    kill(sup, SIGTERM);
-    int status = 0;
-    cr_expect_eq(kt_wait(sup, 15000, &status), 0, "supervisor drained");
+    cr_expect_neq(wt_sup_stop(&sup), -1, "supervisor drained");
     kue_free(k);
     redisFree(c);
 
@@ -217,4 +185,42 @@ Test(web_browser, dashboard_in_chromium)
     free(out);
     cr_expect_eq(wt_web_stop(&w), 0);
     kt_cleanup();
+}
+
+/* One kue-web over the queues q and p2, jobs with the same ids in both:
+ * the selector, and every view following it. */
+Test(web_browser, queue_selector_in_chromium)
+{
+    need_chromium();
+    wt_env_t e;
+    wt_env_open(&e, 0);
+    char err[256];
+    kue_t *p2 = kue_connect(e.r.url, "p2", err, sizeof err);
+    cr_assert_not_null(p2, "%s", err);
+    char data[64];
+    for (int i = 0; i < 3; i++) {
+        snprintf(data, sizeof data, "{\"title\":\"q job %d\"}", i);
+        wt_job(e.k, "email", data, 0);
+    }
+    for (int i = 0; i < 5; i++) {
+        snprintf(data, sizeof data, "{\"title\":\"p2 job %d\"}", i);
+        wt_job(p2, "video", data, 0);
+    }
+    wt_web_start_prefix(&e.w, e.r.url, "q,p2", NULL, NULL);
+    char url[64], shots[1024], mode[] = "queues";
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/", e.w.port);
+    snprintf(shots, sizeof shots, "%s/screenshots", kt_build());
+    mkdir(shots, 0755);
+    char *args[] = { url, shots, mode, NULL };
+    char *out = NULL;
+    int rc = kt_node_run("../browser/dashboard.js", args, &out, 90000);
+    fprintf(stderr, "browser (queues): %s\n", out ? out : "(no output)");
+    cr_expect_eq(rc, 0, "dashboard.js queues failed (%d): %s", rc, out ? out : "");
+    cr_expect(out && strstr(out, "\"ok\":true"), "%s", out ? out : "");
+    free(out);
+    /* the live job went to p2 only */
+    cr_expect_eq(kt_int(e.c, "ZCARD p2:jobs:video:inactive"), 6);
+    cr_expect_eq(kt_int(e.c, "ZCARD q:jobs:inactive"), 3);
+    kue_free(p2);
+    wt_env_close(&e);
 }

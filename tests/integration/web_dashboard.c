@@ -11,48 +11,25 @@
 
 TestSuite(web_dashboard, .timeout = 90);
 
-static char sse_buf[1 << 16];
-static size_t sse_len;
-static int sse_fd = -1;
-
-static int sse_has(void *needle)
-{
-    struct pollfd p = { sse_fd, POLLIN, 0 };
-    while (poll(&p, 1, 20) > 0 && sse_len < sizeof sse_buf - 1) {
-        ssize_t n = recv(sse_fd, sse_buf + sse_len, sizeof sse_buf - 1 - sse_len, 0);
-        if (n <= 0) break;
-        sse_len += (size_t)n;
-        sse_buf[sse_len] = '\0';
-    }
-    return strstr(sse_buf, needle) != NULL;
-}
+static wt_sse_t S;
 
 /* GET /events with Last-Event-ID: last; reads until "needle" or 3 s. */
 static int sse_from(int port, long long last, const char *needle)
 {
-    sse_len = 0;
-    sse_buf[0] = '\0';
-    sse_fd = wt_connect(port);
-    cr_assert(sse_fd >= 0);
-    char req[256];
-    int n = snprintf(req, sizeof req,
-                     "GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n"
-                     "Last-Event-ID: %lld\r\n\r\n", last);
-    wt_send_all(sse_fd, req, (size_t)n);
-    int found = kt_wait_until(sse_has, (void *)needle, 3000);
-    close(sse_fd);
-    sse_fd = -1;
+    char lei[64];
+    snprintf(lei, sizeof lei, "Last-Event-ID: %lld\r\n", last);
+    wt_sse_open(&S, port, "/events", lei);
+    int found = wt_sse_wait(&S, needle, 3000);
+    wt_sse_close(&S);
     return found;
 }
+
+#define PROGRESS "kue_events_total{queue=\"q\",event=\"progress\"}"
 
 static int web_port;
 static int seen_progress(void *want)
 {
-    wt_resp_t r = wt_get(web_port, "/metrics");
-    const char *p = strstr(r.body, "kue_events_total{event=\"progress\"} ");
-    long long n = p ? atoll(p + strlen("kue_events_total{event=\"progress\"} ")) : -1;
-    wt_resp_free(&r);
-    return n >= *(long long *)want;
+    return wt_metric(web_port, PROGRESS) >= (double)*(long long *)want;
 }
 
 Test(web_dashboard, gap_event_when_the_replay_buffer_is_passed)
@@ -65,7 +42,7 @@ Test(web_dashboard, gap_event_when_the_replay_buffer_is_passed)
     web_port = w.port;
 
     /* an id this process never sent (kue-web restarted): gap at once */
-    cr_expect(sse_from(w.port, 999999, "event: gap\n"), "restart gap: %s", sse_buf);
+    cr_expect(sse_from(w.port, 999999, "event: gap\n"), "restart gap: %s", S.buf);
 
     /* wait until the subscriber is up: it counts what it sees */
     long long want = 1;
@@ -75,14 +52,11 @@ Test(web_dashboard, gap_event_when_the_replay_buffer_is_passed)
         kt_sleep_ms(50);
     }
     cr_assert(seen_progress(&want), "the events relay never saw a message");
-    wt_resp_t m = wt_get(w.port, "/metrics");
-    const char *p = strstr(m.body, "kue_events_total{event=\"progress\"} ");
-    long long base = atoll(p + strlen("kue_events_total{event=\"progress\"} "));
-    wt_resp_free(&m);
+    long long base = (long long)wt_metric(w.port, PROGRESS);
 
     /* within the buffer: a plain replay, no gap */
-    cr_expect(sse_from(w.port, 0, "id: 1\n"), "replay from the start: %s", sse_buf);
-    cr_expect(!strstr(sse_buf, "event: gap"), "no gap within the buffer: %s", sse_buf);
+    cr_expect(sse_from(w.port, 0, "id: 1\n"), "replay from the start: %s", S.buf);
+    cr_expect(!strstr(S.buf, "event: gap"), "no gap within the buffer: %s", S.buf);
 
     /* more messages than the replay buffer (4096) holds */
     redisAppendCommand(c, "MULTI");
@@ -96,10 +70,10 @@ Test(web_dashboard, gap_event_when_the_replay_buffer_is_passed)
     }
     want = base + 4500;
     cr_assert(kt_wait_until(seen_progress, &want, 10000), "the relay did not see 4500 messages");
-    cr_expect(sse_from(w.port, 1, "event: gap\ndata: {\"gap\":true"), "gap after overflow: %s", sse_buf);
+    cr_expect(sse_from(w.port, 1, "event: gap\ndata: {\"gap\":true"), "gap after overflow: %s", S.buf);
     /* the gap comes before the replayed events */
-    const char *g = strstr(sse_buf, "event: gap"), *ev = strstr(sse_buf, "\nid: ");
-    cr_expect(g && ev && g < ev, "gap first: %s", sse_buf);
+    const char *g = strstr(S.buf, "event: gap"), *ev = strstr(S.buf, "\nid: ");
+    cr_expect(g && ev && g < ev, "gap first: %s", S.buf);
 
     cr_expect_eq(wt_web_stop(&w), 0);
     redisFree(c);

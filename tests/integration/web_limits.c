@@ -11,26 +11,16 @@
 #include <kue/kue.h>
 #include "web_common.h"
 
-static kt_redis_t R;
-static kue_t *K;
-static wt_web_t W;
+static wt_env_t E;
 
 static void setup(void)
 {
-    kt_redis_start(&R, 0);
-    char err[256];
-    K = kue_connect(R.url, "q", err, sizeof err);
-    cr_assert_not_null(K, "%s", err);
-    W.pid = 0;
+    wt_env_open(&E, 0);
 }
 
 static void teardown(void)
 {
-    if (W.pid > 0) wt_web_stop(&W);
-    W.pid = 0;
-    if (K) kue_free(K);
-    K = NULL;
-    kt_cleanup();
+    wt_env_close(&E);
 }
 
 TestSuite(web_limits, .init = setup, .fini = teardown, .timeout = 90);
@@ -42,7 +32,7 @@ static void make_jobs(const char *type, int n)
     for (int done = 0; done < n;) {
         int k = n - done < 100 ? n - done : 100;
         for (int i = 0; i < k; i++) jobs[i] = kue_job_new(type, "{\"x\":1}");
-        cr_assert_eq(kue_job_save_bulk(K, jobs, (size_t)k, ids), (size_t)k, "%s", kue_errstr(K));
+        cr_assert_eq(kue_job_save_bulk(E.k, jobs, (size_t)k, ids), (size_t)k, "%s", kue_errstr(E.k));
         for (int i = 0; i < k; i++) kue_job_free(jobs[i]);
         done += k;
     }
@@ -50,7 +40,7 @@ static void make_jobs(const char *type, int n)
 
 static size_t array_len(const char *path)
 {
-    wt_resp_t r = wt_get(W.port, path);
+    wt_resp_t r = wt_get(E.w.port, path);
     cr_assert_eq(r.status, 200, "%s: %d %s", path, r.status, r.body);
     json_t *j = json_loads(r.body, 0, NULL);
     cr_assert(json_is_array(j), "%s: %.200s", path, r.body);
@@ -63,7 +53,7 @@ static size_t array_len(const char *path)
 Test(web_limits, jobs_ranges_are_bounded_pages)
 {
     make_jobs("bulk", 1500);
-    wt_web_start(&W, R.url, NULL, NULL);
+    wt_web_start(&E.w, E.r.url, NULL, NULL);
     /* everything asked for: one page of 1000 */
     cr_expect_eq(array_len("/jobs/inactive/0..-1"), 1000);
     cr_expect_eq(array_len("/jobs/0..-1"), 1000);
@@ -93,13 +83,10 @@ static long rss_kb(pid_t pid)
 
 static long long events_seen(const char *event)
 {
-    wt_resp_t r = wt_get(W.port, "/metrics");
-    char needle[128];
-    snprintf(needle, sizeof needle, "kue_events_total{event=\"%s\"} ", event);
-    const char *p = r.body ? strstr(r.body, needle) : NULL;
-    long long n = p ? atoll(p + strlen(needle)) : 0;
-    wt_resp_free(&r);
-    return n;
+    char series[128];
+    snprintf(series, sizeof series, "kue_events_total{queue=\"q\",event=\"%s\"}", event);
+    double v = wt_metric(E.w.port, series);
+    return v < 0 ? 0 : (long long)v;
 }
 
 static int all_seen(void *arg)
@@ -111,9 +98,9 @@ Test(web_limits, replay_buffer_is_bounded_in_bytes)
 {
     /* (under ASan, freed memory would otherwise sit in its quarantine) */
     char *env[] = { "ASAN_OPTIONS=quarantine_size_mb=0:thread_local_quarantine_size_kb=0", NULL };
-    wt_web_start(&W, R.url, NULL, env);
-    long before = rss_kb(W.pid);
-    redisContext *c = kt_redis_connect(&R);
+    wt_web_start(&E.w, E.r.url, NULL, env);
+    long before = rss_kb(E.w.pid);
+    redisContext *c = kt_redis_connect(&E.r);
     size_t big = 1 << 20;
     char *msg = malloc(big + 200);
     long long n = 300;
@@ -130,12 +117,12 @@ Test(web_limits, replay_buffer_is_bounded_in_bytes)
     free(msg);
     redisFree(c);
     cr_assert(kt_wait_until(all_seen, &n, 30000), "web saw %lld of %lld", events_seen("complete"), n);
-    long after = rss_kb(W.pid);
+    long after = rss_kb(E.w.pid);
     cr_log_info("kue-web RSS: %ld KiB before, %ld KiB after %lld 1 MiB results", before, after, n);
     cr_expect_lt(after - before, 48 * 1024, "RSS grew from %ld to %ld KiB", before, after);
 
     /* a replay from the start still works: the last events, truncated */
-    int fd = wt_connect(W.port);
+    int fd = wt_connect(E.w.port);
     const char *req = "GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\nLast-Event-ID: 0\r\n\r\n";
     wt_send_all(fd, req, strlen(req));
     char buf[8192] = "";
@@ -201,29 +188,29 @@ Test(web_limits, health_answers_with_a_full_pool)
 {
     const char *args[] = { "--max-connections", "8", "--max-per-client", "1000",
                            "--max-streams", "3", "--timeout", "2s", NULL };
-    wt_web_start(&W, R.url, args, NULL);
+    wt_web_start(&E.w, E.r.url, args, NULL);
 
     /* event streams have their own allowance */
     int streams[4];
     char head[2048];
     for (int i = 0; i < 3; i++) {
-        streams[i] = open_stream(W.port, head, sizeof head);
+        streams[i] = open_stream(E.w.port, head, sizeof head);
         cr_assert(strncmp(head, "HTTP/1.1 200", 12) == 0, "stream %d: %s", i, head);
     }
-    streams[3] = open_stream(W.port, head, sizeof head);
+    streams[3] = open_stream(E.w.port, head, sizeof head);
     cr_expect(strncmp(head, "HTTP/1.1 503", 12) == 0, "%s", head);
     for (int i = 0; i < 4; i++) close(streams[i]);
 
     /* the pool filled by clients that never finish their headers */
     int slow[10];
-    for (int i = 0; i < 10; i++) slow[i] = slow_client(W.port);
+    for (int i = 0; i < 10; i++) slow[i] = slow_client(E.w.port);
     int64_t t0 = kt_now_ms();
-    wt_resp_t r = wt_get(W.port, "/healthz");
+    wt_resp_t r = wt_get(E.w.port, "/healthz");
     int64_t took = kt_now_ms() - t0;
     cr_expect_eq(r.status, 200, "%d %s", r.status, r.body);
     cr_expect_lt(took, 1000, "/healthz took %lld ms", (long long)took);
     wt_resp_free(&r);
-    r = wt_get(W.port, "/stats");
+    r = wt_get(E.w.port, "/stats");
     cr_expect_eq(r.status, 503, "%d %s", r.status, r.body);
     wt_resp_free(&r);
 
@@ -233,7 +220,7 @@ Test(web_limits, health_answers_with_a_full_pool)
         close(slow[i]);
     }
     /* and the pool is free again */
-    r = wt_get(W.port, "/stats");
+    r = wt_get(E.w.port, "/stats");
     cr_expect_eq(r.status, 200, "%d %s", r.status, r.body);
     wt_resp_free(&r);
 }
@@ -241,11 +228,11 @@ Test(web_limits, health_answers_with_a_full_pool)
 Test(web_limits, per_client_connection_limit)
 {
     const char *args[] = { "--max-per-client", "4", NULL };
-    wt_web_start(&W, R.url, args, NULL);
+    wt_web_start(&E.w, E.r.url, args, NULL);
     int fds[5];
-    for (int i = 0; i < 4; i++) fds[i] = slow_client(W.port);
+    for (int i = 0; i < 4; i++) fds[i] = slow_client(E.w.port);
     /* the fifth from the same address is refused at once */
-    fds[4] = wt_connect(W.port);
+    fds[4] = wt_connect(E.w.port);
     cr_assert(fds[4] >= 0);
     cr_expect(closed_by_server(fds[4], 3000), "a fifth connection was kept");
     for (int i = 0; i < 5; i++) close(fds[i]);
@@ -254,7 +241,7 @@ Test(web_limits, per_client_connection_limit)
 /* Send a raw request, return the status (and the head in out). */
 static int raw_status(const char *req, char *out, size_t len)
 {
-    int fd = wt_connect(W.port);
+    int fd = wt_connect(E.w.port);
     cr_assert(fd >= 0);
     wt_send_all(fd, req, strlen(req));
     size_t got = 0;
@@ -275,8 +262,8 @@ static int raw_status(const char *req, char *out, size_t len)
 static const char *state_of(int64_t id)
 {
     static char st[32];
-    kue_job_t *j = kue_job_get(K, id);
-    cr_assert(j, "%s", kue_errstr(K));
+    kue_job_t *j = kue_job_get(E.k, id);
+    cr_assert(j, "%s", kue_errstr(E.k));
     snprintf(st, sizeof st, "%s", kue_job_state(j));
     kue_job_free(j);
     return st;
@@ -285,11 +272,11 @@ static const char *state_of(int64_t id)
 Test(web_limits, cross_site_requests_are_refused)
 {
     const char *args[] = { "--allowed-hosts", "kue.example.org", NULL };
-    wt_web_start(&W, R.url, args, NULL);
+    wt_web_start(&E.w, E.r.url, args, NULL);
     kue_job_t *j = kue_job_new("x", "{}");
-    int64_t id = kue_job_save(K, j);
+    int64_t id = kue_job_save(E.k, j);
     kue_job_free(j);
-    cr_assert_eq(kue_job_set_state(K, id, "failed"), 0);
+    cr_assert_eq(kue_job_set_state(E.k, id, "failed"), 0);
     char req[1024], resp[8192];
 
     /* GET /inactive/:id from another site: refused, nothing changes */
@@ -316,7 +303,7 @@ Test(web_limits, cross_site_requests_are_refused)
     /* same origin (the dashboard's fetch) works */
     snprintf(req, sizeof req, "PUT /job/%lld/state/complete HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
              "Origin: http://127.0.0.1:%d\r\nSec-Fetch-Site: same-origin\r\n"
-             "Content-Length: 0\r\nConnection: close\r\n\r\n", (long long)id, W.port, W.port);
+             "Content-Length: 0\r\nConnection: close\r\n\r\n", (long long)id, E.w.port, E.w.port);
     cr_expect_eq(raw_status(req, resp, sizeof resp), 200, "%s", resp);
     cr_expect_str_eq(state_of(id), "complete");
     /* Kue's GET /inactive/:id from a non-browser client still works */
@@ -327,12 +314,12 @@ Test(web_limits, cross_site_requests_are_refused)
 
     /* Host: a rebinding name is refused, IPs, localhost and allowed_hosts not */
     snprintf(req, sizeof req, "GET /stats HTTP/1.1\r\nHost: rebind.evil.example:%d\r\n"
-             "Connection: close\r\n\r\n", W.port);
+             "Connection: close\r\n\r\n", E.w.port);
     cr_expect_eq(raw_status(req, resp, sizeof resp), 403, "%s", resp);
     const char *ok_hosts[] = { "localhost", "127.0.0.1", "[::1]", "KUE.example.org", NULL };
     for (int i = 0; ok_hosts[i]; i++) {
         snprintf(req, sizeof req, "GET /stats HTTP/1.1\r\nHost: %s:%d\r\nConnection: close\r\n\r\n",
-                 ok_hosts[i], W.port);
+                 ok_hosts[i], E.w.port);
         cr_expect_eq(raw_status(req, resp, sizeof resp), 200, "%s: %s", ok_hosts[i], resp);
     }
     /* health checks do not care */
@@ -349,7 +336,7 @@ Test(web_limits, cross_site_requests_are_refused)
 Test(web_limits, basic_scheme_is_case_insensitive)
 {
     const char *args[] = { "--auth", "admin:s3cret", NULL };
-    wt_web_start(&W, R.url, args, NULL);
+    wt_web_start(&E.w, E.r.url, args, NULL);
     /* admin:s3cret */
     const char *schemes[] = { "Basic", "basic", "BASIC", "bAsIc" };
     char req[512], resp[4096];

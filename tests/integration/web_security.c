@@ -12,20 +12,16 @@
 #include "scoreboard.h"
 #include "web_common.h"
 
-static kt_redis_t R;
-static wt_web_t W;
+static wt_env_t E;
 
 static void setup(void)
 {
-    kt_redis_start(&R, 0);
-    W.pid = 0;
+    wt_env_open(&E, 0);
 }
 
 static void teardown(void)
 {
-    if (W.pid > 0) wt_web_stop(&W);
-    W.pid = 0;
-    kt_cleanup();
+    wt_env_close(&E);
 }
 
 TestSuite(web_security, .init = setup, .fini = teardown, .timeout = 60);
@@ -33,10 +29,10 @@ TestSuite(web_security, .init = setup, .fini = teardown, .timeout = 60);
 Test(web_security, body_and_header_limits)
 {
     const char *args[] = { "--max-body", "1K", NULL };
-    wt_web_start(&W, R.url, args, NULL);
+    wt_web_start(&E.w, E.r.url, args, NULL);
 
     /* a body under the limit works */
-    wt_resp_t r = wt_post_json(W.port, "/job", "{\"type\":\"small\"}");
+    wt_resp_t r = wt_post_json(E.w.port, "/job", "{\"type\":\"small\"}");
     cr_expect_eq(r.status, 200, "%s", r.body);
     wt_resp_free(&r);
 
@@ -47,13 +43,13 @@ Test(web_security, body_and_header_limits)
     memcpy(big, "{\"type\":\"big\",\"data\":\"", 22);
     memcpy(big + n - 3, "\"}", 3);
     big[n] = '\0';
-    r = wt_post_json(W.port, "/job", big);
+    r = wt_post_json(E.w.port, "/job", big);
     cr_expect_eq(r.status, 413, "%s", r.body);
     cr_expect(strstr(r.body, "\"error\""), "%s", r.body);
     wt_resp_free(&r);
 
     /* over the limit, chunked (no Content-Length): caught while reading */
-    int fd = wt_connect(W.port);
+    int fd = wt_connect(E.w.port);
     cr_assert(fd >= 0);
     const char *head = "POST /job HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
                        "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
@@ -83,13 +79,13 @@ Test(web_security, body_and_header_limits)
     strcpy(hdr, "X-Big: ");
     memset(hdr + 7, 'h', 20000);
     strcpy(hdr + 7 + 20000, "\r\n");
-    r = wt_request(W.port, "GET", "/stats", hdr, NULL, 0);
+    r = wt_request(E.w.port, "GET", "/stats", hdr, NULL, 0);
     cr_expect(r.status == 413 || r.status == 431, "status %d", r.status);
     wt_resp_free(&r);
     free(hdr);
 
     /* still serving */
-    r = wt_get(W.port, "/stats");
+    r = wt_get(E.w.port, "/stats");
     cr_expect_eq(r.status, 200);
     wt_resp_free(&r);
 }
@@ -97,37 +93,37 @@ Test(web_security, body_and_header_limits)
 Test(web_security, basic_auth)
 {
     const char *args[] = { "--auth", "admin:s3cret", NULL };
-    wt_web_start(&W, R.url, args, NULL);
+    wt_web_start(&E.w, E.r.url, args, NULL);
 
-    wt_resp_t r = wt_get(W.port, "/stats");
+    wt_resp_t r = wt_get(E.w.port, "/stats");
     cr_expect_eq(r.status, 401);
     cr_expect(strcasestr(r.headers, "WWW-Authenticate: Basic"), "%s", r.headers);
     wt_resp_free(&r);
     /* admin:wrong */
-    r = wt_request(W.port, "GET", "/stats", "Authorization: Basic YWRtaW46d3Jvbmc=\r\n", NULL, 0);
+    r = wt_request(E.w.port, "GET", "/stats", "Authorization: Basic YWRtaW46d3Jvbmc=\r\n", NULL, 0);
     cr_expect_eq(r.status, 401);
     wt_resp_free(&r);
     /* admin:s3cret */
-    r = wt_request(W.port, "GET", "/stats", "Authorization: Basic YWRtaW46czNjcmV0\r\n", NULL, 0);
+    r = wt_request(E.w.port, "GET", "/stats", "Authorization: Basic YWRtaW46czNjcmV0\r\n", NULL, 0);
     cr_expect_eq(r.status, 200, "%s", r.body);
     wt_resp_free(&r);
     /* a POST without credentials creates nothing */
-    r = wt_post_json(W.port, "/job", "{\"type\":\"x\"}");
+    r = wt_post_json(E.w.port, "/job", "{\"type\":\"x\"}");
     cr_expect_eq(r.status, 401);
     wt_resp_free(&r);
-    r = wt_get(W.port, "/");
+    r = wt_get(E.w.port, "/");
     cr_expect_eq(r.status, 401);
     wt_resp_free(&r);
     /* probes stay open */
-    r = wt_get(W.port, "/healthz");
+    r = wt_get(E.w.port, "/healthz");
     cr_expect_eq(r.status, 200);
     wt_resp_free(&r);
 }
 
 Test(web_security, auth_off_by_default)
 {
-    wt_web_start(&W, R.url, NULL, NULL);
-    wt_resp_t r = wt_get(W.port, "/stats");
+    wt_web_start(&E.w, E.r.url, NULL, NULL);
+    wt_resp_t r = wt_get(E.w.port, "/stats");
     cr_expect_eq(r.status, 200);
     wt_resp_free(&r);
 }
@@ -149,7 +145,7 @@ Test(web_security, tls)
              "-subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 >/dev/null 2>&1", key, cert);
     cr_assert_eq(run(cmd), 0, "openssl could not make a test certificate");
     const char *args[] = { "--tls-cert", cert, "--tls-key", key, NULL };
-    wt_web_start(&W, R.url, args, NULL);
+    wt_web_start(&E.w, E.r.url, args, NULL);
 
     /* an HTTPS request, the server certificate verified against ours */
     char out[600];
@@ -157,7 +153,7 @@ Test(web_security, tls)
     snprintf(cmd, sizeof cmd,
              "printf 'GET /stats HTTP/1.1\\r\\nHost: 127.0.0.1\\r\\nConnection: close\\r\\n\\r\\n' | "
              "timeout 10 openssl s_client -quiet -connect 127.0.0.1:%d -CAfile %s "
-             "-verify_return_error -verify_ip 127.0.0.1 > %s 2>/dev/null", W.port, cert, out);
+             "-verify_return_error -verify_ip 127.0.0.1 > %s 2>/dev/null", E.w.port, cert, out);
     run(cmd);
     char *body = kt_read_file(out);
     cr_expect(body && strncmp(body, "HTTP/1.1 200", 12) == 0, "%s", body ? body : "?");
@@ -165,7 +161,7 @@ Test(web_security, tls)
     free(body);
 
     /* plain HTTP on the TLS port is not served */
-    int fd = wt_connect(W.port);
+    int fd = wt_connect(E.w.port);
     cr_assert(fd >= 0);
     const char *req = "GET /stats HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
     wt_send_all(fd, req, strlen(req));
@@ -211,9 +207,9 @@ Test(web_security, scoreboard_workers_and_metrics)
     char envv[64];
     snprintf(envv, sizeof envv, "KUE_SCOREBOARD_FD=%d", sb.fd);
     char *env[] = { envv, NULL };
-    wt_web_start(&W, R.url, NULL, env);
+    wt_web_start(&E.w, E.r.url, NULL, env);
 
-    wt_resp_t r = wt_get(W.port, "/workers");
+    wt_resp_t r = wt_get(E.w.port, "/workers");
     cr_assert_eq(r.status, 200);
     json_t *j = json_loads(r.body, 0, NULL);
     cr_assert_not_null(j, "%s", r.body);
@@ -232,27 +228,27 @@ Test(web_security, scoreboard_workers_and_metrics)
     json_decref(j);
     wt_resp_free(&r);
 
-    r = wt_get(W.port, "/metrics");
+    r = wt_get(E.w.port, "/metrics");
     cr_expect(strstr(r.body, "kue_worker_processes{state=\"ready\"} 1\n"), "%s", r.body);
     cr_expect(strstr(r.body, "kue_jobs_processed_total{type=\"email\"} 17\n"), "%s", r.body);
     cr_expect(strstr(r.body, "kue_worker_restarts_total 3\n"), "%s", r.body);
     cr_expect(strstr(r.body, "kue_promoted_total 12\n"), "%s", r.body);
     wt_resp_free(&r);
 
-    r = wt_get(W.port, "/healthz");
+    r = wt_get(E.w.port, "/healthz");
     cr_expect_eq(r.status, 200, "%s", r.body);
     wt_resp_free(&r);
-    r = wt_get(W.port, "/readyz");
+    r = wt_get(E.w.port, "/readyz");
     cr_expect_eq(r.status, 200, "%s", r.body);
     wt_resp_free(&r);
 
     /* draining: not ready; a stale master heartbeat: not healthy */
     sb.hdr->draining = 1;
-    r = wt_get(W.port, "/readyz");
+    r = wt_get(E.w.port, "/readyz");
     cr_expect_eq(r.status, 503, "%s", r.body);
     wt_resp_free(&r);
     sb.hdr->master_heartbeat_ms = kt_now_ms() - 60000;
-    r = wt_get(W.port, "/healthz");
+    r = wt_get(E.w.port, "/healthz");
     cr_expect_eq(r.status, 503, "%s", r.body);
     wt_resp_free(&r);
     kue_sb_detach(&sb);

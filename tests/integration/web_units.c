@@ -158,3 +158,39 @@ Test(web_units, app_errors_vs_redis_errors)
     cr_expect(!web_is_app_error(KUE_ERR_IO));
     cr_expect(!web_is_app_error(KUE_ERR_PROTOCOL));
 }
+
+Test(web_units, queue_lists)
+{
+    web_queues_t q;
+    char err[256];
+    cr_assert_eq(web_queues_parse("q", &q, err, sizeof err), 0, "%s", err);
+    cr_expect_eq(q.n, 1);
+    cr_expect_str_eq(q.name[0], "q");
+    cr_assert_eq(web_queues_parse("q,{p2},mail.v2", &q, err, sizeof err), 0, "%s", err);
+    cr_expect_eq(q.n, 3);
+    cr_expect_eq(web_queue_index(&q, "q"), 0);
+    cr_expect_eq(web_queue_index(&q, "{p2}"), 1);
+    cr_expect_eq(web_queue_index(&q, "mail.v2"), 2);
+    cr_expect_eq(web_queue_index(&q, "Q"), -1);
+    cr_expect_eq(web_queue_index(&q, "mail"), -1);
+    cr_expect_eq(web_queue_index(&q, NULL), -1);
+    static const char *const bad[] = { "", ",", "q,", ",q", "q,,p", "q,q", "q,p\t", "a b",
+                                       "q,p\n", NULL };
+    for (int i = 0; bad[i]; i++)
+        cr_expect_eq(web_queues_parse(bad[i], &q, err, sizeof err), -1, "\"%s\" accepted", bad[i]);
+    char list[4096] = "", name[200];
+    for (int i = 0; i < WEB_MAX_QUEUES; i++)
+        snprintf(list + strlen(list), sizeof list - strlen(list), "%sq%d", i ? "," : "", i);
+    cr_expect_eq(web_queues_parse(list, &q, err, sizeof err), 0, "%s", err);
+    cr_expect_eq(q.n, WEB_MAX_QUEUES);
+    strcat(list, ",one-more");
+    cr_expect_eq(web_queues_parse(list, &q, err, sizeof err), -1);
+    memset(name, 'x', WEB_QUEUE_NAME_MAX);
+    name[WEB_QUEUE_NAME_MAX] = '\0';
+    cr_expect_eq(web_queues_parse(name, &q, err, sizeof err), 0, "%s", err);
+    strcat(name, "x");
+    cr_expect_eq(web_queues_parse(name, &q, err, sizeof err), -1);
+    cr_expect_eq(m("GET", "/queues"), WEB_R_QUEUES);
+    cr_expect_eq(m("GET", "/queues/"), WEB_R_QUEUES);
+    cr_expect_eq(m("PUT", "/queues"), WEB_R_NONE);
+}

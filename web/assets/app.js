@@ -1,5 +1,7 @@
 /* kue dashboard: state tabs with live counts, infinite list by range, live
- * updates from /events, job detail and actions, workers, throughput. */
+ * updates from /events, job detail and actions, workers, throughput.  With
+ * several queues (kue-web --prefix P1,P2) a selector picks the queue every
+ * view shows: each request then carries ?queue=P (none for the default). */
 'use strict';
 (function () {
   const STATES = ['inactive', 'active', 'failed', 'complete', 'delayed'];
@@ -15,7 +17,8 @@
     loading: false, done: false, gen: 0,
     rows: new Map(),      // id -> {li, job}
     selected: new Set(),
-    config: { search: false, title: 'Kue' },
+    config: { search: false, title: 'Kue', queues: [] },
+    queue: '',            // the queue shown ('' : the default, the first)
     searchIds: null,      // ids from server search (search mode)
     detailId: null,
     view: 'jobs',
@@ -37,8 +40,13 @@
     for (const c of kids) if (c != null) e.append(c);
     return e;
   }
+  // path with ?queue= when a queue other than the default is shown
+  function onQueue(path) {
+    if (!st.queue) return path;
+    return path + (path.includes('?') ? '&' : '?') + 'queue=' + encodeURIComponent(st.queue);
+  }
   async function api(path, opts) {
-    const res = await fetch(base + path, Object.assign({ headers: { Accept: 'application/json' } }, opts));
+    const res = await fetch(base + onQueue(path), Object.assign({ headers: { Accept: 'application/json' } }, opts));
     if (res.status === 204) return null;
     let body = null;
     try { body = await res.json(); } catch (e) { /* not JSON */ }
@@ -331,7 +339,7 @@
   let es = null, resizeTimer = 0;
   function connectEvents() {
     if (es) es.close();
-    es = new EventSource(base + 'events');
+    es = new EventSource(base + onQueue('events'));
     es.onopen = () => setLive(true);
     es.onerror = () => setLive(false);
     es.onmessage = (e) => {
@@ -848,6 +856,7 @@
   // link shows the same page.
   function urlFor() {
     const p = new URLSearchParams();
+    if (st.queue) p.set('queue', st.queue);
     if (st.type) p.set('type', st.type);
     if (st.order === 'desc') p.set('order', 'desc');
     if (st.view === 'workers') p.set('view', 'workers');
@@ -889,8 +898,37 @@
     if (v === 'workers') refreshWorkers();
     else if (was !== 'jobs' && !st.rows.size) loadMore();
   }
-  function fromLocation() {
+  // The queues kue-web serves; the selector is shown only with several.
+  function setupQueues() {
+    const qs = Array.isArray(st.config.queues) ? st.config.queues : [];
+    $('queue-box').hidden = qs.length < 2;
+    $('queue').replaceChildren(...qs.map((q, i) => el('option', { value: i ? q : '', text: q + (i ? '' : ' (default)') })));
+  }
+  function queueFrom(params) {
+    const q = params.get('queue') || '';
+    const qs = st.config.queues || [];
+    return qs.indexOf(q) > 0 ? q : '';      // the default, or one not served: no parameter
+  }
+  // Another queue: everything shown is reloaded from it.
+  async function switchQueue(q) {
+    if (q === st.queue) return;
+    st.queue = q;
+    $('queue').value = q;
+    const d = $('detail');
+    if (d.open) d.close();
+    st.type = '';
+    $('type-filter').value = '';
+    $('search').value = '';
+    st.search = '';
+    lastTp = null;
+    connectEvents();
+    await loadTypes();
+    refreshChart();
+    if (st.view === 'workers') refreshWorkers();
+  }
+  async function fromLocation() {
     const params = new URLSearchParams(location.search);
+    await switchQueue(queueFrom(params));
     st.type = params.get('type') || '';
     st.order = params.get('order') === 'desc' ? 'desc' : 'asc';
     $('sort').value = st.order;
@@ -909,6 +947,7 @@
       st.config = Object.assign(st.config, await api('config'));
       $('title').textContent = st.config.title;
     } catch (e) { /* defaults */ }
+    setupQueues();
 
     $('tabs').addEventListener('click', (e) => {
       const a = e.target.closest('a[data-state]');
@@ -927,6 +966,11 @@
       $('tab-' + STATES[n]).focus();
     });
     window.addEventListener('popstate', fromLocation);
+    $('queue').addEventListener('change', async (e) => {
+      await switchQueue(e.target.value);
+      history.pushState({ state: st.state, view: st.view }, '', urlFor());
+      reload();
+    });
     const setParam = () => history.replaceState(history.state, '', urlFor());
     $('type-filter').addEventListener('change', (e) => { st.type = e.target.value; setParam(); reload(); });
     $('sort').addEventListener('change', (e) => { st.order = e.target.value; setParam(); reload(); });
@@ -955,8 +999,8 @@
 
     new IntersectionObserver((entries) => { if (entries.some((e) => e.isIntersecting)) loadMore(); }, { rootMargin: '400px' }).observe($('sentinel'));
     await loadTypes();
-    fromLocation();
-    connectEvents();
+    await fromLocation();
+    if (!es) connectEvents();
     window.addEventListener('resize', () => { clearTimeout(resizeTimer); resizeTimer = setTimeout(drawChart, 150); });
     setInterval(tick, 5000);
     setInterval(refreshWorkers, 2000);

@@ -14,6 +14,7 @@
  * so writers need no lock among themselves.
  */
 #include "scoreboard.h"
+#include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -186,6 +187,37 @@ const char *kue_sb_state_name(uint32_t state)
     return "unknown";
 }
 
+/* Between counts_open and counts_close, readers of the counts retry. */
+static uint32_t counts_open(struct kue_sb_header *h)
+{
+    uint32_t seq = __atomic_load_n(&h->counts_seq, __ATOMIC_RELAXED);
+    __atomic_store_n(&h->counts_seq, seq | 1u, __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+    return seq;
+}
+
+static void counts_close(struct kue_sb_header *h, uint32_t seq)
+{
+    __atomic_store_n(&h->counts_seq, (seq | 1u) + 1u, __ATOMIC_RELEASE);
+}
+
+/* The retired[] entry of type, added when missing (between counts_open
+ * and counts_close); NULL when the table is full. */
+static struct kue_sb_retired *retired_entry(struct kue_sb_header *h, const char *type)
+{
+    uint32_t n = h->nretired < KUE_SB_MAX_SLOTS ? h->nretired : KUE_SB_MAX_SLOTS;
+    for (uint32_t k = 0; k < n; k++)
+        if (strncmp(h->retired[k].type, type, KUE_SB_TYPE_LEN) == 0)
+            return &h->retired[k];
+    if (n >= KUE_SB_MAX_SLOTS)
+        return NULL;
+    struct kue_sb_retired *r = &h->retired[n];
+    memset(r, 0, sizeof(*r));
+    kue_strlcpy(r->type, type, sizeof(r->type));
+    __atomic_store_n(&h->nretired, n + 1, __ATOMIC_RELEASE);
+    return r;
+}
+
 void kue_sb_retire_counts(kue_scoreboard_t *sb, uint32_t i)
 {
     if (!sb->hdr || i >= sb->nslots)
@@ -197,22 +229,8 @@ void kue_sb_retire_counts(kue_scoreboard_t *sb, uint32_t i)
     char type[KUE_SB_TYPE_LEN];
     memcpy(type, s->type, sizeof(type));
     type[sizeof(type) - 1] = '\0';
-    struct kue_sb_retired *r = NULL;
-    for (uint32_t k = 0; k < h->nretired && k < KUE_SB_MAX_SLOTS; k++)
-        if (strcmp(h->retired[k].type, type) == 0) {
-            r = &h->retired[k];
-            break;
-        }
-    uint32_t seq = __atomic_load_n(&h->counts_seq, __ATOMIC_RELAXED);
-    __atomic_store_n(&h->counts_seq, seq | 1u, __ATOMIC_RELAXED);
-    __atomic_thread_fence(__ATOMIC_RELEASE);
-    if (!r && h->nretired < KUE_SB_MAX_SLOTS) {
-        /* there are never more types with workers than slots */
-        r = &h->retired[h->nretired];
-        memset(r, 0, sizeof(*r));
-        memcpy(r->type, type, sizeof(type));
-        __atomic_store_n(&h->nretired, h->nretired + 1, __ATOMIC_RELEASE);
-    }
+    uint32_t seq = counts_open(h);
+    struct kue_sb_retired *r = retired_entry(h, type);
     if (r) {
         r->jobs_done += s->jobs_done;
         r->jobs_failed += s->jobs_failed;
@@ -221,7 +239,19 @@ void kue_sb_retire_counts(kue_scoreboard_t *sb, uint32_t i)
     s->jobs_done = 0;
     s->jobs_failed = 0;
     kue_sb_write_end(s);
-    __atomic_store_n(&h->counts_seq, (seq | 1u) + 1u, __ATOMIC_RELEASE);
+    counts_close(h, seq);
+}
+
+void kue_sb_count_restart(kue_scoreboard_t *sb, const char *type)
+{
+    if (!sb->hdr)
+        return;
+    struct kue_sb_header *h = sb->hdr;
+    uint32_t seq = counts_open(h);
+    struct kue_sb_retired *r = retired_entry(h, type);
+    if (r)
+        r->restarts++;
+    counts_close(h, seq);
 }
 
 uint32_t kue_sb_counts_begin(const kue_scoreboard_t *sb)

@@ -24,7 +24,7 @@
 #include <sys/types.h>
 
 #define KUE_SB_MAGIC        0x4b554553u   /* "KUES" */
-#define KUE_SB_VERSION      3u
+#define KUE_SB_VERSION      4u
 #define KUE_SB_MAX_SLOTS    512
 #define KUE_SB_MAX_INFLIGHT 256            /* also the upper bound of concurrency */
 #define KUE_SB_TYPE_LEN     64
@@ -55,7 +55,8 @@ struct kue_sb_slot {
     uint64_t jobs_done;
     uint64_t jobs_failed;
     uint64_t rss_kb;
-    uint32_t restarts;       /* written by the master */
+    uint32_t restarts;       /* written by the master: of this slot's process
+                              * entry (per type: kue_sb_retired.restarts) */
     uint32_t concurrency;
     uint32_t inflight_n;
     uint32_t redis_up;       /* worker's command connection is up */
@@ -66,13 +67,16 @@ struct kue_sb_slot {
     struct kue_sb_job inflight[KUE_SB_MAX_INFLIGHT];
 };
 
-/* Job counts of exited worker processes, by type: the master moves a
- * worker's counts here when it reaps it, so that per-type totals (live
- * slots plus these) never go down while the supervisor runs. */
+/* Per-type counters that outlive worker processes (and their types): the
+ * master moves an exited worker's job counts here when it reaps it, so
+ * that per-type totals (live slots plus these) never go down while the
+ * supervisor runs; restarts are counted only here, when they happen, so
+ * a type that a reload removes keeps its count too. */
 struct kue_sb_retired {
     char type[KUE_SB_TYPE_LEN];
     uint64_t jobs_done;
     uint64_t jobs_failed;
+    uint64_t restarts;       /* workers of the type restarted after they died */
 };
 
 /* Jobs removed by retention in this supervisor, by type (written by the
@@ -137,6 +141,9 @@ const char *kue_sb_state_name(uint32_t state);
  * type's retired totals and clear them in the slot, in one step for
  * readers that bracket their reading with the two calls below. */
 void kue_sb_retire_counts(kue_scoreboard_t *sb, uint32_t i);
+/* Master: a worker of type died and is restarted (its type's restarts in
+ * retired[], which only grow). */
+void kue_sb_count_restart(kue_scoreboard_t *sb, const char *type);
 /* Reader: read slots and retired[] between begin and retry; retry != 0
  * means a move happened meanwhile, so read again. */
 uint32_t kue_sb_counts_begin(const kue_scoreboard_t *sb);

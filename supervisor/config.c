@@ -1109,6 +1109,7 @@ pid_t sup_plugin_check_spawn(const struct sup_config *cfg, const char *path, con
         snprintf(err, errlen, "pipe: %s", strerror(errno));
         return -1;
     }
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0) {
         snprintf(err, errlen, "fork: %s", strerror(errno));
@@ -1123,7 +1124,6 @@ pid_t sup_plugin_check_spawn(const struct sup_config *cfg, const char *path, con
         sigset_t none;
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
         int nul = open("/dev/null", O_RDWR);
         if (nul >= 0) {
             dup2(nul, STDIN_FILENO);
@@ -1135,6 +1135,11 @@ pid_t sup_plugin_check_spawn(const struct sup_config *cfg, const char *path, con
             if (write(STDERR_FILENO, why, strlen(why)) < 0) {}
             _exit(1);
         }
+        /* after the drop (a change of credentials clears it): a check
+         * never outlives the process that started it */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(1);
         execve(bin, argv, env);
         _exit(127);
     }

@@ -39,6 +39,10 @@ void sup_start_drain(struct master *m, int force, const char *why)
     sup_rds_timers(m, 0);
     sup_leader_drain(m);
     sup_watch_stop(m);
+    /* a reload whose plugin checks still run is not applied, and the
+     * watcher's checks are of no use any more: killed (and reaped) */
+    sup_reload_abandon(m, why);
+    sup_pcheck_cancel(m, 0);
     /* the drain is announced before the first worker is told (and logs) */
     int n = 0;
     for (int i = 0; i < SUP_TABLE_SIZE; i++)

@@ -10,7 +10,7 @@
  * scoreboard slot, escalates stops to SIGKILL and, during a drain, walks
  * the shutdown.  Each process slot changes state only through its state
  * machine (slot.h); supervise.c holds the per-slot work, drain.c the
- * shutdown.
+ * shutdown, reload.c the HUP.
  */
 #include "master.h"
 
@@ -177,8 +177,6 @@ static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 /* ---- signals --------------------------------------------------------------- */
 
-static void reload(struct master *m);
-
 static void ttin(struct master *m, int delta)
 {
     int total = 0;
@@ -238,7 +236,7 @@ static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
         break;
     case SIGHUP:
         if (!m->draining)
-            reload(m);
+            sup_reload_start(m);   /* reload.c: checks run beside the loop */
         break;
     case SIGUSR1:
         klog_info("SIGUSR1: reopening the log file");
@@ -272,109 +270,6 @@ static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
             ttin(m, -1);
         break;
     }
-}
-
-/* ---- reload (HUP) ---------------------------------------------------------- */
-
-static void reload(struct master *m)
-{
-    char err[2048];
-    struct sup_config *nc = calloc(1, sizeof(*nc));
-    if (!nc) {
-        klog_error("SIGHUP: out of memory; keeping the running configuration");
-        return;
-    }
-    klog_info("SIGHUP: reloading %s", m->cfg->file);
-    if (sup_config_load(nc, m->cfg->file, err, sizeof(err)) < 0 ||
-        sup_config_check_plugins(nc, err, sizeof(err)) < 0) {
-        klog_error("reload failed, keeping the running configuration: %s", err);
-        free(nc);
-        return;
-    }
-    char fixed[512];
-    sup_config_fixed_changes(m->cfg, nc, fixed, sizeof(fixed));
-    if (fixed[0])
-        klog_warn("reload: %s changed; these take effect only after a restart", fixed);
-    /* keys that cannot change at run time keep their running values */
-    sup_config_keep_fixed(nc, m->cfg);
-
-    /* what to apply comes from the key table: each key says whether a
-     * change is the master's, replaces workers, or restarts web */
-    struct sup_config *oc = m->cfg;
-    char changed[1024];
-    unsigned g = sup_config_changes(oc, nc, changed, sizeof(changed));
-    if (changed[0])
-        klog_info("reload: changed: %s", changed);
-    int want[SUP_MAX_TYPES];
-    struct sup_fileid hid[SUP_MAX_TYPES];
-    memset(hid, 0, sizeof(hid));
-    int rolled = 0;
-    for (int i = 0; i < nc->ntypes; i++) {
-        const struct sup_type *t = &nc->types[i];
-        const struct sup_type *o = sup_config_type(oc, t->name);
-        int oi = o ? (int)(o - oc->types) : -1;
-        want[i] = (int)t->processes;
-        struct sup_fileid id;
-        sup_fileid_get(t->handler, &id);
-        hid[i] = id;
-        if (!o)
-            continue;
-        char tch[512];
-        unsigned tb = sup_type_changes(o, t, tch, sizeof(tch));
-        int file = !sup_fileid_eq(&id, &m->hid[oi]);
-        if (tch[0])
-            klog_info("reload: [type %s] changed: %s", t->name, tch);
-        if (!(tb & SUP_APPLY_WORKERS) && !file && !(g & SUP_APPLY_WORKERS))
-            continue;
-        int n = 0;
-        for (int j = 0; j < SUP_TABLE_SIZE; j++) {
-            struct sup_proc *p = &m->tab.p[j];
-            if (p->kind == SK_WORKER && p->state == SS_RUNNING && !strcmp(p->type, t->name) &&
-                !p->retire) {
-                p->retire = 1;
-                n++;
-            }
-        }
-        if (n)
-            klog_info("reload: replacing %d worker(s) of type %s (%s)", n, t->name,
-                      tb & SUP_APPLY_WORKERS ? "its settings changed"
-                      : file               ? "its plugin file changed"
-                                           : "settings of every worker changed");
-        rolled += n;
-    }
-    int web_changed = (g & SUP_APPLY_WEB) != 0;
-
-    m->cfg = nc;
-    m->gen++;
-    memcpy(m->want, want, sizeof(want));
-    memcpy(m->hid, hid, sizeof(hid));
-    memset(m->hid_bad, 0, sizeof(m->hid_bad));
-    memset(m->plugin_dirty, 0, sizeof(m->plugin_dirty));
-    klog_set_level(klog_level_parse(nc->log_level));
-    klog_init("master", klog_level_parse(nc->log_level), !strcmp(nc->log_format, "json"));
-    if (strcmp(oc->plugins, nc->plugins))
-        sup_watch_restart(m);
-
-    if (web_changed || (nc->web && m->web_idx < 0)) {
-        if (m->web_idx >= 0) {
-            klog_info("reload: restarting web (its settings changed)");
-            sup_stop_proc(m, m->web_idx, SIGTERM, "configuration changed");
-        }
-        if (nc->web && m->web_idx < 0) {
-            int i = sup_table_alloc(&m->tab);
-            if (i >= 0) {
-                m->tab.p[i].kind = SK_WEB;
-                sup_slot_event(&m->tab.p[i], SE_WANT, &(struct sup_ev){ .at = 0 });
-                m->web_idx = i;
-            }
-        }
-    }
-    if (oc->promotion_interval_ms != nc->promotion_interval_ms ||
-        oc->recovery_interval_ms != nc->recovery_interval_ms)
-        sup_rds_timers(m, 1);
-    free(oc);
-    klog_info("reloaded (generation %u): %d type(s), %d worker(s) to replace", m->gen, nc->ntypes,
-              rolled);
 }
 
 /* ---- set-up ------------------------------------------------------------------ */
@@ -510,6 +405,8 @@ int sup_master_run(struct sup_config *cfg)
     ev_run(m->loop, 0);
 
     int code = m->exit_code;
+    sup_reload_abandon(m, "exit");
+    sup_pcheck_shutdown(m);   /* no plugin check outlives the master */
     sup_rds_stop(m);
     sup_watch_stop(m);
     if (m->pidfile_fd >= 0) {

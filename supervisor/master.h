@@ -1,7 +1,9 @@
 /*
  * master.h -- the supervisor's state, shared by its files (private).
  *
- *   master.c  the loop: signals, the tick, reload, set-up
+ *   master.c  the loop: signals, the tick, set-up
+ *   reload.c  HUP: the new file read and validated at once, its plugins
+ *             checked beside the loop, applied when every check passed
  *   slot.c    the state machine of one process-table entry
  *   supervise.c  reaping, respawning, hard timeouts, heartbeats, recycling
  *   drain.c   the shutdown
@@ -44,6 +46,7 @@ struct sup_fileid {
 };
 
 struct sup_rq;   /* a queued Redis script call (rds.c) */
+struct sup_reload;   /* a HUP reload whose plugin checks run (reload.c) */
 
 struct master {
     struct ev_loop *loop;
@@ -105,6 +108,8 @@ struct master {
     int64_t drain_started, drain_deadline, flush_deadline, redis_stop_at;
     int stopping_redis;
     int quiet;
+    struct sup_reload *reload;   /* pending HUP reload, NULL: none */
+    uint32_t reload_seq;         /* HUPs seen: tells a check's reload apart */
     int exit_code;
     uint64_t requeued;           /* jobs put back at the deadline */
     int inflight_at_kill;
@@ -158,11 +163,32 @@ int sup_rundir_check(const char *path, char *err, size_t errlen);
 int sup_check_bind(const char *listen, char *err, size_t errlen);
 
 /* check.c: plugin checks run beside the loop (see there) */
+/* The watcher's check of type ti of the running configuration. */
 int sup_pcheck_start(struct master *m, int ti, const struct sup_fileid *id, char *err,
                      size_t errlen);
+/* A pending reload's check of type ti of nc (reported to
+ * sup_reload_checked with seq). */
+int sup_pcheck_start_reload(struct master *m, const struct sup_config *nc, int ti, uint32_t seq,
+                            char *err, size_t errlen);
+/* The watcher checks type now. */
 int sup_pcheck_busy(const struct master *m, const char *type);
+/* Kill the running checks (only the reload's when reload_only): they
+ * report nothing and are reaped quietly.  How many. */
+int sup_pcheck_cancel(struct master *m, int reload_only);
+/* At exit: kill every check left and wait for it (at most 2 s). */
+void sup_pcheck_shutdown(struct master *m);
 /* From the reaper: 1 when pid was a plugin check (then taken). */
 int sup_pcheck_reaped(struct master *m, pid_t pid, int status);
+
+/* reload.c: SIGHUP */
+/* Read and validate the file now; check its plugins beside the loop; a
+ * reload still pending is abandoned (the newest file wins). */
+void sup_reload_start(struct master *m);
+/* The end of check ti of reload seq: the first failure ends the reload
+ * (the running configuration stays); the last success applies it. */
+void sup_reload_checked(struct master *m, uint32_t seq, int ti, int ok, const char *err);
+/* Abandon a pending reload (its checks killed); why goes in the log. */
+void sup_reload_abandon(struct master *m, const char *why);
 
 /* rds.c */
 int sup_rds_start(struct master *m, char *err, size_t errlen);

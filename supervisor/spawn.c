@@ -17,10 +17,11 @@
  *
  *   1. signal dispositions to default, signal mask empty
  *   2. own process group (workers: a hard kill reaches a handler's helpers)
- *   3. PR_SET_PDEATHSIG(SIGTERM), then exit if the master is already gone
- *   4. stdin from /dev/null, every other descriptor closed except stderr,
+ *   3. stdin from /dev/null, every other descriptor closed except stderr,
  *      stdout, the scoreboard and the settings
- *   5. drop privileges ([supervisor] user/group, when root)
+ *   4. drop privileges ([supervisor] user/group, when root)
+ *   5. PR_SET_PDEATHSIG(SIGTERM), then exit if the master is already gone
+ *      (after 4: the kernel clears it when the credentials change)
  *   6. exec
  */
 #include "master.h"
@@ -146,11 +147,6 @@ static pid_t spawn(struct master *m, const char *path, char *const argv[], int k
     if (own_pgrp)
         setpgid(0, 0);
     /* 3 */
-    if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0)
-        child_fail("PR_SET_PDEATHSIG failed");
-    if (getppid() != parent)
-        _exit(1);
-    /* 4 */
     int nul = open("/dev/null", O_RDONLY);
     if (nul >= 0 && nul != STDIN_FILENO) {
         dup2(nul, STDIN_FILENO);
@@ -166,12 +162,17 @@ static pid_t spawn(struct master *m, const char *path, char *const argv[], int k
         s->pid = (int32_t)getpid();
         kue_sb_write_end(s);
     }
-    /* 5 */
+    /* 4 */
     if (drop) {
         const char *why = sup_drop_privileges(m->cfg);
         if (why)
             child_fail(why);
     }
+    /* 5 */
+    if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0)
+        child_fail("PR_SET_PDEATHSIG failed");
+    if (getppid() != parent)
+        _exit(1);
     /* 6 */
     execve(path, argv, env);
     child_fail("exec failed");

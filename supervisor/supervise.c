@@ -80,6 +80,9 @@ static void worker_exited(struct master *m, int idx, int status)
              "%s (pid %d) %s; restarting in %lldms", name, (int)pid, st, (long long)delay);
     if (m->sb.hdr)
         m->sb.hdr->restarts_total++;
+    /* by type too, kept when a reload removes the type (counters never go
+     * down) */
+    kue_sb_count_restart(&m->sb, p->type);
 }
 
 static void other_exited(struct master *m, int idx, int status)

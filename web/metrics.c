@@ -44,7 +44,9 @@ static struct wagg *agg_find(struct wagg *agg, int *n, int max, const char *type
 }
 
 /* Job counts are those of the live slots plus the retired counts of
- * exited workers (moved there by the master), read consistently. */
+ * exited workers (moved there by the master), read consistently; restarts
+ * by type come from retired[] alone (counted there as they happen, kept
+ * when a type is removed). */
 static int collect(const kue_scoreboard_t *sb, struct wagg *agg, int max, int *by_state)
 {
     for (int tries = 0;; tries++) {
@@ -60,7 +62,6 @@ static int collect(const kue_scoreboard_t *sb, struct wagg *agg, int max, int *b
             if (!a) continue;
             a->done += s.jobs_done;
             a->failed += s.jobs_failed;
-            a->restarts += s.restarts;
             a->inflight += s.inflight_n;
             a->rss_kb += s.rss_kb;
             if (s.state < 8) a->by_state[s.state]++;
@@ -74,6 +75,7 @@ static int collect(const kue_scoreboard_t *sb, struct wagg *agg, int max, int *b
             if (!a) continue;
             a->done += sb->hdr->retired[k].jobs_done;
             a->failed += sb->hdr->retired[k].jobs_failed;
+            a->restarts += sb->hdr->retired[k].restarts;
         }
         if (!kue_sb_counts_retry(sb, seq) || tries > 1000) return n;
     }

@@ -5,7 +5,8 @@
  * labels and values are well formed, no series repeats, histograms end at
  * le="+Inf").  And
  * counters never go down while the supervisor runs, even across a worker
- * killed with SIGKILL (Prometheus's rate() would read a drop as a reset).
+ * killed with SIGKILL (Prometheus's rate() would read a drop as a reset),
+ * or a reload that removes a type whose workers were restarted.
  */
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -43,12 +44,14 @@ static int processed_reaches(void *arg)
     return wt_metric(port, "kue_jobs_processed_total{type=\"echo\"}") >= (double)want_done;
 }
 
-/* pid of the echo worker in /workers, 0 if none is ready */
-static int echo_pid(void)
+/* pid of a ready worker of type in /workers, 0 if none is ready */
+static int ready_pid(const char *type)
 {
     wt_resp_t r = wt_get(port, "/workers");
     int pid = 0;
-    const char *t = strstr(r.body, "\"type\":\"echo\",\"state\":\"ready\"");
+    char needle[128];
+    snprintf(needle, sizeof needle, "\"type\":\"%s\",\"state\":\"ready\"", type);
+    const char *t = strstr(r.body, needle);
     if (t) {
         const char *p = t;
         while (p > r.body && strncmp(p, "\"pid\":", 6) != 0) p--;
@@ -56,6 +59,11 @@ static int echo_pid(void)
     }
     wt_resp_free(&r);
     return pid;
+}
+
+static int echo_pid(void)
+{
+    return ready_pid("echo");
 }
 
 static int old_pid;
@@ -116,6 +124,100 @@ Test(web_metrics, strict_exposition_and_monotonic_counters)
 
     cr_expect_eq(wt_sup_stop(&sup), 0);
     kue_free(k);
+    kt_redis_stop(&r);
+    kt_cleanup();
+}
+
+static int sleep_respawned(void *arg)
+{
+    (void)arg;
+    int p = ready_pid("sleep");
+    return p > 0 && p != old_pid;
+}
+
+static const char *sup_log;
+static int log_has(void *needle)
+{
+    char *t = kt_read_file(sup_log);
+    int r = t && strstr(t, needle);
+    free(t);
+    return r;
+}
+
+/* *pid is gone (exited and reaped) */
+static int reaped(void *arg)
+{
+    return kill(*(int *)arg, 0) < 0;
+}
+
+static int two_echo_ready(void *arg)
+{
+    (void)arg;
+    wt_resp_t r = wt_get(port, "/workers");
+    int n = 0;
+    for (const char *p = r.body; (p = strstr(p, "\"type\":\"echo\",\"state\":\"ready\"")); p++)
+        n++;
+    wt_resp_free(&r);
+    return n == 2;
+}
+
+/* A type with restarts removed by a reload, its process entry (and
+ * scoreboard slot) then taken by a worker of another type: its
+ * kue_worker_restarts_by_type_total stays, and the family's sum is
+ * kue_worker_restarts_total. */
+Test(web_metrics, restarts_by_type_survive_the_removal_of_the_type)
+{
+    kt_redis_t r;
+    kt_redis_start(&r, 0);
+    char dir[600], ini[700], log[700], conf[2048];
+    snprintf(dir, sizeof dir, "%s/restarts-sup", kt_tmpdir());
+    mkdir(dir, 0755);
+    snprintf(ini, sizeof ini, "%s/workers.ini", dir);
+    snprintf(log, sizeof log, "%s/supervisor.log", dir);
+    sup_log = log;
+    port = wt_free_port();
+#define RESTARTS_CONF "[supervisor]\nplugins = %s/plugins\nrun_dir = run\nshutdown_timeout = 3s\n" \
+                      "respawn_delay = 100ms\n[redis]\nurl = %s\nprefix = q\n" \
+                      "[web]\nlisten = 127.0.0.1:%d\n[type echo]\nprocesses = 1\n%s"
+    snprintf(conf, sizeof conf, RESTARTS_CONF, kt_build(), r.url, port, "[type sleep]\nprocesses = 1\n");
+    kt_write_file(ini, conf);
+    char bin[600];
+    kt_bin("kue-supervisor", bin, sizeof bin);
+    char *argv[] = { bin, "-c", ini, NULL };
+    pid_t sup = kt_spawn(argv, log);
+    cr_assert(kt_wait_until(web_up, NULL, 15000), "web did not start");
+    old_pid = 0;
+    cr_assert(kt_wait_until(sleep_respawned, NULL, 15000), "no sleep worker ready");
+    old_pid = ready_pid("sleep");
+    cr_assert_eq(kill(old_pid, SIGKILL), 0);
+    cr_assert(kt_wait_until(sleep_respawned, NULL, 15000), "the sleep worker was not respawned");
+    int sleep_pid = ready_pid("sleep");
+    cr_assert_gt(sleep_pid, 0);
+    struct scrape *a = scr();
+    cr_expect_eq(value(a, "kue_worker_restarts_by_type_total{type=\"sleep\"}"), 1);
+
+    /* sleep removed; then one more echo worker, in the freed entry */
+    snprintf(conf, sizeof conf, RESTARTS_CONF, kt_build(), r.url, port, "");
+    kt_write_file(ini, conf);
+    kill(sup, SIGHUP);
+    cr_assert(kt_wait_until(log_has, "reloaded (generation 2)", 15000), "not reloaded");
+    cr_assert(kt_wait_until(reaped, &sleep_pid, 15000), "the sleep worker did not stop");
+    kill(sup, SIGTTIN);
+    cr_assert(kt_wait_until(two_echo_ready, NULL, 15000), "no second echo worker");
+    struct scrape *b = scr();
+    monotonic(a, b, "across the removal of a type");
+    cr_expect_eq(value(b, "kue_worker_restarts_by_type_total{type=\"sleep\"}"), 1);
+    double sum = 0;
+    for (int i = 0; i < b->ns; i++)
+        if (!strcmp(b->s[i].family, "kue_worker_restarts_by_type_total"))
+            sum += b->s[i].v;
+    cr_expect_eq(sum, value(b, "kue_worker_restarts_total"));
+    free(a);
+    free(b);
+
+    kill(sup, SIGTERM);
+    int st = 0;
+    cr_expect_eq(kt_wait(sup, 15000, &st), 0);
     kt_redis_stop(&r);
     kt_cleanup();
 }

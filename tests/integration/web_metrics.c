@@ -185,7 +185,7 @@ Test(web_metrics, restarts_by_type_survive_the_removal_of_the_type)
     kt_bin("kue-supervisor", bin, sizeof bin);
     char *argv[] = { bin, "-c", ini, NULL };
     pid_t sup = kt_spawn(argv, log);
-    cr_assert(kt_wait_until(web_up, NULL, 15000), "web did not start");
+    cr_assert(wt_wait_port(port, 15000), "web did not start");
     old_pid = 0;
     cr_assert(kt_wait_until(sleep_respawned, NULL, 15000), "no sleep worker ready");
     old_pid = ready_pid("sleep");
@@ -193,8 +193,8 @@ Test(web_metrics, restarts_by_type_survive_the_removal_of_the_type)
     cr_assert(kt_wait_until(sleep_respawned, NULL, 15000), "the sleep worker was not respawned");
     int sleep_pid = ready_pid("sleep");
     cr_assert_gt(sleep_pid, 0);
-    struct scrape *a = scr();
-    cr_expect_eq(value(a, "kue_worker_restarts_by_type_total{type=\"sleep\"}"), 1);
+    wt_prom_t *a = scr();
+    cr_expect_eq(wt_prom_value(a, "kue_worker_restarts_by_type_total{type=\"sleep\"}"), 1);
 
     /* sleep removed; then one more echo worker, in the freed entry */
     snprintf(conf, sizeof conf, RESTARTS_CONF, kt_build(), r.url, port, "");
@@ -204,14 +204,14 @@ Test(web_metrics, restarts_by_type_survive_the_removal_of_the_type)
     cr_assert(kt_wait_until(reaped, &sleep_pid, 15000), "the sleep worker did not stop");
     kill(sup, SIGTTIN);
     cr_assert(kt_wait_until(two_echo_ready, NULL, 15000), "no second echo worker");
-    struct scrape *b = scr();
+    wt_prom_t *b = scr();
     monotonic(a, b, "across the removal of a type");
-    cr_expect_eq(value(b, "kue_worker_restarts_by_type_total{type=\"sleep\"}"), 1);
+    cr_expect_eq(wt_prom_value(b, "kue_worker_restarts_by_type_total{type=\"sleep\"}"), 1);
     double sum = 0;
     for (int i = 0; i < b->ns; i++)
         if (!strcmp(b->s[i].family, "kue_worker_restarts_by_type_total"))
             sum += b->s[i].v;
-    cr_expect_eq(sum, value(b, "kue_worker_restarts_total"));
+    cr_expect_eq(sum, wt_prom_value(b, "kue_worker_restarts_total"));
     free(a);
     free(b);
 

@@ -35,7 +35,7 @@ static void setup(void)
 {
     const char *e = getenv("KUE_TEST_JOBS");
     NJOBS = e && *e ? atoi(e) : DEFAULT_JOBS;
-    if (NJOBS < 200) NJOBS = 200;
+    if (NJOBS < 1000) NJOBS = 1000;
     if (NJOBS > MAX_JOBS) NJOBS = MAX_JOBS;
     IDS = calloc((size_t)NJOBS, sizeof *IDS);
     cr_assert_not_null(IDS);

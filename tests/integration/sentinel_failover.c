@@ -52,7 +52,7 @@ static void setup(const char *type_body)
     snprintf(RUNLOG, sizeof RUNLOG, "%s/runs.log", S.dir);
     const char *e = getenv("KUE_TEST_JOBS");
     NJOBS = e && *e ? atoi(e) : DEFAULT_JOBS;
-    if (NJOBS < 500) NJOBS = 500;
+    if (NJOBS < 1000) NJOBS = 1000;
     if (NJOBS > MAX_JOBS) NJOBS = MAX_JOBS;
     NJOBS -= NJOBS % 100;
     IDS = calloc((size_t)NJOBS, sizeof *IDS);

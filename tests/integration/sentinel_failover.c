@@ -156,8 +156,8 @@ static void run_with(int kill_master)
      * second after the promotion) claims and completions still land there
      * and are lost with its data, so a graceful failover runs jobs twice too
      * (docs/redis-topologies.md, "Guarantees").  Counted, not forbidden. */
-    if (!kill_master && extra > 0)
-        cr_log_warn("SENTINEL FAILOVER ran %lld of %d jobs twice", extra, NJOBS);
+    if (!kill_master && extra > 0)     /* (a Criterion warning would fail the binary) */
+        fprintf(stderr, "sentinel_failover: SENTINEL FAILOVER ran %lld of %d jobs twice\n", extra, NJOBS);
 
     /* No kue process exited. */
     cr_assert_eq(kill(S.pid, 0), 0, "the supervisor exited");

@@ -6,7 +6,9 @@
 # (loopback TCP on a free port plus a unix socket, no persistence), runs
 # bench/bench.js and stops the server.  Never part of `make test`.
 # Extra environment: BENCH_SYSTEMS=kue,bull (subset), BENCH_RUNS=N,
-# BENCH_PROCS=1,2, BENCH_SCALE=0|1 (see bench/bench.js and bench/METHOD.md).
+# BENCH_PROCS=1,2, BENCH_SCALE=0|1 (see bench/bench.js and bench/METHOD.md),
+# BENCH_CLUSTER=0|1 (the Redis Cluster section, bench/cluster.sh: full mode
+# only, on by default).
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 : "${KUE_BUILD:?set KUE_BUILD to the absolute build directory (make O=dir all)}"
@@ -58,3 +60,8 @@ done
 mkdir -p "$here/results"
 KUE_BUILD="$KUE_BUILD" BENCH_REDIS_PORT="$port" BENCH_REDIS_SOCK="$tmp/redis.sock" \
 BENCH_RESULTS="$here/results" BENCH_QUICK="$quick" node "$here/bench.js"
+
+# Redis Cluster: 1, 2 and 3 queues on a 3-master cluster (full mode).
+if [ "$quick" = 0 ] && [ "${BENCH_CLUSTER:-1}" = 1 ]; then
+    KUE_BUILD="$KUE_BUILD" sh "$here/cluster.sh" | tee "$here/results/cluster-$(date +%Y%m%dT%H%M%S).txt"
+fi

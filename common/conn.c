@@ -8,7 +8,8 @@
  * redis-sentinel:// URL a ROLE check) -> READY (the
  * owner's state callback runs with 1) -> on any error the context is gone,
  * the owner hears 0, and a retry timer with exponential backoff (100 ms ..
- * 5 s; 1 s with Sentinel, so a failover is followed quickly) starts over.
+ * 5 s; 1 s with Sentinel or Cluster, so a failover is followed quickly)
+ * starts over.
  *
  * Failover: with a sentinel URL every connect first asks the sentinels for
  * the master (a blocking lookup bounded at about 250 ms per sentinel that
@@ -41,7 +42,7 @@
 
 #define CONN_BACKOFF_MIN_MS 100
 #define CONN_BACKOFF_MAX_MS 5000
-#define CONN_BACKOFF_MAX_SENTINEL_MS 1000
+#define CONN_BACKOFF_MAX_FAILOVER_MS 1000   /* sentinel and cluster URLs */
 #define CONN_CONNECT_TIMEOUT 5.0
 
 struct kue_conn {
@@ -81,7 +82,7 @@ static void schedule_retry(kue_conn_t *c)
 {
     double after = c->backoff_ms / 1000.0;
     c->backoff_ms *= 2;
-    int max = c->url.nsentinels ? CONN_BACKOFF_MAX_SENTINEL_MS : CONN_BACKOFF_MAX_MS;
+    int max = c->url.nsentinels || c->url.nseeds ? CONN_BACKOFF_MAX_FAILOVER_MS : CONN_BACKOFF_MAX_MS;
     if (c->backoff_ms > max) c->backoff_ms = max;
     ev_timer_stop(c->loop, &c->retry);
     ev_timer_set(&c->retry, after, 0.);

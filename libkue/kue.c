@@ -855,7 +855,9 @@ size_t kue_job_save_bulk(kue_t *k, kue_job_t *const *jobs, size_t n, int64_t *id
             nb++;
         }
         /* Read their replies in order; calls answered NOSCRIPT (the script
-         * cache was flushed) are re-sent after that, loading the script. */
+         * cache was flushed) are re-sent after that, loading the script, and
+         * so are calls refused because the master moved (MOVED, READONLY
+         * ...: not run), on the current master. */
         int retry[BULK_ROUND], nretry = 0;
         for (int x = 0; x < nb; x++) {
             if (!rd->sent[x]) {
@@ -872,7 +874,8 @@ size_t kue_job_save_bulk(kue_t *k, kue_job_t *const *jobs, size_t n, int64_t *id
                 nretry = 0;
                 break;
             }
-            if (kue_script_is_noscript(r)) retry[nretry++] = x;
+            if (kue_reply_wants_failover(r)) k->reroute = 1;   /* script() reconnects */
+            if (kue_script_is_noscript(r) || kue_reply_wants_failover(r)) retry[nretry++] = x;
             else saved += bulk_assign(jobs, ids, rd->idx[x], rd->cnt[x], r, first, sizeof first);
             freeReplyObject(r);
         }

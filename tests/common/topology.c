@@ -1,6 +1,7 @@
 /*
  * topology.c -- a master, a replica and three sentinels for the failover
- * tests (see topology.h).
+ * tests, a 3 + 3 Redis Cluster, and the run-log count of those tests (see
+ * topology.h).
  */
 #include "topology.h"
 
@@ -295,4 +296,44 @@ void kt_cluster_stop(kt_cluster_t *cl)
             cl->dir[i][0] = '\0';
         }
     }
+}
+
+/* ---- run logs ------------------------------------------------------------- */
+
+static int cmp_id(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+long long kt_run_log_extra(const char *path, const int64_t *ids, int n)
+{
+    char *t = kt_read_file(path);
+    cr_assert_not_null(t, "no run log %s", path);
+    size_t cap = (size_t)n * 2 + 16, nr = 0;
+    int64_t *runs = malloc(cap * sizeof *runs);
+    cr_assert_not_null(runs);
+    for (char *p = t; *p;) {
+        char *end;
+        long long v = strtoll(p, &end, 10);
+        if (end == p) { p++; continue; }
+        if (nr == cap) {
+            cap *= 2;
+            runs = realloc(runs, cap * sizeof *runs);
+            cr_assert_not_null(runs);
+        }
+        runs[nr++] = v;
+        p = end;
+    }
+    free(t);
+    qsort(runs, nr, sizeof *runs, cmp_id);
+    for (int i = 0; i < n; i++)
+        cr_assert_not_null(bsearch(&ids[i], runs, nr, sizeof *runs, cmp_id), "job %lld never ran (%s)",
+                           (long long)ids[i], path);
+    size_t distinct = 0;
+    for (size_t i = 0; i < nr; i++)
+        if (i == 0 || runs[i] != runs[i - 1]) distinct++;
+    free(runs);
+    cr_assert_eq(distinct, (size_t)n, "%s: runs of %zu distinct jobs, %d saved", path, distinct, n);
+    return (long long)(nr - distinct);
 }

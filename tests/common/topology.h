@@ -53,4 +53,9 @@ void kt_cluster_start(kt_cluster_t *cl);
 redisContext *kt_cluster_node(kt_cluster_t *cl, int i);
 void kt_cluster_stop(kt_cluster_t *cl);
 
+/* The run log of tests/plugins/faults.c ({"log": PATH}: one line "<id>"
+ * per run): asserts that each of the n ids ran and that nothing else did;
+ * returns the runs beyond one per job (jobs run more than once). */
+long long kt_run_log_extra(const char *path, const int64_t *ids, int n);
+
 #endif

@@ -6,8 +6,10 @@
  * creates jobs the Node process handles.  Each side sees the other's jobs:
  * Node gets the completions of its jobs through Kue's events and reads them
  * back with Job.get; libkue reads Node's completions.  Every key written is
- * {q}:... (only Kue's unprefixed locks besides).  A second test shows the
- * plain style cannot see those jobs (the two styles are disjoint).
+ * {q}:... (only Kue's unprefixed locks besides).  The same runs on a 3 + 3
+ * Redis Cluster, Kue on an ioredis Cluster client and the supervisor on a
+ * redis-cluster:// URL.  A last test shows the plain style cannot see those
+ * jobs (the two styles are disjoint).
  * Skips, saying so, when node, Kue or ioredis is missing.
  */
 #include <criterion/criterion.h>
@@ -19,12 +21,15 @@
 #include <unistd.h>
 
 #include <kue/kue.h>
+#include "cluster.h"
 #include "harness.h"
+#include "topology.h"
 
 #define NCREATE 60      /* jobs Node creates, the supervisor runs */
 #define NPROCESS 40     /* jobs libkue creates, Node runs */
 
 static kt_redis_t R;
+static kt_cluster_t CL;
 static kue_t *K;
 static redisContext *C;
 
@@ -46,7 +51,7 @@ static int have_ioredis(void)
     return access(p, R_OK) == 0;
 }
 
-static pid_t start_supervisor(void)
+static pid_t start_supervisor(const char *url)
 {
     char dir[600], ini[700], log[700], cmd[2048];
     snprintf(dir, sizeof dir, "%s/sup-hashtag", kt_tmpdir());
@@ -62,7 +67,7 @@ static pid_t start_supervisor(void)
              "[redis]\nurl = %s\nprefix = q\nkey_style = hashtag\n"
              "[promotion]\ninterval = 200ms\n"
              "[type echo]\nprocesses = 1\nconcurrency = 4\n",
-             R.url);
+             url);
     kt_write_file(ini, text);
     char bin[600];
     kt_bin("kue-supervisor", bin, sizeof bin);
@@ -70,15 +75,26 @@ static pid_t start_supervisor(void)
     return kt_spawn(argv, log);
 }
 
-Test(interop_hashtag, node_on_ioredis_and_the_supervisor_share_a_queue)
+/* Every key in c is {q}:..., but Kue's unprefixed locks; returns how many. */
+static size_t keys_in_style(redisContext *c)
 {
-    if (!kt_node_available() || !have_ioredis())
-        cr_skip_test("node, Kue or ioredis missing (run sh scripts/node-deps.sh)");
-    kt_redis_start(&R, KT_TCP);
-    C = kt_redis_connect(&R);
-    char err[256];
-    K = kue_connect(R.url, "q", err, sizeof err);
-    cr_assert_not_null(K, "%s", err);
+    redisReply *r = kt_cmd(c, "KEYS *");
+    cr_assert_eq(r->type, REDIS_REPLY_ARRAY);
+    size_t n = r->elements;
+    for (size_t i = 0; i < r->elements; i++) {
+        const char *k = r->element[i]->str;
+        cr_assert(!strncmp(k, "{q}:", 4) || !strcmp(k, "promotion:lock") ||
+                      !strcmp(k, "activeJobsTTL:lock"),
+                  "key %s is not in the hashtag style", k);
+    }
+    freeReplyObject(r);
+    return n;
+}
+
+/* libkue (K, already connected) and the supervisor on url, Node Kue on
+ * node_where (a port, or cluster:PORTS); C holds the queue's keys. */
+static void share_a_queue(const char *url, const char *node_where)
+{
     cr_assert_eq(kue_set_key_style(K, "hashtag"), 0, "%s", kue_errstr(K));
     cr_assert_eq(kue_set_key_style(K, "braces"), -1);
     cr_assert_eq(kue_errcode(K), KUE_ERR_INVALID);
@@ -94,14 +110,14 @@ Test(interop_hashtag, node_on_ioredis_and_the_supervisor_share_a_queue)
         kue_job_free(j);
     }
     cr_assert_eq(kt_int(C, "ZCARD {q}:jobs:node:inactive"), NPROCESS);
-    cr_assert_eq(kt_int(C, "EXISTS q:jobs:node:inactive"), 0);
+    if (strncmp(url, "redis-cluster://", 16))     /* (another slot on a cluster) */
+        cr_assert_eq(kt_int(C, "EXISTS q:jobs:node:inactive"), 0);
 
-    pid_t sup = start_supervisor();
-    char port[16], nc[16], np[16];
-    snprintf(port, sizeof port, "%d", R.port);
+    pid_t sup = start_supervisor(url);
+    char nc[16], np[16];
     snprintf(nc, sizeof nc, "%d", NCREATE);
     snprintf(np, sizeof np, "%d", NPROCESS);
-    char *args[] = { port, nc, np, NULL };
+    char *args[] = { (char *)node_where, nc, np, NULL };
     char *txt = NULL;
     int rc = kt_node_run("interop-hashtag.js", args, &txt, 40000);
     cr_assert_eq(rc, 0, "node script failed (%d): %s", rc, txt ? txt : "");
@@ -110,6 +126,11 @@ Test(interop_hashtag, node_on_ioredis_and_the_supervisor_share_a_queue)
     cr_assert_not_null(out, "node output is not JSON (%s): %s", je.text, txt);
     free(txt);
 
+    /* Kue reported no error (on a cluster: no command it sends is refused) */
+    json_t *errs = json_object_get(out, "errors");
+    char *etxt = json_dumps(errs, 0);
+    cr_assert_eq(json_array_size(errs), 0, "Kue's errors: %s", etxt ? etxt : "");
+    free(etxt);
     /* Node saw every job it created completed by the supervisor's echo workers,
      * with the result echo writes (its data) */
     long long npid = json_integer_value(json_object_get(out, "pid"));
@@ -146,33 +167,88 @@ Test(interop_hashtag, node_on_ioredis_and_the_supervisor_share_a_queue)
     cr_assert_eq(kue_count(K, NULL, "inactive"), 0);
 
     /* every key is {q}:..., but Kue's unprefixed locks */
-    redisReply *r = kt_cmd(C, "KEYS *");
-    cr_assert_eq(r->type, REDIS_REPLY_ARRAY);
-    cr_assert_gt(r->elements, 10);
-    for (size_t i = 0; i < r->elements; i++) {
-        const char *k = r->element[i]->str;
-        cr_assert(!strncmp(k, "{q}:", 4) || !strcmp(k, "promotion:lock") ||
-                      !strcmp(k, "activeJobsTTL:lock"),
-                  "key %s is not in the hashtag style", k);
-    }
-    freeReplyObject(r);
+    cr_assert_gt(keys_in_style(C), 10);
     /* the CLI reads the same queue with --key-style hashtag, and nothing
      * without it */
     char bin[600], cmd[1400], line[256];
     kt_bin("kue", bin, sizeof bin);
     for (int style = 0; style < 2; style++) {
-        snprintf(cmd, sizeof cmd, "%s --redis %s %s stats", bin, R.url, style ? "--key-style hashtag" : "");
+        snprintf(cmd, sizeof cmd, "%s --redis %s %s stats", bin, url, style ? "--key-style hashtag" : "");
         FILE *p = popen(cmd, "r");
         cr_assert_not_null(p);
         long long done = -1;
         while (fgets(line, sizeof line, p))
             if (!strncmp(line, "complete", 8)) done = atoll(line + 8);
         pclose(p);
-        cr_assert_eq(done, style ? NCREATE + NPROCESS : 0, "%s: complete %lld", cmd, done);
+        /* a cluster URL implies the hashtag style */
+        int cluster = !strncmp(url, "redis-cluster://", 16);
+        cr_assert_eq(done, style || cluster ? NCREATE + NPROCESS : 0, "%s: complete %lld", cmd, done);
     }
     /* the supervisor ran throughout */
     int st;
     cr_assert_neq(kt_wait(sup, 0, &st), 0, "the supervisor exited");
+}
+
+Test(interop_hashtag, node_on_ioredis_and_the_supervisor_share_a_queue)
+{
+    if (!kt_node_available() || !have_ioredis())
+        cr_skip_test("node, Kue or ioredis missing (run sh scripts/node-deps.sh)");
+    kt_redis_start(&R, KT_TCP);
+    C = kt_redis_connect(&R);
+    char err[256];
+    K = kue_connect(R.url, "q", err, sizeof err);
+    cr_assert_not_null(K, "%s", err);
+    char port[16];
+    snprintf(port, sizeof port, "%d", R.port);
+    share_a_queue(R.url, port);
+}
+
+/* Index of the master of the slot of {q}. */
+static int queue_master(void)
+{
+    redisContext *c = kt_cluster_node(&CL, 0);
+    redisReply *r = kt_cmd(c, "CLUSTER SLOTS");
+    kue_slot_range_t map[64];
+    int n = kue_cluster_parse_slots(r, "127.0.0.1", map, 64);
+    freeReplyObject(r);
+    redisFree(c);
+    const kue_slot_range_t *m = kue_cluster_lookup(map, n, kue_key_slot("{q}", 3));
+    cr_assert_not_null(m);
+    for (int i = 0; i < KT_CLUSTER_NODES; i++)
+        if (CL.port[i] == m->port) return i;
+    cr_assert_fail("no node on port %d", m->port);
+    return -1;
+}
+
+/* The same on Redis Cluster: Kue on an ioredis Cluster client (its keys
+ * {q}:..., one slot), libkue and the supervisor on a redis-cluster:// URL.
+ * Kue's locks live in other slots; every other key is on the queue's
+ * master. */
+Test(interop_hashtag, node_on_an_ioredis_cluster_and_the_supervisor_share_a_queue)
+{
+    if (!kt_node_available() || !have_ioredis())
+        cr_skip_test("node, Kue or ioredis missing (run sh scripts/node-deps.sh)");
+    kt_cluster_start(&CL);
+    char err[512];
+    K = kue_connect(CL.url, "q", err, sizeof err);
+    cr_assert_not_null(K, "%s", err);
+    int qm = queue_master();
+    C = kt_cluster_node(&CL, qm);
+    char where[200];
+    size_t o = (size_t)snprintf(where, sizeof where, "cluster:");
+    for (int i = 0; i < KT_CLUSTER_MASTERS; i++)
+        o += (size_t)snprintf(where + o, sizeof where - o, "%s%d", i ? "," : "", CL.port[i]);
+    share_a_queue(CL.url, where);
+    /* the other nodes hold no key of the queue: at most Kue's locks */
+    for (int i = 0; i < KT_CLUSTER_NODES; i++) {
+        if (i == qm) continue;
+        redisContext *c = kt_cluster_node(&CL, i);
+        redisReply *r = kt_cmd(c, "ROLE");
+        int master = !strcmp(r->element[0]->str, "master");
+        freeReplyObject(r);
+        if (master) cr_assert_leq(keys_in_style(c), 2, "node %d holds keys of the queue", i);
+        redisFree(c);
+    }
 }
 
 /* The two styles name disjoint keys: a plain-style reader sees nothing of a

@@ -1,7 +1,10 @@
 // interop-hashtag.js PORT NCREATE NPROCESS
+// interop-hashtag.js cluster:PORT,PORT,... NCREATE NPROCESS
 // Node Kue 0.11 on an ioredis client, so its keys are {q}:... (Kue's getKey
 // for ioredis), next to a kue supervisor run with [redis] key_style =
-// hashtag (tests/integration/interop_hashtag.c).  It creates NCREATE jobs of
+// hashtag (tests/integration/interop_hashtag.c).  With cluster:PORTS the
+// client is an ioredis Cluster seeded with those nodes (the supervisor then
+// runs on a redis-cluster:// URL).  It creates NCREATE jobs of
 // type "echo" (the supervisor's echo workers process them) and processes
 // NPROCESS jobs of type "node" that libkue created, completing each with
 // {"by":"node","n":data.n}.  When both are done -- every job it created
@@ -12,15 +15,20 @@
 // exits 1.
 var kue = require('kue');
 var Redis = require('ioredis');
-var port = parseInt(process.argv[2], 10);
+var where = process.argv[2];
 var ncreate = parseInt(process.argv[3], 10);
 var nprocess = parseInt(process.argv[4], 10);
 var queue = kue.createQueue({
   prefix: 'q',
-  redis: { createClientFactory: function () { return new Redis({ port: port, host: '127.0.0.1' }); } },
+  redis: { createClientFactory: function () {
+    if (where.indexOf('cluster:') !== 0) return new Redis({ port: parseInt(where, 10), host: '127.0.0.1' });
+    var seeds = where.slice(8).split(',').map(function (p) { return { host: '127.0.0.1', port: parseInt(p, 10) }; });
+    return new Redis.Cluster(seeds);
+  } },
   promotion: { interval: 100 }
 });
-var created = [], processed = [], completed = {};
+var created = [], processed = [], completed = {}, errors = [];
+queue.on('error', function (e) { errors.push(String(e)); });
 var finishing = false;
 
 queue.process('node', 2, function (job, done) {
@@ -45,7 +53,8 @@ function finish(code) {
   finishing = true;
   var jobs = {}, left = created.length;
   function out() {
-    console.log(JSON.stringify({ pid: process.pid, created: created, processed: processed, jobs: jobs }));
+    console.log(JSON.stringify({ pid: process.pid, created: created, processed: processed, jobs: jobs,
+                                  errors: errors }));
     queue.shutdown(1000, function () { process.exit(code); });
   }
   if (!left) return out();

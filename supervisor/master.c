@@ -343,6 +343,15 @@ static void reload(struct master *m)
         rolled += n;
     }
     int web_changed = (g & SUP_APPLY_WEB) != 0;
+    /* a prefix added or dropped: kue-web's --prefix list changes; a new
+     * prefix gets its queue before its workers start */
+    char opl[SUP_MAX_QUEUES * 64], npl[SUP_MAX_QUEUES * 64];
+    if (sup_config_prefix_list(oc, opl, sizeof(opl)) < 0 ||
+        sup_config_prefix_list(nc, npl, sizeof(npl)) < 0 || strcmp(opl, npl) != 0) {
+        klog_info("reload: prefixes in use: %s", npl);
+        web_changed = 1;
+    }
+    sup_queues_sync(m, nc);
 
     m->cfg = nc;
     m->gen++;
@@ -499,10 +508,12 @@ int sup_master_run(struct sup_config *cfg)
     if (cfg->ntypes)
         sup_watch_start(m);
 
-    char url[600];
+    char url[600], prefixes[SUP_MAX_QUEUES * 64];
     kue_url_format(&m->url, url, sizeof(url));
+    if (sup_config_prefix_list(cfg, prefixes, sizeof(prefixes)) < 0)
+        kue_strlcpy(prefixes, cfg->prefix, sizeof(prefixes));
     klog_info("kue-supervisor %s starting: %d type(s), Redis %s, prefix %s, pid %d", KUE_VERSION,
-              cfg->ntypes, cfg->embedded ? "embedded" : url, cfg->prefix, (int)m->mypid);
+              cfg->ntypes, cfg->embedded ? "embedded" : url, prefixes, (int)m->mypid);
 
     ev_timer_init(&m->tick, tick_cb, 0., 0.1);
     m->tick.data = m;
@@ -511,6 +522,7 @@ int sup_master_run(struct sup_config *cfg)
 
     int code = m->exit_code;
     sup_rds_stop(m);
+    sup_queues_free(m);
     sup_watch_stop(m);
     if (m->pidfile_fd >= 0) {
         unlinkat(m->run_fd, "kue-supervisor.pid", 0);

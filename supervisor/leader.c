@@ -180,6 +180,12 @@ static void released_msg(redisAsyncContext *ac, void *r, void *priv)
         arm(m, q, 1);
 }
 
+void sup_leader_connected(struct master *m, struct sup_queue *q)
+{
+    if (!m->draining && !q->leader_inflight)
+        arm(m, q, 1);
+}
+
 void sup_leader_subscribe(struct sup_queue *q, kue_conn_t *c)
 {
     char ch[160];

@@ -239,6 +239,9 @@ void sup_leader_start(struct master *m, struct sup_queue *q);
  * cron and retention. */
 void sup_leader_drain(struct master *m, struct sup_queue *q);
 void sup_leader_free(struct master *m, struct sup_queue *q);
+/* The queue's connection is up: ask for (or renew) the lease now, not a
+ * third of the lease after a try that found it down. */
+void sup_leader_connected(struct master *m, struct sup_queue *q);
 /* On the subscriber connection (each time it is up): P:leader. */
 void sup_leader_subscribe(struct sup_queue *q, kue_conn_t *c);
 /* Holds the lease of q now (renewed within its time). */

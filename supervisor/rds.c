@@ -610,8 +610,10 @@ static void conn_state(kue_conn_t *c, int connected, void *priv)
         else
             klog_info("connected to Redis");
         rq_flush(q);
-        if (!m->draining)
+        if (!m->draining) {
             promo_arm(m, q, 1);
+            sup_leader_connected(m, q);
+        }
     } else {
         q->promo_inflight = 0;
         q->recover_inflight = 0;

@@ -390,32 +390,42 @@ static const char *section_kind(const char *name, const char *kind)
     return tn;
 }
 
-/* The checks every [KIND NAME] header shares: a name, within max - 1
- * bytes, with no control character, '#' or one of bad; not a duplicate of
- * one of the n sections in arr (each stride bytes, its name and line at
- * name_off and line_off); at most cap of them.  0, or -1 after an error. */
-static int named_section(struct parse *p, const char *full, const char *kind, const char *tn,
-                         size_t max, const char *bad, const void *arr, size_t stride,
-                         size_t name_off, size_t line_off, int n, int cap)
+/* A kind of [KIND NAME] section: what its NAME may be, and where the
+ * sections of that kind already read are (n of them, each stride bytes,
+ * the name and line at name_off and line_off), at most cap. */
+struct named_kind {
+    const char *kind;
+    size_t max;                     /* size of the name's field */
+    const char *bad, *bad_says;     /* refused besides control characters and '#' */
+    const void *arr;
+    size_t stride, name_off, line_off;
+    int n, cap;
+};
+
+/* The checks every [KIND NAME] header shares: a name that fits, of
+ * allowed characters, not a duplicate, not one too many.  0, or -1 after
+ * an error. */
+static int named_section(struct parse *p, const char *full, const char *tn,
+                         const struct named_kind *k)
 {
     if (!*tn)
-        return perr(p, "[%s]: a %s section needs a name: [%s NAME]", kind, kind, kind), -1;
-    if (strlen(tn) >= max)
-        return perr(p, "[%s]: name longer than %zu characters", full, max - 1), -1;
+        return perr(p, "[%s]: a %s section needs a name: [%s NAME]", k->kind, k->kind, k->kind), -1;
+    if (strlen(tn) >= k->max)
+        return perr(p, "[%s]: name longer than %zu characters", full, k->max - 1), -1;
     for (const char *c = tn; *c; c++)
-        if ((unsigned char)*c < 0x20 || *c == '#' || strchr(bad, *c))
+        if ((unsigned char)*c < 0x20 || *c == '#' || strchr(k->bad, *c))
             return perr(p, "[%s]: the name contains a control character, '#'%s", full,
-                        !*bad ? "" : ", '/' or a space"), -1;
-    for (int i = 0; i < n; i++) {
-        const char *e = (const char *)arr + (size_t)i * stride;
-        if (!strcmp(e + name_off, tn)) {
+                        k->bad_says), -1;
+    for (int i = 0; i < k->n; i++) {
+        const char *e = (const char *)k->arr + (size_t)i * k->stride;
+        if (!strcmp(e + k->name_off, tn)) {
             int first;
-            memcpy(&first, e + line_off, sizeof(first));
+            memcpy(&first, e + k->line_off, sizeof(first));
             return perr(p, "[%s]: duplicate section (first at line %d)", full, first), -1;
         }
     }
-    if (n >= cap)
-        return perr(p, "[%s]: too many %s sections (at most %d)", full, kind, cap), -1;
+    if (k->n >= k->cap)
+        return perr(p, "[%s]: too many %s sections (at most %d)", full, k->kind, k->cap), -1;
     return 0;
 }
 
@@ -433,9 +443,10 @@ static void section_start(struct parse *p, char *inner)
     p->sect_known = 0;
     const char *tn;
     if ((tn = section_kind(name, "type"))) {
-        if (named_section(p, name, "type", tn, KUE_SB_TYPE_LEN, "", cfg->types,
-                          sizeof(cfg->types[0]), offsetof(struct sup_type, name),
-                          offsetof(struct sup_type, line), cfg->ntypes, SUP_MAX_TYPES) < 0)
+        const struct named_kind k = { "type", KUE_SB_TYPE_LEN, "", "", cfg->types,
+                                      sizeof(cfg->types[0]), offsetof(struct sup_type, name),
+                                      offsetof(struct sup_type, line), cfg->ntypes, SUP_MAX_TYPES };
+        if (named_section(p, name, tn, &k) < 0)
             return;
         struct sup_type *t = &cfg->types[cfg->ntypes++];
         memset(t, 0, sizeof(*t));
@@ -447,9 +458,11 @@ static void section_start(struct parse *p, char *inner)
         return;
     }
     if ((tn = section_kind(name, "retention")) && *tn) {
-        if (named_section(p, name, "retention", tn, KUE_SB_TYPE_LEN, "", cfg->ret_types,
-                          sizeof(cfg->ret_types[0]), offsetof(struct sup_retention, type),
-                          offsetof(struct sup_retention, line), cfg->nretention, SUP_MAX_TYPES) < 0)
+        const struct named_kind k = { "retention", KUE_SB_TYPE_LEN, "", "", cfg->ret_types,
+                                      sizeof(cfg->ret_types[0]), offsetof(struct sup_retention, type),
+                                      offsetof(struct sup_retention, line), cfg->nretention,
+                                      SUP_MAX_TYPES };
+        if (named_section(p, name, tn, &k) < 0)
             return;
         struct sup_retention *r = &cfg->ret_types[cfg->nretention++];
         memset(r, 0xff, sizeof(*r));   /* -1: from [retention] */
@@ -460,9 +473,11 @@ static void section_start(struct parse *p, char *inner)
         return;
     }
     if ((tn = section_kind(name, "cron"))) {
-        if (named_section(p, name, "cron", tn, sizeof(cfg->crons[0].name), "/ ", cfg->crons,
-                          sizeof(cfg->crons[0]), offsetof(struct sup_cron, name),
-                          offsetof(struct sup_cron, line), cfg->ncron, SUP_MAX_CRON) < 0)
+        const struct named_kind k = { "cron", sizeof(cfg->crons[0].name), "/ ", ", '/' or a space",
+                                      cfg->crons, sizeof(cfg->crons[0]),
+                                      offsetof(struct sup_cron, name), offsetof(struct sup_cron, line),
+                                      cfg->ncron, SUP_MAX_CRON };
+        if (named_section(p, name, tn, &k) < 0)
             return;
         struct sup_cron *c = &cfg->crons[cfg->ncron++];
         memset(c, 0, sizeof(*c));

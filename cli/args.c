@@ -72,11 +72,66 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
 
 /* ---- connection ---------------------------------------------------------------- */
 
+int cli_prefix_at(const char *list, int n, char *out, size_t len)
+{
+    int count = 0;
+    const char *s = list;
+    if (strlen(list) > CLI_PREFIX_LIST_MAX) return -1;
+    for (;;) {
+        size_t l = strcspn(s, ",");
+        if (l == 0 || l >= len || l >= 128) return -1;
+        for (size_t i = 0; i < l; i++)
+            if (isspace((unsigned char)s[i])) return -1;
+        if (count == n) snprintf(out, len, "%.*s", (int)l, s);
+        if (++count > CLI_MAX_PREFIXES) return -1;
+        if (!s[l]) return count;
+        s += l + 1;
+    }
+}
+
+static void json_key(const char *s)
+{
+    putchar('"');
+    for (; *s; s++)
+        if (*s == '"' || *s == '\\') printf("\\%c", *s);
+        else if ((unsigned char)*s < 0x20) printf("\\u%04x", (unsigned char)*s);
+        else putchar(*s);
+    fputs("\":", stdout);
+}
+
+/* The prefix of this round (see cli.h); NULL after printing why not. */
+static const char *round_prefix(cli_t *c)
+{
+    if (!c->prefix || !strchr(c->prefix, ',')) return c->prefix;
+    int n = cli_prefix_at(c->prefix, c->round, c->cur, sizeof c->cur);
+    if (n < 0) {
+        c->refused = 1;
+        cli_error("--prefix: \"%.64s\": expected P or P1,P2,... (no empty element, no spaces, "
+                  "at most %d prefixes)", c->prefix, CLI_MAX_PREFIXES);
+        return NULL;
+    }
+    if (!c->each_prefix) {
+        c->refused = 1;
+        cli_error("--prefix: this command works on one prefix; got the list \"%.64s\"", c->prefix);
+        return NULL;
+    }
+    c->nprefix = n;
+    if (c->json) {
+        fputs(c->round ? "," : "{", stdout);
+        json_key(c->cur);
+    } else {
+        printf("%sprefix %s:\n", c->round ? "\n" : "", c->cur);
+    }
+    return c->cur;
+}
+
 kue_t *cli_kue(cli_t *c)
 {
     if (c->k) return c->k;
     char err[512] = "";
-    c->k = kue_connect(c->url, c->prefix, err, sizeof err);
+    const char *prefix = round_prefix(c);
+    if (c->prefix && !prefix) return NULL;
+    c->k = kue_connect(c->url, prefix, err, sizeof err);
     if (!c->k) {
         cli_error("%s", err[0] ? err : "cannot connect to Redis");
         return NULL;

@@ -24,14 +24,33 @@ typedef struct cli {
     const char *key_style;  /* --key-style, else $KUE_KEY_STYLE, else NULL ("plain") */
     int search;             /* --search: index the data of created jobs */
     kue_t *k;               /* connected on first use by cli_kue() */
+    /* A prefix list (--prefix P1,P2,...): read commands (each_prefix) run
+     * once per prefix, round by round; the others refuse it. */
+    int each_prefix;        /* this command accepts a list */
+    int json;               /* the command prints JSON (a list: one object by prefix) */
+    int round;              /* the prefix of the list this run works on */
+    int nprefix;            /* prefixes in the list, once known (cli_kue) */
+    int refused;            /* a list given to a one-prefix command */
+    char cur[128];          /* that prefix */
 } cli_t;
+
+/* The longest prefix list, and the most prefixes in it. */
+#define CLI_PREFIX_LIST_MAX 4096
+#define CLI_MAX_PREFIXES 65
 
 /* Messages on stderr, prefixed "kue: ".  Both return their exit code. */
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* The connection, made on first use; NULL after printing why it failed. */
+/* The connection, made on first use; NULL after printing why it failed.
+ * With a prefix list, it connects to the prefix of this round and prints
+ * that prefix's heading first ("prefix P:" lines, or the key of a JSON
+ * object). */
 kue_t *cli_kue(cli_t *c);
+/* The n-th (0-based) prefix of a comma-separated list into out; the number
+ * of prefixes in the list, or -1 when an element is empty, too long or has
+ * a space, or there are more than CLI_MAX_PREFIXES. */
+int cli_prefix_at(const char *list, int n, char *out, size_t len);
 
 /* ---- option parsing --------------------------------------------------------
  * Usage:

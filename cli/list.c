@@ -252,6 +252,7 @@ int cmd_ls(cli_t *c, int argc, char **argv)
     if (p.npos) return cli_usage_error("ls", "unexpected argument \"%.64s\"", p.pos[0]);
     if (r.type && (!*r.type || strlen(r.type) > KUE_MAX_TYPE_LEN))
         return cli_usage_error("ls", "invalid --type \"%.64s\"", r.type);
+    c->json = r.json;
     kue_t *k = cli_kue(c);
     if (!k) return CLI_ERR;
     int64_t *ids;
@@ -365,6 +366,7 @@ int cmd_stats(cli_t *c, int argc, char **argv)
     }
     if (o < 0) return cli_parse_end(&p, o);
     if (p.npos) return cli_usage_error("stats", "unexpected argument \"%.64s\"", p.pos[0]);
+    c->json = json;
     kue_t *k = cli_kue(c);
     if (!k) return CLI_ERR;
     kue_stats_t s;

@@ -20,18 +20,20 @@ static int cmd_version(cli_t *c, int argc, char **argv);
     "\nGlobal options (before or after the command):\n" \
     "  --redis URL    redis://[:password@]host[:port][/db] or unix:///path.sock[?db=N]\n" \
     "                 (default: $KUE_REDIS_URL, else redis://127.0.0.1:6379/0)\n" \
-    "  --prefix P     key prefix (default: $KUE_PREFIX, else q)\n" \
+    "  --prefix P     key prefix (default: $KUE_PREFIX, else q); ls, stats, types\n" \
+    "                 and search take a list P1,P2,... and show each prefix\n" \
     "  --key-style S  plain (P:jobs) or hashtag ({P}:jobs, Kue on ioredis)\n" \
     "                 (default: $KUE_KEY_STYLE, else plain)\n" \
     "  --search       index the data of created jobs for Kue's search\n"
 
 static const struct command {
     const char *name;
+    int each_prefix;        /* reads: runs once per prefix of a --prefix list */
     int (*fn)(cli_t *, int, char **);
     const char *summary;
     const char *help;
 } commands[] = {
-    { "create", cmd_create, "create a job and print its id",
+    { "create", 0, cmd_create, "create a job and print its id",
       "usage: kue create TYPE [JSON|-] [options]\n"
       "Create a job of TYPE with JSON data (default {}; - reads it from stdin,\n"
       "at most 16 MiB) and print its id.\n"
@@ -46,10 +48,10 @@ static const struct command {
       "  --unique KEY          no new job while one of TYPE with KEY is queued or running\n"
       "  --unique-for D        keep the key this long after that job completes\n"
       "  --group G             the job's group (the type's group_concurrency)\n" },
-    { "get", cmd_get, "print a job as JSON",
+    { "get", 0, cmd_get, "print a job as JSON",
       "usage: kue get ID [--pretty]\n"
       "Print the job as Kue's JSON API shows it (--pretty: indented).\n" },
-    { "ls", cmd_ls, "list jobs",
+    { "ls", 1, cmd_ls, "list jobs",
       "usage: kue ls [--state S] [--type T] [--from N --to M] [--desc] [--json]\n"
       "List jobs as a table (id, type, state, priority, attempts made/max, age,\n"
       "title or first data field), or with --json as one JSON array.\n"
@@ -61,14 +63,14 @@ static const struct command {
       "  --desc         newest (highest id) first\n"
       "As in Kue, the range is taken in the set's order (priority, then id) and\n"
       "the jobs it holds are shown by id; with --type alone, by id.\n" },
-    { "rm", cmd_rm, "remove jobs",
+    { "rm", 0, cmd_rm, "remove jobs",
       "usage: kue rm ID...\n"
       "Remove jobs with their logs and index entries.\n" },
-    { "retry", cmd_retry, "move failed jobs back to inactive",
+    { "retry", 0, cmd_retry, "move failed jobs back to inactive",
       "usage: kue retry ID... [--force]\n"
       "Move failed jobs to inactive so a worker runs them again.  A job that is\n"
       "not failed is refused unless --force is given.\n" },
-    { "cancel", cmd_cancel, "cancel jobs, running ones included",
+    { "cancel", 0, cmd_cancel, "cancel jobs, running ones included",
       "usage: kue cancel ID... [--grace D]\n"
       "Cancel jobs.  An inactive or delayed job fails at once with the error\n"
       "\"cancelled\" and is not retried.  For an active job, the worker running it\n"
@@ -79,42 +81,42 @@ static const struct command {
       "spending an attempt.  A job already complete or failed is left as it is\n"
       "(said on stderr, exit 1).\n"
       "  --grace D      250ms, 5s, 2m ...\n" },
-    { "pause", cmd_pause, "stop every worker of a type taking jobs",
+    { "pause", 0, cmd_pause, "stop every worker of a type taking jobs",
       "usage: kue pause TYPE...\n"
       "Pause job types on every host: once this returns, no kue worker claims a\n"
       "job of the type; jobs in flight finish and jobs can still be created.  The\n"
       "pause is kept in Redis (restarts and supervisors started later honour it)\n"
       "until `kue resume`.  Node Kue workers do not honour it.\n" },
-    { "resume", cmd_resume, "let a paused type run again",
+    { "resume", 0, cmd_resume, "let a paused type run again",
       "usage: kue resume TYPE...\n"
       "Resume paused job types: idle workers take their jobs at once.\n" },
-    { "state", cmd_state, "move a job to a state",
+    { "state", 0, cmd_state, "move a job to a state",
       "usage: kue state ID STATE\n"
       "Move a job to inactive, active, complete, failed or delayed.\n" },
-    { "priority", cmd_priority, "change a job's priority",
+    { "priority", 0, cmd_priority, "change a job's priority",
       "usage: kue priority ID P\n"
       "Set the priority: low, normal, medium, high, critical or an integer.\n" },
-    { "stats", cmd_stats, "job counts per state and work time",
+    { "stats", 1, cmd_stats, "job counts per state and work time",
       "usage: kue stats [--by-type] [--json]\n"
       "Print the number of jobs in each state and the total work time (ms);\n"
       "--by-type adds the counts of each type; --json prints Kue's /stats object\n"
       "(with \"types\" when --by-type).\n" },
-    { "log", cmd_log, "print a job's log",
+    { "log", 0, cmd_log, "print a job's log",
       "usage: kue log ID\n"
       "Print the job's log lines, oldest first.\n" },
-    { "watch", cmd_watch, "print events as they happen",
+    { "watch", 0, cmd_watch, "print events as they happen",
       "usage: kue watch [--type T] [--id N] [--json]\n"
       "Print one line per job event (time, id, event, arguments) until\n"
       "interrupted; --json prints each event message as published.\n" },
-    { "promote", cmd_promote, "promote due delayed jobs once",
+    { "promote", 0, cmd_promote, "promote due delayed jobs once",
       "usage: kue promote [--limit N]\n"
       "Move delayed jobs that are due to inactive (at most N, default 1000) and\n"
       "print how many moved.\n" },
-    { "search", cmd_search, "find jobs by the words of their data",
+    { "search", 1, cmd_search, "find jobs by the words of their data",
       "usage: kue search WORD...\n"
       "Print the ids of jobs whose data holds every word (Kue's search index:\n"
       "only jobs created with search on are indexed), best match first.\n" },
-    { "cron", cmd_cron, "list, add or remove cron schedules",
+    { "cron", 0, cmd_cron, "list, add or remove cron schedules",
       "usage: kue cron ls [--json]\n"
       "       kue cron add NAME --schedule S --type T [options]\n"
       "       kue cron rm NAME\n"
@@ -133,12 +135,12 @@ static const struct command {
       "  --delay D             each job is made delayed by D\n"
       "  --timezone TZ         zone of the schedule (default UTC)\n"
       "  --catch-up C          none, one (default) or all: ticks missed without a leader\n" },
-    { "types", cmd_types, "list job types",
+    { "types", 1, cmd_types, "list job types",
       "usage: kue types\n"
       "Print the known job types, one a line.\n" },
-    { "version", cmd_version, "print the version",
+    { "version", 0, cmd_version, "print the version",
       "usage: kue version\n" },
-    { "help", cmd_help, "help on a command",
+    { "help", 0, cmd_help, "help on a command",
       "usage: kue help [COMMAND]\n" },
 };
 
@@ -221,6 +223,24 @@ static int finish_output(int rc)
     return rc;
 }
 
+/* The command, once per prefix of a --prefix list (cli_kue() learns the
+ * list and prints each prefix's heading); a JSON output becomes one
+ * object keyed by prefix. */
+static int run_rounds(cli_t *c, const struct command *cmd, int argc, char **argv)
+{
+    for (;;) {
+        int rc = cmd->fn(c, argc, argv);
+        if (c->refused) return CLI_USAGE;
+        if (rc != CLI_OK || c->nprefix <= 1) return rc;
+        if (++c->round >= c->nprefix) {
+            if (c->json) fputs("}\n", stdout);
+            return CLI_OK;
+        }
+        kue_free(c->k);
+        c->k = NULL;
+    }
+}
+
 int main(int argc, char **argv)
 {
     static cli_t c;
@@ -247,7 +267,8 @@ int main(int argc, char **argv)
     }
     const struct command *cmd = find_command(p.pos[0]);
     if (!cmd) return cli_usage_error(NULL, "unknown command \"%.64s\"", p.pos[0]);
-    int rc = cmd->fn(&c, argc - p.end, argv + p.end);
+    c.each_prefix = cmd->each_prefix;
+    int rc = run_rounds(&c, cmd, argc - p.end, argv + p.end);
     rc = finish_output(rc);
     if (c.k) kue_free(c.k);
     return rc;

@@ -172,6 +172,8 @@ static const struct cfg_key keys[] = {
     { "type", "group_concurrency", CK_INT, "0", 0, SUP_MAX_GROUP_CONCURRENCY, NULL,
       T(group_concurrency), AP_WORKERS,
       "at most N active jobs per job group, fleet-wide (0: no limit)" },
+    { "type", "prefix", CK_STR, NULL, 0, 0, NULL, T(prefix), AP_WORKERS,
+      "key prefix of this type's queue (default: [redis] prefix); one queue per prefix" },
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -375,6 +377,58 @@ static const char *trim(char *s)
     return s;
 }
 
+/* "kind" or "kind NAME": the NAME part ("" for the bare kind), or NULL
+ * when name is another section. */
+static const char *section_kind(const char *name, const char *kind)
+{
+    size_t kl = strlen(kind);
+    if (strncmp(name, kind, kl) != 0 || (name[kl] && name[kl] != ' ' && name[kl] != '\t'))
+        return NULL;
+    const char *tn = name + kl;
+    while (*tn == ' ' || *tn == '\t')
+        tn++;
+    return tn;
+}
+
+/* A kind of [KIND NAME] section: what its NAME may be, and where the
+ * sections of that kind already read are (n of them, each stride bytes,
+ * the name and line at name_off and line_off), at most cap. */
+struct named_kind {
+    const char *kind;
+    size_t max;                     /* size of the name's field */
+    const char *bad, *bad_says;     /* refused besides control characters and '#' */
+    const void *arr;
+    size_t stride, name_off, line_off;
+    int n, cap;
+};
+
+/* The checks every [KIND NAME] header shares: a name that fits, of
+ * allowed characters, not a duplicate, not one too many.  0, or -1 after
+ * an error. */
+static int named_section(struct parse *p, const char *full, const char *tn,
+                         const struct named_kind *k)
+{
+    if (!*tn)
+        return perr(p, "[%s]: a %s section needs a name: [%s NAME]", k->kind, k->kind, k->kind), -1;
+    if (strlen(tn) >= k->max)
+        return perr(p, "[%s]: name longer than %zu characters", full, k->max - 1), -1;
+    for (const char *c = tn; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == '#' || strchr(k->bad, *c))
+            return perr(p, "[%s]: the name contains a control character, '#'%s", full,
+                        k->bad_says), -1;
+    for (int i = 0; i < k->n; i++) {
+        const char *e = (const char *)k->arr + (size_t)i * k->stride;
+        if (!strcmp(e + k->name_off, tn)) {
+            int first;
+            memcpy(&first, e + k->line_off, sizeof(first));
+            return perr(p, "[%s]: duplicate section (first at line %d)", full, first), -1;
+        }
+    }
+    if (k->n >= k->cap)
+        return perr(p, "[%s]: too many %s sections (at most %d)", full, k->kind, k->cap), -1;
+    return 0;
+}
+
 /* A section header line: register the section (errors for unknown or
  * duplicate ones).  inih sees the same line and passes the section to the
  * key handler, but we rely on our own record. */
@@ -387,32 +441,13 @@ static void section_start(struct parse *p, char *inner)
     p->rtype = NULL;
     p->cron = NULL;
     p->sect_known = 0;
-    if (!strncmp(name, "type", 4) && (name[4] == '\0' || name[4] == ' ' || name[4] == '\t')) {
-        const char *tn = name + 4;
-        while (*tn == ' ' || *tn == '\t')
-            tn++;
-        if (!*tn) {
-            perr(p, "[type]: a type section needs a name: [type NAME]");
+    const char *tn;
+    if ((tn = section_kind(name, "type"))) {
+        const struct named_kind k = { "type", KUE_SB_TYPE_LEN, "", "", cfg->types,
+                                      sizeof(cfg->types[0]), offsetof(struct sup_type, name),
+                                      offsetof(struct sup_type, line), cfg->ntypes, SUP_MAX_TYPES };
+        if (named_section(p, name, tn, &k) < 0)
             return;
-        }
-        if (strlen(tn) >= KUE_SB_TYPE_LEN) {
-            perr(p, "[%s]: type name longer than %d characters", name, KUE_SB_TYPE_LEN - 1);
-            return;
-        }
-        for (const char *c = tn; *c; c++)
-            if ((unsigned char)*c < 0x20 || *c == '#') {
-                perr(p, "[%s]: type name contains a control character or '#'", name);
-                return;
-            }
-        for (int i = 0; i < cfg->ntypes; i++)
-            if (!strcmp(cfg->types[i].name, tn)) {
-                perr(p, "[%s]: duplicate section (first at line %d)", name, cfg->types[i].line);
-                return;
-            }
-        if (cfg->ntypes >= SUP_MAX_TYPES) {
-            perr(p, "[%s]: too many types (at most %d)", name, SUP_MAX_TYPES);
-            return;
-        }
         struct sup_type *t = &cfg->types[cfg->ntypes++];
         memset(t, 0, sizeof(*t));
         apply_defaults("type", t, cfg->dir);
@@ -422,59 +457,34 @@ static void section_start(struct parse *p, char *inner)
         p->sect_known = 1;
         return;
     }
-    int is_ret = !strncmp(name, "retention", 9) && (name[9] == ' ' || name[9] == '\t');
-    int is_cron = !strncmp(name, "cron", 4) && (name[4] == '\0' || name[4] == ' ' || name[4] == '\t');
-    if (is_ret || is_cron) {
-        const char *tn = name + (is_ret ? 9 : 4);
-        while (*tn == ' ' || *tn == '\t')
-            tn++;
-        size_t max = is_ret ? KUE_SB_TYPE_LEN : sizeof(cfg->crons[0].name);
-        if (!*tn) {
-            perr(p, "[cron]: a cron section needs a name: [cron NAME]");
+    if ((tn = section_kind(name, "retention")) && *tn) {
+        const struct named_kind k = { "retention", KUE_SB_TYPE_LEN, "", "", cfg->ret_types,
+                                      sizeof(cfg->ret_types[0]), offsetof(struct sup_retention, type),
+                                      offsetof(struct sup_retention, line), cfg->nretention,
+                                      SUP_MAX_TYPES };
+        if (named_section(p, name, tn, &k) < 0)
             return;
-        }
-        if (strlen(tn) >= max) {
-            perr(p, "[%s]: name longer than %zu characters", name, max - 1);
+        struct sup_retention *r = &cfg->ret_types[cfg->nretention++];
+        memset(r, 0xff, sizeof(*r));   /* -1: from [retention] */
+        kue_strlcpy(r->type, tn, sizeof(r->type));
+        r->line = p->line;
+        p->rtype = r;
+        p->sect_known = 1;
+        return;
+    }
+    if ((tn = section_kind(name, "cron"))) {
+        const struct named_kind k = { "cron", sizeof(cfg->crons[0].name), "/ ", ", '/' or a space",
+                                      cfg->crons, sizeof(cfg->crons[0]),
+                                      offsetof(struct sup_cron, name), offsetof(struct sup_cron, line),
+                                      cfg->ncron, SUP_MAX_CRON };
+        if (named_section(p, name, tn, &k) < 0)
             return;
-        }
-        for (const char *c = tn; *c; c++)
-            if ((unsigned char)*c < 0x20 || *c == '#' || (is_cron && (*c == '/' || *c == ' '))) {
-                perr(p, "[%s]: the name contains a control character, '#'%s", name,
-                     is_cron ? ", '/' or a space" : "");
-                return;
-            }
-        if (is_ret) {
-            for (int i = 0; i < cfg->nretention; i++)
-                if (!strcmp(cfg->ret_types[i].type, tn)) {
-                    perr(p, "[%s]: duplicate section (first at line %d)", name, cfg->ret_types[i].line);
-                    return;
-                }
-            if (cfg->nretention >= SUP_MAX_TYPES) {
-                perr(p, "[%s]: too many retention sections (at most %d)", name, SUP_MAX_TYPES);
-                return;
-            }
-            struct sup_retention *r = &cfg->ret_types[cfg->nretention++];
-            memset(r, 0xff, sizeof(*r));   /* -1: from [retention] */
-            kue_strlcpy(r->type, tn, sizeof(r->type));
-            r->line = p->line;
-            p->rtype = r;
-        } else {
-            for (int i = 0; i < cfg->ncron; i++)
-                if (!strcmp(cfg->crons[i].name, tn)) {
-                    perr(p, "[%s]: duplicate section (first at line %d)", name, cfg->crons[i].line);
-                    return;
-                }
-            if (cfg->ncron >= SUP_MAX_CRON) {
-                perr(p, "[%s]: too many cron sections (at most %d)", name, SUP_MAX_CRON);
-                return;
-            }
-            struct sup_cron *c = &cfg->crons[cfg->ncron++];
-            memset(c, 0, sizeof(*c));
-            apply_defaults("cron", c, cfg->dir);
-            kue_strlcpy(c->name, tn, sizeof(c->name));
-            c->line = p->line;
-            p->cron = c;
-        }
+        struct sup_cron *c = &cfg->crons[cfg->ncron++];
+        memset(c, 0, sizeof(*c));
+        apply_defaults("cron", c, cfg->dir);
+        kue_strlcpy(c->name, tn, sizeof(c->name));
+        c->line = p->line;
+        p->cron = c;
         p->sect_known = 1;
         return;
     }
@@ -542,6 +552,8 @@ static int handler(void *user, const char *section, const char *name, const char
     }
     if (p->type && k->kind == CK_HANDLER)
         p->type->handler_line = p->line;
+    if (p->type && !strcmp(name, "prefix"))
+        p->type->prefix_line = p->line;
     if (!p->type && !strcmp(name, "plugins"))
         cfg->plugins_line = p->line;
     return 1;
@@ -674,6 +686,26 @@ int sup_cron_check(struct sup_cron *c, char *why, size_t wl, int *line)
     return 0;
 }
 
+/* A prefix is a non-empty word without white space, at most 63 bytes
+ * (the field's size, checked when it is set). */
+#define PREFIX_RULE "must be non-empty, without spaces"
+static int prefix_ok(const char *s)
+{
+    return s[0] && !strpbrk(s, " \t\r\n");
+}
+
+/* Each type's effective prefix: its own, or [redis] prefix. */
+static void type_prefixes(struct sup_config *cfg)
+{
+    int style = kue_key_style_parse(cfg->key_style);
+    for (int i = 0; i < cfg->ntypes; i++) {
+        struct sup_type *t = &cfg->types[i];
+        if (!t->prefix_line)
+            kue_strlcpy(t->prefix, cfg->prefix, sizeof(t->prefix));
+        kue_key_prefix(t->keys_prefix, sizeof(t->keys_prefix), t->prefix, style);
+    }
+}
+
 static int validate(struct parse *p)
 {
     struct sup_config *cfg = p->cfg;
@@ -726,11 +758,17 @@ static int validate(struct parse *p)
         }
     }
     line = global_line(p, "redis", "prefix");
-    if (!cfg->prefix[0] || strpbrk(cfg->prefix, " \t\r\n"))
-        return env_prefix ? kerr(p, 0, "environment KUE_PREFIX: must be non-empty, without spaces")
-                          : kerr(p, line, "[redis] prefix: must be non-empty, without spaces");
+    if (!prefix_ok(cfg->prefix))
+        return env_prefix ? kerr(p, 0, "environment KUE_PREFIX: " PREFIX_RULE)
+                          : kerr(p, line, "[redis] prefix: " PREFIX_RULE);
     kue_key_prefix(cfg->keys_prefix, sizeof(cfg->keys_prefix), cfg->prefix,
                    kue_key_style_parse(cfg->key_style));
+    for (int i = 0; i < cfg->ntypes; i++) {
+        struct sup_type *t = &cfg->types[i];
+        if (t->prefix_line && !prefix_ok(t->prefix))
+            return kerr(p, t->prefix_line, "[type %s] prefix: " PREFIX_RULE, t->name);
+    }
+    type_prefixes(cfg);
 
     /* [supervisor] */
     if (!cfg->run_dir[0])
@@ -832,9 +870,16 @@ static int validate(struct parse *p)
     }
 
     /* [cron NAME] */
-    for (int i = 0; i < cfg->ncron; i++)
-        if (sup_cron_check(&cfg->crons[i], why, sizeof(why), &line) < 0)
-            return kerr(p, line, "[cron %s] %s", cfg->crons[i].name, why);
+    for (int i = 0; i < cfg->ncron; i++) {
+        struct sup_cron *c = &cfg->crons[i];
+        if (sup_cron_check(c, why, sizeof(why), &line) < 0)
+            return kerr(p, line, "[cron %s] %s", c->name, why);
+        /* schedules live in the keys of [redis] prefix, with its leader */
+        const struct sup_type *ct = sup_config_type(cfg, c->type);
+        if (ct && strcmp(ct->keys_prefix, cfg->keys_prefix) != 0)
+            return kerr(p, c->type_line, "[cron %s] type: type %s is on prefix %s; cron makes jobs "
+                        "on [redis] prefix %s only", c->name, c->type, ct->prefix, cfg->prefix);
+    }
     return 0;
 }
 
@@ -1308,6 +1353,43 @@ int sup_config_check_plugins(const struct sup_config *cfg, char *err, size_t err
     return -1;
 }
 
+int sup_config_prefixes(const struct sup_config *cfg, const char **out, int max)
+{
+    int n = 0;
+    for (int i = -1; i < cfg->ntypes; i++) {
+        const char *kp = i < 0 ? cfg->keys_prefix : cfg->types[i].keys_prefix;
+        int seen = 0;
+        for (int j = -1; j < i && !seen; j++)
+            seen = !strcmp(kp, j < 0 ? cfg->keys_prefix : cfg->types[j].keys_prefix);
+        if (seen)
+            continue;
+        if (out && n < max)
+            out[n] = kp;
+        n++;
+    }
+    return n;
+}
+
+int sup_config_prefix_list(const struct sup_config *cfg, char *buf, size_t len)
+{
+    size_t n = 0;
+    buf[0] = '\0';
+    for (int i = -1; i < cfg->ntypes; i++) {
+        const char *pf = i < 0 ? cfg->prefix : cfg->types[i].prefix;
+        const char *kp = i < 0 ? cfg->keys_prefix : cfg->types[i].keys_prefix;
+        int seen = 0;
+        for (int j = -1; j < i && !seen; j++)
+            seen = !strcmp(kp, j < 0 ? cfg->keys_prefix : cfg->types[j].keys_prefix);
+        if (seen)
+            continue;
+        int w = snprintf(buf + n, len - n, "%s%s", n ? "," : "", pf);
+        if (w < 0 || (size_t)w >= len - n)
+            return -1;
+        n += (size_t)w;
+    }
+    return 0;
+}
+
 const struct sup_retention *sup_config_retention(const struct sup_config *cfg, const char *type)
 {
     for (int i = 0; i < cfg->nretention; i++)
@@ -1441,6 +1523,8 @@ void sup_config_keep_fixed(struct sup_config *nc, const struct sup_config *old)
         if (keys[i].apply == SUP_APPLY_FIXED && strcmp(keys[i].section, "type"))
             memcpy((char *)nc + keys[i].off, (const char *)old + keys[i].off, keys[i].size);
     nc->embedded = old->embedded;
+    kue_strlcpy(nc->keys_prefix, old->keys_prefix, sizeof(nc->keys_prefix));
+    type_prefixes(nc);   /* from the kept [redis] prefix and key style */
 }
 
 void sup_config_print_defaults(void)

@@ -49,6 +49,9 @@ struct sup_type {
     uint64_t max_rss;               /* bytes, 0: off */
     struct sup_rate rate;           /* fleet-wide starts per period */
     long long group_concurrency;    /* active per job group, 0: no limit */
+    char prefix[64];                /* its queue: [redis] prefix unless set */
+    char keys_prefix[68];           /* prefix or {prefix} (keys.h) */
+    int prefix_line;                /* line of prefix=, 0: the default */
     int line;                       /* line of the [type NAME] header */
     int handler_line;               /* line of handler=, or the header's */
 };
@@ -155,6 +158,14 @@ int sup_cron_check(struct sup_cron *c, char *why, size_t wl, int *line);
  * [cron NAME]); 0, or -1 with "key: why". */
 void sup_cron_init(struct sup_cron *c, const char *name);
 int sup_cron_set(struct sup_cron *c, const char *key, const char *value, char *why, size_t wl);
+
+/* The distinct prefixes in use, [redis] prefix first, then those of the
+ * types in the order they first appear: their number, each effective
+ * prefix (keys_prefix) in out[i] when out is not NULL. */
+int sup_config_prefixes(const struct sup_config *cfg, const char **out, int max);
+/* The same as the configured prefixes joined by commas (kue-web's
+ * --prefix); -1 when it does not fit. */
+int sup_config_prefix_list(const struct sup_config *cfg, char *buf, size_t len);
 
 /* The retention limits of a type (its override, or [retention]). */
 const struct sup_retention *sup_config_retention(const struct sup_config *cfg, const char *type);

@@ -19,6 +19,9 @@
  * without spending an attempt (settle in requeue mode).  Members whose
  * time passed ten minutes ago are dropped from the set by whichever
  * supervisor reads it.
+ *
+ * All of it is per queue (queue.c): a job id names a job of one prefix,
+ * so a worker is checked against the cancels of its own queue only.
  */
 #include "master.h"
 
@@ -40,61 +43,43 @@ struct ctl_cancel {
     int64_t kill_at;                  /* ms, Redis clock */
 };
 
-static struct {
-    kue_conn_t *sub;
-    ev_timer poll;
-    int inflight;
-    int n;
-    struct ctl_cancel c[CTL_MAX_CANCELS];
-} ctl;
-
-/* P:cancels: the cancelled active jobs. */
-static void cancels_key(const struct master *m, char *buf, size_t len)
-{
-    kue_key_cancels(buf, len, m->cfg->keys_prefix);
-}
-
-/* P:control: the channel of cancel and pause messages. */
-static void control_channel(const struct master *m, char *buf, size_t len)
-{
-    kue_key_control(buf, len, m->cfg->keys_prefix);
-}
-
 static void on_cancels(redisAsyncContext *ac, void *rep, void *priv)
 {
     redisReply *r = rep;
+    struct sup_queue *q = priv;
     (void)ac;
-    (void)priv;
-    ctl.inflight = 0;
+    q->ctl_inflight = 0;
     if (!r || r->type != REDIS_REPLY_ARRAY)
+        return;
+    if (!q->ctl_c && !(q->ctl_c = calloc(CTL_MAX_CANCELS, sizeof(*q->ctl_c))))
         return;
     int n = 0;
     for (size_t i = 0; i + 1 < r->elements && n < CTL_MAX_CANCELS; i += 2) {
         if (r->element[i]->type != REDIS_REPLY_STRING ||
             r->element[i + 1]->type != REDIS_REPLY_STRING)
             continue;
-        ctl.c[n].id = strtoll(r->element[i]->str, NULL, 10);
-        ctl.c[n].kill_at = (int64_t)strtod(r->element[i + 1]->str, NULL);
-        if (ctl.c[n].id > 0)
+        q->ctl_c[n].id = strtoll(r->element[i]->str, NULL, 10);
+        q->ctl_c[n].kill_at = (int64_t)strtod(r->element[i + 1]->str, NULL);
+        if (q->ctl_c[n].id > 0)
             n++;
     }
-    ctl.n = n;
+    q->ctl_n = n;
 }
 
-static void poll_now(struct master *m)
+static void poll_now(struct sup_queue *q)
 {
-    if (ctl.inflight || !m->conn || !kue_conn_ready(m->conn))
+    if (q->ctl_inflight || !q->conn || !kue_conn_ready(q->conn))
         return;
     char key[200], old[24], limit[16];
-    cancels_key(m, key, sizeof(key));
+    kue_key_cancels(key, sizeof(key), q->keys_prefix);   /* the cancelled active jobs */
     snprintf(old, sizeof(old), "(%lld", (long long)(kue_now_ms() - CTL_FORGET_MS));
     snprintf(limit, sizeof(limit), "%d", CTL_MAX_CANCELS);
     const char *prune[] = { "ZREMRANGEBYSCORE", key, "-inf", old };
-    kue_conn_commandargv(m->conn, NULL, NULL, 4, prune, NULL);
+    kue_conn_commandargv(q->conn, NULL, NULL, 4, prune, NULL);
     const char *read[] = { "ZRANGEBYSCORE", key, "-inf", "+inf", "WITHSCORES", "LIMIT", "0",
                            limit };
-    if (kue_conn_commandargv(m->conn, on_cancels, NULL, 8, read, NULL) == 0)
-        ctl.inflight = 1;
+    if (kue_conn_commandargv(q->conn, on_cancels, q, 8, read, NULL) == 0)
+        q->ctl_inflight = 1;
 }
 
 static void poll_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -106,65 +91,68 @@ static void poll_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 static void on_control(redisAsyncContext *ac, void *rep, void *priv)
 {
-    struct master *m = sup_master;
+    struct sup_queue *q = priv;
     redisReply *r = rep;
     (void)ac;
-    (void)priv;
     if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
         r->element[0]->type != REDIS_REPLY_STRING || strcmp(r->element[0]->str, "message") != 0 ||
         r->element[2]->type != REDIS_REPLY_STRING)
         return;
     if (!strncmp(r->element[2]->str, "cancel ", 7))
-        poll_now(m);
+        poll_now(q);
 }
 
 static void sub_state(kue_conn_t *c, int connected, void *priv)
 {
-    struct master *m = priv;
+    struct sup_queue *q = priv;
     if (!connected)
         return;
     char ch[160];
-    control_channel(m, ch, sizeof(ch));
-    if (kue_conn_subscribe(c, ch, on_control, NULL) != 0)
+    kue_key_control(ch, sizeof(ch), q->keys_prefix);   /* cancel and pause messages */
+    if (kue_conn_subscribe(c, ch, on_control, q) != 0)
         klog_warn("cannot subscribe to %s; cancels are seen within a second", ch);
-    poll_now(m);
+    poll_now(q);
 }
 
-int sup_control_start(struct master *m)
+int sup_control_start(struct master *m, struct sup_queue *q)
 {
-    ev_timer_init(&ctl.poll, poll_cb, CTL_POLL_MS / 1000.0, CTL_POLL_MS / 1000.0);
-    ctl.poll.data = m;
-    ev_timer_start(m->loop, &ctl.poll);
-    ctl.sub = kue_conn_new(m->loop, &m->url, "master-control", sub_state, m);
-    return ctl.sub ? 0 : -1;
+    ev_timer_init(&q->ctl_poll, poll_cb, CTL_POLL_MS / 1000.0, CTL_POLL_MS / 1000.0);
+    q->ctl_poll.data = q;
+    ev_timer_start(m->loop, &q->ctl_poll);
+    q->ctl_sub = kue_conn_new(m->loop, &q->url, "master-control", sub_state, q);
+    return q->ctl_sub ? 0 : -1;
 }
 
-void sup_control_stop(struct master *m)
+void sup_control_stop(struct master *m, struct sup_queue *q)
 {
-    ev_timer_stop(m->loop, &ctl.poll);
-    kue_conn_t *c = ctl.sub;
-    ctl.sub = NULL;                 /* its pending callbacks see it gone */
+    ev_timer_stop(m->loop, &q->ctl_poll);
+    kue_conn_t *c = q->ctl_sub;
+    q->ctl_sub = NULL;              /* its pending callbacks see it gone */
     kue_conn_free(c);
-    ctl.inflight = 0;
+    q->ctl_inflight = 0;
+    free(q->ctl_c);
+    q->ctl_c = NULL;
+    q->ctl_n = 0;
 }
 
-static const struct ctl_cancel *find(int64_t id)
+static const struct ctl_cancel *find(const struct sup_queue *q, int64_t id)
 {
-    for (int i = 0; i < ctl.n; i++)
-        if (ctl.c[i].id == id)
-            return &ctl.c[i];
+    for (int i = 0; i < q->ctl_n; i++)
+        if (q->ctl_c[i].id == id)
+            return &q->ctl_c[i];
     return NULL;
 }
 
 int sup_control_check(struct master *m, int idx, const struct kue_sb_slot *s, int64_t now_wall)
 {
-    if (!ctl.n)
-        return 0;
     struct sup_proc *p = &m->tab.p[idx];
+    struct sup_queue *q = sup_proc_queue(m, p);
+    if (!q->ctl_n)
+        return 0;
     uint32_t n = s->inflight_n < KUE_SB_MAX_INFLIGHT ? s->inflight_n : KUE_SB_MAX_INFLIGHT;
     for (uint32_t j = 0; j < n; j++) {
         int64_t id = s->inflight[j].id;
-        const struct ctl_cancel *c = find(id);
+        const struct ctl_cancel *c = find(q, id);
         if (!c)
             continue;
         int asked = s->cancel_job == id;
@@ -176,7 +164,7 @@ int sup_control_check(struct master *m, int idx, const struct kue_sb_slot *s, in
                   (int)p->pid, (long long)id,
                   asked ? "and its plugin has no cancel hook" : "and is still running after "
                   "the grace time");
-        sup_rds_fail_job(m, id, "cancelled");
+        sup_rds_fail_job(q, id, "cancelled");
         /* the process's other jobs go back without spending an attempt */
         p->settle_requeue = 1;
         snprintf(p->stop_cause, sizeof(p->stop_cause), "worker %d killed: job %lld cancelled",

@@ -138,6 +138,12 @@ static void rebuild(struct master *m, const redisReply *defs)
                 kue_strlcpy(r->error, why, sizeof(r->error));
             sup_cron_init(&r->c, k->str);
         }
+        /* jobs are made on [redis] prefix: a type served on another one
+         * would never see them */
+        const struct sup_type *t = sup_config_type(m->cfg, r->c.type);
+        if (!r->error[0] && t && strcmp(t->keys_prefix, Q0(m)->keys_prefix) != 0)
+            snprintf(r->error, sizeof(r->error), "type %s is on prefix %s; cron makes jobs on "
+                     "[redis] prefix %s only", r->c.type, t->prefix, Q0(m)->prefix);
         n++;
     }
     for (int i = 0; i < n; i++) {
@@ -157,15 +163,15 @@ static void rebuild(struct master *m, const redisReply *defs)
 
 static void info_write(struct master *m)
 {
-    if (!m->conn || !kue_conn_usable(m->conn))
+    if (!Q0(m)->conn || !kue_conn_usable(Q0(m)->conn))
         return;
     const char *argv[2 + 2 * CRON_MAX];
     char *vals[CRON_MAX];
     char key[200];
-    kue_key_cron_info(key, sizeof(key), m->cfg->keys_prefix);
+    kue_key_cron_info(key, sizeof(key), Q0(m)->keys_prefix);
     /* the hash is replaced whole: DEL and HSET in one MULTI */
-    kue_conn_command(m->conn, NULL, NULL, "MULTI");
-    kue_conn_command(m->conn, NULL, NULL, "DEL %s", key);
+    kue_conn_command(Q0(m)->conn, NULL, NULL, "MULTI");
+    kue_conn_command(Q0(m)->conn, NULL, NULL, "DEL %s", key);
     int n = 0;
     argv[n++] = "HSET";
     argv[n++] = key;
@@ -196,8 +202,8 @@ static void info_write(struct master *m)
         argv[n++] = vals[nv++];
     }
     if (n > 2)
-        kue_conn_commandargv(m->conn, NULL, NULL, n, argv, NULL);
-    kue_conn_command(m->conn, NULL, NULL, "EXEC");
+        kue_conn_commandargv(Q0(m)->conn, NULL, NULL, n, argv, NULL);
+    kue_conn_command(Q0(m)->conn, NULL, NULL, "EXEC");
     for (int i = 0; i < nv; i++)
         free(vals[i]);
 }
@@ -218,7 +224,7 @@ static void cron_reply(redisAsyncContext *ac, void *r, void *priv)
     }
     if (reply->type == REDIS_REPLY_ERROR) {
         if (!strncmp(reply->str, "FENCED", 6))
-            sup_leader_lost(m, "cron answered FENCED");
+            sup_leader_lost(m, Q0(m), "cron answered FENCED");
         else
             klog_error("cron: %s", reply->str);
         arm(m, CRON_ROUND_MS);
@@ -251,13 +257,13 @@ static int send(struct master *m, struct sup_cron_rt *e, const char *mode, int64
     snprintf(att, sizeof(att), "%lld", e->c.attempts);
     snprintf(delay, sizeof(delay), "%lld", (long long)e->c.delay_ms);
     snprintf(ttl, sizeof(ttl), "%lld", (long long)e->c.ttl_ms);
-    const char *argv[] = { m->cfg->keys_prefix, m->leader_token, e->c.name, stick, mode, e->c.type,
+    const char *argv[] = { Q0(m)->keys_prefix, Q0(m)->leader_token, e->c.name, stick, mode, e->c.type,
                            e->c.data, e->c.priority, att, delay, ttl, e->c.backoff };
     /* the name outlives a rebuild of the list while the call is out */
     int idx = (int)(e - m->cron_rt);
     free(names_kept[idx]);
     names_kept[idx] = strdup(e->c.name);
-    if (kue_conn_script(m->conn, KS_CRON, cron_reply, names_kept[idx], 12, argv, NULL) < 0)
+    if (kue_conn_script(Q0(m)->conn, KS_CRON, cron_reply, names_kept[idx], 12, argv, NULL) < 0)
         return -1;
     m->cron_inflight = 1;
     return 0;
@@ -266,7 +272,7 @@ static int send(struct master *m, struct sup_cron_rt *e, const char *mode, int64
 /* The next call to make, or the end of the round. */
 static void step(struct master *m)
 {
-    if (!sup_is_leader(m) || !m->conn || !kue_conn_usable(m->conn)) {
+    if (!sup_is_leader(m, Q0(m)) || !Q0(m)->conn || !kue_conn_usable(Q0(m)->conn)) {
         arm(m, CRON_ROUND_MS);
         return;
     }
@@ -357,14 +363,14 @@ static void cron_cb(struct ev_loop *loop, ev_timer *w, int revents)
     (void)revents;
     if (m->draining || m->cron_inflight)
         return;
-    if (!sup_is_leader(m) || !m->conn || !kue_conn_usable(m->conn)) {
+    if (!sup_is_leader(m, Q0(m)) || !Q0(m)->conn || !kue_conn_usable(Q0(m)->conn)) {
         arm(m, CRON_ROUND_MS);
         return;
     }
     char key[200];
-    kue_key_cron_defs(key, sizeof(key), m->cfg->keys_prefix);
+    kue_key_cron_defs(key, sizeof(key), Q0(m)->keys_prefix);
     const char *argv[] = { "HGETALL", key };
-    if (kue_conn_commandargv(m->conn, defs_reply, NULL, 2, argv, NULL) == 0)
+    if (kue_conn_commandargv(Q0(m)->conn, defs_reply, NULL, 2, argv, NULL) == 0)
         m->cron_inflight = 1;
     else
         arm(m, CRON_ROUND_MS);

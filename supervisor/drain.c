@@ -37,7 +37,8 @@ void sup_start_drain(struct master *m, int force, const char *why)
     if (m->sb.hdr)
         m->sb.hdr->draining = 1;
     sup_rds_timers(m, 0);
-    sup_leader_drain(m);
+    for (int i = 0; i < m->nq; i++)
+        sup_leader_drain(m, m->q[i]);
     sup_watch_stop(m);
     /* a reload whose plugin checks still run is not applied, and the
      * watcher's checks are of no use any more: killed (and reaped) */
@@ -61,7 +62,7 @@ void sup_start_drain(struct master *m, int force, const char *why)
                       (int)p->pid);
             /* the KILL deadline becomes the drain's: drain_step decides */
             sup_slot_event(p, SE_DRAIN, &(struct sup_ev){ .at = m->drain_deadline + 60000 });
-            sup_rds_mark_drained(m, p->pid);
+            sup_rds_mark_drained(sup_proc_queue(m, p), p->pid);
             sup_signal_proc(p, SIGTERM);
         }
     }
@@ -109,7 +110,7 @@ void sup_drain_step(struct master *m, int64_t now)
         return;
     }
     /* settle calls still on their way: wait for them, a bounded time */
-    if (sup_rds_busy(m) && m->conn) {
+    if (sup_rds_busy(m)) {
         if (!m->flush_deadline)
             m->flush_deadline = now + 3000;
         if (now < m->flush_deadline)

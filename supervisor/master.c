@@ -394,10 +394,12 @@ int sup_master_run(struct sup_config *cfg)
     if (cfg->ntypes)
         sup_watch_start(m);
 
-    char url[600];
+    char url[600], prefixes[SUP_MAX_QUEUES * 64];
     kue_url_format(&m->url, url, sizeof(url));
+    if (sup_config_prefix_list(cfg, prefixes, sizeof(prefixes)) < 0)
+        kue_strlcpy(prefixes, cfg->prefix, sizeof(prefixes));
     klog_info("kue-supervisor %s starting: %d type(s), Redis %s, prefix %s, pid %d", KUE_VERSION,
-              cfg->ntypes, cfg->embedded ? "embedded" : url, cfg->prefix, (int)m->mypid);
+              cfg->ntypes, cfg->embedded ? "embedded" : url, prefixes, (int)m->mypid);
 
     ev_timer_init(&m->tick, tick_cb, 0., 0.1);
     m->tick.data = m;
@@ -408,6 +410,7 @@ int sup_master_run(struct sup_config *cfg)
     sup_reload_abandon(m, "exit");
     sup_pcheck_shutdown(m);   /* no plugin check outlives the master */
     sup_rds_stop(m);
+    sup_queues_free(m);
     sup_watch_stop(m);
     if (m->pidfile_fd >= 0) {
         unlinkat(m->run_fd, "kue-supervisor.pid", 0);

@@ -8,8 +8,10 @@
  *   supervise.c  reaping, respawning, hard timeouts, heartbeats, recycling
  *   drain.c   the shutdown
  *   spawn.c   fork + child init + exec of workers, web, redis-server
- *   rds.c     the master's Redis work: promotion, lease recovery, settling
- *             the jobs of dead workers (async, queued while disconnected)
+ *   queue.c   the queues: one per distinct prefix in use
+ *   rds.c     the master's Redis work per queue: promotion, lease recovery,
+ *             settling the jobs of dead workers (async, queued while
+ *             disconnected)
  *   control.c kills the workers of cancelled jobs
  *   watch.c   inotify on the plugins directory
  *   check.c   plugin checks beside the loop (an exec'd kue-worker --check)
@@ -47,6 +49,56 @@ struct sup_fileid {
 
 struct sup_rq;   /* a queued Redis script call (rds.c) */
 struct sup_reload;   /* a HUP reload whose plugin checks run (reload.c) */
+struct ctl_cancel;  /* a cancelled job (control.c) */
+
+/* A queue: one distinct prefix in use ([redis] prefix, [type NAME]
+ * prefix).  The master runs its per-queue duties on each: promotion,
+ * lease recovery, settling dead workers' jobs, the leader lease and
+ * retention, cancels.  Queue 0 is [redis] prefix; queues are only added
+ * (a reload that brings a new prefix adds one), so an index kept in a
+ * process slot stays valid.  Each has its own connections, routed on a
+ * cluster to the master of its slot. */
+#define SUP_MAX_QUEUES (SUP_MAX_TYPES + 1)
+struct sup_queue {
+    int idx;
+    char prefix[64];             /* as configured: logs, kue-web */
+    char keys_prefix[68];        /* what keys are built from (keys.h) */
+    kue_url_t url;               /* the master's, routed by keys_prefix */
+    kue_conn_t *conn;            /* scripts */
+    kue_conn_t *sub;             /* P:delayed, P:leader */
+    int up;                      /* conn connected */
+
+    /* rds.c: settle FIFO, promotion, recovery */
+    struct sup_rq *rq_head, *rq_tail;
+    int rq_len;
+    int rq_inflight;
+    ev_timer rq_retry;           /* Redis refused a queued call: send again then */
+    int promo_inflight, recover_inflight;
+    int promo_locked;            /* this round holds promotion:lock */
+    char lock_token[320];        /* our value of it: kue:<host>:<pid>[:<queue>] */
+    ev_timer promo_timer, recover_timer;
+
+    /* leader.c: the leader lease of this queue */
+    char leader_token[24];       /* fencing token while leader */
+    int leader;                  /* holds the lease (until leader_valid_mono) */
+    int64_t leader_valid_mono;
+    int64_t leader_sent_mono;
+    int leader_inflight;
+    long long leader_seen_token; /* queues other than 0: last token seen */
+    ev_timer leader_timer;
+
+    /* retention.c */
+    ev_timer ret_timer;
+    int ret_inflight;
+    int ret_cursor;
+
+    /* control.c: cancelled jobs of this queue */
+    kue_conn_t *ctl_sub;
+    ev_timer ctl_poll;
+    int ctl_inflight;
+    int ctl_n;
+    struct ctl_cancel *ctl_c;
+};
 
 struct master {
     struct ev_loop *loop;
@@ -69,30 +121,15 @@ struct master {
     /* Redis */
     char url_text[600];          /* what children get */
     kue_url_t url;
-    kue_conn_t *conn;
-    kue_conn_t *sub;             /* P:delayed: due times of new delayed jobs */
+    struct sup_queue *q[SUP_MAX_QUEUES];   /* q[0]: [redis] prefix */
+    int nq;
+    int rds_started;             /* queues added from now on start at once */
     kue_conn_t *lock;            /* cluster: the node of Kue's promotion:lock */
-    int promo_locked;            /* this round holds promotion:lock */
-    char lock_token[300];        /* our value of it: kue:<host>:<pid> */
-    struct sup_rq *rq_head, *rq_tail;
-    int rq_len;
-    int rq_inflight;
-    int promo_inflight, recover_inflight;
-    ev_timer promo_timer, recover_timer;
     ev_timer drain_kick;         /* next drain step, outside Redis callbacks */
-    ev_timer rq_retry;           /* Redis refused a queued call: send again then */
 
-    /* the leader lease (leader.c), cron (cron.c), retention (retention.c) */
+    /* the leader lease (leader.c, one per queue), cron (cron.c, with the
+     * lease of queue 0), retention (retention.c, per queue) */
     char leader_id[320];         /* host:pid:started_ms */
-    char leader_token[24];       /* fencing token while leader */
-    int leader;                  /* holds the lease (until leader_valid_mono) */
-    int64_t leader_valid_mono;
-    int64_t leader_sent_mono;
-    int leader_inflight;
-    ev_timer leader_timer;
-    ev_timer ret_timer;
-    int ret_inflight;
-    int ret_cursor;
     ev_timer cron_timer;
     int cron_inflight;
     struct sup_cron_rt *cron_rt; /* per schedule: last tick, last job, next */
@@ -128,6 +165,9 @@ struct master {
 };
 
 extern struct master *sup_master;
+
+/* The queue of [redis] prefix (cron's, the scoreboard's leader). */
+#define Q0(m) ((m)->q[0])
 
 /* master.c */
 const char *sup_proc_name(const struct sup_proc *p, char *buf, size_t len);
@@ -190,47 +230,63 @@ void sup_reload_checked(struct master *m, uint32_t seq, int ti, int ok, const ch
 /* Abandon a pending reload (its checks killed); why goes in the log. */
 void sup_reload_abandon(struct master *m, const char *why);
 
-/* rds.c */
+/* rds.c (queue.c: the queues themselves) */
 int sup_rds_start(struct master *m, char *err, size_t errlen);
 void sup_rds_stop(struct master *m);
-void sup_rds_settle(struct master *m, pid_t pid, const char *cause, int requeue);
-void sup_rds_fail_job(struct master *m, int64_t id, const char *error);
+void sup_rds_settle(struct sup_queue *q, pid_t pid, const char *cause, int requeue);
+void sup_rds_fail_job(struct sup_queue *q, int64_t id, const char *error);
 /* Record that worker pid is being drained (P:drained:<host>:<pid>): lease
  * recovery then puts its jobs back without spending an attempt. */
-void sup_rds_mark_drained(struct master *m, pid_t pid);
+void sup_rds_mark_drained(struct sup_queue *q, pid_t pid);
 /* A script call that must reach Redis before the exit (the drain waits
  * for it, at most 3 s). */
-void sup_rds_call(struct master *m, kue_script_id script, const char *what, int argc,
+void sup_rds_call(struct sup_queue *q, kue_script_id script, const char *what, int argc,
                   const char *const *argv);
-/* Non-zero while queued or sent calls await an answer. */
+/* Non-zero while queued or sent calls of any queue await an answer. */
 int sup_rds_busy(const struct master *m);
 void sup_rds_timers(struct master *m, int on);
+/* Start / stop one queue's connections and timers (rds.c). */
+int sup_rds_queue_start(struct master *m, struct sup_queue *q);
+void sup_rds_queue_stop(struct master *m, struct sup_queue *q);
 
-/* leader.c: the leader lease of this Redis and prefix */
-void sup_leader_start(struct master *m);
+/* queue.c */
+/* The queue of an effective prefix, added (and started once the master's
+ * Redis work runs) when new; NULL when SUP_MAX_QUEUES are in use. */
+struct sup_queue *sup_queue_get(struct master *m, const char *keys_prefix, const char *prefix);
+/* Every prefix of cfg has its queue: 0, or -1 (logged). */
+int sup_queues_sync(struct master *m, const struct sup_config *cfg);
+/* The queue a worker runs on (kept in its slot when it was started). */
+struct sup_queue *sup_proc_queue(struct master *m, const struct sup_proc *p);
+void sup_queues_free(struct master *m);
+
+/* leader.c: the leader lease of each queue */
+void sup_leader_start(struct master *m, struct sup_queue *q);
 /* Drain: give the lease up (the next leader takes over at once), stop
  * cron and retention. */
-void sup_leader_drain(struct master *m);
-void sup_leader_free(struct master *m);
+void sup_leader_drain(struct master *m, struct sup_queue *q);
+void sup_leader_free(struct master *m, struct sup_queue *q);
+/* The queue's connection is up: ask for (or renew) the lease now, not a
+ * third of the lease after a try that found it down. */
+void sup_leader_connected(struct master *m, struct sup_queue *q);
 /* On the subscriber connection (each time it is up): P:leader. */
-void sup_leader_subscribe(struct master *m, kue_conn_t *c);
-/* Holds the lease now (renewed within its time). */
-int sup_is_leader(const struct master *m);
+void sup_leader_subscribe(struct sup_queue *q, kue_conn_t *c);
+/* Holds the lease of q now (renewed within its time). */
+int sup_is_leader(const struct master *m, const struct sup_queue *q);
 /* A leader-only script answered FENCED: the lease is gone. */
-void sup_leader_lost(struct master *m, const char *why);
+void sup_leader_lost(struct master *m, struct sup_queue *q, const char *why);
 
 /* retention.c */
-void sup_retention_start(struct master *m);
-void sup_retention_stop(struct master *m);
+void sup_retention_start(struct master *m, struct sup_queue *q);
+void sup_retention_stop(struct master *m, struct sup_queue *q);
 /* cron.c */
 void sup_cron_start(struct master *m);
 void sup_cron_stop(struct master *m);
 void sup_cron_free(struct master *m);
 /* A new leader: run the due ticks now. */
 void sup_cron_kick(struct master *m);
-/* control.c: cancelled jobs (P:cancels, P:control) */
-int sup_control_start(struct master *m);
-void sup_control_stop(struct master *m);
+/* control.c: cancelled jobs (P:cancels, P:control), per queue */
+int sup_control_start(struct master *m, struct sup_queue *q);
+void sup_control_stop(struct master *m, struct sup_queue *q);
 /* Kill worker idx when it holds a cancelled job whose grace time passed
  * (or whose plugin has no cancel hook); 1 when it did. */
 int sup_control_check(struct master *m, int idx, const struct kue_sb_slot *s, int64_t now_wall);

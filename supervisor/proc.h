@@ -42,6 +42,7 @@ struct sup_proc {
     unsigned restarts;
     char stop_cause[160];       /* set when we kill it: settle cause */
     int settle_requeue;         /* drain deadline: put jobs back */
+    int queue;                  /* workers: index of its queue (master.h) */
 };
 
 #define SUP_TABLE_SIZE KUE_SB_MAX_SLOTS

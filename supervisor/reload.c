@@ -159,6 +159,16 @@ static void apply(struct master *m)
     struct sup_fileid hid[SUP_MAX_TYPES];
     memset(hid, 0, sizeof(hid));
     int rolled = plan_types(m, r, g, want, hid);
+    int web_changed = (g & SUP_APPLY_WEB) != 0;
+    /* a prefix added or dropped: kue-web's --prefix list changes; a new
+     * prefix gets its queue before its workers start */
+    char opl[SUP_MAX_QUEUES * 64], npl[SUP_MAX_QUEUES * 64];
+    if (sup_config_prefix_list(oc, opl, sizeof(opl)) < 0 ||
+        sup_config_prefix_list(nc, npl, sizeof(npl)) < 0 || strcmp(opl, npl) != 0) {
+        klog_info("reload: prefixes in use: %s", npl);
+        web_changed = 1;
+    }
+    sup_queues_sync(m, nc);
 
     r->cfg = NULL;   /* now the running one */
     m->cfg = nc;
@@ -171,7 +181,7 @@ static void apply(struct master *m)
     klog_init("master", klog_level_parse(nc->log_level), !strcmp(nc->log_format, "json"));
     if (strcmp(oc->plugins, nc->plugins))
         sup_watch_restart(m);
-    apply_web(m, (g & SUP_APPLY_WEB) != 0);
+    apply_web(m, web_changed);
     if (oc->promotion_interval_ms != nc->promotion_interval_ms ||
         oc->recovery_interval_ms != nc->recovery_interval_ms)
         sup_rds_timers(m, 1);

@@ -1,6 +1,8 @@
 /*
  * retention.c -- the leader removes complete and failed jobs past their
  * type's limits ([retention], [retention TYPE]; docs/kue-supervisor.md).
+ * Per queue, by the leader of that queue: a prune call works on the types
+ * of its prefix.
  *
  * One `prune` call works for at most PRUNE_BUDGET_US of Redis time (the
  * script watches the clock), then answers where it stopped; the next call
@@ -22,11 +24,11 @@
 #define PRUNE_BUDGET_US "1000"
 #define PRUNE_ARGS (8 + 5 * SUP_MAX_TYPES)
 
-static void arm(struct master *m, int64_t ms)
+static void arm(struct master *m, struct sup_queue *q, int64_t ms)
 {
-    ev_timer_stop(m->loop, &m->ret_timer);
-    ev_timer_set(&m->ret_timer, ms <= 0 ? 0. : (double)ms / 1000.0, 0.);
-    ev_timer_start(m->loop, &m->ret_timer);
+    ev_timer_stop(m->loop, &q->ret_timer);
+    ev_timer_set(&q->ret_timer, ms <= 0 ? 0. : (double)ms / 1000.0, 0.);
+    ev_timer_start(m->loop, &q->ret_timer);
 }
 
 static void count(struct master *m, const char *type, const char *state, uint64_t n)
@@ -52,28 +54,28 @@ static void count(struct master *m, const char *type, const char *state, uint64_
 static void prune_reply(redisAsyncContext *ac, void *r, void *priv)
 {
     struct master *m = sup_master;
+    struct sup_queue *q = priv;
     redisReply *reply = r;
     (void)ac;
-    (void)priv;
-    m->ret_inflight = 0;
+    q->ret_inflight = 0;
     if (m->draining)
         return;
     int64_t interval = m->cfg->retention.interval_ms;
     if (!reply) {
-        arm(m, interval);
+        arm(m, q, interval);
         return;
     }
     if (reply->type == REDIS_REPLY_ERROR) {
         if (!strncmp(reply->str, "FENCED", 6))
-            sup_leader_lost(m, "prune answered FENCED");
+            sup_leader_lost(m, q, "prune answered FENCED");
         else
             klog_error("prune: %s", reply->str);
-        m->ret_cursor = 0;
-        arm(m, interval);
+        q->ret_cursor = 0;
+        arm(m, q, interval);
         return;
     }
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 1) {
-        arm(m, interval);
+        arm(m, q, interval);
         return;
     }
     long long next = reply->element[0]->integer;
@@ -88,11 +90,11 @@ static void prune_reply(redisAsyncContext *ac, void *r, void *priv)
         klog_debug("retention: removed %lld %s job(s) of type %s", n->integer, s->str, t->str);
     }
     if (next >= 0) {
-        m->ret_cursor = (int)next;
-        arm(m, 0);
+        q->ret_cursor = (int)next;
+        arm(m, q, 0);
     } else {
-        m->ret_cursor = 0;
-        arm(m, removed > 0 ? 0 : interval);
+        q->ret_cursor = 0;
+        arm(m, q, removed > 0 ? 0 : interval);
     }
 }
 
@@ -103,23 +105,24 @@ static void fmt_ll(char *buf, size_t len, long long v)
 
 static void ret_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
-    struct master *m = w->data;
+    struct sup_queue *q = w->data;
+    struct master *m = sup_master;
     (void)loop;
     (void)revents;
-    if (m->draining || m->ret_inflight)
+    if (m->draining || q->ret_inflight)
         return;
     const struct sup_config *c = m->cfg;
-    if (!sup_is_leader(m) || !m->conn || !kue_conn_usable(m->conn)) {
-        arm(m, c->retention.interval_ms);
+    if (!sup_is_leader(m, q) || !q->conn || !kue_conn_usable(q->conn)) {
+        arm(m, q, c->retention.interval_ms);
         return;
     }
     static char num[PRUNE_ARGS][24];
     const char *argv[PRUNE_ARGS];
     int n = 0;
-    argv[n++] = c->keys_prefix;
-    argv[n++] = m->leader_token;
+    argv[n++] = q->keys_prefix;
+    argv[n++] = q->leader_token;
     argv[n++] = PRUNE_BUDGET_US;
-    fmt_ll(num[n], sizeof(num[n]), m->ret_cursor);
+    fmt_ll(num[n], sizeof(num[n]), q->ret_cursor);
     argv[n] = num[n];
     n++;
     const struct sup_retention *rs[1 + SUP_MAX_TYPES];
@@ -137,20 +140,20 @@ static void ret_cb(struct ev_loop *loop, ev_timer *w, int revents)
             n++;
         }
     }
-    if (kue_conn_script(m->conn, KS_PRUNE, prune_reply, NULL, n, argv, NULL) == 0)
-        m->ret_inflight = 1;
+    if (kue_conn_script(q->conn, KS_PRUNE, prune_reply, q, n, argv, NULL) == 0)
+        q->ret_inflight = 1;
     else
-        arm(m, c->retention.interval_ms);
+        arm(m, q, c->retention.interval_ms);
 }
 
-void sup_retention_start(struct master *m)
+void sup_retention_start(struct master *m, struct sup_queue *q)
 {
-    ev_init(&m->ret_timer, ret_cb);
-    m->ret_timer.data = m;
-    arm(m, m->cfg->retention.interval_ms);
+    ev_init(&q->ret_timer, ret_cb);
+    q->ret_timer.data = q;
+    arm(m, q, m->cfg->retention.interval_ms);
 }
 
-void sup_retention_stop(struct master *m)
+void sup_retention_stop(struct master *m, struct sup_queue *q)
 {
-    ev_timer_stop(m->loop, &m->ret_timer);
+    ev_timer_stop(m->loop, &q->ret_timer);
 }

@@ -234,7 +234,7 @@ int sup_spawn_worker(struct master *m, int idx, const struct sup_type *t)
         snprintf(rate, sizeof(rate), "0");
     snprintf(gconc, sizeof(gconc), "%lld", t->group_concurrency);
     const char *opts[] = {
-        "--redis", m->url_text, "--prefix", c->prefix, "--key-style", c->key_style, "--type", t->name,
+        "--redis", m->url_text, "--prefix", t->prefix, "--key-style", c->key_style, "--type", t->name,
         "--plugin", t->handler, "--concurrency", conc, "--slot", slot,
         "--timeout", tmo, "--lease", lease, "--log-format", c->log_format,
         "--log-level", c->log_level, "--name", name, "--rate", rate,
@@ -261,6 +261,8 @@ int sup_spawn_worker(struct master *m, int idx, const struct sup_type *t)
     s->restarts = p->restarts;
     kue_sb_write_end(s);
 
+    struct sup_queue *q = sup_queue_get(m, t->keys_prefix, t->prefix);
+    p->queue = q ? q->idx : 0;
     pid_t pid = spawn(m, m->worker_bin, argv, m->sb.fd, sfd, 1, 1, idx);
     close(sfd);
     if (pid < 0) {
@@ -283,8 +285,12 @@ int sup_spawn_web(struct master *m, int idx)
     int n = 0;
     opts[n++] = "--redis";
     opts[n++] = m->url_text;
+    /* every prefix in use, [redis] prefix first */
+    char prefixes[SUP_MAX_QUEUES * 64];
+    if (sup_config_prefix_list(c, prefixes, sizeof(prefixes)) < 0)
+        kue_strlcpy(prefixes, c->prefix, sizeof(prefixes));
     opts[n++] = "--prefix";
-    opts[n++] = c->prefix;
+    opts[n++] = prefixes;
     opts[n++] = "--key-style";
     opts[n++] = c->key_style;
     opts[n++] = "--listen";

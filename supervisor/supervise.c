@@ -51,7 +51,7 @@ static void worker_exited(struct master *m, int idx, int status)
         snprintf(cause, sizeof(cause), "%s", p->stop_cause);
     else
         snprintf(cause, sizeof(cause), "worker %d %s", (int)p->pid, st);
-    sup_rds_settle(m, p->pid, cause, p->settle_requeue);
+    sup_rds_settle(sup_proc_queue(m, p), p->pid, cause, p->settle_requeue);
     if (p->settle_requeue && held && m->draining)
         m->inflight_at_kill += (int)held;
 
@@ -202,7 +202,7 @@ void sup_check_worker(struct master *m, int idx, int64_t now_wall, int check_rss
                 klog_warn("%s (pid %d): the handler of job %lld holds its loop since before "
                           "that deadline: job %lld is the one that timed out", name, (int)p->pid,
                           (long long)blame, (long long)blame);
-            sup_rds_fail_job(m, blame, "timeout");
+            sup_rds_fail_job(sup_proc_queue(m, p), blame, "timeout");
             /* the process's other jobs go back without spending an attempt */
             p->settle_requeue = 1;
             snprintf(p->stop_cause, sizeof(p->stop_cause),
@@ -227,7 +227,7 @@ void sup_check_worker(struct master *m, int idx, int64_t now_wall, int check_rss
             /* the handler holding the loop is the one that hangs: it fails
              * with that cause, the process's other jobs go back as they are */
             if (s.handler_job > 0) {
-                sup_rds_fail_job(m, s.handler_job, p->stop_cause);
+                sup_rds_fail_job(sup_proc_queue(m, p), s.handler_job, p->stop_cause);
                 p->settle_requeue = 1;
             }
             sup_stop_proc(m, idx, SIGKILL, "hung");

@@ -309,3 +309,82 @@ Test(config, key_style)
     EXPECT_ERR("[redis]\nurl = redis-cluster://:pw@127.0.0.1:7000/1\n", "w.ini:2: [redis] url:");
     cr_assert(strstr(err, "db 0 only") && !strstr(err, ":pw@"), "%s", err);
 }
+
+Test(config, named_section_checks)
+{
+    EXPECT_ERR("[retention email]\n[retention email]\n",
+               "w.ini:2: [retention email]: duplicate section (first at line 1)");
+    EXPECT_ERR("[cron]\n", "w.ini:1: [cron]: a cron section needs a name");
+    EXPECT_ERR("[cron a/b]\n", "w.ini:1: [cron a/b]: the name contains a control character, '#', "
+               "'/' or a space");
+    EXPECT_ERR("[cron x]\nschedule=@hourly\ntype=email\n[cron x]\n",
+               "w.ini:4: [cron x]: duplicate section (first at line 1)");
+    char big[200];
+    snprintf(big, sizeof big, "[type %0100d]\n", 7);
+    EXPECT_ERR(big, "name longer than 63 characters");
+    cr_assert_eq(tload("[retention]\nkeep_failed = 5\n[retention email]\nkeep_failed = 7\n"), 0, "%s", err);
+    cr_assert_eq(cfg.nretention, 1);
+    cr_assert_eq(sup_config_retention(&cfg, "email")->keep_failed, 7);
+}
+
+Test(config, type_prefix)
+{
+    const char *base = "[supervisor]\nplugins=plugins\n[redis]\nprefix = jobs\n";
+    char text[1024];
+    snprintf(text, sizeof text, "%s[type email]\n[type other]\nhandler = email.so\nprefix = mail\n"
+             "[type third]\nhandler = email.so\nprefix = jobs\n", base);
+    cr_assert_eq(tload(text), 0, "%s", err);
+    cr_assert_str_eq(cfg.types[0].prefix, "jobs", "the default is [redis] prefix");
+    cr_assert_str_eq(cfg.types[1].prefix, "mail");
+    cr_assert_str_eq(cfg.types[1].keys_prefix, "mail");
+    const char *pf[8];
+    cr_assert_eq(sup_config_prefixes(&cfg, pf, 8), 2);
+    cr_assert_str_eq(pf[0], "jobs");
+    cr_assert_str_eq(pf[1], "mail");
+    char list[256];
+    cr_assert_eq(sup_config_prefix_list(&cfg, list, sizeof list), 0);
+    cr_assert_str_eq(list, "jobs,mail");
+    cr_assert_eq(sup_config_prefix_list(&cfg, list, 6), -1, "too small: refused");
+    /* hashtag: every type's effective prefix gets its braces */
+    snprintf(text, sizeof text, "%skey_style = hashtag\n[type email]\nprefix = mail\n", base);
+    cr_assert_eq(tload(text), 0, "%s", err);
+    cr_assert_str_eq(cfg.types[0].keys_prefix, "{mail}");
+    cr_assert_str_eq(cfg.keys_prefix, "{jobs}");
+    /* -t: non-empty, no spaces, bounded */
+    EXPECT_ERR("[supervisor]\nplugins=plugins\n[type email]\nprefix =\n",
+               "w.ini:4: [type email] prefix: must be non-empty, without spaces");
+    EXPECT_ERR("[supervisor]\nplugins=plugins\n[type email]\nprefix = a b\n",
+               "w.ini:4: [type email] prefix: must be non-empty, without spaces");
+    snprintf(text, sizeof text, "[supervisor]\nplugins=plugins\n[type email]\nprefix = %070d\n", 1);
+    EXPECT_ERR(text, "w.ini:4: [type email] prefix: value too long (at most 63 characters)");
+    /* cron makes jobs on [redis] prefix only */
+    EXPECT_ERR("[supervisor]\nplugins=plugins\n[type email]\nprefix = mail\n"
+               "[cron daily]\nschedule = @daily\ntype = email\n",
+               "w.ini:7: [cron daily] type: type email is on prefix mail");
+}
+
+Test(config, type_prefix_reload)
+{
+    static struct sup_config a, b;
+    const char *one = "[supervisor]\nplugins=plugins\n[type email]\n";
+    cr_assert_eq(sup_config_load_string(&a, one, "a", dir, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(sup_config_load_string(&b, "[supervisor]\nplugins=plugins\n[type email]\nprefix = mail\n",
+                                        "b", dir, err, sizeof(err)), 0, "%s", err);
+    char ch[256];
+    cr_assert(sup_type_changes(&a.types[0], &b.types[0], ch, sizeof ch) & SUP_APPLY_WORKERS);
+    cr_assert_str_eq(ch, "prefix");
+    cr_assert_neq(sup_type_changed(&a.types[0], &b.types[0]), 0, "its workers are replaced");
+    /* naming the default explicitly changes nothing */
+    cr_assert_eq(sup_config_load_string(&b, "[supervisor]\nplugins=plugins\n[type email]\nprefix = q\n",
+                                        "b", dir, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(sup_type_changed(&a.types[0], &b.types[0]), 0);
+    /* [redis] prefix is fixed: a type on the default keeps the running one */
+    cr_assert_eq(sup_config_load_string(&b, "[supervisor]\nplugins=plugins\n[redis]\nprefix = new\n"
+                                        "[type email]\n", "b", dir, err, sizeof(err)), 0, "%s", err);
+    sup_config_keep_fixed(&b, &a);
+    cr_assert_str_eq(b.prefix, "q");
+    cr_assert_str_eq(b.types[0].prefix, "q");
+    cr_assert_str_eq(b.keys_prefix, "q");
+    cr_assert_eq(sup_type_changed(&a.types[0], &b.types[0]), 0);
+    cr_assert_eq(sup_config_key_apply("type", "prefix"), SUP_APPLY_WORKERS);
+}

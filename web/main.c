@@ -35,7 +35,8 @@ static void usage(FILE *f)
             "               [--threads N] [--max-body SIZE] [--max-connections N]\n"
             "               [--timeout DURATION] [--log-level L] [--log-format text|json]\n"
             "               [--events-buffer SIZE] [--max-per-client N] [--max-streams N]\n"
-            "               [--allowed-hosts NAME,...] [--key-style plain|hashtag]\n");
+            "               [--allowed-hosts NAME,...] [--key-style plain|hashtag]\n"
+            "               [--wait-replicas N] [--wait-timeout DURATION]\n");
 }
 
 int main(int argc, char **argv)
@@ -60,6 +61,8 @@ int main(int argc, char **argv)
         { "max-streams", required_argument, NULL, 'S' },
         { "allowed-hosts", required_argument, NULL, 'H' },
         { "key-style", required_argument, NULL, 'K' },
+        { "wait-replicas", required_argument, NULL, 'W' },
+        { "wait-timeout", required_argument, NULL, 'w' },
         { "tls-cert-pem", required_argument, NULL, 'x' },
         { "tls-key-pem", required_argument, NULL, 'y' },
         { "help", no_argument, NULL, 'h' },
@@ -85,6 +88,20 @@ int main(int argc, char **argv)
         case 'p': ctx.prefix = optarg; break;
         case 'K':
             if (web_set_key_style(optarg) < 0) { usage(stderr); return 2; }
+            break;
+        case 'W':
+            if (kue_parse_int(optarg, 0, KUE_MAX_WAIT_REPLICAS, &v) < 0 ||
+                web_set_wait_replicas((int)v, -1) < 0) {
+                usage(stderr);
+                return 2;
+            }
+            break;
+        case 'w':
+            if (kue_parse_duration(optarg, &ms) < 0 || ms < 1 || ms > KUE_MAX_WAIT_TIMEOUT_MS ||
+                web_set_wait_replicas(-1, (int)ms) < 0) {
+                usage(stderr);
+                return 2;
+            }
             break;
         case 'l': o.listen = optarg; break;
         case 't': ctx.title = optarg; break;

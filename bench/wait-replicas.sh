@@ -72,6 +72,7 @@ for w in 0 1; do
     # N no-op jobs through a supervisor: from the first completion to the Nth
     redis-cli -p "$mport" flushall >/dev/null
     "$tmp/kbench" enqueue "$url" q echo bulk "$n" >/dev/null
+    redis-cli -p "$mport" config resetstat >/dev/null
     cat >"$tmp/workers.ini" <<EOF
 [supervisor]
 plugins = $tmp/plugins
@@ -98,7 +99,7 @@ EOF
     last=$(sed -n 's/.*"last_ms":\([0-9.]*\).*/\1/p' "$tmp/watch.json")
     s=$(awk -v f="$first" -v l="$last" 'BEGIN { print (l - f) / 1000 }')
     waits=$(redis-cli -p "$mport" info commandstats | sed -n 's/^cmdstat_wait:calls=\([0-9]*\).*/\1/p')
-    printf 'wait_replicas = %d  run  no-op       %s  WAIT calls so far: %s\n' "$w" "$(rate "$n" "$s")" \
+    printf 'wait_replicas = %d  run  no-op       %s  %s WAIT calls\n' "$w" "$(rate "$n" "$s")" \
         "${waits:-0}"
     grep -i "replicas confirmed" "$tmp/sup-$w.log" | head -3 || true
 done

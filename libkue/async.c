@@ -15,6 +15,11 @@
  * back with a NULL reply before conn.c reports the loss, so each save is
  * answered exactly once, and before the state callback hears connected = 0.
  *
+ * With wait_replicas, a WAIT is pipelined behind each enqueue call with the
+ * same batch as privdata: the call's reply is kept in the batch (settle)
+ * and the saves are answered from the WAIT's reply callback (both come back,
+ * NULL or not, in order).
+ *
  * kue_async_free() answers the saves still on the list itself and then
  * orphans them (s->a = NULL): hiredis still holds the sent batches, and
  * hands them back with a NULL reply when the connection is freed -- at

@@ -109,11 +109,13 @@ struct async_run {
     redisContext *rc;        /* the replica, checked in each callback */
     int want, answered, ok, on_replica;
     int64_t t0, last_ms;
+    kue_job_t **jobs;
 };
 
 static void saved(kue_async_t *a, int64_t id, const char *err, void *privdata)
 {
     struct async_run *r = privdata;
+    kue_job_free(r->jobs[r->answered]);      /* answered in the order saved */
     r->answered++;
     r->last_ms = kt_now_ms() - r->t0;
     if (id > 0) {
@@ -131,12 +133,11 @@ static void on_state(kue_async_t *a, int connected, void *privdata)
     struct async_run *r = privdata;
     if (!connected || r->t0) return;
     r->t0 = kt_now_ms();
-    kue_job_t **jobs = calloc((size_t)r->want, sizeof *jobs);
+    r->jobs = calloc((size_t)r->want, sizeof *r->jobs);
     for (int i = 0; i < r->want; i++) {
-        jobs[i] = kue_job_new("echo", "{}");
-        cr_assert_eq(kue_async_save(a, jobs[i], saved, r), 0, "%s", kue_async_errstr(a));
+        r->jobs[i] = kue_job_new("echo", "{}");
+        cr_assert_eq(kue_async_save(a, r->jobs[i], saved, r), 0, "%s", kue_async_errstr(a));
     }
-    free(jobs);              /* the jobs leak into the test process: small */
 }
 
 static void on_guard(struct ev_loop *loop, ev_timer *t, int revents)
@@ -153,6 +154,7 @@ static void run_async(kue_async_t *a, struct async_run *r)
     ev_run(EV_DEFAULT, 0);
     ev_timer_stop(EV_DEFAULT, &guard);
     cr_assert_eq(r->answered, r->want, "only %d of %d saves answered", r->answered, r->want);
+    free(r->jobs);
 }
 
 Test(replica_wait, the_async_producer_answers_once_the_replica_has_the_jobs)

@@ -8,6 +8,8 @@
  *       in flight, each callback sends the chain's next save); or
  *       kue_job_save_bulk() in batches of 1000.  -> {"secs":S,"n":N}
  *       With KBENCH_GROUPS=G (bulk only), job i is in group "g<i mod G>".
+ *       With KBENCH_WAIT_REPLICAS=R, every save waits for R replicas
+ *       (kue_set_wait_replicas, timeout 1 s; bench/wait-replicas.sh).
  *   kbench latency URL PREFIX TYPE M STAMPS
  *       M jobs one at a time through an idle worker of TYPE (the stamp
  *       plugin appends "id ns" to STAMPS at handler start); completion is
@@ -59,6 +61,8 @@ static kue_t *conn(void)
     char err[256];
     kue_t *k = kue_connect(url, prefix, err, sizeof err);
     if (!k) die("connect", err);
+    const char *w = getenv("KBENCH_WAIT_REPLICAS");
+    if (w && kue_set_wait_replicas(k, atoi(w), 1000) != 0) die("wait replicas", kue_errstr(k));
     return k;
 }
 
@@ -109,6 +113,9 @@ static double enqueue_chains(long n, long conc)
     char err[256];
     kue_async_t *a = kue_async_connect(EV_DEFAULT, url, prefix, err, sizeof err);
     if (!a) die("connect", err);
+    const char *w = getenv("KBENCH_WAIT_REPLICAS");
+    if (w && kue_async_set_wait_replicas(a, atoi(w), 1000) != 0)
+        die("wait replicas", kue_async_errstr(a));
     ch.n = n;
     ch.conc = conc < 1 ? 1 : conc;
     kue_async_set_state_fn(a, chain_state, NULL);

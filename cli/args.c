@@ -21,13 +21,15 @@
 #include "url.h"
 #include "util.h"
 
-enum { G_REDIS = 1001, G_PREFIX, G_SEARCH, G_KEY_STYLE };
+enum { G_REDIS = 1001, G_PREFIX, G_SEARCH, G_KEY_STYLE, G_WAIT_REPLICAS, G_WAIT_TIMEOUT };
 
 static const struct option global_opts[] = {
     { "redis", required_argument, NULL, G_REDIS },
     { "prefix", required_argument, NULL, G_PREFIX },
     { "key-style", required_argument, NULL, G_KEY_STYLE },
     { "search", no_argument, NULL, G_SEARCH },
+    { "wait-replicas", required_argument, NULL, G_WAIT_REPLICAS },
+    { "wait-timeout", required_argument, NULL, G_WAIT_TIMEOUT },
     { "help", no_argument, NULL, 'h' },
 };
 
@@ -125,6 +127,28 @@ static const char *round_prefix(cli_t *c)
     return c->cur;
 }
 
+/* --wait-replicas and --wait-timeout (or their variables): 0, or -1 with
+ * the reason in why. */
+static int wait_values(const cli_t *c, int *n, int *ms, char *why, size_t wl)
+{
+    long long v = 0;
+    int64_t t = 1000;
+    if (c->wait_replicas && kue_parse_int(c->wait_replicas, 0, KUE_MAX_WAIT_REPLICAS, &v) != 0) {
+        snprintf(why, wl, "--wait-replicas/KUE_WAIT_REPLICAS: \"%.32s\": expected 0 .. %d",
+                 c->wait_replicas, KUE_MAX_WAIT_REPLICAS);
+        return -1;
+    }
+    if (c->wait_timeout && (kue_parse_duration(c->wait_timeout, &t) != 0 || t < 1 ||
+                            t > KUE_MAX_WAIT_TIMEOUT_MS)) {
+        snprintf(why, wl, "--wait-timeout/KUE_WAIT_TIMEOUT: \"%.32s\": expected a duration "
+                 "from 1ms to %ds", c->wait_timeout, KUE_MAX_WAIT_TIMEOUT_MS / 1000);
+        return -1;
+    }
+    *n = (int)v;
+    *ms = (int)t;
+    return 0;
+}
+
 kue_t *cli_kue(cli_t *c)
 {
     if (c->k) return c->k;
@@ -139,6 +163,14 @@ kue_t *cli_kue(cli_t *c)
     kue_set_search(c->k, c->search);
     if (c->key_style && kue_set_key_style(c->k, c->key_style) != 0) {
         cli_error("%s", kue_errstr(c->k));
+        kue_free(c->k);
+        c->k = NULL;
+        return NULL;
+    }
+    int n, ms;
+    char why[160] = "";
+    if (wait_values(c, &n, &ms, why, sizeof why) != 0 || kue_set_wait_replicas(c->k, n, ms) != 0) {
+        cli_error("%s", c->k && !why[0] ? kue_errstr(c->k) : why);
         kue_free(c->k);
         c->k = NULL;
     }
@@ -227,6 +259,19 @@ int cli_next(cli_parser_t *p)
             p->c->key_style = p->arg;
             break;
         case G_SEARCH: p->c->search = 1; break;
+        case G_WAIT_REPLICAS:
+        case G_WAIT_TIMEOUT: {
+            cli_t probe = *p->c;
+            *(o == G_WAIT_REPLICAS ? &probe.wait_replicas : &probe.wait_timeout) = p->arg;
+            int n, ms;
+            char why[160];
+            if (wait_values(&probe, &n, &ms, why, sizeof why) != 0) {
+                cli_usage_error(p->cmd, "%s", why);
+                return CLI_PARSE_BAD;
+            }
+            *p->c = probe;
+            break;
+        }
         case ':': case '?':
             bad_option(p, o);
             return CLI_PARSE_BAD;

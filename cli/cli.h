@@ -22,6 +22,8 @@ typedef struct cli {
     const char *url;        /* --redis, else $KUE_REDIS_URL, else NULL (libkue default) */
     const char *prefix;     /* --prefix, else $KUE_PREFIX, else NULL ("q") */
     const char *key_style;  /* --key-style, else $KUE_KEY_STYLE, else NULL ("plain") */
+    const char *wait_replicas;  /* --wait-replicas, else $KUE_WAIT_REPLICAS, else NULL (0: off) */
+    const char *wait_timeout;   /* --wait-timeout, else $KUE_WAIT_TIMEOUT, else NULL (1s) */
     int search;             /* --search: index the data of created jobs */
     kue_t *k;               /* connected on first use by cli_kue() */
     /* A prefix list (--prefix P1,P2,...): read commands (each_prefix) run

@@ -24,7 +24,10 @@ static int cmd_version(cli_t *c, int argc, char **argv);
     "                 and search take a list P1,P2,... and show each prefix\n" \
     "  --key-style S  plain (P:jobs) or hashtag ({P}:jobs, Kue on ioredis)\n" \
     "                 (default: $KUE_KEY_STYLE, else plain)\n" \
-    "  --search       index the data of created jobs for Kue's search\n"
+    "  --search       index the data of created jobs for Kue's search\n" \
+    "  --wait-replicas N  after creating a job, WAIT until N replicas have it\n" \
+    "                 (default: $KUE_WAIT_REPLICAS, else 0: off)\n" \
+    "  --wait-timeout D   at most this long (default: $KUE_WAIT_TIMEOUT, else 1s)\n"
 
 static const struct command {
     const char *name;
@@ -252,6 +255,8 @@ int main(int argc, char **argv)
     c.url = env_or_null("KUE_REDIS_URL");
     c.prefix = env_or_null("KUE_PREFIX");
     c.key_style = env_or_null("KUE_KEY_STYLE");
+    c.wait_replicas = env_or_null("KUE_WAIT_REPLICAS");
+    c.wait_timeout = env_or_null("KUE_WAIT_TIMEOUT");
     argv[0] = "kue";
     cli_parse_begin(&p, &c, argc, argv, top);
     p.stop_at_arg = 1;

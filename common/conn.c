@@ -22,6 +22,19 @@
  * also subscribes to +switch-master on one sentinel (the "watch") and drops
  * its connection the moment the master moves.
  *
+ * Cluster redirections: MOVED drops the connection (kue_reply_wants_failover)
+ * and the reconnect reads the slot map again.  ASK (the queue's slot is
+ * being migrated and the key has already left) is followed once, without
+ * touching the map: a short-lived connection to the node it names sends
+ * ASKING and the command, and the caller's callback gets that node's
+ * reply.  If the node cannot be reached within CONN_CONNECT_TIMEOUT, the
+ * caller gets the ASK reply itself, which is transient (kue_reply_transient)
+ * and retried.  An asked command runs, and is answered, after the commands
+ * pipelined behind it.  Scripts are not asked: the importing node refuses
+ * any of them with TRYAGAIN while one of its declared keys is missing there,
+ * and {P}:fence never exists (docs/wire.md), so a script only ever gets the
+ * ASK reply, transient, and is retried until the migration ends.
+ *
  * Ownership: the hiredis context belongs to hiredis once connected (it frees
  * it itself after a disconnect); ac->data points back to us and is cleared
  * before we free ourselves, so callbacks that hiredis runs late (NULL
@@ -62,19 +75,40 @@ struct kue_conn {
     redisAsyncContext *watch;    /* sentinel URLs: +switch-master subscription */
     int watch_next;              /* the sentinel the watch tries next */
     ev_timer watch_retry;
+    struct conn_ask *asks;       /* ASK redirections being followed */
 };
 
 /* A command in flight.  Scripts keep their arguments for the NOSCRIPT
- * fallback; they live in the same allocation. */
+ * fallback; they live in the same allocation.  Plain commands keep their
+ * formatted text, to be sent again after an ASK. */
 struct conn_cmd {
     redisCallbackFn *cb;
     void *privdata;
     int script;                  /* -1: plain command; else kue_script_id */
     int retried;                 /* already re-sent as EVAL */
+    int asked;                   /* already sent to the node an ASK named */
     int argc;                    /* script arguments (without EVALSHA sha 2 K1 K2) */
     const char **argv;           /* argc + 5: EVALSHA|EVAL, sha|source, "2", KEYS, ARGV */
     size_t *lens;
+    char *text;                  /* plain commands: the formatted command */
+    size_t textlen;
 };
+
+/* An ASK being followed: a connection of its own to the named node. */
+struct conn_ask {
+    struct conn_ask *next;
+    kue_conn_t *c;
+    struct conn_cmd *cmd;
+    redisAsyncContext *ac;       /* ac->data points here while it is ours */
+    ev_timer timeout;
+    char err[128];               /* the ASK reply, given back if the node fails */
+};
+
+static void cmd_free(struct conn_cmd *cmd)
+{
+    if (cmd) free(cmd->text);
+    free(cmd);
+}
 
 static void conn_connect(kue_conn_t *c);
 
@@ -89,11 +123,14 @@ static void schedule_retry(kue_conn_t *c)
     ev_timer_start(c->loop, &c->retry);
 }
 
+static void asks_abort(kue_conn_t *c);
+
 static void lost(kue_conn_t *c, const char *why)
 {
     int was_ready = c->ready;
     c->ready = 0;
     c->ac = NULL;
+    asks_abort(c);               /* their callbacks get NULL, as the pending ones did */
     c->pending = 0;
     ev_timer_stop(c->loop, &c->connect_timeout);
     if (was_ready)
@@ -330,6 +367,7 @@ kue_conn_t *kue_conn_new(struct ev_loop *loop, const kue_url_t *url, const char 
 void kue_conn_free(kue_conn_t *c)
 {
     if (!c) return;
+    asks_abort(c);
     ev_timer_stop(c->loop, &c->retry);
     ev_timer_stop(c->loop, &c->connect_timeout);
     watch_stop(c);
@@ -362,6 +400,136 @@ int kue_conn_usable(const kue_conn_t *c) { return c && usable(c); }
 
 static int send_script(kue_conn_t *c, struct conn_cmd *cmd, int as_eval);
 
+/* ---- following ASK ---------------------------------------------------------- */
+
+static void ask_unlink(struct conn_ask *a)
+{
+    for (struct conn_ask **p = &a->c->asks; *p; p = &(*p)->next)
+        if (*p == a) {
+            *p = a->next;
+            break;
+        }
+    ev_timer_stop(a->c->loop, &a->timeout);
+    a->ac->data = NULL;          /* its late callbacks find nothing */
+}
+
+/* Hand the asked command its reply (NULL: the connection was lost) and
+ * free it.  The caller has unlinked a and still owns a->ac. */
+static void ask_finish(struct conn_ask *a, redisAsyncContext *ac, redisReply *reply)
+{
+    kue_conn_t *c = a->c;
+    struct conn_cmd *cmd = a->cmd;
+    if (c->pending > 0) c->pending--;
+    if (cmd->cb) cmd->cb(ac, reply, cmd->privdata);     /* may free c */
+    cmd_free(cmd);
+    free(a);
+}
+
+/* The node failed us: the caller gets the ASK reply itself (transient). */
+static void ask_fail(struct conn_ask *a)
+{
+    redisAsyncContext *ac = a->ac;
+    ask_unlink(a);
+    klog_warn("redis %s (%s): %s: the node did not answer", a->c->name, a->c->where, a->err);
+    redisReply r = { .type = REDIS_REPLY_ERROR, .str = a->err, .len = strlen(a->err) };
+    ask_finish(a, ac, &r);
+}
+
+static void on_ask_reply(redisAsyncContext *ac, void *r, void *privdata)
+{
+    struct conn_ask *a = ac->data;
+    (void)privdata;
+    if (!a) return;
+    if (!r) {
+        ask_fail(a);
+        return;
+    }
+    ask_unlink(a);
+    ask_finish(a, ac, r);
+    redisAsyncDisconnect(ac);    /* one command only; hiredis closes it after this callback */
+}
+
+static void on_ask_connect(const redisAsyncContext *ac, int status)
+{
+    struct conn_ask *a = ac->data;
+    if (a && status != REDIS_OK) ask_fail(a);          /* hiredis frees ac */
+}
+
+static void on_ask_disconnect(const redisAsyncContext *ac, int status)
+{
+    struct conn_ask *a = ac->data;
+    if (a) ask_fail(a);
+}
+
+static void on_ask_timeout(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct conn_ask *a = w->data;
+    redisAsyncContext *ac = a->ac;
+    ask_fail(a);
+    redisAsyncFree(ac);
+}
+
+/* Follow the ASK in reply for the plain command cmd: 0 when the command is
+ * on its way to the named node (cmd belongs to the ask now), -1 to answer
+ * with reply. */
+static int ask_start(kue_conn_t *c, struct conn_cmd *cmd, const redisReply *reply)
+{
+    unsigned slot;
+    char host[256];
+    int port;
+    if (kue_cluster_redirect(reply, &slot, host, sizeof host, &port) != 2) return -1;
+    struct conn_ask *a = calloc(1, sizeof *a);
+    if (!a) return -1;
+    redisAsyncContext *ac = redisAsyncConnect(host, port);
+    if (!ac || ac->err) {
+        if (ac) redisAsyncFree(ac);
+        free(a);
+        return -1;
+    }
+    a->c = c;
+    a->cmd = cmd;
+    a->ac = ac;
+    snprintf(a->err, sizeof a->err, "%s", reply->str);
+    ac->data = a;
+    redisLibevAttach(c->loop, ac);
+    redisAsyncSetConnectCallback(ac, on_ask_connect);
+    redisAsyncSetDisconnectCallback(ac, on_ask_disconnect);
+    /* queued until the connection is up; only the last one's reply counts */
+    if (c->url.user[0])
+        redisAsyncCommand(ac, NULL, NULL, "AUTH %s %s", c->url.user, c->url.password);
+    else if (c->url.password[0])
+        redisAsyncCommand(ac, NULL, NULL, "AUTH %s", c->url.password);
+    redisAsyncCommand(ac, NULL, NULL, "ASKING");
+    if (redisAsyncFormattedCommand(ac, on_ask_reply, NULL, cmd->text, cmd->textlen) != REDIS_OK) {
+        ac->data = NULL;
+        redisAsyncFree(ac);
+        free(a);
+        return -1;
+    }
+    cmd->asked = 1;
+    ev_timer_init(&a->timeout, on_ask_timeout, CONN_CONNECT_TIMEOUT, 0.);
+    a->timeout.data = a;
+    ev_timer_start(c->loop, &a->timeout);
+    a->next = c->asks;
+    c->asks = a;
+    c->pending++;
+    klog_debug("redis %s (%s): %s: following it", c->name, c->where, reply->str);
+    return 0;
+}
+
+/* The connection is lost or freed: every ASK being followed ends, its
+ * command answered NULL. */
+static void asks_abort(kue_conn_t *c)
+{
+    while (c->asks) {
+        struct conn_ask *a = c->asks;
+        redisAsyncContext *ac = a->ac;
+        ask_unlink(a);
+        ask_finish(a, ac, NULL);
+        redisAsyncFree(ac);
+    }
+}
+
 static void on_reply(redisAsyncContext *ac, void *r, void *privdata)
 {
     struct conn_cmd *cmd = privdata;
@@ -373,8 +541,11 @@ static void on_reply(redisAsyncContext *ac, void *r, void *privdata)
         cmd->retried = 1;
         if (send_script(c, cmd, 1) == 0) return;    /* cmd lives on */
     }
+    if (reply && reply->type == REDIS_REPLY_ERROR && cmd->script < 0 && !cmd->asked && c &&
+        usable(c) && !strncmp(reply->str, "ASK ", 4) && ask_start(c, cmd, reply) == 0)
+        return;                                     /* cmd lives on */
     if (cmd->cb) cmd->cb(ac, reply, cmd->privdata);
-    free(cmd);
+    cmd_free(cmd);
     c = ac->data;                           /* the callback may have freed us */
     if (c && usable(c) && kue_reply_wants_failover(reply)) {
         klog_warn("redis %s (%s): %s: reconnecting to the current master", c->name, c->where,
@@ -393,12 +564,14 @@ int kue_conn_command(kue_conn_t *c, redisCallbackFn *cb, void *privdata, const c
     cmd->script = -1;
     va_list ap;
     va_start(ap, fmt);
-    int rc = redisvAsyncCommand(c->ac, on_reply, cmd, fmt, ap);
+    int len = redisvFormatCommand(&cmd->text, fmt, ap);
     va_end(ap);
-    if (rc != REDIS_OK) {
-        free(cmd);
+    if (len < 0 ||
+        redisAsyncFormattedCommand(c->ac, on_reply, cmd, cmd->text, (size_t)len) != REDIS_OK) {
+        cmd_free(cmd);
         return -1;
     }
+    cmd->textlen = (size_t)len;
     c->pending++;
     return 0;
 }
@@ -412,10 +585,13 @@ int kue_conn_commandargv(kue_conn_t *c, redisCallbackFn *cb, void *privdata,
     cmd->cb = cb;
     cmd->privdata = privdata;
     cmd->script = -1;
-    if (redisAsyncCommandArgv(c->ac, on_reply, cmd, argc, argv, lens) != REDIS_OK) {
-        free(cmd);
+    int len = redisFormatCommandArgv(&cmd->text, argc, argv, lens);
+    if (len < 0 ||
+        redisAsyncFormattedCommand(c->ac, on_reply, cmd, cmd->text, (size_t)len) != REDIS_OK) {
+        cmd_free(cmd);
         return -1;
     }
+    cmd->textlen = (size_t)len;
     c->pending++;
     return 0;
 }

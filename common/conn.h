@@ -9,6 +9,9 @@
  * a NULL reply means the connection dropped before the answer arrived.
  * Reconnects back off from 100 ms to 5 s.  hiredis 0.14 has no command
  * timeouts: a connect attempt is bounded by an ev_timer here.
+ * On a cluster, a plain command answered ASK is sent once more, after
+ * ASKING, to the node named (its callback runs after those of the commands
+ * sent behind it); a script gets the ASK reply (see conn.c).
  */
 #ifndef KUE_CONN_H
 #define KUE_CONN_H

@@ -15,6 +15,11 @@
  * back with a NULL reply before conn.c reports the loss, so each save is
  * answered exactly once, and before the state callback hears connected = 0.
  *
+ * With wait_replicas, a WAIT is pipelined behind each enqueue call with the
+ * same batch as privdata: the call's reply is kept in the batch (settle)
+ * and the saves are answered from the WAIT's reply callback (both come back,
+ * NULL or not, in order).
+ *
  * kue_async_free() answers the saves still on the list itself and then
  * orphans them (s->a = NULL): hiredis still holds the sent batches, and
  * hands them back with a NULL reply when the connection is freed -- at
@@ -53,9 +58,14 @@ struct save {
     size_t bytes;
 };
 
-/* The saves of one enqueue call, in record order. */
+/* The saves of one enqueue call, in record order.  With wait_replicas the
+ * call's outcome (ids or err) is kept here until its WAIT returns. */
 struct batch {
     size_t n;
+    int waiting;                 /* a WAIT follows the call: answer on its reply */
+    const char *err;             /* NULL: saved (ids); else a static text or errbuf */
+    char errbuf[512];
+    int64_t ids[KUE_ENQ_BATCH_MAX_JOBS];
     struct save *saves[KUE_ENQ_BATCH_MAX_JOBS];
 };
 
@@ -66,6 +76,9 @@ struct kue_async {
     int cluster;                       /* redis-cluster:// (hashtag only) */
     char where[320];             /* printable endpoint, for messages */
     int search;
+    int wait_n, wait_ms;         /* kue_async_set_wait_replicas(); wait_n 0: off */
+    unsigned long long wait_short;
+    int64_t wait_warned_ms;
     int closing;                 /* kue_async_free() running */
     kue_async_state_fn *state_fn;
     void *state_privdata;
@@ -101,20 +114,28 @@ static void take_off(kue_async_t *a, struct save *s)
     a->pending_bytes -= s->bytes;
 }
 
-/* Answer the saves of a batch from its reply (NULL: lost, or unsent with
- * err_unsent as the message) and free it.  A callback may free a: the
- * saves after it were then answered by kue_async_free() (s->a == NULL). */
-static void answer(struct batch *bt, const redisReply *reply, const char *lost)
+/* Keep the outcome of a batch's enqueue call (reply NULL: lost, with the
+ * message lost): the ids, or the error without the script's class word. */
+static void settle(struct batch *bt, const redisReply *reply, const char *lost)
 {
-    const char *err = NULL;
+    bt->err = NULL;
     if (!reply)
-        err = lost;
+        bt->err = lost;
     else if (kue_enq_reply_id(reply, 0) != 0)
         ;
-    else if (reply->type == REDIS_REPLY_ERROR)   /* without the script's class word */
-        err = !strncmp(reply->str, "INVALID ", 8) ? reply->str + 8 : reply->str;
-    else
-        err = "unexpected reply from the enqueue script";
+    else if (reply->type == REDIS_REPLY_ERROR) {
+        snprintf(bt->errbuf, sizeof bt->errbuf, "%s",
+                 !strncmp(reply->str, "INVALID ", 8) ? reply->str + 8 : reply->str);
+        bt->err = bt->errbuf;
+    } else
+        bt->err = "unexpected reply from the enqueue script";
+    for (size_t i = 0; i < bt->n; i++) bt->ids[i] = bt->err ? 0 : kue_enq_reply_id(reply, i);
+}
+
+/* Answer the saves of a settled batch and free it.  A callback may free a:
+ * the saves after it were then answered by kue_async_free() (s->a == NULL). */
+static void answer(struct batch *bt)
+{
     for (size_t i = 0; i < bt->n; i++) {
         struct save *s = bt->saves[i];
         kue_async_t *a = s->a;
@@ -123,7 +144,7 @@ static void answer(struct batch *bt, const redisReply *reply, const char *lost)
             continue;
         }
         take_off(a, s);
-        int64_t id = err ? 0 : kue_enq_reply_id(reply, i);
+        int64_t id = bt->ids[i];
         kue_job_t *job = s->job;
         kue_saved_fn *cb = s->cb;
         void *priv = s->privdata;
@@ -131,14 +152,29 @@ static void answer(struct batch *bt, const redisReply *reply, const char *lost)
         kue_job_set_saving(job, 0);
         if (id != 0) kue_job_set_saved(job, id);
         if (id < 0) id = -id;
-        cb(a, id, err, priv);    /* may free job, save again, or free a */
+        cb(a, id, bt->err, priv);    /* may free job, save again, or free a */
     }
     free(bt);
 }
 
 static void on_saved(redisAsyncContext *ac, void *r, void *privdata)
 {
-    answer(privdata, r, err_lost);
+    struct batch *bt = privdata;
+    settle(bt, r, err_lost);
+    if (!bt->waiting) answer(bt);
+}
+
+/* The WAIT after a batch's enqueue call: the saves are answered now.  A
+ * shortfall is only noted: the jobs are written (async.h). */
+static void on_waited(redisAsyncContext *ac, void *r, void *privdata)
+{
+    struct batch *bt = privdata;
+    kue_async_t *a = NULL;
+    for (size_t i = 0; i < bt->n && !a; i++) a = bt->saves[i]->a;
+    if (a && !bt->err)
+        kue_wait_check(r, a->wait_n, a->wait_ms, "async producer", &a->wait_short,
+                       &a->wait_warned_ms);
+    answer(bt);
 }
 
 /* Send the open batch.  If it cannot be sent (the connection is gone),
@@ -154,7 +190,15 @@ static void flush(kue_async_t *a)
     int argc = kue_enq_batch_args(&a->records, &argv, &lens);
     int rc = kue_conn_script(a->conn, KS_ENQUEUE, on_saved, bt, argc, argv, lens);
     kue_enq_batch_reset(&a->records);
-    if (rc != 0) answer(bt, NULL, err_unsent);
+    if (rc != 0) {
+        settle(bt, NULL, err_unsent);
+        answer(bt);
+        return;
+    }
+    /* pipelined behind the call: the saves are answered when it returns */
+    if (a->wait_n > 0 &&
+        kue_conn_command(a->conn, on_waited, bt, "WAIT %d %d", a->wait_n, a->wait_ms) == 0)
+        bt->waiting = 1;
 }
 
 static void on_flush(struct ev_loop *loop, ev_prepare *w, int revents)
@@ -307,6 +351,18 @@ int kue_async_set_key_style(kue_async_t *a, const char *style)
     kue_key_prefix(a->prefix, sizeof a->prefix, a->name, ks);
     return 0;
 }
+int kue_async_set_wait_replicas(kue_async_t *a, int n, int timeout_ms)
+{
+    char why[128];
+    if (kue_wait_valid(n, timeout_ms, why, sizeof why) != 0)
+        return refuse(a, KUE_ERR_INVALID, "%s", why);
+    a->wait_n = n;
+    a->wait_ms = timeout_ms;
+    return 0;
+}
+
+unsigned long long kue_async_wait_shortfalls(const kue_async_t *a) { return a ? a->wait_short : 0; }
+
 const char *kue_async_errstr(const kue_async_t *a) { return a ? a->err : "no connection"; }
 kue_errcode_t kue_async_errcode(const kue_async_t *a) { return a ? a->code : KUE_ERR_IO; }
 

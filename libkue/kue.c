@@ -32,6 +32,7 @@
 #include "json.h"
 #include "keys.h"
 #include "kue_internal.h"
+#include "log.h"
 #include "scripts.h"
 #include "search.h"
 #include "sentinel.h"
@@ -57,6 +58,9 @@ struct kue {
     int64_t sentinel_check_ms;  /* sentinel URLs: next check of the master's address */
     int string_ids;             /* events of set_state/remove carry "id":"N" */
     int reroute;                /* a MOVED reply: find the queue's master again */
+    int wait_n, wait_ms;        /* kue_set_wait_replicas(); wait_n 0: off */
+    unsigned long long wait_short;  /* saves whose WAIT fell short */
+    int64_t wait_warned_ms;     /* last shortfall warning (monotonic) */
 };
 
 struct kue_field { char *name; char *value; };
@@ -141,6 +145,81 @@ int kue_set_key_style(kue_t *k, const char *style)
     return 0;
 }
 void kue_set_search(kue_t *k, int enabled) { k->search = enabled != 0; }
+
+/* ---- waiting for replicas -------------------------------------------------- */
+
+#define WAIT_WARN_EVERY_MS 10000
+
+int kue_wait_valid(int n, int timeout_ms, char *err, size_t errlen)
+{
+    if (n < 0 || n > KUE_MAX_WAIT_REPLICAS) {
+        snprintf(err, errlen, "wait replicas %d: expected 0 .. %d", n, KUE_MAX_WAIT_REPLICAS);
+        return -1;
+    }
+    if (timeout_ms < 1 || timeout_ms > KUE_MAX_WAIT_TIMEOUT_MS) {
+        snprintf(err, errlen, "wait timeout %d ms: expected 1 .. %d", timeout_ms,
+                 KUE_MAX_WAIT_TIMEOUT_MS);
+        return -1;
+    }
+    return 0;
+}
+
+int kue_wait_check(const redisReply *r, int n, int timeout_ms, const char *who,
+                   unsigned long long *count, int64_t *last_warn_ms)
+{
+    if (r && r->type == REDIS_REPLY_INTEGER && r->integer >= n) return 0;
+    ++*count;
+    int64_t now = kue_mono_ms();
+    if (*last_warn_ms && now - *last_warn_ms < WAIT_WARN_EVERY_MS) return 1;
+    *last_warn_ms = now;
+    char why[256];
+    if (!r)
+        snprintf(why, sizeof why, "the connection dropped during the wait");
+    else if (r->type == REDIS_REPLY_INTEGER)
+        snprintf(why, sizeof why, "%lld of %d replicas confirmed within %d ms", r->integer, n,
+                 timeout_ms);
+    else
+        snprintf(why, sizeof why, "WAIT failed: %.200s", r->type == REDIS_REPLY_ERROR ? r->str : "?");
+    klog_warn("%s: wait_replicas = %d: %s; the write stands on the master but may be lost "
+              "if it fails now (%llu such waits so far)", who, n, why, *count);
+    return 1;
+}
+
+int kue_set_wait_replicas(kue_t *k, int n, int timeout_ms)
+{
+    char why[128];
+    if (kue_wait_valid(n, timeout_ms, why, sizeof why) != 0)
+        return set_err(k, KUE_ERR_INVALID, "%s", why);
+    k->wait_n = n;
+    k->wait_ms = timeout_ms;
+    return 0;
+}
+
+unsigned long long kue_wait_shortfalls(const kue_t *k) { return k ? k->wait_short : 0; }
+
+/* After a save: WAIT on the connection that ran it (WAIT counts the
+ * replicas that have this connection's last write), never on a new one.
+ * The reply timeout is raised for a wait longer than half of it. */
+static void wait_replicas(kue_t *k)
+{
+    if (k->wait_n <= 0) return;
+    if (!k->c || k->c->err) {       /* dropped after the save: nothing confirmed */
+        kue_wait_check(NULL, k->wait_n, k->wait_ms, "producer", &k->wait_short, &k->wait_warned_ms);
+        return;
+    }
+    int longer = k->wait_ms > KUE_COMMAND_TIMEOUT_MS / 2;
+    if (longer) {
+        struct timeval tv = { (k->wait_ms + KUE_COMMAND_TIMEOUT_MS) / 1000, 0 };
+        redisSetTimeout(k->c, tv);
+    }
+    redisReply *r = redisCommand(k->c, "WAIT %d %d", k->wait_n, k->wait_ms);
+    if (longer && !k->c->err) {
+        struct timeval tv = { KUE_COMMAND_TIMEOUT_MS / 1000, 0 };
+        redisSetTimeout(k->c, tv);
+    }
+    kue_wait_check(r, k->wait_n, k->wait_ms, "producer", &k->wait_short, &k->wait_warned_ms);
+    if (r) freeReplyObject(r);
+}
 
 static const char *const state_names[KUE_STATE__COUNT] = {
     "inactive", "active", "complete", "failed", "delayed"
@@ -762,6 +841,7 @@ int64_t kue_job_save(kue_t *k, kue_job_t *j)
     freeReplyObject(r);
     if (id == 0) return set_err(k, KUE_ERR_PROTOCOL, "unexpected reply from the enqueue script");
     kue_job_set_saved(j, id);
+    wait_replicas(k);
     return j->id;
 }
 
@@ -899,6 +979,7 @@ size_t kue_job_save_bulk(kue_t *k, kue_job_t *const *jobs, size_t n, int64_t *id
     kue_enq_batch_free(&b);
     free(rd);
     free(a);
+    if (saved > 0) wait_replicas(k);
     snprintf(k->err, sizeof k->err, "%s", first);
     return saved;
 }

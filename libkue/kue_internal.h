@@ -39,6 +39,17 @@ void kue_set_string_event_ids(kue_t *k, int on);
  * (keys.h); kue_prefix() gives P as configured. */
 const char *kue_keys_prefix(const kue_t *k);
 
+/* The reply r to "WAIT n timeout_ms" sent after a save (NULL: the
+ * connection dropped during the wait).  Returns 0 when at least n replicas
+ * confirmed; else counts the shortfall in *count and logs a warning (who:
+ * "producer" ...), at most once per 10 s (*last_warn_ms, monotonic), and
+ * returns 1.  The jobs are written either way: WAIT cannot undo a write. */
+int kue_wait_check(const redisReply *r, int n, int timeout_ms, const char *who,
+                   unsigned long long *count, int64_t *last_warn_ms);
+/* 0 when n and timeout_ms are within the bounds of kue_set_wait_replicas(),
+ * else -1 with a message in err. */
+int kue_wait_valid(int n, int timeout_ms, char *err, size_t errlen);
+
 /* At most this many search terms are indexed for one job (ARGV bound). */
 #define KUE_SEARCH_MAX_TERMS 2048
 

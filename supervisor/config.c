@@ -27,6 +27,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <kue/kue.h>
+
 #include "keys.h"
 #include "cronexpr.h"
 #include "json.h"
@@ -96,6 +98,12 @@ static const struct cfg_key keys[] = {
       "key prefix (Kue's prefix option)" },
     { "redis", "key_style", CK_ENUM, "plain", 0, 0, "plain|hashtag", G(key_style), AP_FIXED,
       "plain (P:jobs) | hashtag ({P}:jobs, as Kue on ioredis; one queue in one cluster slot)" },
+    { "redis", "wait_replicas", CK_INT, "0", 0, KUE_MAX_WAIT_REPLICAS, NULL, G(wait_replicas),
+      AP_WORKERS | AP_WEB,
+      "saves and job outcomes WAIT for this many replicas (0: off; see docs/redis-topologies.md)" },
+    { "redis", "wait_timeout", CK_DUR, "1s", 1, KUE_MAX_WAIT_TIMEOUT_MS, NULL, G(wait_timeout_ms),
+      AP_WORKERS | AP_WEB,
+      "how long one such WAIT may take; fewer replicas by then: a warning, the write stands" },
     { "redis", "server", CK_STR, "redis-server", 0, 0, NULL, G(redis_server), AP_FIXED,
       "redis-server binary for url = embedded (searched in PATH)" },
 

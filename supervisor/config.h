@@ -114,6 +114,8 @@ struct sup_config {
     char prefix[64];
     char key_style[8];              /* plain | hashtag */
     char keys_prefix[68];           /* prefix or {prefix}: what keys are built from (keys.h) */
+    long long wait_replicas;        /* WAIT for this many replicas after writes, 0: off */
+    int64_t wait_timeout_ms;        /* ... at most this long */
     char redis_server[SUP_PATH_LEN];  /* binary for url = embedded */
     int embedded;
 

@@ -222,6 +222,9 @@ int sup_spawn_worker(struct master *m, int idx, const struct sup_type *t)
     struct sup_proc *p = &m->tab.p[idx];
     const struct sup_config *c = m->cfg;
     char title[160], name[128], conc[16], slot[16], tmo[24], lease[24], rate[48], gconc[24];
+    char waitn[24], waitms[24];
+    snprintf(waitn, sizeof(waitn), "%lld", c->wait_replicas);
+    snprintf(waitms, sizeof(waitms), "%lldms", (long long)c->wait_timeout_ms);
     snprintf(name, sizeof(name), "%s#%d", t->name, p->k);
     snprintf(title, sizeof(title), "kue-supervisor: worker %s", name);
     snprintf(conc, sizeof(conc), "%lld", t->concurrency);
@@ -238,7 +241,7 @@ int sup_spawn_worker(struct master *m, int idx, const struct sup_type *t)
         "--plugin", t->handler, "--concurrency", conc, "--slot", slot,
         "--timeout", tmo, "--lease", lease, "--log-format", c->log_format,
         "--log-level", c->log_level, "--name", name, "--rate", rate,
-        "--group-concurrency", gconc
+        "--group-concurrency", gconc, "--wait-replicas", waitn, "--wait-timeout", waitms
     };
     int sfd = settings_fd(name, opts, (int)(sizeof(opts) / sizeof(opts[0])));
     if (sfd < 0)
@@ -281,7 +284,7 @@ int sup_spawn_web(struct master *m, int idx)
 {
     struct sup_proc *p = &m->tab.p[idx];
     const struct sup_config *c = m->cfg;
-    const char *opts[40];
+    const char *opts[48];
     int n = 0;
     opts[n++] = "--redis";
     opts[n++] = m->url_text;
@@ -293,6 +296,13 @@ int sup_spawn_web(struct master *m, int idx)
     opts[n++] = prefixes;
     opts[n++] = "--key-style";
     opts[n++] = c->key_style;
+    char waitn[24], waitms[24];
+    snprintf(waitn, sizeof(waitn), "%lld", c->wait_replicas);
+    snprintf(waitms, sizeof(waitms), "%lldms", (long long)c->wait_timeout_ms);
+    opts[n++] = "--wait-replicas";
+    opts[n++] = waitn;
+    opts[n++] = "--wait-timeout";
+    opts[n++] = waitms;
     opts[n++] = "--listen";
     opts[n++] = c->web_listen;
     opts[n++] = "--title";

@@ -36,7 +36,8 @@ static void usage(FILE *f)
             "               [--threads N] [--max-body SIZE] [--max-connections N]\n"
             "               [--timeout DURATION] [--log-level L] [--log-format text|json]\n"
             "               [--events-buffer SIZE] [--max-per-client N] [--max-streams N]\n"
-            "               [--allowed-hosts NAME,...] [--key-style plain|hashtag]\n");
+            "               [--allowed-hosts NAME,...] [--key-style plain|hashtag]\n"
+            "               [--wait-replicas N] [--wait-timeout DURATION]\n");
 }
 
 static void stop_events(web_ctx_t *ctx)
@@ -69,6 +70,8 @@ int main(int argc, char **argv)
         { "max-streams", required_argument, NULL, 'S' },
         { "allowed-hosts", required_argument, NULL, 'H' },
         { "key-style", required_argument, NULL, 'K' },
+        { "wait-replicas", required_argument, NULL, 'W' },
+        { "wait-timeout", required_argument, NULL, 'w' },
         { "tls-cert-pem", required_argument, NULL, 'x' },
         { "tls-key-pem", required_argument, NULL, 'y' },
         { "help", no_argument, NULL, 'h' },
@@ -95,6 +98,20 @@ int main(int argc, char **argv)
         case 'p': prefixes = optarg; break;
         case 'K':
             if (web_set_key_style(optarg) < 0) { usage(stderr); return 2; }
+            break;
+        case 'W':
+            if (kue_parse_int(optarg, 0, KUE_MAX_WAIT_REPLICAS, &v) < 0 ||
+                web_set_wait_replicas((int)v, -1) < 0) {
+                usage(stderr);
+                return 2;
+            }
+            break;
+        case 'w':
+            if (kue_parse_duration(optarg, &ms) < 0 || ms < 1 || ms > KUE_MAX_WAIT_TIMEOUT_MS ||
+                web_set_wait_replicas(-1, (int)ms) < 0) {
+                usage(stderr);
+                return 2;
+            }
             break;
         case 'l': o.listen = optarg; break;
         case 't': ctx.title = optarg; break;

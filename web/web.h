@@ -255,6 +255,9 @@ const char *web_asset(const char *name, size_t *len, const char **ctype);
 /* The key style of every connection (--key-style): set once by main before
  * any thread starts; -1 for an unknown name. */
 int web_set_key_style(const char *style);
+/* The WAIT after each job created (--wait-replicas, --wait-timeout; -1
+ * leaves that one as it is): set once by main before any thread runs. */
+int web_set_wait_replicas(int n, int timeout_ms);
 /* kue_connect() with that key style. */
 kue_t *web_kue_connect(const char *url, const char *prefix, char *err, size_t errlen);
 

@@ -31,6 +31,8 @@ void kw_usage(FILE *f)
         "  --lease D          job lease, renewed every third of it (default 30s)\n"
         "  --rate N/PERIOD    at most N starts of the type per PERIOD, fleet-wide (e.g. 100/1s)\n"
         "  --group-concurrency N  at most N active jobs per job group, fleet-wide\n"
+        "  --wait-replicas N  after outcomes, WAIT for N replicas (default 0: off)\n"
+        "  --wait-timeout D   how long that WAIT may take (default 1s)\n"
         "  --log-format F     text | json\n"
         "  --log-level L      debug | info | warn | error\n"
         "  --name NAME        name in log lines (default TYPE)\n"
@@ -63,6 +65,8 @@ int kw_parse_args(int argc, char **argv, kw_config_t *cfg, char *err, size_t err
         { "name", required_argument, NULL, 'n' },
         { "rate", required_argument, NULL, 'R' },
         { "group-concurrency", required_argument, NULL, 'G' },
+        { "wait-replicas", required_argument, NULL, 'W' },
+        { "wait-timeout", required_argument, NULL, 'w' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -72,6 +76,7 @@ int kw_parse_args(int argc, char **argv, kw_config_t *cfg, char *err, size_t err
     cfg->concurrency = 1;
     cfg->slot = -1;
     cfg->lease_ms = 30000;
+    cfg->wait_timeout_ms = 1000;
     cfg->log_level = KLOG_INFO;
 
     optind = 1;
@@ -134,6 +139,16 @@ int kw_parse_args(int argc, char **argv, kw_config_t *cfg, char *err, size_t err
                 kue_parse_duration(sl + 1, &cfg->rate_period_ms) != 0 ||
                 cfg->rate_period_ms < 1 || cfg->rate_period_ms > KW_MAX_RATE_PERIOD_MS)
                 goto bad;
+            break;
+        }
+        case 'W':
+            if (kue_parse_int(a, 0, KUE_MAX_WAIT_REPLICAS, &v) != 0) goto bad;
+            cfg->wait_replicas = (int)v;
+            break;
+        case 'w': {
+            int64_t ms;
+            if (kue_parse_duration(a, &ms) != 0 || ms < 1 || ms > KUE_MAX_WAIT_TIMEOUT_MS) goto bad;
+            cfg->wait_timeout_ms = (int)ms;
             break;
         }
         case 'G':

@@ -27,12 +27,22 @@
  *   up and the lease decides: the worker stops renewing and drains, its
  *   master settles its jobs (or lease recovery does).  Progress and log
  *   lines are not retried.
+ * - REPLICATING (--wait-replicas N): an outcome answered by its script
+ *   stays until the WAIT sent after it returns, once per loop iteration
+ *   for every outcome sent in it (kw_outbox_flush_wait, pipelined behind
+ *   the scripts and the claim).  If the connection drops first it goes
+ *   back to QUEUED and is sent again: Redis may have lost it with a master
+ *   that crashed before replicating it, and on the same master the holder
+ *   check answers the repeat with 0.  A WAIT that returns fewer replicas is
+ *   logged and counted, and the outcome is done: the write stands on the
+ *   master and WAIT cannot undo it.
  */
 #include "worker_int.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+#include "kue_internal.h"
 #include "log.h"
 #include "util.h"
 
@@ -63,6 +73,12 @@ static int r_done(struct kw_report *r, int64_t now, int64_t bound)
     return KRS_DONE;
 }
 
+static int r_answered(struct kw_report *r, int64_t now, int64_t bound)
+{
+    (void)now; (void)bound;
+    return r->replicate ? KRS_REPLICATING : KRS_DONE;
+}
+
 static int r_refused(struct kw_report *r, int64_t now, int64_t bound)
 {
     if (r->kind == KR_PROGRESS || r->kind == KR_LOG) return KRS_DONE;   /* not retried */
@@ -82,9 +98,10 @@ static int r_retry(struct kw_report *r, int64_t now, int64_t bound)
 
 static const kw_report_action report_actions[KRS_N][KRE_N] = {
     [KRS_QUEUED] = { [KRE_SEND] = r_send },
-    [KRS_SENT] = { [KRE_LOST] = r_lost, [KRE_ANSWERED] = r_done, [KRE_REFUSED] = r_refused },
+    [KRS_SENT] = { [KRE_LOST] = r_lost, [KRE_ANSWERED] = r_answered, [KRE_REFUSED] = r_refused },
     [KRS_HELD] = { [KRE_RETRY] = r_retry },
     [KRS_DONE] = { 0 },
+    [KRS_REPLICATING] = { [KRE_LOST] = r_lost, [KRE_REPLICATED] = r_done },
 };
 
 int kw_report_step(struct kw_report *r, int ev, int64_t now, int64_t bound)
@@ -155,6 +172,69 @@ static void on_retry(struct ev_loop *loop, ev_timer *t, int revents)
     kw_outbox_flush(w);
 }
 
+/* ---- waiting for replicas ------------------------------------------------------ */
+
+static int is_outcome(const struct kw_report *r)
+{
+    return r->kind == KR_COMPLETE || r->kind == KR_FAIL || r->kind == KR_REQUEUE;
+}
+
+/* r was just sent: the next WAIT covers it. */
+static void sent(struct kw_worker *w, struct kw_report *r)
+{
+    kw_report_step(r, KRE_SEND, 0, 0);
+    if (w->cfg->wait_replicas <= 0 || !is_outcome(r)) return;
+    r->wait_seq = w->out.wait_sent;
+    w->out.wait_owed = 1;
+}
+
+/* r's script answered (written: an error reply changed nothing): done, or
+ * REPLICATING when the WAIT after it was sent.  Frees r when done. */
+static void answered(struct kw_worker *w, struct kw_report *r, int written)
+{
+    r->replicate = written && w->cfg->wait_replicas > 0 && is_outcome(r) &&
+                   r->wait_seq < w->out.wait_sent;
+    if (kw_report_step(r, KRE_ANSWERED, 0, 0) == KRS_REPLICATING) return;
+    unlink_report(&w->out, r);
+    free(r);
+}
+
+static void on_waited(redisAsyncContext *ac, void *rep, void *privdata)
+{
+    struct kw_worker *w = privdata;
+    struct kw_outbox *o = &w->out;
+    uint64_t seq = o->wait_answered++;
+    if (rep)
+        kue_wait_check(rep, w->cfg->wait_replicas, w->cfg->wait_timeout_ms, "worker",
+                       &o->wait_short, &o->wait_warned_ms);
+    struct kw_report *next;
+    for (struct kw_report *r = o->head; r; r = next) {
+        next = r->next;
+        if (r->state != KRS_REPLICATING || r->wait_seq > seq) continue;
+        if (!rep) {          /* dropped before the replicas confirmed: send it again */
+            kw_report_step(r, KRE_LOST, 0, 0);
+            r->resent = 1;
+            if (r->kind == KR_COMPLETE) o->queued_completes++;
+            continue;
+        }
+        kw_report_step(r, KRE_REPLICATED, 0, 0);
+        unlink_report(o, r);
+        free(r);
+    }
+    kw_check_drained(w);
+}
+
+void kw_outbox_flush_wait(struct kw_worker *w)
+{
+    struct kw_outbox *o = &w->out;
+    if (!o->wait_owed || w->cfg->wait_replicas <= 0) return;
+    if (kue_conn_command(w->cmd, on_waited, w, "WAIT %d %d", w->cfg->wait_replicas,
+                         w->cfg->wait_timeout_ms) != 0)
+        return;          /* the connection is going: its replies come back NULL */
+    o->wait_owed = 0;
+    o->wait_sent++;
+}
+
 static void on_report_reply(redisAsyncContext *ac, void *rep, void *privdata)
 {
     struct kw_report *r = privdata;
@@ -176,7 +256,10 @@ static void on_report_reply(redisAsyncContext *ac, void *rep, void *privdata)
     } else if (r->kind == KR_FAIL) {
         if (reply->type == REDIS_REPLY_ARRAY && reply->elements >= 3) {
             redisReply *st = reply->element[0], *oc = reply->element[1], *dl = reply->element[2];
-            if (st->type == REDIS_REPLY_INTEGER && st->integer == 0)
+            if (st->type == REDIS_REPLY_INTEGER && st->integer == 0 && r->resent)
+                klog_debug("job %lld: failure re-sent after a lost WAIT was recorded already",
+                           (long long)r->job_id);
+            else if (st->type == REDIS_REPLY_INTEGER && st->integer == 0)
                 klog_warn("job %lld: failure not recorded: the job is no longer held by this "
                           "worker", (long long)r->job_id);
             else if (oc->type == REDIS_REPLY_STRING)
@@ -184,9 +267,7 @@ static void on_report_reply(redisAsyncContext *ac, void *rep, void *privdata)
                            oc->str, dl->type == REDIS_REPLY_INTEGER ? dl->integer : 0LL);
         }
     }
-    kw_report_step(r, KRE_ANSWERED, 0, 0);
-    unlink_report(&w->out, r);
-    free(r);
+    answered(w, r, reply->type != REDIS_REPLY_ERROR);
     kw_check_drained(w);
 }
 
@@ -195,7 +276,7 @@ static void send_one(struct kw_worker *w, struct kw_report *r)
     if (r->kind == KR_COMPLETE) return;      /* batched: kw_outbox_flush_completes() */
     if (r->state != KRS_QUEUED || !kue_conn_ready(w->cmd)) return;
     if (kue_conn_script(w->cmd, r->sid, on_report_reply, r, r->argc, r->argv, r->lens) == 0)
-        kw_report_step(r, KRE_SEND, 0, 0);
+        sent(w, r);
 }
 
 /* ---- completions in batches --------------------------------------------------- */
@@ -210,12 +291,13 @@ static void complete_answered(struct kw_worker *w, struct kw_report *r, const re
 {
     if (v->type == REDIS_REPLY_ERROR)
         klog_error("job %lld: complete script failed: %s", (long long)r->job_id, v->str);
+    else if (v->type == REDIS_REPLY_INTEGER && v->integer == 0 && r->resent)
+        klog_debug("job %lld: completion re-sent after a lost WAIT was recorded already",
+                   (long long)r->job_id);
     else if (v->type == REDIS_REPLY_INTEGER && v->integer == 0)
         klog_warn("job %lld: completion not recorded: the job is no longer held by this "
                   "worker (already reported, or settled elsewhere)", (long long)r->job_id);
-    kw_report_step(r, KRE_ANSWERED, 0, 0);
-    unlink_report(&w->out, r);
-    free(r);
+    answered(w, r, v->type != REDIS_REPLY_ERROR);
 }
 
 static void on_batch_reply(redisAsyncContext *ac, void *rep, void *privdata)
@@ -272,7 +354,7 @@ void kw_outbox_flush_completes(struct kw_worker *w)
             free(b);
             return;
         }
-        for (int i = 0; i < b->n; i++) kw_report_step(b->r[i], KRE_SEND, 0, 0);
+        for (int i = 0; i < b->n; i++) sent(w, b->r[i]);
         o->queued_completes -= b->n;
     }
 }

@@ -121,9 +121,12 @@ static void on_prepare(struct ev_loop *loop, ev_prepare *p, int revents)
 {
     struct kw_worker *w = p->data;
     kw_outbox_flush_completes(w);
-    if (!w->kick) return;
-    w->kick = 0;
-    kw_fetch_event(w, KFE_GO, NULL);
+    if (w->kick) {
+        w->kick = 0;
+        kw_fetch_event(w, KFE_GO, NULL);
+    }
+    /* after the claim: its reply is not held up by a WAIT that waits */
+    kw_outbox_flush_wait(w);
 }
 
 /* ---- pause, drain, exit ------------------------------------------------------------------- */

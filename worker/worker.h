@@ -42,6 +42,8 @@ typedef struct kw_config {
     long long rate_n;           /* --rate: starts per period, 0: no limit */
     int64_t rate_period_ms;
     long long group_concurrency; /* active per job group, 0: no limit */
+    int wait_replicas;          /* WAIT for this many replicas after outcomes, 0: off */
+    int wait_timeout_ms;        /* ... for at most this long */
 } kw_config_t;
 /* Bounds of --rate and --group-concurrency (as [type] rate and
  * group_concurrency in kue-supervisor). */

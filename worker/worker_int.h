@@ -59,6 +59,7 @@ enum kw_report_state {
     KRS_SENT,           /* on the current connection, awaiting its reply */
     KRS_HELD,           /* refused for now (OOM, READONLY ...): waiting to retry */
     KRS_DONE,           /* answered, or given up: freed by the outbox */
+    KRS_REPLICATING,    /* answered, a WAIT for replicas follows it (--wait-replicas) */
     KRS_N
 };
 enum kw_report_event {
@@ -67,6 +68,7 @@ enum kw_report_event {
     KRE_ANSWERED,       /* SENT -> DONE */
     KRE_REFUSED,        /* SENT -> HELD, or DONE (given up past the bound) */
     KRE_RETRY,          /* HELD -> QUEUED */
+    KRE_REPLICATED,     /* REPLICATING -> DONE: its WAIT returned (LOST: -> QUEUED) */
     KRE_N
 };
 
@@ -79,6 +81,9 @@ struct kw_report {
     int64_t job_id;
     int64_t refused_since;      /* monotonic ms of the first refusal, 0: none */
     int gave_up;                /* refused past the bound: left to the lease */
+    int replicate;              /* ANSWERED goes to REPLICATING, not DONE */
+    int resent;                 /* sent again after its WAIT was lost */
+    uint64_t wait_seq;          /* the WAIT that follows it (kw_outbox.wait_sent) */
     int argc;
     const char **argv;
     size_t *lens;               /* argv and lens live in this allocation */
@@ -90,6 +95,13 @@ struct kw_outbox {
     int queued_completes;       /* KR_COMPLETE reports QUEUED for the next batch */
     int refusals;               /* refusals in a row: paces the retries */
     ev_timer retry;
+    /* --wait-replicas: one WAIT per loop iteration after the outcomes sent
+     * in it; WAITs are numbered in the order sent, and answered in it */
+    uint64_t wait_sent;         /* WAITs sent (the next one's number) */
+    uint64_t wait_answered;     /* WAIT replies seen */
+    int wait_owed;              /* an outcome went out since the last WAIT */
+    unsigned long long wait_short;  /* WAITs that fell short */
+    int64_t wait_warned_ms;
 };
 
 /* The fetch cycle (worker/fetch.c). */
@@ -256,6 +268,7 @@ void kw_outbox_add(struct kw_worker *w, int kind, kue_script_id sid, int64_t job
                    int argc, const char **argv, const size_t *lens);
 void kw_outbox_flush(struct kw_worker *w);            /* everything QUEUED */
 void kw_outbox_flush_completes(struct kw_worker *w);  /* the completions' batch */
+void kw_outbox_flush_wait(struct kw_worker *w);       /* the WAIT owed for outcomes sent */
 void kw_outbox_free(struct kw_worker *w);
 /* The report's state machine: apply ev; returns the new state, -1 when the
  * event is not allowed in its state (the report is unchanged).  bound: how

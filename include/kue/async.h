@@ -120,6 +120,18 @@ KUE_API void kue_async_set_search(kue_async_t *a, int enabled);
 /* The key style, as kue_set_key_style(); set it before the first save.
  * Returns 0, or -1 with the reason in kue_async_errstr(). */
 KUE_API int kue_async_set_key_style(kue_async_t *a, const char *style);
+/* Make saves wait for replicas, as kue_set_wait_replicas(): each enqueue
+ * call is followed by WAIT n timeout_ms, pipelined on the same connection,
+ * and the saves of that call are answered when the WAIT returns.  Fewer
+ * replicas than n (the timeout, or a connection lost during the wait) do
+ * not fail the saves, which are written on the master: the callback gets
+ * the id, the shortfall is counted (kue_async_wait_shortfalls()) and logged
+ * on stderr at most once per 10 s.  Saves queue behind a WAIT that waits,
+ * so a replica that is down costs up to timeout_ms per enqueue call.
+ * Returns 0, or -1 with the reason in kue_async_errstr(). */
+KUE_API int kue_async_set_wait_replicas(kue_async_t *a, int n, int timeout_ms);
+/* Enqueue calls whose WAIT ended with fewer replicas than asked. */
+KUE_API unsigned long long kue_async_wait_shortfalls(const kue_async_t *a);
 /* Why the last kue_async_save() was refused (borrowed; "" if none). */
 KUE_API const char *kue_async_errstr(const kue_async_t *a);
 /* Its class (kue.h): KUE_ERR_INVALID for bad input or misuse, KUE_ERR_IO

@@ -121,6 +121,25 @@ KUE_API void kue_set_search(kue_t *k, int enabled);
  * URL (which implies hashtag) is given "plain". */
 KUE_API int kue_set_key_style(kue_t *k, const char *style);
 
+/* Bounds of kue_set_wait_replicas() (and of [redis] wait_replicas and
+ * wait_timeout in kue-supervisor). */
+#define KUE_MAX_WAIT_REPLICAS   64
+#define KUE_MAX_WAIT_TIMEOUT_MS 60000
+/* Make saves wait for replicas: after each kue_job_save(), and once after a
+ * kue_job_save_bulk(), send WAIT n timeout_ms on the connection that saved,
+ * so that the call returns once n replicas have the jobs, or after
+ * timeout_ms.  n = 0 (the default) turns it off.  When fewer than n replicas
+ * confirm (the timeout passed, or the connection dropped during the wait)
+ * the save still succeeds, since the jobs are written on the master and a
+ * WAIT cannot undo that: the shortfall is counted (kue_wait_shortfalls())
+ * and logged on stderr, at most once per 10 s.  Returns 0, or -1
+ * (KUE_ERR_INVALID) for n outside 0..KUE_MAX_WAIT_REPLICAS or timeout_ms
+ * outside 1..KUE_MAX_WAIT_TIMEOUT_MS (WAIT 0 would wait forever). */
+KUE_API int kue_set_wait_replicas(kue_t *k, int n, int timeout_ms);
+/* The number of saves (bulk saves count once) whose WAIT ended with fewer
+ * replicas than asked, since kue_connect(). */
+KUE_API unsigned long long kue_wait_shortfalls(const kue_t *k);
+
 /* ---- building and saving jobs ------------------------------------------- */
 
 /* A new unsaved job.  data: JSON text (NULL: "{}").  The data is validated

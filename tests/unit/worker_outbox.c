@@ -14,6 +14,8 @@ static const struct { int from, ev, to; } allowed[] = {
     { KRS_SENT, KRE_ANSWERED, KRS_DONE },
     { KRS_SENT, KRE_REFUSED, KRS_HELD },
     { KRS_HELD, KRE_RETRY, KRS_QUEUED },
+    { KRS_REPLICATING, KRE_LOST, KRS_QUEUED },
+    { KRS_REPLICATING, KRE_REPLICATED, KRS_DONE },
 };
 
 static struct kw_report rep(int state, int kind)
@@ -44,6 +46,17 @@ Test(worker_outbox, every_pair_is_listed_or_refused)
         }
     struct kw_report r = rep(KRS_SENT, KR_FAIL);
     cr_assert_eq(kw_report_step(&r, KRE_N, 0, 0), -1);
+}
+
+Test(worker_outbox, an_outcome_waits_for_its_replicas_when_a_wait_follows)
+{
+    struct kw_report r = rep(KRS_SENT, KR_COMPLETE);
+    r.replicate = 1;
+    cr_assert_eq(kw_report_step(&r, KRE_ANSWERED, 0, 0), KRS_REPLICATING);
+    cr_assert_eq(kw_report_step(&r, KRE_LOST, 0, 0), KRS_QUEUED, "a lost WAIT: sent again");
+    cr_assert_eq(kw_report_step(&r, KRE_SEND, 0, 0), KRS_SENT);
+    cr_assert_eq(kw_report_step(&r, KRE_ANSWERED, 0, 0), KRS_REPLICATING);
+    cr_assert_eq(kw_report_step(&r, KRE_REPLICATED, 0, 0), KRS_DONE);
 }
 
 Test(worker_outbox, a_refused_outcome_is_held_until_the_bound)

@@ -328,6 +328,10 @@ int kw_job_known(const struct kw_worker *w, int64_t id)
         if (w->slots[s] && w->slots[s]->id == id) return 1;
     for (const struct kw_job *j = w->taken; j; j = j->taken_next)
         if (j->id == id) return 1;
+    /* finished here, its outcome not yet taken by Redis (refused, or held
+     * back by a slot migration): still this worker's to settle */
+    for (const struct kw_report *r = w->out.head; r; r = r->next)
+        if (r->job_id == id) return 1;
     return 0;
 }
 

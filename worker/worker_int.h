@@ -221,7 +221,8 @@ void kw_callbacks_begin(struct kw_worker *w);   /* around each round of watcher 
 void kw_callbacks_end(struct kw_worker *w);
 void kw_handler_touch(struct kw_worker *w, const struct kw_job *j);   /* a callback works for j */
 void kw_job_start(struct kw_worker *w, int slot, const redisReply *claimed);
-int kw_job_known(const struct kw_worker *w, int64_t id);     /* running or taken away */
+int kw_job_known(const struct kw_worker *w, int64_t id);     /* running, taken away, or its
+                                                                outcome in the outbox */
 void kw_jobs_free(struct kw_worker *w);
 void kw_sub_open(struct kw_worker *w);      /* listen for Kue's "ttl exceeded" */
 long long kw_num(const char *s, long long dflt);

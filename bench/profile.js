@@ -104,6 +104,7 @@ async function jobs(backlog, m, procs, sub, completed) {
     fs.mkdirSync(path.join(dir, 'run'));
     fs.writeFileSync(path.join(dir, 'p.ini'), ['[supervisor]', `plugins = ${path.join(build, 'bench', 'plugins')}`,
       `run_dir = ${dir}/run`, 'log_level = warn', '[redis]', `url = ${url}`, 'prefix = q',
+      '[retention]', 'keep_complete = 0', 'keep_complete_for = 0',
       '[type echo]', `processes = ${procs}`, 'concurrency = 50', ''].join('\n'));
     if (completed) {           // jobs completed beforehand, kept in Redis
       execFileSync(kbench, ['enqueue', url, 'q', 'echo', 'bulk', String(completed)]);
@@ -122,7 +123,7 @@ async function jobs(backlog, m, procs, sub, completed) {
       await watcher.subscribe('q:events');
     }
     await r.config('RESETSTAT');
-    if (perfWorks()) {        // started first: perf takes a moment to attach
+    if (process.env.PERF !== '0' && perfWorks()) {        // started first: perf takes a moment to attach
       // PERF_DWARF=1: call graphs from DWARF unwinding (redis-server has no frame pointers)
       const g = process.env.PERF_DWARF === '1' ? ['--call-graph', 'dwarf,16384', '-F', '499'] : ['-g', '-F', '1999'];
       perf = spawn('perf', ['record', '-e', 'cpu-clock', ...g, '-p', String(rs.proc.pid), '-o', path.join(dir, 'perf.data')],

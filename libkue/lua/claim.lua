@@ -95,7 +95,11 @@ while #out < n and scanned < n + (gs and GRP_SCAN or 64) do
 end
 local parked = gs and gs.parked or 0
 if #out > 0 then
+  local kact, ktact = key('jobs:active'), key('jobs:' .. t .. ':active')
+  local conv_a, conv_t = to_skiplist(kact, #add_act / 2), to_skiplist(ktact, #add_tact / 2)
   ix_flush(ix)
+  if conv_a then redis.call('ZREM', kact, SKIP_MEMBER) end
+  if conv_t then redis.call('ZREM', ktact, SKIP_MEMBER) end
   redis.call('SADD', key('held:' .. host .. ':' .. pid), unpack(ids))
   redis.call('ZADD', key('leases'), now + lease, host .. ':' .. pid)
 end

@@ -22,6 +22,16 @@ local function zid(id)
   return string.format('%02d|%s', #id, id)
 end
 
+-- zid() for the hot paths: the 'NN|' prefix of each id length, made once
+-- per call and length.
+local ZPFX = {}
+local function zid_fast(id)
+  local n = #id
+  local p = ZPFX[n]
+  if not p then p = string.format('%02d|', n); ZPFX[n] = p end
+  return p .. id
+end
+
 -- Events carry the id as a number, or, for an action that came through
 -- Kue's HTTP API (a script given the 's' id form), as a string, as Kue does.
 local EV_ID_STR = false

@@ -205,13 +205,14 @@ end
 -- removes it again after its own additions, in the same script: no client
 -- ever sees the member (docs/wire.md section 3).  Returns whether it added.
 local SKIP_MIN = 32
-local SKIP_MEMBER = '~kue:skiplist-encoding:' .. string.rep('~', 1000)
+local SKIP_MEMBER               -- made when first needed: most calls never do
 local function to_skiplist(k, adding)
   local enc = redis.call('OBJECT', 'ENCODING', k)
   if enc == 'skiplist' then return false end
   local n = adding
   if enc then n = n + redis.call('ZCARD', k) end
   if n < SKIP_MIN then return false end
+  SKIP_MEMBER = SKIP_MEMBER or '~kue:skiplist-encoding:' .. string.rep('~', 1000)
   redis.call('ZADD', k, 0, SKIP_MEMBER)
   return true
 end

@@ -125,6 +125,9 @@ function supervisor(sys, type, processes, concurrency, env) {
   fs.writeFileSync(ini, [
     '[supervisor]', `plugins = ${plugDir}`, `run_dir = ${dir}/run`, 'shutdown_timeout = 10s', 'log_level = warn',
     '[redis]', `url = ${redisUrl(sys)}`, 'prefix = q',
+    // every complete job kept, as the peers keep theirs: the scale rows
+    // count them, and removing them is not processing (bench/METHOD.md)
+    '[retention]', 'keep_complete = 0', 'keep_complete_for = 0',
     `[type ${type}]`, `processes = ${processes}`, `concurrency = ${concurrency}`, '',
   ].join('\n'));
   const proc = spawn(supBin, ['-c', ini], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });

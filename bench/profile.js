@@ -104,6 +104,7 @@ async function jobs(backlog, m, procs, sub, completed) {
     fs.mkdirSync(path.join(dir, 'run'));
     fs.writeFileSync(path.join(dir, 'p.ini'), ['[supervisor]', `plugins = ${path.join(build, 'bench', 'plugins')}`,
       `run_dir = ${dir}/run`, 'log_level = warn', '[redis]', `url = ${url}`, 'prefix = q',
+      '[retention]', 'keep_complete = 0', 'keep_complete_for = 0',
       '[type echo]', `processes = ${procs}`, 'concurrency = 50', ''].join('\n'));
     if (completed) {           // jobs completed beforehand, kept in Redis
       execFileSync(kbench, ['enqueue', url, 'q', 'echo', 'bulk', String(completed)]);
@@ -122,7 +123,7 @@ async function jobs(backlog, m, procs, sub, completed) {
       await watcher.subscribe('q:events');
     }
     await r.config('RESETSTAT');
-    if (perfWorks()) {        // started first: perf takes a moment to attach
+    if (process.env.PERF !== '0' && perfWorks()) {        // started first: perf takes a moment to attach
       // PERF_DWARF=1: call graphs from DWARF unwinding (redis-server has no frame pointers)
       const g = process.env.PERF_DWARF === '1' ? ['--call-graph', 'dwarf,16384', '-F', '499'] : ['-g', '-F', '1999'];
       perf = spawn('perf', ['record', '-e', 'cpu-clock', ...g, '-p', String(rs.proc.pid), '-o', path.join(dir, 'perf.data')],
@@ -216,9 +217,9 @@ async function micro() {
     const rows = [];
     const med = async (f) => { const v = []; for (let i = 0; i < 5; i++) v.push(await f()); v.sort((x, y) => x - y); return v[2]; };
     rows.push(['PING (a plain command, for scale)', await med(() => cpuPer(r, N, () => ['PING']))]);
-    rows.push(['EVALSHA "return 1"', await med(() => cpuPer(r, N, () => ['EVALSHA', bare, '0', 'q']))]);
-    rows.push(['EVALSHA prelude + "return 1"', await med(() => cpuPer(r, N, () => ['EVALSHA', withPrelude, '0', 'q']))]);
-    rows.push(['FCALL noop (FUNCTION LOAD once)', await med(() => cpuPer(r, N, () => ['FCALL', 'noop', '0', 'q']))]);
+    rows.push(['EVALSHA "return 1"', await med(() => cpuPer(r, N, () => ['EVALSHA', bare, '2', 'q:ids', 'q:fence', 'q']))]);
+    rows.push(['EVALSHA prelude + "return 1"', await med(() => cpuPer(r, N, () => ['EVALSHA', withPrelude, '2', 'q:ids', 'q:fence', 'q']))]);
+    rows.push(['FCALL noop (FUNCTION LOAD once)', await med(() => cpuPer(r, N, () => ['FCALL', 'noop', '2', 'q:ids', 'q:fence', 'q']))]);
     // redis.call overhead: one script doing 50 HGETs against 50 HGETs sent as commands
     await r.hset('h', 'f', 'v');
     const s50 = await r.script('LOAD', "for i = 1, 50 do redis.call('HGET', 'h', 'f') end return 1");
@@ -364,15 +365,15 @@ async function floor(backlog, m) {
           const s0 = (slot++ % 2) * 50;
           const slots = Array.from({ length: 50 }, (_, i) => String(s0 + i + 1));
           let out;
-          if (real === 'rows') out = (await r.evalsha(shaC, 0, 'q', 'echo', '50', 'kue:bench:4242:echo:1')).map((x) => x[0]);
-          else if (real) out = (await r.evalsha(shaC, 0, 'q', 'echo', '50', 'bench', '4242', '60000', '50', ...slots)).map((x) => x[0]);
-          else out = await r.evalsha(shaC, 0, 'q', 'echo', '50', 'kue:bench:4242:echo:1');
+          if (real === 'rows') out = (await r.evalsha(shaC, 2, 'q:ids', 'q:fence', 'q', 'echo', '50', 'kue:bench:4242:echo:1')).map((x) => x[0]);
+          else if (real) out = (await r.evalsha(shaC, 2, 'q:ids', 'q:fence', 'q', 'echo', '50', 'bench', '4242', '60000', '50', ...slots)).map((x) => x[0]);
+          else out = await r.evalsha(shaC, 2, 'q:ids', 'q:fence', 'q', 'echo', '50', 'kue:bench:4242:echo:1');
           if (!out.length) break;
           const args = [];
           const kueArgs = real && real !== 'rows';
           if (kueArgs) for (const id of out) args.push(id, '', '0', '');
           else args.push(...out);
-          await r.evalsha(shaD, 0, 'q', ...(kueArgs ? args : ['echo', ...args]));
+          await r.evalsha(shaD, 2, 'q:ids', 'q:fence', 'q', ...(kueArgs ? args : ['echo', ...args]));
         }
       };
       await Promise.all([lane(), lane()]);    // <= 100 in flight, as 2 workers x 50

@@ -52,8 +52,11 @@ local add_act = ix_list(ix, key('jobs:active'), 'add')
 local add_tact = ix_list(ix, key('jobs:' .. t .. ':active'), 'add')
 local prefix_wid = worker_stem(host .. ':' .. pid) .. t .. ':'
 local start_rest = ',' .. jstr(t) .. ',null'
-local CLAIM_FIELDS = { 'type', 'state', 'priority', 'ttl', 'data', 'attempts', 'max_attempts',
-                       'created_at', 'delay', 'backoff', 'group' }
+-- per job, the 'start' event's text after the id, and the job's scores
+-- by stored priority (few distinct values: worked out once per call)
+local evk = key('events')
+local start_tail = ',"event":"start","args":["start"' .. start_rest .. ']}'
+local pcache = {}
 local scanned = 0
 local gs = gc > 0 and grp_scan_new(t, gc, now) or nil
 -- pop what is wanted; stale entries are skipped, up to 64 beyond n (with
@@ -67,7 +70,9 @@ while #out < n and scanned < n + (gs and GRP_SCAN or 64) do
     scanned = scanned + 1
     local z = top[i]
     local id = string.sub(z, (string.find(z, '|', 1, true) or 0) + 1)
-    local v = redis.call('HMGET', key('job:' .. id), unpack(CLAIM_FIELDS))
+    local jk = key('job:' .. id)
+    local v = redis.call('HMGET', jk, 'type', 'state', 'priority', 'ttl', 'data', 'attempts',
+                         'max_attempts', 'created_at', 'delay', 'backoff', 'group')
     if not v[1] then
       drop(id, t, nil)
     elseif gs and v[2] == 'inactive' and v[1] == t and not grp_admit(gs, id, z, v[3], v[11]) then
@@ -75,27 +80,33 @@ while #out < n and scanned < n + (gs and GRP_SCAN or 64) do
     elseif v[2] == 'inactive' and v[1] == t then
       if v[11] and v[11] ~= '' and not gs then redis.call('SADD', grp_active_key(t, v[11]), id) end
       local wid = prefix_wid .. ARGV[7 + #out + 1]
-      redis.call('HSET', key('job:' .. id), 'state', 'active', 'updated_at', nows,
-                 'started_at', nows, 'workerId', wid)
+      redis.call('HSET', jk, 'state', 'active', 'updated_at', nows, 'started_at', nows, 'workerId', wid)
       -- scores as strings (Redis formats Lua numbers with a slow %.17g)
-      local p = prio_s(v[3])
-      local ttl = tonumber(v[4]) or 0
-      local g
-      if ttl > 0 then g = fmt(now + math.min(ttl, MAX_TTL_MS))   -- never wraps
-      elseif string.sub(p, 1, 1) == '-' then g = p
-      else g = '-' .. p end
+      local pc = pcache[v[3] or '']
+      if not pc then
+        local ps = prio_s(v[3])
+        pc = { ps, string.sub(ps, 1, 1) == '-' and ps or '-' .. ps }
+        pcache[v[3] or ''] = pc
+      end
+      local p, g = pc[1], pc[2]
+      local ttl = v[4] and tonumber(v[4]) or 0
+      if ttl > 0 then g = fmt(now + math.min(ttl, MAX_TTL_MS)) end   -- never wraps
       rem_in[#rem_in + 1] = z
       add_act[#add_act + 1] = g; add_act[#add_act + 1] = z
       add_tact[#add_tact + 1] = p; add_tact[#add_tact + 1] = z
       ids[#ids + 1] = id
-      publish(id, 'start', start_rest)
+      redis.call('PUBLISH', evk, '{"id":' .. id .. start_tail)      -- publish(id, 'start', start_rest)
       out[#out + 1] = { id, v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10] }
     end
   end
 end
 local parked = gs and gs.parked or 0
 if #out > 0 then
+  local kact, ktact = key('jobs:active'), key('jobs:' .. t .. ':active')
+  local conv_a, conv_t = to_skiplist(kact, #add_act / 2), to_skiplist(ktact, #add_tact / 2)
   ix_flush(ix)
+  if conv_a then redis.call('ZREM', kact, SKIP_MEMBER) end
+  if conv_t then redis.call('ZREM', ktact, SKIP_MEMBER) end
   redis.call('SADD', key('held:' .. host .. ':' .. pid), unpack(ids))
   redis.call('ZADD', key('leases'), now + lease, host .. ':' .. pid)
 end

@@ -7,8 +7,6 @@
 --       result_json ('' = none)
 -- Returns one integer per job: 1, or 0 when the job is not held by W (a
 -- late or repeated report: ignored, never completed twice).
-local DONE_FIELDS = { 'type', 'state', 'priority', 'workerId', 'attempts', 'max_attempts',
-                      'removeOnComplete', 'unique', 'unique_for', 'group' }
 local now = now_ms()
 local nows = fmt(now)
 local out = {}
@@ -21,23 +19,36 @@ local per_type = {}            -- type -> its two lists
 local byheld = {}              -- holder set key -> ids
 local helds = {}
 local gone = {}                -- removeOnComplete: {id, type}
+local evk = key('events')
+local pcache, hcache = {}, {}  -- scores by stored priority; holder sets by workerId
 for b = 2, #ARGV - 3, 4 do
   local id, wid = ARGV[b], ARGV[b + 1]
   local dur, result = tonumber(ARGV[b + 2]) or 0, ARGV[b + 3]
-  local v = redis.call('HMGET', key('job:' .. id), unpack(DONE_FIELDS))
+  local jk = key('job:' .. id)
+  -- unique_for is read only for a job with a unique key (most have none)
+  local v = redis.call('HMGET', jk, 'type', 'state', 'priority', 'workerId', 'attempts',
+                       'max_attempts', 'removeOnComplete', 'unique', 'group')
   -- held by W ('' accepts any holder) and still active
   if not v[1] or v[2] ~= 'active' or (wid ~= '' and v[4] ~= wid) then
     out[#out + 1] = 0
   else
-    local ty, p, holder = v[1], prio_s(v[3]), v[4]
-    local z = zid(id)
-    local made = tonumber(v[5]) or 0
-    local hset = { 'state', 'complete', 'updated_at', nows, 'duration', fmt(dur), 'progress', '100' }
-    if result ~= '' then hset[#hset + 1] = 'result'; hset[#hset + 1] = result end
-    if made < (tonumber(v[6]) or 1) then      -- Kue's HINCRBY, folded in
-      hset[#hset + 1] = 'attempts'; hset[#hset + 1] = fmt(made + 1)
+    local ty, holder = v[1], v[4]
+    local p = pcache[v[3] or '']
+    if not p then p = prio_s(v[3]); pcache[v[3] or ''] = p end
+    local z = zid_fast(id)
+    local made = v[5] and tonumber(v[5]) or 0
+    local durs = fmt(dur)
+    -- Kue's HINCRBY of attempts, folded in while attempts < max_attempts
+    local more = made < (v[6] and tonumber(v[6]) or 1)
+    if result == '' and more then           -- the common case, without a table
+      redis.call('HSET', jk, 'state', 'complete', 'updated_at', nows, 'duration', durs,
+                 'progress', '100', 'attempts', fmt(made + 1))
+    else
+      local hset = { 'state', 'complete', 'updated_at', nows, 'duration', durs, 'progress', '100' }
+      if result ~= '' then hset[#hset + 1] = 'result'; hset[#hset + 1] = result end
+      if more then hset[#hset + 1] = 'attempts'; hset[#hset + 1] = fmt(made + 1) end
+      redis.call('HSET', jk, unpack(hset))
     end
-    redis.call('HSET', key('job:' .. id), unpack(hset))
     rem_act[#rem_act + 1] = z
     add_done[#add_done + 1] = p; add_done[#add_done + 1] = z
     local tl = per_type[ty]
@@ -49,18 +60,22 @@ for b = 2, #ARGV - 3, 4 do
     local r, a = tl[1], tl[2]
     r[#r + 1] = z
     a[#a + 1] = p; a[#a + 1] = z
-    local hk = holder and held_key(holder)
+    local hk = holder and hcache[holder]
+    if holder and hk == nil then hk = held_key(holder) or false; hcache[holder] = hk end
     if hk then
       local hs = byheld[hk]
       if not hs then hs = {}; byheld[hk] = hs; helds[#helds + 1] = hk end
       hs[#hs + 1] = id
     end
-    if v[8] or v[10] then
-      sched_leave(id, { type = ty, unique = v[8], unique_for = v[9], group = v[10] }, 'complete')
+    if v[8] or v[9] then
+      local ufor = v[8] and redis.call('HGET', jk, 'unique_for') or nil
+      sched_leave(id, { type = ty, unique = v[8], unique_for = ufor, group = v[9] }, 'complete')
     end
     work = work + dur
     done = done + 1
-    publish(id, 'complete', ',' .. (result ~= '' and result or 'null') .. ',null')
+    -- publish(id, 'complete', ...), inlined
+    redis.call('PUBLISH', evk, '{"id":' .. id .. ',"event":"complete","args":["complete",'
+               .. (result ~= '' and result or 'null') .. ',null]}')
     local roc = v[7]
     if roc and roc ~= '' and roc ~= 'false' then
       gone[#gone + 1] = { id, ty }

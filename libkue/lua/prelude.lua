@@ -22,6 +22,16 @@ local function zid(id)
   return string.format('%02d|%s', #id, id)
 end
 
+-- zid() for the hot paths: the 'NN|' prefix of each id length, made once
+-- per call and length.
+local ZPFX = {}
+local function zid_fast(id)
+  local n = #id
+  local p = ZPFX[n]
+  if not p then p = string.format('%02d|', n); ZPFX[n] = p end
+  return p .. id
+end
+
 -- Events carry the id as a number, or, for an action that came through
 -- Kue's HTTP API (a script given the 's' id form), as a string, as Kue does.
 local EV_ID_STR = false
@@ -182,6 +192,29 @@ local function ix_flush(ix)
     ix_send('LPUSH', key(t .. ':jobs'), ones)
   end
   ix.keys, ix.rem, ix.add, ix.tokens, ix.ttypes = {}, {}, {}, {}, {}
+end
+
+-- The active sets as skiplists.  A sorted set of up to 128 short members
+-- is a listpack, and with the active sets' equal scores every ZADD and ZREM
+-- scans it (bench/METHOD.md: 2.4 us per member added and removed at 100
+-- members, against 0.4 as a skiplist).  Redis never turns a skiplist back
+-- into a listpack while the set exists, and a member longer than
+-- zset-max-listpack-value (64) converts it at once.  So a claim about to
+-- add `adding` members to set k, leaving it with SKIP_MIN or more, adds
+-- SKIP_MEMBER first when k is not a skiplist yet (or does not exist), and
+-- removes it again after its own additions, in the same script: no client
+-- ever sees the member (docs/wire.md section 3).  Returns whether it added.
+local SKIP_MIN = 32
+local SKIP_MEMBER               -- made when first needed: most calls never do
+local function to_skiplist(k, adding)
+  local enc = redis.call('OBJECT', 'ENCODING', k)
+  if enc == 'skiplist' then return false end
+  local n = adding
+  if enc then n = n + redis.call('ZCARD', k) end
+  if n < SKIP_MIN then return false end
+  SKIP_MEMBER = SKIP_MEMBER or '~kue:skiplist-encoding:' .. string.rep('~', 1000)
+  redis.call('ZADD', k, 0, SKIP_MEMBER)
+  return true
 end
 
 -- The workerId a claim writes is kue:<host>:<pid>:<type>:<n> (libkue/keys.h:

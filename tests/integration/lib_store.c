@@ -808,3 +808,68 @@ Test(store, complete_batch_mixed)
     cr_assert_eq(kt_int(C, "GET q:stats:work-time"), 12);
     cr_assert_eq(kt_int(C, "SCARD q:held:h:1"), 1);
 }
+
+/* Claim n (<= 64) jobs of type t as worker h:1, slots 1..n. Caller frees. */
+static redisReply *claim_many(const char *t, int n)
+{
+    static char slots[64][8];
+    char ns[8];
+    snprintf(ns, sizeof ns, "%d", n);
+    const char *argv[7 + 64] = { "q", t, ns, "h", "1", "30000", "0" };
+    for (int i = 0; i < n && i < 64; i++) {
+        snprintf(slots[i], sizeof slots[i], "%d", i + 1);
+        argv[7 + i] = slots[i];
+    }
+    redisReply *r = kue_script_call(C, KS_CLAIM, 7 + n, argv, NULL);
+    cr_assert_not_null(r);
+    cr_assert_eq(r->type, REDIS_REPLY_ARRAY);
+    return r;
+}
+
+/* Every member of key is a zid (digits '|' digits): nothing else was left. */
+static void only_zids(const char *key, long long want)
+{
+    redisReply *r = kt_cmd(C, "ZRANGE %s 0 -1", key);
+    cr_assert_eq((long long)r->elements, want, "%s: %zu members", key, r->elements);
+    for (size_t i = 0; i < r->elements; i++) {
+        const char *m = r->element[i]->str;
+        cr_assert(strlen(m) > 3 && strlen(m) < 24 && m[2] == '|', "%s holds %.40s", key, m);
+    }
+    freeReplyObject(r);
+}
+
+/* The active sets become skiplists once a claim leaves them with 32 or more
+ * members (docs/wire.md section 3), with no member but the jobs' own ever
+ * visible; a small set stays as Redis made it. */
+Test(store, claim_keeps_large_active_sets_as_skiplists)
+{
+    for (int i = 0; i < 40; i++) enqueue("sk", "{}", 0, 1);
+    freeReplyObject(claim_many("sk", 2));
+    char b[32];
+    cr_assert_str_eq(kt_str(C, b, sizeof b, "OBJECT ENCODING q:jobs:active"), "listpack");
+    only_zids("q:jobs:sk:active", 2);
+    redisReply *r = claim_many("sk", 38);
+    cr_assert_eq(r->elements, 38);
+    freeReplyObject(r);
+    cr_assert_str_eq(kt_str(C, b, sizeof b, "OBJECT ENCODING q:jobs:active"), "skiplist");
+    cr_assert_str_eq(kt_str(C, b, sizeof b, "OBJECT ENCODING q:jobs:sk:active"), "skiplist");
+    only_zids("q:jobs:active", 40);
+    only_zids("q:jobs:sk:active", 40);
+    cr_assert_eq(kt_int(C, "ZCARD q:jobs:sk:inactive"), 0);
+    /* completing them all leaves no active set behind */
+    const char *argv[1 + 4 * 40] = { "q" };
+    static char ids[40][8];
+    for (int i = 0; i < 40; i++) {
+        snprintf(ids[i], sizeof ids[i], "%d", i + 1);
+        argv[1 + 4 * i] = ids[i];
+        argv[2 + 4 * i] = "";
+        argv[3 + 4 * i] = "1";
+        argv[4 + 4 * i] = "";
+    }
+    redisReply *d = kue_script_call(C, KS_COMPLETE, 1 + 4 * 40, argv, NULL);
+    cr_assert_eq(d->type, REDIS_REPLY_ARRAY);
+    for (size_t i = 0; i < d->elements; i++) cr_assert_eq(d->element[i]->integer, 1);
+    freeReplyObject(d);
+    cr_assert_eq(kt_int(C, "EXISTS q:jobs:active q:jobs:sk:active"), 0);
+    only_zids("q:jobs:sk:complete", 40);
+}

@@ -297,14 +297,19 @@ Test(cluster_queue, failover_of_the_queues_shard)
     redisContext *nc = kt_cluster_node(&CL, replica);
     struct more_than m = { kt_int(nc, "ZCARD {q}:jobs:faults:complete") };
     redisFree(nc);
-    cr_assert_lt(m.n, NJOBS / 2, "every job had run before the failover");
+    /* On a busy machine the failover (retries included) can outlast the
+     * first half of the jobs: the second half, saved now, shows the resume. */
+    int rest_saved = m.n >= NJOBS / 2;
+    if (rest_saved)
+        save_jobs(NJOBS - NJOBS / 2, IDS + NJOBS / 2);
     cr_assert(kt_wait_until(completed_more, &m, 15000), "the workers did not resume (log %s)", SUPLOG);
     int64_t resumed = kt_now_ms() - t_new;
     cr_log_info("CLUSTER FAILOVER: the slot map named the replica %lld ms after the request (%lld "
                 "complete then); the next completion %lld ms after that", (long long)(t_new - t0), m.n,
                 (long long)resumed);
     cr_expect_lt(resumed, 5000, "the workers resumed %lld ms after the failover", (long long)resumed);
-    save_jobs(NJOBS - NJOBS / 2, IDS + NJOBS / 2);
+    if (!rest_saved)
+        save_jobs(NJOBS - NJOBS / 2, IDS + NJOBS / 2);
     long long twice = check_all_complete(IDS);
     cr_log_info("CLUSTER FAILOVER, %d jobs: %lld run twice, %lld ms in all", NJOBS, twice,
                 (long long)(kt_now_ms() - t0));

@@ -62,7 +62,8 @@ static struct pcheck checks[NCHECKS];
 static pid_t killed[NKILLED];
 static int nkilled;
 
-static void finish(struct pcheck *c)
+/* Stop watching check c: its pipe closed, its timer stopped. */
+static void unwatch(struct pcheck *c)
 {
     struct master *m = c->m;
     if (c->fd >= 0) {
@@ -71,6 +72,12 @@ static void finish(struct pcheck *c)
         c->fd = -1;
     }
     ev_timer_stop(m->loop, &c->timer);
+}
+
+static void finish(struct pcheck *c)
+{
+    struct master *m = c->m;
+    unwatch(c);
     int ok = !c->timed_out && WIFEXITED(c->status) && WEXITSTATUS(c->status) == 0;
     char err[1024] = "";
     if (!ok)
@@ -209,13 +216,7 @@ int sup_pcheck_start_reload(struct master *m, const struct sup_config *nc, int t
 /* Kill check c and forget it; its pid waits in killed[] for the reaper. */
 static void cancel(struct pcheck *c)
 {
-    struct master *m = c->m;
-    if (c->fd >= 0) {
-        ev_io_stop(m->loop, &c->io);
-        close(c->fd);
-        c->fd = -1;
-    }
-    ev_timer_stop(m->loop, &c->timer);
+    unwatch(c);
     if (!c->reaped) {
         kill(c->pid, SIGKILL);
         if (nkilled < NKILLED)

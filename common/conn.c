@@ -16,11 +16,20 @@
  * does not answer).  Whatever the URL, an error reply that says the server
  * is no longer a writable master (READONLY, MASTERDOWN, LOADING, UNBLOCKED)
  * is handed to its callback as usual and then drops the connection, so the
- * reconnect finds the current master.  And since a master that a failover
- * replaced stays writable until the sentinels reconfigure it (up to about
- * 10 s, in which writes to it are lost), each connection of a sentinel URL
- * also subscribes to +switch-master on one sentinel (the "watch") and drops
- * its connection the moment the master moves.
+ * reconnect finds the current master.  And since Sentinel does not pause a
+ * master it replaces (it stays writable until the sentinels reconfigure it,
+ * up to about 10 s, and whatever reaches it after the replica's promotion is
+ * lost), each connection of a sentinel URL also subscribes to the failover
+ * events of every sentinel (the "watches": only the sentinel leading a
+ * failover publishes its progress).  At the first sign that a failover of
+ * our master has begun (+try-failover, +elected-leader, ...), before the
+ * replica is promoted, the connection leaves the master: it sends nothing
+ * more, takes the replies of what it sent (at most CONN_DRAIN_S) and closes,
+ * and it connects nowhere ("held") until +switch-master names the new master,
+ * which it then connects to without a lookup.  A -failover-abort-* event or
+ * CONN_HOLD_S without +switch-master ends the hold and the sentinels are
+ * asked again.  +switch-master alone (a failover whose start no watch saw)
+ * drops the connection too.
  *
  * Cluster redirections: MOVED drops the connection (kue_reply_wants_failover)
  * and the reconnect reads the slot map again.  ASK (the queue's slot is

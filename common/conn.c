@@ -16,11 +16,20 @@
  * does not answer).  Whatever the URL, an error reply that says the server
  * is no longer a writable master (READONLY, MASTERDOWN, LOADING, UNBLOCKED)
  * is handed to its callback as usual and then drops the connection, so the
- * reconnect finds the current master.  And since a master that a failover
- * replaced stays writable until the sentinels reconfigure it (up to about
- * 10 s, in which writes to it are lost), each connection of a sentinel URL
- * also subscribes to +switch-master on one sentinel (the "watch") and drops
- * its connection the moment the master moves.
+ * reconnect finds the current master.  And since Sentinel does not pause a
+ * master it replaces (it stays writable until the sentinels reconfigure it,
+ * up to about 10 s, and whatever reaches it after the replica's promotion is
+ * lost), each connection of a sentinel URL also subscribes to the failover
+ * events of every sentinel (the "watches": only the sentinel leading a
+ * failover publishes its progress).  At the first sign that a failover of
+ * our master has begun (+try-failover, +elected-leader, ...), before the
+ * replica is promoted, the connection leaves the master: it sends nothing
+ * more, takes the replies of what it sent (at most CONN_DRAIN_S) and closes,
+ * and it connects nowhere ("held") until +switch-master names the new master,
+ * which it then connects to without a lookup.  A -failover-abort-* event or
+ * CONN_HOLD_S without +switch-master ends the hold and the sentinels are
+ * asked again.  +switch-master alone (a failover whose start no watch saw)
+ * drops the connection too.
  *
  * Cluster redirections: MOVED drops the connection (kue_reply_wants_failover)
  * and the reconnect reads the slot map again.  ASK (the queue's slot is
@@ -57,6 +66,17 @@
 #define CONN_BACKOFF_MAX_MS 5000
 #define CONN_BACKOFF_MAX_FAILOVER_MS 1000   /* sentinel and cluster URLs */
 #define CONN_CONNECT_TIMEOUT 5.0
+#define CONN_HOLD_S 5.0                     /* longest pause for a failover under way */
+#define CONN_DRAIN_S 0.3                    /* replies awaited from a master being left */
+
+struct kue_conn;
+
+/* A subscription to one sentinel's failover events. */
+struct conn_watch {
+    struct kue_conn *c;
+    redisAsyncContext *ac;       /* ac->data points here while it is ours */
+    ev_timer retry;
+};
 
 struct kue_conn {
     struct ev_loop *loop;
@@ -72,9 +92,12 @@ struct kue_conn {
     int failures;                /* consecutive failed attempts (for log throttling) */
     ev_timer retry;              /* next connect attempt */
     ev_timer connect_timeout;
-    redisAsyncContext *watch;    /* sentinel URLs: +switch-master subscription */
-    int watch_next;              /* the sentinel the watch tries next */
-    ev_timer watch_retry;
+    struct conn_watch watch[KUE_URL_MAX_SENTINELS];  /* sentinel URLs: one per sentinel */
+    int held;                    /* a failover of our master is under way: connect nowhere */
+    ev_timer hold;               /* bounds held */
+    ev_timer drain;              /* bounds leaving a master (conn_leave) */
+    char next_host[256];         /* named by +switch-master: connect there next */
+    int next_port;
     struct conn_ask *asks;       /* ASK redirections being followed */
 };
 
@@ -133,6 +156,7 @@ static void lost(kue_conn_t *c, const char *why)
     asks_abort(c);               /* their callbacks get NULL, as the pending ones did */
     c->pending = 0;
     ev_timer_stop(c->loop, &c->connect_timeout);
+    ev_timer_stop(c->loop, &c->drain);
     if (was_ready)
         klog_warn("redis %s (%s): connection lost: %s", c->name, c->where, why);
     else if (c->failures++ % 20 == 0)
@@ -143,91 +167,215 @@ static void lost(kue_conn_t *c, const char *why)
 
 /* ---- the sentinel watch ---------------------------------------------------- */
 
-static void watch_start(kue_conn_t *c);
+/* The failover events a sentinel publishes before it promotes the replica
+ * (only the sentinel that leads a failover publishes them, hence one watch
+ * per sentinel), and +switch-master, which it publishes once the replica
+ * is a master. */
+#define WATCH_CHANNELS "+switch-master +try-failover +elected-leader " \
+    "+failover-state-select-slave +selected-slave +failover-state-send-slaveof-noone"
+#define WATCH_ABORTS "-failover-abort-*"
 
-static void watch_lost(kue_conn_t *c)
+static void watch_start(kue_conn_t *c);
+static void conn_leave(kue_conn_t *c, const char *why);
+
+static void watch_lost(struct conn_watch *w)
 {
-    c->watch = NULL;
-    ev_timer_stop(c->loop, &c->watch_retry);
-    ev_timer_set(&c->watch_retry, 1.0, 0.);
-    ev_timer_start(c->loop, &c->watch_retry);
+    kue_conn_t *c = w->c;
+    w->ac = NULL;
+    ev_timer_stop(c->loop, &w->retry);
+    ev_timer_set(&w->retry, 1.0, 0.);
+    ev_timer_start(c->loop, &w->retry);
+}
+
+/* The master name in an event's "<instance details>": "master NAME IP PORT"
+ * for a master, "slave|sentinel ... @ NAME IP PORT" for the others. */
+static int event_names(const char *payload, const char *name)
+{
+    char tok[128];
+    const char *at = strstr(payload, " @ ");
+    if (at) return sscanf(at + 3, "%127s", tok) == 1 && !strcmp(tok, name);
+    return sscanf(payload, "master %127s", tok) == 1 && !strcmp(tok, name);
+}
+
+/* Connect now unless held or a connection is still being left (its loss
+ * schedules the retry). */
+static void connect_now(kue_conn_t *c)
+{
+    if (c->held || c->ac) return;
+    ev_timer_stop(c->loop, &c->retry);
+    conn_connect(c);
+}
+
+static void hold_end(kue_conn_t *c)
+{
+    c->held = 0;
+    ev_timer_stop(c->loop, &c->hold);
+    connect_now(c);
+}
+
+static void on_hold_timeout(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    kue_conn_t *c = w->data;
+    klog_warn("redis %s (%s): sentinel: no new master named within %.0f s; asking the "
+              "sentinels again", c->name, c->where, CONN_HOLD_S);
+    hold_end(c);
+}
+
+/* A sentinel began a failover of our master: stop writing to it now, while
+ * the replica still follows it, and connect to nothing until the new master
+ * is named (or the failover is abandoned, or CONN_HOLD_S passes). */
+static void failover_begins(kue_conn_t *c, const char *event)
+{
+    if (c->held) return;
+    klog_info("redis %s (%s): sentinel: %s for \"%s\"; leaving the master until the new one "
+              "is named", c->name, c->where, event, c->url.master_name);
+    c->held = 1;
+    ev_timer_set(&c->hold, CONN_HOLD_S, 0.);
+    ev_timer_start(c->loop, &c->hold);
+    conn_leave(c, "a failover began");
 }
 
 /* "+switch-master" payload: "<name> <old-ip> <old-port> <new-ip> <new-port>". */
-static void on_watch_msg(redisAsyncContext *ac, void *r, void *privdata)
+static void master_switched(kue_conn_t *c, const char *payload)
 {
-    kue_conn_t *c = ac->data;
-    redisReply *reply = r;
-    if (!c || !reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 3 ||
-        reply->element[0]->type != REDIS_REPLY_STRING || strcmp(reply->element[0]->str, "message") ||
-        reply->element[2]->type != REDIS_REPLY_STRING)
-        return;
     char name[128], oip[256], nip[256];
     int oport, nport;
-    if (sscanf(reply->element[2]->str, "%127s %255s %d %255s %d", name, oip, &oport, nip, &nport) != 5 ||
-        strcmp(name, c->url.master_name) != 0)
+    if (sscanf(payload, "%127s %255s %d %255s %d", name, oip, &oport, nip, &nport) != 5 ||
+        strcmp(name, c->url.master_name) != 0 || nport < 1 || nport > 65535)
         return;
-    if (!strcmp(nip, c->url.host) && nport == c->url.port) return;
+    if (!c->held && !strcmp(nip, c->url.host) && nport == c->url.port) return;
     klog_warn("redis %s (%s): sentinel: master \"%s\" moved to %s:%d; reconnecting", c->name,
               c->where, name, nip, nport);
-    if (c->ac && !(c->ac->c.flags & (REDIS_DISCONNECTING | REDIS_FREEING))) {
-        if (c->ready) {
-            redisAsyncDisconnect(c->ac);
-        } else {                   /* still connecting to the old address */
-            redisAsyncContext *old = c->ac;
-            old->data = NULL;
-            redisAsyncFree(old);
-            c->ac = NULL;
-            lost(c, "the master moved");
-        }
+    snprintf(c->next_host, sizeof c->next_host, "%s", nip);
+    c->next_port = nport;
+    c->held = 0;
+    ev_timer_stop(c->loop, &c->hold);
+    conn_leave(c, "the master moved");
+    connect_now(c);
+}
+
+static void on_watch_msg(redisAsyncContext *ac, void *r, void *privdata)
+{
+    struct conn_watch *w = ac->data;
+    redisReply *reply = r;
+    (void)privdata;
+    if (!w || !reply || reply->type != REDIS_REPLY_ARRAY || reply->elements < 3) return;
+    for (size_t i = 0; i < reply->elements; i++)
+        if (reply->element[i]->type != REDIS_REPLY_STRING) return;
+    const char *kind = reply->element[0]->str, *channel, *payload;
+    if (!strcmp(kind, "message") && reply->elements == 3) {
+        channel = reply->element[1]->str;
+        payload = reply->element[2]->str;
+    } else if (!strcmp(kind, "pmessage") && reply->elements == 4) {
+        channel = reply->element[2]->str;
+        payload = reply->element[3]->str;
+    } else {
+        return;                               /* a subscribe confirmation */
+    }
+    kue_conn_t *c = w->c;
+    if (!strcmp(channel, "+switch-master")) {
+        master_switched(c, payload);
+    } else if (!event_names(payload, c->url.master_name)) {
+        return;
+    } else if (!strncmp(channel, "-failover-abort-", 16)) {
+        if (!c->held) return;
+        klog_warn("redis %s (%s): sentinel: %s; asking the sentinels again", c->name, c->where,
+                  channel);
+        hold_end(c);
+    } else {
+        failover_begins(c, channel);
     }
 }
 
 static void on_watch_connect(const redisAsyncContext *ac, int status)
 {
-    kue_conn_t *c = ac->data;
-    if (c && status != REDIS_OK) watch_lost(c);     /* hiredis frees ac */
+    struct conn_watch *w = ac->data;
+    if (w && status != REDIS_OK) watch_lost(w);     /* hiredis frees ac */
 }
 
 static void on_watch_disconnect(const redisAsyncContext *ac, int status)
 {
-    kue_conn_t *c = ac->data;
-    if (c) watch_lost(c);
+    struct conn_watch *w = ac->data;
+    if (w) watch_lost(w);
 }
 
-static void on_watch_retry(struct ev_loop *loop, ev_timer *w, int revents)
+static void on_watch_retry(struct ev_loop *loop, ev_timer *t, int revents)
 {
-    watch_start(w->data);
+    struct conn_watch *w = t->data;
+    watch_start(w->c);
 }
 
-static void watch_start(kue_conn_t *c)
+static void watch_one(kue_conn_t *c, struct conn_watch *w)
 {
-    if (c->watch || c->url.nsentinels <= 0) return;
-    int i = c->watch_next++ % c->url.nsentinels;
-    redisAsyncContext *ac = redisAsyncConnect(c->url.sentinels[i].host, c->url.sentinels[i].port);
+    ev_timer_stop(c->loop, &w->retry);
+    const kue_hostport_t *s = &c->url.sentinels[w - c->watch];
+    redisAsyncContext *ac = redisAsyncConnect(s->host, s->port);
     if (!ac || ac->err) {
         if (ac) redisAsyncFree(ac);
-        watch_lost(c);
+        watch_lost(w);
         return;
     }
-    ac->data = c;
-    c->watch = ac;
+    ac->data = w;
+    w->ac = ac;
     redisLibevAttach(c->loop, ac);
     redisAsyncSetConnectCallback(ac, on_watch_connect);
     redisAsyncSetDisconnectCallback(ac, on_watch_disconnect);
     if (c->url.sentinel_password[0])
         redisAsyncCommand(ac, NULL, NULL, "AUTH %s", c->url.sentinel_password);
-    redisAsyncCommand(ac, on_watch_msg, NULL, "SUBSCRIBE +switch-master");
+    redisAsyncCommand(ac, on_watch_msg, NULL, "SUBSCRIBE " WATCH_CHANNELS);
+    redisAsyncCommand(ac, on_watch_msg, NULL, "PSUBSCRIBE " WATCH_ABORTS);
+}
+
+/* One watch on every sentinel not watched yet (a lost one waits for its
+ * retry timer). */
+static void watch_start(kue_conn_t *c)
+{
+    for (int i = 0; i < c->url.nsentinels && i < KUE_URL_MAX_SENTINELS; i++)
+        if (!c->watch[i].ac && !ev_is_active(&c->watch[i].retry)) watch_one(c, &c->watch[i]);
 }
 
 static void watch_stop(kue_conn_t *c)
 {
-    ev_timer_stop(c->loop, &c->watch_retry);
-    if (c->watch) {
-        redisAsyncContext *ac = c->watch;
+    for (int i = 0; i < KUE_URL_MAX_SENTINELS; i++) {
+        struct conn_watch *w = &c->watch[i];
+        ev_timer_stop(c->loop, &w->retry);
+        if (w->ac) {
+            redisAsyncContext *ac = w->ac;
+            ac->data = NULL;
+            w->ac = NULL;
+            redisAsyncFree(ac);
+        }
+    }
+}
+
+/* ---- leaving a master ---------------------------------------------------------- */
+
+static void on_drain_timeout(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    kue_conn_t *c = w->data;
+    /* the commands still unanswered get NULL, then on_disconnect runs */
+    if (c->ac && (c->ac->c.flags & REDIS_DISCONNECTING) && !(c->ac->c.flags & REDIS_FREEING))
+        redisAsyncFree(c->ac);
+}
+
+/* Stop using the current master: a ready connection sends nothing more but
+ * still takes the replies of what it sent (for at most CONN_DRAIN_S), a
+ * connection not ready yet is dropped.  The retry follows its loss. */
+static void conn_leave(kue_conn_t *c, const char *why)
+{
+    redisAsyncContext *ac = c->ac;
+    if (!ac || (ac->c.flags & (REDIS_DISCONNECTING | REDIS_FREEING))) return;
+    if (c->ready) {
+        redisAsyncDisconnect(ac);  /* at once if nothing is pending: on_disconnect runs */
+        if (c->ac == ac) {
+            ev_timer_set(&c->drain, CONN_DRAIN_S, 0.);
+            ev_timer_start(c->loop, &c->drain);
+        }
+    } else {
         ac->data = NULL;
-        c->watch = NULL;
         redisAsyncFree(ac);
+        c->ac = NULL;
+        lost(c, why);
     }
 }
 
@@ -311,7 +459,13 @@ static void on_retry(struct ev_loop *loop, ev_timer *w, int revents)
 
 static void conn_connect(kue_conn_t *c)
 {
-    if (c->url.nsentinels > 0 || c->url.nseeds > 0) {
+    if (c->held) return;         /* hold_end() or +switch-master connects */
+    if (c->next_host[0]) {       /* the sentinels named it: no lookup */
+        snprintf(c->url.host, sizeof c->url.host, "%s", c->next_host);
+        c->url.port = c->next_port;
+        c->next_host[0] = '\0';
+        kue_url_format(&c->url, c->where, sizeof c->where);
+    } else if (c->url.nsentinels > 0 || c->url.nseeds > 0) {
         char why[512];
         if ((c->url.nsentinels > 0 ? kue_sentinel_resolve(&c->url, why, sizeof why)
                                    : kue_cluster_resolve(&c->url, why, sizeof why)) != 0) {
@@ -358,8 +512,15 @@ kue_conn_t *kue_conn_new(struct ev_loop *loop, const kue_url_t *url, const char 
     c->retry.data = c;
     ev_timer_init(&c->connect_timeout, on_connect_timeout, 0., 0.);
     c->connect_timeout.data = c;
-    ev_timer_init(&c->watch_retry, on_watch_retry, 0., 0.);
-    c->watch_retry.data = c;
+    for (int i = 0; i < KUE_URL_MAX_SENTINELS; i++) {
+        c->watch[i].c = c;
+        ev_timer_init(&c->watch[i].retry, on_watch_retry, 0., 0.);
+        c->watch[i].retry.data = &c->watch[i];
+    }
+    ev_timer_init(&c->hold, on_hold_timeout, 0., 0.);
+    c->hold.data = c;
+    ev_timer_init(&c->drain, on_drain_timeout, 0., 0.);
+    c->drain.data = c;
     conn_connect(c);
     return c;
 }
@@ -370,6 +531,8 @@ void kue_conn_free(kue_conn_t *c)
     asks_abort(c);
     ev_timer_stop(c->loop, &c->retry);
     ev_timer_stop(c->loop, &c->connect_timeout);
+    ev_timer_stop(c->loop, &c->hold);
+    ev_timer_stop(c->loop, &c->drain);
     watch_stop(c);
     if (c->ac) {
         redisAsyncContext *ac = c->ac;

@@ -9,6 +9,10 @@
  * a NULL reply means the connection dropped before the answer arrived.
  * Reconnects back off from 100 ms to 5 s.  hiredis 0.14 has no command
  * timeouts: a connect attempt is bounded by an ev_timer here.
+ * With a redis-sentinel:// URL the connection also leaves the master as soon
+ * as a sentinel starts a failover of it and stays disconnected until the new
+ * master is named (at most 5 s), so nothing is written to a master that is
+ * being replaced (see conn.c).
  * On a cluster, a plain command answered ASK is sent once more, after
  * ASKING, to the node named (its callback runs after those of the commands
  * sent behind it); a script gets the ASK reply (see conn.c).

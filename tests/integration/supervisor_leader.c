@@ -192,6 +192,20 @@ static int zcard_is(void *arg)
     return zcard(w->c, w->key) == w->want;
 }
 
+struct fw { redisContext *c; const int64_t *ids; int n, keep; const char *key; };
+
+/* Of n finished jobs, only the newest keep (by id) left in key. */
+static int newest_kept(void *arg)
+{
+    struct fw *f = arg;
+    if (zcard(f->c, f->key) != f->keep)
+        return 0;
+    for (int i = 0; i < f->n; i++)
+        if (kt_int(f->c, "EXISTS q:job:%lld", (long long)f->ids[i]) != (i >= f->n - f->keep))
+            return 0;
+    return 1;
+}
+
 Test(supervisor_leader, retention_count_age_search_and_states)
 {
     static const char *const plugins[] = { "echo", "flaky", "sleep", NULL };
@@ -223,7 +237,8 @@ Test(supervisor_leader, retention_count_age_search_and_states)
     }
     sup_start(&S);
     struct zw w = { c, "q:jobs:echo:complete", 5 };
-    cr_assert(kt_wait_until(zcard_is, &w, 15000), "echo complete: %lld, not 5",
+    struct fw e = { c, ids, 20, 5, w.key };
+    cr_assert(kt_wait_until(newest_kept, &e, 15000), "echo complete: %lld, not the newest 5",
               zcard(c, "q:jobs:echo:complete"));
     /* the newest 5 stayed, the others are gone with their search entries */
     for (int i = 0; i < 20; i++) {
@@ -239,9 +254,10 @@ Test(supervisor_leader, retention_count_age_search_and_states)
     int64_t fl[8];
     for (int i = 0; i < 8; i++)
         fl[i] = sup_job(&S, "flaky", "{\"fail\":5}", 1, 0);
-    w.key = "q:jobs:flaky:failed";
-    w.want = 3;
-    cr_assert(kt_wait_until(zcard_is, &w, 15000), "flaky failed: %lld, not 3",
+    /* the jobs fail one by one, and retention may run in between: wait
+     * for the end state (the newest 3 kept), not for any 3 failed */
+    struct fw f = { c, fl, 8, 3, "q:jobs:flaky:failed" };
+    cr_assert(kt_wait_until(newest_kept, &f, 15000), "flaky failed: %lld, not 3",
               zcard(c, "q:jobs:flaky:failed"));
     cr_assert(sup_wait_count(&S, "flaky", "failed", 3, 5000));
     for (int i = 0; i < 8; i++)

@@ -622,7 +622,7 @@ function scaleTable(rows) {
   const t = [['kue, ' + nproc + ' procs x 50', 'jobs/s', 'Redis CPU/job us', 'vs first+last row', 'Redis cmds/job', 'script us/job (wall)', 'inactive / complete set', 'load avg']];
   for (const r of rows) {
     const cpu = r.wins.map((w) => w.cpu_us);
-    const ev = r.wins.map((w) => (w.by.evalsha ? w.by.evalsha.us : 0));
+    const ev = r.wins.map((w) => (w.by.evalsha ? w.by.evalsha.us : 0) + (w.by.fcall ? w.by.fcall.us : 0));
     const d = r.desc || {};
     const enc = (k) => (d[k] ? `${d[k].enc || '-'}` : '-');
     t.push([r.label.replace('+done', ''), rng(r.wins.map((w) => w.rate)), rng(cpu),

@@ -38,7 +38,7 @@ for r in $(seq "$RUNS"); do
   kill -TERM $spid; wait $spid
   ms=$(( (e - s) / 1000000 ))
   # the scripts' own time inside Redis, free of the machine's noise
-  es=$(redis-cli -s "$S" info commandstats | grep '^cmdstat_evalsha:' | tr -d '\r')
+  es=$(redis-cli -s "$S" info commandstats | grep -E '^cmdstat_(evalsha|fcall):' | tr -d '\r')
   echo "$N jobs in $ms ms ($(( N * 1000 / ms )) jobs/s); $es"
   redis-cli -s "$S" config resetstat >/dev/null
 done

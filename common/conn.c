@@ -87,6 +87,9 @@ struct kue_conn {
     void *privdata;
     redisAsyncContext *ac;       /* NULL while disconnected */
     int ready;                   /* handshake done */
+    int scripts;                 /* load kue's function library in the handshake */
+    int fcall;                   /* scripts go as FCALL on this connection (else EVALSHA) */
+    int loading;                 /* a FUNCTION LOAD after a miss is under way */
     int pending;                 /* our commands without a reply yet */
     int backoff_ms;
     int failures;                /* consecutive failed attempts (for log throttling) */
@@ -383,6 +386,35 @@ static void conn_leave(kue_conn_t *c, const char *why)
 
 static char hs_last, hs_role;    /* markers: the handshake's last command */
 
+/* The reply to FUNCTION LOAD of kue's library: from here on this
+ * connection's scripts go as FCALL if the library is there, else as
+ * EVALSHA (a server older than 7, FUNCTION not allowed to the user).  Not
+ * a handshake failure either way. */
+static void on_library(redisAsyncContext *ac, void *r, void *privdata)
+{
+    kue_conn_t *c = ac->data;
+    redisReply *reply = r;
+    (void)privdata;
+    if (!c || !reply || ac != c->ac) return;
+    c->loading = 0;
+    if (kue_script_load_reply_ok(reply)) {
+        c->fcall = 1;
+    } else {
+        klog_info("redis %s (%s): no function library (%s): scripts run with EVALSHA", c->name,
+                  c->where, reply->type == REDIS_REPLY_ERROR ? reply->str : "?");
+        c->fcall = 0;
+    }
+}
+
+static void load_library(kue_conn_t *c, redisAsyncContext *ac)
+{
+    size_t len;
+    const char *lib = kue_script_library(&len);
+    const char *v[] = { "FUNCTION", "LOAD", lib };
+    size_t l[] = { 8, 4, len };
+    if (redisAsyncCommandArgv(ac, on_library, NULL, 3, v, l) == REDIS_OK) c->loading = 1;
+}
+
 static void on_handshake(redisAsyncContext *ac, void *r, void *privdata)
 {
     kue_conn_t *c = ac->data;
@@ -428,6 +460,9 @@ static void on_connect(const redisAsyncContext *cac, int status)
     else if (c->url.password[0])
         redisAsyncCommand(ac, on_handshake, NULL, "AUTH %s", c->url.password);
     redisAsyncCommand(ac, on_handshake, NULL, "SELECT %d", c->url.db);
+    c->fcall = kue_script_functions();
+    c->loading = 0;
+    if (c->scripts && c->fcall) load_library(c, ac);
     /* not "connected" while the server is still loading its data */
     redisAsyncCommand(ac, on_handshake, sentinel ? NULL : &hs_last, "PING");
     if (sentinel) redisAsyncCommand(ac, on_handshake, &hs_role, "ROLE");
@@ -699,8 +734,15 @@ static void on_reply(redisAsyncContext *ac, void *r, void *privdata)
     kue_conn_t *c = ac->data;
     redisReply *reply = r;
     if (c && c->pending > 0) c->pending--;
-    if (reply && cmd->script >= 0 && !cmd->retried && reply->type == REDIS_REPLY_ERROR &&
-        strncmp(reply->str, "NOSCRIPT", 8) == 0 && c && usable(c)) {
+    kue_script_reply kind;
+    if (reply && cmd->script >= 0 && !cmd->retried && c && usable(c) &&
+        (kind = kue_script_reply_kind(reply)) != KUE_SR_OK) {
+        /* not run: the script or the library is missing (a restarted or
+         * flushed server), or this server has no functions; run it as EVAL
+         * (which caches the script), and load the library for the calls
+         * that follow */
+        if (kind == KUE_SR_NOFCALL) c->fcall = 0;
+        if (kind == KUE_SR_NOFUNC && !c->loading) load_library(c, c->ac);
         cmd->retried = 1;
         if (send_script(c, cmd, 1) == 0) return;    /* cmd lives on */
     }
@@ -761,8 +803,10 @@ int kue_conn_commandargv(kue_conn_t *c, redisCallbackFn *cb, void *privdata,
 
 static int send_script(kue_conn_t *c, struct conn_cmd *cmd, int as_eval)
 {
-    const char *body = as_eval ? kue_script_source(cmd->script) : kue_script_sha(cmd->script);
-    cmd->argv[0] = as_eval ? "EVAL" : "EVALSHA";
+    const char *body = as_eval   ? kue_script_source(cmd->script)
+                       : c->fcall ? kue_script_fname(cmd->script)
+                                  : kue_script_sha(cmd->script);
+    cmd->argv[0] = as_eval ? "EVAL" : c->fcall ? "FCALL" : "EVALSHA";
     cmd->lens[0] = strlen(cmd->argv[0]);
     cmd->argv[1] = body;
     cmd->lens[1] = strlen(body);
@@ -813,6 +857,16 @@ int kue_conn_script(kue_conn_t *c, kue_script_id id, redisCallbackFn *cb, void *
         return -1;
     }
     return 0;
+}
+
+void kue_conn_runs_scripts(kue_conn_t *c)
+{
+    c->scripts = 1;
+}
+
+int kue_conn_fcall(const kue_conn_t *c)
+{
+    return c->fcall;
 }
 
 int kue_conn_subscribe(kue_conn_t *c, const char *channel, redisCallbackFn *cb, void *privdata)

@@ -46,11 +46,20 @@ int kue_conn_pending(const kue_conn_t *c);
 int kue_conn_command(kue_conn_t *c, redisCallbackFn *cb, void *privdata, const char *fmt, ...);
 int kue_conn_commandargv(kue_conn_t *c, redisCallbackFn *cb, void *privdata,
                          int argc, const char **argv, const size_t *lens);
-/* EVALSHA the script (at most KUE_SCRIPT_MAX_ARGS arguments, copied); on
- * NOSCRIPT it is re-sent once as EVAL and cb sees that reply.  cb may be
- * NULL. */
+/* Run the script (at most KUE_SCRIPT_MAX_ARGS arguments, copied): FCALL of
+ * kue's function library, or EVALSHA where the server has no functions.
+ * When the script or the library is missing it is re-sent once as EVAL
+ * (after the commands sent behind it: see kue_conn_runs_scripts) and cb
+ * sees that reply.  cb may be NULL. */
 int kue_conn_script(kue_conn_t *c, kue_script_id id, redisCallbackFn *cb, void *privdata,
                     int argc, const char **argv, const size_t *lens);
+/* This connection runs scripts: each handshake loads kue's function
+ * library first (FUNCTION LOAD; on a server without functions, scripts go
+ * as EVALSHA), so no script call finds it missing and is re-sent out of
+ * order.  Call right after kue_conn_new(). */
+void kue_conn_runs_scripts(kue_conn_t *c);
+/* Scripts go as FCALL on this connection now (else EVALSHA). */
+int kue_conn_fcall(const kue_conn_t *c);
 /* SUBSCRIBE to channel: cb is called for the subscribe confirmation and for
  * every message (a NULL reply when the connection drops).  Subscriptions do
  * not survive a reconnect: subscribe again from the state callback. */

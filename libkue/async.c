@@ -211,11 +211,12 @@ static void on_flush(struct ev_loop *loop, ev_prepare *w, int revents)
 static void on_state(kue_conn_t *c, int connected, void *privdata)
 {
     kue_async_t *a = privdata;
-    /* Load the script ahead of the first save: saves pipelined before the
-     * first NOSCRIPT reply would otherwise each be re-sent with the whole
-     * source (a fresh or restarted Redis).  The reply is not needed: a
-     * failure only leaves the EVAL fallback to do the work. */
-    if (connected)
+    /* Without functions, load the script ahead of the first save: saves
+     * pipelined before the first NOSCRIPT reply would otherwise each be
+     * re-sent with the whole source (a fresh or restarted Redis).  The reply
+     * is not needed: a failure only leaves the EVAL fallback to do the work.
+     * (With functions, the handshake loaded the library.) */
+    if (connected && !kue_conn_fcall(c))
         kue_conn_command(c, NULL, NULL, "SCRIPT LOAD %s", kue_script_source(KS_ENQUEUE));
     else
         flush(a);                /* unsent saves: answered before the loss is reported */
@@ -262,6 +263,7 @@ kue_async_t *kue_async_connect(struct ev_loop *loop, const char *url, const char
         free(a);
         return NULL;
     }
+    kue_conn_runs_scripts(a->conn);
     return a;
 }
 

@@ -934,8 +934,9 @@ size_t kue_job_save_bulk(kue_t *k, kue_job_t *const *jobs, size_t n, int64_t *id
             rd->sent[nb] = kue_script_append(k->c, KS_ENQUEUE, argc, argv, lens) == 0;
             nb++;
         }
-        /* Read their replies in order; calls answered NOSCRIPT (the script
-         * cache was flushed) are re-sent after that, loading the script, and
+        /* Read their replies in order; calls that found the script missing
+         * (a flushed script cache or function library, or a server without
+         * functions) are re-sent after that, loading the script, and
          * so are calls refused because the master moved (MOVED, READONLY
          * ...: not run), on the current master. */
         int retry[BULK_ROUND], nretry = 0;
@@ -955,7 +956,7 @@ size_t kue_job_save_bulk(kue_t *k, kue_job_t *const *jobs, size_t n, int64_t *id
                 break;
             }
             if (kue_reply_wants_failover(r)) k->reroute = 1;   /* script() reconnects */
-            if (kue_script_is_noscript(r) || kue_reply_wants_failover(r)) retry[nretry++] = x;
+            if (kue_script_rerun(r) || kue_reply_wants_failover(r)) retry[nretry++] = x;
             else saved += bulk_assign(jobs, ids, rd->idx[x], rd->cnt[x], r, first, sizeof first);
             freeReplyObject(r);
         }

@@ -1,8 +1,12 @@
 /*
  * scripts.c -- the compiled-in Lua scripts (the .lua files in libkue/lua) and the calls
- * that run them.  Each script's full source is the shared prelude followed
- * by the script; its SHA1 is computed once, so callers go straight to
- * EVALSHA and fall back to EVAL (which caches the script) on NOSCRIPT.
+ * that run them.  On Redis 7 they are one function library, loaded once
+ * (FUNCTION LOAD) and run with FCALL: the shared prelude runs at load, not
+ * on every call.  Where a server has no functions (older than 7, FCALL
+ * renamed away or not allowed to the user) each script runs as an EVAL
+ * source, the prelude followed by the script: its SHA1 is computed once,
+ * so callers go straight to EVALSHA and fall back to EVAL (which caches
+ * the script) on NOSCRIPT.
  */
 #include "scripts.h"
 
@@ -10,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "keys.h"
 #include "sha1.h"
@@ -27,11 +32,27 @@ static const char *const names[KS__COUNT] = {
     [KS_CANCEL] = "cancel",     [KS_PAUSE] = "pause",
 };
 
+/* Scripts that may run when Redis is over maxmemory: they only delete.
+ * Every other function is refused before it reads anything then (the
+ * default of a Redis function); an EVAL script is refused at its first
+ * write that could grow memory, which for most of them is the first. */
+static const unsigned char allow_oom[KS__COUNT] = { [KS_PRUNE] = 1, [KS_REMOVE] = 1 };
+
+/* What each call starts with, in both forms: kue_begin() (prelude.lua)
+ * sets the call's state and checks the declared KEYS. */
+#define BEGIN "local __kue_err = kue_begin(KEYS, ARGV)\nif __kue_err then return __kue_err end\n"
+
 static struct {
-    char *src;
+    char *src;                   /* EVAL form: prelude, BEGIN, body */
     size_t len;
     char sha[41];
+    char fname[64];              /* FCALL name: <library>_<script> */
 } scripts[KS__COUNT];
+static char *library;            /* "#!lua name=kue_<hash>" + prelude + one function each */
+static size_t library_len;
+static char library_name[32];
+static int functions = 1;        /* 0: EVALSHA only (a server without functions, or
+                                  * KUE_REDIS_FUNCTIONS=0); read and set atomically */
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 static const struct kue_embedded *find(const char *name)
@@ -41,26 +62,68 @@ static const struct kue_embedded *find(const char *name)
     return NULL;
 }
 
+static char *cat(char *dst, const char *s, size_t n)
+{
+    memcpy(dst, s, n);
+    return dst + n;
+}
+
 static void init(void)
 {
-    const struct kue_embedded *pre = find("prelude");
+    const struct kue_embedded *pre = find("prelude"), *body[KS__COUNT];
+    size_t total = pre ? pre->len : 0;
     for (int i = 0; i < KS__COUNT; i++) {
-        const struct kue_embedded *e = find(names[i]);
-        if (!pre || !e) {
+        body[i] = find(names[i]);
+        if (!pre || !body[i]) {
             fprintf(stderr, "kue: script %s missing from the build\n", names[i]);
             abort();
         }
-        size_t len = pre->len + 1 + e->len;
-        char *s = malloc(len + 1);
+        size_t len = pre->len + 1 + strlen(BEGIN) + body[i]->len;
+        char *s = malloc(len + 1), *e = s;
         if (!s) abort();
-        memcpy(s, pre->data, pre->len);
-        s[pre->len] = '\n';
-        memcpy(s + pre->len + 1, e->data, e->len);
-        s[len] = '\0';
+        e = cat(e, pre->data, pre->len);
+        *e++ = '\n';
+        e = cat(e, BEGIN, strlen(BEGIN));
+        e = cat(e, body[i]->data, body[i]->len);
+        *e = '\0';
         scripts[i].src = s;
         scripts[i].len = len;
         kue_sha1_hex(s, len, scripts[i].sha);
+        total += len;
     }
+    /* The library is named after its contents (the SHA1 of every EVAL
+     * source), so each build has its own: two versions on one Redis (a
+     * rolling upgrade) never replace each other's functions. */
+    char all[41];
+    {
+        char *cat_sha = malloc(KS__COUNT * 40 + 1);
+        if (!cat_sha) abort();
+        for (int i = 0; i < KS__COUNT; i++) memcpy(cat_sha + 40 * i, scripts[i].sha, 40);
+        kue_sha1_hex(cat_sha, KS__COUNT * 40, all);
+        free(cat_sha);
+    }
+    snprintf(library_name, sizeof library_name, "kue_%.16s", all);
+    size_t cap = total + 64 + KS__COUNT * 256;
+    char *lib = malloc(cap), *e = lib;
+    if (!lib) abort();
+    e += sprintf(e, "#!lua name=%s\n", library_name);
+    e = cat(e, pre->data, pre->len);
+    for (int i = 0; i < KS__COUNT; i++) {
+        snprintf(scripts[i].fname, sizeof scripts[i].fname, "%s_%s", library_name, names[i]);
+        e += sprintf(e,
+                     "\nredis.register_function{function_name='%s', flags={%s}, "
+                     "callback=function(KEYS, ARGV)\n" BEGIN,
+                     scripts[i].fname,
+                     allow_oom[i] ? "'allow-cross-slot-keys', 'allow-oom'"
+                                  : "'allow-cross-slot-keys'");
+        e = cat(e, body[i]->data, body[i]->len);
+        e = cat(e, "\nend}\n", 6);
+    }
+    *e = '\0';
+    library = lib;
+    library_len = (size_t)(e - lib);
+    const char *env = getenv("KUE_REDIS_FUNCTIONS");
+    if (env && !strcmp(env, "0")) functions = 0;
 }
 
 const char *kue_script_name(kue_script_id id)
@@ -78,6 +141,56 @@ const char *kue_script_sha(kue_script_id id)
 {
     pthread_once(&once, init);
     return scripts[id].sha;
+}
+
+const char *kue_script_fname(kue_script_id id)
+{
+    pthread_once(&once, init);
+    return scripts[id].fname;
+}
+
+const char *kue_script_library(size_t *len)
+{
+    pthread_once(&once, init);
+    if (len) *len = library_len;
+    return library;
+}
+
+const char *kue_script_library_name(void)
+{
+    pthread_once(&once, init);
+    return library_name;
+}
+
+int kue_script_functions(void)
+{
+    pthread_once(&once, init);
+    return __atomic_load_n(&functions, __ATOMIC_RELAXED);
+}
+
+void kue_script_functions_off(void)
+{
+    pthread_once(&once, init);
+    __atomic_store_n(&functions, 0, __ATOMIC_RELAXED);
+}
+
+kue_script_reply kue_script_reply_kind(const redisReply *r)
+{
+    if (!r || r->type != REDIS_REPLY_ERROR || !r->str) return KUE_SR_OK;
+    if (!strncmp(r->str, "NOSCRIPT", 8)) return KUE_SR_NOSCRIPT;
+    if (!strncmp(r->str, "ERR Function not found", 22)) return KUE_SR_NOFUNC;
+    /* FCALL unknown (Redis 6, or renamed away) or not allowed to this user */
+    if (!strncasecmp(r->str, "ERR unknown command", 19) || !strncmp(r->str, "NOPERM", 6))
+        return KUE_SR_NOFCALL;
+    return KUE_SR_OK;
+}
+
+int kue_script_load_reply_ok(const redisReply *r)
+{
+    if (!r) return 0;
+    if (r->type != REDIS_REPLY_ERROR) return 1;
+    /* loaded by another client (or by us, earlier): the same contents */
+    return r->str && strstr(r->str, "already exists") != NULL;
 }
 
 int kue_script_keys(const char *pfx, size_t pfxlen, char *buf, const char **k, size_t *kl)
@@ -128,17 +241,20 @@ static void cmdv_free(struct cmdv *c)
     if (c->l != c->sl) free(c->l);
 }
 
-/* Fill "EVALSHA sha 2 K1 K2 argv..." (or EVAL src 2 ...) into c; returns
- * the number of arguments, -1 for a prefix too long. */
-static int build(struct cmdv *c, kue_script_id id, int eval, int argc, const char **argv,
+enum { AS_EVALSHA, AS_EVAL, AS_FCALL };
+
+/* Fill "EVALSHA sha 2 K1 K2 argv..." (or EVAL src 2 ..., FCALL name 2 ...)
+ * into c; returns the number of arguments, -1 for a prefix too long. */
+static int build(struct cmdv *c, kue_script_id id, int as, int argc, const char **argv,
                  const size_t *lens)
 {
     pthread_once(&once, init);
     const char **v = c->v;
     size_t *l = c->l;
-    v[0] = eval ? "EVAL" : "EVALSHA"; l[0] = strlen(v[0]);
-    v[1] = eval ? scripts[id].src : scripts[id].sha;
-    l[1] = eval ? scripts[id].len : 40;
+    v[0] = as == AS_FCALL ? "FCALL" : as == AS_EVAL ? "EVAL" : "EVALSHA";
+    l[0] = strlen(v[0]);
+    v[1] = as == AS_FCALL ? scripts[id].fname : as == AS_EVAL ? scripts[id].src : scripts[id].sha;
+    l[1] = as == AS_EVAL ? scripts[id].len : strlen(v[1]);
     _Static_assert(KUE_SCRIPT_NKEYS == 2, "the key count below");
     v[2] = "2"; l[2] = 1;
     for (int i = 0; i < argc; i++) {
@@ -149,9 +265,19 @@ static int build(struct cmdv *c, kue_script_id id, int eval, int argc, const cha
     return argc + HEAD;
 }
 
-static int is_noscript(const redisReply *r)
+/* FUNCTION LOAD the library on c: 1 when it is there now (loaded, or it
+ * already was), 0 when this server cannot have it (functions go off for
+ * the process), -1 on a connection error. */
+static int load_library(redisContext *c)
 {
-    return r && r->type == REDIS_REPLY_ERROR && !strncmp(r->str, "NOSCRIPT", 8);
+    const char *v[] = { "FUNCTION", "LOAD", library };
+    size_t l[] = { 8, 4, library_len };
+    redisReply *r = redisCommandArgv(c, 3, v, l);
+    if (!r) return -1;
+    int ok = kue_script_load_reply_ok(r);
+    freeReplyObject(r);
+    if (!ok) kue_script_functions_off();
+    return ok;
 }
 
 redisReply *kue_script_call(redisContext *c, kue_script_id id, int argc,
@@ -159,14 +285,39 @@ redisReply *kue_script_call(redisContext *c, kue_script_id id, int argc,
 {
     struct cmdv cv;
     if (cmdv_init(&cv, argc) != 0) return NULL;
-    int n = build(&cv, id, 0, argc, argv, lens);
-    if (n < 0) { cmdv_free(&cv); return NULL; }
-    redisReply *r = redisCommandArgv(c, n, cv.v, cv.l);
-    if (is_noscript(r)) {
+    redisReply *r = NULL;
+    int n = -1;
+    if (kue_script_functions()) {
+        n = build(&cv, id, AS_FCALL, argc, argv, lens);
+        if (n < 0) goto out;
+        r = redisCommandArgv(c, n, cv.v, cv.l);
+        kue_script_reply k = kue_script_reply_kind(r);
+        if (k == KUE_SR_NOFUNC) {
+            /* a server restarted without its data, or FUNCTION FLUSH */
+            freeReplyObject(r);
+            r = NULL;
+            int loaded = load_library(c);
+            if (loaded < 0) goto out;
+            if (loaded) {
+                r = redisCommandArgv(c, n, cv.v, cv.l);
+                k = kue_script_reply_kind(r);
+            }
+        }
+        if (k == KUE_SR_NOFCALL) kue_script_functions_off();
+        if (r && k == KUE_SR_OK) goto out;
         freeReplyObject(r);
-        build(&cv, id, 1, argc, argv, lens);
+        r = NULL;
+        if (k == KUE_SR_OK) goto out;            /* connection error */
+    }
+    n = build(&cv, id, AS_EVALSHA, argc, argv, lens);
+    if (n < 0) goto out;
+    r = redisCommandArgv(c, n, cv.v, cv.l);
+    if (kue_script_reply_kind(r) == KUE_SR_NOSCRIPT) {
+        freeReplyObject(r);
+        build(&cv, id, AS_EVAL, argc, argv, lens);
         r = redisCommandArgv(c, n, cv.v, cv.l);
     }
+out:
     cmdv_free(&cv);
     return r;
 }
@@ -176,10 +327,13 @@ int kue_script_append(redisContext *c, kue_script_id id, int argc,
 {
     struct cmdv cv;
     if (cmdv_init(&cv, argc) != 0) return -1;
-    int n = build(&cv, id, 0, argc, argv, lens);
+    int n = build(&cv, id, kue_script_functions() ? AS_FCALL : AS_EVALSHA, argc, argv, lens);
     int rc = n > 0 && redisAppendCommandArgv(c, n, cv.v, cv.l) == REDIS_OK ? 0 : -1;
     cmdv_free(&cv);
     return rc;
 }
 
-int kue_script_is_noscript(const redisReply *r) { return is_noscript(r); }
+int kue_script_rerun(const redisReply *r)
+{
+    return kue_script_reply_kind(r) != KUE_SR_OK;
+}

@@ -642,6 +642,7 @@ int sup_rds_queue_start(struct master *m, struct sup_queue *q)
     q->sub = kue_conn_new(m->loop, &q->url, "master-sub", sub_state, q);
     if (!q->conn || !q->sub)
         return -1;
+    kue_conn_runs_scripts(q->conn);
     rq_flush(q);
     if (!m->draining) {
         queue_timers(m, q, 1);

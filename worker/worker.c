@@ -256,13 +256,16 @@ static void on_cmd_state(kue_conn_t *c, int up, void *privdata)
 {
     struct kw_worker *w = privdata;
     if (up) {
-        /* Load our scripts before anything else on this connection: an
-         * EVALSHA answered NOSCRIPT is re-sent as EVAL after later commands
-         * ran, which would reorder a complete after the next claim. */
-        static const kue_script_id used[] = { KS_CLAIM, KS_COMPLETE, KS_FAIL, KS_PROGRESS,
-                                              KS_LOG, KS_RENEW };
-        for (size_t i = 0; i < sizeof used / sizeof used[0]; i++)
-            kue_conn_command(c, NULL, NULL, "SCRIPT LOAD %s", kue_script_source(used[i]));
+        /* Without functions, load our scripts before anything else on this
+         * connection: an EVALSHA answered NOSCRIPT is re-sent as EVAL after
+         * later commands ran, which would reorder a complete after the
+         * next claim.  (With functions, the handshake loaded them all.) */
+        if (!kue_conn_fcall(c)) {
+            static const kue_script_id used[] = { KS_CLAIM, KS_COMPLETE, KS_FAIL, KS_PROGRESS,
+                                                  KS_LOG, KS_RENEW };
+            for (size_t i = 0; i < sizeof used / sizeof used[0]; i++)
+                kue_conn_command(c, NULL, NULL, "SCRIPT LOAD %s", kue_script_source(used[i]));
+        }
         if (w->out.n) klog_info("redis back: re-sending %zu reports", w->out.n);
         kw_outbox_flush(w);
         /* After the flush on the same connection, so reports of jobs that
@@ -366,6 +369,10 @@ static int watchers_start(struct kw_worker *w)
     kw_watchdog_start(w);
     w->cmd = kue_conn_new(w->loop, &w->url, "cmd", on_cmd_state, w);
     w->blk = kue_conn_new(w->loop, &w->url, "blocking", on_blk_state, w);
+    /* both run scripts (the claim goes behind the wait on the blocking
+     * one): the library is loaded before anything else on them */
+    if (w->cmd) kue_conn_runs_scripts(w->cmd);
+    if (w->blk) kue_conn_runs_scripts(w->blk);
     kw_control_open(w);
     return w->cmd && w->blk ? 0 : -1;
 }

@@ -1,15 +1,13 @@
--- prelude.lua: shared by every kue script (prepended at build time).
+-- prelude.lua: shared by every kue script.  It is the top level of kue's
+-- Redis function library (FUNCTION LOAD once, then FCALL; Redis 7) and the
+-- head of each script's EVAL source (older servers), so it only defines:
+-- everything that depends on the call is set by kue_begin(), which runs
+-- first in every call (libkue/scripts.c assembles both forms).
 -- Keys are built from ARGV[1], the prefix, exactly as Kue 0.11 names them.
 -- Every number written to Redis goes through fmt() so it is stored as a
 -- plain decimal string, never in exponent notation.
-local P = ARGV[1]
+local P
 local function key(s) return P .. ':' .. s end
--- Every call declares KEYS P:ids and P:fence, in the queue's cluster slot
--- (libkue/keys.h: KUE_SCRIPT_NKEYS): a call whose KEYS name another queue
--- would be routed by Redis Cluster to the wrong node.
-if KEYS[1] ~= key('ids') or KEYS[2] ~= key('fence') then
-  return redis.error_reply('INVALID the declared keys do not match the prefix ' .. tostring(P))
-end
 local function fmt(n) return string.format('%d', n) end
 
 local function now_ms()
@@ -23,7 +21,7 @@ local function zid(id)
 end
 
 -- zid() for the hot paths: the 'NN|' prefix of each id length, made once
--- per call and length.
+-- per length (kept across calls: it depends on nothing else).
 local ZPFX = {}
 local function zid_fast(id)
   local n = #id
@@ -100,6 +98,7 @@ local function jstr_new(s)
   return '"' .. s .. '"'
 end
 -- job types repeat within a call (one "enqueue" event per job): remembered
+-- for the call (kue_begin empties it)
 local JCACHE = {}
 local function jstr(s)
   s = tostring(s)
@@ -595,4 +594,18 @@ end
 local function leader_fenced(tok, now)
   local v = redis.call('HMGET', key('leader'), 'token', 'until')
   return v[1] ~= tok or (tonumber(v[2]) or 0) < now
+end
+
+-- The start of every call: the per-call state, and the declared KEYS.
+-- Every call declares KEYS P:ids and P:fence, in the queue's cluster slot
+-- (libkue/keys.h: KUE_SCRIPT_NKEYS): a call whose KEYS name another queue
+-- would be routed by Redis Cluster to the wrong node.  Returns an error
+-- reply to give back, or nil.
+local function kue_begin(keys, argv)
+  P = argv[1]
+  EV_ID_STR = false
+  JCACHE = {}
+  if type(P) ~= 'string' or keys[1] ~= key('ids') or keys[2] ~= key('fence') then
+    return redis.error_reply('INVALID the declared keys do not match the prefix ' .. tostring(P))
+  end
 end

@@ -250,7 +250,7 @@ Test(async, ten_thousand_saves_fifty_in_flight)
     for (long i = 0; i < MANY; i++) cr_assert_eq(r->calls[i], 1, "save %ld answered %d times", i, r->calls[i]);
     /* saves made in one loop iteration share an enqueue call: the 50
      * chains' next saves all start in the same reply callback round */
-    long long evals = kt_cmd_calls(C, "evalsha");
+    long long evals = kt_cmd_calls(C, "fcall") + kt_cmd_calls(C, "evalsha");
     cr_assert(evals > 0 && evals <= MANY / 10, "%lld enqueue calls for %d saves", evals, MANY);
 
     /* Ids: distinct, exactly 1..MANY on a fresh server. */
@@ -595,10 +595,11 @@ Test(async, job_in_flight_not_saved_twice)
 Test(async, scripts_flushed_meanwhile)
 {
     A = connect_async();
-    run_for(50);                         /* the script is loaded on connect */
+    run_for(50);                         /* the library is loaded on connect */
     freeReplyObject(kt_cmd(C, "SCRIPT FLUSH"));
+    freeReplyObject(kt_cmd(C, "FUNCTION FLUSH"));
     struct run *r = run_new(A, 500);
-    start_chains(r, CHAINS);             /* each EVALSHA answered NOSCRIPT, re-sent as EVAL */
+    start_chains(r, CHAINS);             /* FCALLs that miss the library are re-sent as EVAL */
     cr_assert(run_until(all_done, r, 30000));
     cr_assert_eq(r->ok, 500, "%ld failed", r->failed);
     cr_assert_eq(kt_int(C, "ZCARD q:jobs:inactive"), 500);

@@ -46,7 +46,7 @@ fi
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/kue-bench-redis.XXXXXX")
 port=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
 redis-server --port "$port" --bind 127.0.0.1 --unixsocket "$tmp/redis.sock" --unixsocketperm 700 \
-    --save '' --appendonly no --dir "$tmp" --databases 16 --daemonize no \
+    --save '' --appendonly no --dir "$tmp" --databases 16 --daemonize no --enable-debug-command local \
     --logfile "$tmp/redis.log" --pidfile "$tmp/redis.pid" &
 rpid=$!
 cleanup() { kill "$rpid" 2>/dev/null || true; wait "$rpid" 2>/dev/null || true; rm -rf "$tmp"; }

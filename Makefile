@@ -3,6 +3,8 @@
 #   make                 binaries, libkue.a/.so, example plugins (in $(O))
 #   make test            every test against private redis-servers (alias: check)
 #   make test SANITIZE=address,undefined
+#   make test KUE_TEST_PAR=N   N test binaries at a time (default 3; 1: one
+#                        after another); KUE_TEST_FILTER=NAME: one binary
 #   make run             supervisor + example plugins + embedded Redis + dashboard
 #   make bench           benchmarks (never part of test)
 #   make deps            install missing Debian packages (as root); the other
@@ -251,7 +253,9 @@ node-deps:
 
 check: test
 
-# KUE_TEST_FILTER=name runs only tests/*/name.c binaries.
+# KUE_TEST_FILTER=name runs only tests/*/name.c binaries; KUE_TEST_PAR=N
+# runs N binaries at a time (scripts/run-tests.sh; default 3), their
+# output kept in $(O)/test-logs/.
 test: check-test-deps all $(TESTS) node-deps
 	@KUE_BUILD=$(abspath $(O)) sh scripts/run-tests.sh $(if $(KUE_TEST_FILTER),$(filter %/$(KUE_TEST_FILTER),$(TESTS)),$(TESTS))
 

@@ -3,6 +3,8 @@
 #   make                 binaries, libkue.a/.so, example plugins (in $(O))
 #   make test            every test against private redis-servers (alias: check)
 #   make test SANITIZE=address,undefined
+#   make test KUE_TEST_PAR=N   N test binaries at a time (default 3; 1: one
+#                        after another); KUE_TEST_FILTER=NAME: one binary
 #   make run             supervisor + example plugins + embedded Redis + dashboard
 #   make bench           benchmarks (never part of test)
 #   make deps            install missing Debian packages (as root); the other
@@ -198,12 +200,14 @@ $(O)/obj/tests/%.o: CFLAGS += -Itests/common
 # clang's libFuzzer with ASan+UBSan; objects in build-fuzz/.  Each harness
 # fuzz/NAME.c starts from the seed corpus fuzz/corpus/NAME (in the repo) and
 # keeps what it finds in build-fuzz/corpus/NAME.
-#   make fuzz                 build, then run each harness FUZZ_TIME s (60)
-#   make fuzz-ci              the same for 30 s each (CI)
+#   make fuzz                 build, then run each harness FUZZ_TIME s (60),
+#                             FUZZ_PAR at a time (1; libFuzzer uses one core)
+#   make fuzz-ci              30 s each, two at a time (CI, on 2 cores)
 #   make fuzz FUZZ_TIME=3600  longer; or run build-fuzz/fuzz/NAME by hand
 FUZZ_SRC  := $(sort $(wildcard fuzz/*.c))
 FUZZ_NAMES := $(patsubst fuzz/%.c,%,$(FUZZ_SRC))
 FUZZ_TIME ?= 60
+FUZZ_PAR  ?= 1
 ifeq ($(FUZZ),1)
 CFLAGS += -fsanitize=fuzzer-no-link
 endif
@@ -227,18 +231,10 @@ $(O)/fuzz/%: fuzz/%.c $(O)/obj/supervisor/config.o $(O)/lib/libkue-web.a \
 	    $(WEB_LIBS) $(LIB_LIBS)
 
 fuzz: fuzz-build
-	@for n in $(FUZZ_NAMES); do \
-	  echo "== fuzz $$n ($(FUZZ_TIME) s)"; mkdir -p build-fuzz/corpus/$$n; \
-	  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
-	  build-fuzz/fuzz/$$n -max_total_time=$(FUZZ_TIME) -timeout=10 -rss_limit_mb=2048 \
-	    -max_len=65536 -print_final_stats=1 \
-	    -artifact_prefix=build-fuzz/ build-fuzz/corpus/$$n fuzz/corpus/$$n \
-	    >build-fuzz/$$n.log 2>&1 || { tail -60 build-fuzz/$$n.log; echo "fuzz $$n: FAILED (input saved in build-fuzz/)"; exit 1; }; \
-	  grep -E '^stat::number_of_executed_units|^stat::new_units_added' build-fuzz/$$n.log | tr '\n' ' '; echo; \
-	done
+	@printf '%s\n' $(FUZZ_NAMES) | xargs -n 1 -P $(FUZZ_PAR) sh scripts/fuzz-one.sh $(FUZZ_TIME)
 
 fuzz-ci:
-	@$(MAKE) --no-print-directory fuzz FUZZ_TIME=30
+	@$(MAKE) --no-print-directory fuzz FUZZ_TIME=30 FUZZ_PAR=2
 
 check-deps:
 	@sh scripts/deps.sh check
@@ -251,7 +247,9 @@ node-deps:
 
 check: test
 
-# KUE_TEST_FILTER=name runs only tests/*/name.c binaries.
+# KUE_TEST_FILTER=name runs only tests/*/name.c binaries; KUE_TEST_PAR=N
+# runs N binaries at a time (scripts/run-tests.sh; default 3), their
+# output kept in $(O)/test-logs/.
 test: check-test-deps all $(TESTS) node-deps
 	@KUE_BUILD=$(abspath $(O)) sh scripts/run-tests.sh $(if $(KUE_TEST_FILTER),$(filter %/$(KUE_TEST_FILTER),$(TESTS)),$(TESTS))
 

@@ -242,6 +242,50 @@ static int cluster_ok(void *arg)
     return 1;
 }
 
+/* One line per node for a failure message: what CLUSTER INFO says, and
+ * the last line of its log where the node is not ok. */
+static void cluster_report(kt_cluster_t *cl, char *buf, size_t len)
+{
+    static const char *const fields[] = { "cluster_state:", "cluster_slots_ok:",
+                                          "cluster_slots_pfail:", "cluster_slots_fail:",
+                                          "cluster_known_nodes:", "cluster_current_epoch:" };
+    size_t o = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < KT_CLUSTER_NODES && o < len; i++) {
+        o += (size_t)snprintf(buf + o, len - o, "\n  node %d (port %d):", i, cl->port[i]);
+        struct timeval tv = { 1, 0 };
+        redisContext *c = redisConnectWithTimeout("127.0.0.1", cl->port[i], tv);
+        redisReply *r = NULL;
+        if (c && !c->err) {
+            redisSetTimeout(c, tv);
+            r = redisCommand(c, "CLUSTER INFO");
+        }
+        int ok = 0;
+        if (r && r->type == REDIS_REPLY_STRING) {
+            ok = strstr(r->str, "cluster_state:ok") != NULL;
+            for (size_t f = 0; f < sizeof fields / sizeof *fields && o < len; f++) {
+                const char *v = strstr(r->str, fields[f]);
+                if (v) o += (size_t)snprintf(buf + o, len - o, " %.*s", (int)strcspn(v, "\r\n"), v);
+            }
+        } else if (o < len) {
+            o += (size_t)snprintf(buf + o, len - o, " no answer (%s)", c && c->err ? c->errstr : "no reply");
+        }
+        if (r) freeReplyObject(r);
+        if (c) redisFree(c);
+        if (ok || o >= len) continue;
+        char path[400];
+        snprintf(path, sizeof path, "%s/redis.log", cl->dir[i]);
+        char *log = kt_read_file(path);
+        if (log) {
+            size_t n = strlen(log);
+            while (n && log[n - 1] == '\n') log[--n] = '\0';
+            char *last = strrchr(log, '\n');
+            o += (size_t)snprintf(buf + o, len - o, "\n    log: %s", last ? last + 1 : log);
+            free(log);
+        }
+    }
+}
+
 void kt_cluster_start(kt_cluster_t *cl)
 {
     memset(cl, 0, sizeof *cl);
@@ -277,7 +321,11 @@ void kt_cluster_start(kt_cluster_t *cl)
     snprintf(cmd + n, sizeof cmd - n, " --cluster-replicas 1 --cluster-yes >%s/create.log 2>&1",
              cl->dir[0]);
     cr_assert_eq(system(cmd), 0, "redis-cli --cluster create failed (see %s/create.log)", cl->dir[0]);
-    cr_assert(kt_wait_until(cluster_ok, cl, 20000), "the cluster did not reach state ok");
+    if (!kt_wait_until(cluster_ok, cl, 20000)) {
+        char why[4096];
+        cluster_report(cl, why, sizeof why);
+        cr_assert_fail("the cluster did not reach state ok in 20 s:%s", why);
+    }
 }
 
 void kt_cluster_stop(kt_cluster_t *cl)

@@ -101,7 +101,9 @@ Test(supervisor_crash, stale_heartbeat_means_hung)
 {
     static const char *const plugins[] = { "crash", NULL };
     sup_setup(&S, plugins, "[type crash]\nprocesses = 1\n");
-    sup_replace(S.ini, "log_level = debug", "log_level = debug\nheartbeat_timeout = 1s");
+    /* the worker writes its heartbeat every second: 3 s without one is
+     * hung, not a worker slow to be scheduled on a loaded machine */
+    sup_replace(S.ini, "log_level = debug", "log_level = debug\nheartbeat_timeout = 3s");
     sup_start(&S);
     cr_assert(sup_wait_children(S.pid, "kue-supervisor: worker crash#1", 1, 5000));
     pid_t w[4];
@@ -109,7 +111,7 @@ Test(supervisor_crash, stale_heartbeat_means_hung)
     cr_assert(sup_wait_idle(&S, 1, 5000), "the worker never waited for jobs");
     /* SIGSTOP: the process stays, its loop (and heartbeat) stops */
     int64_t id = sup_job(&S, "crash", "{\"signal\":19}", 1, 0);
-    cr_assert(sup_wait_state(&S, id, "failed", 5000), "job of the hung worker settled");
+    cr_assert(sup_wait_state(&S, id, "failed", 15000), "job of the hung worker settled");
     char err[256];
     sup_field(&S, id, "error", err, sizeof(err));
     cr_assert(strstr(err, "hung"), "error: %s", err);

@@ -338,22 +338,33 @@ Test(supervisor_faults, kept_calls_are_sent_first)
 
 /* A handler that hangs a worker of a type without a timeout: the
  * heartbeat check kills it, the hanging job fails with the cause, and the
- * other job in flight goes back without spending an attempt. */
+ * other job in flight goes back without spending an attempt.  The worker
+ * writes its heartbeat every second, so heartbeat_timeout is 3 s (a
+ * worker merely slow to be scheduled on a loaded machine is not hung);
+ * the other job takes 8 s, so that it is still in flight when the worker
+ * is killed (at most about 3 s after the spin began), and its run log
+ * shows it ran again. */
 Test(supervisor_faults, hung_worker_blames_the_job_holding_the_loop)
 {
     static const char *const none[] = { NULL };
     sup_setup(&S, none, "[type faults]\nprocesses = 1\nconcurrency = 2\n");
-    sup_replace(S.ini, "log_level = debug", "log_level = debug\nheartbeat_timeout = 1s");
+    sup_replace(S.ini, "log_level = debug", "log_level = debug\nheartbeat_timeout = 3s");
     build_faults(&S);
     sup_start(&S);
     cr_assert(sup_wait_children(S.pid, "kue-supervisor: worker faults#1", 1, 5000));
-    int64_t slow = sup_job(&S, "faults", "{\"ms\":3000}", 3, 0);
-    cr_assert(sup_wait_state(&S, slow, "active", 3000));
+    char log[700], data[900];
+    snprintf(log, sizeof(log), "%s/runs", S.dir);
+    snprintf(data, sizeof(data), "{\"ms\":8000,\"log\":\"%s\"}", log);
+    int64_t slow = sup_job(&S, "faults", data, 3, 0);
+    cr_assert(sup_wait_state(&S, slow, "active", 5000));
     int64_t spin = sup_job(&S, "faults", "{\"spin\":true}", 1, 0);
-    cr_assert(sup_wait_state(&S, spin, "failed", 10000), "the hanging job was not failed");
+    cr_assert(sup_wait_state(&S, spin, "failed", 15000), "the hanging job was not failed");
     char buf[512];
     cr_assert(strstr(sup_field(&S, spin, "error", buf, sizeof(buf)), "hung"), "error: %s", buf);
-    cr_assert(sup_wait_state(&S, slow, "complete", 10000));
+    cr_assert(sup_wait_state(&S, slow, "complete", 20000));
+    char line[32];
+    snprintf(line, sizeof(line), "%lld\n", (long long)slow);
+    cr_assert_eq(kt_file_count(log, line), 2, "the other job did not run again after the kill");
     cr_assert_str_eq(sup_field(&S, slow, "attempts", buf, sizeof(buf)), "1");
     cr_assert_str_empty(sup_field(&S, slow, "error", buf, sizeof(buf)), "error: %s", buf);
     cr_assert_eq(sup_stop(&S, SIGTERM, 10000), 0);

@@ -377,7 +377,11 @@ Test(supervisor_sched, groups_small_tenants_first)
                 samples);
     cr_assert_leq(sampled, 2);
     cr_assert_leq(worst, 2);
-    cr_assert_lt(small_end - first, (big_end - first) / 5, "small tenants were starved");
+    /* Starved, the small tenants would finish with the big one (a ratio
+     * near 1).  Measured: 10x sooner alone, 5-6x with other suites
+     * running beside it (claims that park the big tenant's entries cost
+     * CPU; its own jobs wait on their two slots), so 3x is the bound. */
+    cr_assert_lt(small_end - first, (big_end - first) / 3, "small tenants were starved");
     /* nothing left behind */
     cr_assert_eq(kt_int(c, "EXISTS q:groups:echo"), 0);
     cr_assert_eq(kt_int(c, "EXISTS q:group:4:echo:t0:active"), 0);

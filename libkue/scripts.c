@@ -43,7 +43,7 @@ static const unsigned char allow_oom[KS__COUNT] = { [KS_PRUNE] = 1, [KS_REMOVE] 
 #define BEGIN "local __kue_err = kue_begin(KEYS, ARGV)\nif __kue_err then return __kue_err end\n"
 
 static struct {
-    char *src;                   /* EVAL form: prelude, BEGIN, body */
+    char *src;                   /* EVAL form: prelude, BEGIN, body (made on first use) */
     size_t len;
     char sha[41];
     char fname[64];              /* FCALL name: <library>_<script> */
@@ -53,13 +53,15 @@ static size_t library_len;
 static char library_name[32];
 static int functions = 1;        /* 0: EVALSHA only (a server without functions, or
                                   * KUE_REDIS_FUNCTIONS=0); read and set atomically */
-static pthread_once_t once = PTHREAD_ONCE_INIT;
+static pthread_once_t once = PTHREAD_ONCE_INIT, once_eval = PTHREAD_ONCE_INIT;
 
 static const struct kue_embedded *find(const char *name)
 {
-    for (const struct kue_embedded *e = kue_lua_files; e->name; e++)
+    const struct kue_embedded *e = kue_lua_files;
+    for (; e->name; e++)
         if (!strcmp(e->name, name)) return e;
-    return NULL;
+    fprintf(stderr, "kue: script %s missing from the build\n", name);
+    abort();
 }
 
 static char *cat(char *dst, const char *s, size_t n)
@@ -68,62 +70,68 @@ static char *cat(char *dst, const char *s, size_t n)
     return dst + n;
 }
 
+/* The library's text under the name given (16 characters after "kue_"). */
+static char *library_text(const char *name, size_t *len)
+{
+    const struct kue_embedded *pre = find("prelude");
+    size_t cap = pre->len + 64;
+    for (int i = 0; i < KS__COUNT; i++) cap += find(names[i])->len + 256 + strlen(BEGIN);
+    char *lib = malloc(cap), *e = lib;
+    if (!lib) abort();
+    e += sprintf(e, "#!lua name=%s\n", name);
+    e = cat(e, pre->data, pre->len);
+    for (int i = 0; i < KS__COUNT; i++) {
+        const struct kue_embedded *body = find(names[i]);
+        e += sprintf(e,
+                     "\nredis.register_function{function_name='%s_%s', flags={%s}, "
+                     "callback=function(KEYS, ARGV)\n" BEGIN,
+                     name, names[i],
+                     allow_oom[i] ? "'allow-cross-slot-keys', 'allow-oom'"
+                                  : "'allow-cross-slot-keys'");
+        e = cat(e, body->data, body->len);
+        e = cat(e, "\nend}\n", 6);
+    }
+    *e = '\0';
+    *len = (size_t)(e - lib);
+    return lib;
+}
+
+/* The library, named after its contents (the SHA1 of its text under a
+ * placeholder name), so each build has its own: two versions on one Redis
+ * (a rolling upgrade) never replace each other's functions.  The EVAL
+ * sources (the prelude once per script, about 0.5 MB in all) are made
+ * only when a server without functions needs them. */
 static void init(void)
 {
-    const struct kue_embedded *pre = find("prelude"), *body[KS__COUNT];
-    size_t total = pre ? pre->len : 0;
+    size_t len;
+    char *draft = library_text("kue_0000000000000000", &len), hash[41];
+    kue_sha1_hex(draft, len, hash);
+    free(draft);
+    snprintf(library_name, sizeof library_name, "kue_%.16s", hash);
+    library = library_text(library_name, &library_len);
+    for (int i = 0; i < KS__COUNT; i++)
+        snprintf(scripts[i].fname, sizeof scripts[i].fname, "%s_%s", library_name, names[i]);
+    const char *env = getenv("KUE_REDIS_FUNCTIONS");
+    if (env && !strcmp(env, "0")) functions = 0;
+}
+
+static void init_eval(void)
+{
+    const struct kue_embedded *pre = find("prelude");
     for (int i = 0; i < KS__COUNT; i++) {
-        body[i] = find(names[i]);
-        if (!pre || !body[i]) {
-            fprintf(stderr, "kue: script %s missing from the build\n", names[i]);
-            abort();
-        }
-        size_t len = pre->len + 1 + strlen(BEGIN) + body[i]->len;
+        const struct kue_embedded *body = find(names[i]);
+        size_t len = pre->len + 1 + strlen(BEGIN) + body->len;
         char *s = malloc(len + 1), *e = s;
         if (!s) abort();
         e = cat(e, pre->data, pre->len);
         *e++ = '\n';
         e = cat(e, BEGIN, strlen(BEGIN));
-        e = cat(e, body[i]->data, body[i]->len);
+        e = cat(e, body->data, body->len);
         *e = '\0';
         scripts[i].src = s;
         scripts[i].len = len;
         kue_sha1_hex(s, len, scripts[i].sha);
-        total += len;
     }
-    /* The library is named after its contents (the SHA1 of every EVAL
-     * source), so each build has its own: two versions on one Redis (a
-     * rolling upgrade) never replace each other's functions. */
-    char all[41];
-    {
-        char *cat_sha = malloc(KS__COUNT * 40 + 1);
-        if (!cat_sha) abort();
-        for (int i = 0; i < KS__COUNT; i++) memcpy(cat_sha + 40 * i, scripts[i].sha, 40);
-        kue_sha1_hex(cat_sha, KS__COUNT * 40, all);
-        free(cat_sha);
-    }
-    snprintf(library_name, sizeof library_name, "kue_%.16s", all);
-    size_t cap = total + 64 + KS__COUNT * 256;
-    char *lib = malloc(cap), *e = lib;
-    if (!lib) abort();
-    e += sprintf(e, "#!lua name=%s\n", library_name);
-    e = cat(e, pre->data, pre->len);
-    for (int i = 0; i < KS__COUNT; i++) {
-        snprintf(scripts[i].fname, sizeof scripts[i].fname, "%s_%s", library_name, names[i]);
-        e += sprintf(e,
-                     "\nredis.register_function{function_name='%s', flags={%s}, "
-                     "callback=function(KEYS, ARGV)\n" BEGIN,
-                     scripts[i].fname,
-                     allow_oom[i] ? "'allow-cross-slot-keys', 'allow-oom'"
-                                  : "'allow-cross-slot-keys'");
-        e = cat(e, body[i]->data, body[i]->len);
-        e = cat(e, "\nend}\n", 6);
-    }
-    *e = '\0';
-    library = lib;
-    library_len = (size_t)(e - lib);
-    const char *env = getenv("KUE_REDIS_FUNCTIONS");
-    if (env && !strcmp(env, "0")) functions = 0;
 }
 
 const char *kue_script_name(kue_script_id id)
@@ -133,13 +141,13 @@ const char *kue_script_name(kue_script_id id)
 
 const char *kue_script_source(kue_script_id id)
 {
-    pthread_once(&once, init);
+    pthread_once(&once_eval, init_eval);
     return scripts[id].src;
 }
 
 const char *kue_script_sha(kue_script_id id)
 {
-    pthread_once(&once, init);
+    pthread_once(&once_eval, init_eval);
     return scripts[id].sha;
 }
 
@@ -249,6 +257,7 @@ static int build(struct cmdv *c, kue_script_id id, int as, int argc, const char 
                  const size_t *lens)
 {
     pthread_once(&once, init);
+    if (as != AS_FCALL) pthread_once(&once_eval, init_eval);
     const char **v = c->v;
     size_t *l = c->l;
     v[0] = as == AS_FCALL ? "FCALL" : as == AS_EVAL ? "EVAL" : "EVALSHA";

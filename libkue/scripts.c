@@ -103,12 +103,14 @@ static char *library_text(const char *name, size_t *len)
  * only when a server without functions needs them. */
 static void init(void)
 {
-    size_t len;
-    char *draft = library_text("kue_0000000000000000", &len), hash[41];
-    kue_sha1_hex(draft, len, hash);
-    free(draft);
+    static const char placeholder[] = "kue_0000000000000000";
+    char hash[41];
+    library = library_text(placeholder, &library_len);
+    kue_sha1_hex(library, library_len, hash);
     snprintf(library_name, sizeof library_name, "kue_%.16s", hash);
-    library = library_text(library_name, &library_len);
+    /* the same length: written over each place the placeholder stands */
+    for (char *p = library; (p = strstr(p, placeholder)) != NULL; p += sizeof placeholder - 1)
+        memcpy(p, library_name, sizeof placeholder - 1);
     for (int i = 0; i < KS__COUNT; i++)
         snprintf(scripts[i].fname, sizeof scripts[i].fname, "%s_%s", library_name, names[i]);
     const char *env = getenv("KUE_REDIS_FUNCTIONS");

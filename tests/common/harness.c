@@ -76,6 +76,8 @@ const char *kt_tmpdir(void)
         tmpdir_made = 1;
         snprintf(dir, sizeof tmpdir, "/tmp/kue-test-%s", tmpl_suffix());
         cr_assert_not_null(mkdtemp(dir), "mkdtemp: %s", strerror(errno));
+        /* removed at exit too, for suites without a .fini that cleans up */
+        if (!atexit_set) { atexit(kt_cleanup); atexit_set = 1; }
     }
     return dir;
 }

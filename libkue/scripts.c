@@ -70,7 +70,7 @@ static char *cat(char *dst, const char *s, size_t n)
     return dst + n;
 }
 
-/* The library's text under the name given (16 characters after "kue_"). */
+/* The library's text under the name given ("kue_" and 16 characters). */
 static char *library_text(const char *name, size_t *len)
 {
     const struct kue_embedded *pre = find("prelude");

@@ -277,8 +277,10 @@ static int build(struct cmdv *c, kue_script_id id, int as, int argc, const char 
 }
 
 /* FUNCTION LOAD the library on c: 1 when it is there now (loaded, or it
- * already was), 0 when this server cannot have it (functions go off for
- * the process), -1 on a connection error. */
+ * already was), 0 when it is not (-1 on a connection error).  Functions go
+ * off for the process only when the server cannot have them (unknown
+ * command, not allowed); a refusal for now (OOM, LOADING, READONLY) only
+ * sends this call the EVALSHA way. */
 static int load_library(redisContext *c)
 {
     const char *v[] = { "FUNCTION", "LOAD", library };
@@ -286,8 +288,9 @@ static int load_library(redisContext *c)
     redisReply *r = redisCommandArgv(c, 3, v, l);
     if (!r) return -1;
     int ok = kue_script_load_reply_ok(r);
+    int never = !ok && kue_script_reply_kind(r) == KUE_SR_NOFCALL;
     freeReplyObject(r);
-    if (!ok) kue_script_functions_off();
+    if (never) kue_script_functions_off();
     return ok;
 }
 

@@ -161,6 +161,26 @@ Test(functions, a_server_without_functions_runs_everything_with_evalsha)
     redisFree(c);
 }
 
+/* A library that cannot be loaded for now (over maxmemory) sends that
+ * call the EVALSHA way, and functions are used again once it can be. */
+Test(functions, a_load_refused_for_now_does_not_turn_functions_off)
+{
+    sup_setup(&S, (const char *const[]){ NULL }, "");
+    redisContext *c = kt_redis_connect(&S.redis);
+    freeReplyObject(kt_cmd(c, "CONFIG SET maxmemory 1"));
+    int64_t id = kue_job_remove(S.k, 12345) == 0 ? 1 : 0;   /* the first call: LOAD refused */
+    cr_assert_eq(id, 0, "no such job");
+    cr_assert_eq(kue_errcode(S.k), KUE_ERR_NOTFOUND, "%s", kue_errstr(S.k));
+    cr_assert_eq(kue_libraries(c, NULL, 0, NULL), 0);
+    freeReplyObject(kt_cmd(c, "CONFIG SET maxmemory 0"));
+    freeReplyObject(kt_cmd(c, "CONFIG RESETSTAT"));
+    cr_assert_gt(save(S.k, "t"), 0, "%s", kue_errstr(S.k));
+    cr_assert_eq(kue_libraries(c, NULL, 0, NULL), 1, "functions went off for good");
+    cr_assert_gt(kt_cmd_calls(c, "fcall"), 0);
+    cr_assert_eq(kt_cmd_calls(c, "evalsha"), 0);
+    redisFree(c);
+}
+
 /* A user who may not run FCALL or FUNCTION: the same, for libkue. */
 Test(functions, a_user_without_the_permission_gets_evalsha)
 {

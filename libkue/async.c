@@ -216,10 +216,12 @@ static void on_state(kue_conn_t *c, int connected, void *privdata)
      * re-sent with the whole source (a fresh or restarted Redis).  The reply
      * is not needed: a failure only leaves the EVAL fallback to do the work.
      * (With functions, the handshake loaded the library.) */
-    if (connected && !kue_conn_fcall(c))
-        kue_conn_command(c, NULL, NULL, "SCRIPT LOAD %s", kue_script_source(KS_ENQUEUE));
-    else
+    if (connected) {
+        if (!kue_conn_fcall(c))
+            kue_conn_command(c, NULL, NULL, "SCRIPT LOAD %s", kue_script_source(KS_ENQUEUE));
+    } else {
         flush(a);                /* unsent saves: answered before the loss is reported */
+    }
     if (a->state_fn) a->state_fn(a, connected, a->state_privdata);
 }
 

@@ -286,34 +286,48 @@ static void cluster_report(kt_cluster_t *cl, char *buf, size_t len)
     }
 }
 
+/* Start node i on a fresh free port (its cluster bus on port + 10000). */
+static void cluster_node_spawn(kt_cluster_t *cl, int i)
+{
+    cl->port[i] = pick_port();
+    while (cl->port[i] > 55535) cl->port[i] = pick_port();
+    snprintf(cl->dir[i], sizeof cl->dir[i], "%s/cluster-%d-XXXXXX", kt_tmpdir(), i);
+    cr_assert_not_null(mkdtemp(cl->dir[i]));
+    char port[16], log[400];
+    snprintf(port, sizeof port, "%d", cl->port[i]);
+    snprintf(log, sizeof log, "%s/redis.log", cl->dir[i]);
+    char *argv[] = { "redis-server", "--port", port, "--bind", "127.0.0.1", "--dir", cl->dir[i],
+                     "--save", "", "--appendonly", "no", "--cluster-enabled", "yes",
+                     "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000",
+                     "--daemonize", "no", NULL };
+    cl->pid[i] = kt_spawn(argv, log);
+}
+
 void kt_cluster_start(kt_cluster_t *cl)
 {
     memset(cl, 0, sizeof *cl);
-    size_t o = (size_t)snprintf(cl->url, sizeof cl->url, "redis-cluster://");
-    for (int i = 0; i < KT_CLUSTER_NODES; i++) {
-        cl->port[i] = pick_port();
-        /* The cluster bus listens on port + 10000. */
-        while (cl->port[i] > 55535) cl->port[i] = pick_port();
-        snprintf(cl->dir[i], sizeof cl->dir[i], "%s/cluster-%d-XXXXXX", kt_tmpdir(), i);
-        cr_assert_not_null(mkdtemp(cl->dir[i]));
-        char port[16], log[400];
-        snprintf(port, sizeof port, "%d", cl->port[i]);
-        snprintf(log, sizeof log, "%s/redis.log", cl->dir[i]);
-        char *argv[] = { "redis-server", "--port", port, "--bind", "127.0.0.1", "--dir", cl->dir[i],
-                         "--save", "", "--appendonly", "no", "--cluster-enabled", "yes",
-                         "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000",
-                         "--daemonize", "no", NULL };
-        cl->pid[i] = kt_spawn(argv, log);
-        o += (size_t)snprintf(cl->url + o, sizeof cl->url - o, "%s127.0.0.1:%d", i ? "," : "",
-                              cl->port[i]);
-    }
+    for (int i = 0; i < KT_CLUSTER_NODES; i++) cluster_node_spawn(cl, i);
     for (int i = 0; i < KT_CLUSTER_NODES; i++) {
         int64_t deadline = kt_now_ms() + 10000;
+        int tries = 1;
         while (!node_answers(cl, i)) {
+            /* A port picked free can be taken by another suite's server
+             * before this one binds it (or its bus port): the node exits,
+             * and starts again on another port. */
+            int st;
+            if (kt_wait(cl->pid[i], 0, &st) == 0 && tries < 3) {
+                tries++;
+                cluster_node_spawn(cl, i);
+                deadline = kt_now_ms() + 10000;
+            }
             cr_assert(kt_now_ms() < deadline, "cluster node %d did not start", i);
             kt_sleep_ms(20);
         }
     }
+    size_t o = (size_t)snprintf(cl->url, sizeof cl->url, "redis-cluster://");
+    for (int i = 0; i < KT_CLUSTER_NODES; i++)
+        o += (size_t)snprintf(cl->url + o, sizeof cl->url - o, "%s127.0.0.1:%d", i ? "," : "",
+                              cl->port[i]);
     char cmd[1024];
     size_t n = (size_t)snprintf(cmd, sizeof cmd, "redis-cli --cluster create");
     for (int i = 0; i < KT_CLUSTER_NODES; i++)

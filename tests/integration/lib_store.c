@@ -876,3 +876,75 @@ Test(store, claim_keeps_large_active_sets_as_skiplists)
     cr_assert_eq(kt_int(C, "EXISTS q:jobs:active q:jobs:sk:active"), 0);
     only_zids("q:jobs:sk:complete", 40);
 }
+
+/* A single plain save takes the enqueue script's one-job path; two saved
+ * together take the batch path.  Both must write the same hash (the same
+ * fields in the same order, the same values but the times), the same index
+ * entries and one token per job. */
+static kue_job_t *variant(int v)
+{
+    kue_job_t *j = kue_job_new("fp", v == 3 ? "{\"s\":\"caf\\u00e9 \\\"q\\\"\"}" : "{\"a\":1}");
+    kue_job_set_priority(j, v == 1 ? -10 : v == 2 ? 7 : 0);
+    cr_assert_eq(kue_job_set_attempts(j, v + 1), 0);
+    if (v == 1) kue_job_set_ttl(j, 2500);
+    if (v == 2) cr_assert_eq(kue_job_set_backoff(j, "{\"type\":\"exponential\",\"delay\":100}"), 0);
+    if (v >= 2) kue_job_set_remove_on_complete(j, 1);
+    return j;
+}
+
+static void same_job(int64_t a, int64_t b)
+{
+    redisReply *ra = kt_cmd(C, "HGETALL q:job:%lld", (long long)a);
+    redisReply *rb = kt_cmd(C, "HGETALL q:job:%lld", (long long)b);
+    cr_assert_eq(ra->elements, rb->elements, "job %lld has %zu fields, job %lld %zu", (long long)a,
+                 ra->elements, (long long)b, rb->elements);
+    for (size_t i = 0; i < ra->elements; i += 2) {
+        const char *f = ra->element[i]->str;
+        cr_assert_str_eq(f, rb->element[i]->str, "field %zu", i / 2);
+        if (!strcmp(f, "created_at") || !strcmp(f, "updated_at") || !strcmp(f, "promote_at")) continue;
+        cr_assert_str_eq(ra->element[i + 1]->str, rb->element[i + 1]->str, "field %s", f);
+    }
+    freeReplyObject(ra);
+    freeReplyObject(rb);
+    char za[32], zb[32];
+    snprintf(za, sizeof za, "%02d|%lld", (int)snprintf(NULL, 0, "%lld", (long long)a), (long long)a);
+    snprintf(zb, sizeof zb, "%02d|%lld", (int)snprintf(NULL, 0, "%lld", (long long)b), (long long)b);
+    const char *keys[] = { "q:jobs", "q:jobs:inactive", "q:jobs:fp:inactive" };
+    for (size_t k = 0; k < 3; k++) cr_assert_eq(zscore(keys[k], za), zscore(keys[k], zb), "%s", keys[k]);
+}
+
+Test(store, one_job_saves_as_a_batch_does)
+{
+    for (int v = 0; v < 4; v++) {
+        kue_job_t *one = variant(v);
+        int64_t a = kue_job_save(K, one);
+        cr_assert_gt(a, 0, "save: %s", kue_errstr(K));
+        kue_job_t *two[2] = { variant(v), variant(v) };
+        int64_t ids[2];
+        cr_assert_eq(kue_job_save_bulk(K, two, 2, ids), 2, "bulk: %s", kue_errstr(K));
+        same_job(a, ids[0]);
+        kue_job_free(one);
+        kue_job_free(two[0]);
+        kue_job_free(two[1]);
+    }
+    cr_assert_eq(kt_int(C, "LLEN q:fp:jobs"), 12);
+    cr_assert_eq(kt_int(C, "SISMEMBER q:job:types fp"), 1);
+    cr_assert_eq(kt_int(C, "GET q:ids"), 12);
+}
+
+/* A claim of one job at a time looks at the active sets' encoding for one
+ * id in 16, so such sets still become skiplists soon after 32 members. */
+Test(store, single_claims_still_make_skiplists)
+{
+    for (int i = 0; i < 64; i++) enqueue("one", "{}", 0, 1);
+    for (int i = 0; i < 64; i++) {
+        redisReply *r = claim_many("one", 1);
+        cr_assert_eq(r->elements, 1);
+        freeReplyObject(r);
+    }
+    char b[32];
+    cr_assert_str_eq(kt_str(C, b, sizeof b, "OBJECT ENCODING q:jobs:active"), "skiplist");
+    cr_assert_str_eq(kt_str(C, b, sizeof b, "OBJECT ENCODING q:jobs:one:active"), "skiplist");
+    only_zids("q:jobs:active", 64);
+    only_zids("q:jobs:one:active", 64);
+}

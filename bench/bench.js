@@ -515,6 +515,13 @@ async function oneRun(runNo, sys) {
   record(runNo, sys, 'lat_start_p99', q(lat.start_ms, 0.99), 'ms');
   record(runNo, sys, 'lat_complete_p50', q(lat.complete_ms, 0.5), 'ms', { samples: lat.complete_ms.length });
   record(runNo, sys, 'lat_complete_p99', q(lat.complete_ms, 0.99), 'ms');
+  if (sys.id === 'kue') {
+    // what an idle wake-up costs on this Redis and host with no queue at all
+    // (bench/kbench.c wakefloor): the part of the latency no queue can cut
+    const wf = await kb(sys, ['wakefloor', 'bench', String(P.m)]);
+    record(runNo, sys, 'lat_floor_p50', q(wf.wake_ms, 0.5), 'ms', { samples: wf.wake_ms.length });
+    record(runNo, sys, 'lat_floor_p99', q(wf.wake_ms, 0.99), 'ms');
+  }
   // promotion lag
   await flush(sys);
   const dl = await delayed(sys);
@@ -696,6 +703,8 @@ const METRICS = [
   ['lat_start_p99', 'enqueue -> start p99', 'ms', -1],
   ['lat_complete_p50', 'enqueue -> complete p50', 'ms', -1],
   ['lat_complete_p99', 'enqueue -> complete p99', 'ms', -1],
+  ['lat_floor_p50', 'wake floor p50 (Redis, no queue)', 'ms', -1],
+  ['lat_floor_p99', 'wake floor p99 (Redis, no queue)', 'ms', -1],
   ['promo_p50', 'promotion lag p50', 'ms', -1],
   ['promo_p99', 'promotion lag p99', 'ms', -1],
   ['drain', 'drain under load', 'ms', -1],

@@ -17,6 +17,14 @@
  *   kbench delayed URL PREFIX TYPE K MIN_MS MAX_MS STAMPS
  *       K jobs due at now + a delay spread evenly over MIN..MAX; the lag is
  *       handler start minus due time.  -> lag samples (ms)
+ *   kbench wakefloor URL PREFIX TYPE M
+ *       the same shape as latency with no queue at all: a child process
+ *       blocks in BRPOPLPUSH with a PING pipelined behind it (as an idle
+ *       kue worker waits with its claim behind it), the parent LPUSHes one
+ *       token every 3 ms; the sample is LPUSH sent -> the child has read
+ *       both replies.  It is what any queue on this Redis and this host
+ *       pays for an idle wake-up, before its own scripts and client code.
+ *       PREFIX and TYPE name the keys (PREFIX:wakefloor:TYPE).  -> samples
  *   kbench watch URL PREFIX TYPE N
  *       subscribe to PREFIX:events (kue_watch) and count "complete"
  *       messages until N have arrived; TYPE is unused.  Prints when the
@@ -24,12 +32,14 @@
  *       clock).  -> {"count":N,"first_ms":F,"last_ms":L}
  */
 #include <errno.h>
+#include <hiredis/hiredis.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/wait.h>
 
 #include <kue/async.h>
 #include <kue/kue.h>
@@ -263,6 +273,76 @@ static int cmd_latency(long m, const char *stamps)
     return 0;
 }
 
+/* ---- wakefloor ----------------------------------------------------------------- */
+
+/* A plain hiredis connection to the redis://host:port/db URL the bench uses. */
+static redisContext *raw_conn(void)
+{
+    char host[256] = "127.0.0.1";
+    int port = 6379, db = 0;
+    if (sscanf(url, "redis://%255[^:/]:%d/%d", host, &port, &db) < 2) die("wakefloor", "URL must be redis://HOST:PORT[/DB]");
+    redisContext *r = redisConnect(host, port);
+    if (!r || r->err) die("wakefloor connect", r ? r->errstr : "out of memory");
+    redisReply *x = redisCommand(r, "SELECT %d", db);
+    if (!x || x->type == REDIS_REPLY_ERROR) die("wakefloor", "SELECT failed");
+    freeReplyObject(x);
+    return r;
+}
+
+static int cmd_wakefloor(long m)
+{
+    char src[256], dst[256];
+    snprintf(src, sizeof src, "%s:wakefloor:%s", prefix, type);
+    snprintf(dst, sizeof dst, "%s:wakefloor:%s:got", prefix, type);
+    int fds[2];
+    if (m < 1 || pipe(fds) != 0) die("wakefloor", "bad M or no pipe");
+    pid_t child = fork();
+    if (child < 0) die("wakefloor", "fork failed");
+    if (child == 0) {
+        close(fds[0]);
+        redisContext *r = raw_conn();
+        for (long i = 0; i < m; i++) {
+            redisAppendCommand(r, "BRPOPLPUSH %s %s 5", src, dst);
+            redisAppendCommand(r, "PING");
+            redisReply *a = NULL, *b = NULL;
+            if (redisGetReply(r, (void **)&a) != REDIS_OK || redisGetReply(r, (void **)&b) != REDIS_OK) _exit(1);
+            int64_t t = now_ns();
+            int got = a && a->type == REDIS_REPLY_STRING;
+            freeReplyObject(a);
+            freeReplyObject(b);
+            if (!got) t = 0;                 /* timed out: no sample */
+            if (write(fds[1], &t, sizeof t) != (ssize_t)sizeof t) _exit(1);
+        }
+        _exit(0);
+    }
+    close(fds[1]);
+    redisContext *r = raw_conn();
+    struct sample *s = calloc((size_t)m, sizeof *s);
+    redisReply *x = redisCommand(r, "DEL %s %s", src, dst);
+    freeReplyObject(x);
+    usleep(200000);                          /* the child is blocked */
+    for (long i = 0; i < m; i++) {
+        s[i].t0 = now_ns();
+        x = redisCommand(r, "LPUSH %s 1", src);
+        if (!x || x->type == REDIS_REPLY_ERROR) die("wakefloor", "LPUSH failed");
+        freeReplyObject(x);
+        int64_t t;
+        if (read(fds[0], &t, sizeof t) != (ssize_t)sizeof t) die("wakefloor", "the child died");
+        s[i].start = t;
+        usleep(3000);                        /* as the latency phase: the child idles again */
+    }
+    int st;
+    waitpid(child, &st, 0);
+    x = redisCommand(r, "DEL %s %s", src, dst);
+    freeReplyObject(x);
+    redisFree(r);
+    printf("{\"n\":%ld,", m);
+    print_samples("wake_ms", s, m, 0);
+    printf("}\n");
+    free(s);
+    return 0;
+}
+
 /* ---- delayed ---------------------------------------------------------------- */
 
 static int cmd_delayed(long n, long lo, long hi, const char *stamps)
@@ -323,7 +403,7 @@ static int cmd_watch(long n)
 int main(int argc, char **argv)
 {
     if (argc < 6) {
-        fprintf(stderr, "usage: kbench enqueue|latency|delayed|watch URL PREFIX TYPE ...\n");
+        fprintf(stderr, "usage: kbench enqueue|latency|wakefloor|delayed|watch URL PREFIX TYPE ...\n");
         return 2;
     }
     url = argv[2];
@@ -336,6 +416,8 @@ int main(int argc, char **argv)
         return cmd_latency(atol(argv[5]), argv[6]);
     if (!strcmp(argv[1], "delayed") && argc >= 9)
         return cmd_delayed(atol(argv[5]), atol(argv[6]), atol(argv[7]), argv[8]);
+    if (!strcmp(argv[1], "wakefloor") && argc >= 6)
+        return cmd_wakefloor(atol(argv[5]));
     if (!strcmp(argv[1], "watch") && argc >= 6)
         return cmd_watch(atol(argv[5]));
     fprintf(stderr, "kbench: bad arguments\n");

@@ -123,6 +123,42 @@ static int replica_synced(void *arg)
     return ok;
 }
 
+/* Sentinel i answers on its port, and it is ours: it watches node 0 (a
+ * server that took the port meanwhile would not know the name). */
+static int sentinel_up(kt_sentinels_t *g, int i)
+{
+    redisContext *c = sentinel_conn(g, i);
+    if (!c) return 0;
+    redisReply *r = redisCommand(c, "SENTINEL get-master-addr-by-name %s", KT_MASTER_NAME);
+    int ok = r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+             r->element[1]->type == REDIS_REPLY_STRING && atoi(r->element[1]->str) == g->node[0].port;
+    if (r) freeReplyObject(r);
+    redisFree(c);
+    return ok;
+}
+
+/* Start sentinel i on a fresh free port, watching node 0. */
+static void sentinel_spawn(kt_sentinels_t *g, int i)
+{
+    g->port[i] = pick_port();
+    snprintf(g->dir[i], sizeof g->dir[i], "%s/sentinel-%d-XXXXXX", kt_tmpdir(), i);
+    cr_assert_not_null(mkdtemp(g->dir[i]));
+    char conf[400], text[1024], log[400];
+    snprintf(conf, sizeof conf, "%s/sentinel.conf", g->dir[i]);
+    snprintf(log, sizeof log, "%s/sentinel.log", g->dir[i]);
+    snprintf(text, sizeof text,
+             "port %d\nbind 127.0.0.1\ndaemonize no\ndir %s\n"
+             "sentinel monitor %s 127.0.0.1 %d 2\n"
+             "sentinel down-after-milliseconds %s 1000\n"
+             "sentinel failover-timeout %s 4000\n"
+             "sentinel parallel-syncs %s 1\n",
+             g->port[i], g->dir[i], KT_MASTER_NAME, g->node[0].port, KT_MASTER_NAME,
+             KT_MASTER_NAME, KT_MASTER_NAME);
+    kt_write_file(conf, text);
+    char *argv[] = { "redis-server", conf, "--sentinel", NULL };
+    g->pid[i] = kt_spawn(argv, log);
+}
+
 void kt_sentinels_start(kt_sentinels_t *g)
 {
     memset(g, 0, sizeof *g);
@@ -133,25 +169,24 @@ void kt_sentinels_start(kt_sentinels_t *g)
     redisFree(c);
     cr_assert(kt_wait_until(replica_synced, g, 10000), "replica did not sync");
 
+    for (int i = 0; i < KT_SENTINELS; i++) sentinel_spawn(g, i);
     size_t o = (size_t)snprintf(g->url, sizeof g->url, "redis-sentinel://");
     for (int i = 0; i < KT_SENTINELS; i++) {
-        g->port[i] = pick_port();
-        snprintf(g->dir[i], sizeof g->dir[i], "%s/sentinel-%d-XXXXXX", kt_tmpdir(), i);
-        cr_assert_not_null(mkdtemp(g->dir[i]));
-        char conf[400], text[1024], log[400];
-        snprintf(conf, sizeof conf, "%s/sentinel.conf", g->dir[i]);
-        snprintf(log, sizeof log, "%s/sentinel.log", g->dir[i]);
-        snprintf(text, sizeof text,
-                 "port %d\nbind 127.0.0.1\ndaemonize no\ndir %s\n"
-                 "sentinel monitor %s 127.0.0.1 %d 2\n"
-                 "sentinel down-after-milliseconds %s 1000\n"
-                 "sentinel failover-timeout %s 4000\n"
-                 "sentinel parallel-syncs %s 1\n",
-                 g->port[i], g->dir[i], KT_MASTER_NAME, g->node[0].port, KT_MASTER_NAME,
-                 KT_MASTER_NAME, KT_MASTER_NAME);
-        kt_write_file(conf, text);
-        char *argv[] = { "redis-server", conf, "--sentinel", NULL };
-        g->pid[i] = kt_spawn(argv, log);
+        int64_t deadline = kt_now_ms() + 10000;
+        int tries = 1;
+        while (!sentinel_up(g, i)) {
+            /* a port picked free, taken by another suite's server before
+             * this sentinel bound it: it exits, and starts again elsewhere */
+            int st;
+            if (kt_wait(g->pid[i], 0, &st) == 0 && tries < 3) {
+                tries++;
+                fprintf(stderr, "sentinel on port %d exited at start; again on another port\n", g->port[i]);
+                sentinel_spawn(g, i);
+                deadline = kt_now_ms() + 10000;
+            }
+            cr_assert(kt_now_ms() < deadline, "sentinel %d did not start", i);
+            kt_sleep_ms(20);
+        }
         o += (size_t)snprintf(g->url + o, sizeof g->url - o, "%s127.0.0.1:%d", i ? "," : "",
                               g->port[i]);
     }

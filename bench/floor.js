@@ -124,7 +124,10 @@ const cmdsOf = (txt) => txt.split('\r\n').reduce((s, l) => {
 const fs = require('fs');
 function kueVariant(dir) {
   const rd = (f) => fs.readFileSync(path.join(dir, f), 'utf8');
-  const pre = rd('prelude.lua') + '\n';
+  // as libkue/scripts.c assembles the EVAL form: the prelude, then the
+  // per-call kue_begin() every function starts with, then the body
+  const pre = rd('prelude.lua') + '\n' + (/local function kue_begin/.test(rd('prelude.lua'))
+    ? 'local __kue_err = kue_begin(KEYS, ARGV)\nif __kue_err then return __kue_err end\n' : '');
   const slots = (lane) => Array.from({ length: 50 }, (_, i) => String(lane * 50 + i + 1));
   const rec = ['echo', '{}', '0', '1', '0', '0', '', '', '0', '', '0', '', '0'];
   return {

@@ -53,6 +53,7 @@ local start_rest = ',' .. jstr(t) .. ',null'
 -- per job, the 'start' event's text after the id, and the job's scores
 -- by stored priority (few distinct values: worked out once per call)
 local evk = key('events')
+local jpre = key('job:')
 local start_tail = ',"event":"start","args":["start"' .. start_rest .. ']}'
 local pcache = {}
 local scanned = 0
@@ -67,8 +68,10 @@ while #out < n and scanned < n + (gs and GRP_SCAN or 64) do
   for i = 1, #top, 2 do
     scanned = scanned + 1
     local z = top[i]
-    local id = string.sub(z, (string.find(z, '|', 1, true) or 0) + 1)
-    local jk = key('job:' .. id)
+    -- 'NN|id': the id starts at 4 (a member of another shape: after its '|')
+    local id = string.byte(z, 3) == 124 and string.sub(z, 4)
+               or string.sub(z, (string.find(z, '|', 1, true) or 0) + 1)
+    local jk = jpre .. id
     local v = redis.call('HMGET', jk, 'type', 'state', 'priority', 'ttl', 'data', 'attempts',
                          'max_attempts', 'created_at', 'delay', 'backoff', 'group')
     if not v[1] then

@@ -20,11 +20,13 @@ local byheld = {}              -- holder set key -> ids
 local helds = {}
 local gone = {}                -- removeOnComplete: {id, type}
 local evk = key('events')
+local jpre = key('job:')
 local pcache, hcache = {}, {}  -- scores by stored priority; holder sets by workerId
+local hstem, hstem_key         -- the last holder's kue:<host>:<pid>: and its set
 for b = 2, #ARGV - 3, 4 do
   local id, wid = ARGV[b], ARGV[b + 1]
   local dur, result = tonumber(ARGV[b + 2]) or 0, ARGV[b + 3]
-  local jk = key('job:' .. id)
+  local jk = jpre .. id
   -- unique_for is read only for a job with a unique key (most have none)
   local v = redis.call('HMGET', jk, 'type', 'state', 'priority', 'workerId', 'attempts',
                        'max_attempts', 'removeOnComplete', 'unique', 'group')
@@ -37,16 +39,16 @@ for b = 2, #ARGV - 3, 4 do
     if not p then p = prio_s(v[3]); pcache[v[3] or ''] = p end
     local z = zid_fast(id)
     local made = v[5] and tonumber(v[5]) or 0
-    local durs = fmt(dur)
+    local durs = small_int(dur)
     -- Kue's HINCRBY of attempts, folded in while attempts < max_attempts
     local more = made < (v[6] and tonumber(v[6]) or 1)
     if result == '' and more then           -- the common case, without a table
       redis.call('HSET', jk, 'state', 'complete', 'updated_at', nows, 'duration', durs,
-                 'progress', '100', 'attempts', fmt(made + 1))
+                 'progress', '100', 'attempts', small_int(made + 1))
     else
       local hset = { 'state', 'complete', 'updated_at', nows, 'duration', durs, 'progress', '100' }
       if result ~= '' then hset[#hset + 1] = 'result'; hset[#hset + 1] = result end
-      if more then hset[#hset + 1] = 'attempts'; hset[#hset + 1] = fmt(made + 1) end
+      if more then hset[#hset + 1] = 'attempts'; hset[#hset + 1] = small_int(made + 1) end
       redis.call('HSET', jk, unpack(hset))
     end
     rem_act[#rem_act + 1] = z
@@ -60,8 +62,18 @@ for b = 2, #ARGV - 3, 4 do
     local r, a = tl[1], tl[2]
     r[#r + 1] = z
     a[#a + 1] = p; a[#a + 1] = z
-    local hk = holder and hcache[holder]
-    if holder and hk == nil then hk = held_key(holder) or false; hcache[holder] = hk end
+    -- the holder set: a batch's jobs are mostly one process's (its slots
+    -- differ, its kue:<host>:<pid>: stem does not), so the last stem is
+    -- tried first, without parsing
+    local hk = nil
+    if holder then
+      if hstem and string.find(holder, hstem, 1, true) == 1 then hk = hstem_key
+      else
+        hk = hcache[holder]
+        if hk == nil then hk = held_key(holder) or false; hcache[holder] = hk end
+        if hk then hstem = string.match(holder, '^kue:[^:]*:%d+:'); hstem_key = hk end
+      end
+    end
     if hk then
       local hs = byheld[hk]
       if not hs then hs = {}; byheld[hk] = hs; helds[#helds + 1] = hk end

@@ -77,6 +77,10 @@ local ids, out, nnew = {}, {}, 0
 local ix = ix_new()
 local types, seen = {}, {}
 local min_due
+-- keys and event text made once per call (per type for the type's own)
+local kjobs, kinact, kdelayed, kev, jpre = key('jobs'), key('jobs:inactive'), key('jobs:delayed'),
+                                           key('events'), key('job:')
+local tkeys, etails = {}, {}
 for i, r in ipairs(recs) do
   local h = held[i]
   if type(h) == 'number' then h = ids[h] end
@@ -85,7 +89,7 @@ for i, r in ipairs(recs) do
   nnew = nnew + 1
   ids[i] = id
   out[i] = tonumber(id)
-  local z = zid(id)
+  local z = zid_fast(id)
   local t, data, prio_s = ARGV[r], ARGV[r + 1], ARGV[r + 2]
   -- the delay is stored as given (Kue keeps 1000.7), within [0, MAX_DELAY_MS]
   local delay_s = ARGV[r + 4]
@@ -98,33 +102,46 @@ for i, r in ipairs(recs) do
   if delay > MAX_DELAY_MS then delay = MAX_DELAY_MS; delay_s = nil end
   delay_s = delay_s or fmt(delay)
   local state = delay > 0 and 'delayed' or 'inactive'
-  local f = { 'state', state, 'updated_at', nows, 'max_attempts', ARGV[r + 3], 'type', t,
-              'created_at', nows, 'promote_at', fmt(now + delay), 'priority', prio_s,
-              'data', data }
-  if delay > 0 then f[#f + 1] = 'delay'; f[#f + 1] = delay_s end
-  if ttl > 0 then f[#f + 1] = 'ttl'; f[#f + 1] = fmt(ttl) end
-  if backoff ~= '' then f[#f + 1] = 'backoff'; f[#f + 1] = backoff end
-  if roc ~= '' then f[#f + 1] = 'removeOnComplete'; f[#f + 1] = roc end
   local u, ufor, g = ARGV[r + 9], ARGV[r + 10], ARGV[r + 11]
-  if u ~= '' then
-    f[#f + 1] = 'unique'; f[#f + 1] = u
-    redis.call('SET', uniq_key(t, u), id)
-    if (tonumber(ufor) or 0) > 0 then f[#f + 1] = 'unique_for'; f[#f + 1] = ufor end
+  if delay <= 0 and not (ttl > 0) and backoff == '' and roc == '' and u == '' and g == '' then
+    -- a plain job: the same fields, without a table
+    redis.call('HSET', jpre .. id, 'state', state, 'updated_at', nows, 'max_attempts', ARGV[r + 3],
+               'type', t, 'created_at', nows, 'promote_at', nows, 'priority', prio_s, 'data', data)
+  else
+    local f = { 'state', state, 'updated_at', nows, 'max_attempts', ARGV[r + 3], 'type', t,
+                'created_at', nows, 'promote_at', delay > 0 and fmt(now + delay) or nows,
+                'priority', prio_s, 'data', data }
+    if delay > 0 then f[#f + 1] = 'delay'; f[#f + 1] = delay_s end
+    if ttl > 0 then f[#f + 1] = 'ttl'; f[#f + 1] = fmt(ttl) end
+    if backoff ~= '' then f[#f + 1] = 'backoff'; f[#f + 1] = backoff end
+    if roc ~= '' then f[#f + 1] = 'removeOnComplete'; f[#f + 1] = roc end
+    if u ~= '' then
+      f[#f + 1] = 'unique'; f[#f + 1] = u
+      redis.call('SET', uniq_key(t, u), id)
+      if (tonumber(ufor) or 0) > 0 then f[#f + 1] = 'unique_for'; f[#f + 1] = ufor end
+    end
+    if g ~= '' then f[#f + 1] = 'group'; f[#f + 1] = g end
+    redis.call('HSET', jpre .. id, unpack(f))
   end
-  if g ~= '' then f[#f + 1] = 'group'; f[#f + 1] = g end
-  redis.call('HSET', key('job:' .. id), unpack(f))
 
   if not seen[t] then seen[t] = true; types[#types + 1] = t end
-  ix_add(ix, key('jobs'), prio_s, z)
-  ix_add(ix, key('jobs:' .. t .. ':' .. state), prio_s, z)
+  local tk = tkeys[t]
+  if not tk then tk = {}; tkeys[t] = tk end
+  local kts = tk[state]
+  if not kts then kts = key('jobs:' .. t .. ':' .. state); tk[state] = kts end
+  ix_add(ix, kjobs, prio_s, z)
+  ix_add(ix, kts, prio_s, z)
   if state == 'delayed' then
     local due = now + delay
-    ix_add(ix, key('jobs:delayed'), fmt(due), z)
+    ix_add(ix, kdelayed, fmt(due), z)
     if not min_due or due < min_due then min_due = due end
   else
-    ix_add(ix, key('jobs:inactive'), prio_s, z)
+    ix_add(ix, kinact, prio_s, z)
     ix_token(ix, t)
-    publish(id, 'enqueue', ',' .. jstr(t))
+    -- publish(id, 'enqueue', ',' .. jstr(t)), inlined
+    local et = etails[t]
+    if not et then et = ',"event":"enqueue","args":["enqueue",' .. jstr(t) .. ']}'; etails[t] = et end
+    redis.call('PUBLISH', kev, '{"id":' .. (EV_ID_STR and ('"' .. id .. '"') or id) .. et)
   end
 
   local n = tonumber(ARGV[r + 12]) or 0

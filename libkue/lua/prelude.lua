@@ -9,6 +9,16 @@
 local P
 local function key(s) return P .. ':' .. s end
 local function fmt(n) return string.format('%d', n) end
+-- fmt() of the small counts written per job (attempts), made once each and
+-- kept across calls
+local SMALL = {}
+local function small_int(n)
+  local s = SMALL[n]
+  if s then return s end
+  s = fmt(n)
+  if n >= 0 and n < 256 and n == math.floor(n) then SMALL[n] = s end
+  return s
+end
 
 local function now_ms()
   local t = redis.call('TIME')

@@ -948,3 +948,38 @@ Test(store, single_claims_still_make_skiplists)
     only_zids("q:jobs:active", 64);
     only_zids("q:jobs:one:active", 64);
 }
+
+/* One complete call for jobs held by several processes (pid 1 and pid 12:
+ * the second's workerIds start with the first's digits) empties each
+ * process's holder set of exactly its own jobs. */
+Test(store, complete_releases_each_holder_of_a_mixed_batch)
+{
+    for (int i = 0; i < 6; i++) enqueue("mx", "{}", 0, 1);
+    const char *pids[3] = { "1", "12", "1" };
+    for (int p = 0; p < 3; p++) {
+        const char *argv[] = { "q", "mx", "2", "h", pids[p], "30000", "0", p == 2 ? "3" : "1", p == 2 ? "4" : "2" };
+        redisReply *r = kue_script_call(C, KS_CLAIM, 9, argv, NULL);
+        cr_assert_eq(r->type, REDIS_REPLY_ARRAY);
+        cr_assert_eq(r->elements, 2);
+        freeReplyObject(r);
+    }
+    cr_assert_eq(kt_int(C, "SCARD q:held:h:1"), 4);
+    cr_assert_eq(kt_int(C, "SCARD q:held:h:12"), 2);
+    /* complete 1, 3, 2, 5 (pid 1, pid 12, pid 1, pid 1) in one call */
+    const char *ids[4] = { "1", "3", "2", "5" };
+    const char *argv[1 + 16] = { "q" };
+    for (int i = 0; i < 4; i++) {
+        argv[1 + 4 * i] = ids[i];
+        argv[2 + 4 * i] = "";
+        argv[3 + 4 * i] = "3";
+        argv[4 + 4 * i] = "";
+    }
+    redisReply *d = kue_script_call(C, KS_COMPLETE, 17, argv, NULL);
+    cr_assert_eq(d->type, REDIS_REPLY_ARRAY);
+    for (size_t i = 0; i < d->elements; i++) cr_assert_eq(d->element[i]->integer, 1);
+    freeReplyObject(d);
+    cr_assert_eq(kt_int(C, "SCARD q:held:h:1"), 1);
+    cr_assert_eq(kt_int(C, "SISMEMBER q:held:h:1 6"), 1);
+    cr_assert_eq(kt_int(C, "SCARD q:held:h:12"), 1);
+    cr_assert_eq(kt_int(C, "SISMEMBER q:held:h:12 4"), 1);
+}

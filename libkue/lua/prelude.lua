@@ -107,15 +107,19 @@ local function jstr_new(s)
   if string.find(s, '[%z\1-\31"\\]') then s = string.gsub(s, '[%z\1-\31"\\]', jesc) end
   return '"' .. s .. '"'
 end
--- job types repeat within a call (one "enqueue" event per job): remembered
--- for the call (kue_begin empties it)
-local JCACHE = {}
+-- job types repeat (one "enqueue" event per job, the same few types call
+-- after call): remembered, up to 256 short strings, then forgotten at once
+local JCACHE, JCACHE_N = {}, 0
 local function jstr(s)
   s = tostring(s)
   local c = JCACHE[s]
   if c then return c end
   c = jstr_new(s)
-  if #s <= 128 then JCACHE[s] = c end
+  if #s <= 128 then
+    if JCACHE_N >= 256 then JCACHE, JCACHE_N = {}, 0 end
+    JCACHE[s] = c
+    JCACHE_N = JCACHE_N + 1
+  end
   return c
 end
 
@@ -612,11 +616,15 @@ end
 -- (libkue/keys.h: KUE_SCRIPT_NKEYS): a call whose KEYS name another queue
 -- would be routed by Redis Cluster to the wrong node.  Returns an error
 -- reply to give back, or nil.
+local KB_P, KB_IDS, KB_FENCE          -- the last prefix and its two keys
 local function kue_begin(keys, argv)
   P = argv[1]
   EV_ID_STR = false
-  JCACHE = {}
-  if type(P) ~= 'string' or keys[1] ~= key('ids') or keys[2] ~= key('fence') then
+  if type(P) ~= 'string' then
+    return redis.error_reply('INVALID the declared keys do not match the prefix ' .. tostring(P))
+  end
+  if P ~= KB_P then KB_P, KB_IDS, KB_FENCE = P, key('ids'), key('fence') end
+  if keys[1] ~= KB_IDS or keys[2] ~= KB_FENCE then
     return redis.error_reply('INVALID the declared keys do not match the prefix ' .. tostring(P))
   end
 end

@@ -983,3 +983,39 @@ Test(store, complete_releases_each_holder_of_a_mixed_batch)
     cr_assert_eq(kt_int(C, "SCARD q:held:h:12"), 1);
     cr_assert_eq(kt_int(C, "SISMEMBER q:held:h:12 4"), 1);
 }
+
+/* Every function refuses a call whose KEYS are not the prefix's P:ids and
+ * P:fence (Redis Cluster routes a call by its KEYS), also right after a
+ * good call with the same prefix, and accepts another prefix's own. */
+Test(store, calls_must_declare_their_prefix_keys)
+{
+    enqueue("dk", "{}", 0, 1);                 /* loads the library */
+    redisReply *l = kt_cmd(C, "FUNCTION LIST");
+    cr_assert_eq(l->type, REDIS_REPLY_ARRAY);
+    cr_assert_geq(l->elements, 1);
+    char lib[64] = "";
+    redisReply *e = l->element[0];
+    for (size_t i = 0; i + 1 < e->elements; i += 2)
+        if (!strcmp(e->element[i]->str, "library_name")) snprintf(lib, sizeof lib, "%s", e->element[i + 1]->str);
+    freeReplyObject(l);
+    cr_assert_neq(lib[0], '\0');
+    const struct { const char *k1, *k2, *prefix; int ok; } c[] = {
+        { "q:ids", "q:fence", "q", 1 },
+        { "x:ids", "q:fence", "q", 0 },
+        { "q:ids", "x:fence", "q", 0 },
+        { "q:ids", "q:fence", "x", 0 },
+        { "x:ids", "x:fence", "x", 1 },
+        { "x:ids", "x:fence", "q", 0 },
+    };
+    for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+        redisReply *r = kt_cmd(C, "FCALL %s_claim 2 %s %s %s dk 1 h 1 30000 0 1", lib, c[i].k1, c[i].k2,
+                               c[i].prefix);
+        if (c[i].ok) cr_assert_eq(r->type, REDIS_REPLY_ARRAY, "case %zu: %s", i, r->type == REDIS_REPLY_ERROR ? r->str : "");
+        else {
+            cr_assert_eq(r->type, REDIS_REPLY_ERROR, "case %zu was accepted", i);
+            cr_assert(strstr(r->str, "declared keys"), "case %zu: %s", i, r->str);
+        }
+        freeReplyObject(r);
+    }
+    cr_assert_eq(kt_int(C, "ZCARD q:jobs:dk:active"), 1);    /* claimed by case 0 only */
+}

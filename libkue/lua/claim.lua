@@ -24,14 +24,15 @@ local rate_n, rate_p = tonumber(ARGV[8 + n]) or 0, tonumber(ARGV[9 + n]) or 0
 local gc = tonumber(ARGV[10 + n]) or 0
 -- a paused type (pause.lua) claims nothing: the token a wait moved goes
 -- back, and the worker is told 'paused' so it stops asking
-if redis.call('SISMEMBER', key('paused'), t) == 1 then
-  if taken == 'w' and redis.call('LPOP', key('wake:' .. host .. ':' .. pid)) then
-    redis.call('RPUSH', key(t .. ':jobs'), 1)
+local cs = claim_strings(t, host, pid)
+if redis.call('SISMEMBER', cs.paused, t) == 1 then
+  if taken == 'w' and redis.call('LPOP', cs.wake) then
+    redis.call('RPUSH', cs.tokens, 1)
   end
   return 'paused'
 end
 if taken == 'w' then
-  if not redis.call('LPOP', key('wake:' .. host .. ':' .. pid)) then return {} end
+  if not redis.call('LPOP', cs.wake) then return {} end
   taken = 1
 else
   taken = tonumber(taken) or 0
@@ -42,19 +43,16 @@ if rate_n > 0 and rate_p > 0 then
   rk, n = rate_claim_room(t, n, rate_n, rate_p, now)
 end
 local nows = fmt(now)
-local ik = key('jobs:' .. t .. ':inactive')
+local ik = cs.inactive_t
 local out = {}
 local ids = {}
 -- the batch's index changes, one variadic command per key at the end
-local kin, kact, ktact = key('jobs:inactive'), key('jobs:active'), key('jobs:' .. t .. ':active')
+local kin, kact, ktact = cs.inactive, cs.active, cs.active_t
 local rem_in, add_act, add_tact = {}, {}, {}
-local prefix_wid = worker_stem(host .. ':' .. pid) .. t .. ':'
-local start_rest = ',' .. jstr(t) .. ',null'
+local prefix_wid = cs.wid
 -- per job, the 'start' event's text after the id, and the job's scores
 -- by stored priority (few distinct values: worked out once per call)
-local evk = key('events')
-local jpre = key('job:')
-local start_tail = ',"event":"start","args":["start"' .. start_rest .. ']}'
+local evk, jpre, start_tail = cs.events, cs.job, cs.start_tail
 local pcache = {}
 local scanned = 0
 local gs = gc > 0 and grp_scan_new(t, gc, now) or nil
@@ -96,7 +94,7 @@ while #out < n and scanned < n + (gs and GRP_SCAN or 64) do
       add_act[#add_act + 1] = g; add_act[#add_act + 1] = z
       add_tact[#add_tact + 1] = p; add_tact[#add_tact + 1] = z
       ids[#ids + 1] = id
-      redis.call('PUBLISH', evk, '{"id":' .. id .. start_tail)      -- publish(id, 'start', start_rest)
+      redis.call('PUBLISH', evk, '{"id":' .. id .. start_tail)      -- publish(id, 'start', ...), inlined
       out[#out + 1] = { id, v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10] }
     end
   end
@@ -112,15 +110,15 @@ if #out > 0 then
   ix_send('ZADD', ktact, add_tact)
   if conv_a then redis.call('ZREM', kact, SKIP_MEMBER) end
   if conv_t then redis.call('ZREM', ktact, SKIP_MEMBER) end
-  redis.call('SADD', key('held:' .. host .. ':' .. pid), unpack(ids))
-  redis.call('ZADD', key('leases'), fmt(now + lease), host .. ':' .. pid)
+  redis.call('SADD', cs.held, unpack(ids))
+  redis.call('ZADD', cs.leases, fmt(now + lease), cs.owner)
 end
 if #out > 0 or parked > 0 then
   -- one wake-up token per job, less those the worker already took (all
   -- tokens are alike, so trimming k from the head pops k); parked jobs
   -- give theirs up too
   local k = #out + parked - taken
-  if k > 0 then redis.call('LTRIM', key(t .. ':jobs'), k, -1) end
+  if k > 0 then redis.call('LTRIM', cs.tokens, k, -1) end
 end
 if #out < asked then grp_revisit(t, gc) end
 if rk then return rate_claim_done(rk, t, ids, asked, n, taken, parked, rate_n, rate_p, now, out) end

@@ -235,6 +235,31 @@ end
 -- kue_worker_id); owner is <host>:<pid>, the stem every slot shares.
 local function worker_stem(owner) return 'kue:' .. owner .. ':' end
 
+-- The key names and texts one worker process's claims of one type share,
+-- made on its first claim and kept across calls (a worker claims again and
+-- again with the same prefix, type, host and pid): by prefix, then pid,
+-- checked against the host and type.  Forgotten all at once past 512.
+local CLAIMC, CLAIMC_N = {}, 0
+local function claim_strings(t, host, pid)
+  local byp = CLAIMC[P]
+  local e = byp and byp[pid]
+  if e and e.host == host and e.t == t then return e end
+  if CLAIMC_N >= 512 then CLAIMC, CLAIMC_N = {}, 0 end
+  byp = CLAIMC[P]
+  if not byp then byp = {}; CLAIMC[P] = byp end
+  local owner = host .. ':' .. pid
+  e = { host = host, t = t, owner = owner,
+        paused = key('paused'), wake = key('wake:' .. owner), tokens = key(t .. ':jobs'),
+        inactive_t = key('jobs:' .. t .. ':inactive'), inactive = key('jobs:inactive'),
+        active = key('jobs:active'), active_t = key('jobs:' .. t .. ':active'),
+        held = key('held:' .. owner), leases = key('leases'), events = key('events'),
+        job = key('job:'), wid = worker_stem(owner) .. t .. ':',
+        start_tail = ',"event":"start","args":["start",' .. jstr(t) .. ',null]}' }
+  byp[pid] = e
+  CLAIMC_N = CLAIMC_N + 1
+  return e
+end
+
 -- The holder set of a worker identity kue:<host>:<pid>:<type>:<n>.
 local function held_key(wid)
   if not wid then return nil end

@@ -1019,3 +1019,32 @@ Test(store, calls_must_declare_their_prefix_keys)
     }
     cr_assert_eq(kt_int(C, "ZCARD q:jobs:dk:active"), 1);    /* claimed by case 0 only */
 }
+
+/* A claim's key names and texts are kept per worker between calls: the
+ * same pid claiming for another type, or from another host, must still
+ * write its own type's sets and its own workerId and holder set. */
+Test(store, claims_of_one_pid_for_other_types_and_hosts)
+{
+    int64_t a1 = enqueue("ca", "{}", 0, 1), b1 = enqueue("cb", "{}", 0, 1), a2 = enqueue("ca", "{}", 0, 1),
+            a3 = enqueue("ca", "{}", 0, 1);
+    const char *who[4][2] = { { "ca", "h" }, { "cb", "h" }, { "ca", "h2" }, { "ca", "h" } };
+    int64_t want[4] = { a1, b1, a2, a3 };
+    for (int i = 0; i < 4; i++) {
+        const char *argv[] = { "q", who[i][0], "1", who[i][1], "7", "30000", "0", "1" };
+        redisReply *r = kue_script_call(C, KS_CLAIM, 8, argv, NULL);
+        cr_assert_eq(r->type, REDIS_REPLY_ARRAY);
+        cr_assert_eq(r->elements, 1, "claim %d", i);
+        cr_assert_eq(strtoll(r->element[0]->element[0]->str, NULL, 10), want[i]);
+        freeReplyObject(r);
+    }
+    char b[64];
+    cr_assert_str_eq(hget(a1, "workerId", b, sizeof b), "kue:h:7:ca:1");
+    cr_assert_str_eq(hget(b1, "workerId", b, sizeof b), "kue:h:7:cb:1");
+    cr_assert_str_eq(hget(a2, "workerId", b, sizeof b), "kue:h2:7:ca:1");
+    cr_assert_str_eq(hget(a3, "workerId", b, sizeof b), "kue:h:7:ca:1");
+    cr_assert_eq(kt_int(C, "ZCARD q:jobs:ca:active"), 3);
+    cr_assert_eq(kt_int(C, "ZCARD q:jobs:cb:active"), 1);
+    cr_assert_eq(kt_int(C, "SCARD q:held:h:7"), 3);
+    cr_assert_eq(kt_int(C, "SCARD q:held:h2:7"), 1);
+    cr_assert_eq(kt_int(C, "ZCARD q:leases"), 2);
+}

@@ -11,16 +11,15 @@ local now = now_ms()
 local nows = fmt(now)
 local out = {}
 local work, done = 0, 0
-local ix = ix_new()
--- the global lists, filled directly on this hot path (empty ones send nothing)
-local rem_act = ix_list(ix, key('jobs:active'), 'rem')
-local add_done = ix_list(ix, key('jobs:complete'), 'add')
-local per_type = {}            -- type -> its two lists
+local pk = prefix_keys()
+-- the batch's index changes: the global sets, then each type's, in the
+-- order the types came (one variadic command per key at the end)
+local rem_act, add_done = {}, {}
+local per_type, types = {}, {} -- type -> { keys, removals, additions }
 local byheld = {}              -- holder set key -> ids
 local helds = {}
 local gone = {}                -- removeOnComplete: {id, type}
-local evk = key('events')
-local jpre = key('job:')
+local evk, jpre = pk.events, pk.job
 local pcache, hcache = {}, {}  -- scores by stored priority; holder sets by workerId
 local hstem, hstem_key         -- the last holder's kue:<host>:<pid>: and its set
 for b = 2, #ARGV - 3, 4 do
@@ -55,11 +54,11 @@ for b = 2, #ARGV - 3, 4 do
     add_done[#add_done + 1] = p; add_done[#add_done + 1] = z
     local tl = per_type[ty]
     if not tl then
-      tl = { ix_list(ix, key('jobs:' .. ty .. ':active'), 'rem'),
-             ix_list(ix, key('jobs:' .. ty .. ':complete'), 'add') }
+      tl = { type_keys(pk, ty), {}, {} }
       per_type[ty] = tl
+      types[#types + 1] = tl
     end
-    local r, a = tl[1], tl[2]
+    local r, a = tl[2], tl[3]
     r[#r + 1] = z
     a[#a + 1] = p; a[#a + 1] = z
     -- the holder set: a batch's jobs are mostly one process's (its slots
@@ -96,11 +95,16 @@ for b = 2, #ARGV - 3, 4 do
   end
 end
 if done > 0 then
-  ix_flush(ix)
+  ix_send('ZREM', pk.active, rem_act)
+  ix_send('ZADD', pk.complete, add_done)
+  for _, tl in ipairs(types) do
+    ix_send('ZREM', tl[1].active, tl[2])
+    ix_send('ZADD', tl[1].complete, tl[3])
+  end
   for _, hk in ipairs(helds) do redis.call('SREM', hk, unpack(byheld[hk])) end
   -- one INCRBY for the batch (Kue creates the key on the first completion,
   -- and /stats reports workTime 0 rather than null)
-  redis.call('INCRBY', key('stats:work-time'), fmt(work))
+  redis.call('INCRBY', pk.work_time, fmt(work))
   -- removeOnComplete: after the index updates, so nothing is left behind
   for _, g in ipairs(gone) do
     drop(g[1], g[2], nil)

@@ -235,6 +235,30 @@ end
 -- kue_worker_id); owner is <host>:<pid>, the stem every slot shares.
 local function worker_stem(owner) return 'kue:' .. owner .. ':' end
 
+-- The key names a prefix's calls use again and again, and per job type
+-- its active and complete sets: made once, kept across calls (forgotten
+-- all at once past 512 types).
+local PKEYS, PKEYS_N = {}, 0
+local function prefix_keys()
+  local e = PKEYS[P]
+  if e then return e end
+  if PKEYS_N >= 512 then PKEYS, PKEYS_N = {}, 0 end
+  e = { active = key('jobs:active'), complete = key('jobs:complete'), events = key('events'),
+        job = key('job:'), work_time = key('stats:work-time'), types = {} }
+  PKEYS[P] = e
+  PKEYS_N = PKEYS_N + 1
+  return e
+end
+local function type_keys(pk, t)
+  local e = pk.types[t]
+  if e then return e end
+  if PKEYS_N >= 512 then PKEYS, PKEYS_N = {}, 0; pk = prefix_keys() end
+  e = { active = key('jobs:' .. t .. ':active'), complete = key('jobs:' .. t .. ':complete') }
+  pk.types[t] = e
+  PKEYS_N = PKEYS_N + 1
+  return e
+end
+
 -- The key names and texts one worker process's claims of one type share,
 -- made on its first claim and kept across calls (a worker claims again and
 -- again with the same prefix, type, host and pid): by prefix, then pid,

@@ -1048,3 +1048,38 @@ Test(store, claims_of_one_pid_for_other_types_and_hosts)
     cr_assert_eq(kt_int(C, "SCARD q:held:h2:7"), 1);
     cr_assert_eq(kt_int(C, "ZCARD q:leases"), 2);
 }
+
+/* One complete call for jobs of two types, interleaved: each job leaves
+ * its own type's active set for its own type's complete set. */
+Test(store, complete_of_mixed_types_uses_each_types_sets)
+{
+    int64_t a1 = enqueue("ta", "{}", 0, 1), b1 = enqueue("tb", "{}", 3, 1), a2 = enqueue("ta", "{}", -5, 1),
+            b2 = enqueue("tb", "{}", 0, 1);
+    freeReplyObject(claim("ta", 2));
+    freeReplyObject(claim("tb", 2));
+    char ids[4][24];
+    int64_t order[4] = { b1, a1, b2, a2 };
+    const char *argv[17] = { "q" };
+    for (int i = 0; i < 4; i++) {
+        snprintf(ids[i], sizeof ids[i], "%lld", (long long)order[i]);
+        argv[1 + 4 * i] = ids[i];
+        argv[2 + 4 * i] = "";
+        argv[3 + 4 * i] = "1";
+        argv[4 + 4 * i] = "";
+    }
+    redisReply *d = kue_script_call(C, KS_COMPLETE, 17, argv, NULL);
+    cr_assert_eq(d->type, REDIS_REPLY_ARRAY);
+    cr_assert_eq(d->elements, 4);
+    for (size_t i = 0; i < 4; i++) cr_assert_eq(d->element[i]->integer, 1);
+    freeReplyObject(d);
+    cr_assert_eq(kt_int(C, "EXISTS q:jobs:active q:jobs:ta:active q:jobs:tb:active"), 0);
+    cr_assert_eq(kt_int(C, "ZCARD q:jobs:complete"), 4);
+    char za[16];
+    snprintf(za, sizeof za, "%02d|%lld", (int)snprintf(NULL, 0, "%lld", (long long)a2), (long long)a2);
+    cr_assert_eq(zscore("q:jobs:ta:complete", za), -5);
+    snprintf(za, sizeof za, "%02d|%lld", (int)snprintf(NULL, 0, "%lld", (long long)b1), (long long)b1);
+    cr_assert_eq(zscore("q:jobs:tb:complete", za), 3);
+    cr_assert_eq(kt_int(C, "ZCARD q:jobs:ta:complete"), 2);
+    cr_assert_eq(kt_int(C, "ZCARD q:jobs:tb:complete"), 2);
+    cr_assert_eq(kt_int(C, "SCARD q:held:h:1"), 0);
+}

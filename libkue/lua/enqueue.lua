@@ -20,11 +20,13 @@ local nows = fmt(now)
 if #ARGV == 14 and ARGV[14] == '0' and ARGV[11] == '' and ARGV[13] == ''
     and (ARGV[6] == '0' or ARGV[6] == '') and (ARGV[10] == '0' or ARGV[10] == '') then
   local t, prio_s = ARGV[2], ARGV[4]
-  local first = redis.call('INCRBY', key('ids'), 1)
+  local pk = prefix_keys()
+  local tk = type_keys(pk, t)
+  local first = redis.call('INCRBY', pk.ids, 1)
   local id = fmt(first)
   local ttl = tonumber(ARGV[7]) or 0
   local backoff, roc = ARGV[8], ARGV[9]
-  local jk = key('job:' .. id)
+  local jk = pk.job .. id
   if ttl > 0 or backoff ~= '' or roc ~= '' then
     local f = { 'state', 'inactive', 'updated_at', nows, 'max_attempts', ARGV[5], 'type', t,
                 'created_at', nows, 'promote_at', nows, 'priority', prio_s, 'data', ARGV[3] }
@@ -36,13 +38,14 @@ if #ARGV == 14 and ARGV[14] == '0' and ARGV[11] == '' and ARGV[13] == ''
     redis.call('HSET', jk, 'state', 'inactive', 'updated_at', nows, 'max_attempts', ARGV[5],
                'type', t, 'created_at', nows, 'promote_at', nows, 'priority', prio_s, 'data', ARGV[3])
   end
-  publish(id, 'enqueue', ',' .. jstr(t))
-  redis.call('SADD', key('job:types'), t)
+  -- publish(id, 'enqueue', ',' .. jstr(t)), inlined
+  redis.call('PUBLISH', pk.events, '{"id":' .. (EV_ID_STR and ('"' .. id .. '"') or id) .. tk.enqueue_tail)
+  redis.call('SADD', pk.job_types, t)
   local z = zid_fast(id)
-  redis.call('ZADD', key('jobs'), prio_s, z)
-  redis.call('ZADD', key('jobs:' .. t .. ':inactive'), prio_s, z)
-  redis.call('ZADD', key('jobs:inactive'), prio_s, z)
-  redis.call('LPUSH', key(t .. ':jobs'), 1)
+  redis.call('ZADD', pk.jobs, prio_s, z)
+  redis.call('ZADD', tk.inactive, prio_s, z)
+  redis.call('ZADD', pk.inactive, prio_s, z)
+  redis.call('LPUSH', tk.tokens, 1)
   return first
 end
 
@@ -78,8 +81,8 @@ local ix = ix_new()
 local types, seen = {}, {}
 local min_due
 -- keys and event text made once per call (per type for the type's own)
-local kjobs, kinact, kdelayed, kev, jpre = key('jobs'), key('jobs:inactive'), key('jobs:delayed'),
-                                           key('events'), key('job:')
+local pk = prefix_keys()
+local kjobs, kinact, kdelayed, kev, jpre = pk.jobs, pk.inactive, key('jobs:delayed'), pk.events, pk.job
 local tkeys, etails = {}, {}
 for i, r in ipairs(recs) do
   local h = held[i]

@@ -244,7 +244,8 @@ local function prefix_keys()
   if e then return e end
   if PKEYS_N >= 512 then PKEYS, PKEYS_N = {}, 0 end
   e = { active = key('jobs:active'), complete = key('jobs:complete'), events = key('events'),
-        job = key('job:'), work_time = key('stats:work-time'), types = {} }
+        job = key('job:'), work_time = key('stats:work-time'), ids = key('ids'), jobs = key('jobs'),
+        inactive = key('jobs:inactive'), job_types = key('job:types'), types = {} }
   PKEYS[P] = e
   PKEYS_N = PKEYS_N + 1
   return e
@@ -253,7 +254,9 @@ local function type_keys(pk, t)
   local e = pk.types[t]
   if e then return e end
   if PKEYS_N >= 512 then PKEYS, PKEYS_N = {}, 0; pk = prefix_keys() end
-  e = { active = key('jobs:' .. t .. ':active'), complete = key('jobs:' .. t .. ':complete') }
+  e = { active = key('jobs:' .. t .. ':active'), complete = key('jobs:' .. t .. ':complete'),
+        inactive = key('jobs:' .. t .. ':inactive'), tokens = key(t .. ':jobs'),
+        enqueue_tail = ',"event":"enqueue","args":["enqueue",' .. jstr(t) .. ']}' }
   pk.types[t] = e
   PKEYS_N = PKEYS_N + 1
   return e

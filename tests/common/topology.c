@@ -123,6 +123,28 @@ static int replica_synced(void *arg)
     return ok;
 }
 
+/* Wait until process i of a group is up, starting it again (respawn: on
+ * another port) when it exited at start: a port picked free can be taken
+ * by another suite's server before this one binds it.  Up to 3 tries;
+ * *pid is the process's current pid (respawn updates it). */
+static void wait_up(const char *what, int i, const pid_t *pid, int (*up)(void *, int),
+                    void (*respawn)(void *, int), void *group)
+{
+    int64_t deadline = kt_now_ms() + 10000;
+    int tries = 1;
+    while (!up(group, i)) {
+        int st;
+        if (kt_wait(*pid, 0, &st) == 0 && tries < 3) {
+            tries++;
+            fprintf(stderr, "%s %d exited at start; again on another port\n", what, i);
+            respawn(group, i);
+            deadline = kt_now_ms() + 10000;
+        }
+        cr_assert(kt_now_ms() < deadline, "%s %d did not start", what, i);
+        kt_sleep_ms(20);
+    }
+}
+
 /* Sentinel i answers on its port, and it is ours: it watches node 0 (a
  * server that took the port meanwhile would not know the name). */
 static int sentinel_up(kt_sentinels_t *g, int i)
@@ -159,6 +181,9 @@ static void sentinel_spawn(kt_sentinels_t *g, int i)
     g->pid[i] = kt_spawn(argv, log);
 }
 
+static int sentinel_up_any(void *g, int i) { return sentinel_up(g, i); }
+static void sentinel_spawn_any(void *g, int i) { sentinel_spawn(g, i); }
+
 void kt_sentinels_start(kt_sentinels_t *g)
 {
     memset(g, 0, sizeof *g);
@@ -172,21 +197,7 @@ void kt_sentinels_start(kt_sentinels_t *g)
     for (int i = 0; i < KT_SENTINELS; i++) sentinel_spawn(g, i);
     size_t o = (size_t)snprintf(g->url, sizeof g->url, "redis-sentinel://");
     for (int i = 0; i < KT_SENTINELS; i++) {
-        int64_t deadline = kt_now_ms() + 10000;
-        int tries = 1;
-        while (!sentinel_up(g, i)) {
-            /* a port picked free, taken by another suite's server before
-             * this sentinel bound it: it exits, and starts again elsewhere */
-            int st;
-            if (kt_wait(g->pid[i], 0, &st) == 0 && tries < 3) {
-                tries++;
-                fprintf(stderr, "sentinel on port %d exited at start; again on another port\n", g->port[i]);
-                sentinel_spawn(g, i);
-                deadline = kt_now_ms() + 10000;
-            }
-            cr_assert(kt_now_ms() < deadline, "sentinel %d did not start", i);
-            kt_sleep_ms(20);
-        }
+        wait_up("sentinel", i, &g->pid[i], sentinel_up_any, sentinel_spawn_any, g);
         o += (size_t)snprintf(g->url + o, sizeof g->url - o, "%s127.0.0.1:%d", i ? "," : "",
                               g->port[i]);
     }
@@ -338,27 +349,16 @@ static void cluster_node_spawn(kt_cluster_t *cl, int i)
     cl->pid[i] = kt_spawn(argv, log);
 }
 
+static int node_answers_any(void *cl, int i) { return node_answers(cl, i); }
+static void cluster_node_spawn_any(void *cl, int i) { cluster_node_spawn(cl, i); }
+
 void kt_cluster_start(kt_cluster_t *cl)
 {
     memset(cl, 0, sizeof *cl);
     for (int i = 0; i < KT_CLUSTER_NODES; i++) cluster_node_spawn(cl, i);
-    for (int i = 0; i < KT_CLUSTER_NODES; i++) {
-        int64_t deadline = kt_now_ms() + 10000;
-        int tries = 1;
-        while (!node_answers(cl, i)) {
-            /* A port picked free can be taken by another suite's server
-             * before this one binds it (or its bus port): the node exits,
-             * and starts again on another port. */
-            int st;
-            if (kt_wait(cl->pid[i], 0, &st) == 0 && tries < 3) {
-                tries++;
-                cluster_node_spawn(cl, i);
-                deadline = kt_now_ms() + 10000;
-            }
-            cr_assert(kt_now_ms() < deadline, "cluster node %d did not start", i);
-            kt_sleep_ms(20);
-        }
-    }
+    /* (a node also exits when its bus port, port + 10000, is taken) */
+    for (int i = 0; i < KT_CLUSTER_NODES; i++)
+        wait_up("cluster node", i, &cl->pid[i], node_answers_any, cluster_node_spawn_any, cl);
     size_t o = (size_t)snprintf(cl->url, sizeof cl->url, "redis-cluster://");
     for (int i = 0; i < KT_CLUSTER_NODES; i++)
         o += (size_t)snprintf(cl->url + o, sizeof cl->url - o, "%s127.0.0.1:%d", i ? "," : "",

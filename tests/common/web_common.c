@@ -141,6 +141,37 @@ int wt_wait_port(int port, int timeout_ms)
 
 /* ---- kue-web ------------------------------------------------------------------- */
 
+/* A plain connection to a unix:// or redis://host:port URL, or NULL (other
+ * forms, or nothing answers). */
+static redisContext *url_conn(const char *url)
+{
+    struct timeval tv = { 1, 0 };
+    redisContext *c = NULL;
+    char host[128];
+    int port = 0;
+    if (!strncmp(url, "unix://", 7)) c = redisConnectUnixWithTimeout(url + 7, tv);
+    else if (sscanf(url, "redis://%127[^:/]:%d", host, &port) == 2) c = redisConnectWithTimeout(host, port, tv);
+    if (c && c->err) { redisFree(c); c = NULL; }
+    if (c) redisSetTimeout(c, tv);
+    return c;
+}
+
+/* Subscribers of the events channels of the comma-separated prefixes (in
+ * either key style), or -1. */
+static long long events_subscribers(redisContext *c, const char *prefixes)
+{
+    long long n = 0;
+    char list[256];
+    snprintf(list, sizeof list, "%s", prefixes);
+    for (char *save = NULL, *p = strtok_r(list, ",", &save); p; p = strtok_r(NULL, ",", &save)) {
+        redisReply *r = redisCommand(c, "PUBSUB NUMSUB %s:events {%s}:events", p, p);
+        if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 4) { if (r) freeReplyObject(r); return -1; }
+        n += r->element[1]->integer + r->element[3]->integer;
+        freeReplyObject(r);
+    }
+    return n;
+}
+
 /* kue-web logged that it listens (at --log-level debug), or it exited:
  * 1, 0 for an exit, and a test failure after timeout_ms. */
 static int web_listening(wt_web_t *w, int timeout_ms)
@@ -163,6 +194,15 @@ void wt_web_start_prefix(wt_web_t *w, const char *url, const char *prefixes,
 {
     char bin[512], listen[64];
     kt_bin("kue-web", bin, sizeof bin);
+    /* kue-web's events relays subscribe from their own threads, around the
+     * time it starts listening: a test that publishes at once would go
+     * unseen.  So the start waits (up to 10 s) for one subscriber more per
+     * queue than before; not when Redis does not answer (a test of a web
+     * without Redis) or the URL is of another form. */
+    redisContext *rc = url_conn(url);
+    int nq = 1;
+    for (const char *c = prefixes; *c; c++) nq += *c == ',';
+    long long subs_before = rc ? events_subscribers(rc, prefixes) : -1;
     /* A port picked free can be taken by a suite running beside this one
      * before kue-web binds it: it exits, and starts again on another. */
     for (int tries = 1;; tries++) {
@@ -179,7 +219,14 @@ void wt_web_start_prefix(wt_web_t *w, const char *url, const char *prefixes,
         for (int i = 0; extra && extra[i] && n < 30; i++) argv[n++] = (char *)extra[i];
         argv[n] = NULL;
         w->pid = kt_spawn_env(argv, env, w->log);
-        if (web_listening(w, 10000)) return;
+        if (web_listening(w, 10000)) {
+            int64_t deadline = kt_now_ms() + 10000;
+            while (subs_before >= 0 && events_subscribers(rc, prefixes) < subs_before + nq &&
+                   kt_now_ms() < deadline)
+                kt_sleep_ms(5);
+            if (rc) redisFree(rc);
+            return;
+        }
         char *log = kt_read_file(w->log);
         cr_assert(tries < 3 && log && strstr(log, "in use"), "kue-web did not start: %s",
                   log ? log : "(no log)");

@@ -829,6 +829,27 @@ static redisReply *claim_many(const char *t, int n)
     return r;
 }
 
+/* Complete jobs ids[0..n) in one call (any holder, the given duration);
+ * every one must be done. */
+static void complete_all(const int64_t *ids, int n, const char *duration)
+{
+    const char *argv[1 + 4 * 64] = { "q" };
+    static char idbuf[64][24];
+    cr_assert(n <= 64);
+    for (int i = 0; i < n; i++) {
+        snprintf(idbuf[i], sizeof idbuf[i], "%lld", (long long)ids[i]);
+        argv[1 + 4 * i] = idbuf[i];
+        argv[2 + 4 * i] = "";
+        argv[3 + 4 * i] = duration;
+        argv[4 + 4 * i] = "";
+    }
+    redisReply *d = kue_script_call(C, KS_COMPLETE, 1 + 4 * n, argv, NULL);
+    cr_assert_eq(d->type, REDIS_REPLY_ARRAY);
+    cr_assert_eq((int)d->elements, n);
+    for (size_t i = 0; i < d->elements; i++) cr_assert_eq(d->element[i]->integer, 1, "job %lld", (long long)ids[i]);
+    freeReplyObject(d);
+}
+
 /* Every member of key is a zid (digits '|' digits): nothing else was left. */
 static void only_zids(const char *key, long long want)
 {
@@ -860,19 +881,9 @@ Test(store, claim_keeps_large_active_sets_as_skiplists)
     only_zids("q:jobs:sk:active", 40);
     cr_assert_eq(kt_int(C, "ZCARD q:jobs:sk:inactive"), 0);
     /* completing them all leaves no active set behind */
-    const char *argv[1 + 4 * 40] = { "q" };
-    static char ids[40][8];
-    for (int i = 0; i < 40; i++) {
-        snprintf(ids[i], sizeof ids[i], "%d", i + 1);
-        argv[1 + 4 * i] = ids[i];
-        argv[2 + 4 * i] = "";
-        argv[3 + 4 * i] = "1";
-        argv[4 + 4 * i] = "";
-    }
-    redisReply *d = kue_script_call(C, KS_COMPLETE, 1 + 4 * 40, argv, NULL);
-    cr_assert_eq(d->type, REDIS_REPLY_ARRAY);
-    for (size_t i = 0; i < d->elements; i++) cr_assert_eq(d->element[i]->integer, 1);
-    freeReplyObject(d);
+    int64_t ids[40];
+    for (int i = 0; i < 40; i++) ids[i] = i + 1;
+    complete_all(ids, 40, "1");
     cr_assert_eq(kt_int(C, "EXISTS q:jobs:active q:jobs:sk:active"), 0);
     only_zids("q:jobs:sk:complete", 40);
 }
@@ -966,18 +977,8 @@ Test(store, complete_releases_each_holder_of_a_mixed_batch)
     cr_assert_eq(kt_int(C, "SCARD q:held:h:1"), 4);
     cr_assert_eq(kt_int(C, "SCARD q:held:h:12"), 2);
     /* complete 1, 3, 2, 5 (pid 1, pid 12, pid 1, pid 1) in one call */
-    const char *ids[4] = { "1", "3", "2", "5" };
-    const char *argv[1 + 16] = { "q" };
-    for (int i = 0; i < 4; i++) {
-        argv[1 + 4 * i] = ids[i];
-        argv[2 + 4 * i] = "";
-        argv[3 + 4 * i] = "3";
-        argv[4 + 4 * i] = "";
-    }
-    redisReply *d = kue_script_call(C, KS_COMPLETE, 17, argv, NULL);
-    cr_assert_eq(d->type, REDIS_REPLY_ARRAY);
-    for (size_t i = 0; i < d->elements; i++) cr_assert_eq(d->element[i]->integer, 1);
-    freeReplyObject(d);
+    const int64_t ids[4] = { 1, 3, 2, 5 };
+    complete_all(ids, 4, "3");
     cr_assert_eq(kt_int(C, "SCARD q:held:h:1"), 1);
     cr_assert_eq(kt_int(C, "SISMEMBER q:held:h:1 6"), 1);
     cr_assert_eq(kt_int(C, "SCARD q:held:h:12"), 1);
@@ -1057,21 +1058,8 @@ Test(store, complete_of_mixed_types_uses_each_types_sets)
             b2 = enqueue("tb", "{}", 0, 1);
     freeReplyObject(claim("ta", 2));
     freeReplyObject(claim("tb", 2));
-    char ids[4][24];
-    int64_t order[4] = { b1, a1, b2, a2 };
-    const char *argv[17] = { "q" };
-    for (int i = 0; i < 4; i++) {
-        snprintf(ids[i], sizeof ids[i], "%lld", (long long)order[i]);
-        argv[1 + 4 * i] = ids[i];
-        argv[2 + 4 * i] = "";
-        argv[3 + 4 * i] = "1";
-        argv[4 + 4 * i] = "";
-    }
-    redisReply *d = kue_script_call(C, KS_COMPLETE, 17, argv, NULL);
-    cr_assert_eq(d->type, REDIS_REPLY_ARRAY);
-    cr_assert_eq(d->elements, 4);
-    for (size_t i = 0; i < 4; i++) cr_assert_eq(d->element[i]->integer, 1);
-    freeReplyObject(d);
+    const int64_t order[4] = { b1, a1, b2, a2 };
+    complete_all(order, 4, "1");
     cr_assert_eq(kt_int(C, "EXISTS q:jobs:active q:jobs:ta:active q:jobs:tb:active"), 0);
     cr_assert_eq(kt_int(C, "ZCARD q:jobs:complete"), 4);
     char za[16];

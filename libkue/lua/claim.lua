@@ -24,10 +24,12 @@ local rate_n, rate_p = tonumber(ARGV[8 + n]) or 0, tonumber(ARGV[9 + n]) or 0
 local gc = tonumber(ARGV[10 + n]) or 0
 -- a paused type (pause.lua) claims nothing: the token a wait moved goes
 -- back, and the worker is told 'paused' so it stops asking
+local pk = prefix_keys()
+local tk = type_keys(pk, t)
 local cs = claim_strings(t, host, pid)
-if redis.call('SISMEMBER', cs.paused, t) == 1 then
+if redis.call('SISMEMBER', pk.paused, t) == 1 then
   if taken == 'w' and redis.call('LPOP', cs.wake) then
-    redis.call('RPUSH', cs.tokens, 1)
+    redis.call('RPUSH', tk.tokens, 1)
   end
   return 'paused'
 end
@@ -43,16 +45,16 @@ if rate_n > 0 and rate_p > 0 then
   rk, n = rate_claim_room(t, n, rate_n, rate_p, now)
 end
 local nows = fmt(now)
-local ik = cs.inactive_t
+local ik = tk.inactive
 local out = {}
 local ids = {}
 -- the batch's index changes, one variadic command per key at the end
-local kin, kact, ktact = cs.inactive, cs.active, cs.active_t
+local kin, kact, ktact = pk.inactive, pk.active, tk.active
 local rem_in, add_act, add_tact = {}, {}, {}
 local prefix_wid = cs.wid
 -- per job, the 'start' event's text after the id, and the job's scores
 -- by stored priority (few distinct values: worked out once per call)
-local evk, jpre, start_tail = cs.events, cs.job, cs.start_tail
+local evk, jpre, start_tail = pk.events, pk.job, tk.start_tail
 local pcache = {}
 local scanned = 0
 local gs = gc > 0 and grp_scan_new(t, gc, now) or nil
@@ -111,14 +113,14 @@ if #out > 0 then
   if conv_a then redis.call('ZREM', kact, SKIP_MEMBER) end
   if conv_t then redis.call('ZREM', ktact, SKIP_MEMBER) end
   redis.call('SADD', cs.held, unpack(ids))
-  redis.call('ZADD', cs.leases, fmt(now + lease), cs.owner)
+  redis.call('ZADD', pk.leases, fmt(now + lease), cs.owner)
 end
 if #out > 0 or parked > 0 then
   -- one wake-up token per job, less those the worker already took (all
   -- tokens are alike, so trimming k from the head pops k); parked jobs
   -- give theirs up too
   local k = #out + parked - taken
-  if k > 0 then redis.call('LTRIM', cs.tokens, k, -1) end
+  if k > 0 then redis.call('LTRIM', tk.tokens, k, -1) end
 end
 if #out < asked then grp_revisit(t, gc) end
 if rk then return rate_claim_done(rk, t, ids, asked, n, taken, parked, rate_n, rate_p, now, out) end

@@ -245,7 +245,8 @@ local function prefix_keys()
   if PKEYS_N >= 512 then PKEYS, PKEYS_N = {}, 0 end
   e = { active = key('jobs:active'), complete = key('jobs:complete'), events = key('events'),
         job = key('job:'), work_time = key('stats:work-time'), ids = key('ids'), jobs = key('jobs'),
-        inactive = key('jobs:inactive'), job_types = key('job:types'), types = {} }
+        inactive = key('jobs:inactive'), job_types = key('job:types'), paused = key('paused'),
+        leases = key('leases'), types = {} }
   PKEYS[P] = e
   PKEYS_N = PKEYS_N + 1
   return e
@@ -256,16 +257,19 @@ local function type_keys(pk, t)
   if PKEYS_N >= 512 then PKEYS, PKEYS_N = {}, 0; pk = prefix_keys() end
   e = { active = key('jobs:' .. t .. ':active'), complete = key('jobs:' .. t .. ':complete'),
         inactive = key('jobs:' .. t .. ':inactive'), tokens = key(t .. ':jobs'),
-        enqueue_tail = ',"event":"enqueue","args":["enqueue",' .. jstr(t) .. ']}' }
+        enqueue_tail = ',"event":"enqueue","args":["enqueue",' .. jstr(t) .. ']}',
+        start_tail = ',"event":"start","args":["start",' .. jstr(t) .. ',null]}' }
   pk.types[t] = e
   PKEYS_N = PKEYS_N + 1
   return e
 end
 
--- The key names and texts one worker process's claims of one type share,
--- made on its first claim and kept across calls (a worker claims again and
--- again with the same prefix, type, host and pid): by prefix, then pid,
--- checked against the host and type.  Forgotten all at once past 512.
+-- The names only one worker process's claims of one type use (its wake
+-- list, holder set, lease member and workerId stem), made on its first
+-- claim and kept across calls (a worker claims again and again with the
+-- same prefix, type, host and pid): by prefix, then pid, checked against
+-- the host and type.  Forgotten all at once past 512.  The prefix's and the
+-- type's own names come from prefix_keys() and type_keys().
 local CLAIMC, CLAIMC_N = {}, 0
 local function claim_strings(t, host, pid)
   local byp = CLAIMC[P]
@@ -275,13 +279,8 @@ local function claim_strings(t, host, pid)
   byp = CLAIMC[P]
   if not byp then byp = {}; CLAIMC[P] = byp end
   local owner = host .. ':' .. pid
-  e = { host = host, t = t, owner = owner,
-        paused = key('paused'), wake = key('wake:' .. owner), tokens = key(t .. ':jobs'),
-        inactive_t = key('jobs:' .. t .. ':inactive'), inactive = key('jobs:inactive'),
-        active = key('jobs:active'), active_t = key('jobs:' .. t .. ':active'),
-        held = key('held:' .. owner), leases = key('leases'), events = key('events'),
-        job = key('job:'), wid = worker_stem(owner) .. t .. ':',
-        start_tail = ',"event":"start","args":["start",' .. jstr(t) .. ',null]}' }
+  e = { host = host, t = t, owner = owner, wake = key('wake:' .. owner),
+        held = key('held:' .. owner), wid = worker_stem(owner) .. t .. ':' }
   byp[pid] = e
   CLAIMC_N = CLAIMC_N + 1
   return e

@@ -114,17 +114,23 @@ const char *kt_bin(const char *name, char *buf, size_t len)
     return buf;
 }
 
-static int free_port(void)
+/* A loopback port free right now (never 6379 or 26379, the defaults a
+ * developer's own servers may use).  Whoever starts a server on it may
+ * find it taken meanwhile by a suite running beside this one, and starts
+ * again on another. */
+int kt_free_port(void)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    cr_assert(fd >= 0);
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-    cr_assert(bind(fd, (struct sockaddr *)&a, sizeof a) == 0);
-    socklen_t l = sizeof a;
-    cr_assert(getsockname(fd, (struct sockaddr *)&a, &l) == 0);
-    close(fd);
-    int p = ntohs(a.sin_port);
-    return p == 6379 ? free_port() : p;
+    for (;;) {
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        cr_assert(fd >= 0);
+        struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        cr_assert(bind(fd, (struct sockaddr *)&a, sizeof a) == 0);
+        socklen_t l = sizeof a;
+        cr_assert(getsockname(fd, (struct sockaddr *)&a, &l) == 0);
+        close(fd);
+        int p = ntohs(a.sin_port);
+        if (p != 6379 && p != 26379) return p;
+    }
 }
 
 /* Start r's redis-server and wait for its PING: 0, or -1 when it exited at
@@ -205,7 +211,7 @@ void kt_redis_start(kt_redis_t *r, int flags)
      * before the server binds it: the server exits at start, and starts
      * again on another port (a unix-socket-only server has no such race). */
     for (int tries = 1;; tries++) {
-        r->port = (flags & KT_TCP) ? free_port() : 0;
+        r->port = (flags & KT_TCP) ? kt_free_port() : 0;
         if (r->port)
             snprintf(r->tcp_url, sizeof r->tcp_url, "redis://127.0.0.1:%d/0", r->port);
         if (redis_launch_try(r, flags, NULL) == 0) return;

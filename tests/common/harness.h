@@ -79,6 +79,8 @@ const char *kt_srcdir(void);
 
 /* Start argv[0] with argv; stdout+stderr to log_path (NULL: inherit).
  * The pid is remembered for kt_cleanup(). */
+/* A loopback port free right now (never 6379 or 26379). */
+int kt_free_port(void);
 pid_t kt_spawn(char *const argv[], const char *log_path);
 /* Same, with extra environment entries "K=V" (NULL-terminated, may be NULL). */
 pid_t kt_spawn_env(char *const argv[], char *const env[], const char *log_path);

@@ -14,18 +14,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-static int pick_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    cr_assert(fd >= 0);
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-    cr_assert(bind(fd, (struct sockaddr *)&a, sizeof a) == 0);
-    socklen_t l = sizeof a;
-    cr_assert(getsockname(fd, (struct sockaddr *)&a, &l) == 0);
-    close(fd);
-    int p = ntohs(a.sin_port);
-    return (p == 6379 || p == 26379) ? pick_port() : p;
-}
 
 redisContext *kt_sentinels_node(kt_sentinels_t *g, int i)
 {
@@ -162,7 +150,7 @@ static int sentinel_up(kt_sentinels_t *g, int i)
 /* Start sentinel i on a fresh free port, watching node 0. */
 static void sentinel_spawn(kt_sentinels_t *g, int i)
 {
-    g->port[i] = pick_port();
+    g->port[i] = kt_free_port();
     snprintf(g->dir[i], sizeof g->dir[i], "%s/sentinel-%d-XXXXXX", kt_tmpdir(), i);
     cr_assert_not_null(mkdtemp(g->dir[i]));
     char conf[400], text[1024], log[400];
@@ -335,8 +323,8 @@ static void cluster_report(kt_cluster_t *cl, char *buf, size_t len)
 /* Start node i on a fresh free port (its cluster bus on port + 10000). */
 static void cluster_node_spawn(kt_cluster_t *cl, int i)
 {
-    cl->port[i] = pick_port();
-    while (cl->port[i] > 55535) cl->port[i] = pick_port();
+    cl->port[i] = kt_free_port();
+    while (cl->port[i] > 55535) cl->port[i] = kt_free_port();
     snprintf(cl->dir[i], sizeof cl->dir[i], "%s/cluster-%d-XXXXXX", kt_tmpdir(), i);
     cr_assert_not_null(mkdtemp(cl->dir[i]));
     char port[16], log[400];

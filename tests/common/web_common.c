@@ -14,18 +14,6 @@ void wt_resp_free(wt_resp_t *r)
     memset(r, 0, sizeof *r);
 }
 
-int wt_free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    cr_assert(fd >= 0);
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-    cr_assert(bind(fd, (struct sockaddr *)&a, sizeof a) == 0);
-    socklen_t l = sizeof a;
-    getsockname(fd, (struct sockaddr *)&a, &l);
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
 int wt_connect(int port)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -206,7 +194,7 @@ void wt_web_start_prefix(wt_web_t *w, const char *url, const char *prefixes,
     /* A port picked free can be taken by a suite running beside this one
      * before kue-web binds it: it exits, and starts again on another. */
     for (int tries = 1;; tries++) {
-        w->port = wt_free_port();
+        w->port = kt_free_port();
         snprintf(listen, sizeof listen, "127.0.0.1:%d", w->port);
         snprintf(w->log, sizeof w->log, "%s/web-%d.log", kt_tmpdir(), w->port);
         char *argv[32];
@@ -293,7 +281,7 @@ void wt_sup_start(wt_sup_t *s, const char *name, const char *redis_url, const ch
     mkdir(s->dir, 0755);
     snprintf(s->ini, sizeof s->ini, "%s/workers.ini", s->dir);
     snprintf(s->log, sizeof s->log, "%s/supervisor.log", s->dir);
-    s->port = wt_free_port();
+    s->port = kt_free_port();
     size_t cap = 4096 + (sup_keys ? strlen(sup_keys) : 0) + (more ? strlen(more) : 0);
     char *conf = malloc(cap);
     snprintf(conf, cap,

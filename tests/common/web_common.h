@@ -33,7 +33,6 @@ typedef struct {
 
 void wt_resp_free(wt_resp_t *r);
 /* A loopback TCP port free right now. */
-int wt_free_port(void);
 /* A connection to 127.0.0.1:port, -1 if refused. */
 int wt_connect(int port);
 void wt_send_all(int fd, const char *p, size_t n);

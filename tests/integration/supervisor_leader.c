@@ -303,7 +303,7 @@ Test(supervisor_leader, retention_count_age_search_and_states)
 Test(supervisor_leader, metrics_and_workers_show_the_leader)
 {
     static const char *const plugins[] = { "echo", NULL };
-    int port = wt_free_port();
+    int port = kt_free_port();
     char body[512];
     snprintf(body, sizeof(body),
              "[web]\nlisten = 127.0.0.1:%d\n[retention]\nkeep_complete = 2\ninterval = 100ms\n"

@@ -123,7 +123,7 @@ static int web_gave_up(void *arg)
 
 Test(supervisor_rundir, web_that_cannot_listen_is_not_respawned)
 {
-    int port = wt_free_port();
+    int port = kt_free_port();
     char body[256];
     snprintf(body, sizeof(body), "[type echo]\n[web]\nlisten = 127.0.0.1:%d\n", port);
     sup_setup(&S, plugins, body);

@@ -76,7 +76,7 @@ static int port;
 
 static void setup_pw(const char *extra)
 {
-    port = wt_free_port();
+    port = kt_free_port();
     char body[512];
     snprintf(body, sizeof(body),
              "[type echo]\nprocesses = 2\n[web]\nlisten = 127.0.0.1:%d\nauth = admin:" WEB_PW "\n%s",

@@ -175,7 +175,7 @@ Test(web_metrics, restarts_by_type_survive_the_removal_of_the_type)
     snprintf(ini, sizeof ini, "%s/workers.ini", dir);
     snprintf(log, sizeof log, "%s/supervisor.log", dir);
     sup_log = log;
-    port = wt_free_port();
+    port = kt_free_port();
 #define RESTARTS_CONF "[supervisor]\nplugins = %s/plugins\nrun_dir = run\nshutdown_timeout = 3s\n" \
                       "respawn_delay = 100ms\n[redis]\nurl = %s\nprefix = q\n" \
                       "[web]\nlisten = 127.0.0.1:%d\n[type echo]\nprocesses = 1\n%s"

@@ -108,8 +108,11 @@ int sup_table_reconcile(struct sup_table *t, const char *type, int want, uint32_
             old++;
     }
 
-    /* too few: while replacing, one extra process at a time (surge 1) */
-    while (live < want && (old == 0 || live + old < want + 1)) {
+    /* too few: while replacing, one extra process at a time (surge 1).  A
+     * replaced process still draining counts: it runs, holds its jobs and
+     * its memory until it exits, so the next new one waits for that. */
+    int draining = old ? sup_table_count(t, type, 1u << SS_STOPPING, 1) : 0;
+    while (live < want && (old == 0 || live + old + draining < want + 1)) {
         int i = sup_table_alloc(t);
         if (i < 0)
             break;

@@ -115,7 +115,12 @@ Test(proc, rolling_replacement_one_at_a_time, .init = reset)
     ready_all = 1;
     sup_table_reconcile(&tab, "email", 2, 2, 0, 0, 0, &ops, NULL);
     cr_assert_eq(nstops, 1);
-    /* next round: second new one, then the second old one */
+    /* while the first old one drains, no second new one: never more than
+     * one extra process */
+    sup_table_reconcile(&tab, "email", 2, 2, 0, 0, 0, &ops, NULL);
+    cr_assert_eq(sup_table_count(&tab, "email", ALL, 0), 1);
+    /* it exited: the second new one, then the second old one stops */
+    tab.p[stops[0]].state = SS_FREE;
     sup_table_reconcile(&tab, "email", 2, 2, 0, 0, 0, &ops, NULL);
     cr_assert_eq(sup_table_count(&tab, "email", ALL, 0), 2);
     start_all();

@@ -247,14 +247,18 @@ redisContext *kt_cluster_node(kt_cluster_t *cl, int i)
     return c;
 }
 
+/* Node i answers on its port, and it is ours: the server there has node
+ * i's pid (a sibling or another suite's server may hold the port when
+ * node i could not bind it). */
 static int node_answers(kt_cluster_t *cl, int i)
 {
     struct timeval tv = { 0, 300000 };
     redisContext *c = redisConnectWithTimeout("127.0.0.1", cl->port[i], tv);
     int ok = c && !c->err;
     if (ok) {
-        redisReply *r = redisCommand(c, "PING");
-        ok = r && r->type == REDIS_REPLY_STATUS;
+        redisReply *r = redisCommand(c, "INFO server");
+        const char *v = r && r->type == REDIS_REPLY_STRING ? strstr(r->str, "process_id:") : NULL;
+        ok = v && atol(v + strlen("process_id:")) == (long)cl->pid[i];
         if (r) freeReplyObject(r);
     }
     if (c) redisFree(c);
@@ -323,8 +327,14 @@ static void cluster_report(kt_cluster_t *cl, char *buf, size_t len)
 /* Start node i on a fresh free port (its cluster bus on port + 10000). */
 static void cluster_node_spawn(kt_cluster_t *cl, int i)
 {
-    cl->port[i] = kt_free_port();
-    while (cl->port[i] > 55535) cl->port[i] = kt_free_port();
+    /* below 55536 so the bus port fits; neither port may be a sibling's */
+    for (;;) {
+        int p = kt_free_port(), clash = p > 55535;
+        for (int j = 0; j < KT_CLUSTER_NODES && !clash; j++)
+            clash = j != i && cl->port[j] &&
+                    (p == cl->port[j] || p == cl->port[j] + 10000 || p + 10000 == cl->port[j]);
+        if (!clash) { cl->port[i] = p; break; }
+    }
     snprintf(cl->dir[i], sizeof cl->dir[i], "%s/cluster-%d-XXXXXX", kt_tmpdir(), i);
     cr_assert_not_null(mkdtemp(cl->dir[i]));
     char port[16], log[400];

@@ -16,6 +16,9 @@
 //       the cost of script machinery: EVALSHA of kue's prelude + "return 1"
 //       against a bare "return 1" and against FCALL of a function library
 //       loaded once; redis.call overhead; ZADD+ZPOPMIN against set size.
+//   KUE_BUILD=/abs/build node bench/profile.js cold
+//       what a function call costs Redis cold (calls 3 ms apart, as on an
+//       idle queue) against back to back, by the nested commands it makes.
 //   KUE_BUILD=/abs/build node bench/profile.js floor [BACKLOG [M]]
 //       claim+complete without workers: kue's scripts against minimal
 //       scripts that make only the writes Kue's wire format requires.
@@ -278,6 +281,46 @@ async function micro() {
   }
 }
 
+// What a script costs when Redis comes to it cold (calls 3 ms apart, as an
+// idle queue's enqueue and claim are) against back to back: FCALL usec per
+// call from INFO commandstats (nested commands included), median of 5.
+async function cold() {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kue-profile-'));
+  const rs = await startRedis(dir);
+  const { r } = rs;
+  const fns = [
+    ['noop', 'return 1', 'FCALL of a function that calls nothing'],
+    ['z1', "redis.call('ZADD', 'c:z1', 1, 'x') return 1", 'one ZADD'],
+    ['z3', "for i = 1, 3 do redis.call('ZADD', 'c:z' .. i, 1, 'x') end return 1", '3 ZADDs (3 keys)'],
+    ['z6', "for i = 1, 6 do redis.call('ZADD', 'c:z' .. i, 1, 'x') end return 1", '6 ZADDs (6 keys)'],
+    ['mix4', "redis.call('ZADD', 'c:z1', 1, 'x') redis.call('SADD', 'c:s', 'x') redis.call('LPUSH', 'c:l', 'x') redis.call('LTRIM', 'c:l', 0, 5) return 1", 'ZADD, SADD, LPUSH, LTRIM'],
+    ['z12', "for i = 1, 12 do redis.call('ZADD', 'c:z' .. i, 1, 'x') end return 1", '12 ZADDs (12 keys)'],
+  ];
+  try {
+    let lib = '#!lua name=kbcold\n';
+    for (const [k, body] of fns) lib += `redis.register_function('${k}', function(keys, args) ${body} end)\n`;
+    await r.call('FUNCTION', 'LOAD', 'REPLACE', lib);
+    const per = async (fn, gap) => {
+      await r.config('RESETSTAT');
+      for (let i = 0; i < 400; i++) { await r.fcall(fn, 0); if (gap) await sleep(gap); }
+      const m = /cmdstat_fcall:calls=(\d+),usec=(\d+)/.exec(await r.info('commandstats'));
+      return m[2] / m[1];
+    };
+    console.log(`load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}; median of 5 passes of 400 calls`);
+    console.log('| function body | back to back, us | 3 ms apart, us | cold penalty, us |\n|---|---|---|---|');
+    for (const [k, , what] of fns) {
+      const hot = [], cld = [];
+      for (let i = 0; i < 5; i++) { hot.push(await per(k, 0)); cld.push(await per(k, 3)); }
+      hot.sort((x, y) => x - y); cld.sort((x, y) => x - y);
+      console.log(`| ${what} | ${hot[2].toFixed(2)} | ${cld[2].toFixed(2)} | ${(cld[2] - hot[2]).toFixed(2)} |`);
+    }
+  } finally {
+    rs.stop();
+    await sleep(200);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 // The scripts' cost without workers: BACKLOG + M jobs saved, then M jobs
 // claimed and completed in batches of 50 by this process (2 batches in
 // flight: the active sets hold <= 100 jobs, as with 2 workers x 50), with kue's own claim/complete scripts and with minimal scripts
@@ -401,5 +444,5 @@ const [mode, ...a] = process.argv.slice(2);
 if (mode === 'floor') {
   floor(+(a[0] || 100000), +(a[1] || 50000)).catch((e) => { console.error(e.stack || e); process.exit(1); });
 } else
-(mode === 'micro' ? micro() : jobs(+(a[0] || 100000), +(a[1] || 30000), +(a[2] || 2), +(a[3] || 0), +(a[4] || 0)))
+(mode === 'micro' ? micro() : mode === 'cold' ? cold() : jobs(+(a[0] || 100000), +(a[1] || 30000), +(a[2] || 2), +(a[3] || 0), +(a[4] || 0)))
   .catch((e) => { console.error(e.stack || e); process.exit(1); });

@@ -845,15 +845,16 @@ int64_t kue_job_save(kue_t *k, kue_job_t *j)
     return j->id;
 }
 
-/* Up to BULK_ROUND enqueue calls of KUE_ENQ_BATCH_MAX_JOBS jobs each are
- * pipelined before their replies are read, so the output buffer stays
- * bounded (about BULK_ROUND MiB at most). */
+/* Up to BULK_ROUND enqueue calls of KUE_ENQ_BATCH_MAX_JOBS jobs each make
+ * a round: the first runs on its own (bulk_send), the others are pipelined
+ * before their replies are read, so the output buffer stays bounded
+ * (about BULK_ROUND MiB at most). */
 #define BULK_ROUND 16
 
 struct bulk_round {
     size_t idx[BULK_ROUND][KUE_ENQ_BATCH_MAX_JOBS];   /* job indexes of each call */
     size_t cnt[BULK_ROUND];
-    int sent[BULK_ROUND];
+    int sent[BULK_ROUND];     /* 2: run on its own, 1: pipelined, 0: not sent */
 };
 
 static void bulk_note(char *first, size_t len, const char *msg)
@@ -879,6 +880,28 @@ static size_t bulk_assign(kue_job_t *const *jobs, int64_t *ids, const size_t *id
         n++;
     }
     return n;
+}
+
+/* Send call x of a round.  The first one runs on its own, through
+ * script(): a server that lacks the script library (new, restarted,
+ * flushed) gets it loaded before the rest of the round is pipelined.
+ * Otherwise the first calls would miss it and be sent again after the
+ * round, while later ones, run once another client had loaded it, took
+ * the lower ids: the jobs would run out of their order.  2: done here
+ * (saved counted, errors noted), 1: appended, 0: not sent. */
+static int bulk_send(kue_t *k, const struct bulk_round *rd, int x, int argc, const char **argv,
+                     const size_t *lens, kue_job_t *const *jobs, int64_t *ids, size_t *saved,
+                     char *first, size_t flen)
+{
+    if (x > 0) return k->c && kue_script_append(k->c, KS_ENQUEUE, argc, argv, lens) == 0;
+    redisReply *r = script(k, KS_ENQUEUE, argc, argv, lens);
+    if (!r) {
+        bulk_note(first, flen, k->err);
+        return 2;
+    }
+    *saved += bulk_assign(jobs, ids, rd->idx[0], rd->cnt[0], r, first, flen);
+    freeReplyObject(r);
+    return 2;
 }
 
 size_t kue_job_save_bulk(kue_t *k, kue_job_t *const *jobs, size_t n, int64_t *ids)
@@ -916,7 +939,8 @@ size_t kue_job_save_bulk(kue_t *k, kue_job_t *const *jobs, size_t n, int64_t *id
             }
             if (!kue_enq_batch_fits(&b, a)) {
                 int argc = kue_enq_batch_args(&b, &argv, &lens);
-                rd->sent[nb] = kue_script_append(k->c, KS_ENQUEUE, argc, argv, lens) == 0;
+                rd->sent[nb] = bulk_send(k, rd, nb, argc, argv, lens, jobs, ids, &saved, first,
+                                         sizeof first);
                 nb++;
                 kue_enq_batch_reset(&b);
                 if (nb == BULK_ROUND) {             /* job i goes in the next round */
@@ -931,7 +955,8 @@ size_t kue_job_save_bulk(kue_t *k, kue_job_t *const *jobs, size_t n, int64_t *id
         }
         if (nb < BULK_ROUND && b.njobs > 0) {
             int argc = kue_enq_batch_args(&b, &argv, &lens);
-            rd->sent[nb] = kue_script_append(k->c, KS_ENQUEUE, argc, argv, lens) == 0;
+            rd->sent[nb] = bulk_send(k, rd, nb, argc, argv, lens, jobs, ids, &saved, first,
+                                     sizeof first);
             nb++;
         }
         /* Read their replies in order; calls that found the script missing
@@ -941,6 +966,7 @@ size_t kue_job_save_bulk(kue_t *k, kue_job_t *const *jobs, size_t n, int64_t *id
          * ...: not run), on the current master. */
         int retry[BULK_ROUND], nretry = 0;
         for (int x = 0; x < nb; x++) {
+            if (rd->sent[x] == 2) continue;
             if (!rd->sent[x]) {
                 bulk_note(first, sizeof first, "cannot send to Redis");
                 continue;

@@ -187,8 +187,10 @@ KUE_API int kue_job_set_group(kue_job_t *job, const char *group);
  * wake-up token and publishes "enqueue".  Returns the new id (> 0), or -1
  * (bad input or Redis error; nothing is written on error). */
 KUE_API int64_t kue_job_save(kue_t *k, kue_job_t *job);
-/* Save n jobs: up to 100 per enqueue call, the calls pipelined (one round
- * trip per 1,600 jobs).  Jobs of one call get consecutive ids.  ids[i]
+/* Save n jobs: up to 100 per enqueue call, the calls pipelined (two round
+ * trips per 1,600 jobs: the first call of each round runs alone and loads
+ * the script library where the server lacks it).  Ids follow the order of
+ * jobs[]; jobs of one call get consecutive ids.  ids[i]
  * receives each id or -1 (a job that fails validation is skipped).
  * Returns the number saved; kue_errstr() describes the first failure. */
 KUE_API size_t kue_job_save_bulk(kue_t *k, kue_job_t *const *jobs, size_t n, int64_t *ids);

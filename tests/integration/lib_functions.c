@@ -9,6 +9,7 @@
 #include "supervisor_common.h"
 
 #include <ev.h>
+#include <sys/wait.h>
 
 #include <kue/async.h>
 
@@ -86,6 +87,67 @@ Test(functions, a_flushed_library_is_loaded_again)
     cr_assert_gt(save(S.k, "t"), 0, "%s", kue_errstr(S.k));
     cr_assert_eq(kue_libraries(c, NULL, 0, NULL), 1);
     cr_assert_eq(kue_count(S.k, "t", "inactive"), 2);
+    redisFree(c);
+}
+
+/* A bulk save on a server that lacks the library (new, restarted,
+ * flushed) while another client loads it meanwhile, as a worker
+ * reconnecting does: the jobs still get their ids in the order given (the
+ * round's first call loads the library before the rest is pipelined; had
+ * it missed and been sent again after the round, the later calls, run
+ * once the library was back, would have taken the lower ids). */
+Test(functions, a_bulk_save_keeps_its_order_when_the_library_comes_back_meanwhile)
+{
+    sup_setup(&S, (const char *const[]){ NULL }, "");
+    redisContext *c = kt_redis_connect(&S.redis);
+    cr_assert_gt(save(S.k, "t"), 0);
+    redisReply *dump = kt_cmd(c, "FUNCTION DUMP");
+    cr_assert_eq(dump->type, REDIS_REPLY_STRING);
+    freeReplyObject(kt_cmd(c, "FUNCTION FLUSH"));
+    freeReplyObject(kt_cmd(c, "CONFIG RESETSTAT"));
+    pid_t loader = fork();
+    cr_assert_geq(loader, 0);
+    if (loader == 0) {
+        /* the other client: loads the library as soon as a call missed it */
+        redisContext *o = redisConnectUnix(S.redis.sock);
+        int64_t deadline = kt_now_ms() + 10000;
+        while (o && !o->err && kt_now_ms() < deadline) {
+            redisReply *r = redisCommand(o, "INFO commandstats");
+            int missed = r && r->type == REDIS_REPLY_STRING && strstr(r->str, "cmdstat_fcall:");
+            if (r) freeReplyObject(r);
+            if (missed) {
+                const char *v[] = { "FUNCTION", "RESTORE", dump->str, "REPLACE" };
+                size_t l[] = { 8, 7, dump->len, 7 };
+                r = redisCommandArgv(o, 4, v, l);
+                _exit(r && r->type == REDIS_REPLY_STATUS ? 0 : 2);
+            }
+        }
+        _exit(1);
+    }
+    enum { N = 3200 };
+    static kue_job_t *jobs[N];
+    static int64_t ids[N];
+    /* 1 KB of data a job: a round of calls spans many of Redis's reads,
+     * so the other client's load lands among them */
+    char pad[1001];
+    memset(pad, 'x', sizeof pad - 1);
+    pad[sizeof pad - 1] = '\0';
+    for (int i = 0; i < N; i++) {
+        char data[1100];
+        snprintf(data, sizeof data, "{\"n\":%d,\"pad\":\"%s\"}", i, pad);
+        jobs[i] = kue_job_new("t", data);
+    }
+    size_t saved = kue_job_save_bulk(S.k, jobs, N, ids);
+    for (int i = 0; i < N; i++) kue_job_free(jobs[i]);
+    int st;
+    cr_assert_eq(kt_wait(loader, 10000, &st), 0);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the other client did not load the library");
+    cr_assert_eq(saved, (size_t)N, "%s", kue_errstr(S.k));
+    for (int i = 1; i < N; i++)
+        cr_assert_gt(ids[i], ids[i - 1], "job %d got id %lld, job %d id %lld: out of order", i,
+                     (long long)ids[i], i - 1, (long long)ids[i - 1]);
+    cr_assert_eq(ids[N - 1] - ids[0], N - 1);
+    freeReplyObject(dump);
     redisFree(c);
 }
 

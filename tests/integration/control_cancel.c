@@ -47,16 +47,6 @@ static pid_t worker_pid(pid_t sup)
     return sup_children(sup, "kue-supervisor: worker cancel#1", p, 4) == 1 ? p[0] : -1;
 }
 
-/* The worker the master killed is gone: the job's failure is written
- * just before the SIGKILL, so a test can see it while the process still
- * exits. */
-static pid_t killed_worker;
-static int worker_replaced(void *arg)
-{
-    (void)arg;
-    return worker_pid(S.pid) != killed_worker;
-}
-
 /* Inactive and delayed jobs fail at once with "cancelled", attempts left
  * or not; a complete job stays complete and the caller is told; an
  * unknown id is an error. */
@@ -185,8 +175,9 @@ static void kill_case(int64_t grace, int old_abi, const char *data)
     char buf[256];
     cr_assert_str_eq(sup_field(&S, spin, "error", buf, sizeof(buf)), "cancelled");
     cr_assert_str_eq(sup_field(&S, spin, "attempts", buf, sizeof(buf)), "1");
-    killed_worker = w;
-    cr_assert(kt_wait_until(worker_replaced, NULL, 5000), "worker %d was not killed", (int)w);
+    /* (the job's failure is written just before the SIGKILL) */
+    cr_assert(sup_wait_replaced(S.pid, "kue-supervisor: worker cancel#1", w, 5000),
+              "worker %d was not killed and replaced", (int)w);
     for (int i = 0; i < 3; i++) {
         cr_assert(sup_wait_state(&S, ids[i], "complete", 15000), "job %lld not completed",
                   (long long)ids[i]);

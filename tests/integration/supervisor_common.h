@@ -152,6 +152,26 @@ SU int sup_wait_children(pid_t parent, const char *prefix, int want, int timeout
     return kt_wait_until(sup_count_is, &a, timeout_ms);
 }
 
+struct sup_replaced_arg { pid_t parent; const char *prefix; pid_t old, now; };
+
+static int sup_is_replaced(void *a)
+{
+    struct sup_replaced_arg *r = a;
+    pid_t pids[4];
+    if (sup_children(r->parent, r->prefix, pids, 4) != 1 || pids[0] == r->old) return 0;
+    r->now = pids[0];
+    return 1;
+}
+
+/* Wait until the one child matching prefix is another process than old
+ * (a killed worker's jobs can be settled before it is gone): its pid, or
+ * 0 at the timeout. */
+SU pid_t sup_wait_replaced(pid_t parent, const char *prefix, pid_t old, int timeout_ms)
+{
+    struct sup_replaced_arg a = { parent, prefix, old, 0 };
+    return kt_wait_until(sup_is_replaced, &a, timeout_ms) ? a.now : 0;
+}
+
 SU int64_t sup_job(struct sup_t *s, const char *type, const char *data, int attempts, int64_t delay)
 {
     kue_job_t *j = kue_job_new(type, data);

@@ -165,7 +165,9 @@ static int sup_is_replaced(void *a)
 
 /* Wait until the one child matching prefix is another process than old
  * (a killed worker's jobs can be settled before it is gone): its pid, or
- * 0 at the timeout. */
+ * 0 at the timeout.  Give the type's prefix ("...worker T#"): a
+ * replacement started while the old process still exits has the next
+ * number. */
 SU pid_t sup_wait_replaced(pid_t parent, const char *prefix, pid_t old, int timeout_ms)
 {
     struct sup_replaced_arg a = { parent, prefix, old, 0 };

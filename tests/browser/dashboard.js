@@ -420,10 +420,15 @@ async function redisDown(browser, out) {
 
     /* 12. cancel a queued job from its row; pause and resume a type from the workers view */
     await page.goto(base + 'inactive', { waitUntil: 'domcontentloaded' });
-    await page.waitForSelector('#jobs li.job button.cancel');
-    const cid = (await page.$eval('#jobs li.job:has(button.cancel) .id', (e) => e.textContent)).replace('#', '');
+    /* the list is live: read a row's id and click that row's button, not
+     * whichever row is first by then */
+    const cid = await (await page.waitForFunction(() => {
+      const e = document.querySelector('#jobs li.job:has(button.cancel) .id');
+      return e && e.textContent.replace('#', '');
+    })).jsonValue();
     const ncd = dialogs.length;
-    await page.click('#jobs li.job:has(button.cancel) button.cancel');
+    await page.locator('#jobs li.job', { has: page.locator('.id', { hasText: new RegExp('^#' + cid + '$') }) })
+      .locator('button.cancel').click();
     check(dialogs.length === ncd + 1 && dialogs[ncd] === 'Cancel job ' + cid + '?', 'cancel confirm: ' + dialogs[ncd]);
     await page.waitForFunction((b) => fetch(b.base + 'job/' + b.id).then((r) => r.json()).then((j) => j.state === 'failed' && j.error === 'cancelled'), { base, id: cid });
     await page.click('#view-workers');

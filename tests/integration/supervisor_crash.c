@@ -201,13 +201,7 @@ Test(supervisor_crash, killed_after_running_normally_restarts_at_once)
             kt_sleep_ms(50);
         kill(w[0], SIGKILL);
         int64_t t0 = kt_now_ms();
-        pid_t n[4];
-        int back = 0;
-        while (kt_now_ms() - t0 < 5000 && !back) {
-            back = sup_children(S.pid, name, n, 4) == 1 && n[0] != w[0];
-            if (!back)
-                kt_sleep_ms(10);
-        }
+        int back = sup_wait_replaced(S.pid, name, w[0], 5000) != 0;
         int64_t took = kt_now_ms() - t0;
         cr_log_info("kill %d: a new worker after %lld ms", round, (long long)took);
         cr_assert(back && took < 1000, "kill %d: no worker for %lld ms", round, (long long)took);

@@ -324,9 +324,17 @@ int kt_clients_in(redisContext *c, const char *cmd)
     char pat[96];
     snprintf(pat, sizeof pat, " cmd=%s ", cmd);
     int n = 0;
-    for (const char *p = r->type == REDIS_REPLY_STRING ? r->str : NULL; p && (p = strstr(p, pat));
-         p += strlen(pat))
-        n++;
+    /* one line per client: count those blocked (flags with 'b') in cmd */
+    for (const char *p = r->type == REDIS_REPLY_STRING ? r->str : NULL; p && *p;) {
+        const char *e = strchr(p, '\n');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        char line[1024];
+        snprintf(line, sizeof line, "%.*s", (int)(len < sizeof line ? len : sizeof line - 1), p);
+        const char *fl = strstr(line, " flags=");
+        if (strstr(line, pat) && fl && strcspn(fl + 7, " b") < strcspn(fl + 7, " "))
+            n++;
+        p = e ? e + 1 : NULL;
+    }
     freeReplyObject(r);
     return n;
 }

@@ -52,8 +52,8 @@ long long kt_int(redisContext *c, const char *fmt, ...);
  * INFO commandstats; 0 if it never ran. */
 long long kt_cmd_calls(redisContext *c, const char *cmd);
 char *kt_str(redisContext *c, char *buf, size_t len, const char *fmt, ...);
-/* Clients whose last command is cmd ("brpoplpush": workers waiting for a
- * token), from CLIENT LIST. */
+/* Clients blocked in cmd ("blpop": idle workers waiting for a job), from
+ * CLIENT LIST (flags with 'b'). */
 int kt_clients_in(redisContext *c, const char *cmd);
 /* Redis's clock (TIME) in ms; the scripts stamp jobs with it. */
 int64_t kt_redis_now_ms(redisContext *c);

@@ -108,14 +108,14 @@ struct kw_outbox {
 enum kw_fetch_state {
     KF_IDLE = 0,        /* nothing in flight: the next GO decides */
     KF_CLAIMING,        /* a claim on cmd */
-    KF_WAITING,         /* BRPOPLPUSH + claim on blk */
+    KF_WAITING,         /* BLPOP of our wake list and the type's tokens on blk */
     KF_CHECKING,        /* looking for held jobs whose claim reply was lost */
-    KF_BACKOFF,         /* the wait failed: a second before the next */
+    KF_BACKOFF,         /* the wait failed, or the rate window is full */
     KF_N
 };
 enum kw_fetch_event {
     KFE_GO = 0,         /* the loop is about to block: take jobs if slots are free */
-    KFE_REPLY,          /* a claim's reply (kw_fetch_in: lost, error, got, asked) */
+    KFE_REPLY,          /* a claim's reply (kw_fetch_in: lost, error, got, asked, parked) */
     KFE_WAIT_NIL,       /* the wait timed out or was unblocked */
     KFE_WAIT_ERROR,     /* the wait failed */
     KFE_RETRY,          /* the backoff's timer */
@@ -125,24 +125,28 @@ enum kw_fetch_event {
     KFE_CMD_DOWN,
     KFE_BLK_DOWN,
     KFE_SEND_FAILED,    /* what the last action asked could not be sent */
+    KFE_TOKEN,          /* the wait popped a token of the type */
+    KFE_HANDED,         /* the wait popped a job handed off to us (started) */
     KFE_N
 };
 enum kw_fetch_action {
     KFA_NONE = 0,
     KFA_CLAIM,          /* send a claim for in.free_slots slots */
-    KFA_WAIT,           /* send the wait and the claim behind it */
+    KFA_WAIT,           /* send the wait */
     KFA_CHECK,          /* send the held check */
     KFA_UNBLOCK,        /* end the wait (CLIENT UNBLOCK) */
-    KFA_RETRY_LATER     /* arm the backoff's timer */
+    KFA_RETRY_LATER,    /* arm the backoff's timer */
+    KFA_UNPARK          /* a claim of no new job: leave the parked list, take
+                         * what was handed off meanwhile */
 };
 
 struct kw_fetch {
     int state;          /* enum kw_fetch_state */
     int want_wake;      /* the last claim found the queue empty: wait next */
-    int poll_next;      /* the wait timed out: claim once without a token */
     int check_due;      /* a claim reply was lost: check before claiming again */
-    int backoff_due;    /* the wait failed: BACKOFF after its claim's reply */
     int checks;         /* CHECKING: replies still to come */
+    int park_slot;      /* registered as parked with this slot (0: not) */
+    int tokens;         /* tokens the wait popped, for the next claim */
     int64_t retry_ms;   /* BACKOFF: how long (0: one second) */
 };
 
@@ -152,7 +156,8 @@ struct kw_fetch_in {
     int cmd_up, blk_up;
     int free_slots;     /* KFE_GO: slots to offer (after --max-jobs) */
     int lost, error;    /* KFE_REPLY: connection dropped / error reply */
-    int got, asked;     /* KFE_REPLY: jobs claimed, slots offered */
+    int got, asked;     /* KFE_REPLY: jobs returned, new jobs asked for */
+    int parked;         /* KFE_REPLY: the claim registered us with this slot (0: no) */
     int64_t wait_ms;    /* KFE_REPLY: > 0, the type's rate window is full for this long */
 };
 
@@ -179,7 +184,10 @@ struct kw_worker {
     int inflight;
     struct kw_job *taken;       /* taken away, handler not done yet (freed at exit) */
     int claim_slots[KUE_SB_MAX_INFLIGHT];            /* slots offered to the pending claim */
-    int claim_n;
+    int claim_n;                /* new jobs it asks for */
+    int claim_cap;              /* replies it may return (n, or 1 for an unpark) */
+    int claim_park;             /* it asked to be parked when short */
+    char wake_key[600];         /* P:wake:<host>:<pid>, our hand-off list */
     struct kw_job *retired[KW_RETIRED_RING];
     unsigned retired_pos;
 
@@ -238,6 +246,7 @@ void kw_job_take_away(struct kw_job *j, const char *error, const char *cause);
 void kw_fetch_init(struct kw_worker *w);
 void kw_fetch_event(struct kw_worker *w, int ev, const struct kw_fetch_in *reply);
 void kw_fetch_stop_waiting(struct kw_worker *w);
+int kw_handoff_start(struct kw_worker *w, const char *msg, size_t len);   /* 0, -1: malformed */
 /* The machine: apply ev; returns the action (enum kw_fetch_action) for the
  * caller to perform, -1 when ev is not allowed in f's state. */
 int kw_fetch_step(struct kw_fetch *f, int ev, const struct kw_fetch_in *in);

@@ -7,11 +7,16 @@
 -- (ZREM/ZADD on the global and per-type sets, SADD of the holder set), so a
 -- job costs only its own HMGET, HSET and PUBLISH.
 -- ARGV: prefix, type, n, host, pid, lease_ms, tokens_taken, slot_1 .. slot_n,
---       [rate_n, rate_period_ms, group_concurrency] (0 or absent: no limit;
---       docs/wire.md section 11)
--- tokens_taken 'w': the worker's BRPOPLPUSH, pipelined just before this call
--- on the same connection, moved a token (or, timed out or unblocked, none)
--- to P:wake:<host>:<pid>; without one there, nothing is claimed.
+--       rate_n, rate_period_ms, group_concurrency (0: no limit; docs/wire.md
+--       section 11), park, unpark_slot
+-- tokens_taken: wake-up tokens the worker's wait popped for this claim.
+-- park '1': when fewer than n jobs are found, register the process as
+-- parked (prelude: hand-off) with the first slot left over, which the
+-- worker then offers first, as unpark_slot, in its next claim.  That claim
+-- removes the registration, and when a save took it instead, returns the
+-- job it handed off first.  n = 0 (the worker may take no job now): only
+-- leave the list, and put such a job back in the queue (attempt not
+-- counted).  Types with a rate limit or group concurrency never park.
 -- Returns an array of {id, priority, ttl, data, attempts, max_attempts,
 -- created_at, delay, backoff} (missing fields nil): what the worker and
 -- its plugin use, read with one HMGET and returned by position.  When the
@@ -19,25 +24,52 @@
 -- room again.  When the type is paused: the string 'paused'.
 local t, n = ARGV[2], tonumber(ARGV[3])
 local host, pid = ARGV[4], ARGV[5]
-local lease, taken = tonumber(ARGV[6]), ARGV[7]
+local lease, taken = tonumber(ARGV[6]), tonumber(ARGV[7]) or 0
 local rate_n, rate_p = tonumber(ARGV[8 + n]) or 0, tonumber(ARGV[9 + n]) or 0
 local gc = tonumber(ARGV[10 + n]) or 0
--- a paused type (pause.lua) claims nothing: the token a wait moved goes
--- back, and the worker is told 'paused' so it stops asking
+local park, unpark = ARGV[11 + n] == '1', ARGV[12 + n] or '0'
 local pk = prefix_keys()
 local tk = type_keys(pk, t)
 local cs = claim_strings(t, host, pid)
-if redis.call('SISMEMBER', pk.paused, t) == 1 then
-  if taken == 'w' and redis.call('LPOP', cs.wake) then
-    redis.call('RPUSH', tk.tokens, 1)
+local out = {}
+local jpre = pk.job
+-- leave the parked list; a save that took the registration meanwhile left
+-- its job in our wake list: it is ours already (active, held, leased)
+if unpark ~= '0' then
+  redis.call('LREM', tk.parked, 1, host .. '|' .. pid .. '|' .. unpark .. '|' .. ARGV[6])
+  local m = redis.call('LPOP', cs.wake)
+  local id = m and string.match(m, '^%d+%z(%d+)%z')
+  if id then
+    local v = redis.call('HMGET', jpre .. id, 'state', 'workerId', 'priority', 'ttl', 'data',
+                         'attempts', 'max_attempts', 'created_at', 'delay', 'backoff')
+    if v[1] == 'active' and v[2] and string.sub(v[2], 1, #cs.wid) == cs.wid then
+      if n == 0 then
+        -- the worker takes no job now (drain, pause, quiet): back to the
+        -- queue, the attempt not counted
+        local j = load(id)
+        release(id, j.workerId)
+        sched_leave(id, j)
+        move(id, j.type, j.prio, 'active', 'inactive', now_ms())
+      else
+        -- it runs in the slot offered first (a registration whose claim
+        -- reply was lost may have named another)
+        local wid = cs.wid .. unpark
+        if v[2] ~= wid then redis.call('HSET', jpre .. id, 'workerId', wid) end
+        out[1] = { id, v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10] }
+      end
+    end
   end
+end
+-- a paused type (pause.lua) claims nothing: the tokens a wait took go
+-- back, and the worker is told 'paused' so it stops asking
+if redis.call('SISMEMBER', pk.paused, t) == 1 then
+  for _ = 1, taken do redis.call('RPUSH', tk.tokens, 1) end
+  if #out > 0 then return out end
   return 'paused'
 end
-if taken == 'w' then
-  if not redis.call('LPOP', cs.wake) then return {} end
-  taken = 1
-else
-  taken = tonumber(taken) or 0
+if n == 0 and taken > 0 then
+  for _ = 1, taken do redis.call('RPUSH', tk.tokens, 1) end      -- not used: back
+  taken = 0
 end
 local now = now_ms()
 local asked, rk = n, nil
@@ -46,7 +78,6 @@ if rate_n > 0 and rate_p > 0 then
 end
 local nows = fmt(now)
 local ik = tk.inactive
-local out = {}
 local ids = {}
 -- the batch's index changes, one variadic command per key at the end
 local kin, kact, ktact = pk.inactive, pk.active, tk.active
@@ -54,7 +85,7 @@ local rem_in, add_act, add_tact = {}, {}, {}
 local prefix_wid = cs.wid
 -- per job, the 'start' event's text after the id, and the job's scores
 -- by stored priority (few distinct values: worked out once per call)
-local evk, jpre, start_tail = pk.events, pk.job, tk.start_tail
+local evk, start_tail = pk.events, tk.start_tail
 local pcache = {}
 local scanned = 0
 local gs = gc > 0 and grp_scan_new(t, gc, now) or nil
@@ -102,9 +133,9 @@ while #out < n and scanned < n + (gs and GRP_SCAN or 64) do
   end
 end
 local parked = gs and gs.parked or 0
-if #out > 0 then
+if #ids > 0 then
   -- a claim of a few jobs looks at the sets' encoding for one id in 16
-  local probe = #out >= 4 or (tonumber(ids[1]) or 0) % 16 == 0
+  local probe = #ids >= 4 or (tonumber(ids[1]) or 0) % 16 == 0
   local conv_a = probe and to_skiplist(kact, #add_act / 2)
   local conv_t = probe and to_skiplist(ktact, #add_tact / 2)
   ix_send('ZREM', kin, rem_in)
@@ -115,13 +146,19 @@ if #out > 0 then
   redis.call('SADD', cs.held, unpack(ids))
   redis.call('ZADD', pk.leases, fmt(now + lease), cs.owner)
 end
-if #out > 0 or parked > 0 then
+if #ids > 0 or parked > 0 then
   -- one wake-up token per job, less those the worker already took (all
   -- tokens are alike, so trimming k from the head pops k); parked jobs
-  -- give theirs up too
-  local k = #out + parked - taken
+  -- give theirs up too (a handed-off job never had one)
+  local k = #ids + parked - taken
   if k > 0 then redis.call('LTRIM', tk.tokens, k, -1) end
 end
-if #out < asked then grp_revisit(t, gc) end
+if #out < asked then
+  grp_revisit(t, gc)
+  if park and rate_n == 0 and gc == 0 then
+    redis.call('LPUSH', tk.parked, host .. '|' .. pid .. '|' .. ARGV[7 + #out + 1] .. '|' .. ARGV[6])
+    redis.call('ZADD', pk.leases, fmt(now + lease), cs.owner)
+  end
+end
 if rk then return rate_claim_done(rk, t, ids, asked, n, taken, parked, rate_n, rate_p, now, out) end
 return out

@@ -257,6 +257,7 @@ local function type_keys(pk, t)
   if PKEYS_N >= 512 then PKEYS, PKEYS_N = {}, 0; pk = prefix_keys() end
   e = { active = key('jobs:' .. t .. ':active'), complete = key('jobs:' .. t .. ':complete'),
         inactive = key('jobs:' .. t .. ':inactive'), tokens = key(t .. ':jobs'),
+        parked = key('parked:' .. t),
         enqueue_tail = ',"event":"enqueue","args":["enqueue",' .. jstr(t) .. ']}',
         start_tail = ',"event":"start","args":["start",' .. jstr(t) .. ',null]}' }
   pk.types[t] = e
@@ -284,6 +285,44 @@ local function claim_strings(t, host, pid)
   byp[pid] = e
   CLAIMC_N = CLAIMC_N + 1
   return e
+end
+
+-- ---- hand-off (docs/wire.md section 13) ----
+-- A worker process whose claim found fewer jobs than it had slots parks:
+-- the claim LPUSHes "host|pid|slot|lease_ms" to P:parked:<type> and renews
+-- the process's lease, and the worker waits (BLPOP) on its own list
+-- P:wake:<host>:<pid> before the type's tokens.  A one-job save that finds
+-- a parked worker, no inactive job of the type and the type not paused
+-- makes the job active for that worker in the same call (the claim's
+-- writes, with the hash written once) and pushes what the worker needs to
+-- its list: an idle queue's job then costs one script, not two, before its
+-- handler starts.  A registration whose process has no live lease (it
+-- exited and was settled, or its host is gone) is dropped on the way.
+-- Returns host, pid, slot, lease_ms, or nil.
+local function handoff_take(pk, tk, t, now)
+  for _ = 1, 8 do
+    local reg = redis.call('RPOP', tk.parked)
+    if not reg then return nil end
+    local host, pid, slot, lease = string.match(reg, '^(.+)|(%d+)|(%d+)|(%d+)$')
+    if host then
+      local ls = redis.call('ZSCORE', pk.leases, host .. ':' .. pid)
+      if ls and tonumber(ls) > now then
+        if redis.call('EXISTS', tk.inactive) == 1 or redis.call('SISMEMBER', pk.paused, t) == 1 then
+          redis.call('RPUSH', tk.parked, reg)      -- not this job's: it stays parked
+          return nil
+        end
+        return host, pid, slot, tonumber(lease)
+      end
+    end
+  end
+  return nil
+end
+
+-- The hand-off's message: the claim reply's fields for one job after the
+-- slot, NUL-separated, data last (it may hold any byte); '' for a field
+-- the job lacks.  Parsed by the worker (worker/fetch.c).
+local function handoff_message(slot, id, prio, ttl, max_attempts, created, backoff, data)
+  return table.concat({ slot, id, prio, ttl, '', max_attempts, created, '', backoff, data }, '\0')
 end
 
 -- The holder set of a worker identity kue:<host>:<pid>:<type>:<n>.

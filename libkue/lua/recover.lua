@@ -30,6 +30,6 @@ for _, owner in ipairs(owners) do
       n = n + 1
     end
   end
-  redis.call('DEL', hk, dk)
+  redis.call('DEL', hk, dk, key('wake:' .. owner))    -- a hand-off there was held
 end
 return n

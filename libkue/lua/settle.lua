@@ -23,6 +23,9 @@ for _, id in ipairs(redis.call('SMEMBERS', hk)) do
     n = n + 1
   end
 end
-redis.call('DEL', hk, key('drained:' .. host .. ':' .. pid))
+-- its wake list may hold a job handed off to it (held: settled above);
+-- its registration in P:parked:<type>, if any, is dropped by the next save
+-- that meets it, as the lease is gone
+redis.call('DEL', hk, key('drained:' .. host .. ':' .. pid), key('wake:' .. host .. ':' .. pid))
 redis.call('ZREM', key('leases'), host .. ':' .. pid)
 return n

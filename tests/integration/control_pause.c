@@ -133,7 +133,7 @@ Test(control_pause, idle_workers_notice_at_once)
 }
 
 /* The claim script of a paused type claims nothing, answers "paused", and
- * gives back the token a worker's wait moved: after resume every job is
+ * gives back the token a worker's wait popped: after resume every job is
  * claimed with its token. */
 Test(control_pause, claim_of_a_paused_type_keeps_its_tokens)
 {
@@ -145,13 +145,15 @@ Test(control_pause, claim_of_a_paused_type_keeps_its_tokens)
     cr_assert_eq(kt_int(c, "LLEN q:t:jobs"), 3);
     cr_assert_eq(kue_type_pause(S.k, "t"), 0);
     cr_assert_eq(kue_type_pause(S.k, "t"), 0, "pausing twice is not an error");
-    freeReplyObject(kt_cmd(c, "BRPOPLPUSH q:t:jobs q:wake:h:1 1"));
-    const char *wait[] = { "q", "t", "3", "h", "1", "30000", "w", "1", "2", "3" };
-    redisReply *r = kue_script_call(c, KS_CLAIM, 10, wait, NULL);
+    freeReplyObject(kt_cmd(c, "BLPOP q:wake:h:1 q:t:jobs 1"));
+    cr_assert_eq(kt_int(c, "LLEN q:t:jobs"), 2);
+    const char *woke[] = { "q", "t", "3", "h", "1", "30000", "1", "1", "2", "3",
+                           "0", "0", "0", "1", "0" };
+    redisReply *r = kue_script_call(c, KS_CLAIM, 15, woke, NULL);
     cr_assert(r && r->type == REDIS_REPLY_STRING && !strcmp(r->str, "paused"));
     freeReplyObject(r);
-    cr_assert_eq(kt_int(c, "LLEN q:t:jobs"), 3, "the token the wait moved was lost");
-    cr_assert_eq(kt_int(c, "EXISTS q:wake:h:1"), 0);
+    cr_assert_eq(kt_int(c, "LLEN q:t:jobs"), 3, "the token the wait popped was lost");
+    cr_assert_eq(kt_int(c, "EXISTS q:parked:t"), 0, "a paused type's worker was parked");
     const char *plain[] = { "q", "t", "3", "h", "1", "30000", "0", "1", "2", "3" };
     r = kue_script_call(c, KS_CLAIM, 10, plain, NULL);
     cr_assert(r && r->type == REDIS_REPLY_STRING && !strcmp(r->str, "paused"));

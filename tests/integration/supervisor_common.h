@@ -232,13 +232,13 @@ SU int sup_wait_count(struct sup_t *s, const char *type, const char *state, long
     return kt_wait_until(sup_cnt_is, &a, timeout_ms);
 }
 
-/* Worker processes waiting for a token (an idle worker's BRPOPLPUSH):
+/* Worker processes waiting for a token (an idle worker's BLPOP):
  * a worker there has started, set its signal handlers and found nothing
  * to claim. */
 SU int sup_idle(struct sup_t *s)
 {
     redisContext *c = kt_redis_connect(&s->redis);
-    int n = kt_clients_in(c, "brpoplpush");
+    int n = kt_clients_in(c, "blpop");
     redisFree(c);
     return n;
 }

@@ -63,9 +63,9 @@ Test(worker_restart, redis_restart_loses_nothing)
     cr_assert(wt_log_has(log, "re-sending"));
 }
 
-/* An idle worker waits for a token in BRPOPLPUSH. */
-static int is_waiting(void *arg) { (void)arg; return kt_clients_in(wt_rc, "brpoplpush") > 0; }
-static int is_not_waiting(void *arg) { (void)arg; return kt_clients_in(wt_rc, "brpoplpush") == 0; }
+/* An idle worker waits for a token in BLPOP. */
+static int is_waiting(void *arg) { (void)arg; return kt_clients_in(wt_rc, "blpop") > 0; }
+static int is_not_waiting(void *arg) { (void)arg; return kt_clients_in(wt_rc, "blpop") == 0; }
 
 /* A claim that ran in Redis but whose reply was lost with the connection:
  * after reconnecting the worker finds the job in its holder set, puts it
@@ -103,12 +103,12 @@ Test(worker_restart, lost_claim_reply_is_requeued)
     cr_assert(wt_log_has(log, "claim reply was lost"));
 }
 
-/* The id of the client blocked in BRPOPLPUSH (an idle worker's wait), or 0. */
+/* The id of the client blocked in BLPOP (an idle worker's wait), or 0. */
 static long long waiting_client(void)
 {
     redisReply *r = kt_cmd(wt_rc, "CLIENT LIST");
     long long id = 0;
-    const char *p = r && r->type == REDIS_REPLY_STRING ? strstr(r->str, "cmd=brpoplpush") : NULL;
+    const char *p = r && r->type == REDIS_REPLY_STRING ? strstr(r->str, "cmd=blpop") : NULL;
     if (p) {
         while (p > r->str && p[-1] != '\n') p--;          /* start of that line */
         if (!strncmp(p, "id=", 3)) id = atoll(p + 3);
@@ -117,8 +117,7 @@ static long long waiting_client(void)
     return id;
 }
 
-/* The connection of an idle worker's wait (with its claim pipelined
- * behind it) is killed: the worker reconnects it, looks for jobs a lost
+/* The connection of an idle worker's wait is killed: the worker reconnects it, looks for jobs a lost
  * claim reply may have left it holding, and goes on taking jobs. */
 Test(worker_restart, waiting_connection_killed)
 {

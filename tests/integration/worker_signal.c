@@ -27,14 +27,11 @@ Test(worker_signal, term_drains_in_flight_jobs)
     cr_assert(wt_log_has(log, "drained"));
 }
 
-/* Is some client blocked in BRPOPLPUSH (an idle worker waiting)? */
+/* Is some client blocked in BLPOP (an idle worker waiting)? */
 static int waiting_for_token(void *arg)
 {
     (void)arg;
-    redisReply *r = kt_cmd(wt_rc, "CLIENT LIST");
-    int yes = r && r->type == REDIS_REPLY_STRING && strstr(r->str, "cmd=brpoplpush");
-    freeReplyObject(r);
-    return yes;
+    return kt_clients_in(wt_rc, "blpop") > 0;
 }
 
 static int not_waiting_for_token(void *arg) { return !waiting_for_token(arg); }

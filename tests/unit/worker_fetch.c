@@ -43,13 +43,13 @@ Test(worker_fetch, every_pair)
 {
     enum { I = KF_IDLE, C = KF_CLAIMING, W = KF_WAITING, K = KF_CHECKING, B = KF_BACKOFF };
     /* GO, REPLY, WAIT_NIL, WAIT_ERROR, RETRY, CHECK_MORE, CHECK_DONE, CMD_UP, CMD_DOWN,
-     * BLK_DOWN, SEND_FAILED */
+     * BLK_DOWN, SEND_FAILED, TOKEN, HANDED */
     static const int next[KF_N][KFE_N] = {
-        [I] = { C, I, I, I, I, I, I, I, I, I, -1 },
-        [C] = { C, I, C, C, C, C, C, C, I, C, I },
-        [W] = { W, I, W, W, W, W, W, W, W, I, I },
-        [K] = { K, K, K, K, K, K, I, I, K, K, I },
-        [B] = { B, B, B, B, I, B, B, B, B, B, -1 },
+        [I] = { C, I, I, I, I, I, I, I, I, I, -1, I, I },
+        [C] = { C, I, C, C, C, C, C, C, I, C, I, C, C },
+        [W] = { W, W, I, B, W, W, W, W, W, I, I, I, I },
+        [K] = { K, K, K, K, K, K, I, I, K, K, I, K, K },
+        [B] = { B, B, B, B, I, B, B, B, B, B, -1, B, B },
     };
     for (int st = 0; st < KF_N; st++)
         for (int ev = 0; ev < KFE_N; ev++) {
@@ -120,16 +120,71 @@ Test(worker_fetch, a_timed_out_wait_is_followed_by_one_plain_claim)
 {
     struct kw_fetch f = in_state(KF_WAITING);
     f.want_wake = 1;
+    f.park_slot = 2;
     cr_assert_eq(kw_fetch_step(&f, KFE_WAIT_NIL, NULL), KFA_NONE);
-    cr_assert(f.poll_next);
-    struct kw_fetch_in none = { .got = 0, .asked = 4 };
-    kw_fetch_step(&f, KFE_REPLY, &none);
     cr_assert_eq(f.state, KF_IDLE);
     cr_assert_not(f.want_wake);
-    cr_assert_not(f.poll_next);
+    cr_assert_eq(f.tokens, 0);
+    cr_assert_eq(f.park_slot, 2, "still parked until the claim leaves the list");
     cr_assert_eq(kw_fetch_step(&f, KFE_GO, &ready), KFA_CLAIM);
-    kw_fetch_step(&f, KFE_REPLY, &none);          /* still empty: wait again */
+    struct kw_fetch_in none = { .got = 0, .asked = 4, .parked = 3 };
+    kw_fetch_step(&f, KFE_REPLY, &none);          /* still empty: parked again, wait */
     cr_assert(f.want_wake);
+    cr_assert_eq(f.park_slot, 3);
+    cr_assert_eq(kw_fetch_step(&f, KFE_GO, &ready), KFA_WAIT);
+}
+
+/* A token (a job saved without a hand-off): the next claim counts it. */
+Test(worker_fetch, a_token_is_counted_by_the_next_claim)
+{
+    struct kw_fetch f = in_state(KF_WAITING);
+    f.park_slot = 1;
+    cr_assert_eq(kw_fetch_step(&f, KFE_TOKEN, NULL), KFA_NONE);
+    cr_assert_eq(f.state, KF_IDLE);
+    cr_assert_eq(f.tokens, 1);
+    cr_assert_eq(kw_fetch_step(&f, KFE_GO, &ready), KFA_CLAIM);
+    struct kw_fetch_in one = { .got = 1, .asked = 4, .parked = 2 };
+    kw_fetch_step(&f, KFE_REPLY, &one);
+    cr_assert_eq(f.park_slot, 2);
+    cr_assert(f.want_wake);
+}
+
+/* A hand-off: the job came with the wake-up; the registration is spent. */
+Test(worker_fetch, a_hand_off_ends_the_wait_and_the_registration)
+{
+    struct kw_fetch f = in_state(KF_WAITING);
+    f.want_wake = 1;
+    f.park_slot = 1;
+    cr_assert_eq(kw_fetch_step(&f, KFE_HANDED, NULL), KFA_NONE);
+    cr_assert_eq(f.state, KF_IDLE);
+    cr_assert_eq(f.park_slot, 0);
+    cr_assert_eq(f.tokens, 0);
+    cr_assert_eq(kw_fetch_step(&f, KFE_GO, &ready), KFA_CLAIM, "free slots: claim plainly");
+}
+
+/* Parked, but not taking jobs (drain, pause, quiet, no free slot): one
+ * claim of no new job leaves the list; not parked, nothing is sent. */
+Test(worker_fetch, parked_and_not_allowed_unparks_once)
+{
+    struct kw_fetch_in in = ready;
+    in.allowed = 0;
+    struct kw_fetch f = in_state(KF_IDLE);
+    f.park_slot = 1;
+    cr_assert_eq(kw_fetch_step(&f, KFE_GO, &in), KFA_UNPARK);
+    cr_assert_eq(f.state, KF_CLAIMING);
+    struct kw_fetch_in r = { .got = 1, .asked = 0 };    /* it brought a hand-off */
+    kw_fetch_step(&f, KFE_REPLY, &r);
+    cr_assert_eq(f.state, KF_IDLE);
+    cr_assert_eq(f.park_slot, 0);
+    cr_assert_eq(kw_fetch_step(&f, KFE_GO, &in), KFA_NONE);
+    in = ready;
+    in.free_slots = 0;
+    f.park_slot = 2;
+    cr_assert_eq(kw_fetch_step(&f, KFE_GO, &in), KFA_UNPARK);
+    /* an error reply: the registration is not trusted either way */
+    struct kw_fetch_in err = { .error = 1, .parked = 2 };
+    kw_fetch_step(&f, KFE_REPLY, &err);
+    cr_assert_eq(f.park_slot, 0);
 }
 
 Test(worker_fetch, a_claim_error_waits_next)
@@ -146,10 +201,8 @@ Test(worker_fetch, a_failed_wait_backs_off)
     struct kw_fetch f = in_state(KF_WAITING);
     f.want_wake = 1;
     cr_assert_eq(kw_fetch_step(&f, KFE_WAIT_ERROR, NULL), KFA_RETRY_LATER);
-    cr_assert_eq(f.state, KF_WAITING);
-    struct kw_fetch_in none = { .got = 0, .asked = 4 };
-    kw_fetch_step(&f, KFE_REPLY, &none);
     cr_assert_eq(f.state, KF_BACKOFF);
+    cr_assert_eq(f.retry_ms, 0, "one second");
     cr_assert_eq(kw_fetch_step(&f, KFE_GO, &ready), KFA_NONE);
     kw_fetch_step(&f, KFE_RETRY, NULL);
     cr_assert_eq(f.state, KF_IDLE);
@@ -232,8 +285,8 @@ Test(worker_fetch, nothing_sent_means_idle)
  * them would spin), then a plain claim. */
 Test(worker_fetch, full_rate_window_waits_for_the_time_named)
 {
-    for (int st = KF_CLAIMING; st <= KF_WAITING; st++) {
-        struct kw_fetch f = in_state(st);
+    {
+        struct kw_fetch f = in_state(KF_CLAIMING);
         struct kw_fetch_in r = ready;
         r.asked = 4;
         r.got = 1;

@@ -20,8 +20,8 @@
  *   next fetch waits.  The claim after a wait offers the parked slot first
  *   and leaves the parked list (docs/wire.md section 13).
  * - WAITING: on `blk`, BLPOP of our wake list P:wake:<host>:<pid> and the
- *   type's tokens, 2 s timeout (so a drifted token list never stalls us:
- *   Kue #130).  A save that found us parked made its job active for us and
+ *   type's tokens, 2 s timeout (half the lease when that is shorter; so
+ *   a drifted token list never stalls us: Kue #130).  A save that found us parked made its job active for us and
  *   pushed it to the wake list: the wait's reply is the job, started at
  *   once (HANDED), with no claim on the way.  A token (a Node Kue
  *   producer's job, a promoted or retried one) makes the next claim count
@@ -498,7 +498,12 @@ static void send_wait(struct kw_worker *w)
     wake_key(w);
     char src[KUE_MAX_TYPE_LEN + 160], to[16];
     kue_key_tokens(src, sizeof src, w->cfg->prefix, w->cfg->type);
-    snprintf(to, sizeof to, "%d", KW_WAIT_TIMEOUT_S);
+    /* the claim after a timeout parks us again and renews our lease: with a
+     * lease under twice the timeout, wait half the lease, so a save never
+     * finds our registration with the lease run out */
+    long long ms = KW_WAIT_TIMEOUT_S * 1000LL;
+    if (w->cfg->lease_ms / 2 < ms) ms = w->cfg->lease_ms / 2 > 100 ? w->cfg->lease_ms / 2 : 100;
+    snprintf(to, sizeof to, "%lld.%03lld", ms / 1000, ms % 1000);
     const char *bv[] = { "BLPOP", w->wake_key, src, to };
     if (kue_conn_commandargv(w->blk, on_wake, w, 4, bv, NULL) != 0)
         kw_fetch_event(w, KFE_SEND_FAILED, NULL);

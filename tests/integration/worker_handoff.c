@@ -217,3 +217,27 @@ Test(worker_handoff, the_claim_parks_and_unparks)
     /* that claim was not short (1 of 1): not parked again */
     cr_assert_eq(kt_int(wt_rc, "LLEN q:parked:t"), 0);
 }
+
+/* With a lease shorter than the wait, the worker waits half its lease
+ * before it parks again: whenever it is parked, its lease is live, so a
+ * save never drops its registration as stale. */
+Test(worker_handoff, a_short_lease_still_gets_hand_offs)
+{
+    pid_t w = wt_worker("echo", "echo", 1, wt_log("lease"), "--lease", "1s", NULL);
+    cr_assert(kt_wait_until(is_parked, NULL, 5000));
+    char host[256], owner[300];
+    gethostname(host, sizeof host);
+    snprintf(owner, sizeof owner, "%s:%d", host, (int)w);
+    int64_t end = kt_redis_now_ms(wt_rc) + 3000, seen = 0;
+    while (kt_redis_now_ms(wt_rc) < end) {
+        if (!is_parked(NULL)) continue;
+        long long lease = kt_int(wt_rc, "ZSCORE q:leases %s", owner);
+        cr_assert_gt(lease, kt_redis_now_ms(wt_rc), "parked with its lease run out");
+        seen++;
+    }
+    cr_assert_gt(seen, 0);
+    int64_t id = wt_enqueue("echo", "{}");
+    wt_wait_state(id, "complete", 5000);
+    kill(w, SIGTERM);
+    cr_assert_eq(wt_exit_code(w, 5000), 0);
+}

@@ -19,12 +19,12 @@
  *       handler start minus due time.  -> lag samples (ms)
  *   kbench wakefloor URL PREFIX TYPE M
  *       the same shape as latency with no queue at all: a child process
- *       blocks in BRPOPLPUSH with a PING pipelined behind it (as an idle
- *       kue worker waits with its claim behind it), the parent LPUSHes one
- *       token every 3 ms; the sample is LPUSH sent -> the child has read
- *       both replies.  It is what any queue on this Redis and this host
- *       pays for an idle wake-up, before its own scripts and client code.
- *       PREFIX and TYPE name the keys (PREFIX:wakefloor:TYPE).  -> samples
+ *       blocks in BLPOP of two lists (as an idle kue worker waits on its
+ *       wake list and the type's tokens), the parent LPUSHes one element
+ *       every 3 ms; the sample is LPUSH sent -> the child has read the
+ *       reply.  It is what any queue on this Redis and this host pays for
+ *       an idle wake-up, before its own scripts and client code.  PREFIX
+ *       and TYPE name the keys (PREFIX:wakefloor:TYPE[:own]).  -> samples
  *   kbench watch URL PREFIX TYPE N
  *       subscribe to PREFIX:events (kue_watch) and count "complete"
  *       messages until N have arrived; TYPE is unused.  Prints when the
@@ -293,7 +293,7 @@ static int cmd_wakefloor(long m)
 {
     char src[256], dst[256];
     snprintf(src, sizeof src, "%s:wakefloor:%s", prefix, type);
-    snprintf(dst, sizeof dst, "%s:wakefloor:%s:got", prefix, type);
+    snprintf(dst, sizeof dst, "%s:wakefloor:%s:own", prefix, type);
     int fds[2];
     if (m < 1 || pipe(fds) != 0) die("wakefloor", "bad M or no pipe");
     pid_t child = fork();
@@ -302,14 +302,11 @@ static int cmd_wakefloor(long m)
         close(fds[0]);
         redisContext *r = raw_conn();
         for (long i = 0; i < m; i++) {
-            redisAppendCommand(r, "BRPOPLPUSH %s %s 5", src, dst);
-            redisAppendCommand(r, "PING");
-            redisReply *a = NULL, *b = NULL;
-            if (redisGetReply(r, (void **)&a) != REDIS_OK || redisGetReply(r, (void **)&b) != REDIS_OK) _exit(1);
+            redisReply *a = redisCommand(r, "BLPOP %s %s 5", dst, src);
+            if (!a) _exit(1);
             int64_t t = now_ns();
-            int got = a && a->type == REDIS_REPLY_STRING;
+            int got = a->type == REDIS_REPLY_ARRAY;
             freeReplyObject(a);
-            freeReplyObject(b);
             if (!got) t = 0;                 /* timed out: no sample */
             if (write(fds[1], &t, sizeof t) != (ssize_t)sizeof t) _exit(1);
         }

@@ -521,6 +521,12 @@ async function oneRun(runNo, sys) {
     const wf = await kb(sys, ['wakefloor', 'bench', String(P.m)]);
     record(runNo, sys, 'lat_floor_p50', q(wf.wake_ms, 0.5), 'ms', { samples: wf.wake_ms.length });
     record(runNo, sys, 'lat_floor_p99', q(wf.wake_ms, 0.99), 'ms');
+    // the wake-up plus the least one script writes for a job Kue sees
+    // created and started (bench/kbench.c idlefloor): the floor of an idle
+    // job's latency in Kue's format on this host
+    const fl = await kb(sys, ['idlefloor', 'bench', String(P.m)]);
+    record(runNo, sys, 'lat_idlefloor_p50', q(fl.idle_ms, 0.5), 'ms', { samples: fl.idle_ms.length });
+    record(runNo, sys, 'lat_idlefloor_p99', q(fl.idle_ms, 0.99), 'ms');
   }
   // promotion lag
   await flush(sys);
@@ -705,6 +711,8 @@ const METRICS = [
   ['lat_complete_p99', 'enqueue -> complete p99', 'ms', -1],
   ['lat_floor_p50', 'wake floor p50 (Redis, no queue)', 'ms', -1],
   ['lat_floor_p99', 'wake floor p99 (Redis, no queue)', 'ms', -1],
+  ['lat_idlefloor_p50', "idle floor p50 (Kue's writes, 1 script)", 'ms', -1],
+  ['lat_idlefloor_p99', "idle floor p99 (Kue's writes, 1 script)", 'ms', -1],
   ['promo_p50', 'promotion lag p50', 'ms', -1],
   ['promo_p99', 'promotion lag p99', 'ms', -1],
   ['drain', 'drain under load', 'ms', -1],

@@ -25,6 +25,17 @@
  *       reply.  It is what any queue on this Redis and this host pays for
  *       an idle wake-up, before its own scripts and client code.  PREFIX
  *       and TYPE name the keys (PREFIX:wakefloor:TYPE[:own]).  -> samples
+ *   kbench idlefloor URL PREFIX TYPE M
+ *       the wake floor plus the least one script must write for a job
+ *       that Node Kue sees created and started: one function call (its
+ *       library loaded first, warmed, then called 3 ms apart like the
+ *       latency phase) that takes an id, writes the hash as active, adds
+ *       the job to the three sorted sets and the type set, publishes
+ *       "enqueue" and "start", and LPUSHes the id and data to the list a
+ *       child process waits on in BLPOP; a second child subscribes to the
+ *       events channel, as the latency phase's watcher does.  No holder
+ *       set, lease or checks: less than a safe queue may do.  Keys under
+ *       PREFIX:idlefloor.  -> samples (ms)
  *   kbench watch URL PREFIX TYPE N
  *       subscribe to PREFIX:events (kue_watch) and count "complete"
  *       messages until N have arrived; TYPE is unused.  Prints when the
@@ -32,6 +43,7 @@
  *       clock).  -> {"count":N,"first_ms":F,"last_ms":L}
  */
 #include <errno.h>
+#include <signal.h>
 #include <hiredis/hiredis.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -340,6 +352,99 @@ static int cmd_wakefloor(long m)
     return 0;
 }
 
+/* ---- idlefloor -------------------------------------------------------------- */
+
+static const char idlefloor_lib[] =
+    "#!lua name=kbench_idlefloor\n"
+    "redis.register_function('kbench_idlefloor', function(keys, a)\n"
+    "  local p, t, owner = a[1], a[2], a[3]\n"
+    "  local tm = redis.call('TIME')\n"
+    "  local now = string.format('%d', tonumber(tm[1]) * 1000 + math.floor(tonumber(tm[2]) / 1000))\n"
+    "  local id = string.format('%d', redis.call('INCRBY', p .. ':ids', 1))\n"
+    "  local z = string.format('%02d|', #id) .. id\n"
+    "  redis.call('HSET', p .. ':job:' .. id, 'state', 'active', 'updated_at', now, 'max_attempts', '1',\n"
+    "             'type', t, 'created_at', now, 'promote_at', now, 'priority', '0', 'data', '{}',\n"
+    "             'started_at', now, 'workerId', 'kue:' .. owner .. ':' .. t .. ':1')\n"
+    "  redis.call('PUBLISH', p .. ':events', '{\"id\":' .. id .. ',\"event\":\"enqueue\",\"args\":[\"enqueue\",\"' .. t .. '\"]}')\n"
+    "  redis.call('SADD', p .. ':job:types', t)\n"
+    "  redis.call('ZADD', p .. ':jobs', 0, z)\n"
+    "  redis.call('ZADD', p .. ':jobs:active', 0, z)\n"
+    "  redis.call('ZADD', p .. ':jobs:' .. t .. ':active', 0, z)\n"
+    "  redis.call('PUBLISH', p .. ':events', '{\"id\":' .. id .. ',\"event\":\"start\",\"args\":[\"start\",\"' .. t .. '\",null]}')\n"
+    "  redis.call('LPUSH', p .. ':wake:' .. owner, id .. '\\0{}')\n"
+    "  return id\n"
+    "end)\n";
+
+static int cmd_idlefloor(long m)
+{
+    char p[256], own[400], tok[600], ev[300], owner[64];
+    snprintf(p, sizeof p, "%s:idlefloor", prefix);
+    snprintf(owner, sizeof owner, "h:%d", (int)getpid());
+    snprintf(own, sizeof own, "%s:wake:%s", p, owner);
+    snprintf(tok, sizeof tok, "%s:%s:jobs", p, type);
+    snprintf(ev, sizeof ev, "%s:events", p);
+    if (m < 1) die("idlefloor", "bad M");
+    redisContext *r = raw_conn();
+    redisReply *x = redisCommand(r, "FUNCTION LOAD REPLACE %s", idlefloor_lib);
+    if (!x || x->type == REDIS_REPLY_ERROR) die("idlefloor FUNCTION LOAD", x ? x->str : "no reply");
+    freeReplyObject(x);
+    pid_t sub = fork();
+    if (sub < 0) die("idlefloor", "fork failed");
+    if (sub == 0) {                                  /* the events' subscriber */
+        redisContext *s = raw_conn();
+        redisReply *y = redisCommand(s, "SUBSCRIBE %s", ev);
+        freeReplyObject(y);
+        for (;;) {
+            if (redisGetReply(s, (void **)&y) != REDIS_OK) _exit(0);
+            freeReplyObject(y);
+        }
+    }
+    int fds[2];
+    if (pipe(fds) != 0) die("idlefloor", "no pipe");
+    pid_t child = fork();
+    if (child < 0) die("idlefloor", "fork failed");
+    if (child == 0) {                                /* the worker */
+        close(fds[0]);
+        redisContext *c = raw_conn();
+        for (long i = 0; i < m + 20; i++) {
+            redisReply *a = redisCommand(c, "BLPOP %s %s 5", own, tok);
+            if (!a) _exit(1);
+            int64_t t = now_ns();
+            if (a->type != REDIS_REPLY_ARRAY) t = 0;
+            freeReplyObject(a);
+            if (write(fds[1], &t, sizeof t) != (ssize_t)sizeof t) _exit(1);
+        }
+        _exit(0);
+    }
+    close(fds[1]);
+    struct sample *s = calloc((size_t)m, sizeof *s);
+    usleep(200000);                                  /* both children in place */
+    for (long i = 0; i < m + 20; i++) {              /* the first 20 warm up, unrecorded */
+        int64_t t0 = now_ns();
+        x = redisCommand(r, "FCALL kbench_idlefloor 0 %s %s %s", p, type, owner);
+        if (!x || x->type == REDIS_REPLY_ERROR) die("idlefloor FCALL", x ? x->str : "no reply");
+        freeReplyObject(x);
+        int64_t t;
+        if (read(fds[0], &t, sizeof t) != (ssize_t)sizeof t) die("idlefloor", "the child died");
+        if (i >= 20) {
+            s[i - 20].t0 = t0;
+            s[i - 20].start = t;
+        }
+        usleep(3000);
+    }
+    waitpid(child, NULL, 0);
+    kill(sub, SIGTERM);
+    waitpid(sub, NULL, 0);
+    x = redisCommand(r, "FUNCTION DELETE kbench_idlefloor");
+    freeReplyObject(x);
+    redisFree(r);
+    printf("{\"n\":%ld,", m);
+    print_samples("idle_ms", s, m, 0);
+    printf("}\n");
+    free(s);
+    return 0;
+}
+
 /* ---- delayed ---------------------------------------------------------------- */
 
 static int cmd_delayed(long n, long lo, long hi, const char *stamps)
@@ -400,7 +505,7 @@ static int cmd_watch(long n)
 int main(int argc, char **argv)
 {
     if (argc < 6) {
-        fprintf(stderr, "usage: kbench enqueue|latency|wakefloor|delayed|watch URL PREFIX TYPE ...\n");
+        fprintf(stderr, "usage: kbench enqueue|latency|wakefloor|idlefloor|delayed|watch URL PREFIX TYPE ...\n");
         return 2;
     }
     url = argv[2];
@@ -415,6 +520,8 @@ int main(int argc, char **argv)
         return cmd_delayed(atol(argv[5]), atol(argv[6]), atol(argv[7]), argv[8]);
     if (!strcmp(argv[1], "wakefloor") && argc >= 6)
         return cmd_wakefloor(atol(argv[5]));
+    if (!strcmp(argv[1], "idlefloor") && argc >= 6)
+        return cmd_idlefloor(atol(argv[5]));
     if (!strcmp(argv[1], "watch") && argc >= 6)
         return cmd_watch(atol(argv[5]));
     fprintf(stderr, "kbench: bad arguments\n");

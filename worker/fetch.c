@@ -70,8 +70,10 @@ static int f_go(struct kw_fetch *f, const struct kw_fetch_in *in)
         return KFA_CHECK;
     }
     if (!in->allowed || in->free_slots <= 0) {
-        if (f->park_slot <= 0) return KFA_NONE;
-        f->state = KF_CLAIMING;         /* parked, but taking no job now */
+        /* parked, or holding a token a wait popped, but taking no job now:
+         * leave the list, give the token back */
+        if (f->park_slot <= 0 && f->tokens <= 0) return KFA_NONE;
+        f->state = KF_CLAIMING;
         return KFA_UNPARK;
     }
     if (f->want_wake) {
@@ -438,7 +440,8 @@ static void on_blk_retry(struct ev_loop *loop, ev_timer *t, int revents)
 }
 
 /* A claim of up to free_slots new jobs (0: an UNPARK, only leaving the
- * parked list and putting back what was handed off meanwhile).  The parked slot, if any, is offered first: a job handed
+ * parked list, putting back what was handed off meanwhile and the tokens
+ * a wait popped).  The parked slot, if any, is offered first: a job handed
  * off to it meanwhile comes back first. */
 static void send_claim(struct kw_worker *w, int free_slots)
 {
@@ -454,7 +457,7 @@ static void send_claim(struct kw_worker *w, int free_slots)
     for (int s = 1; s <= w->cfg->concurrency && n < free_slots; s++)
         if (!w->slots[s] && s != ps) w->claim_slots[n++] = s;
     if (free_slots <= 0) n = 0;                 /* an unpark: the parked slot only */
-    if (n == 0 && ps <= 0) {
+    if (n == 0 && ps <= 0 && f->tokens <= 0) {
         f->park_slot = 0;
         kw_fetch_event(w, KFE_SEND_FAILED, NULL);
         return;

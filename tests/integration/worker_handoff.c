@@ -241,3 +241,20 @@ Test(worker_handoff, a_short_lease_still_gets_hand_offs)
     kill(w, SIGTERM);
     cr_assert_eq(wt_exit_code(w, 5000), 0);
 }
+
+/* A worker that popped a token and may take no job now (drain, pause,
+ * quiet) gives it back with a claim of no job: Node Kue workers still
+ * find one token per waiting job. */
+Test(worker_handoff, a_token_popped_by_a_worker_that_stops_goes_back)
+{
+    wt_enqueue("t", "{}");
+    cr_assert_eq(kt_int(wt_rc, "LLEN q:t:jobs"), 1);
+    freeReplyObject(kt_cmd(wt_rc, "BLPOP q:wake:h:8 q:t:jobs 1"));
+    cr_assert_eq(kt_int(wt_rc, "LLEN q:t:jobs"), 0);
+    const char *none[] = { "q", "t", "0", "h", "8", "30000", "1", "0", "0", "0", "0", "0" };
+    redisReply *r = kue_script_call(wt_rc, KS_CLAIM, 12, none, NULL);
+    cr_assert(r && r->type == REDIS_REPLY_ARRAY && r->elements == 0);
+    freeReplyObject(r);
+    cr_assert_eq(kt_int(wt_rc, "LLEN q:t:jobs"), 1, "the token was not given back");
+    cr_assert_eq(kt_int(wt_rc, "ZCARD q:jobs:t:inactive"), 1);
+}

@@ -181,6 +181,12 @@ Test(worker_fetch, parked_and_not_allowed_unparks_once)
     in.free_slots = 0;
     f.park_slot = 2;
     cr_assert_eq(kw_fetch_step(&f, KFE_GO, &in), KFA_UNPARK);
+    /* not parked, but holding a token a wait popped: it goes back */
+    struct kw_fetch g = in_state(KF_IDLE);
+    g.tokens = 1;
+    in = ready;
+    in.allowed = 0;
+    cr_assert_eq(kw_fetch_step(&g, KFE_GO, &in), KFA_UNPARK);
     /* an error reply: the registration is not trusted either way */
     struct kw_fetch_in err = { .error = 1, .parked = 2 };
     kw_fetch_step(&f, KFE_REPLY, &err);

@@ -224,6 +224,15 @@ static void print_samples(const char *name, const struct sample *s, long n, int 
     free(v);
 }
 
+/* Print {"n":N,"name":[samples]} and free the samples. */
+static void print_run(const char *name, struct sample *s, long n)
+{
+    printf("{\"n\":%ld,", n);
+    print_samples(name, s, n, 0);
+    printf("}\n");
+    free(s);
+}
+
 /* ---- latency ---------------------------------------------------------------- */
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
@@ -345,10 +354,7 @@ static int cmd_wakefloor(long m)
     x = redisCommand(r, "DEL %s %s", src, dst);
     freeReplyObject(x);
     redisFree(r);
-    printf("{\"n\":%ld,", m);
-    print_samples("wake_ms", s, m, 0);
-    printf("}\n");
-    free(s);
+    print_run("wake_ms", s, m);
     return 0;
 }
 
@@ -438,10 +444,7 @@ static int cmd_idlefloor(long m)
     x = redisCommand(r, "FUNCTION DELETE kbench_idlefloor");
     freeReplyObject(x);
     redisFree(r);
-    printf("{\"n\":%ld,", m);
-    print_samples("idle_ms", s, m, 0);
-    printf("}\n");
-    free(s);
+    print_run("idle_ms", s, m);
     return 0;
 }
 
@@ -471,9 +474,7 @@ static int cmd_delayed(long n, long lo, long hi, const char *stamps)
         if (got == n || mono() > end) break;
         usleep(50000);
     }
-    printf("{\"n\":%ld,", n);
-    print_samples("lag_ms", s, n, 0);
-    printf("}\n");
+    print_run("lag_ms", s, n);
     kue_free(k);
     return 0;
 }

@@ -116,14 +116,21 @@ Test(worker_fetch, a_short_claim_makes_the_next_one_wait)
     cr_assert_eq(kw_fetch_step(&g, KFE_GO, &ready), KFA_CLAIM);
 }
 
-Test(worker_fetch, a_timed_out_wait_is_followed_by_one_plain_claim)
+/* A worker parked with slot, waiting; then the wait ends with ev. */
+static struct kw_fetch wait_ends(int slot, int ev)
 {
     struct kw_fetch f = in_state(KF_WAITING);
     f.want_wake = 1;
-    f.park_slot = 2;
-    cr_assert_eq(kw_fetch_step(&f, KFE_WAIT_NIL, NULL), KFA_NONE);
+    f.park_slot = slot;
+    cr_assert_eq(kw_fetch_step(&f, ev, NULL), KFA_NONE);
     cr_assert_eq(f.state, KF_IDLE);
     cr_assert_not(f.want_wake);
+    return f;
+}
+
+Test(worker_fetch, a_timed_out_wait_is_followed_by_one_plain_claim)
+{
+    struct kw_fetch f = wait_ends(2, KFE_WAIT_NIL);
     cr_assert_eq(f.tokens, 0);
     cr_assert_eq(f.park_slot, 2, "still parked until the claim leaves the list");
     cr_assert_eq(kw_fetch_step(&f, KFE_GO, &ready), KFA_CLAIM);
@@ -137,11 +144,9 @@ Test(worker_fetch, a_timed_out_wait_is_followed_by_one_plain_claim)
 /* A token (a job saved without a hand-off): the next claim counts it. */
 Test(worker_fetch, a_token_is_counted_by_the_next_claim)
 {
-    struct kw_fetch f = in_state(KF_WAITING);
-    f.park_slot = 1;
-    cr_assert_eq(kw_fetch_step(&f, KFE_TOKEN, NULL), KFA_NONE);
-    cr_assert_eq(f.state, KF_IDLE);
+    struct kw_fetch f = wait_ends(1, KFE_TOKEN);
     cr_assert_eq(f.tokens, 1);
+    cr_assert_eq(f.park_slot, 1);
     cr_assert_eq(kw_fetch_step(&f, KFE_GO, &ready), KFA_CLAIM);
     struct kw_fetch_in one = { .got = 1, .asked = 4, .parked = 2 };
     kw_fetch_step(&f, KFE_REPLY, &one);
@@ -152,11 +157,7 @@ Test(worker_fetch, a_token_is_counted_by_the_next_claim)
 /* A hand-off: the job came with the wake-up; the registration is spent. */
 Test(worker_fetch, a_hand_off_ends_the_wait_and_the_registration)
 {
-    struct kw_fetch f = in_state(KF_WAITING);
-    f.want_wake = 1;
-    f.park_slot = 1;
-    cr_assert_eq(kw_fetch_step(&f, KFE_HANDED, NULL), KFA_NONE);
-    cr_assert_eq(f.state, KF_IDLE);
+    struct kw_fetch f = wait_ends(1, KFE_HANDED);
     cr_assert_eq(f.park_slot, 0);
     cr_assert_eq(f.tokens, 0);
     cr_assert_eq(kw_fetch_step(&f, KFE_GO, &ready), KFA_CLAIM, "free slots: claim plainly");

@@ -24,7 +24,7 @@
  *   a drifted token list never stalls us: Kue #130).  A save that found us parked made its job active for us and
  *   pushed it to the wake list: the wait's reply is the job, started at
  *   once (HANDED), with no claim on the way.  A token (a Node Kue
- *   producer's job, a promoted or retried one) makes the next claim count
+ *   producer's job, a bulk-saved or retried one) makes the next claim count
  *   it as taken; nil (timed out, or unblocked by CLIENT UNBLOCK on drain,
  *   pause, quiet) a plain claim.  Not allowed to claim while parked: an
  *   UNPARK claim of no new job leaves the list and puts a job handed off

@@ -12,7 +12,6 @@
 -- entry per record instead: the new job's id, or minus the holder's id.
 local now = now_ms()
 local nows = fmt(now)
-local prio_s_of = prio_s        -- (the name is a local below)
 
 -- One plain job (no delay or run_at, unique key, group or search words):
 -- the common single save, made with the same writes in the same field
@@ -28,39 +27,24 @@ if #ARGV == 14 and ARGV[14] == '0' and ARGV[11] == '' and ARGV[13] == ''
   local ttl = tonumber(ARGV[7]) or 0
   local backoff, roc = ARGV[8], ARGV[9]
   local jk = pk.job .. id
-  local host, pid, slot, lease = handoff_take(pk, tk, t, now)
-  if host then
+  local h = handoff_take(pk, tk, t, now)
+  if h then
     -- a parked worker takes it at once (prelude: hand-off): the fields in
     -- the same order as a saved job's, then the claim's two
-    local cs = claim_strings(t, host, pid)
     local f = { 'state', 'active', 'updated_at', nows, 'max_attempts', ARGV[5], 'type', t,
                 'created_at', nows, 'promote_at', nows, 'priority', prio_s, 'data', ARGV[3] }
     if ttl > 0 then f[#f + 1] = 'ttl'; f[#f + 1] = fmt(ttl) end
     if backoff ~= '' then f[#f + 1] = 'backoff'; f[#f + 1] = backoff end
     if roc ~= '' then f[#f + 1] = 'removeOnComplete'; f[#f + 1] = roc end
     f[#f + 1] = 'started_at'; f[#f + 1] = nows
-    f[#f + 1] = 'workerId'; f[#f + 1] = cs.wid .. slot
+    f[#f + 1] = 'workerId'; f[#f + 1] = h.wid
     redis.call('HSET', jk, unpack(f))
     redis.call('PUBLISH', pk.events, '{"id":' .. (EV_ID_STR and ('"' .. id .. '"') or id) .. tk.enqueue_tail)
     redis.call('SADD', pk.job_types, t)
     local z = zid_fast(id)
     redis.call('ZADD', pk.jobs, prio_s, z)
-    -- the active sets' scores and encoding as the claim makes them
-    local p = prio_s_of(prio_s)
-    local g = string.sub(p, 1, 1) == '-' and p or '-' .. p
-    if ttl > 0 then g = fmt(now + math.min(ttl, MAX_TTL_MS)) end
-    local probe = first % 16 == 0
-    local conv_a = probe and to_skiplist(pk.active, 1)
-    local conv_t = probe and to_skiplist(tk.active, 1)
-    redis.call('ZADD', pk.active, g, z)
-    redis.call('ZADD', tk.active, p, z)
-    if conv_a then redis.call('ZREM', pk.active, SKIP_MEMBER) end
-    if conv_t then redis.call('ZREM', tk.active, SKIP_MEMBER) end
-    redis.call('SADD', cs.held, id)
-    redis.call('ZADD', pk.leases, fmt(now + lease), cs.owner)
-    redis.call('PUBLISH', pk.events, '{"id":' .. id .. tk.start_tail)
-    redis.call('LPUSH', cs.wake, handoff_message(slot, id, prio_s, ttl > 0 and fmt(ttl) or '',
-                                                 ARGV[5], nows, backoff, ARGV[3]))
+    handoff_give(pk, tk, h, id, z, now, { prio_s, ttl > 0 and fmt(ttl) or nil, nil, ARGV[5], nows,
+                                          nil, backoff ~= '' and backoff or nil, ARGV[3] })
     return first
   end
   if ttl > 0 or backoff ~= '' or roc ~= '' then

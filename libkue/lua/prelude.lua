@@ -291,14 +291,14 @@ end
 -- A worker process whose claim found fewer jobs than it had slots parks:
 -- the claim LPUSHes "host|pid|slot|lease_ms" to P:parked:<type> and renews
 -- the process's lease, and the worker waits (BLPOP) on its own list
--- P:wake:<host>:<pid> before the type's tokens.  A one-job save that finds
--- a parked worker, no inactive job of the type and the type not paused
--- makes the job active for that worker in the same call (the claim's
--- writes, with the hash written once) and pushes what the worker needs to
--- its list: an idle queue's job then costs one script, not two, before its
--- handler starts.  A registration whose process has no live lease (it
--- exited and was settled, or its host is gone) is dropped on the way.
--- Returns host, pid, slot, lease_ms, or nil.
+-- P:wake:<host>:<pid> before the type's tokens.  A one-job save, or a
+-- promotion, that finds a parked worker, no inactive job of the type and
+-- the type not paused makes the job active for that worker in the same
+-- call (the claim's writes) and pushes what the worker needs to its list:
+-- an idle queue's job then costs one script, not two, before its handler
+-- starts.  A registration whose process has no live lease (it exited and
+-- was settled, or its host is gone) is dropped on the way.
+-- Returns { host, pid, slot, lease, cs = claim_strings(..), wid }, or nil.
 local function handoff_take(pk, tk, t, now)
   for _ = 1, 8 do
     local reg = redis.call('RPOP', tk.parked)
@@ -311,18 +311,12 @@ local function handoff_take(pk, tk, t, now)
           redis.call('RPUSH', tk.parked, reg)      -- not this job's: it stays parked
           return nil
         end
-        return host, pid, slot, tonumber(lease)
+        local cs = claim_strings(t, host, pid)
+        return { slot = slot, lease = tonumber(lease), cs = cs, wid = cs.wid .. slot }
       end
     end
   end
   return nil
-end
-
--- The hand-off's message: the claim reply's fields for one job after the
--- slot, NUL-separated, data last (it may hold any byte); '' for a field
--- the job lacks.  Parsed by the worker (worker/fetch.c).
-local function handoff_message(slot, id, prio, ttl, max_attempts, created, backoff, data)
-  return table.concat({ slot, id, prio, ttl, '', max_attempts, created, '', backoff, data }, '\0')
 end
 
 -- The holder set of a worker identity kue:<host>:<pid>:<type>:<n>.
@@ -348,6 +342,32 @@ local function prio_s(p)
   if not n or n ~= n or n == math.huge or n == -math.huge then return '0' end
   if n == math.floor(n) and math.abs(n) < 1e15 then return fmt(n) end
   return string.format('%.17g', n)
+end
+
+-- The rest of a hand-off to h (handoff_take), once the job's hash says
+-- active with h.wid: the active sets (scores and encoding as the claim
+-- makes them), holder set, lease, "start" event, and the message the
+-- worker runs the job from: the claim reply's fields after the slot,
+-- NUL-separated, data last (it may hold any byte), '' for a field the job
+-- lacks (parsed by worker/fetch.c).  f: priority, ttl, attempts,
+-- max_attempts, created_at, delay, backoff, data (strings or nil).
+local function handoff_give(pk, tk, h, id, z, now, f)
+  local p = prio_s(f[1])
+  local g = string.sub(p, 1, 1) == '-' and p or '-' .. p
+  local ttl = tonumber(f[2]) or 0
+  if ttl > 0 then g = fmt(now + math.min(ttl, MAX_TTL_MS)) end
+  local probe = (tonumber(id) or 0) % 16 == 0
+  local conv_a = probe and to_skiplist(pk.active, 1)
+  local conv_t = probe and to_skiplist(tk.active, 1)
+  redis.call('ZADD', pk.active, g, z)
+  redis.call('ZADD', tk.active, p, z)
+  if conv_a then redis.call('ZREM', pk.active, SKIP_MEMBER) end
+  if conv_t then redis.call('ZREM', tk.active, SKIP_MEMBER) end
+  redis.call('SADD', h.cs.held, id)
+  redis.call('ZADD', pk.leases, fmt(now + h.lease), h.cs.owner)
+  redis.call('PUBLISH', pk.events, '{"id":' .. id .. tk.start_tail)
+  redis.call('LPUSH', h.cs.wake, table.concat({ h.slot, id, f[1] or '', f[2] or '', f[3] or '',
+      f[4] or '', f[5] or '', f[6] or '', f[7] or '', f[8] or '' }, '\0'))
 end
 
 -- ---- scheduling: unique keys, groups, rate windows (docs/wire.md section 11)

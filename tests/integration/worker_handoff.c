@@ -258,3 +258,43 @@ Test(worker_handoff, a_token_popped_by_a_worker_that_stops_goes_back)
     cr_assert_eq(kt_int(wt_rc, "LLEN q:t:jobs"), 1, "the token was not given back");
     cr_assert_eq(kt_int(wt_rc, "ZCARD q:jobs:t:inactive"), 1);
 }
+
+static int64_t save_delayed(const char *type, const char *group)
+{
+    kue_job_t *j = kue_job_new(type, "{\"d\":1}");
+    kue_job_set_delay(j, 1);
+    kue_job_set_attempts(j, 3);
+    if (group) cr_assert_eq(kue_job_set_group(j, group), 0);
+    int64_t id = kue_job_save(wt_kue, j);
+    cr_assert_gt(id, 0, "save: %s", kue_errstr(wt_kue));
+    kue_job_free(j);
+    return id;
+}
+
+/* A promoted job meets a parked worker as a saved one does: handed off by
+ * the promotion (events promotion, enqueue, start), no token.  A job of a
+ * group is not: the claim's group admission decides. */
+Test(worker_handoff, a_promotion_hands_off_too)
+{
+    pid_t w = wt_worker("echo", "echo", 1, wt_log("promo"), NULL);
+    cr_assert(kt_wait_until(is_parked, NULL, 5000));
+    kill(w, SIGSTOP);
+    int64_t id = save_delayed("echo", NULL);
+    int64_t gid = save_delayed("echo", "g1");
+    kt_wait_delayed_due(wt_rc, "q:jobs:delayed");
+    wt_promote();
+    char host[256], want[400], b[400];
+    gethostname(host, sizeof host);
+    snprintf(want, sizeof want, "kue:%s:%d:echo:1", host, (int)w);
+    cr_assert_str_eq(wt_field(id, "state", b, sizeof b), "active", "not handed off by the promotion");
+    cr_assert_str_eq(wt_field(id, "workerId", b, sizeof b), want);
+    cr_assert_str_eq(wt_field(gid, "state", b, sizeof b), "inactive", "a group's job skipped admission");
+    cr_assert_eq(kt_int(wt_rc, "LLEN q:echo:jobs"), 1, "one token: the group's job only");
+    cr_assert_eq(kt_int(wt_rc, "ZCARD q:jobs:echo:delayed"), 0);
+    cr_assert_eq(kt_int(wt_rc, "ZCARD q:jobs:delayed"), 0);
+    kill(w, SIGCONT);
+    wt_wait_state(id, "complete", 5000);
+    wt_wait_state(gid, "complete", 5000);
+    kill(w, SIGTERM);
+    cr_assert_eq(wt_exit_code(w, 5000), 0);
+}

@@ -298,3 +298,30 @@ Test(worker_handoff, a_promotion_hands_off_too)
     kill(w, SIGTERM);
     cr_assert_eq(wt_exit_code(w, 5000), 0);
 }
+
+/* The master settles a dead worker (settle): a job handed off to it goes
+ * back to the queue, its wake list goes, and with its lease gone its
+ * registration is skipped by the next save. */
+Test(worker_handoff, settling_a_dead_worker_covers_its_hand_off)
+{
+    fake_parked("echo", "gone", 4000005, 1, 60000);
+    fake_parked("echo", "gone", 4000005, 1, 60000);     /* a second, stale one */
+    int64_t id = wt_enqueue("echo", "{}");
+    char b[64];
+    cr_assert_str_eq(wt_field(id, "state", b, sizeof b), "active");
+    cr_assert_eq(kt_int(wt_rc, "LLEN q:wake:gone:4000005"), 1);
+    const char *sv[] = { "q", "gone", "4000005", "worker died", "requeue" };
+    redisReply *r = kue_script_call(wt_rc, KS_SETTLE, 5, sv, NULL);
+    cr_assert(r && r->type == REDIS_REPLY_INTEGER && r->integer == 1, "settled nothing");
+    freeReplyObject(r);
+    cr_assert_str_eq(wt_field(id, "state", b, sizeof b), "inactive");
+    cr_assert_eq(kt_int(wt_rc, "LLEN q:echo:jobs"), 1, "requeued without its token");
+    cr_assert_eq(kt_int(wt_rc, "EXISTS q:wake:gone:4000005 q:held:gone:4000005"), 0);
+    cr_assert_eq(kt_int(wt_rc, "LLEN q:parked:echo"), 1);
+    /* the registration left over meets a save: dropped, no hand-off (and
+     * jobs are waiting anyway) */
+    freeReplyObject(kt_cmd(wt_rc, "DEL q:jobs:echo:inactive"));
+    int64_t id2 = wt_enqueue("echo", "{}");
+    cr_assert_str_eq(wt_field(id2, "state", b, sizeof b), "inactive", "handed to a settled worker");
+    cr_assert_eq(kt_int(wt_rc, "LLEN q:parked:echo"), 0);
+}

@@ -89,20 +89,31 @@ static int live_node(void)
     return -1;
 }
 
-/* Index of the node serving slot as master (ROLE), and of its replica. */
-static int owner_of(unsigned slot)
+/* The port of the master serving slot in a live node's CLUSTER SLOTS, or
+ * 0 while that node's map does not name one (it can lag the others'). */
+struct slot_port { unsigned slot; int port; };
+static int slot_port_known(void *arg)
 {
+    struct slot_port *sp = arg;
     redisContext *c = kt_cluster_node(&CL, live_node());
     redisReply *r = kt_cmd(c, "CLUSTER SLOTS");
     kue_slot_range_t map[64];
     int n = kue_cluster_parse_slots(r, "127.0.0.1", map, 64);
     freeReplyObject(r);
     redisFree(c);
-    const kue_slot_range_t *m = kue_cluster_lookup(map, n, slot);
-    cr_assert_not_null(m);
+    const kue_slot_range_t *m = kue_cluster_lookup(map, n, sp->slot);
+    sp->port = m ? m->port : 0;
+    return sp->port > 0;
+}
+
+/* Index of the node serving slot as master (ROLE), and of its replica. */
+static int owner_of(unsigned slot)
+{
+    struct slot_port sp = { slot, 0 };
+    cr_assert(kt_wait_until(slot_port_known, &sp, 5000), "no master of slot %u in CLUSTER SLOTS", slot);
     for (int i = 0; i < KT_CLUSTER_NODES; i++)
-        if (CL.port[i] == m->port) return i;
-    cr_assert_fail("no node on port %d", m->port);
+        if (CL.port[i] == sp.port) return i;
+    cr_assert_fail("no node on port %d", sp.port);
     return -1;
 }
 
